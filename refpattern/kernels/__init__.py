@@ -1,0 +1,41 @@
+"""The backend seam: one small function that hands out a set of kernels by name.
+
+Every backend module exposes the same functions with the same signatures as
+:mod:`refpattern.kernels.numpy_reference` (the readable reference):
+
+``conv2d_forward``, ``conv2d_backward_input``, ``conv2d_backward_weight``,
+``maxpool_forward``, ``maxpool_backward``.
+
+The rest of refpattern asks :func:`get_kernels` and never knows which backend ran.
+"""
+
+from __future__ import annotations
+
+BACKENDS = ("numpy", "numba", "cuda")
+DEFAULT_BACKEND = "numpy"
+
+
+def resolve_backend(backend: str | None) -> str:
+    """Validate a backend name; ``None`` means :data:`DEFAULT_BACKEND`."""
+    if backend is None:
+        return DEFAULT_BACKEND
+    if not isinstance(backend, str) or backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    return backend
+
+
+def get_kernels(backend: str | None = None):
+    """Return the kernel module for ``backend`` (``"numpy"``, ``"numba"`` or ``"cuda"``)."""
+    backend = resolve_backend(backend)
+    if backend == "numpy":
+        from refpattern.kernels import numpy_reference
+
+        return numpy_reference
+    if backend == "numba":
+        from refpattern.kernels import numba_cpu
+
+        return numba_cpu
+    from refpattern.kernels import cuda_kernels
+
+    cuda_kernels.require_cuda()
+    return cuda_kernels

@@ -1,0 +1,55 @@
+"""Which rule applies to which layer: kept apart from the rule math (as zennit's composites).
+
+A :class:`Composite` is a small, inspectable mapping.  Lookup order for layer ``l``:
+
+1. ``layer_rules[l]`` (by position in ``net.layers``), if present;
+2. for kernel layers: ``first_kernel`` for the first Dense/Conv2D layer if set, else ``kernel``;
+3. for ReLU: ``relu``;
+4. for MaxPool2D and Flatten: the layer's own exact backward (routing to the forward winner).
+
+``start`` is where the backward pass begins at the explained logit ``y_t``:
+``"one"`` (gradient-type methods) or ``"logit"`` (attribution and signal methods start from
+the value ``y_t``), ``docs/paper.md`` §5.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from refpattern.methods.relu_rules import GatedReLU, LayerBackward
+from refpattern.methods.rules import GradientRule
+from refpattern.network.elementwise import ReLU
+
+STARTS = ("one", "logit")
+
+
+@dataclass
+class Composite:
+    """Rules per layer type, with optional per-layer overrides.
+
+    Example: LRP-ε above, z^B on the input layer, explaining from the logit value::
+
+        Composite(kernel=EpsilonRule(1e-3), first_kernel=ZBRule(0, 1), relu=PassReLU(), start="logit")
+    """
+
+    kernel: object = field(default_factory=GradientRule)
+    relu: object = field(default_factory=GatedReLU)
+    first_kernel: object | None = None
+    layer_rules: dict = field(default_factory=dict)
+    start: str = "one"
+
+    def __post_init__(self):
+        if self.start not in STARTS:
+            raise ValueError(f"Composite: start must be one of {STARTS}, got {self.start!r}")
+
+    def rule_for(self, index: int, layer, net):
+        """The rule that ``net.layers[index]`` uses."""
+        if index in self.layer_rules:
+            return self.layer_rules[index]
+        if layer.is_kernel:
+            if self.first_kernel is not None and index == net.kernel_indices[0]:
+                return self.first_kernel
+            return self.kernel
+        if isinstance(layer, ReLU):
+            return self.relu
+        return LayerBackward()

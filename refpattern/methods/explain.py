@@ -1,0 +1,80 @@
+"""``refpattern.explain``: one entry point for every method."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from refpattern.methods.backprop import modified_backward, start_signal
+from refpattern.methods.composite import Composite
+from refpattern.methods.integrated_gradients import integrated_gradients
+from refpattern.methods.registry import METHODS, SPECIAL_METHODS, canonical_name
+from refpattern.methods.smoothgrad import smoothgrad, smoothgrad_noise
+from refpattern.methods.targets import resolve_targets
+from refpattern.network.sequential import Sequential
+from refpattern.network.validation import check_options
+
+
+def explain(net, x, method, target=None, *, backend=None, **options):
+    """Explain the pre-softmax logit ``y_t`` of each sample in ``x``.
+
+    Parameters
+    ----------
+    net : Sequential
+    x : ndarray of floats, shape (N, …)
+        A batch; never modified.
+    method : str or Composite
+        One of :func:`refpattern.method_names` (iNNvestigate's names are accepted as aliases),
+        or a :class:`~refpattern.methods.Composite` of your own rules.
+    target : None, int or sequence of N ints
+        ``None`` explains the argmax logit of each sample.
+    backend : {"numpy", "numba", "cuda"}, optional
+        Where the heavy kernels run; every backend gives the same numbers.
+    **options
+        Method options (``epsilon=``, ``alpha=``, ``patterns=``, ``steps=``, …); an unknown
+        option raises a ``ValueError`` that lists the accepted ones.
+
+    Returns
+    -------
+    ndarray, float64, shaped like ``x``.
+    """
+    if not isinstance(net, Sequential):
+        raise TypeError(f"net: expected a refpattern.Sequential, got {type(net).__name__}")
+    x = net.check_input(x)
+    if isinstance(method, Composite):
+        if options:
+            raise ValueError(f"a Composite takes no options, got {sorted(options)}")
+        activations = net.trace(x, backend, check=False)
+        targets = resolve_targets(activations[-1], target)
+        return modified_backward(net, activations, start_signal(activations[-1], targets, method.start), method, backend)
+
+    name = canonical_name(method)
+    if name in METHODS:
+        builder, defaults = METHODS[name]
+        composite = builder(check_options(name, options, defaults), net)
+        activations = net.trace(x, backend, check=False)
+        targets = resolve_targets(activations[-1], target)
+        signal = start_signal(activations[-1], targets, composite.start)
+        return modified_backward(net, activations, signal, composite, backend)
+
+    options = check_options(name, options, SPECIAL_METHODS[name])
+    targets = resolve_targets(net.trace(x, backend, check=False)[-1], target)
+
+    def gradient_at(points):
+        """Gradient of each sample's fixed target logit at ``points`` (shaped like x)."""
+        activations = net.trace(points, backend, check=False)
+        return modified_backward(net, activations, start_signal(activations[-1], targets, "one"),
+                                 Composite(), backend)
+
+    if name == "input_x_gradient":
+        return x * gradient_at(x)
+    if name == "integrated_gradients":
+        return integrated_gradients(gradient_at, x, options["baseline"], options["steps"], options["quadrature"])
+    noise = smoothgrad_noise(x, options["samples"], options["noise_level"], options["seed"], options["noise"])
+    return smoothgrad(gradient_at, x, noise)
+
+
+def logit_of_target(net, x, target=None, backend=None) -> np.ndarray:
+    """``y_t`` per sample: the explained logit (argmax unless ``target`` is given)."""
+    logits = net.logits(x, backend)
+    targets = resolve_targets(logits, target)
+    return logits[np.arange(len(targets)), targets]

@@ -1,0 +1,190 @@
+"""Method names, their options and defaults, and the composite each one builds.
+
+Every modified-backprop method is a function ``options, net -> Composite``; the table
+:data:`METHODS` maps a name to ``(builder, default options)``.  :data:`ALIASES` adds
+iNNvestigate's names where they mean the same thing.
+"""
+
+from __future__ import annotations
+
+from refpattern.methods.composite import Composite
+from refpattern.methods.relu_rules import DeconvReLU, GatedReLU, GuidedReLU, PassReLU
+from refpattern.methods.rules import (
+    DEFAULT_STABILIZER,
+    AlphaBetaRule,
+    EpsilonRule,
+    GatedPatternRule,
+    GradientRule,
+    IdentitySignalRule,
+    WSquareRule,
+    ZBRule,
+)
+
+DEFAULT_EPSILON = 1e-6
+
+
+def _gradient(options, net):
+    """Gradient (Simonyan et al., 2014): the exact vector-Jacobian product, start 1."""
+    return Composite(kernel=GradientRule(), relu=GatedReLU(), start="one")
+
+
+def _deconvnet(options, net):
+    """DeConvNet (Zeiler & Fergus, 2014): ReLU backward ``max(R, 0)``, start 1."""
+    return Composite(kernel=GradientRule(), relu=DeconvReLU(), start="one")
+
+
+def _guided_backprop(options, net):
+    """Guided Backprop (Springenberg et al., 2015): ReLU backward ``max(R, 0)·1[z > 0]``, start 1."""
+    return Composite(kernel=GradientRule(), relu=GuidedReLU(), start="one")
+
+
+def _lrp_z(options, net):
+    """LRP-z (Bach et al., 2015): LRP-ε with ε = 0, exact division, start ``y_t``."""
+    return Composite(kernel=EpsilonRule(0.0), relu=PassReLU(), start="logit")
+
+
+def _lrp_epsilon(options, net):
+    """LRP-ε (Bach et al., 2015) on every kernel layer, start ``y_t``."""
+    return Composite(kernel=EpsilonRule(options["epsilon"]), relu=PassReLU(), start="logit")
+
+
+def _lrp_alpha_beta(options, net):
+    """LRP-αβ (Bach et al., 2015) on every kernel layer, start ``y_t``."""
+    rule = AlphaBetaRule(options["alpha"], options["beta"], options["bias"], options["stabilizer"])
+    return Composite(kernel=rule, relu=PassReLU(), start="logit")
+
+
+def _fixed_alpha_beta(alpha, beta, bias):
+    def build(options, net):
+        return Composite(kernel=AlphaBetaRule(alpha, beta, bias, options["stabilizer"]), relu=PassReLU(), start="logit")
+
+    build.__doc__ = f"LRP-αβ with α={alpha}, β={beta}, bias={bias}, start ``y_t``."
+    return build
+
+
+def _lrp_w_square(options, net):
+    """w²-rule (Montavon et al., 2017) on every kernel layer, start ``y_t``."""
+    return Composite(kernel=WSquareRule(options["stabilizer"]), relu=PassReLU(), start="logit")
+
+
+def _lrp_zb(options, net):
+    """z^B on the first kernel layer (bounds ``low``/``high``), the ``rest`` method above it."""
+    if options["low"] is None or options["high"] is None:
+        raise ValueError("lrp.zb: needs low= and high= (bounds of the input domain)")
+    rest_name = canonical_name(options["rest"])
+    if rest_name in ("lrp.zb", "deep_taylor") or rest_name not in METHODS or rest_name not in COMPOSITE_METHODS:
+        raise ValueError(f"lrp.zb: rest must name an LRP rule such as 'lrp.epsilon', got {options['rest']!r}")
+    builder, defaults = METHODS[rest_name]
+    rest_options = {k: options[k] for k in defaults if k in options}
+    rest = builder({**defaults, **rest_options}, net)
+    rest.first_kernel = ZBRule(options["low"], options["high"], options["stabilizer"])
+    return rest
+
+
+def _deep_taylor(options, net):
+    """Deep Taylor decomposition (Montavon et al., 2017) for ReLU nets.
+
+    z⁺ without bias (α=1, β=0, ``bias=False``) on hidden kernel layers; on the first kernel
+    layer z^B when ``low``/``high`` are given, else the w²-rule.  Start ``y_t``.
+    """
+    s = options["stabilizer"]
+    if (options["low"] is None) != (options["high"] is None):
+        raise ValueError("deep_taylor: give both low= and high=, or neither")
+    first = WSquareRule(s) if options["low"] is None else ZBRule(options["low"], options["high"], s)
+    return Composite(kernel=AlphaBetaRule(1.0, 0.0, bias=False, stabilizer=s), first_kernel=first,
+                     relu=PassReLU(), start="logit")
+
+
+def _pattern_composite(options, net, attribution: bool):
+    patterns = options["patterns"]
+    name = "pattern.attribution" if attribution else "pattern.net"
+    if patterns is None:
+        raise ValueError(f"{name}: needs patterns= (from refpattern.fit_patterns)")
+    if not hasattr(patterns, "check_network"):
+        raise TypeError(f"{name}: patterns must be a refpattern.Patterns, got {type(patterns).__name__}")
+    patterns.check_network(net)
+    layer_rules = {}
+    for k, index in enumerate(net.kernel_indices):
+        layer = net.layers[index]
+        p = patterns[k]
+        if patterns.estimator == "x":
+            layer_rules[index] = IdentitySignalRule(attribution)
+            continue
+        a_plus, a_minus = p.a_plus, p.a_minus
+        if attribution:
+            a_plus, a_minus = layer.weight * a_plus, layer.weight * a_minus
+        layer_rules[index] = GatedPatternRule(a_plus, a_minus, f"{name} (kernel layer {k})")
+    return Composite(kernel=GradientRule(), relu=GatedReLU(), layer_rules=layer_rules, start="logit")
+
+
+def _pattern_net(options, net):
+    """PatternNet (Kindermans et al., 2018): the gradient pass with weights → patterns ``a±``,
+    ReLU gated by the forward pass, start ``y_t``.  Output: the estimated signal."""
+    return _pattern_composite(options, net, attribution=False)
+
+
+def _pattern_attribution(options, net):
+    """PatternAttribution (Kindermans et al., 2018): weights → ``w ⊙ a±``, ReLU gated, start ``y_t``."""
+    return _pattern_composite(options, net, attribution=True)
+
+
+_STAB = {"stabilizer": DEFAULT_STABILIZER}
+
+METHODS = {
+    "gradient": (_gradient, {}),
+    "deconvnet": (_deconvnet, {}),
+    "guided_backprop": (_guided_backprop, {}),
+    "lrp.z": (_lrp_z, {}),
+    "lrp.epsilon": (_lrp_epsilon, {"epsilon": DEFAULT_EPSILON}),
+    "lrp.alpha_beta": (_lrp_alpha_beta, {"alpha": 1.0, "beta": 0.0, "bias": True, **_STAB}),
+    "lrp.alpha_1_beta_0": (_fixed_alpha_beta(1.0, 0.0, True), dict(_STAB)),
+    "lrp.alpha_2_beta_1": (_fixed_alpha_beta(2.0, 1.0, True), dict(_STAB)),
+    "lrp.z_plus": (_fixed_alpha_beta(1.0, 0.0, False), dict(_STAB)),
+    "lrp.w_square": (_lrp_w_square, dict(_STAB)),
+    "lrp.zb": (_lrp_zb, {"low": None, "high": None, "rest": "lrp.epsilon", "epsilon": DEFAULT_EPSILON,
+                         "alpha": 1.0, "beta": 0.0, "bias": True, **_STAB}),
+    "deep_taylor": (_deep_taylor, {"low": None, "high": None, **_STAB}),
+    "pattern.net": (_pattern_net, {"patterns": None}),
+    "pattern.attribution": (_pattern_attribution, {"patterns": None}),
+}
+COMPOSITE_METHODS = frozenset(METHODS)
+
+# Methods that are not a single modified backward pass.
+SPECIAL_METHODS = {
+    "input_x_gradient": {},
+    "integrated_gradients": {"baseline": 0.0, "steps": 64, "quadrature": "riemann_midpoint"},
+    "smoothgrad": {"samples": None, "noise_level": None, "seed": None, "noise": None},
+}
+
+ALIASES = {
+    "input_t_gradient": "input_x_gradient",
+    "gradient_x_input": "input_x_gradient",
+    "deconv": "deconvnet",
+    "guided": "guided_backprop",
+    "guided_backpropagation": "guided_backprop",
+    "lrp.zplus": "lrp.z_plus",
+    "lrp.epsilon_rule": "lrp.epsilon",
+    "lrp.w2": "lrp.w_square",
+    "deep_taylor.bounded": "deep_taylor",
+    "integrated_gradient": "integrated_gradients",
+    "integrated-gradients": "integrated_gradients",
+    "pattern_net": "pattern.net",
+    "patternnet": "pattern.net",
+    "pattern_attribution": "pattern.attribution",
+    "patternattribution": "pattern.attribution",
+}
+
+
+def canonical_name(method) -> str:
+    """The canonical method name for ``method`` (an alias or a canonical name)."""
+    if not isinstance(method, str):
+        raise TypeError(f"method: expected a method name (str) or a Composite, got {type(method).__name__}")
+    name = ALIASES.get(method, method)
+    if name not in METHODS and name not in SPECIAL_METHODS:
+        raise ValueError(f"unknown method {method!r}; known methods: {', '.join(method_names())}")
+    return name
+
+
+def method_names() -> list:
+    """All canonical method names, sorted."""
+    return sorted(set(METHODS) | set(SPECIAL_METHODS))

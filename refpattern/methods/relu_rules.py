@@ -1,0 +1,43 @@
+"""Backward rules for the ReLU layer: what each method does with the forward gate.
+
+``x`` is the ReLU's input (its pre-activation), ``upstream`` the signal arriving from above.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class GatedReLU:
+    """Exact gradient: ``R · 1[x > 0]`` (gradient, PatternNet, PatternAttribution)."""
+
+    def backward(self, layer, x, upstream, backend=None):
+        return upstream * (x > 0)
+
+
+class DeconvReLU:
+    """DeConvNet (Zeiler & Fergus, 2014): ``max(R, 0)``, ignoring the forward gate."""
+
+    def backward(self, layer, x, upstream, backend=None):
+        return np.maximum(upstream, 0.0)
+
+
+class GuidedReLU:
+    """Guided Backprop (Springenberg et al., 2015): ``max(R, 0) · 1[x > 0]``."""
+
+    def backward(self, layer, x, upstream, backend=None):
+        return np.maximum(upstream, 0.0) * (x > 0)
+
+
+class PassReLU:
+    """LRP and Deep Taylor: relevance passes a ReLU unchanged (Bach et al., 2015)."""
+
+    def backward(self, layer, x, upstream, backend=None):
+        return upstream
+
+
+class LayerBackward:
+    """The layer's own exact backward (max-pool routing to the winner, flatten reshape)."""
+
+    def backward(self, layer, x, upstream, backend=None):
+        return layer.backward(x, upstream, backend)

@@ -1,0 +1,203 @@
+"""Backward rules for kernel layers (Dense, Conv2D): one small, cited object per rule.
+
+Every rule has the same shape: ``rule.backward(layer, x, upstream, backend) -> downstream``,
+where ``x`` is the layer input ``(N, …)``, ``upstream`` is shaped like the layer output and
+the result like ``x``.  Rules only use the layer's linear map ``f(x; V) = layer.linear(x, V)``
+and its transpose ``fᵀ(g; V) = layer.linear_transpose(g, V, x.shape)``, for any weight ``V``
+of the layer's shape, so one rule serves Dense and Conv2D alike (for a convolution the sum
+over ``i`` runs over the receptive field of output neuron ``j``; zero padding adds nothing).
+
+Notation (``docs/paper.md`` §5): ``z_j = Σ_i x_i w_ij + b_j``; ``R_j`` is upstream.
+
+Stabilisers: a denominator ``z`` becomes ``z + s·sgn(z)`` with ``sgn(0) := +1``
+(:func:`stabilized_divide`).  ``s = 0`` divides exactly, and a term whose denominator is
+exactly zero contributes zero.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+DEFAULT_STABILIZER = 1e-6
+
+
+def stabilized_divide(numerator, denominator, stabilizer):
+    """``numerator / (denominator + s·sgn(denominator))`` with ``sgn(0) = +1``.
+
+    With ``stabilizer == 0`` the division is exact and entries whose denominator is exactly
+    0 give 0 (never NaN).
+    """
+    if stabilizer == 0:
+        out = np.zeros(np.broadcast(numerator, denominator).shape)
+        np.divide(numerator, denominator, out=out, where=denominator != 0)
+        return out
+    return numerator / (denominator + stabilizer * np.where(denominator >= 0, 1.0, -1.0))
+
+
+def _bias_shaped(layer, bias, like):
+    """Broadcast a per-neuron vector ``(out,)`` against a layer output ``like``."""
+    if like.ndim == 4:
+        return bias[None, :, None, None]
+    return bias[None, :]
+
+
+def _check_stabilizer(rule: str, value) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.floating, np.integer)):
+        raise TypeError(f"{rule}: stabilizer must be a number, got {value!r}")
+    value = float(value)
+    if not np.isfinite(value) or value < 0:
+        raise ValueError(f"{rule}: stabilizer must be finite and >= 0, got {value}")
+    return value
+
+
+class GradientRule:
+    """Exact vector-Jacobian product: ``R_i = Σ_j w_ij R_j`` (Simonyan et al., 2014)."""
+
+    def backward(self, layer, x, upstream, backend=None):
+        return layer.linear_transpose(upstream, layer.weight, x.shape, backend)
+
+
+class EpsilonRule:
+    """LRP-ε (Bach et al., 2015): ``R_i = Σ_j x_i w_ij R_j / (z_j + ε·sgn(z_j))``, bias inside ``z``.
+
+    ``epsilon = 0`` is LRP-z: exact division; a neuron with ``z_j = 0`` passes nothing.
+    """
+
+    def __init__(self, epsilon=0.0):
+        self.epsilon = _check_stabilizer("lrp.epsilon epsilon", epsilon)
+
+    def backward(self, layer, x, upstream, backend=None):
+        z = layer.forward(x, backend)
+        s = stabilized_divide(upstream, z, self.epsilon)
+        return x * layer.linear_transpose(s, layer.weight, x.shape, backend)
+
+
+class AlphaBetaRule:
+    """LRP-αβ (Bach et al., 2015; Montavon et al., 2017), ``α − β = 1``, ``α ≥ 1``, ``β ≥ 0``.
+
+    With ``p_ij = (x_i w_ij)⁺`` and ``n_ij = (x_i w_ij)⁻``:
+    ``R_i = Σ_j (α·p_ij / (Σ_i p_ij + b_j⁺) − β·n_ij / (Σ_i n_ij + b_j⁻)) R_j``;
+    ``bias=False`` drops ``b⁺``/``b⁻``.  α=1, β=0 is the z⁺ rule.
+
+    Implementation: ``(x w)⁺ = x⁺w⁺ + x⁻w⁻`` and ``(x w)⁻ = x⁺w⁻ + x⁻w⁺`` elementwise.
+    """
+
+    def __init__(self, alpha=1.0, beta=0.0, bias=True, stabilizer=DEFAULT_STABILIZER):
+        alpha, beta = float(alpha), float(beta)
+        if not (np.isfinite(alpha) and np.isfinite(beta)) or alpha < 1 or beta < 0 or abs(alpha - beta - 1) > 1e-12:
+            raise ValueError(f"lrp.alpha_beta: needs alpha - beta = 1, alpha >= 1, beta >= 0; got alpha={alpha}, beta={beta}")
+        if not isinstance(bias, (bool, np.bool_)):
+            raise TypeError(f"lrp.alpha_beta: bias must be True or False, got {bias!r}")
+        self.alpha, self.beta, self.bias = alpha, beta, bool(bias)
+        self.stabilizer = _check_stabilizer("lrp.alpha_beta", stabilizer)
+
+    def _part(self, layer, x_pos, x_neg, w_a, w_b, bias, upstream, backend):
+        """``Σ_j (x⁺w_a + x⁻w_b)_ij R_j / (Σ_i (x⁺w_a + x⁻w_b)_ij + bias_j)``."""
+        z = layer.linear(x_pos, w_a, backend) + layer.linear(x_neg, w_b, backend)
+        if self.bias:
+            z = z + _bias_shaped(layer, bias, z)
+        s = stabilized_divide(upstream, z, self.stabilizer)
+        return (x_pos * layer.linear_transpose(s, w_a, x_pos.shape, backend)
+                + x_neg * layer.linear_transpose(s, w_b, x_neg.shape, backend))
+
+    def backward(self, layer, x, upstream, backend=None):
+        x_pos, x_neg = np.maximum(x, 0.0), np.minimum(x, 0.0)
+        w_pos, w_neg = np.maximum(layer.weight, 0.0), np.minimum(layer.weight, 0.0)
+        b_pos, b_neg = np.maximum(layer.bias, 0.0), np.minimum(layer.bias, 0.0)
+        relevance = self.alpha * self._part(layer, x_pos, x_neg, w_pos, w_neg, b_pos, upstream, backend)
+        if self.beta != 0:
+            relevance = relevance - self.beta * self._part(layer, x_pos, x_neg, w_neg, w_pos, b_neg, upstream, backend)
+        return relevance
+
+
+class ZBRule:
+    """z^B rule for a bounded input layer ``l ≤ x ≤ h`` (Montavon et al., 2017); the bias cancels.
+
+    ``R_i = Σ_j (x_i w_ij − l_i w⁺_ij − h_i w⁻_ij) R_j / Σ_i (x_i w_ij − l_i w⁺_ij − h_i w⁻_ij)``.
+    ``low``/``high``: scalars or arrays shaped like one sample.
+    """
+
+    def __init__(self, low, high, stabilizer=DEFAULT_STABILIZER):
+        self.low = np.asarray(low, dtype=np.float64)
+        self.high = np.asarray(high, dtype=np.float64)
+        if not (np.all(np.isfinite(self.low)) and np.all(np.isfinite(self.high))):
+            raise ValueError("lrp.zb: low and high must be finite")
+        if np.any(self.low > self.high):
+            raise ValueError("lrp.zb: needs low <= high everywhere")
+        self.stabilizer = _check_stabilizer("lrp.zb", stabilizer)
+
+    def _bounds(self, x):
+        for name, bound in (("low", self.low), ("high", self.high)):
+            if bound.ndim and bound.shape != x.shape[1:]:
+                raise ValueError(f"lrp.zb: {name} must be a scalar or shaped like one sample {x.shape[1:]}, got {bound.shape}")
+        return np.broadcast_to(self.low, x.shape), np.broadcast_to(self.high, x.shape)
+
+    def backward(self, layer, x, upstream, backend=None):
+        low, high = self._bounds(x)
+        w, w_pos, w_neg = layer.weight, np.maximum(layer.weight, 0.0), np.minimum(layer.weight, 0.0)
+        z = layer.linear(x, w, backend) - layer.linear(low, w_pos, backend) - layer.linear(high, w_neg, backend)
+        s = stabilized_divide(upstream, z, self.stabilizer)
+        return (x * layer.linear_transpose(s, w, x.shape, backend)
+                - low * layer.linear_transpose(s, w_pos, x.shape, backend)
+                - high * layer.linear_transpose(s, w_neg, x.shape, backend))
+
+
+class WSquareRule:
+    """w²-rule (Montavon et al., 2017): ``R_i = Σ_j w_ij² R_j / Σ_i w_ij²``.
+
+    For a convolution ``Σ_i`` runs over the input neurons that exist (not the zero padding).
+    """
+
+    def __init__(self, stabilizer=DEFAULT_STABILIZER):
+        self.stabilizer = _check_stabilizer("lrp.w_square", stabilizer)
+
+    def backward(self, layer, x, upstream, backend=None):
+        w2 = layer.weight ** 2
+        z = layer.linear(np.ones_like(x), w2, backend)
+        s = stabilized_divide(upstream, z, self.stabilizer)
+        return layer.linear_transpose(s, w2, x.shape, backend)
+
+
+class GatedPatternRule:
+    """The kernel-layer step of PatternNet and PatternAttribution (Kindermans et al., 2018, Sec. 5).
+
+    The gradient step with the weights replaced by ``V₊`` where this layer's gate is open
+    (``z_j = wᵀx + b > 0``) and by ``V₋`` where it is closed:
+    ``R_i = Σ_j (V₊_ij·1[z_j > 0] + V₋_ij·1[z_j ≤ 0]) R_j``.
+    PatternNet uses ``V± = a±`` (the patterns), PatternAttribution ``V± = w ⊙ a±``.  Where a
+    ReLU follows the layer, its gate zeroes ``R_j`` for closed neurons, so only ``a₊`` acts.
+    """
+
+    def __init__(self, open_weight, closed_weight, name: str):
+        self.open_weight = np.asarray(open_weight, dtype=np.float64)
+        self.closed_weight = np.asarray(closed_weight, dtype=np.float64)
+        self.name = name
+
+    def backward(self, layer, x, upstream, backend=None):
+        for label, v in (("open", self.open_weight), ("closed", self.closed_weight)):
+            if v.shape != layer.weight.shape:
+                raise ValueError(f"{self.name}: {label}-gate pattern has shape {v.shape}, layer {layer!r} "
+                                 f"has weight shape {layer.weight.shape}")
+        gate = layer.forward(x, backend) > 0
+        return (layer.linear_transpose(np.where(gate, upstream, 0.0), self.open_weight, x.shape, backend)
+                + layer.linear_transpose(np.where(gate, 0.0, upstream), self.closed_weight, x.shape, backend))
+
+
+class IdentitySignalRule:
+    """PatternNet/PatternAttribution step for the identity estimator ``S_x(x) = x``.
+
+    ``S_x`` has no fixed pattern: ``S_x(x) = x = a(x)·y`` with ``a(x) = x / y`` and
+    ``y_j = wᵀx`` (no bias, ``docs/paper.md`` §1).  PatternNet step:
+    ``R_i = x_i Σ_j R_j / y_j``; PatternAttribution step (``w ⊙ a``):
+    ``R_i = Σ_j x_i w_ij R_j / y_j``, which is LRP-z wherever the biases are zero.
+    A neuron with ``y_j = 0`` passes nothing.
+    """
+
+    def __init__(self, attribution: bool):
+        self.attribution = bool(attribution)
+
+    def backward(self, layer, x, upstream, backend=None):
+        y = layer.linear(x, layer.weight, backend)
+        s = stabilized_divide(upstream, y, 0.0)
+        weight = layer.weight if self.attribution else np.ones_like(layer.weight)
+        return x * layer.linear_transpose(s, weight, x.shape, backend)

@@ -1,0 +1,81 @@
+"""Dense (fully connected) layer: forward and its exact backward, side by side."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from refpattern.network.validation import as_float_array
+
+
+class Dense:
+    """``y = x @ weight.T + bias``.
+
+    Parameters
+    ----------
+    weight : array, shape (out, in)
+        Row ``j`` is the filter ``w_j`` of output neuron ``j``.
+    bias : array, shape (out,), optional
+        Zero when omitted.  A bias is a constant neuron: it is added for the forward
+        value and the ReLU gate but never changes a covariance (``docs/paper.md`` §1).
+
+    Shapes: input ``(N, in)``, output ``(N, out)``.  Parameters are copied, stored as
+    read-only float64 arrays, and never change; training returns new layers.
+    """
+
+    is_kernel = True
+
+    def __init__(self, weight, bias=None):
+        weight = np.array(as_float_array(weight, "Dense weight"), dtype=np.float64)
+        if weight.ndim != 2:
+            raise ValueError(f"Dense weight: expected shape (out, in), got {weight.shape}")
+        if bias is None:
+            bias = np.zeros(weight.shape[0])
+        bias = np.array(as_float_array(bias, "Dense bias"), dtype=np.float64)
+        if bias.shape != (weight.shape[0],):
+            raise ValueError(f"Dense bias: expected shape ({weight.shape[0]},), got {bias.shape}")
+        weight.setflags(write=False)
+        bias.setflags(write=False)
+        self.weight, self.bias = weight, bias
+
+    @classmethod
+    def he(cls, n_in: int, n_out: int, rng: np.random.Generator, bias: float = 0.0) -> "Dense":
+        """He-initialised layer: ``weight ~ N(0, 2/n_in)``, constant ``bias``."""
+        return cls(rng.normal(0.0, np.sqrt(2.0 / n_in), size=(n_out, n_in)), np.full(n_out, float(bias)))
+
+    def with_parameters(self, weight, bias) -> "Dense":
+        """The same layer with other parameters (used by training and by tests)."""
+        return Dense(weight, bias)
+
+    def __repr__(self) -> str:
+        return f"Dense(in={self.weight.shape[1]}, out={self.weight.shape[0]})"
+
+    # shapes --------------------------------------------------------------
+    def output_shape(self, input_shape: tuple) -> tuple:
+        """Per-sample output shape ``(out,)`` for a per-sample input shape ``(in,)``."""
+        if len(input_shape) != 1:
+            raise ValueError(f"expected a flat input of shape ({self.weight.shape[1]},), got {input_shape}; add a Flatten layer")
+        if input_shape[0] != self.weight.shape[1]:
+            raise ValueError(f"expected input of size {self.weight.shape[1]}, got {input_shape[0]}")
+        return (self.weight.shape[0],)
+
+    # the linear map and its transpose, for any weight of this layer's shape ----
+    def linear(self, x, weight, backend=None):
+        """``x @ weight.T`` without bias.  x: (N, in), weight: (out, in) -> (N, out)."""
+        return x @ weight.T
+
+    def linear_transpose(self, grad_y, weight, input_shape, backend=None):
+        """Vector-Jacobian product of :meth:`linear`: ``grad_y @ weight`` -> (N, in)."""
+        return grad_y @ weight
+
+    # forward and backward --------------------------------------------------
+    def forward(self, x, backend=None):
+        """``y = x @ W.T + b``: (N, in) -> (N, out)."""
+        return self.linear(x, self.weight, backend) + self.bias
+
+    def backward(self, x, grad_y, backend=None):
+        """``∂L/∂x = grad_y @ W``: (N, out) -> (N, in)."""
+        return self.linear_transpose(grad_y, self.weight, x.shape, backend)
+
+    def parameter_gradients(self, x, grad_y, backend=None):
+        """``(∂L/∂W, ∂L/∂b) = (grad_yᵀ x, Σ_n grad_y)``, shapes (out, in) and (out,)."""
+        return grad_y.T @ x, grad_y.sum(axis=0)

@@ -1,0 +1,69 @@
+"""Layers without parameters: ReLU, Flatten, Softmax (forward and backward side by side)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class ReLU:
+    """``y = max(x, 0)``; backward ``∂L/∂x = grad_y · 1[x > 0]`` (the gate is closed at 0)."""
+
+    is_kernel = False
+
+    def __repr__(self) -> str:
+        return "ReLU()"
+
+    def output_shape(self, input_shape: tuple) -> tuple:
+        return tuple(input_shape)
+
+    def forward(self, x, backend=None):
+        return np.maximum(x, 0.0)
+
+    def backward(self, x, grad_y, backend=None):
+        return grad_y * (x > 0)
+
+
+class Flatten:
+    """Reshape ``(N, C, H, W)`` (or any ``(N, ...)``) to ``(N, C·H·W)`` in C order."""
+
+    is_kernel = False
+
+    def __repr__(self) -> str:
+        return "Flatten()"
+
+    def output_shape(self, input_shape: tuple) -> tuple:
+        return (int(np.prod(input_shape)),)
+
+    def forward(self, x, backend=None):
+        return x.reshape(x.shape[0], -1)
+
+    def backward(self, x, grad_y, backend=None):
+        return grad_y.reshape(x.shape)
+
+
+class Softmax:
+    """``p_k = exp(z_k − max z) / Σ_l exp(z_l − max z)`` over the last axis.
+
+    Allowed only as the last layer of a :class:`~refpattern.Sequential`; every explanation
+    is of the pre-softmax logit (``docs/paper.md`` §1), so methods never backpropagate
+    through it.  Backward (for completeness): ``∂L/∂z = p ⊙ (g − Σ_k g_k p_k)``.
+    """
+
+    is_kernel = False
+
+    def __repr__(self) -> str:
+        return "Softmax()"
+
+    def output_shape(self, input_shape: tuple) -> tuple:
+        if len(input_shape) != 1:
+            raise ValueError(f"expected flat logits (classes,), got per-sample shape {input_shape}")
+        return tuple(input_shape)
+
+    def forward(self, x, backend=None):
+        shifted = x - x.max(axis=-1, keepdims=True)
+        e = np.exp(shifted)
+        return e / e.sum(axis=-1, keepdims=True)
+
+    def backward(self, x, grad_y, backend=None):
+        p = self.forward(x)
+        return p * (grad_y - (grad_y * p).sum(axis=-1, keepdims=True))

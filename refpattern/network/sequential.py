@@ -1,0 +1,117 @@
+"""A network as a plain sequence of layers."""
+
+from __future__ import annotations
+
+from refpattern.network.conv2d import Conv2D
+from refpattern.network.dense import Dense
+from refpattern.network.elementwise import Flatten, ReLU, Softmax
+from refpattern.network.maxpool import MaxPool2D
+from refpattern.network.validation import check_batch
+
+LAYER_TYPES = (Dense, Conv2D, ReLU, MaxPool2D, Flatten, Softmax)
+
+
+class Sequential:
+    """A feed-forward network ``layers[0] → layers[1] → …``.
+
+    Parameters
+    ----------
+    layers : sequence of Dense, Conv2D, ReLU, MaxPool2D, Flatten, Softmax
+        A :class:`Softmax` may only be the last layer.
+    input_shape : tuple, optional
+        Per-sample input shape (without the batch axis), e.g. ``(3, 32, 32)``.  When given,
+        shapes are checked now; otherwise at every call.  A mismatch names the layer and
+        both shapes.
+
+    Attributes
+    ----------
+    layers : tuple of layers
+    kernel_indices : tuple of int
+        Positions of the Dense and Conv2D layers in forward order; kernel layer ``k``
+        (as in ``patterns[k]``) is ``layers[kernel_indices[k]]``.
+    """
+
+    def __init__(self, layers, input_shape=None):
+        layers = tuple(layers)
+        if not layers:
+            raise ValueError("Sequential: needs at least one layer")
+        for index, layer in enumerate(layers):
+            if not isinstance(layer, LAYER_TYPES):
+                names = ", ".join(t.__name__ for t in LAYER_TYPES)
+                raise TypeError(f"Sequential: layer {index} is a {type(layer).__name__}; expected one of {names}")
+            if isinstance(layer, Softmax) and index != len(layers) - 1:
+                raise ValueError(f"Sequential: layer {index} is a Softmax but is not the last layer (of {len(layers)}); "
+                                 "Softmax is only allowed last")
+        self.layers = layers
+        self.kernel_indices = tuple(i for i, layer in enumerate(layers) if layer.is_kernel)
+        self.input_shape = None if input_shape is None else tuple(int(s) for s in input_shape)
+        if self.input_shape is not None:
+            self.output_shapes(self.input_shape)
+
+    def __repr__(self) -> str:
+        inner = ",\n    ".join(repr(layer) for layer in self.layers)
+        return f"Sequential([\n    {inner},\n])"
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    @property
+    def kernel_layers(self) -> tuple:
+        """The Dense and Conv2D layers in forward order (``patterns[k]`` belongs to the k-th)."""
+        return tuple(self.layers[i] for i in self.kernel_indices)
+
+    @property
+    def logit_layers(self) -> tuple:
+        """The layers up to the logits: all layers but a final Softmax."""
+        if isinstance(self.layers[-1], Softmax):
+            return self.layers[:-1]
+        return self.layers
+
+    def output_shapes(self, input_shape) -> list:
+        """Per-sample shapes ``[input, after layer 0, after layer 1, …]``; raises on a mismatch."""
+        shapes = [tuple(input_shape)]
+        for index, layer in enumerate(self.layers):
+            try:
+                shapes.append(tuple(layer.output_shape(shapes[-1])))
+            except ValueError as error:
+                raise ValueError(f"layer {index} ({layer!r}): {error} (input shape {shapes[-1]})") from None
+        return shapes
+
+    def check_input(self, x, name: str = "x"):
+        """Validate a batch (float dtype, finite, shapes fit every layer); return it as float64."""
+        x = check_batch(x, name)
+        if self.input_shape is not None and tuple(x.shape[1:]) != self.input_shape:
+            raise ValueError(f"{name}: expected per-sample shape {self.input_shape}, got {tuple(x.shape[1:])} "
+                             f"(batch shape {x.shape})")
+        self.output_shapes(x.shape[1:])
+        return x
+
+    def trace(self, x, backend=None, check: bool = True) -> list:
+        """Forward pass up to the logits, keeping every intermediate.
+
+        Returns ``[x, a_1, …, a_L]`` where ``a_{l+1} = logit_layers[l](a_l)`` and ``a_L`` are the
+        logits, shape ``(N, classes)``.
+        """
+        if check:
+            x = self.check_input(x)
+        activations = [x]
+        for layer in self.logit_layers:
+            activations.append(layer.forward(activations[-1], backend))
+        return activations
+
+    def logits(self, x, backend=None):
+        """The output before a final Softmax, shape (N, classes)."""
+        return self.trace(x, backend)[-1]
+
+    def forward(self, x, backend=None):
+        """The output of the last layer (the softmax probabilities if the net ends in Softmax)."""
+        z = self.logits(x, backend)
+        if isinstance(self.layers[-1], Softmax):
+            return self.layers[-1].forward(z)
+        return z
+
+    __call__ = forward
+
+    def with_layers(self, layers) -> "Sequential":
+        """A new network of the same kind with other layers (the original is unchanged)."""
+        return Sequential(layers, self.input_shape)
