@@ -1,0 +1,107 @@
+"""Every LRP rule against an independent dense-matrix re-implementation (tests/dense_reference.py),
+and the layer-wise conservation of LRP-z and LRP-ε with what bias and ε absorb, accounted exactly."""
+
+import numpy as np
+import pytest
+
+import dense_reference as ref
+import refpattern as rp
+from conftest import random_cnn
+from refpattern.methods.backprop import modified_backward, start_signal
+
+CASES = {
+    "lrp.z": ({}, lambda a, W, b, R: ref.rule_epsilon(a, W, b, R, 0.0), None),
+    "lrp.epsilon": ({"epsilon": 0.25}, lambda a, W, b, R: ref.rule_epsilon(a, W, b, R, 0.25), None),
+    "lrp.alpha_beta": ({"alpha": 2.0, "beta": 1.0, "bias": True, "stabilizer": 1e-6},
+                       lambda a, W, b, R: ref.rule_alpha_beta(a, W, b, R, 2, 1, True, 1e-6), None),
+    "lrp.alpha_1_beta_0": ({}, lambda a, W, b, R: ref.rule_alpha_beta(a, W, b, R, 1, 0, True, 1e-6), None),
+    "lrp.z_plus": ({}, lambda a, W, b, R: ref.rule_alpha_beta(a, W, b, R, 1, 0, False, 1e-6), None),
+    "lrp.w_square": ({"stabilizer": 1e-3}, lambda a, W, b, R: ref.rule_w_square(a, W, R, 1e-3), None),
+}
+
+
+def _relative_error(a, b):
+    return np.max(np.abs(a - b)) / np.max(np.abs(b))
+
+
+@pytest.mark.parametrize("method", sorted(CASES))
+def test_rule_matches_dense_matrix_reimplementation(method):
+    net = random_cnn(seed=11)
+    x = np.random.default_rng(2).normal(size=(3, 2, 9, 9))
+    options, rule, _ = CASES[method]
+    ours = rp.explain(net, x, method, **options)
+    targets = np.argmax(net.logits(x), axis=1)
+    for n in range(x.shape[0]):
+        expected = ref.lrp_dense(net, x[n], targets[n], rule)
+        assert _relative_error(ours[n], expected) <= 1e-12
+
+
+def test_zb_and_deep_taylor_match_dense_reimplementation():
+    net = random_cnn(seed=12)
+    rng = np.random.default_rng(3)
+    low, high = -rng.uniform(1, 2, size=(2, 9, 9)), rng.uniform(1, 2, size=(2, 9, 9))
+    x = np.clip(rng.normal(size=(2, 2, 9, 9)), low, high)
+    zb = lambda a, W, b, R: ref.rule_zb(a, W, R, low.ravel(), high.ravel(), 1e-6)
+    eps = lambda a, W, b, R: ref.rule_epsilon(a, W, b, R, 1e-2)
+    ours = rp.explain(net, x, "lrp.zb", low=low, high=high, epsilon=1e-2)
+    zplus = lambda a, W, b, R: ref.rule_alpha_beta(a, W, b, R, 1, 0, False, 1e-6)
+    w2 = lambda a, W, b, R: ref.rule_w_square(a, W, R, 1e-6)
+    dt_bounded = rp.explain(net, x, "deep_taylor", low=low, high=high)
+    dt_w2 = rp.explain(net, x, "deep_taylor")
+    targets = np.argmax(net.logits(x), axis=1)
+    for n in range(2):
+        assert _relative_error(ours[n], ref.lrp_dense(net, x[n], targets[n], eps, first_rule=zb)) <= 1e-12
+        assert _relative_error(dt_bounded[n], ref.lrp_dense(net, x[n], targets[n], zplus, first_rule=zb)) <= 1e-12
+        assert _relative_error(dt_w2[n], ref.lrp_dense(net, x[n], targets[n], zplus, first_rule=w2)) <= 1e-12
+
+
+@pytest.mark.parametrize("epsilon", [0.0, 0.3])
+def test_conservation_layer_by_layer(epsilon):
+    """Σ_i R_i = Σ_j R_j·(z_j − b_j)/(z_j + ε sgn z_j) at every kernel layer (0 where z_j = 0 for LRP-z);
+    ReLU, max-pool and flatten conserve exactly."""
+    net = random_cnn(seed=21, bias=0.5)
+    x = np.random.default_rng(4).normal(size=(4, 2, 9, 9))
+    activations = net.trace(x)
+    composite = rp.Composite(kernel=rp.methods.EpsilonRule(epsilon), relu=rp.methods.PassReLU(), start="logit")
+    targets = np.argmax(activations[-1], axis=1)
+    R = start_signal(activations[-1], targets, "logit")
+    np.testing.assert_allclose(R.sum(axis=1), activations[-1][np.arange(4), targets], rtol=1e-15)
+    layers = net.logit_layers
+    for index in range(len(layers) - 1, -1, -1):
+        layer, a = layers[index], activations[index]
+        R_in = composite.rule_for(index, layer, net).backward(layer, a, R)
+        axes = tuple(range(1, R.ndim))
+        if layer.is_kernel:
+            z = layer.forward(a)
+            bias = layer.bias[None, :, None, None] if z.ndim == 4 else layer.bias[None, :]
+            denominator = z + epsilon * np.where(z >= 0, 1.0, -1.0)
+            kept = np.where(denominator != 0, R * (z - bias) / np.where(denominator != 0, denominator, 1), 0.0)
+            expected = kept.sum(axis=axes)
+        else:
+            expected = R.sum(axis=axes)
+        got = R_in.sum(axis=tuple(range(1, R_in.ndim)))
+        np.testing.assert_allclose(got, expected, rtol=1e-11, atol=1e-13 * np.abs(R).sum())
+        R = R_in
+
+
+def test_lrp_z_equals_input_times_gradient_without_bias():
+    """For a bias-free ReLU net, LRP-z = gradient × input (paper.md §3, S_x)."""
+    net = random_cnn(seed=5, bias=0)
+    x = np.random.default_rng(8).normal(size=(3, 2, 9, 9))
+    np.testing.assert_allclose(rp.explain(net, x, "lrp.z"), rp.explain(net, x, "input_x_gradient"),
+                               rtol=1e-10, atol=1e-13)
+
+
+def test_alpha_beta_rejects_invalid_parameters():
+    net = random_cnn()
+    x = np.zeros((1, 2, 9, 9))
+    with pytest.raises(ValueError, match="alpha - beta = 1"):
+        rp.explain(net, x, "lrp.alpha_beta", alpha=2.0, beta=0.5)
+
+
+def test_stabilizer_sign_convention():
+    """z + s·sgn(z) with sgn(0) = +1; s = 0 divides exactly and maps 0/0 to 0."""
+    from refpattern.methods import stabilized_divide
+    z = np.array([-2.0, 0.0, 3.0])
+    np.testing.assert_array_equal(stabilized_divide(np.ones(3), z, 0.5), 1 / np.array([-2.5, 0.5, 3.5]))
+    np.testing.assert_array_equal(stabilized_divide(np.ones(3), z, 0.0), np.array([-0.5, 0.0, 1 / 3]))
