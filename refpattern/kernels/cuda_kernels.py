@@ -1,0 +1,231 @@
+"""numba.cuda kernels (float64): the GPU twins of :mod:`refpattern.kernels.numpy_reference`.
+
+Same five functions and signatures as the reference; host NumPy arrays in, host NumPy
+arrays out (each call copies its inputs to the device and its result back).
+
+- :func:`conv2d_forward` runs on the GPU: one thread per output element.
+- :func:`gemm_at_b` (``a.T @ b``, the shape of the pattern statistics
+  ``Σ_n x_n y_nᵀ``) runs on the GPU: a shared-memory tiled GEMM.  Its NumPy twin is
+  simply ``a.T @ b``.
+- ``conv2d_backward_input``, ``conv2d_backward_weight``, ``maxpool_forward`` and
+  ``maxpool_backward`` are **delegated to the Numba CPU kernels**
+  (:mod:`refpattern.kernels.numba_cpu`): they run on the CPU, with identical results.
+
+This module imports without a GPU (and without numba-cuda installed); only
+:func:`require_cuda` (called by ``get_kernels("cuda")`` and by the GPU functions
+here) raises.  Without a GPU, set ``NUMBA_ENABLE_CUDASIM=1`` *before numba is
+imported* to run the very same kernel code in numba's CUDA simulator (slow; tiny
+shapes only) -- that is how the test suite checks these kernels on CPU-only CI.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import float64
+
+from refpattern.kernels.numba_cpu import (  # CPU delegation, see module docstring
+    _float_array,
+    _output_size,
+    _pair,
+    conv2d_backward_input,
+    conv2d_backward_weight,
+    maxpool_backward,
+    maxpool_forward,
+)
+
+try:  # numba-cuda is the optional `cuda` extra
+    from numba import cuda
+except ImportError as error:  # pragma: no cover - depends on the installation
+    cuda = None
+    _CUDA_IMPORT_ERROR: str | None = f"{type(error).__name__}: {error}"
+else:
+    _CUDA_IMPORT_ERROR = None
+
+__all__ = [
+    "require_cuda",
+    "conv2d_forward",
+    "conv2d_backward_input",
+    "conv2d_backward_weight",
+    "maxpool_forward",
+    "maxpool_backward",
+    "gemm_at_b",
+    "CONV_THREADS_PER_BLOCK",
+    "GEMM_TILE",
+]
+
+#: threads per block of the convolution kernel (1-D launch over all output elements)
+CONV_THREADS_PER_BLOCK = 128
+#: side of the square shared-memory tiles of :func:`gemm_at_b` (blocks of TILE x TILE threads)
+GEMM_TILE = 16
+
+_ADVICE = (
+    'Use backend="numba" or backend="numpy" instead, or set NUMBA_ENABLE_CUDASIM=1 before '
+    "importing numba to run the kernels in the CUDA simulator (slow). The CUDA backend needs "
+    "the `cuda` extra: pip install refpattern[cuda]"
+)
+
+
+def require_cuda() -> None:
+    """Raise a ``RuntimeError`` that says what to do when no CUDA device (or simulator) is usable."""
+    if cuda is None:
+        raise RuntimeError(
+            f"refpattern cuda backend: numba.cuda could not be imported ({_CUDA_IMPORT_ERROR}); "
+            f"no CUDA GPU found. {_ADVICE}"
+        )
+    if not cuda.is_available():
+        raise RuntimeError(
+            "refpattern cuda backend: no CUDA GPU found (numba.cuda.is_available() is False). "
+            + _ADVICE
+        )
+
+
+def _cuda_jit(function):
+    """``cuda.jit`` when numba.cuda imported (compilation is lazy, at the first launch);
+    otherwise the plain function, which :func:`require_cuda` never lets anyone launch."""
+    return cuda.jit(function) if cuda is not None else function
+
+
+# --------------------------------------------------------------------------------------
+# convolution forward: one thread per output element
+# --------------------------------------------------------------------------------------
+
+
+@_cuda_jit
+def _conv2d_forward_kernel(x, weight, sh, sw, ph, pw, y):
+    """GPU twin of ``numpy_reference.conv2d_forward``; thread ``t`` computes one ``y`` entry.
+
+    ``y[n, o, p, q] = Σ_{c,i,j} weight[o, c, i, j] · x[n, c, p*sh + i - ph, q*sw + j - pw]``
+    (terms on the zero padding skipped).  ``t`` enumerates ``y`` in C order, so neighbouring
+    threads write neighbouring ``q`` (coalesced).
+
+    x : (N, C, H, W) float64; weight : (O, C, kh, kw) float64; y : (N, O, OH, OW) float64 (out)
+    """
+    t = cuda.grid(1)
+    n_samples, out_channels, oh, ow = y.shape
+    if t >= n_samples * out_channels * oh * ow:  # last block is ragged
+        return
+    q = t % ow
+    p = (t // ow) % oh
+    o = (t // (ow * oh)) % out_channels
+    n = t // (ow * oh * out_channels)
+    channels, height, width = x.shape[1], x.shape[2], x.shape[3]
+    kh, kw = weight.shape[2], weight.shape[3]
+    total = 0.0
+    for c in range(channels):
+        for i in range(kh):
+            r = p * sh + i - ph
+            if r < 0 or r >= height:  # top / bottom padding
+                continue
+            for j in range(kw):
+                s = q * sw + j - pw
+                if s >= 0 and s < width:  # left / right padding
+                    total += weight[o, c, i, j] * x[n, c, r, s]
+    y[n, o, p, q] = total
+
+
+def conv2d_forward(x, weight, stride, padding):
+    """Cross-correlation without bias, on the GPU (one thread per output element).
+
+    ``y[n, o, p, q] = Σ_{c,i,j} weight[o, c, i, j] · x_pad[n, c, p*sh + i, q*sw + j]``
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, H, W)
+    weight : ndarray, shape (O, C, kh, kw)
+    stride, padding : pairs of int
+
+    Returns
+    -------
+    y : ndarray, shape (N, O, OH, OW), float64 (on the host)
+    """
+    require_cuda()
+    x = _float_array(x, "conv2d_forward: x", 4)
+    weight = _float_array(weight, "conv2d_forward: weight", 4)
+    sh, sw = _pair(stride, "conv2d_forward: stride", minimum=1)
+    ph, pw = _pair(padding, "conv2d_forward: padding", minimum=0)
+    n, c, h, w = x.shape
+    o, wc, kh, kw = weight.shape
+    if wc != c:
+        raise ValueError(
+            f"conv2d_forward: weight {weight.shape} expects {wc} input channels, x {x.shape} has {c}"
+        )
+    oh = _output_size(h, kh, sh, ph, "conv2d_forward (height)")
+    ow = _output_size(w, kw, sw, pw, "conv2d_forward (width)")
+    y_device = cuda.device_array((n, o, oh, ow), dtype=np.float64)
+    blocks = math.ceil(n * o * oh * ow / CONV_THREADS_PER_BLOCK)
+    _conv2d_forward_kernel[blocks, CONV_THREADS_PER_BLOCK](
+        cuda.to_device(x), cuda.to_device(weight), sh, sw, ph, pw, y_device
+    )
+    return y_device.copy_to_host()
+
+
+# --------------------------------------------------------------------------------------
+# a.T @ b: shared-memory tiled GEMM
+# --------------------------------------------------------------------------------------
+
+
+@_cuda_jit
+def _gemm_at_b_kernel(a, b, out):
+    """``out[d, f] = Σ_n a[n, d] · b[n, f]``, one ``GEMM_TILE x GEMM_TILE`` output tile per block.
+
+    Block ``(bx, by)`` owns rows ``d ∈ [by*T, by*T + T)`` and columns ``f ∈ [bx*T, bx*T + T)``
+    of ``out``; thread ``(tx, ty)`` owns ``out[by*T + ty, bx*T + tx]``.  The sum over ``n``
+    walks in slabs of ``T`` rows: the block loads ``a[n0:n0+T, d-tile]`` and
+    ``b[n0:n0+T, f-tile]`` into shared memory (zeros past any edge, so ragged ``N``, ``D``
+    and ``F`` need no special case in the product), then every thread adds its ``T`` terms.
+
+    a : (N, D) float64; b : (N, F) float64; out : (D, F) float64 (written)
+    """
+    a_tile = cuda.shared.array((GEMM_TILE, GEMM_TILE), float64)  # a_tile[k, d - d0]
+    b_tile = cuda.shared.array((GEMM_TILE, GEMM_TILE), float64)  # b_tile[k, f - f0]
+    tx = cuda.threadIdx.x
+    ty = cuda.threadIdx.y
+    d0 = cuda.blockIdx.y * GEMM_TILE
+    f0 = cuda.blockIdx.x * GEMM_TILE
+    n_rows, d_size = a.shape
+    f_size = b.shape[1]
+    total = 0.0
+    for n0 in range(0, n_rows, GEMM_TILE):
+        n = n0 + ty  # thread (tx, ty) loads row ty, column tx of both slabs (coalesced in tx)
+        if n < n_rows and d0 + tx < d_size:
+            a_tile[ty, tx] = a[n, d0 + tx]
+        else:
+            a_tile[ty, tx] = 0.0
+        if n < n_rows and f0 + tx < f_size:
+            b_tile[ty, tx] = b[n, f0 + tx]
+        else:
+            b_tile[ty, tx] = 0.0
+        cuda.syncthreads()
+        for k in range(GEMM_TILE):
+            total += a_tile[k, ty] * b_tile[k, tx]
+        cuda.syncthreads()
+    if d0 + ty < d_size and f0 + tx < f_size:
+        out[d0 + ty, f0 + tx] = total
+
+
+def gemm_at_b(a, b):
+    """``a.T @ b`` on the GPU (shared-memory tiled GEMM), e.g. ``Σ_n x_n y_nᵀ``.
+
+    Parameters
+    ----------
+    a : ndarray, shape (N, D)
+    b : ndarray, shape (N, F)
+
+    Returns
+    -------
+    out : ndarray, shape (D, F), float64 (on the host); its NumPy twin is ``a.T @ b``.
+    """
+    require_cuda()
+    a = _float_array(a, "gemm_at_b: a", 2)
+    b = _float_array(b, "gemm_at_b: b", 2)
+    if a.shape[0] != b.shape[0]:
+        raise ValueError(
+            f"gemm_at_b: a {a.shape} and b {b.shape} must have the same number of rows"
+        )
+    d_size, f_size = a.shape[1], b.shape[1]
+    out_device = cuda.device_array((d_size, f_size), dtype=np.float64)
+    blocks = (math.ceil(f_size / GEMM_TILE), math.ceil(d_size / GEMM_TILE))
+    _gemm_at_b_kernel[blocks, (GEMM_TILE, GEMM_TILE)](cuda.to_device(a), cuda.to_device(b), out_device)
+    return out_device.copy_to_host()
