@@ -7,10 +7,13 @@ float64 throughout; conventions in ``docs/paper.md`` and in each docstring.
 
 from refpattern.methods import Composite, explain, method_names
 from refpattern.network import Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sequential, Softmax
+from refpattern.patterns import Patterns, fit_patterns, fit_statistics, patterns_from_statistics, rho
+from refpattern.train import train
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Composite", "Conv2D", "Dense", "Flatten", "MaxPool2D", "ReLU", "Sequential", "Softmax",
-    "explain", "method_names",
+    "Patterns", "explain", "fit_patterns", "fit_statistics", "method_names", "patterns_from_statistics", "rho",
+    "train",
 ]

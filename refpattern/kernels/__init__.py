@@ -12,7 +12,7 @@ The rest of refpattern asks :func:`get_kernels` and never knows which backend ra
 from __future__ import annotations
 
 BACKENDS = ("numpy", "numba", "cuda")
-DEFAULT_BACKEND = "numpy"
+DEFAULT_BACKEND = "numba"
 
 
 def resolve_backend(backend: str | None) -> str:

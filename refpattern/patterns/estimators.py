@@ -1,0 +1,221 @@
+"""Signal estimators (Kindermans et al., 2018, Sec. 4): patterns from the sufficient statistics.
+
+Per neuron with filter ``w`` (``y = wᵀx``, no bias; gate ``wᵀx + b > 0``), ``docs/paper.md`` §3:
+
+- ``S_x(x) = x``                    identity; no arrays.
+- ``S_w(x) = w·wᵀx / (wᵀw)``        ``a = w / (wᵀw)``.
+- ``S_a(x) = a·wᵀx``                ``a = cov[x, y] / σ²_y``.
+- ``S_a±(x) = a₊·wᵀx`` if the gate is open, else ``a₋·wᵀx``, with, ``variant="paper"``
+  (the paper, iNNvestigate's and nn-patterns' "relu" patterns)::
+
+      a₊ = (E₊[xy] − E₊[x]·E[y]) / (wᵀE₊[xy] − wᵀE₊[x]·E[y])        E[y]: over ALL observations
+
+  and ``a₋`` likewise with ``E₋``; ``variant="regime"`` uses the within-regime mean ``E₊[y]``
+  instead of ``E[y]``, i.e. ``a₊ = cov₊[x, y] / var₊[y]``.
+- ``random``: a random direction ``r ~ N(0, I_D)`` per neuron, scaled so that ``wᵀa = 1``:
+  ``a = r / (wᵀr)``.  The scale matters for ρ: with ``wᵀa ≠ 1`` the distractor ``x − a·y``
+  keeps a multiple of ``y`` (``wᵀd̂ = (1 − wᵀa)·y``) and ρ would be 0 trivially; every other
+  estimator also has ``wᵀa = 1``.  The draw is ``numpy.random.default_rng([RANDOM_TAG, seed, k])``
+  for kernel layer ``k``, one row of ``standard_normal((O, D))`` per neuron.  (The constant tag
+  keeps the draw apart from a user's ``default_rng(seed)``: NumPy's SeedSequence ignores
+  trailing zeros, so ``default_rng([0, 0])`` would repeat ``default_rng(0)``, e.g. the very
+  generator that drew the weights, and make the random patterns equal ``S_w``.)
+
+What each variant satisfies on its fitting data (Eq. 2, per regime ``r ∈ {+, −}``)::
+
+    paper:   E_r[(x − a_r·y)·(y − E[y])] = 0      (hence, summed over regimes, cov[x − S_a±(x), y] = 0)
+    regime:  cov_r[x − a_r·y, y] = 0              (but cov[x − S_a±(x), y] ≠ 0 in general)
+
+Both hold because ``a_r = N_r / (wᵀN_r)`` (``N_r`` the numerator): for the paper variant
+``E_r[(x − a_r·y)(y − E[y])] = N_r − a_r·E_r[y(y − E[y])] = N_r − a_r·wᵀN_r = 0``, and weighting
+the two regimes by their frequencies gives ``E[d̂·(y − E[y])] = cov[d̂, y] = 0``; the regime
+variant is the same computation with ``E_r[y]``, and its overall covariance is
+``cov[d̂, y] = Σ_r p_r·E_r[d̂]·(E_r[y] − E[y])``, not zero in general.  The paper variant is not invariant to a shift of ``x``: in the shifted
+coordinates of the statistics (``x = x̃ + c``, ``y = ỹ + γ``, ``γ = wᵀc``)::
+
+    E₊[xy] − E₊[x]·E[y] = E₊[x̃ỹ] − E₊[x̃]·E[ỹ] + c·(E₊[ỹ] − E[ỹ])
+
+and its ``wᵀ`` is ``E₊[ỹ²] − E₊[ỹ]·E[ỹ] + γ·(E₊[ỹ] − E[ỹ])``; the ``c`` term is exactly the
+dependence on the origin.  S_a and the regime variant are shift-invariant.
+
+Degenerate neurons.  A denominator that is zero up to rounding (``|den| ≤`` :data:`ZERO_TOLERANCE`
+× the sum of the magnitudes of its terms: a zero kernel, a constant output) or a regime with no
+observation (a dead unit, a never-negative unit) gives a zero pattern in that regime, as in
+iNNvestigate, and a :class:`~refpattern.patterns.container.DegenerateNeuron` entry; a regime with
+fewer than :data:`FEW_SAMPLES` observations is listed but kept.  No NaN and no warning is produced.
+
+All patterns come back in the kernel's layout: (out, in) for Dense, (out_ch, in_ch, kh, kw) for Conv2D.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from refpattern.patterns.container import (
+    DegenerateNeuron,
+    LayerPatterns,
+    Patterns,
+    RegimeCounts,
+    canonical_estimator,
+    check_variant,
+)
+
+#: A denominator with ``|den| ≤ ZERO_TOLERANCE · (sum of |terms|)`` counts as zero.
+ZERO_TOLERANCE = 1e-12
+#: First entropy word of the random estimator's generator (ASCII "RANDPAT").
+RANDOM_TAG = 0x52414E44504154
+#: A regime with fewer observations than this is reported (the pattern is kept).
+FEW_SAMPLES = 10
+
+
+def is_zero(denominator, scale):
+    """``|denominator| ≤ ZERO_TOLERANCE · scale`` (elementwise; exact zero when ``scale`` is 0)."""
+    return np.abs(denominator) <= ZERO_TOLERANCE * scale
+
+
+def divide_columns(numerator, denominator, zero):
+    """``numerator[:, o] / denominator[o]``, and 0 where ``zero[o]``; (D, O) -> (O, D)."""
+    out = np.zeros(numerator.shape)
+    np.divide(numerator, denominator[None, :], out=out, where=~zero[None, :])
+    return out.T
+
+
+# --- one estimator each: (O, D) patterns and (neuron, regime, reason, count, zeroed) tuples -----
+
+def pattern_w(weight):
+    """S_w: ``a = w / (wᵀw)`` per row of ``weight`` (O, D)."""
+    norm2 = np.einsum("od,od->o", weight, weight)
+    zero = norm2 == 0
+    a = np.zeros(weight.shape)
+    np.divide(weight, norm2[:, None], out=a, where=~zero[:, None])
+    return a, [(o, "all", "zero kernel (wᵀw = 0)", True) for o in np.flatnonzero(zero)]
+
+
+def pattern_random(weight, rng):
+    """Random baseline: ``a = r / (wᵀr)``, ``r ~ N(0, I_D)`` per neuron; zero if ``wᵀr`` is 0 up to rounding."""
+    r = rng.standard_normal(weight.shape)
+    wr = np.einsum("od,od->o", weight, r)
+    scale = np.sqrt(np.einsum("od,od->o", weight, weight) * np.einsum("od,od->o", r, r))
+    zero = is_zero(wr, scale)
+    a = np.zeros(weight.shape)
+    np.divide(r, wr[:, None], out=a, where=~zero[:, None])
+    return a, [(o, "all", "wᵀr = 0 (zero kernel)", True) for o in np.flatnonzero(zero)]
+
+
+def pattern_a(stats):
+    """S_a: ``a = cov[x, y] / σ²_y`` (shift-invariant; computed in shifted coordinates)."""
+    m = stats.moments()
+    numerator = m["xy"] - np.outer(m["x"], m["y"])
+    denominator = m["yy"] - m["y"] ** 2
+    zero = is_zero(denominator, m["yy"] + m["y"] ** 2)
+    notes = [(o, "all", "σ²_y = 0 (zero kernel or constant output)", True) for o in np.flatnonzero(zero)]
+    return divide_columns(numerator, denominator, zero), notes
+
+
+def patterns_a_pm(stats, variant: str = "paper"):
+    """S_a±: ``(a₊, a₋)``, each (O, D), for ``variant`` ``"paper"`` or ``"regime"`` (module docstring)."""
+    check_variant(variant)
+    m = stats.moments()
+    gamma = stats.gamma
+    shift = np.zeros(stats.n_inputs) if stats.shift is None else stats.shift
+    counts = {"plus": stats.n_plus, "minus": stats.n_minus}
+    result, notes = {}, []
+    for regime, sign in (("plus", "₊"), ("minus", "₋")):
+        x_r, y_r, yy_r, xy_r = m["x_" + regime], m["y_" + regime], m["yy_" + regime], m["xy_" + regime]
+        if variant == "paper":
+            y_ref = m["y"]
+            numerator = xy_r - x_r * y_ref + np.outer(shift, y_r - y_ref)
+            denominator = yy_r - y_r * y_ref + gamma * (y_r - y_ref)
+            scale = yy_r + np.abs(y_r * y_ref) + np.abs(gamma) * (np.abs(y_r) + np.abs(y_ref))
+        else:
+            numerator = xy_r - x_r * y_r
+            denominator = yy_r - y_r ** 2
+            scale = yy_r + y_r ** 2
+        empty = counts[regime] == 0
+        zero = empty | is_zero(denominator, scale)
+        result[regime] = divide_columns(numerator, denominator, zero)
+        for o in range(stats.n_neurons):
+            n_r = int(counts[regime][o])
+            if empty[o]:
+                notes.append((o, regime, f"no observation with the gate {'open' if regime == 'plus' else 'closed'}",
+                              True))
+            elif zero[o]:
+                what = f"wᵀE{sign}[xy] − wᵀE{sign}[x]·E[y] = 0" if variant == "paper" else f"var{sign}[y] = 0"
+                notes.append((o, regime, f"zero denominator ({what})", True))
+            elif n_r < FEW_SAMPLES:
+                notes.append((o, regime, f"only {n_r} observation(s) in this regime", False))
+    return result["plus"], result["minus"], notes
+
+
+# --- a whole network --------------------------------------------------------------------------
+
+def _counts(stats):
+    if stats is None:
+        return None
+    o = stats.n_neurons
+    return RegimeCounts(np.full(o, stats.n, dtype=np.int64), stats.n_plus.copy(), stats.n_minus.copy())
+
+
+def estimate_layer(layer, kernel_index, layer_index, stats, estimator, variant="paper", seed=0) -> LayerPatterns:
+    """The :class:`LayerPatterns` of one kernel layer (``stats`` may be None for "x", "w", "random")."""
+    weight = layer.weight.reshape(layer.weight.shape[0], -1)
+    shape = tuple(layer.weight.shape)
+    counts = _counts(stats)
+    n_samples = 0 if stats is None else stats.n
+
+    def count_of(o, regime):
+        if counts is None:
+            return 0
+        return {"all": n_samples, "plus": int(counts.n_plus[o]), "minus": int(counts.n_minus[o])}[regime]
+
+    common = dict(kernel_index=kernel_index, layer_index=layer_index, layer_name=repr(layer), shape=shape,
+                  counts=counts, n_samples=n_samples)
+    if estimator == "x":
+        return LayerPatterns(**common)
+    if estimator in ("a", "a+-") and (stats is None or stats.n == 0):
+        raise ValueError(f"estimator {estimator!r} needs statistics from data (kernel layer {kernel_index})")
+    if estimator == "w":
+        a, notes = pattern_w(weight)
+    elif estimator == "random":
+        a, notes = pattern_random(weight, np.random.default_rng([RANDOM_TAG, int(seed), int(kernel_index)]))
+    elif estimator == "a":
+        a, notes = pattern_a(stats)
+        if n_samples < FEW_SAMPLES:
+            zeroed = {note[0] for note in notes}
+            notes += [(o, "all", f"only {n_samples} observation(s)", False)
+                      for o in range(stats.n_neurons) if o not in zeroed]
+    else:
+        a_plus, a_minus, notes = patterns_a_pm(stats, variant)
+    degenerate = [DegenerateNeuron(kernel_index, int(o), regime, reason, count_of(o, regime), zeroed)
+                  for o, regime, reason, zeroed in notes]
+    if estimator == "a+-":
+        return LayerPatterns(a_plus=a_plus.reshape(shape), a_minus=a_minus.reshape(shape), degenerate=degenerate,
+                             **common)
+    return LayerPatterns(a=a.reshape(shape), degenerate=degenerate, **common)
+
+
+def patterns_from_statistics(net, stats, estimator="a+-", variant="paper", seed=0) -> Patterns:
+    """Patterns of every kernel layer of ``net`` from :class:`~refpattern.patterns.statistics.NetworkStatistics`.
+
+    Parameters
+    ----------
+    net : Sequential
+    stats : NetworkStatistics or None
+        From :func:`~refpattern.patterns.fit.fit_statistics` (possibly merged); None is allowed
+        for the data-free estimators "x", "w" and "random" (then ``counts`` is None).
+    estimator : {"x", "w", "a", "a+-", "random"} or iNNvestigate's "linear" (= "a"), "relu" (= "a+-")
+    variant : {"paper", "regime"}
+        Only used by "a+-" (module docstring).
+    seed : int
+        Only used by "random".
+    """
+    estimator = canonical_estimator(estimator)
+    check_variant(variant)
+    if stats is not None:
+        stats.check_network(net)
+    elif estimator in ("a", "a+-"):
+        raise ValueError(f"estimator {estimator!r} needs statistics (fit_statistics) or data")
+    layers = [estimate_layer(net.layers[index], k, index, None if stats is None else stats[k], estimator, variant,
+                             seed)
+              for k, index in enumerate(net.kernel_indices)]
+    return Patterns(estimator, variant, layers, seed=seed if estimator == "random" else None)

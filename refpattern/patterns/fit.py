@@ -1,0 +1,153 @@
+"""Fitting patterns: stream data through the network, accumulate statistics, estimate.
+
+``fit_patterns(net, X)`` = ``patterns_from_statistics(net, fit_statistics(net, X))``.  The
+statistics (:mod:`refpattern.patterns.statistics`) are sums, so the two steps can be split:
+workers fit statistics on shards and ``stats_a.merge(stats_b)`` combines them exactly.
+"""
+
+from __future__ import annotations
+
+import numbers
+import sys
+import time
+
+import numpy as np
+
+from refpattern.network.sequential import Sequential
+from refpattern.patterns.container import canonical_estimator, check_variant
+from refpattern.patterns.estimators import patterns_from_statistics
+from refpattern.patterns.statistics import NetworkStatistics, resolve_sums_backend
+
+
+class Progress:
+    """A one-line progress counter on stderr (no dependency).
+
+    ``enabled=None`` shows it only when stderr is a terminal.  ``total`` (samples) may be None.
+    """
+
+    def __init__(self, label: str, total=None, enabled=None, stream=None):
+        self.stream = sys.stderr if stream is None else stream
+        if enabled is None:
+            isatty = getattr(self.stream, "isatty", None)
+            enabled = bool(isatty and isatty())
+        self.label, self.total, self.enabled = label, total, bool(enabled)
+        self.done, self._last = 0, 0.0
+
+    def update(self, samples: int) -> None:
+        self.done += int(samples)
+        now = time.monotonic()
+        if self.enabled and now - self._last >= 0.1:
+            self._last = now
+            of = f"/{self.total}" if self.total is not None else ""
+            self.stream.write(f"\r{self.label}: {self.done}{of} samples")
+            self.stream.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            of = f"/{self.total}" if self.total is not None else ""
+            self.stream.write(f"\r{self.label}: {self.done}{of} samples, done\n")
+            self.stream.flush()
+
+
+def check_batch_size(batch_size) -> int:
+    if isinstance(batch_size, (bool, np.bool_)) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    return int(batch_size)
+
+
+def iter_batches(X, batch_size: int):
+    """Batches of ``X``: slices of ``batch_size`` samples of an array, or the items of an iterable
+    of arrays (each one a batch, used as given).  Yields arrays; never copies an array input."""
+    if isinstance(X, np.ndarray):
+        if X.ndim == 0:
+            yield X  # refused by net.check_input with a clear message
+            return
+        for start in range(0, X.shape[0], batch_size):
+            yield X[start:start + batch_size]
+        return
+    if isinstance(X, (str, bytes)) or not hasattr(X, "__iter__"):
+        raise TypeError(f"X: expected an array or an iterable of arrays (batches), got {type(X).__name__}")
+    yield from X
+
+
+def fit_statistics(net, X, batch_size: int = 256, backend=None, second_moment: bool = False,
+                   progress=None, label: str = "fit_statistics") -> NetworkStatistics:
+    """Sufficient statistics of every kernel layer of ``net`` over the data ``X``.
+
+    Parameters
+    ----------
+    net : Sequential
+    X : ndarray (N, …) or iterable of ndarrays
+        An array is cut into batches of ``batch_size`` samples; an iterable (list, generator)
+        yields batches.  Every batch is checked with ``net.check_input``.
+    batch_size : int
+    backend : {"numpy", "numba", "cuda"} or None
+        Runs the forward pass (None: the project default) and picks the per-batch sums kernel
+        registered for it in :data:`~refpattern.patterns.statistics.SUMS_BACKENDS` (the NumPy
+        reference sums when none is); every backend gives the same statistics up to rounding.
+    second_moment : bool
+        Also keep ``Σ x̃x̃ᵀ`` (D, D) per layer (ρ needs it).
+    progress : bool or None
+        A progress line on stderr; None: only when stderr is a terminal.
+
+    Returns
+    -------
+    NetworkStatistics
+        Memory independent of the number of samples.
+    """
+    if not isinstance(net, Sequential):
+        raise TypeError(f"net: expected a refpattern.Sequential, got {type(net).__name__}")
+    batch_size = check_batch_size(batch_size)
+    backend_name, sums_function = resolve_sums_backend(backend)
+    stats = NetworkStatistics.empty(net, second_moment)
+    total = X.shape[0] if isinstance(X, np.ndarray) and X.ndim else None
+    bar = Progress(label, total, progress)
+    for number, batch in enumerate(iter_batches(X, batch_size)):
+        activations = net.trace(net.check_input(batch, f"X (batch {number})"), backend_name, check=False)
+        for layer_stats, index in zip(stats, net.kernel_indices):
+            layer_stats.accumulate(activations[index], activations[index + 1], sums_function)
+        bar.update(activations[0].shape[0])
+    bar.close()
+    if len(stats) and stats[0].n == 0:
+        raise ValueError("X: no data (an empty array or an iterable without batches)")
+    return stats
+
+
+def fit_patterns(net, X, estimator="a+-", batch_size=256, variant="paper", seed=0, backend=None, progress=None):
+    """Fit the signal estimator of every kernel layer (Kindermans et al., 2018, Sec. 4; ``docs/paper.md`` §3).
+
+    Parameters
+    ----------
+    net : Sequential
+    X : ndarray (N, …), iterable of ndarrays, or None
+        Fitting data (an array is cut into ``batch_size`` batches; an iterable yields batches).
+        None is allowed for the data-free estimators "x", "w" and "random" (no counts then).
+    estimator : {"a+-", "a", "w", "x", "random"}
+        Also iNNvestigate's names "relu" (= "a+-") and "linear" (= "a").
+    variant : {"paper", "regime"}
+        For "a+-": the paper's unconditional ``E[y]`` or the within-regime ``E₊[y]``
+        (:mod:`refpattern.patterns.estimators`).
+    seed : int
+        For "random".
+    backend : {"numpy", "numba", "cuda"} or None
+        As in :func:`fit_statistics`.
+    progress : bool or None
+        Progress on stderr; None shows it only when stderr is a terminal.
+
+    Returns
+    -------
+    Patterns
+        ``patterns[k]`` for ``net.kernel_layers[k]``, arrays in the kernel's layout.
+    """
+    estimator = canonical_estimator(estimator)
+    check_variant(variant)
+    if X is None:
+        if estimator in ("a", "a+-"):
+            raise ValueError(f"estimator {estimator!r} needs data X")
+        stats = None
+    else:
+        stats = fit_statistics(net, X, batch_size, backend, progress=progress, label="fit_patterns")
+    return patterns_from_statistics(net, stats, estimator, variant, seed)
+
+
+__all__ = ["Progress", "fit_patterns", "fit_statistics", "iter_batches", "patterns_from_statistics"]

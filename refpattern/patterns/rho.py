@@ -1,0 +1,298 @@
+"""The quality criterion ρ of a signal estimator (Kindermans et al., 2018, Sec. 4, Eq. 1).
+
+For one neuron (``y = wᵀx``) and estimator ``S`` with distractor estimate ``d̂ = x − S(x)``::
+
+    ρ(S) = 1 − max_v corr(wᵀx, vᵀd̂)                                         (Eq. 1)
+
+For fixed ``S`` the best ``v`` is the least-squares regression of ``y`` on ``d̂``::
+
+    v = Σ⁺c,   max_v corr = sqrt(cᵀΣ⁺c / σ²_y),   c = cov[d̂, y],  Σ = cov[d̂]   (D×D).
+
+``Σ`` is always singular for S_w, S_a, S_a± and the random baseline (``wᵀd̂ = 0`` because
+``wᵀa = 1``), so ``Σ⁺`` is a pseudo-inverse with an explicit cut-off: the eigenvalues ``λ`` of
+``Σ`` with ``λ ≤ cutoff · λ_max`` (default :data:`DEFAULT_CUTOFF` = 1e-10) are discarded.  The
+optimum ``ρ = 1`` is reached exactly when ``c = 0`` (Eq. 2), which S_a and S_a± (paper variant)
+satisfy on their fitting data.  A layer's ρ is the mean over its neurons; neurons with
+``σ²_y = 0`` (up to rounding: ``σ²_y ≤ 1e-12·E[ỹ²]``) are excluded and listed.
+
+Geometry (a useful check): for ``S(x) = a·y`` with ``wᵀa = 1``, ``vᵀd̂ = ((I − w aᵀ)v)ᵀx`` and the
+range of ``I − w aᵀ`` is ``{u : aᵀu = 0}``; so ``max_v corr`` is the best correlation of ``y``
+with any ``uᵀx``, ``u ⊥ a``.  It depends on the direction of ``a`` only, is 0 exactly when
+``a ∝ cov[x, y]`` (S_a), and is close to 1 for a random direction in many dimensions.
+
+How ``Σ`` and ``c`` are obtained without a D×D matrix per neuron *and regime*.  Every estimator
+here is ``S(x) = a₊·y·g + a₋·y·(1 − g)`` with the gate ``g = 1[wᵀx + b > 0]`` (``a₊ = a₋ = a``
+for S_w, S_a and random).  In the shifted coordinates of the statistics (``x = x̃ + c₀``,
+``y = ỹ + γ``) put ``t = (ũ, ṽ, g)`` with ``ũ = ỹ·g``, ``ṽ = ỹ·(1 − g)``; then::
+
+    d̂ = x̃ − B t + const,      B = [a₊, a₋, γ·(a₊ − a₋)]   (D × 3)
+
+so, with ``Σ_x = cov[x̃]`` (D×D, shared by all neurons of the layer), ``K = cov[x̃, t]`` (D×3) and
+``T = cov[t]`` (3×3), ``e = (1, 1, 0)`` (``ỹ = eᵀt``)::
+
+    Σ = Σ_x − B Kᵀ − K Bᵀ + B T Bᵀ,     c = K e − B T e,     σ²_y = eᵀ T e.
+
+``K`` and ``T`` come from the same per-neuron sums as the patterns (``Σx̃ỹ``, ``Σx̃ỹg``, ``Σx̃g``,
+``Σỹ``, ``Σỹg``, ``Σỹ²``, ``Σỹ²g``, ``n₊``); the only extra statistic is ``Σx̃x̃ᵀ`` per layer.
+Memory is therefore D×D + O(D·O) per layer, independent of the number of samples, and no
+regime-split D×D covariance is needed.  The cost is one D×D eigendecomposition per neuron
+(O(O·D³) per layer); ``max_neurons=m`` evaluates a seeded random subsample of ``m`` neurons
+per layer (``numpy.random.default_rng([SUBSAMPLE_TAG, seed, k]).choice``) for big layers.
+
+Held-out protocol (the paper's Fig. 3): with ``fit_v_on=X_v``, ``v = Σ_v⁺ c_v`` is fitted on
+``X_v`` and the correlation is evaluated on ``X``: ``corr = vᵀc / sqrt(vᵀΣv · σ²_y)`` (0 when
+``v = 0`` or ``vᵀΣv = 0``); it may be negative, so ρ may exceed 1.  Patterns given as an
+estimator name are fitted on the data ``v`` is fitted on (``X_v`` if given, else ``X``); for the
+paper's three-split protocol, pass a ``Patterns`` fitted on a third split.
+
+In-sample ρ needs many more observations than inputs: with ``N ≤ D`` the regression fits ``y``
+exactly and ρ = 0 whatever the estimator (a dense layer over a big feature map); use the
+held-out protocol there.
+
+S_x: ``d̂ ≡ 0``, so ρ is undefined; every value is NaN and ``result.reason`` says why.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from refpattern.network.sequential import Sequential
+from refpattern.patterns.container import Patterns, canonical_estimator, check_variant
+from refpattern.patterns.estimators import ZERO_TOLERANCE, patterns_from_statistics
+from refpattern.patterns.fit import check_batch_size, fit_statistics
+
+#: Relative eigenvalue cut-off of the pseudo-inverse ``Σ⁺``.
+DEFAULT_CUTOFF = 1e-10
+#: First entropy word of the neuron-subsample generator (ASCII "RHOSUB").
+SUBSAMPLE_TAG = 0x52484F535542
+#: Largest stack of per-neuron D×D matrices held at once (elements).
+MAX_STACK_ELEMENTS = 1 << 23
+
+IDENTITY_REASON = ("S_x(x) = x leaves no distractor (d̂ = x − S_x(x) ≡ 0), so max_v corr(wᵀx, vᵀd̂) "
+                   "and ρ are undefined")
+
+
+class RhoResult(np.ndarray):
+    """ρ per kernel layer: a 1-D float array with a few extra attributes.
+
+    reason : str or None
+        Why some values are NaN (S_x; a layer whose every neuron has ``σ²_y = 0``).
+    excluded : tuple of int arrays
+        Per layer, the neurons left out of the mean because ``σ²_y = 0``.
+    neurons : tuple of int arrays
+        Per layer, the neurons evaluated (all unless ``max_neurons`` was given).
+    """
+
+    def __new__(cls, values, reason=None, excluded=(), neurons=()):
+        obj = np.asarray(values, dtype=np.float64).view(cls)
+        obj.reason, obj.excluded, obj.neurons = reason, tuple(excluded), tuple(neurons)
+        return obj
+
+    def __array_finalize__(self, obj):
+        self.reason = getattr(obj, "reason", None)
+        self.excluded = getattr(obj, "excluded", ())
+        self.neurons = getattr(obj, "neurons", ())
+
+
+class RhoPerNeuron(list):
+    """``per_neuron=True``: a list with one (O,) float array per kernel layer (NaN for excluded and
+    not-evaluated neurons), with the same ``reason``, ``excluded`` and ``neurons`` attributes as
+    :class:`RhoResult`."""
+
+    def __init__(self, arrays, reason=None, excluded=(), neurons=()):
+        super().__init__(arrays)
+        self.reason, self.excluded, self.neurons = reason, tuple(excluded), tuple(neurons)
+
+
+# --- the algebra ------------------------------------------------------------------------------
+
+def distractor_moments(stats, a_plus, a_minus, neurons):
+    """``Σ = cov[d̂]``, ``c = cov[d̂, y]`` and ``σ²_y`` for some neurons of one layer (module docstring).
+
+    Parameters
+    ----------
+    stats : LayerStatistics with ``second_moment=True``
+    a_plus, a_minus : ndarray, shape (O, D)
+    neurons : int array, shape (m,)
+
+    Returns
+    -------
+    sigma : (m, D, D),  c : (m, D),  var_y : (m,)
+    """
+    n = float(stats.n)
+    mean_x = stats.sum_x / n
+    cov_x = stats.sum_xx / n - np.outer(mean_x, mean_x)
+    s_y, s_yp = stats.sum_y[neurons], stats.sum_y_plus[neurons]
+    s_yy, s_yyp = stats.sum_yy[neurons], stats.sum_yy_plus[neurons]
+    n_p = stats.n_plus[neurons].astype(np.float64)
+    # t = (ũ, ṽ, g):  E[x̃ tᵀ] (m, D, 3), E[t] (m, 3), E[t tᵀ] (m, 3, 3)
+    s_xyp = stats.sum_xy_plus[:, neurons]
+    e_xt = np.stack([s_xyp, stats.sum_xy[:, neurons] - s_xyp, stats.sum_x_plus[:, neurons]], axis=-1)
+    e_xt = e_xt.transpose(1, 0, 2) / n
+    mean_t = np.stack([s_yp, s_y - s_yp, n_p], axis=-1) / n
+    zeros = np.zeros_like(s_y)
+    e_tt = np.stack([np.stack([s_yyp, zeros, s_yp], -1),
+                     np.stack([zeros, s_yy - s_yyp, zeros], -1),
+                     np.stack([s_yp, zeros, n_p], -1)], axis=1) / n
+    k_xt = e_xt - mean_x[None, :, None] * mean_t[:, None, :]
+    t_cov = e_tt - mean_t[:, :, None] * mean_t[:, None, :]
+    gamma = stats.gamma[neurons]
+    a_p, a_m = a_plus[neurons], a_minus[neurons]
+    b = np.stack([a_p, a_m, gamma[:, None] * (a_p - a_m)], axis=-1)  # (m, D, 3)
+    b_kt = b @ k_xt.transpose(0, 2, 1)
+    sigma = cov_x[None] - b_kt - b_kt.transpose(0, 2, 1) + b @ t_cov @ b.transpose(0, 2, 1)
+    sigma = (sigma + sigma.transpose(0, 2, 1)) / 2
+    e = np.array([1.0, 1.0, 0.0])
+    c = k_xt @ e - np.einsum("mdj,mj->md", b, t_cov @ e)
+    var_y = t_cov @ e @ e
+    return sigma, c, var_y
+
+
+def regression(sigma, c, cutoff):
+    """``v = Σ⁺c`` and ``cᵀΣ⁺c`` for a stack: eigenvalues ``λ ≤ cutoff·λ_max`` are discarded.
+
+    sigma (m, D, D), c (m, D) -> v (m, D), explained (m,).
+    """
+    lam, u = np.linalg.eigh(sigma)
+    lam_max = lam[:, -1:]
+    keep = (lam > cutoff * lam_max) & (lam_max > 0)
+    inverse = np.zeros_like(lam)
+    np.divide(1.0, lam, out=inverse, where=keep)
+    q = np.einsum("mdk,md->mk", u, c)
+    v = np.einsum("mdk,mk->md", u, q * inverse)
+    return v, np.einsum("mk,mk->m", q * q, inverse)
+
+
+def _zero_variance(stats, var_y, neurons):
+    second = stats.sum_yy[neurons] / stats.n
+    return var_y <= ZERO_TOLERANCE * second
+
+
+def layer_rho(stats, a_plus, a_minus, neurons, cutoff, v_stats=None):
+    """Per-neuron ``max_v corr`` for ``neurons`` of one layer (NaN where ``σ²_y = 0``), in-sample
+    or, with ``v_stats``, with ``v`` fitted on ``v_stats`` (module docstring)."""
+    d = stats.n_inputs
+    chunk = max(1, MAX_STACK_ELEMENTS // (d * d))
+    corr = np.full(len(neurons), np.nan)
+    for start in range(0, len(neurons), chunk):
+        part = neurons[start:start + chunk]
+        sigma, c, var_y = distractor_moments(stats, a_plus, a_minus, part)
+        ok = ~_zero_variance(stats, var_y, part)
+        if v_stats is None:
+            _, explained = regression(sigma, c, cutoff)
+            value = np.sqrt(np.clip(explained, 0.0, None) / np.where(ok, var_y, 1.0))
+        else:
+            sigma_v, c_v, _ = distractor_moments(v_stats, a_plus, a_minus, part)
+            v, _ = regression(sigma_v, c_v, cutoff)
+            var_v = np.einsum("md,mde,me->m", v, sigma, v)
+            numerator = np.einsum("md,md->m", v, c)
+            denominator = np.sqrt(np.clip(var_v, 0.0, None) * np.where(ok, var_y, 1.0))
+            value = np.zeros(len(part))
+            np.divide(numerator, denominator, out=value, where=denominator > 0)
+        corr[start:start + len(part)] = np.where(ok, value, np.nan)
+    return corr
+
+
+# --- the public function ----------------------------------------------------------------------
+
+def _check_cutoff(cutoff) -> float:
+    if isinstance(cutoff, (bool, np.bool_)) or not isinstance(cutoff, numbers.Real):
+        raise TypeError(f"cutoff: expected a number, got {cutoff!r}")
+    cutoff = float(cutoff)
+    if not (0.0 <= cutoff < 1.0):
+        raise ValueError(f"cutoff must be in [0, 1), got {cutoff}")
+    return cutoff
+
+
+def _choose_neurons(n_neurons, max_neurons, seed, k):
+    if max_neurons is None or max_neurons >= n_neurons:
+        return np.arange(n_neurons)
+    rng = np.random.default_rng([SUBSAMPLE_TAG, int(seed), int(k)])
+    return np.sort(rng.choice(n_neurons, max_neurons, replace=False))
+
+
+def rho(net, X, patterns_or_estimator, fit_v_on=None, per_neuron=False, batch_size=256, cutoff=DEFAULT_CUTOFF,
+        variant="paper", seed=0, max_neurons=None, backend=None, progress=None):
+    """ρ (Eq. 1) of a signal estimator, per kernel layer (module docstring).
+
+    Parameters
+    ----------
+    net : Sequential
+    X : ndarray (N, …) or iterable of batches
+        Where the correlation is evaluated (and everything is fitted, unless ``fit_v_on``).
+    patterns_or_estimator : Patterns or str
+        Fitted patterns, or an estimator name ("x", "w", "a", "a+-", "random", "linear", "relu")
+        to fit on ``fit_v_on`` if given, else on ``X``.
+    fit_v_on : ndarray or iterable of batches, optional
+        Fit ``v`` here and evaluate on ``X`` (the paper's held-out protocol).  Default: in-sample.
+    per_neuron : bool
+        Return one (O,) array per layer instead of the per-layer mean.
+    batch_size : int
+    cutoff : float
+        Relative eigenvalue cut-off of ``Σ⁺`` (default 1e-10).
+    variant, seed : as in :func:`~refpattern.patterns.fit.fit_patterns` (used only with a name).
+    max_neurons : int, optional
+        Evaluate at most this many neurons per layer (a seeded random subsample).
+    backend, progress : as in :func:`~refpattern.patterns.fit.fit_statistics`.
+
+    Returns
+    -------
+    RhoResult
+        A 1-D float array, one ρ per kernel layer (NaN for S_x, with ``.reason``); with
+        ``per_neuron=True`` a :class:`RhoPerNeuron` list of (O,) arrays.
+    """
+    if not isinstance(net, Sequential):
+        raise TypeError(f"net: expected a refpattern.Sequential, got {type(net).__name__}")
+    cutoff = _check_cutoff(cutoff)
+    check_batch_size(batch_size)
+    if max_neurons is not None and (isinstance(max_neurons, (bool, np.bool_))
+                                    or not isinstance(max_neurons, numbers.Integral) or max_neurons < 1):
+        raise ValueError(f"max_neurons must be a positive int or None, got {max_neurons!r}")
+    if isinstance(patterns_or_estimator, Patterns):
+        patterns = patterns_or_estimator
+        patterns.check_network(net)
+        estimator = patterns.estimator
+    else:
+        patterns, estimator = None, canonical_estimator(patterns_or_estimator)
+        check_variant(variant)
+    kernels = net.kernel_layers
+    if estimator == "x":
+        neurons = [np.arange(layer.weight.shape[0]) for layer in kernels]
+        empty = [np.array([], dtype=np.int64) for _ in kernels]
+        if per_neuron:
+            return RhoPerNeuron([np.full(layer.weight.shape[0], np.nan) for layer in kernels], IDENTITY_REASON,
+                                empty, neurons)
+        return RhoResult(np.full(len(kernels), np.nan), IDENTITY_REASON, empty, neurons)
+
+    stats = fit_statistics(net, X, batch_size, backend, second_moment=True, progress=progress, label="rho")
+    v_stats = None
+    if fit_v_on is not None:
+        v_stats = fit_statistics(net, fit_v_on, batch_size, backend, second_moment=True, progress=progress,
+                                 label="rho (fit v)")
+    if patterns is None:
+        patterns = patterns_from_statistics(net, v_stats if v_stats is not None else stats, estimator, variant, seed)
+
+    per_layer, values, excluded, evaluated, reasons = [], [], [], [], []
+    for k, layer in enumerate(kernels):
+        o = layer.weight.shape[0]
+        a_plus = np.asarray(patterns[k].a_plus).reshape(o, -1)
+        a_minus = np.asarray(patterns[k].a_minus).reshape(o, -1)
+        neurons = _choose_neurons(o, max_neurons, seed, k)
+        corr = layer_rho(stats[k], a_plus, a_minus, neurons, cutoff, None if v_stats is None else v_stats[k])
+        full = np.full(o, np.nan)
+        full[neurons] = 1.0 - corr
+        per_layer.append(full)
+        excluded.append(neurons[np.isnan(corr)])
+        evaluated.append(neurons)
+        valid = corr[~np.isnan(corr)]
+        if valid.size:
+            values.append(float(np.mean(1.0 - valid)))
+        else:
+            values.append(np.nan)
+            reasons.append(f"kernel layer {k} ({layer!r}): every evaluated neuron has σ²_y = 0")
+    reason = "; ".join(reasons) or None
+    if per_neuron:
+        return RhoPerNeuron(per_layer, reason, excluded, evaluated)
+    return RhoResult(values, reason, excluded, evaluated)

@@ -1,0 +1,411 @@
+"""Sufficient statistics for the signal estimators and for ρ: sums that stream and merge.
+
+For one kernel layer (Dense or Conv2D) with ``O`` output neurons and ``D`` inputs per neuron
+(``D = in`` for Dense, ``D = C·kh·kw`` for Conv2D), every *observation* is one input vector
+``x ∈ R^D``: a sample for Dense, a (sample, output position) receptive-field patch for Conv2D,
+taken with the layer's own stride and zero padding (padded border patches included) and
+flattened in ``(C, kh, kw)`` order (``docs/paper.md`` §1, §3).  Neuron ``o`` sees
+
+- ``y_o = w_oᵀx`` (no bias: a bias never changes a covariance), and
+- the ReLU gate ``g_o = 1[w_oᵀx + b_o > 0]`` (bias included), which splits the observations
+  into the gate-open regime (``+``) and the gate-closed regime (``−``).
+
+Everything the estimators (``S_a``, ``S_a±``, Sec. 4) and ρ (Eq. 1) need is a function of sums
+over observations.  To stay accurate when the inputs carry a large offset, the sums are taken
+around a *shift* ``c ∈ R^D`` (the mean of the first batch seen)::
+
+    x̃ = x − c,    ỹ_o = w_oᵀx̃ = y_o − γ_o,    γ_o = w_oᵀc.
+
+Sums kept (shapes; ``+`` means "over observations with g_o = 1", per neuron):
+
+====================  ========  ===================================
+``n``                 int       number of observations
+``n_plus``            (O,)      ``Σ g``
+``sum_x``             (D,)      ``Σ x̃``
+``sum_x_plus``        (D, O)    ``Σ x̃ gᵀ``            = Pᵀ·G
+``sum_y``             (O,)      ``Σ ỹ``
+``sum_y_plus``        (O,)      ``Σ ỹ⊙g``
+``sum_yy``            (O,)      ``Σ ỹ²``
+``sum_yy_plus``       (O,)      ``Σ ỹ²⊙g``
+``sum_xy``            (D, O)    ``Σ x̃ ỹᵀ``            = Pᵀ·Ỹ
+``sum_xy_plus``       (D, O)    ``Σ x̃ (ỹ⊙g)ᵀ``        = Pᵀ·(Ỹ⊙G)
+``sum_xx``            (D, D)    ``Σ x̃ x̃ᵀ`` (optional, only ρ needs it; shared by all neurons)
+====================  ========  ===================================
+
+The gate-closed sums are differences (``sum_x − sum_x_plus`` …).  Memory is independent of the
+number of observations.  Two accumulators merge exactly (up to rounding): the second is first
+re-centred onto the first one's shift, see :meth:`LayerStatistics.recentered`.
+
+The per-batch work is the single pure function :func:`batch_sums`; a fused kernel with the
+same signature can replace it behind the ``backend=`` argument (register it in
+:data:`SUMS_BACKENDS`; until then every backend uses the NumPy sums after its own forward pass).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from refpattern.kernels import resolve_backend
+from refpattern.kernels.numpy_reference import patch_matrix
+from refpattern.network.conv2d import Conv2D
+from refpattern.network.dense import Dense
+
+#: Names of the per-observation sums, in a fixed order (see the module docstring).
+SUM_FIELDS = ("n", "n_plus", "sum_x", "sum_x_plus", "sum_y", "sum_y_plus", "sum_yy", "sum_yy_plus",
+              "sum_xy", "sum_xy_plus", "sum_xx")
+
+#: Largest patch matrix (rows × D elements, float64) built at once; bigger batches are chunked.
+MAX_PATCH_ELEMENTS = 1 << 22
+
+
+@dataclass(frozen=True)
+class BatchSums:
+    """Sums over one batch of ``M`` observations, in shifted coordinates (module docstring)."""
+
+    n: int
+    n_plus: np.ndarray
+    sum_x: np.ndarray
+    sum_x_plus: np.ndarray
+    sum_y: np.ndarray
+    sum_y_plus: np.ndarray
+    sum_yy: np.ndarray
+    sum_yy_plus: np.ndarray
+    sum_xy: np.ndarray
+    sum_xy_plus: np.ndarray
+    sum_xx: np.ndarray | None = None
+
+
+def batch_sums(patches, y_shifted, gate, second_moment: bool = False) -> BatchSums:
+    """The sums of one batch: the reference (NumPy) version of the per-batch kernel.
+
+    Parameters
+    ----------
+    patches : ndarray, shape (M, D)
+        ``P``: one row per observation, already shifted (``x̃ = x − c``).
+    y_shifted : ndarray, shape (M, O)
+        ``Ỹ = P·Wᵀ``: ``ỹ = wᵀx̃`` for every observation and neuron (no bias).
+    gate : ndarray of bool, shape (M, O)
+        ``G``: ``wᵀx + b > 0`` (the forward pre-activation, bias included).
+    second_moment : bool
+        Also return ``sum_xx = PᵀP`` (D, D).
+
+    Returns
+    -------
+    BatchSums
+        The key products are ``PᵀỸ``, ``Pᵀ(Ỹ⊙G)`` and ``PᵀG`` (each (D, O)).
+    """
+    g = gate.astype(np.float64)
+    y_open = y_shifted * g
+    return BatchSums(
+        n=int(patches.shape[0]),
+        n_plus=np.count_nonzero(gate, axis=0).astype(np.int64),
+        sum_x=patches.sum(axis=0),
+        sum_x_plus=patches.T @ g,
+        sum_y=y_shifted.sum(axis=0),
+        sum_y_plus=y_open.sum(axis=0),
+        sum_yy=(y_shifted * y_shifted).sum(axis=0),
+        sum_yy_plus=(y_open * y_shifted).sum(axis=0),
+        sum_xy=patches.T @ y_shifted,
+        sum_xy_plus=patches.T @ y_open,
+        sum_xx=patches.T @ patches if second_moment else None,
+    )
+
+
+#: Fused per-batch kernels by backend name; all share :func:`batch_sums`'s signature.  A backend
+#: without an entry here (today "numba" and "cuda") runs its forward pass and these NumPy sums.
+SUMS_BACKENDS = {"numpy": batch_sums}
+
+
+def resolve_sums_backend(backend):
+    """``(name, sums function)`` for a kernel backend name (``None``: the project default).
+
+    Raises ``ValueError`` for a name that is not one of ``refpattern.kernels.BACKENDS``.
+    """
+    name = resolve_backend(backend)
+    return name, SUMS_BACKENDS.get(name, batch_sums)
+
+
+def layer_observations(layer, x, z):
+    """Observations of one kernel layer for a batch.
+
+    Parameters
+    ----------
+    layer : Dense or Conv2D
+    x : ndarray
+        The layer input, (N, in) for Dense, (N, C, H, W) for Conv2D.
+    z : ndarray
+        The layer output ``wᵀx + b``, (N, O) or (N, O, OH, OW).
+
+    Returns
+    -------
+    patches : ndarray, shape (M, D)
+        One row per observation (``M = N`` for Dense; ``M = N·OH·OW`` in (n, p, q) C order for
+        Conv2D, with the layer's stride and zero padding, columns in (C, kh, kw) order).
+    gate : ndarray of bool, shape (M, O)
+        ``z > 0`` for the same rows.
+    """
+    if isinstance(layer, Dense):
+        return x, z > 0
+    if isinstance(layer, Conv2D):
+        patches = patch_matrix(x, layer.kernel_size, layer.stride, layer.padding)
+        gate = np.moveaxis(z, 1, -1).reshape(-1, z.shape[1]) > 0
+        return patches, gate
+    raise TypeError(f"not a kernel layer: {layer!r}")
+
+
+class LayerStatistics:
+    """Streaming, mergeable sums (module docstring) for one kernel layer.
+
+    Attributes
+    ----------
+    kernel_index : int
+        ``k`` in ``net.kernel_layers[k]``.
+    layer_index : int
+        Position in ``net.layers``.
+    layer_name : str
+    kernel_shape : tuple
+        The layer's weight shape, (out, in) or (out_ch, in_ch, kh, kw).
+    weight : ndarray, shape (O, D)
+        The filters ``w_o`` as rows (read-only copy).
+    bias : ndarray, shape (O,)
+    shift : ndarray, shape (D,) or None
+        ``c``; None until the first batch.
+    second_moment : bool
+        Whether ``sum_xx`` is kept.
+    n, n_plus, sum_x, … : the sums (module docstring).
+    """
+
+    def __init__(self, layer, kernel_index: int, layer_index: int, second_moment: bool = False):
+        if not isinstance(layer, (Dense, Conv2D)):
+            raise TypeError(f"not a kernel layer: {layer!r}")
+        weight = np.array(layer.weight.reshape(layer.weight.shape[0], -1))
+        weight.setflags(write=False)
+        self.kernel_index, self.layer_index = int(kernel_index), int(layer_index)
+        self.layer_name = repr(layer)
+        self.kernel_shape = tuple(layer.weight.shape)
+        self.weight, self.bias = weight, np.array(layer.bias)
+        self.second_moment = bool(second_moment)
+        self.layer = layer
+        o, d = weight.shape
+        self.shift = None
+        self.n = 0
+        self.n_plus = np.zeros(o, dtype=np.int64)
+        self.sum_x = np.zeros(d)
+        self.sum_x_plus = np.zeros((d, o))
+        self.sum_y = np.zeros(o)
+        self.sum_y_plus = np.zeros(o)
+        self.sum_yy = np.zeros(o)
+        self.sum_yy_plus = np.zeros(o)
+        self.sum_xy = np.zeros((d, o))
+        self.sum_xy_plus = np.zeros((d, o))
+        self.sum_xx = np.zeros((d, d)) if self.second_moment else None
+
+    @property
+    def n_inputs(self) -> int:
+        """``D``."""
+        return self.weight.shape[1]
+
+    @property
+    def n_neurons(self) -> int:
+        """``O``."""
+        return self.weight.shape[0]
+
+    @property
+    def n_minus(self) -> np.ndarray:
+        """Gate-closed counts per neuron, (O,)."""
+        return self.n - self.n_plus
+
+    @property
+    def gamma(self) -> np.ndarray:
+        """``γ_o = w_oᵀc`` (O,): ``y = ỹ + γ``."""
+        if self.shift is None:
+            return np.zeros(self.n_neurons)
+        return self.weight @ self.shift
+
+    def __repr__(self) -> str:
+        return (f"LayerStatistics(kernel layer {self.kernel_index}, {self.layer_name}, n={self.n}, "
+                f"D={self.n_inputs}, O={self.n_neurons})")
+
+    def describes(self, layer) -> bool:
+        """Whether these statistics were taken for ``layer`` (same type, parameters, stride, padding)."""
+        if type(layer) is not type(self.layer) or tuple(layer.weight.shape) != self.kernel_shape:
+            return False
+        if not (np.array_equal(layer.weight.reshape(self.weight.shape), self.weight)
+                and np.array_equal(layer.bias, self.bias)):
+            return False
+        if isinstance(layer, Conv2D):
+            return layer.stride == self.layer.stride and layer.padding == self.layer.padding
+        return True
+
+    # accumulation ------------------------------------------------------------
+    def accumulate(self, x, z, sums_function=batch_sums) -> None:
+        """Add one batch in place.  ``x``: layer input, ``z``: layer output (see
+        :func:`layer_observations`).  Conv2D batches are processed in chunks of samples so
+        that no patch matrix exceeds :data:`MAX_PATCH_ELEMENTS` elements."""
+        rows_per_sample = 1
+        if isinstance(self.layer, Conv2D):
+            rows_per_sample = z.shape[2] * z.shape[3]
+        chunk = max(1, MAX_PATCH_ELEMENTS // max(1, rows_per_sample * self.n_inputs))
+        for start in range(0, x.shape[0], chunk):
+            patches, gate = layer_observations(self.layer, x[start:start + chunk], z[start:start + chunk])
+            if self.shift is None:
+                shift = patches.mean(axis=0)
+                shift.setflags(write=False)
+                self.shift = shift
+            shifted = patches - self.shift
+            self._add(sums_function(shifted, shifted @ self.weight.T, gate, self.second_moment))
+
+    def _add(self, sums) -> None:
+        """Add sums taken around the same shift (in place)."""
+        for name in SUM_FIELDS:
+            if name == "sum_xx" and not self.second_moment:
+                continue
+            setattr(self, name, getattr(self, name) + getattr(sums, name))
+
+    # merging -----------------------------------------------------------------
+    def copy(self) -> "LayerStatistics":
+        new = LayerStatistics.__new__(LayerStatistics)
+        new.__dict__.update(self.__dict__)
+        for name in SUM_FIELDS:
+            value = getattr(self, name)
+            setattr(new, name, value.copy() if isinstance(value, np.ndarray) else value)
+        return new
+
+    def recentered(self, shift) -> "LayerStatistics":
+        """The same statistics taken around another shift ``c'`` (a new object).
+
+        With ``δ = c − c'`` and ``ε = Wδ`` (so ``x − c' = x̃ + δ``, ``ỹ' = ỹ + ε``), per neuron::
+
+            Σx̃'  = Σx̃ + nδ                     Σỹ'   = Σỹ + nε
+            Σx̃'ỹ' = Σx̃ỹ + δΣỹ + εΣx̃ + nδε      Σỹ'²  = Σỹ² + 2εΣỹ + nε²
+            Σx̃'x̃'ᵀ = Σx̃x̃ᵀ + δΣx̃ᵀ + Σx̃δᵀ + nδδᵀ
+
+        and the same for the gate-open sums with ``n₊`` in place of ``n``.
+        """
+        shift = np.asarray(shift, dtype=np.float64)
+        if shift.shape != (self.n_inputs,):
+            raise ValueError(f"{self.layer_name}: shift must have shape ({self.n_inputs},), got {shift.shape}")
+        new = self.copy()
+        shift = shift.copy()
+        shift.setflags(write=False)
+        new.shift = shift
+        if self.shift is None or self.n == 0:
+            return new
+        delta = self.shift - shift
+        eps = self.weight @ delta
+        n, n_plus = float(self.n), self.n_plus.astype(np.float64)
+        new.sum_x = self.sum_x + n * delta
+        new.sum_x_plus = self.sum_x_plus + np.outer(delta, n_plus)
+        new.sum_y = self.sum_y + n * eps
+        new.sum_y_plus = self.sum_y_plus + n_plus * eps
+        new.sum_yy = self.sum_yy + 2 * eps * self.sum_y + n * eps ** 2
+        new.sum_yy_plus = self.sum_yy_plus + 2 * eps * self.sum_y_plus + n_plus * eps ** 2
+        new.sum_xy = self.sum_xy + np.outer(delta, self.sum_y) + np.outer(self.sum_x, eps) + n * np.outer(delta, eps)
+        new.sum_xy_plus = (self.sum_xy_plus + np.outer(delta, self.sum_y_plus) + self.sum_x_plus * eps
+                           + np.outer(delta, n_plus * eps))
+        if self.second_moment:
+            new.sum_xx = (self.sum_xx + np.outer(delta, self.sum_x) + np.outer(self.sum_x, delta)
+                          + n * np.outer(delta, delta))
+        return new
+
+    def merge(self, other: "LayerStatistics") -> "LayerStatistics":
+        """The statistics of both data streams together (a new object; neither is changed).
+
+        ``other`` is re-centred onto this shift, then the sums add.  ``sum_xx`` is kept only if
+        both have it.  Raises ``ValueError`` if the two were taken for different layers.
+        """
+        if not isinstance(other, LayerStatistics):
+            raise TypeError(f"merge: expected LayerStatistics, got {type(other).__name__}")
+        if not self.describes(other.layer):
+            raise ValueError(f"merge: kernel layer {self.kernel_index} statistics are for different layers "
+                             f"({self.layer_name}, weight shape {self.kernel_shape} vs {other.layer_name}, "
+                             f"weight shape {other.kernel_shape}, or different parameters/stride/padding)")
+        keep_xx = self.second_moment and other.second_moment
+        left, right = self.copy(), other.copy()
+        for item in (left, right):
+            if not keep_xx:
+                item.second_moment, item.sum_xx = False, None
+        if right.n == 0:
+            return left
+        if left.n == 0:
+            return right
+        right = right.recentered(left.shift)
+        left._add(right)
+        return left
+
+    # moments (population, 1/n; shifted coordinates unless said otherwise) ------
+    def moments(self) -> dict:
+        """Per-regime means in shifted coordinates; keys ending in ``_plus``/``_minus`` are
+        ``E₊``/``E₋`` (0 where the regime is empty).  Shapes: ``x`` (D,), ``x_plus`` (D, O),
+        ``y``/``yy`` (O,), ``xy`` (D, O)."""
+        n = max(self.n, 1)
+        n_plus = self.n_plus.astype(np.float64)
+        n_minus = (self.n - self.n_plus).astype(np.float64)
+        safe_plus, safe_minus = np.maximum(n_plus, 1.0), np.maximum(n_minus, 1.0)
+        return {
+            "x": self.sum_x / n,
+            "y": self.sum_y / n,
+            "yy": self.sum_yy / n,
+            "xy": self.sum_xy / n,
+            "x_plus": self.sum_x_plus / safe_plus,
+            "y_plus": self.sum_y_plus / safe_plus,
+            "yy_plus": self.sum_yy_plus / safe_plus,
+            "xy_plus": self.sum_xy_plus / safe_plus,
+            "x_minus": (self.sum_x[:, None] - self.sum_x_plus) / safe_minus,
+            "y_minus": (self.sum_y - self.sum_y_plus) / safe_minus,
+            "yy_minus": (self.sum_yy - self.sum_yy_plus) / safe_minus,
+            "xy_minus": (self.sum_xy - self.sum_xy_plus) / safe_minus,
+        }
+
+
+class NetworkStatistics:
+    """One :class:`LayerStatistics` per kernel layer of a network, in forward order.
+
+    ``stats[k]`` belongs to ``net.kernel_layers[k]``; ``a.merge(b)`` merges layer by layer.
+    """
+
+    def __init__(self, layers):
+        self.layers = tuple(layers)
+
+    @classmethod
+    def empty(cls, net, second_moment: bool = False) -> "NetworkStatistics":
+        return cls(LayerStatistics(net.layers[index], k, index, second_moment)
+                   for k, index in enumerate(net.kernel_indices))
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __getitem__(self, k) -> LayerStatistics:
+        return self.layers[k]
+
+    def __iter__(self):
+        return iter(self.layers)
+
+    def __repr__(self) -> str:
+        return f"NetworkStatistics({len(self)} kernel layers, observations {list(self.n_samples)})"
+
+    @property
+    def n_samples(self) -> np.ndarray:
+        """Observations per kernel layer, (L,) int64."""
+        return np.array([s.n for s in self.layers], dtype=np.int64)
+
+    def merge(self, other: "NetworkStatistics") -> "NetworkStatistics":
+        """Layer-wise :meth:`LayerStatistics.merge` (a new object)."""
+        if not isinstance(other, NetworkStatistics):
+            raise TypeError(f"merge: expected NetworkStatistics, got {type(other).__name__}")
+        if len(other) != len(self):
+            raise ValueError(f"merge: {len(self)} kernel layers vs {len(other)}")
+        return NetworkStatistics(a.merge(b) for a, b in zip(self.layers, other.layers))
+
+    def check_network(self, net) -> None:
+        """Raise ``ValueError`` unless these statistics were taken for ``net``'s kernel layers."""
+        kernels = net.kernel_layers
+        if len(kernels) != len(self):
+            raise ValueError(f"statistics have {len(self)} kernel layers, the network has {len(kernels)}")
+        for k, (s, layer) in enumerate(zip(self.layers, kernels)):
+            if not s.describes(layer):
+                raise ValueError(f"statistics of kernel layer {k} ({s.layer_name}, weight shape {s.kernel_shape}) "
+                                 f"do not belong to {layer!r} (weight shape {tuple(layer.weight.shape)}): "
+                                 "type, parameters, stride or padding differ")

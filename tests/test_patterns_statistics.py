@@ -1,0 +1,214 @@
+"""Sufficient statistics: the per-batch sums, streaming, merging, and stability under a large offset."""
+
+import numpy as np
+import pytest
+
+from refpattern import Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sequential
+from refpattern.patterns import batch_sums, fit_patterns, fit_statistics, patterns_from_statistics
+from refpattern.patterns.statistics import SUM_FIELDS
+
+
+def cnn(rng, first_padding=0):
+    """A small ReLU CNN: conv (stride 1) → conv (stride 2, padding 1) → max-pool → dense → dense."""
+    return Sequential([
+        Conv2D(rng.normal(0, 0.5, (3, 2, 3, 3)), rng.normal(0, 0.3, 3), padding=first_padding),
+        ReLU(),
+        Conv2D(rng.normal(0, 0.4, (4, 3, 3, 3)), rng.normal(0, 0.3, 4), stride=2, padding=1),
+        ReLU(),
+        MaxPool2D(2),
+        Flatten(),
+        Dense(rng.normal(0, 0.5, (6, 16)), rng.normal(0, 0.3, 6)),
+        ReLU(),
+        Dense(rng.normal(0, 0.5, (3, 6)), rng.normal(0, 0.3, 3)),
+    ], input_shape=(2, 9, 9))
+
+
+def data(rng, n=40):
+    return rng.normal(0.3, 1.0, (n, 2, 9, 9))
+
+
+def assert_close_relative(actual, expected, tol, what=""):
+    actual, expected = np.asarray(actual), np.asarray(expected)
+    scale = max(np.max(np.abs(expected)), 1e-300)
+    error = np.max(np.abs(actual - expected)) / scale
+    assert error <= tol, f"{what}: relative error {error:.2e}"
+
+
+def all_patterns(p):
+    return [arr for layer in p for arr in (layer.a_plus, layer.a_minus)]
+
+
+def test_batch_sums_are_the_defining_sums():
+    rng = np.random.default_rng(1)
+    m, d, o = 23, 5, 4
+    patches, y = rng.normal(size=(m, d)), rng.normal(size=(m, o))
+    gate = rng.random((m, o)) > 0.4
+    sums = batch_sums(patches, y, gate, second_moment=True)
+    for j in range(o):
+        g = gate[:, j]
+        assert sums.n_plus[j] == g.sum()
+        np.testing.assert_allclose(sums.sum_x_plus[:, j], patches[g].sum(0), rtol=1e-13, atol=1e-13)
+        np.testing.assert_allclose(sums.sum_y_plus[j], y[g, j].sum(), rtol=1e-13, atol=1e-13)
+        np.testing.assert_allclose(sums.sum_yy_plus[j], (y[g, j] ** 2).sum(), rtol=1e-13)
+        np.testing.assert_allclose(sums.sum_xy[:, j], (patches * y[:, [j]]).sum(0), rtol=1e-13, atol=1e-13)
+        np.testing.assert_allclose(sums.sum_xy_plus[:, j], (patches[g] * y[g, j][:, None]).sum(0), rtol=1e-13,
+                                   atol=1e-13)
+    assert sums.n == m
+    np.testing.assert_allclose(sums.sum_xx, sum(np.outer(p, p) for p in patches), rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize("estimator,variant", [("a", "paper"), ("a+-", "paper"), ("a+-", "regime")])
+def test_streaming_in_any_batches_gives_the_same_patterns(estimator, variant):
+    rng = np.random.default_rng(2)
+    net, x = cnn(rng, first_padding=1), data(rng, 30)
+    reference = fit_patterns(net, x, estimator, batch_size=len(x), variant=variant)
+    for batch_size in (1, 7):
+        streamed = fit_patterns(net, x, estimator, batch_size=batch_size, variant=variant)
+        for got, want in zip(all_patterns(streamed), all_patterns(reference)):
+            assert_close_relative(got, want, 1e-12, f"batch_size={batch_size}")
+    as_iterable = fit_patterns(net, (x[i:i + 11] for i in range(0, 30, 11)), estimator, variant=variant)
+    for got, want in zip(all_patterns(as_iterable), all_patterns(reference)):
+        assert_close_relative(got, want, 1e-12, "generator of batches")
+    np.testing.assert_array_equal(reference.n_samples, [30 * 81, 30 * 25, 30, 30])
+
+
+def test_merging_two_halves_equals_one_pass():
+    rng = np.random.default_rng(3)
+    net, x = cnn(rng, first_padding=1), data(rng, 30)
+    full = fit_statistics(net, x, batch_size=30)
+    first, second = fit_statistics(net, x[:13], batch_size=5), fit_statistics(net, x[13:] + 0.0, batch_size=4)
+    merged = first.merge(second)
+    assert list(merged.n_samples) == list(full.n_samples)
+    for estimator, variant in (("a", "paper"), ("a+-", "paper"), ("a+-", "regime")):
+        got = patterns_from_statistics(net, merged, estimator, variant)
+        want = patterns_from_statistics(net, full, estimator, variant)
+        for g, w in zip(all_patterns(got), all_patterns(want)):
+            assert_close_relative(g, w, 1e-12, f"merge, {estimator} {variant}")
+    # the merged sums are the one-pass sums once both are taken around the same shift
+    for m, f in zip(merged, full):
+        recentred = f.recentered(m.shift)
+        for name in SUM_FIELDS:
+            if getattr(m, name) is not None:
+                assert_close_relative(getattr(m, name), getattr(recentred, name), 1e-12, name)
+    # merging is symmetric and leaves both inputs unchanged
+    before = first[0].sum_xy.copy()
+    other_way = second.merge(first)
+    np.testing.assert_array_equal(first[0].sum_xy, before)
+    for g, w in zip(all_patterns(patterns_from_statistics(net, other_way, "a+-")),
+                    all_patterns(patterns_from_statistics(net, merged, "a+-"))):
+        assert_close_relative(g, w, 1e-12, "merge order")
+
+
+def central_moments(stats):
+    """Original-coordinate means and (co)variances of a LayerStatistics, all observations and gate-open."""
+    n, n_plus = stats.n, stats.n_plus
+    mx, my = stats.sum_x / n, stats.sum_y / n
+    mx_p, my_p = stats.sum_x_plus / n_plus, stats.sum_y_plus / n_plus
+    return {
+        "mean_x": stats.shift + mx,
+        "mean_y": stats.gamma + my,
+        "cov_xy": stats.sum_xy / n - np.outer(mx, my),
+        "var_y": stats.sum_yy / n - my ** 2,
+        "cov_xx": stats.sum_xx / n - np.outer(mx, mx),
+        "mean_x_plus": stats.shift[:, None] + mx_p,
+        "cov_xy_plus": stats.sum_xy_plus / n_plus - mx_p * my_p,
+        "var_y_plus": stats.sum_yy_plus / n_plus - my_p ** 2,
+    }
+
+
+def test_recentring_changes_no_moment():
+    rng = np.random.default_rng(4)
+    net, x = cnn(rng), data(rng, 10)
+    stats = fit_statistics(net, x, second_moment=True)[1]
+    assert np.all(stats.n_plus > 0)
+    want = central_moments(stats)
+    for new_shift in (stats.shift + 2.5, stats.shift - rng.normal(size=stats.shift.shape), np.zeros_like(stats.shift)):
+        got = central_moments(stats.recentered(new_shift))
+        for name in want:
+            assert_close_relative(got[name], want[name], 1e-12, name)
+
+
+def test_large_input_offset_leaves_S_a_patterns_unchanged():
+    """x → x + 1e6 with the first bias compensated (b' = b − Σ W·1e6) is the same network."""
+    rng = np.random.default_rng(5)
+    net, x = cnn(rng, first_padding=0), data(rng, 40)
+    offset = 1e6
+    first = net.layers[0]
+    shifted_first = Conv2D(first.weight, first.bias - offset * first.weight.sum(axis=(1, 2, 3)))
+    shifted_net = net.with_layers((shifted_first,) + net.layers[1:])
+    np.testing.assert_allclose(shifted_net.logits(x + offset), net.logits(x), rtol=0, atol=1e-8)
+    want = fit_patterns(net, x, "a", batch_size=16)
+    got = fit_patterns(shifted_net, x + offset, "a", batch_size=16)
+    for k, (g, w) in enumerate(zip(got, want)):
+        assert_close_relative(g.a, w.a, 1e-9, f"S_a, layer {k}")
+    # S_a± (regime variant) is shift-invariant too; above the first layer the network's own
+    # forward pass (W·(x + 1e6) − W·1e6) already differs by ~1e-10, amplified by the regime split.
+    want = fit_patterns(net, x, "a+-", variant="regime", batch_size=16)
+    got = fit_patterns(shifted_net, x + offset, "a+-", variant="regime", batch_size=16)
+    for k, (g, w) in enumerate(zip(got, want)):
+        tol = 1e-9 if k == 0 else 1e-7
+        assert_close_relative(g.a_plus, w.a_plus, tol, f"S_a± regime, layer {k}")
+        assert_close_relative(g.a_minus, w.a_minus, tol, f"S_a± regime, layer {k}")
+
+
+def test_memory_does_not_grow_with_the_data():
+    rng = np.random.default_rng(6)
+    net = cnn(rng)
+    small, large = fit_statistics(net, data(rng, 3)), fit_statistics(net, data(rng, 50), batch_size=8)
+    for s, l in zip(small, large):
+        for name in SUM_FIELDS[1:]:
+            if getattr(s, name) is not None:
+                assert getattr(s, name).shape == getattr(l, name).shape
+
+
+def test_backend_names():
+    rng = np.random.default_rng(7)
+    net, x = cnn(rng), data(rng, 4)
+    with pytest.raises(ValueError, match="backend"):
+        fit_statistics(net, x, backend="fortran")
+    with pytest.raises(ValueError, match="backend"):
+        fit_patterns(net, x, backend="gpu-magic")
+    reference = fit_patterns(net, x, "a+-", backend="numpy")
+    pytest.importorskip("numba")
+    for got, want in zip(all_patterns(fit_patterns(net, x, "a+-", backend="numba")), all_patterns(reference)):
+        assert_close_relative(got, want, 1e-10, "numba forward pass")
+
+
+def test_merge_refuses_statistics_of_another_network():
+    rng = np.random.default_rng(8)
+    x = data(rng, 4)
+    a, b = fit_statistics(cnn(rng), x), fit_statistics(cnn(rng), x)
+    with pytest.raises(ValueError, match="different layers"):
+        a.merge(b)
+
+
+def test_bad_inputs_are_refused():
+    rng = np.random.default_rng(9)
+    net = cnn(rng)
+    with pytest.raises(ValueError, match="no data"):
+        fit_statistics(net, iter([]))
+    with pytest.raises(ValueError, match="batch_size"):
+        fit_statistics(net, data(rng, 2), batch_size=0)
+    with pytest.raises(TypeError):
+        fit_statistics(net, data(rng, 2).astype(int))
+
+
+def test_dense_statistics_see_every_sample_once():
+    rng = np.random.default_rng(10)
+    net = Sequential([Dense(rng.normal(size=(3, 4)), [0.1, -5.0, 5.0])])
+    x = rng.normal(size=(50, 4))
+    stats = fit_statistics(net, x, batch_size=9)[0]
+    assert stats.n == 50
+    np.testing.assert_array_equal(stats.n_plus, (net.logits(x) > 0).sum(0))
+    mean = stats.shift + stats.sum_x / stats.n
+    np.testing.assert_allclose(mean, x.mean(0), rtol=1e-13, atol=1e-15)
+
+
+def test_progress_only_on_a_terminal_or_when_asked(capsys):
+    rng = np.random.default_rng(11)
+    net, x = cnn(rng), data(rng, 5)
+    fit_patterns(net, x, "a", batch_size=2)  # stderr is captured, not a terminal: silent
+    assert capsys.readouterr().err == ""
+    fit_patterns(net, x, "a", batch_size=2, progress=True)
+    err = capsys.readouterr()
+    assert "5/5 samples" in err.err and err.out == ""

@@ -1,0 +1,167 @@
+"""ρ (Eq. 1): closed forms on the linear toy, and agreement with an explicit regression.
+
+Closed forms on the toy (docs/paper.md §2 with μ = 0, σ = 1):
+``x = a_s·y + a_d·ε``, ``a_s = (1, 0)``, ``a_d = (1, 1)``, ``y ~ U[−1, 1]`` (σ²_y = 1/3), ``ε ~ N(0, 1)``, ``w = (1, −1)``,
+so the network output is ``wᵀx = y``.  For any ``S(x) = a·y`` with ``wᵀa = a₁ − a₂ = 1``::
+
+    d̂ = x − a·y = (y(1 − a₁) + ε,  −y·a₂ + ε) = (1, 1)·s,   s = ε + κ·y,  κ = (1 − a₁ − a₂)/2
+
+(both components are equal because ``a₁ − a₂ = 1``), so every ``vᵀd̂`` is a multiple of ``s`` and::
+
+    max_v corr(y, vᵀd̂) = |corr(y, s)| = |κ|·σ_y / sqrt(κ²σ²_y + 1) = |κ| / sqrt(κ² + 3).
+
+- S_a: ``a = a_s = (1, 0)``, ``κ = 0``, ρ = 1.
+- S_w: ``a = w/(wᵀw) = (1/2, −1/2)``, ``κ = 1/2``, max corr ``= (1/2)/sqrt(13/4) = 1/√13``,
+  **ρ(S_w) = 1 − 1/√13 ≈ 0.7226**.
+- random: ``a = r/(wᵀr)``, ρ = 1 − |κ|/sqrt(κ² + 3) with its own κ.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+
+from refpattern import Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sequential
+from refpattern.patterns import fit_patterns, rho
+from refpattern.kernels.numpy_reference import patch_matrix
+
+RHO_S_W_TOY = 1 - 1 / np.sqrt(13)
+
+
+@pytest.fixture(scope="module")
+def toy():
+    rng = np.random.default_rng(21)
+    n = 100_000
+    y, eps = rng.uniform(-1, 1, n), rng.normal(0.0, 1.0, n)
+    x = np.outer(y, [1.0, 0.0]) + np.outer(eps, [1.0, 1.0])
+    return Sequential([Dense([[1.0, -1.0]])]), x
+
+
+def test_rho_on_the_linear_toy(toy):
+    net, x = toy
+    kw = dict(batch_size=25_000)
+    rho_a = rho(net, x, "a", **kw)
+    assert rho_a.shape == (1,) and abs(rho_a[0] - 1) <= 1e-9
+    assert abs(rho(net, x, "a+-", **kw)[0] - 1) <= 1e-9  # the paper variant also has cov[d̂, y] = 0
+    assert abs(rho(net, x, "w", **kw)[0] - RHO_S_W_TOY) <= 0.01
+    random_patterns = fit_patterns(net, x, "random", seed=3)
+    a = random_patterns[0].a[0]
+    kappa = (1 - a.sum()) / 2
+    assert abs(rho(net, x, random_patterns, **kw)[0] - (1 - abs(kappa) / np.sqrt(kappa ** 2 + 3))) <= 0.01
+    rho_x = rho(net, x, "x")
+    assert np.isnan(rho_x).all() and rho_x.shape == (1,)
+    assert "undefined" in rho_x.reason and "S_x" in rho_x.reason
+    assert rho_a.reason is None
+
+
+def cnn(rng):
+    return Sequential([
+        Conv2D(rng.normal(0, 0.5, (3, 2, 3, 3)), rng.normal(0, 0.3, 3)),
+        ReLU(),
+        Conv2D(rng.normal(0, 0.4, (4, 3, 3, 3)), rng.normal(0, 0.3, 4), stride=2, padding=1),
+        ReLU(),
+        MaxPool2D(2),
+        Flatten(),
+        Dense(rng.normal(0, 0.5, (6, 16)), rng.normal(0, 0.3, 6)),
+        ReLU(),
+        Dense(rng.normal(0, 0.5, (3, 6)), rng.normal(0, 0.3, 3)),
+    ], input_shape=(2, 9, 9))
+
+
+def explicit(net, x, patterns, k, o):
+    """(d̂, y) of neuron o in kernel layer k, built from the definition S(x) = a₊y·g + a₋y·(1 − g)."""
+    activations = net.trace(x)
+    index = net.kernel_indices[k]
+    layer = net.layers[index]
+    xs = activations[index] if isinstance(layer, Dense) else patch_matrix(activations[index], layer.kernel_size,
+                                                                           layer.stride, layer.padding)
+    w = layer.weight.reshape(layer.weight.shape[0], -1)[o]
+    y = xs @ w
+    gate = y + layer.bias[o] > 0
+    a_plus = patterns[k].a_plus.reshape(len(layer.bias), -1)[o]
+    a_minus = patterns[k].a_minus.reshape(len(layer.bias), -1)[o]
+    d = xs - np.where(gate[:, None], np.outer(y, a_plus), np.outer(y, a_minus))
+    return d, y
+
+
+def regress(d, y):
+    """Least squares of y on d̂ with the same relative cut-off (eigenvalues 1e-10 ⇔ singular values 1e-5)."""
+    v, *_ = np.linalg.lstsq(d - d.mean(0), y - y.mean(), rcond=1e-5)
+    return v
+
+
+def correlation(a, b):
+    a, b = a - a.mean(), b - b.mean()
+    return (a @ b) / np.sqrt((a @ a) * (b @ b))
+
+
+@pytest.mark.parametrize("estimator,variant", [("w", "paper"), ("a+-", "regime"), ("random", "paper"),
+                                               ("a+-", "paper")])
+def test_closed_form_equals_explicit_regression(estimator, variant):
+    """max_v corr = sqrt(cᵀΣ⁺c/σ²_y) from streamed statistics equals a regression on explicit d̂."""
+    rng = np.random.default_rng(22)
+    net = cnn(rng)
+    x_fit, x_v, x_eval = (rng.normal(0.2, 1.0, (30, 2, 9, 9)) for _ in range(3))
+    patterns = fit_patterns(net, x_fit, estimator, variant=variant)
+    in_sample = rho(net, x_eval, patterns, per_neuron=True, batch_size=7)
+    held_out = rho(net, x_eval, patterns, fit_v_on=x_v, per_neuron=True, batch_size=11)
+    for k, layer in enumerate(net.kernel_layers):
+        for o in range(layer.weight.shape[0]):
+            d, y = explicit(net, x_eval, patterns, k, o)
+            expected = 1 - correlation(d @ regress(d, y), y)
+            assert abs(in_sample[k][o] - expected) <= 1e-8, (k, o, in_sample[k][o], expected)
+            d_v, y_v = explicit(net, x_v, patterns, k, o)
+            expected = 1 - correlation(d @ regress(d_v, y_v), y)
+            assert abs(held_out[k][o] - expected) <= 1e-8, (k, o, held_out[k][o], expected)
+
+
+def test_S_a_and_paper_S_a_pm_reach_rho_one_in_sample_on_a_cnn():
+    rng = np.random.default_rng(23)
+    net, x = cnn(rng), rng.normal(0.3, 1.0, (30, 2, 9, 9))
+    for estimator in ("a", "a+-"):
+        values = rho(net, x, estimator)
+        np.testing.assert_allclose(values, 1.0, atol=1e-9)
+
+
+def test_random_directions_remove_almost_no_correlation():
+    """Paper Fig. 3: ρ(random) is small; S_a is at the optimum 1."""
+    rng = np.random.default_rng(24)
+    net, x = cnn(rng), rng.normal(0.3, 1.0, (60, 2, 9, 9))
+    values = rho(net, x, "random")
+    assert values.shape == (4,) and np.all(values < 0.15), values
+
+
+def test_zero_variance_neurons_are_excluded_and_reported():
+    rng = np.random.default_rng(25)
+    w = rng.normal(size=(3, 4))
+    w[1] = 0.0
+    net = Sequential([Dense(w, [0.1, 0.0, -0.2]), ReLU(), Dense(rng.normal(size=(2, 3)))])
+    x = rng.normal(size=(500, 4))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        per_neuron = rho(net, x, "w", per_neuron=True)
+        mean = rho(net, x, "w")
+    assert np.isnan(per_neuron[0][1]) and not np.isnan(per_neuron[0][[0, 2]]).any()
+    np.testing.assert_array_equal(mean.excluded[0], [1])
+    assert mean[0] == pytest.approx(np.mean(per_neuron[0][[0, 2]]), abs=1e-15)
+
+
+def test_streaming_subsampling_and_options():
+    rng = np.random.default_rng(26)
+    net, x = cnn(rng), rng.normal(0.3, 1.0, (20, 2, 9, 9))
+    patterns = fit_patterns(net, x, "w")
+    full = rho(net, x, patterns, per_neuron=True, batch_size=20)
+    streamed = rho(net, x, patterns, per_neuron=True, batch_size=3)
+    for f, s in zip(full, streamed):
+        np.testing.assert_allclose(s, f, rtol=1e-10, atol=1e-12)
+    sub = rho(net, x, patterns, per_neuron=True, max_neurons=2, seed=5)
+    for k, (f, s) in enumerate(zip(full, sub)):
+        chosen = sub.neurons[k]
+        assert len(chosen) == 2 and np.isnan(np.delete(s, chosen)).all()
+        np.testing.assert_allclose(s[chosen], f[chosen], rtol=1e-12)
+    with pytest.raises(ValueError, match="cutoff"):
+        rho(net, x, patterns, cutoff=1.5)
+    with pytest.raises(ValueError, match="kernel layers"):
+        rho(Sequential([Dense(np.ones((1, 162)))]), x.reshape(20, -1), patterns)
+    with pytest.raises(ValueError, match="estimator"):
+        rho(net, x, "nonsense")
