@@ -1,0 +1,185 @@
+"""Writing the report folder: ``report.md``, a self-contained ``report.html`` (figures embedded as
+base64 PNG), the PNG files, and ``report.json`` with every number.
+
+A report is built from *sections*: a title, paragraphs of Markdown-light text (plain text and
+``code``), tables (header + rows of cells) and figures (name → PNG bytes).  The same sections
+render to Markdown and to HTML, so the two files always say the same thing.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+import os
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Table:
+    header: list
+    rows: list
+    caption: str = ""
+
+
+@dataclass
+class Section:
+    title: str
+    paragraphs: list = field(default_factory=list)
+    tables: list = field(default_factory=list)
+    figures: list = field(default_factory=list)  # names of figures (keys of the figure dict)
+
+
+def format_cell(value) -> str:
+    """Numbers with 3 significant decimals (NaN/None → "n/a"), everything else as ``str``."""
+    if value is None:
+        return "n/a"
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        if not math.isfinite(value):
+            return "n/a"
+        if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e4):
+            return f"{value:.2e}"
+        return f"{value:.3f}"
+    return str(value)
+
+
+def jsonable(value):
+    """Plain JSON types: arrays → lists, NaN/inf → None, numpy scalars → Python numbers."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist())
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    return value
+
+
+def _markdown_table(table: Table) -> str:
+    def cell(v):
+        return format_cell(v).replace("|", "\\|")
+
+    lines = []
+    if table.caption:
+        lines += [f"*{table.caption}*", ""]
+    lines.append("| " + " | ".join(cell(h) for h in table.header) + " |")
+    lines.append("|" + "---|" * len(table.header))
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.rows]
+    return "\n".join(lines)
+
+
+def render_markdown(title: str, sections: list, figure_files: dict, captions=None) -> str:
+    """The report as Markdown; figures are linked as the PNG files written next to it."""
+    captions = captions or {}
+    out = [f"# {title}", ""]
+    for section in sections:
+        out += [f"## {section.title}", ""]
+        for paragraph in section.paragraphs:
+            out += [paragraph, ""]
+        for table in section.tables:
+            out += [_markdown_table(table), ""]
+        for name in section.figures:
+            out += [f"![{name}]({figure_files[name]})", ""]
+            if captions.get(name):
+                out += [f"*{captions[name]}*", ""]
+    return "\n".join(out)
+
+
+def _inline_html(text: str) -> str:
+    escaped = html.escape(text)
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped)
+
+
+def _html_table(table: Table) -> str:
+    parts = ["<table>"]
+    if table.caption:
+        parts.append(f"<caption>{_inline_html(table.caption)}</caption>")
+    parts.append("<tr>" + "".join(f"<th>{html.escape(format_cell(h))}</th>" for h in table.header) + "</tr>")
+    for row in table.rows:
+        parts.append("<tr>" + "".join(f"<td>{html.escape(format_cell(v))}</td>" for v in row) + "</tr>")
+    parts.append("</table>")
+    return "\n".join(parts)
+
+
+_STYLE = """
+body { font-family: sans-serif; max-width: 1100px; margin: 2em auto; line-height: 1.4; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
+th, td { border: 1px solid #bbb; padding: 3px 8px; text-align: left; vertical-align: top; }
+th { background: #eee; }
+caption { caption-side: top; font-style: italic; text-align: left; padding-bottom: 4px; }
+img { max-width: 100%; display: block; margin: 1em 0 0.3em 0; }
+figcaption { font-size: 0.85em; color: #444; margin-bottom: 1.5em; }
+figure { margin: 0; }
+code { background: #f3f3f3; padding: 0 3px; }
+"""
+
+
+def render_html(title: str, sections: list, figures: dict, captions=None) -> str:
+    """The report as one HTML page; every figure is embedded as ``data:image/png;base64``."""
+    captions = captions or {}
+    out = ["<!DOCTYPE html>", "<html><head><meta charset=\"utf-8\">", f"<title>{html.escape(title)}</title>",
+           f"<style>{_STYLE}</style></head><body>", f"<h1>{html.escape(title)}</h1>"]
+    for section in sections:
+        out.append(f"<h2>{html.escape(section.title)}</h2>")
+        out += [f"<p>{_inline_html(p)}</p>" for p in section.paragraphs]
+        out += [_html_table(t) for t in section.tables]
+        for name in section.figures:
+            data = base64.b64encode(figures[name]).decode("ascii")
+            out.append(f"<figure><img alt=\"{html.escape(name)}\" src=\"data:image/png;base64,{data}\">"
+                       f"<figcaption>{_inline_html(captions.get(name, ''))}</figcaption></figure>")
+    out.append("</body></html>")
+    return "\n".join(out)
+
+
+def write_report(out_dir, title: str, sections: list, figures: dict, numbers: dict, captions=None) -> dict:
+    """Write report.md, report.html, report.json and ``<figure>.png`` into ``out_dir`` (created).
+
+    Returns ``{"md": path, "html": path, "json": path, "figures": [paths]}``.
+    """
+    os.makedirs(out_dir, exist_ok=True)
+    figure_files = {}
+    for name, png in figures.items():
+        filename = f"{name}.png"
+        with open(os.path.join(out_dir, filename), "wb") as handle:
+            handle.write(png)
+        figure_files[name] = filename
+    paths = {"md": os.path.join(out_dir, "report.md"), "html": os.path.join(out_dir, "report.html"),
+             "json": os.path.join(out_dir, "report.json")}
+    with open(paths["md"], "w", encoding="utf-8") as handle:
+        handle.write(render_markdown(title, sections, figure_files, captions))
+    with open(paths["html"], "w", encoding="utf-8") as handle:
+        handle.write(render_html(title, sections, figures, captions))
+    with open(paths["json"], "w", encoding="utf-8") as handle:
+        json.dump(jsonable(numbers), handle, indent=1, ensure_ascii=False, allow_nan=False)
+    paths["figures"] = [os.path.join(out_dir, f) for f in figure_files.values()]
+    return paths
+
+
+def text_table(header: list, rows: list, widths=None) -> str:
+    """A plain-text table for the terminal (cells wrapped to ``widths`` characters per column)."""
+    import textwrap
+
+    cells = [[format_cell(v) for v in row] for row in [header, *rows]]
+    if widths is None:
+        widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = []
+    for index, row in enumerate(cells):
+        wrapped = [textwrap.wrap(c, w) or [""] for c, w in zip(row, widths)]
+        for k in range(max(len(w) for w in wrapped)):
+            lines.append(" | ".join((w[k] if k < len(w) else "").ljust(width) for w, width in zip(wrapped, widths)).rstrip())
+        if index == 0:
+            lines.append("-+-".join("-" * w for w in widths))
+    return "\n".join(lines)

@@ -1,0 +1,231 @@
+"""Facts about the experiment functions (small sizes; the full pipeline is in test_reproduce.py)."""
+
+import numpy as np
+import pytest
+
+import refpattern as rp
+from refpattern.experiments import claims, raster
+from refpattern.experiments.degradation import (
+    area_under_curve,
+    degradation_curves,
+    order_by_score,
+    patch_means,
+    patch_scores,
+    random_orders,
+    softmax,
+)
+from refpattern.experiments.ground_truth import area_fractions, mass_fractions, signal_correlation
+from refpattern.experiments.models import mlp
+from refpattern.experiments.report import jsonable, render_html, Section, Table
+from refpattern.experiments.rho_layers import three_splits
+from refpattern.experiments.similarity import cosine_similarity, relative_difference, spearman_abs
+from refpattern.experiments.surgery import (
+    centred_logits,
+    factorized_equivalent,
+    randomize_top_layers,
+    rescaled_equivalent,
+    shift_absorbed,
+    split_unit_equivalent,
+)
+
+
+def small_cnn(seed=0, classes=3):
+    rng = np.random.default_rng(seed)
+    return rp.Sequential([
+        rp.Conv2D(rng.normal(0, 0.5, (3, 1, 3, 3)), rng.normal(0, 0.1, 3), padding=1), rp.ReLU(), rp.MaxPool2D(2),
+        rp.Flatten(), rp.Dense(rng.normal(0, 0.3, (classes, 3 * 4 * 4)), rng.normal(0, 0.1, classes)), rp.Softmax(),
+    ], input_shape=(1, 8, 8))
+
+
+# degradation ---------------------------------------------------------------------------------
+def test_patch_scores_sum_each_patch_over_channels():
+    r = np.arange(2 * 2 * 4 * 4, dtype=float).reshape(2, 2, 4, 4)
+    scores = patch_scores(r, 2)
+    assert scores.shape == (2, 2, 2)
+    assert scores[1, 0, 1] == r[1, :, 0:2, 2:4].sum()
+    assert np.isclose(scores.sum(), r.sum())
+    with pytest.raises(ValueError, match="divide"):
+        patch_scores(r, 3)
+
+
+def test_patch_means_are_per_channel_means_of_each_patch():
+    x = np.random.default_rng(0).normal(size=(3, 2, 4, 6))
+    m = patch_means(x, 2)
+    assert np.allclose(m[1, 1, 2:4, 4:6], x[1, 1, 2:4, 4:6].mean())
+    assert np.allclose(m[0, 0, 0:2, 0:2], x[0, 0, 0:2, 0:2].mean())
+    assert np.allclose(m.reshape(3, 2, 2, 2, 3, 2).sum(axis=(3, 5)), x.reshape(3, 2, 2, 2, 3, 2).sum(axis=(3, 5)))
+
+
+def test_degradation_endpoints():
+    net = small_cnn()
+    x = np.random.default_rng(1).normal(size=(5, 1, 8, 8))
+    order = random_orders(5, 16, seed=2)
+    curves = degradation_curves(net, x, order, 2)
+    assert curves.shape == (5, 17)
+    logits = net.logits(x)
+    chosen = np.argmax(logits, axis=1)
+    # n = 0: the intact image's top probability
+    assert np.allclose(curves[:, 0], softmax(logits)[np.arange(5), chosen])
+    # n = all: every patch replaced = the fully mean-replaced image, whatever the order
+    full = softmax(net.logits(patch_means(x, 2)))[np.arange(5), chosen]
+    assert np.allclose(curves[:, -1], full)
+    reversed_curves = degradation_curves(net, x, order[:, ::-1], 2)
+    assert np.allclose(reversed_curves[:, -1], curves[:, -1])
+
+
+def test_degradation_replaces_patches_in_the_given_order():
+    # a linear "network" that reads only the sum of one patch makes the step visible
+    weight = np.zeros((2, 16))
+    weight[0, 0] = 1.0  # logit 0 = x[0, 0]; patch 0 is the 2×2 block in the top-left corner
+    net = rp.Sequential([rp.Flatten(), rp.Dense(weight), rp.Softmax()], input_shape=(1, 4, 4))
+    x = np.zeros((1, 1, 4, 4))
+    x[0, 0, 0, 0] = 4.0
+    order = np.array([[3, 0, 1, 2]])
+    curves = degradation_curves(net, x, order, 2)
+    p = softmax(np.array([[4.0, 0.0], [1.0, 0.0]]))[:, 0]  # patch 0 mean is 4/4 = 1
+    assert np.allclose(curves[0], [p[0], p[0], p[1], p[1], p[1]])
+
+
+def test_order_by_score_is_decreasing_and_stable():
+    scores = np.array([[[1.0, 3.0], [3.0, -2.0]]])
+    assert order_by_score(scores).tolist() == [[1, 2, 0, 3]]
+
+
+def test_area_under_curve_of_a_constant_curve_is_the_constant():
+    assert area_under_curve(np.full(17, 0.25)) == pytest.approx(0.25)
+    assert np.allclose(area_under_curve(np.array([[1.0, 0.0], [0.5, 0.5]])), [0.5, 0.5])
+
+
+# ground truth scores -------------------------------------------------------------------------
+def test_mass_fractions_of_a_uniform_map_equal_the_area():
+    shape = (3, 1, 4, 4)
+    mask = np.zeros(shape, dtype=bool)
+    mask[:, :, :2, :] = True
+    uniform = -np.ones(shape)
+    assert mass_fractions(uniform, {"top": mask})["top"] == pytest.approx(0.5)
+    assert area_fractions({"top": mask}, shape)["top"] == pytest.approx(0.5)
+    inside = np.where(mask, 2.0, 0.0)
+    assert mass_fractions(inside, {"top": mask, "bottom": ~mask}) == {"top": 1.0, "bottom": 0.0}
+    assert mass_fractions(np.zeros(shape), {"top": mask})["top"] == 0.0
+
+
+def test_signal_correlation_is_scale_invariant_and_signed():
+    s = np.random.default_rng(0).normal(size=(4, 1, 3, 3))
+    assert signal_correlation(3 * s + 1, s) == pytest.approx(1.0)
+    assert signal_correlation(-s, s) == pytest.approx(-1.0)
+
+
+def test_similarities():
+    a = np.random.default_rng(0).normal(size=(3, 10))
+    assert cosine_similarity(a, 2 * a) == pytest.approx(1.0)
+    assert spearman_abs(a, -3 * a) == pytest.approx(1.0)
+    assert relative_difference(a, a) == 0.0
+    assert relative_difference(a, 2 * a) == pytest.approx(1.0)
+
+
+def test_three_splits_are_disjoint_and_cover_everything():
+    parts = three_splits(10, seed=1)
+    assert sorted(np.concatenate(parts).tolist()) == list(range(10))
+    assert [len(p) for p in parts] == [4, 3, 3]
+
+
+# surgery: every "equivalent" network computes the same function -------------------------------
+def test_equivalent_networks_give_the_same_logits():
+    net = mlp((1, 4, 4), 3, seed=1)
+    x = np.random.default_rng(2).normal(size=(6, 1, 4, 4))
+    for other in (rescaled_equivalent(net, 0, 4.0), split_unit_equivalent(net, 1, 3), factorized_equivalent(net, 5)):
+        assert np.allclose(other.logits(x), net.logits(x), atol=1e-12)
+    shifted = shift_absorbed(net, -1.5)
+    assert np.allclose(shifted.logits(x - 1.5), net.logits(x), atol=1e-12)
+    centred = centred_logits(net)
+    assert np.allclose(softmax(centred.logits(x)), softmax(net.logits(x)))
+    assert np.allclose(centred.logits(x).sum(axis=1), 0)
+
+
+def test_randomize_top_layers_keeps_the_lower_layers():
+    net = mlp((1, 4, 4), 3, seed=1)
+    other = randomize_top_layers(net, 2, seed=3)
+    assert np.array_equal(other.kernel_layers[0].weight, net.kernel_layers[0].weight)
+    assert not np.allclose(other.kernel_layers[1].weight, net.kernel_layers[1].weight)
+    assert not np.allclose(other.kernel_layers[2].weight, net.kernel_layers[2].weight)
+    assert np.array_equal(randomize_top_layers(net, 0).kernel_layers[2].weight, net.kernel_layers[2].weight)
+
+
+def test_gradient_is_implementation_invariant_on_the_rebuilt_networks():
+    net = mlp((1, 4, 4), 3, seed=1)
+    x = np.random.default_rng(2).normal(size=(4, 1, 4, 4))
+    g = rp.explain(net, x, "gradient")
+    for other in (rescaled_equivalent(net, 0, 4.0), split_unit_equivalent(net, 0, 0), factorized_equivalent(net, 5)):
+        assert np.allclose(rp.explain(other, x, "gradient"), g, atol=1e-10)
+
+
+def test_pattern_attribution_is_invariant_to_positive_rescaling():
+    # w ⊙ a is unchanged: the rescaled layer's w·α meets a/α, the next layer's w/α meets a·α
+    from refpattern.patterns import fit_patterns
+
+    net = mlp((1, 4, 4), 3, seed=1)
+    X = np.random.default_rng(3).normal(size=(300, 1, 4, 4))
+    other = rescaled_equivalent(net, 0, 4.0)
+    for estimator in ("a", "a+-"):
+        e1 = rp.explain(net, X[:5], "pattern.attribution", patterns=fit_patterns(net, X, estimator))
+        e2 = rp.explain(other, X[:5], "pattern.attribution", patterns=fit_patterns(other, X, estimator))
+        assert np.allclose(e1, e2, atol=1e-9)
+
+
+# claims ledger -------------------------------------------------------------------------------
+def test_fig4_verdicts():
+    auc = {"PA S_a±": 0.1, "PA S_x": 0.2, "PA S_w": 0.3, "PA S_a": 0.4, "random": 0.9}
+    assert claims.fig4_claim(auc).verdict == "holds"
+    assert claims.fig4_claim({**auc, "PA S_w": 0.45}).verdict == "partly"
+    assert claims.fig4_claim({**auc, "PA S_x": 0.05}).verdict == "fails"
+    with pytest.raises(ValueError):
+        claims.Claim("k", "c", "p", "m", "maybe")
+
+
+def test_fig3_verdicts():
+    result = {"layers": ["Conv2D 0", "Dense 1"],
+              "rho": {"random": [0.0, 0.0], "w": [0.5, 0.02], "a": [0.9, 0.8], "a+-": [0.9, 0.85]}}
+    verdicts = {c.key: c.verdict for c in claims.fig3_claims(result)}
+    assert verdicts == {"fig3_random": "holds", "fig3_sw": "holds", "fig3_sa": "holds", "fig3_sapm_dense": "holds"}
+
+
+# report --------------------------------------------------------------------------------------
+def test_jsonable_turns_nan_into_null_and_arrays_into_lists():
+    assert jsonable({"a": np.array([1.0, np.nan]), "b": np.float64(np.inf), "c": np.int64(3)}) == \
+        {"a": [1.0, None], "b": None, "c": 3}
+
+
+def test_html_embeds_figures_and_escapes_text():
+    png = raster.encode_png(np.zeros((2, 3, 3), dtype=np.uint8))
+    page = render_html("t<1>", [Section("s", ["a `code` & b"], [Table(["h"], [[1.5]])], ["f"])], {"f": png})
+    assert "data:image/png;base64," in page and "t&lt;1&gt;" in page and "<code>code</code>" in page
+
+
+def test_builtin_png_encoder_writes_a_valid_png():
+    import zlib
+
+    image = np.zeros((5, 7, 3), dtype=np.uint8)
+    image[2, 3] = (255, 0, 0)
+    png = raster.encode_png(image)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert raster.decode_png_size(png) == (5, 7)
+    start = png.index(b"IDAT") + 4
+    length = int.from_bytes(png[start - 8:start - 4], "big")
+    raw = zlib.decompress(png[start:start + length])
+    rows = np.frombuffer(raw, dtype=np.uint8).reshape(5, 1 + 7 * 3)
+    assert np.all(rows[:, 0] == 0) and rows[2, 1 + 3 * 3] == 255
+
+
+def test_builtin_renderer_draws_every_figure():
+    from refpattern.experiments import plots
+
+    rho = {"layers": ["Conv2D 0", "Dense 1"], "rho": {"random": [0.0, 0.1], "a": [0.9, 0.8]}}
+    curves = {"PA S_a±": np.linspace(1, 0.2, 5), "random": np.linspace(1, 0.2, 5)}
+    x = np.random.default_rng(0).normal(size=(2, 1, 4, 4))
+    cascade = {"randomized": ["Dense 1"], "methods": {"gradient": {"spearman_abs": [0.3]}}}
+    scores = {"m": {"mass_signal": 0.6, "mass_suppressor": 0.4}}
+    outputs = [plots.rho_figure(rho, builtin=True), plots.degradation_figure(curves, 2, builtin=True),
+               plots.gallery_figure(x, {"g": x}, {"g": "gradient"}, truth=x, builtin=True),
+               plots.cascade_figure(cascade, builtin=True), plots.mass_figure(scores, ["signal", "suppressor"], "t", builtin=True)]
+    for png, caption in outputs:
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and caption
