@@ -30,3 +30,19 @@ def cnn():
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+def pattern_cnn(rng, first_padding=0):
+    """A small ReLU CNN for the pattern tests, input (2, 9, 9):
+    conv (stride 1) → conv (stride 2, padding 1) → max-pool → dense → dense."""
+    return rp.Sequential([
+        rp.Conv2D(rng.normal(0, 0.5, (3, 2, 3, 3)), rng.normal(0, 0.3, 3), padding=first_padding),
+        rp.ReLU(),
+        rp.Conv2D(rng.normal(0, 0.4, (4, 3, 3, 3)), rng.normal(0, 0.3, 4), stride=2, padding=1),
+        rp.ReLU(),
+        rp.MaxPool2D(2),
+        rp.Flatten(),
+        rp.Dense(rng.normal(0, 0.5, (6, 16)), rng.normal(0, 0.3, 6)),
+        rp.ReLU(),
+        rp.Dense(rng.normal(0, 0.5, (3, 6)), rng.normal(0, 0.3, 3)),
+    ], input_shape=(2, 9, 9))

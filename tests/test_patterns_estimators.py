@@ -11,21 +11,8 @@ import pytest
 
 from refpattern import Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sequential
 from refpattern.patterns import Patterns, fit_patterns
+from conftest import pattern_cnn as cnn
 
-
-def cnn(rng):
-    """ReLU CNN with a stride-2, padding-1 convolution; input (2, 9, 9)."""
-    return Sequential([
-        Conv2D(rng.normal(0, 0.5, (3, 2, 3, 3)), rng.normal(0, 0.3, 3)),
-        ReLU(),
-        Conv2D(rng.normal(0, 0.4, (4, 3, 3, 3)), rng.normal(0, 0.3, 4), stride=2, padding=1),
-        ReLU(),
-        MaxPool2D(2),
-        Flatten(),
-        Dense(rng.normal(0, 0.5, (6, 16)), rng.normal(0, 0.3, 6)),
-        ReLU(),
-        Dense(rng.normal(0, 0.5, (3, 6)), rng.normal(0, 0.3, 3)),
-    ], input_shape=(2, 9, 9))
 
 
 def loop_patches(x, layer):

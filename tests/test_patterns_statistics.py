@@ -6,21 +6,8 @@ import pytest
 from refpattern import Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sequential
 from refpattern.patterns import batch_sums, fit_patterns, fit_statistics, patterns_from_statistics
 from refpattern.patterns.statistics import SUM_FIELDS
+from conftest import pattern_cnn as cnn
 
-
-def cnn(rng, first_padding=0):
-    """A small ReLU CNN: conv (stride 1) → conv (stride 2, padding 1) → max-pool → dense → dense."""
-    return Sequential([
-        Conv2D(rng.normal(0, 0.5, (3, 2, 3, 3)), rng.normal(0, 0.3, 3), padding=first_padding),
-        ReLU(),
-        Conv2D(rng.normal(0, 0.4, (4, 3, 3, 3)), rng.normal(0, 0.3, 4), stride=2, padding=1),
-        ReLU(),
-        MaxPool2D(2),
-        Flatten(),
-        Dense(rng.normal(0, 0.5, (6, 16)), rng.normal(0, 0.3, 6)),
-        ReLU(),
-        Dense(rng.normal(0, 0.5, (3, 6)), rng.normal(0, 0.3, 3)),
-    ], input_shape=(2, 9, 9))
 
 
 def data(rng, n=40):

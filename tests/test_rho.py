@@ -24,6 +24,7 @@ import pytest
 from refpattern import Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sequential
 from refpattern.patterns import fit_patterns, rho
 from refpattern.kernels.numpy_reference import patch_matrix
+from conftest import pattern_cnn as cnn
 
 RHO_S_W_TOY = 1 - 1 / np.sqrt(13)
 
@@ -53,19 +54,6 @@ def test_rho_on_the_linear_toy(toy):
     assert "undefined" in rho_x.reason and "S_x" in rho_x.reason
     assert rho_a.reason is None
 
-
-def cnn(rng):
-    return Sequential([
-        Conv2D(rng.normal(0, 0.5, (3, 2, 3, 3)), rng.normal(0, 0.3, 3)),
-        ReLU(),
-        Conv2D(rng.normal(0, 0.4, (4, 3, 3, 3)), rng.normal(0, 0.3, 4), stride=2, padding=1),
-        ReLU(),
-        MaxPool2D(2),
-        Flatten(),
-        Dense(rng.normal(0, 0.5, (6, 16)), rng.normal(0, 0.3, 6)),
-        ReLU(),
-        Dense(rng.normal(0, 0.5, (3, 6)), rng.normal(0, 0.3, 3)),
-    ], input_shape=(2, 9, 9))
 
 
 def explicit(net, x, patterns, k, o):
