@@ -1,10 +1,17 @@
 """Facts about the experiment functions (small sizes; the full pipeline is in test_reproduce.py)."""
 
+import base64
+import io
+import pathlib
+import subprocess
+import sys
+
 import numpy as np
 import pytest
+from matplotlib.image import imread
 
 import refpattern as rp
-from refpattern.experiments import claims, raster
+from refpattern.experiments import claims, plots
 from refpattern.experiments.degradation import (
     area_under_curve,
     degradation_curves,
@@ -195,37 +202,57 @@ def test_jsonable_turns_nan_into_null_and_arrays_into_lists():
         {"a": [1.0, None], "b": None, "c": 3}
 
 
-def test_html_embeds_figures_and_escapes_text():
-    png = raster.encode_png(np.zeros((2, 3, 3), dtype=np.uint8))
-    page = render_html("t<1>", [Section("s", ["a `code` & b"], [Table(["h"], [[1.5]])], ["f"])], {"f": png})
-    assert "data:image/png;base64," in page and "t&lt;1&gt;" in page and "<code>code</code>" in page
-
-
-def test_builtin_png_encoder_writes_a_valid_png():
-    import zlib
-
-    image = np.zeros((5, 7, 3), dtype=np.uint8)
-    image[2, 3] = (255, 0, 0)
-    png = raster.encode_png(image)
-    assert png[:8] == b"\x89PNG\r\n\x1a\n"
-    assert raster.decode_png_size(png) == (5, 7)
-    start = png.index(b"IDAT") + 4
-    length = int.from_bytes(png[start - 8:start - 4], "big")
-    raw = zlib.decompress(png[start:start + length])
-    rows = np.frombuffer(raw, dtype=np.uint8).reshape(5, 1 + 7 * 3)
-    assert np.all(rows[:, 0] == 0) and rows[2, 1 + 3 * 3] == 255
-
-
-def test_builtin_renderer_draws_every_figure():
-    from refpattern.experiments import plots
-
+def every_figure():
+    """Each ``*_figure`` of the report on tiny made-up inputs: ``{name: (png, caption)}``."""
     rho = {"layers": ["Conv2D 0", "Dense 1"], "rho": {"random": [0.0, 0.1], "a": [0.9, 0.8]}}
-    curves = {"PA S_a±": np.linspace(1, 0.2, 5), "random": np.linspace(1, 0.2, 5)}
+    curves = {"PA S_a±": np.linspace(1, 0.2, 5), "random": np.linspace(1, 0.6, 5)}
     x = np.random.default_rng(0).normal(size=(2, 1, 4, 4))
-    cascade = {"randomized": ["Dense 1"], "methods": {"gradient": {"spearman_abs": [0.3]}}}
-    scores = {"m": {"mass_signal": 0.6, "mass_suppressor": 0.4}}
-    outputs = [plots.rho_figure(rho, builtin=True), plots.degradation_figure(curves, 2, builtin=True),
-               plots.gallery_figure(x, {"g": x}, {"g": "gradient"}, truth=x, builtin=True),
-               plots.cascade_figure(cascade, builtin=True), plots.mass_figure(scores, ["signal", "suppressor"], "t", builtin=True)]
-    for png, caption in outputs:
-        assert png[:8] == b"\x89PNG\r\n\x1a\n" and caption
+    cascade = {"randomized": ["Dense 1", "Dense 0"], "methods": {"gradient": {"spearman_abs": [0.3, 0.1]}}}
+    scores = {"m": {"mass_signal": 0.6, "mass_suppressor": 0.4}, "n": {"mass_signal": 0.2, "mass_suppressor": 0.8}}
+    return {"rho": plots.rho_figure(rho), "degradation": plots.degradation_figure(curves, 2),
+            "gallery": plots.gallery_figure(x, {"g": x}, {"g": "gradient"}, truth=x),
+            "cascade": plots.cascade_figure(cascade), "mass": plots.mass_figure(scores, ["signal", "suppressor"], "t")}
+
+
+def test_every_figure_is_a_png_with_non_uniform_pixels():
+    for name, (png, caption) in every_figure().items():
+        assert png[:8] == b"\x89PNG\r\n\x1a\n", name
+        pixels = imread(io.BytesIO(png), format="png")
+        assert pixels.ndim == 3 and min(pixels.shape[:2]) > 50, name
+        assert np.ptp(pixels[..., :3]) > 0.5, f"{name}: the image is (almost) uniform"
+        assert caption, name
+
+
+def test_plotting_errors_propagate():
+    with pytest.raises(KeyError):
+        plots.gallery_figure(np.zeros((1, 1, 4, 4)), {"g": np.zeros((1, 1, 4, 4))}, kinds={})
+    with pytest.raises(ValueError):  # 2 layers, 3 values per estimator
+        plots.rho_figure({"layers": ["a", "b"], "rho": {"a": [0.1, 0.2, 0.3]}})
+
+
+def test_figures_need_no_pyplot():
+    # Figure + FigureCanvasAgg: pyplot (and with it the process-wide backend) is never touched
+    code = ("import sys, numpy as np; from refpattern.experiments import plots; "
+            "plots.degradation_figure({'random': np.linspace(1, 0, 3)}, 2); "
+            "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot was imported'")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=pathlib.Path(__file__).resolve().parents[1])
+
+
+def test_display_conventions():
+    # signals: x / (2·max|x|) + 1/2, so −max → 0, 0 → 1/2, max → 1; all-zero → mid-grey
+    x = np.array([[[-2.0, 0.0, 1.0, 2.0]]])
+    assert np.allclose(plots.signal_image(x), [[0.0, 0.5, 0.75, 1.0]])
+    assert np.allclose(plots.signal_image(np.zeros((1, 2, 2))), 0.5)
+    # attributions: channel sum, colour limit max|R| (1 when all zero)
+    r = np.array([[[1.0, -3.0]], [[1.0, 0.5]]])
+    summed, peak = plots.heat_map(r)
+    assert np.allclose(summed, [[2.0, -2.5]]) and peak == 2.5
+    assert plots.heat_map(np.zeros((1, 2, 2)))[1] == 1.0
+
+
+def test_html_embeds_figures_and_escapes_text():
+    png, _ = every_figure()["mass"]
+    page = render_html("t<1>", [Section("s", ["a `code` & b"], [Table(["h"], [[1.5]])], ["f"])], {"f": png})
+    assert "t&lt;1&gt;" in page and "<code>code</code>" in page
+    data = page.split("data:image/png;base64,", 1)[1].split('"', 1)[0]
+    assert base64.b64decode(data) == png

@@ -119,12 +119,10 @@ def run_experiments(settings: Settings, seed: int = 0, backend=None, progress=No
     from refpattern.experiments.method_suite import degradation_suite, explain_all, full_suite
     from refpattern.experiments.models import architecture, train_model
     from refpattern.experiments.plots import (
-        RENDERER,
         cascade_figure,
         degradation_figure,
         gallery_figure,
         mass_figure,
-        render,
         rho_figure,
     )
     from refpattern.experiments.rho_layers import rho_per_layer
@@ -132,10 +130,10 @@ def run_experiments(settings: Settings, seed: int = 0, backend=None, progress=No
 
     progress = progress or Progress()
     s = settings
-    results, figures, captions, claims = {"renderer": RENDERER}, {}, {}, []
+    results, figures, captions, claims = {}, {}, {}, []
 
     def figure(name, function, *args, **kwargs):
-        figures[name], captions[name] = render(function, *args, **kwargs)
+        figures[name], captions[name] = function(*args, **kwargs)
 
     # 1. data and models ---------------------------------------------------------------------
     progress("data: image task (signal + distractor + noise) and suppressor task")
