@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from refpattern import toy
+from refpattern.json_output import jsonable
 from refpattern.methods import explain
 
 Z = 5.0
@@ -104,7 +105,7 @@ class Claim:
     def to_json(self) -> dict:
         return {"key": self.key, "source": self.source, "claim": self.claim, "expected": self.expected,
                 "measured": self.measured, "verdict": self.verdict, "expected_verdict": self.expected_verdict,
-                "must_hold": self.must_hold, "as_expected": self.as_expected, "numbers": _plain(self.numbers)}
+                "must_hold": self.must_hold, "as_expected": self.as_expected, "numbers": jsonable(self.numbers)}
 
 
 # --- command line ------------------------------------------------------------------------------
@@ -144,7 +145,7 @@ def run(args) -> int:
     report = {**header, "z": Z, "batches": BATCHES, "exact": EXACT, "relative_exact": RELATIVE_EXACT,
               "claims": [c.to_json() for c in claims], "failed": [c.key for c in failed],
               "exit_status": 1 if failed else 0, "figure": figure}
-    (out / "report.json").write_text(json.dumps(_plain(report), indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    (out / "report.json").write_text(json.dumps(jsonable(report), indent=2, allow_nan=False) + "\n", encoding="utf-8")
     print(text_table(claims))
     if failed:
         print(f"\n{len(failed)} claim(s) that must hold do not: {', '.join(c.key for c in failed)}")
@@ -743,20 +744,3 @@ def _vec(v, digits=3, style="f") -> str:
 
 def _rho_text(value) -> str:
     return "undefined" if np.isnan(value) else f"{value:.6f}".replace("-0.000000", "0.000000")
-
-
-def _plain(value):
-    """JSON-ready copy: arrays → lists, NumPy scalars → Python, NaN/inf → None, tuple keys → strings."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _plain(value.tolist())
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value) if np.isfinite(value) else None
-    return value

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from refpattern.json_output import jsonable
+
 
 @dataclass
 class Table:
@@ -49,23 +51,6 @@ def format_cell(value) -> str:
             return f"{value:.2e}"
         return f"{value:.3f}"
     return str(value)
-
-
-def jsonable(value):
-    """Plain JSON types: arrays → lists, NaN/inf → None, numpy scalars → Python numbers."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return jsonable(value.tolist())
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    return value
 
 
 def _markdown_table(table: Table) -> str:
