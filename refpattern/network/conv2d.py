@@ -6,7 +6,7 @@ import numpy as np
 
 from refpattern.kernels import get_kernels
 from refpattern.kernels.numpy_reference import conv_output_size
-from refpattern.network.validation import as_float_array, check_pair
+from refpattern.network.validation import check_pair, kernel_parameters
 
 
 class Conv2D:
@@ -29,17 +29,7 @@ class Conv2D:
     is_kernel = True
 
     def __init__(self, weight, bias=None, stride=1, padding=0):
-        weight = np.array(as_float_array(weight, "Conv2D weight"), dtype=np.float64)
-        if weight.ndim != 4:
-            raise ValueError(f"Conv2D weight: expected shape (out_ch, in_ch, kh, kw), got {weight.shape}")
-        if bias is None:
-            bias = np.zeros(weight.shape[0])
-        bias = np.array(as_float_array(bias, "Conv2D bias"), dtype=np.float64)
-        if bias.shape != (weight.shape[0],):
-            raise ValueError(f"Conv2D bias: expected shape ({weight.shape[0]},), got {bias.shape}")
-        weight.setflags(write=False)
-        bias.setflags(write=False)
-        self.weight, self.bias = weight, bias
+        self.weight, self.bias = kernel_parameters(weight, bias, "Conv2D", "(out_ch, in_ch, kh, kw)")
         self.stride = check_pair(stride, "Conv2D stride", minimum=1)
         self.padding = check_pair(padding, "Conv2D padding", minimum=0)
 

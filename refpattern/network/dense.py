@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from refpattern.network.validation import as_float_array
+from refpattern.network.validation import kernel_parameters
 
 
 class Dense:
@@ -25,17 +25,7 @@ class Dense:
     is_kernel = True
 
     def __init__(self, weight, bias=None):
-        weight = np.array(as_float_array(weight, "Dense weight"), dtype=np.float64)
-        if weight.ndim != 2:
-            raise ValueError(f"Dense weight: expected shape (out, in), got {weight.shape}")
-        if bias is None:
-            bias = np.zeros(weight.shape[0])
-        bias = np.array(as_float_array(bias, "Dense bias"), dtype=np.float64)
-        if bias.shape != (weight.shape[0],):
-            raise ValueError(f"Dense bias: expected shape ({weight.shape[0]},), got {bias.shape}")
-        weight.setflags(write=False)
-        bias.setflags(write=False)
-        self.weight, self.bias = weight, bias
+        self.weight, self.bias = kernel_parameters(weight, bias, "Dense", "(out, in)")
 
     @classmethod
     def he(cls, n_in: int, n_out: int, rng: np.random.Generator, bias: float = 0.0) -> "Dense":

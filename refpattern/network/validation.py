@@ -33,6 +33,25 @@ def as_float_array(value, name: str, *, allow_nonfinite: bool = False) -> np.nda
     return array
 
 
+def kernel_parameters(weight, bias, layer: str, layout: str):
+    """Copy a kernel layer's ``weight`` and ``bias`` into read-only float64 arrays.
+
+    ``layout`` names the weight axes, e.g. ``"(out, in)"``; the weight must have that many
+    axes and the bias (zeros when ``None``) one entry per output neuron.
+    """
+    weight = np.array(as_float_array(weight, f"{layer} weight"), dtype=np.float64)
+    if weight.ndim != layout.count(",") + 1:
+        raise ValueError(f"{layer} weight: expected shape {layout}, got {weight.shape}")
+    if bias is None:
+        bias = np.zeros(weight.shape[0])
+    bias = np.array(as_float_array(bias, f"{layer} bias"), dtype=np.float64)
+    if bias.shape != (weight.shape[0],):
+        raise ValueError(f"{layer} bias: expected shape ({weight.shape[0]},), got {bias.shape}")
+    weight.setflags(write=False)
+    bias.setflags(write=False)
+    return weight, bias
+
+
 def check_batch(x, name: str = "x") -> np.ndarray:
     """Validate a batch of network inputs and return it as float64 (never modified in place).
 
