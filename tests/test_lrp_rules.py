@@ -31,9 +31,9 @@ def test_rule_matches_dense_matrix_reimplementation(method):
     options, rule, _ = CASES[method]
     ours = rp.explain(net, x, method, **options)
     targets = np.argmax(net.logits(x), axis=1)
-    for n in range(x.shape[0]):
-        expected = ref.lrp_dense(net, x[n], targets[n], rule)
-        assert _relative_error(ours[n], expected) <= 1e-12
+    errors = [_relative_error(ours[n], ref.lrp_dense(net, x[n], targets[n], rule)) for n in range(x.shape[0])]
+    print(f"{method}: max relative error vs dense-matrix re-implementation {max(errors):.2e}")
+    assert max(errors) <= 1e-12
 
 
 def test_zb_and_deep_taylor_match_dense_reimplementation():
