@@ -66,6 +66,8 @@ ZERO_TOLERANCE = 1e-12
 RANDOM_TAG = 0x52414E44504154
 #: A regime with fewer observations than this is reported (the pattern is kept).
 FEW_SAMPLES = 10
+#: Largest (D, neurons) temporary of the estimator step, in elements (see :func:`neuron_blocks`).
+BLOCK_ELEMENTS = 1 << 21
 
 
 def is_zero(denominator, scale):
@@ -102,49 +104,67 @@ def pattern_random(weight, rng):
     return a, [(o, "all", "wᵀr = 0 (zero kernel)", True) for o in np.flatnonzero(zero)]
 
 
+def neuron_blocks(stats, budget=None):
+    """Slices of neurons whose (D, block) temporaries have at most ``budget`` elements
+    (default :data:`BLOCK_ELEMENTS`); the estimators work block by block, so a wide layer
+    (VGG-16's 25088→4096) never needs more than a few such blocks on top of its sums."""
+    budget = BLOCK_ELEMENTS if budget is None else budget
+    size = max(1, budget // max(1, stats.n_inputs))
+    return [slice(start, min(start + size, stats.n_neurons)) for start in range(0, stats.n_neurons, size)]
+
+
 def pattern_a(stats):
     """S_a: ``a = cov[x, y] / σ²_y`` (shift-invariant; computed in shifted coordinates)."""
-    m = stats.moments()
-    numerator = m["xy"] - np.outer(m["x"], m["y"])
-    denominator = m["yy"] - m["y"] ** 2
-    zero = is_zero(denominator, m["yy"] + m["y"] ** 2)
-    notes = [(o, "all", "σ²_y = 0 (zero kernel or constant output)", True) for o in np.flatnonzero(zero)]
-    return divide_columns(numerator, denominator, zero), notes
+    a = np.zeros((stats.n_neurons, stats.n_inputs))
+    notes = []
+    for block in neuron_blocks(stats):
+        m = stats.moments(block)
+        numerator = m["xy"] - np.outer(m["x"], m["y"])
+        denominator = m["yy"] - m["y"] ** 2
+        zero = is_zero(denominator, m["yy"] + m["y"] ** 2)
+        notes += [(block.start + o, "all", "σ²_y = 0 (zero kernel or constant output)", True)
+                  for o in np.flatnonzero(zero)]
+        a[block] = divide_columns(numerator, denominator, zero)
+    return a, notes
 
 
 def patterns_a_pm(stats, variant: str = "paper"):
     """S_a±: ``(a₊, a₋)``, each (O, D), for ``variant`` ``"paper"`` or ``"regime"`` (module docstring)."""
     check_variant(variant)
-    m = stats.moments()
-    gamma = stats.gamma
     shift = np.zeros(stats.n_inputs) if stats.shift is None else stats.shift
     counts = {"plus": stats.n_plus, "minus": stats.n_minus}
-    result, notes = {}, []
-    for regime, sign in (("plus", "₊"), ("minus", "₋")):
-        x_r, y_r, yy_r, xy_r = m["x_" + regime], m["y_" + regime], m["yy_" + regime], m["xy_" + regime]
-        if variant == "paper":
-            y_ref = m["y"]
-            numerator = xy_r - x_r * y_ref + np.outer(shift, y_r - y_ref)
-            denominator = yy_r - y_r * y_ref + gamma * (y_r - y_ref)
-            scale = yy_r + np.abs(y_r * y_ref) + np.abs(gamma) * (np.abs(y_r) + np.abs(y_ref))
-        else:
-            numerator = xy_r - x_r * y_r
-            denominator = yy_r - y_r ** 2
-            scale = yy_r + y_r ** 2
-        empty = counts[regime] == 0
-        zero = empty | is_zero(denominator, scale)
-        result[regime] = divide_columns(numerator, denominator, zero)
-        for o in range(stats.n_neurons):
-            n_r = int(counts[regime][o])
-            if empty[o]:
-                notes.append((o, regime, f"no observation with the gate {'open' if regime == 'plus' else 'closed'}",
-                              True))
-            elif zero[o]:
-                what = f"wᵀE{sign}[xy] − wᵀE{sign}[x]·E[y] = 0" if variant == "paper" else f"var{sign}[y] = 0"
-                notes.append((o, regime, f"zero denominator ({what})", True))
-            elif n_r < FEW_SAMPLES:
-                notes.append((o, regime, f"only {n_r} observation(s) in this regime", False))
-    return result["plus"], result["minus"], notes
+    gammas = stats.gamma
+    result = {regime: np.zeros((stats.n_neurons, stats.n_inputs)) for regime in counts}
+    notes = {regime: [] for regime in counts}
+    for block in neuron_blocks(stats):
+        m = stats.moments(block)
+        gamma = gammas[block]
+        for regime, sign in (("plus", "₊"), ("minus", "₋")):
+            x_r, y_r, yy_r, xy_r = m["x_" + regime], m["y_" + regime], m["yy_" + regime], m["xy_" + regime]
+            if variant == "paper":
+                y_ref = m["y"]
+                numerator = xy_r - x_r * y_ref + np.outer(shift, y_r - y_ref)
+                denominator = yy_r - y_r * y_ref + gamma * (y_r - y_ref)
+                scale = yy_r + np.abs(y_r * y_ref) + np.abs(gamma) * (np.abs(y_r) + np.abs(y_ref))
+            else:
+                numerator = xy_r - x_r * y_r
+                denominator = yy_r - y_r ** 2
+                scale = yy_r + y_r ** 2
+            empty = counts[regime][block] == 0
+            zero = empty | is_zero(denominator, scale)
+            result[regime][block] = divide_columns(numerator, denominator, zero)
+            for local in range(block.stop - block.start):
+                o = block.start + local
+                n_r = int(counts[regime][o])
+                if empty[local]:
+                    notes[regime].append((o, regime, "no observation with the gate "
+                                          f"{'open' if regime == 'plus' else 'closed'}", True))
+                elif zero[local]:
+                    what = f"wᵀE{sign}[xy] − wᵀE{sign}[x]·E[y] = 0" if variant == "paper" else f"var{sign}[y] = 0"
+                    notes[regime].append((o, regime, f"zero denominator ({what})", True))
+                elif n_r < FEW_SAMPLES:
+                    notes[regime].append((o, regime, f"only {n_r} observation(s) in this regime", False))
+    return result["plus"], result["minus"], notes["plus"] + notes["minus"]
 
 
 # --- a whole network --------------------------------------------------------------------------

@@ -70,6 +70,22 @@ def iter_batches(X, batch_size: int):
     yield from X
 
 
+def accumulate_batch(net, stats, x, backend, fused) -> None:
+    """The forward pass of one batch, layer by layer up to the last kernel layer, adding each kernel
+    layer's (input, output) to its statistics as soon as both exist.  Only two activations are
+    alive at a time (the same numbers as ``net.trace``, without keeping the whole trace)."""
+    if not net.kernel_indices:
+        return
+    a = x
+    kernel = 0
+    for layer in net.layers[:net.kernel_indices[-1] + 1]:
+        out = layer.forward(a, backend)
+        if layer.is_kernel:
+            stats[kernel].accumulate(a, out, fused)
+            kernel += 1
+        a = out
+
+
 def fit_statistics(net, X, batch_size: int = 256, backend=None, second_moment: bool = False,
                    progress=None, label: str = "fit_statistics") -> NetworkStatistics:
     """Sufficient statistics of every kernel layer of ``net`` over the data ``X``.
@@ -82,9 +98,10 @@ def fit_statistics(net, X, batch_size: int = 256, backend=None, second_moment: b
         yields batches.  Every batch is checked with ``net.check_input``.
     batch_size : int
     backend : {"numpy", "numba", "cuda"} or None
-        Runs the forward pass (None: the project default) and picks the per-batch sums kernel
-        registered for it in :data:`~refpattern.patterns.statistics.SUMS_BACKENDS` (the NumPy
-        reference sums when none is); every backend gives the same statistics up to rounding.
+        Runs the forward pass (None: the project default) and picks the fused per-batch
+        statistics kernel registered for it in
+        :data:`~refpattern.patterns.statistics.SUMS_BACKENDS` ("numpy": the readable reference
+        path); every backend gives the same statistics up to rounding.
     second_moment : bool
         Also keep ``Σ x̃x̃ᵀ`` (D, D) per layer (ρ needs it).
     progress : bool or None
@@ -98,15 +115,14 @@ def fit_statistics(net, X, batch_size: int = 256, backend=None, second_moment: b
     if not isinstance(net, Sequential):
         raise TypeError(f"net: expected a refpattern.Sequential, got {type(net).__name__}")
     batch_size = check_batch_size(batch_size)
-    backend_name, sums_function = resolve_sums_backend(backend)
+    backend_name, fused = resolve_sums_backend(backend)
     stats = NetworkStatistics.empty(net, second_moment)
     total = X.shape[0] if isinstance(X, np.ndarray) and X.ndim else None
     bar = Progress(label, total, progress)
     for number, batch in enumerate(iter_batches(X, batch_size)):
-        activations = net.trace(net.check_input(batch, f"X (batch {number})"), backend_name, check=False)
-        for layer_stats, index in zip(stats, net.kernel_indices):
-            layer_stats.accumulate(activations[index], activations[index + 1], sums_function)
-        bar.update(activations[0].shape[0])
+        x = net.check_input(batch, f"X (batch {number})")
+        accumulate_batch(net, stats, x, backend_name, fused)
+        bar.update(x.shape[0])
     bar.close()
     if len(stats) and stats[0].n == 0:
         raise ValueError("X: no data (an empty array or an iterable without batches)")

@@ -36,19 +36,25 @@ The gate-closed sums are differences (``sum_x − sum_x_plus`` …).  Memory is 
 number of observations.  Two accumulators merge exactly (up to rounding): the second is first
 re-centred onto the first one's shift, see :meth:`LayerStatistics.recentered`.
 
-The per-batch work is the single pure function :func:`batch_sums`; a fused kernel with the
-same signature can replace it behind the ``backend=`` argument (register it in
-:data:`SUMS_BACKENDS`; until then every backend uses the NumPy sums after its own forward pass).
+The per-batch work is the single pure function :func:`batch_sums`, fed by the readable path
+(:func:`layer_observations` → shift → ``Ỹ = P̃Wᵀ``).  A backend may replace that whole path by a
+*fused* kernel that extracts the patches, shifts them, reads the gate, computes ``Ỹ`` and adds
+everything to the running sums in one pass (:data:`SUMS_BACKENDS`: Numba CPU and numba.cuda);
+``tests/test_statistics_kernels.py`` holds each fused kernel to this reference.  So that a
+fused kernel can add ``P̃ᵀ·[Ỹ | Ỹ⊙G | G]`` with one in-place GEMM, the three (D, O) sums live side
+by side in one C-ordered (D, 3O) buffer, ``LayerStatistics.products``; ``sum_xy``,
+``sum_xy_plus`` and ``sum_x_plus`` are views of its three column blocks.
 """
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 
 import numpy as np
 
 from refpattern.kernels import resolve_backend
-from refpattern.kernels.numpy_reference import patch_matrix
+from refpattern.kernels.numpy_reference import extract_patches, patch_matrix
 from refpattern.network.conv2d import Conv2D
 from refpattern.network.dense import Dense
 
@@ -113,18 +119,33 @@ def batch_sums(patches, y_shifted, gate, second_moment: bool = False) -> BatchSu
     )
 
 
-#: Fused per-batch kernels by backend name; all share :func:`batch_sums`'s signature.  A backend
-#: without an entry here (today "numba" and "cuda") runs its forward pass and these NumPy sums.
-SUMS_BACKENDS = {"numpy": batch_sums}
+#: Fused per-batch kernels by backend name: the module whose ``accumulate_statistics(x, z,
+#: weight_matrix, shift, conv, products, sum_x, n_plus, output_sums, sum_xx)`` adds one batch of a
+#: kernel layer to the running sums in place (see :mod:`refpattern.kernels.numba_statistics`).
+#: ``None`` (and any backend without an entry): the readable NumPy path with :func:`batch_sums`.
+SUMS_BACKENDS = {
+    "numpy": None,
+    "numba": "refpattern.kernels.numba_statistics",
+    "cuda": "refpattern.kernels.cuda_statistics",
+}
 
 
 def resolve_sums_backend(backend):
-    """``(name, sums function)`` for a kernel backend name (``None``: the project default).
+    """``(name, fused accumulate function or None)`` for a kernel backend name (``None``: the
+    project default); None means the NumPy reference path.
 
-    Raises ``ValueError`` for a name that is not one of ``refpattern.kernels.BACKENDS``.
+    Raises ``ValueError`` for a name that is not one of ``refpattern.kernels.BACKENDS`` (and the
+    CUDA backend's ``RuntimeError`` when no GPU or simulator is usable).
     """
     name = resolve_backend(backend)
-    return name, SUMS_BACKENDS.get(name, batch_sums)
+    module = SUMS_BACKENDS.get(name)
+    if module is None:
+        return name, None
+    module = importlib.import_module(module)
+    require = getattr(module, "require_cuda", None)
+    if require is not None:
+        require()
+    return name, module.accumulate_statistics
 
 
 def layer_observations(layer, x, z):
@@ -155,6 +176,34 @@ def layer_observations(layer, x, z):
     raise TypeError(f"not a kernel layer: {layer!r}")
 
 
+def observation_mean(layer, x):
+    """``(1/M)·Σ x`` over the observations of one batch, (D,), without building the patch matrix
+    (Conv2D: a mean over a strided view of the padded input)."""
+    if isinstance(layer, Conv2D):
+        patches = extract_patches(x, layer.kernel_size, layer.stride, layer.padding)  # (N, OH, OW, C, kh, kw)
+        return patches.mean(axis=(0, 1, 2)).reshape(-1)
+    return x.mean(axis=0)
+
+
+class ProductColumns:
+    """One of the three (D, O) sums, stored as column block ``index`` of ``products`` (D, 3O).
+
+    Reading gives a view; assigning copies into the block (so ``stats.sum_xy = …`` still works).
+    """
+
+    def __init__(self, index: int):
+        self.index = index
+
+    def __get__(self, stats, owner=None):
+        if stats is None:
+            return self
+        o = stats.n_neurons
+        return stats.products[:, self.index * o:(self.index + 1) * o]
+
+    def __set__(self, stats, value):
+        self.__get__(stats)[...] = value
+
+
 class LayerStatistics:
     """Streaming, mergeable sums (module docstring) for one kernel layer.
 
@@ -168,19 +217,28 @@ class LayerStatistics:
     kernel_shape : tuple
         The layer's weight shape, (out, in) or (out_ch, in_ch, kh, kw).
     weight : ndarray, shape (O, D)
-        The filters ``w_o`` as rows (read-only copy).
+        The filters ``w_o`` as rows (a read-only view of the layer's read-only weight; a copy
+        if the layer's array is writable).
     bias : ndarray, shape (O,)
     shift : ndarray, shape (D,) or None
         ``c``; None until the first batch.
     second_moment : bool
         Whether ``sum_xx`` is kept.
     n, n_plus, sum_x, … : the sums (module docstring).
+    products : ndarray, shape (D, 3O)
+        ``[sum_xy | sum_xy_plus | sum_x_plus]``; those three attributes are views of it.
     """
+
+    sum_xy = ProductColumns(0)
+    sum_xy_plus = ProductColumns(1)
+    sum_x_plus = ProductColumns(2)
 
     def __init__(self, layer, kernel_index: int, layer_index: int, second_moment: bool = False):
         if not isinstance(layer, (Dense, Conv2D)):
             raise TypeError(f"not a kernel layer: {layer!r}")
-        weight = np.array(layer.weight.reshape(layer.weight.shape[0], -1))
+        weight = layer.weight.reshape(layer.weight.shape[0], -1)
+        if weight.flags.writeable:
+            weight = weight.copy()
         weight.setflags(write=False)
         self.kernel_index, self.layer_index = int(kernel_index), int(layer_index)
         self.layer_name = repr(layer)
@@ -193,13 +251,11 @@ class LayerStatistics:
         self.n = 0
         self.n_plus = np.zeros(o, dtype=np.int64)
         self.sum_x = np.zeros(d)
-        self.sum_x_plus = np.zeros((d, o))
+        self.products = np.zeros((d, 3 * o))
         self.sum_y = np.zeros(o)
         self.sum_y_plus = np.zeros(o)
         self.sum_yy = np.zeros(o)
         self.sum_yy_plus = np.zeros(o)
-        self.sum_xy = np.zeros((d, o))
-        self.sum_xy_plus = np.zeros((d, o))
         self.sum_xx = np.zeros((d, d)) if self.second_moment else None
 
     @property
@@ -240,37 +296,60 @@ class LayerStatistics:
         return True
 
     # accumulation ------------------------------------------------------------
-    def accumulate(self, x, z, sums_function=batch_sums) -> None:
+    def accumulate(self, x, z, fused=None) -> None:
         """Add one batch in place.  ``x``: layer input, ``z``: layer output (see
-        :func:`layer_observations`).  Conv2D batches are processed in chunks of samples so
-        that no patch matrix exceeds :data:`MAX_PATCH_ELEMENTS` elements."""
+        :func:`layer_observations`).  The shift ``c`` is the mean observation of the first chunk.
+
+        ``fused``: None for the readable path (Conv2D batches in chunks of samples so that no
+        patch matrix exceeds :data:`MAX_PATCH_ELEMENTS` elements, each chunk through
+        :func:`batch_sums`), or a fused kernel's ``accumulate_statistics`` (:data:`SUMS_BACKENDS`).
+        """
+        if x.shape[0] == 0:
+            return
         rows_per_sample = 1
         if isinstance(self.layer, Conv2D):
             rows_per_sample = z.shape[2] * z.shape[3]
         chunk = max(1, MAX_PATCH_ELEMENTS // max(1, rows_per_sample * self.n_inputs))
+        if self.shift is None:  # the mean observation of the first chunk
+            shift = observation_mean(self.layer, x[:chunk])
+            shift.setflags(write=False)
+            self.shift = shift
+        if fused is not None:
+            self._accumulate_fused(fused, x, z)
+            return
         for start in range(0, x.shape[0], chunk):
             patches, gate = layer_observations(self.layer, x[start:start + chunk], z[start:start + chunk])
-            if self.shift is None:
-                shift = patches.mean(axis=0)
-                shift.setflags(write=False)
-                self.shift = shift
             shifted = patches - self.shift
-            self._add(sums_function(shifted, shifted @ self.weight.T, gate, self.second_moment))
+            self._add(batch_sums(shifted, shifted @ self.weight.T, gate, self.second_moment))
+
+    def _accumulate_fused(self, fused, x, z) -> None:
+        """One call of a fused kernel, adding straight into this object's arrays."""
+        conv = None
+        if isinstance(self.layer, Conv2D):
+            conv = (self.layer.kernel_size, self.layer.stride, self.layer.padding)
+        output_sums = np.stack([self.sum_y, self.sum_y_plus, self.sum_yy, self.sum_yy_plus])
+        n_plus = np.ascontiguousarray(self.n_plus, dtype=np.int64)
+        sum_xx = self.sum_xx if self.second_moment else None
+        self.n += fused(x, z, self.weight, self.shift, conv, self.products, self.sum_x, n_plus, output_sums, sum_xx)
+        self.n_plus = n_plus
+        self.sum_y, self.sum_y_plus, self.sum_yy, self.sum_yy_plus = output_sums
 
     def _add(self, sums) -> None:
-        """Add sums taken around the same shift (in place)."""
-        for name in SUM_FIELDS:
+        """Add sums taken around the same shift (in place: no new (D, O) arrays)."""
+        self.n += sums.n
+        for name in SUM_FIELDS[1:]:
             if name == "sum_xx" and not self.second_moment:
                 continue
-            setattr(self, name, getattr(self, name) + getattr(sums, name))
+            total = getattr(self, name)
+            total += getattr(sums, name)
 
     # merging -----------------------------------------------------------------
     def copy(self) -> "LayerStatistics":
         new = LayerStatistics.__new__(LayerStatistics)
         new.__dict__.update(self.__dict__)
-        for name in SUM_FIELDS:
-            value = getattr(self, name)
-            setattr(new, name, value.copy() if isinstance(value, np.ndarray) else value)
+        for name, value in self.__dict__.items():
+            if isinstance(value, np.ndarray) and value.flags.writeable:  # the sums (weight, bias, shift are read-only)
+                setattr(new, name, value.copy())
         return new
 
     def recentered(self, shift) -> "LayerStatistics":
@@ -336,27 +415,35 @@ class LayerStatistics:
         return left
 
     # moments (population, 1/n; shifted coordinates unless said otherwise) ------
-    def moments(self) -> dict:
+    def moments(self, neurons=slice(None)) -> dict:
         """Per-regime means in shifted coordinates; keys ending in ``_plus``/``_minus`` are
         ``E₊``/``E₋`` (0 where the regime is empty).  Shapes: ``x`` (D,), ``x_plus`` (D, O),
-        ``y``/``yy`` (O,), ``xy`` (D, O)."""
+        ``y``/``yy`` (O,), ``xy`` (D, O).
+
+        ``neurons``: a slice of neurons (the ``O`` axis) to restrict every per-neuron entry to, so
+        that a wide layer can be estimated in blocks of neurons with small temporaries.
+        """
         n = max(self.n, 1)
-        n_plus = self.n_plus.astype(np.float64)
-        n_minus = (self.n - self.n_plus).astype(np.float64)
+        n_plus = self.n_plus[neurons].astype(np.float64)
+        n_minus = self.n - n_plus
         safe_plus, safe_minus = np.maximum(n_plus, 1.0), np.maximum(n_minus, 1.0)
+        sum_y, sum_y_plus = self.sum_y[neurons], self.sum_y_plus[neurons]
+        sum_yy, sum_yy_plus = self.sum_yy[neurons], self.sum_yy_plus[neurons]
+        sum_xy, sum_xy_plus = self.sum_xy[:, neurons], self.sum_xy_plus[:, neurons]
+        sum_x_plus = self.sum_x_plus[:, neurons]
         return {
             "x": self.sum_x / n,
-            "y": self.sum_y / n,
-            "yy": self.sum_yy / n,
-            "xy": self.sum_xy / n,
-            "x_plus": self.sum_x_plus / safe_plus,
-            "y_plus": self.sum_y_plus / safe_plus,
-            "yy_plus": self.sum_yy_plus / safe_plus,
-            "xy_plus": self.sum_xy_plus / safe_plus,
-            "x_minus": (self.sum_x[:, None] - self.sum_x_plus) / safe_minus,
-            "y_minus": (self.sum_y - self.sum_y_plus) / safe_minus,
-            "yy_minus": (self.sum_yy - self.sum_yy_plus) / safe_minus,
-            "xy_minus": (self.sum_xy - self.sum_xy_plus) / safe_minus,
+            "y": sum_y / n,
+            "yy": sum_yy / n,
+            "xy": sum_xy / n,
+            "x_plus": sum_x_plus / safe_plus,
+            "y_plus": sum_y_plus / safe_plus,
+            "yy_plus": sum_yy_plus / safe_plus,
+            "xy_plus": sum_xy_plus / safe_plus,
+            "x_minus": (self.sum_x[:, None] - sum_x_plus) / safe_minus,
+            "y_minus": (sum_y - sum_y_plus) / safe_minus,
+            "yy_minus": (sum_yy - sum_yy_plus) / safe_minus,
+            "xy_minus": (sum_xy - sum_xy_plus) / safe_minus,
         }
 
 

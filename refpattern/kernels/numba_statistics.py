@@ -1,0 +1,262 @@
+"""Numba CPU: the fused pattern-statistics pass of one kernel layer (Dense or Conv2D).
+
+The fast twin of the readable per-batch path in :mod:`refpattern.patterns.statistics`
+(``patch_matrix`` → shift → ``Ỹ = P̃Wᵀ`` → :func:`~refpattern.patterns.statistics.batch_sums`);
+``tests/test_statistics_kernels.py`` holds the two together to 1e-12 relative.
+
+For one batch with ``M`` observations (rows), ``D`` inputs and ``O`` neurons, with ``P̃`` the
+shifted patch matrix (``x̃ = x − c``, padded positions included as ``0 − c``), ``Ỹ = P̃Wᵀ``
+and the gate ``G = [z > 0]`` read from the layer's forward output ``z`` (bias included), it adds
+in place::
+
+    products += P̃ᵀ·[Ỹ | Ỹ⊙G | G]          (D, 3O): Σx̃ỹᵀ, Σx̃(ỹ⊙g)ᵀ, Σx̃gᵀ side by side
+    sum_x    += Σ x̃                        (D,)
+    n_plus   += Σ g                        (O,)  int64
+    output_sums += [Σỹ; Σỹ⊙g; Σỹ²; Σỹ²⊙g]   (4, O)
+    sum_xx   += P̃ᵀP̃                        (D, D), only when given (ρ needs it)
+
+How (per chunk of at most :data:`MAX_CHUNK_ELEMENTS` patch entries, buffers reused):
+
+1. one ``@njit`` loop writes the shifted patches straight from the input, *transposed*
+   (``cols`` = ``P̃ᵀ``, (D, M), the im2col layout of :mod:`refpattern.kernels.numba_cpu`), and
+   adds up ``sum_x`` on the way (Dense: ``P̃`` = ``x − c`` as (M, D));
+2. one BLAS GEMM writes ``Ỹᵀ = W·P̃ᵀ`` into the first ``O`` rows of ``right`` = ``[Ỹ | Ỹ⊙G | G]ᵀ``
+   (3O, M);
+3. one ``@njit`` loop reads the gate from ``z``, fills the other ``2O`` rows of ``right`` and
+   adds up the ``O``-vectors;
+4. ONE BLAS GEMM ``productsᵀ += right·P̃`` with ``beta = 1`` straight into the caller's
+   running sums (``scipy.linalg.blas.dgemm(..., beta=1.0, c=products.T, overwrite_c=True)``,
+   ``products.T`` being the Fortran view of the C-ordered buffer): no (D, O) temporary is ever
+   made, which is what keeps the 25088→4096 layer of VGG-16 within its 3 × 822 MB of sums.
+
+All BLAS calls go to scipy's BLAS (the library Numba's ``np.dot`` also uses): alternating
+between two OpenBLAS thread pools (NumPy's and SciPy's wheels each bring one) was measured here
+to cost 2-10x on 2 cores, because each pool's idle threads spin while the other one works.
+The ``@njit`` loops are serial for the same reason as in :mod:`refpattern.kernels.numba_cpu`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+from scipy.linalg.blas import dgemm
+
+__all__ = ["MAX_CHUNK_ELEMENTS", "accumulate_statistics"]
+
+#: Largest chunk buffer (patch entries ``M·D``, or ``M·3O`` for the right-hand side) built at once.
+MAX_CHUNK_ELEMENTS = 1 << 22
+
+
+# --------------------------------------------------------------------------------------
+# the two loops: shifted patches, and the right-hand side with the gate
+# --------------------------------------------------------------------------------------
+
+
+# ``fastmath={"reassoc"}`` (and nothing else: no assumption about NaN, infinities or signed zeros)
+# lets LLVM vectorise the running sums; it changes only the order of the additions.
+
+
+@njit(cache=True, fastmath={"reassoc"})
+def _shifted_columns(x, shift, kh, kw, sh, sw, ph, pw, oh, ow, row_begin, row_end, cols, sum_x):
+    """Shifted patches of output rows ``[row_begin, row_end)``, transposed, and their sum.
+
+    An output *row* is a pair ``(n, p)`` numbered ``n·OH + p``; it holds ``OW`` observations.
+    ``cols[k, (r − row_begin)·OW + q] = x_pad[n, c, p·sh + i, q·sw + j] − shift[k]`` with
+    ``k = (c·kh + i)·kw + j`` (padded positions read 0), and ``sum_x[k] += Σ_m cols[k, m]``.
+
+    x : (N, C, H, W) float64; shift : (D,); cols : (D, (row_end − row_begin)·OW), written
+    """
+    channels, height, width = x.shape[1], x.shape[2], x.shape[3]
+    for c in range(channels):
+        for i in range(kh):
+            for j in range(kw):
+                k = (c * kh + i) * kw + j
+                centre = shift[k]
+                total = 0.0
+                base = 0
+                for r in range(row_begin, row_end):
+                    n = r // oh
+                    p = r - n * oh
+                    rr = p * sh + i - ph
+                    if rr < 0 or rr >= height:  # the whole row lies on the top/bottom padding
+                        for q in range(ow):
+                            cols[k, base + q] = -centre
+                        total -= ow * centre
+                    else:
+                        for q in range(ow):
+                            s = q * sw + j - pw
+                            value = -centre
+                            if s >= 0 and s < width:
+                                value = x[n, c, rr, s] - centre
+                            cols[k, base + q] = value
+                            total += value
+                    base += ow
+                sum_x[k] += total
+
+
+@njit(cache=True, fastmath={"reassoc"})
+def _shifted_rows(x, shift, row_begin, row_end, rows, sum_x):
+    """Dense: ``rows[m] = x[row_begin + m] − shift`` (M, D) and ``sum_x += Σ_m rows[m]``."""
+    d = x.shape[1]
+    for m in range(row_end - row_begin):
+        for k in range(d):
+            value = x[row_begin + m, k] - shift[k]
+            rows[m, k] = value
+            sum_x[k] += value
+
+
+@njit(cache=True, fastmath={"reassoc"})
+def _gate_rows(z, oh, ow, row_begin, row_end, right, n_plus, output_sums):
+    """Fill rows ``O…3O`` of ``right`` from ``Ỹᵀ`` (rows ``0…O``) and the gate, add the O-vectors.
+
+    Observation ``m`` of the chunk is output position ``(n, p, q)`` of row ``r = n·OH + p``;
+    ``g = 1[z[n, o, p, q] > 0]``.  ``right[O + o, m] = ỹ·g``, ``right[2O + o, m] = g``;
+    ``n_plus[o] += Σg``, ``output_sums[:, o] += (Σỹ, Σỹg, Σỹ², Σỹ²g)``.  (Branch-free: the gate is
+    a 0/1 factor, so a random gate costs no mispredicted jumps.)
+
+    z : (N, O, OH, OW) float64 (Dense: (N, O, 1, 1)); right : (3O, M) float64
+    """
+    n_out = z.shape[1]
+    for o in range(n_out):
+        count = 0.0
+        sum_y = 0.0
+        sum_y_plus = 0.0
+        sum_yy = 0.0
+        sum_yy_plus = 0.0
+        base = 0
+        for r in range(row_begin, row_end):
+            n = r // oh
+            p = r - n * oh
+            for q in range(ow):
+                m = base + q
+                y = right[o, m]
+                g = 1.0 if z[n, o, p, q] > 0 else 0.0
+                y_open = y * g
+                right[n_out + o, m] = y_open
+                right[2 * n_out + o, m] = g
+                count += g
+                sum_y += y
+                sum_y_plus += y_open
+                sum_yy += y * y
+                sum_yy_plus += y * y_open
+            base += ow
+        n_plus[o] += int(count)
+        output_sums[0, o] += sum_y
+        output_sums[1, o] += sum_y_plus
+        output_sums[2, o] += sum_yy
+        output_sums[3, o] += sum_yy_plus
+
+
+# --------------------------------------------------------------------------------------
+# argument checks and the public function
+# --------------------------------------------------------------------------------------
+
+
+def _gemm_into(c, a, b, beta, trans_a=0, trans_b=0):
+    """``c ← op(a)·op(b) + beta·c`` in place (BLAS dgemm; ``c``, ``a``, ``b`` Fortran-ordered views).
+
+    scipy's wrapper works in place on a Fortran-contiguous float64 ``c``; should it ever hand back
+    a copy instead, the result is written back, so the caller's array is right either way.
+    """
+    result = dgemm(1.0, a, b, beta=beta, c=c, trans_a=trans_a, trans_b=trans_b, overwrite_c=1)
+    if not np.may_share_memory(result, c):  # pragma: no cover - not seen with scipy 1.17
+        c[...] = result
+
+
+def _check_output(array, name, shape, dtype):
+    """The caller's running sum: must be a writable, C-contiguous array of ``shape`` and ``dtype``."""
+    if not isinstance(array, np.ndarray) or array.shape != shape or array.dtype != dtype:
+        got = f"shape {getattr(array, 'shape', None)}, dtype {getattr(array, 'dtype', type(array).__name__)}"
+        raise ValueError(f"accumulate_statistics: {name} must be a {np.dtype(dtype)} array of shape {shape}, "
+                         f"got {got}")
+    if not (array.flags.c_contiguous and array.flags.writeable):
+        raise ValueError(f"accumulate_statistics: {name} must be C-contiguous and writable")
+
+
+def accumulate_statistics(x, z, weight_matrix, shift, conv, products, sum_x, n_plus, output_sums,
+                          sum_xx=None, max_chunk_elements=MAX_CHUNK_ELEMENTS) -> int:
+    """Add one batch of a kernel layer to the running sums, in place (module docstring).
+
+    Parameters
+    ----------
+    x : ndarray
+        The layer input: (N, D) for Dense, (N, C, H, W) for Conv2D.
+    z : ndarray
+        The layer output ``Wx + b`` (bias included; only its sign is used, for the gate):
+        (N, O) or (N, O, OH, OW).
+    weight_matrix : ndarray, shape (O, D)
+        The filters as rows (Conv2D: ``weight.reshape(O, C·kh·kw)``).
+    shift : ndarray, shape (D,)
+        ``c``.
+    conv : None or tuple
+        None for Dense; ``(kernel_size, stride, padding)`` (pairs of int) for Conv2D.
+    products : ndarray, shape (D, 3O), C-contiguous float64
+        ``[Σx̃ỹᵀ | Σx̃(ỹ⊙g)ᵀ | Σx̃gᵀ]``, added to.
+    sum_x : (D,) float64; n_plus : (O,) int64; output_sums : (4, O) float64
+        ``Σx̃``; ``Σg``; rows ``Σỹ, Σỹ⊙g, Σỹ², Σỹ²⊙g``.  All added to.
+    sum_xx : (D, D) float64 or None
+        ``Σx̃x̃ᵀ``, added to when given.
+
+    Returns
+    -------
+    int
+        The number of observations added (``N`` or ``N·OH·OW``).
+    """
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    z = np.ascontiguousarray(z, dtype=np.float64)
+    weight_matrix = np.ascontiguousarray(weight_matrix, dtype=np.float64)
+    shift = np.ascontiguousarray(shift, dtype=np.float64)
+    n_out, d = weight_matrix.shape
+    if shift.shape != (d,):
+        raise ValueError(f"accumulate_statistics: shift must have shape ({d},), got {shift.shape}")
+    _check_output(products, "products", (d, 3 * n_out), np.float64)
+    _check_output(sum_x, "sum_x", (d,), np.float64)
+    _check_output(n_plus, "n_plus", (n_out,), np.int64)
+    _check_output(output_sums, "output_sums", (4, n_out), np.float64)
+    if sum_xx is not None:
+        _check_output(sum_xx, "sum_xx", (d, d), np.float64)
+
+    n_samples = x.shape[0]
+    if conv is None:
+        if x.shape != (n_samples, d) or z.shape != (n_samples, n_out):
+            raise ValueError(f"accumulate_statistics (Dense): expected x ({n_samples}, {d}) and z ({n_samples}, "
+                             f"{n_out}), got {x.shape} and {z.shape}")
+        oh = ow = 1
+        z = z.reshape(n_samples, n_out, 1, 1)
+    else:
+        (kh, kw), (sh, sw), (ph, pw) = conv
+        if x.ndim != 4 or x.shape[1] * kh * kw != d or z.ndim != 4 or z.shape[:2] != (n_samples, n_out):
+            raise ValueError(f"accumulate_statistics (Conv2D): x {x.shape}, z {z.shape} do not fit a weight "
+                             f"matrix ({n_out}, {d}) with kernel ({kh}, {kw})")
+        oh, ow = z.shape[2], z.shape[3]
+
+    # chunks of whole output rows (n, p), at least one row each; buffers reused, the ragged last
+    # chunk gets its own (BLAS needs contiguous operands)
+    rows_total = n_samples * oh
+    rows_per_chunk = max(1, max_chunk_elements // (ow * max(d, 3 * n_out)))
+    products_f = products.T                    # Fortran view (3O, D): BLAS writes into `products`
+    sum_xx_f = None if sum_xx is None else sum_xx.T
+    buffers = {}
+    for row_begin in range(0, rows_total, rows_per_chunk):
+        row_end = min(rows_total, row_begin + rows_per_chunk)
+        m = (row_end - row_begin) * ow
+        if m not in buffers:
+            buffers.clear()
+            patches = np.empty((m, d) if conv is None else (d, m))  # P̃ (Dense) or P̃ᵀ (Conv2D)
+            buffers[m] = patches, np.empty((3 * n_out, m))          # [Ỹ | Ỹ⊙G | G]ᵀ (3O, M)
+        patches, right = buffers[m]
+        if conv is None:
+            _shifted_rows(x, shift, row_begin, row_end, patches, sum_x)
+            transposed = 1                     # patches.T is the Fortran (D, M) matrix P̃ᵀ
+        else:
+            _shifted_columns(x, shift, kh, kw, sh, sw, ph, pw, oh, ow, row_begin, row_end, patches, sum_x)
+            transposed = 0                     # patches.T is the Fortran (M, D) matrix P̃
+        p_f = patches.T
+        # Ỹ (M, O) = P̃ Wᵀ, written through the Fortran view of right[:O] (C-ordered (O, M))
+        _gemm_into(right[:n_out].T, p_f, weight_matrix.T, beta=0.0, trans_a=transposed)
+        _gate_rows(z, oh, ow, row_begin, row_end, right, n_plus, output_sums)
+        # productsᵀ (3O, D) += [Ỹ | Ỹ⊙G | G]ᵀ P̃: one GEMM straight into the running sums
+        _gemm_into(products_f, right.T, p_f, beta=1.0, trans_a=1, trans_b=transposed)
+        if sum_xx_f is not None:               # sum_xxᵀ (D, D) += P̃ᵀ P̃
+            _gemm_into(sum_xx_f, p_f, p_f, beta=1.0, trans_a=1 - transposed, trans_b=transposed)
+    return rows_total * ow

@@ -1,0 +1,128 @@
+"""The numba.cuda statistics kernels against their NumPy twin, to 1e-12 -- in a process of their own.
+
+Not collected by the main test run (the name does not match ``test_*.py``);
+``tests/test_statistics_cuda_sim.py`` runs it in a subprocess with ``NUMBA_ENABLE_CUDASIM=1``::
+
+    NUMBA_ENABLE_CUDASIM=1 python -m pytest -q -p no:cacheprovider tests/cudasim_statistics_checks.py
+
+Without the variable, on a machine with a GPU, the same command checks the real GPU
+(``benchmarks/gpu.sh``).
+
+The simulator runs every GPU thread as a Python thread, so the shapes are tiny, and the chunk and
+split sizes are made small so that every bounds check takes both branches: output tiles that are
+ragged in each of the three GEMM axes (``D`` and ``3O`` past 64, ``M`` past 64 in the ``Ỹ``
+GEMM), splits that end inside a shared-memory slab, more than one split and more than one chunk
+of observations (``m_begin > 0``), patches on every padded edge, and Dense layers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from refpattern.kernels import cuda_statistics as cs
+from refpattern.kernels.numpy_reference import conv2d_forward, patch_matrix
+from refpattern.patterns import batch_sums
+
+if cs.cuda is None or not cs.cuda.is_available():
+    pytest.skip(
+        "neither a CUDA GPU nor the simulator is available (set NUMBA_ENABLE_CUDASIM=1)",
+        allow_module_level=True,
+    )
+
+RTOL = 1e-12
+
+
+def reference(x, z, weight_matrix, shift, conv):
+    """batch_sums on the readable path, and the same sums of magnitudes (the rounding scale)."""
+    o = weight_matrix.shape[0]
+    if conv is None:
+        patches, gate = x, z > 0
+    else:
+        patches = patch_matrix(x, *conv)
+        gate = np.moveaxis(z, 1, -1).reshape(-1, o) > 0
+    shifted = patches - shift
+    y = shifted @ weight_matrix.T
+    return batch_sums(shifted, y, gate, True), batch_sums(np.abs(shifted), np.abs(y), gate, True)
+
+
+def check(x, z, weight_matrix, shift, conv, second_moment, **options):
+    o, d = weight_matrix.shape
+    sums = {"products": np.zeros((d, 3 * o)), "sum_x": np.zeros(d), "n_plus": np.zeros(o, np.int64),
+            "output_sums": np.zeros((4, o)), "sum_xx": np.zeros((d, d)) if second_moment else None}
+    x_before, z_before = x.copy(), z.copy()
+    n = cs.accumulate_statistics(x, z, weight_matrix, shift, conv, **sums, **options)
+    want, scale = reference(x, z, weight_matrix, shift, conv)
+    assert n == want.n
+    got = {"sum_xy": sums["products"][:, :o], "sum_xy_plus": sums["products"][:, o:2 * o],
+           "sum_x_plus": sums["products"][:, 2 * o:], "sum_x": sums["sum_x"],
+           "sum_y": sums["output_sums"][0], "sum_y_plus": sums["output_sums"][1],
+           "sum_yy": sums["output_sums"][2], "sum_yy_plus": sums["output_sums"][3]}
+    if second_moment:
+        got["sum_xx"] = sums["sum_xx"]
+    for name, value in got.items():
+        error = np.abs(value - getattr(want, name))
+        allowed = RTOL * getattr(scale, name) + 1e-300
+        assert np.all(error <= allowed), f"{name}: off by {np.max(error / allowed):.2g} × the allowance"
+    np.testing.assert_array_equal(sums["n_plus"], want.n_plus)
+    np.testing.assert_array_equal(x, x_before)
+    np.testing.assert_array_equal(z, z_before)
+
+
+def conv_case(seed, n, c, o, h, w, kernel, stride, padding):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0.3, 1.0, (n, c, h, w))
+    weight = rng.normal(size=(o, c) + kernel)
+    z = conv2d_forward(x, weight, stride, padding) + rng.normal(0, 0.5, o)[None, :, None, None]
+    shift = rng.normal(0.3, 0.2, c * kernel[0] * kernel[1])
+    return x, z, weight.reshape(o, -1), shift, (kernel, stride, padding)
+
+
+def test_conv_one_tile_every_padded_edge_with_second_moment():
+    # D = 12, 3O = 9, M = 2·3·7 = 42: every tile ragged; 2 splits of 32 (the second ends mid-slab)
+    x, z, w, shift, conv = conv_case(1, 2, 2, 3, 5, 7, (3, 2), (2, 1), (1, 1))
+    check(x, z, w, shift, conv, True, rows_per_split=32)
+
+
+def test_conv_several_tiles_splits_and_chunks():
+    # D = 5·3·3 = 45 ... with O = 23: 3O = 69 > 64 (two column tiles); M = 81 > 64 (two Ỹ row tiles);
+    # splits of 24 (not a multiple of the 16-deep slab); chunks of 70 observations (m_begin = 70)
+    x, z, w, shift, conv = conv_case(2, 1, 5, 23, 9, 9, (3, 3), (1, 1), (1, 1))
+    check(x, z, w, shift, conv, False, rows_per_split=24, max_chunk_elements=70 * 23)
+
+
+def test_conv_reduction_axis_past_one_tile_and_stride_gaps():
+    # D = 8·3·3 = 72 > 64: two row tiles of the statistics GEMM and 5 slabs of the Ỹ GEMM;
+    # a stride larger than the kernel leaves input pixels no window sees
+    x, z, w, shift, conv = conv_case(3, 1, 8, 2, 7, 6, (3, 3), (3, 2), (2, 0))
+    check(x, z, w, shift, conv, True, rows_per_split=16)
+
+
+@pytest.mark.parametrize("n, d, o", [
+    pytest.param(19, 70, 3, id="D-past-one-tile"),
+    pytest.param(3, 5, 66, id="O-past-one-tile"),  # two Ỹ column tiles, four statistics column tiles
+])
+def test_dense(n, d, o):
+    rng = np.random.default_rng(4)
+    x = rng.normal(-0.2, 1.5, (n, d))
+    w = rng.normal(size=(o, d))
+    z = x @ w.T + rng.normal(0, 2.0, o)
+    check(x, z, w, x.mean(axis=0), None, False, rows_per_split=8, max_chunk_elements=7 * o)
+
+
+def test_fit_statistics_through_the_cuda_backend():
+    """The whole path: ``fit_patterns(backend="cuda")`` equals the NumPy backend on a small net."""
+    from refpattern import Conv2D, Dense, Flatten, ReLU, Sequential
+    from refpattern.patterns import fit_patterns
+    from refpattern.patterns.statistics import resolve_sums_backend
+
+    assert resolve_sums_backend("cuda") == ("cuda", cs.accumulate_statistics)
+    rng = np.random.default_rng(5)
+    net = Sequential([Conv2D(rng.normal(size=(2, 1, 3, 3)), [0.1, -0.2], padding=1), ReLU(), Flatten(),
+                      Dense(rng.normal(size=(2, 100)), [0.3, -0.1])], input_shape=(1, 5, 10))
+    x = rng.normal(size=(3, 1, 5, 10))
+    want = fit_patterns(net, x, "a+-", batch_size=2, backend="numpy")
+    got = fit_patterns(net, x, "a+-", batch_size=2, backend="cuda")
+    for g, w in zip(got, want):
+        for a, b in ((g.a_plus, w.a_plus), (g.a_minus, w.a_minus)):
+            assert np.max(np.abs(a - b)) <= 1e-10 * np.max(np.abs(b))

@@ -1,0 +1,224 @@
+"""The fused Numba CPU statistics kernel against its NumPy twin (``batch_sums`` on the readable path).
+
+The twin: ``P = patch_matrix(x)`` (Conv2D) or ``x`` (Dense), ``P̃ = P − c``, ``Ỹ = P̃Wᵀ``,
+``G = z > 0`` (z the layer output, bias included), then :func:`batch_sums`.  Every sum must agree
+to 1e-12 relative to the sum of the magnitudes of its terms (the scale any summation order's
+rounding is proportional to), on random shapes, strides, paddings and odd sizes, in one chunk and
+in many, added on top of sums that are already there.
+"""
+
+import numpy as np
+import pytest
+
+from refpattern import Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sequential
+from refpattern.kernels import numba_statistics
+from refpattern.kernels.numpy_reference import conv2d_forward, patch_matrix
+from refpattern.patterns import batch_sums, fit_patterns, fit_statistics
+from refpattern.patterns.statistics import SUM_FIELDS, SUMS_BACKENDS, LayerStatistics, resolve_sums_backend
+
+RTOL = 1e-12
+
+
+def reference_sums(x, z, weight_matrix, shift, conv):
+    """The readable path: BatchSums of the batch, and the same sums over the magnitudes (the scale)."""
+    o = weight_matrix.shape[0]
+    if conv is None:
+        patches, gate = x, z > 0
+    else:
+        patches = patch_matrix(x, *conv)
+        gate = np.moveaxis(z, 1, -1).reshape(-1, o) > 0
+    shifted = patches - shift
+    y = shifted @ weight_matrix.T
+    return batch_sums(shifted, y, gate, True), batch_sums(np.abs(shifted), np.abs(y), gate, True)
+
+
+def empty_sums(d, o, seed=None):
+    """Running sums for the kernel: zeros, or random values (to check that the kernel adds to them)."""
+    rng = np.random.default_rng(seed)
+    draw = (lambda shape: rng.normal(size=shape)) if seed is not None else np.zeros
+    return {"products": draw((d, 3 * o)), "sum_x": draw(d), "n_plus": np.zeros(o, np.int64) + (seed or 0),
+            "output_sums": draw((4, o)), "sum_xx": draw((d, d))}
+
+
+def assert_matches(got, start, want, scale, what):
+    o = want.sum_y.shape[0]
+    pairs = {
+        "sum_xy": (got["products"][:, :o] - start["products"][:, :o], want.sum_xy, scale.sum_xy),
+        "sum_xy_plus": (got["products"][:, o:2 * o] - start["products"][:, o:2 * o], want.sum_xy_plus,
+                        scale.sum_xy_plus),
+        "sum_x_plus": (got["products"][:, 2 * o:] - start["products"][:, 2 * o:], want.sum_x_plus, scale.sum_x_plus),
+        "sum_x": (got["sum_x"] - start["sum_x"], want.sum_x, scale.sum_x),
+        "sum_y": (got["output_sums"][0] - start["output_sums"][0], want.sum_y, scale.sum_y),
+        "sum_y_plus": (got["output_sums"][1] - start["output_sums"][1], want.sum_y_plus, scale.sum_y_plus),
+        "sum_yy": (got["output_sums"][2] - start["output_sums"][2], want.sum_yy, scale.sum_yy),
+        "sum_yy_plus": (got["output_sums"][3] - start["output_sums"][3], want.sum_yy_plus, scale.sum_yy_plus),
+        "sum_xx": (got["sum_xx"] - start["sum_xx"], want.sum_xx, scale.sum_xx),
+    }
+    for name, (actual, expected, magnitude) in pairs.items():
+        # the subtraction of the random start adds its own rounding: allow for it too
+        allowed = RTOL * (magnitude + np.abs(expected)) + 4e-16 * np.abs(actual + expected) + 1e-300
+        error = np.abs(actual - expected)
+        assert np.all(error <= allowed), f"{what}: {name} off by {np.max(error / allowed):.2g} × the allowance"
+    np.testing.assert_array_equal(got["n_plus"] - start["n_plus"], want.n_plus, err_msg=f"{what}: n_plus")
+
+
+def random_conv_case(rng):
+    """A random Conv2D batch: odd sizes, non-square kernels, strides and paddings."""
+    n, c, o = rng.integers(1, 4), rng.integers(1, 4), rng.integers(1, 6)
+    kh, kw = rng.integers(1, 5, size=2)
+    sh, sw = rng.integers(1, 4, size=2)
+    ph, pw = rng.integers(0, 3, size=2)
+    h = int(max(kh - 2 * ph, 1) + rng.integers(0, 8))
+    w = int(max(kw - 2 * pw, 1) + rng.integers(0, 8))
+    x = rng.normal(0.5, 1.0, (n, c, h, w))
+    weight = rng.normal(size=(o, c, kh, kw))
+    bias = rng.normal(0, 0.5, o)
+    conv = ((int(kh), int(kw)), (int(sh), int(sw)), (int(ph), int(pw)))
+    z = conv2d_forward(x, weight, conv[1], conv[2]) + bias[None, :, None, None]
+    return x, z, weight.reshape(o, -1), conv
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_conv_kernel_matches_batch_sums(seed):
+    rng = np.random.default_rng(seed)
+    x, z, weight_matrix, conv = random_conv_case(rng)
+    o, d = weight_matrix.shape
+    shift = rng.normal(0.5, 0.3, d)
+    want, scale = reference_sums(x, z, weight_matrix, shift, conv)
+    # one chunk, one output row per chunk, and something in between; on zeros and on random sums
+    for max_elements, start_seed in ((1 << 22, None), (1, seed + 1), (3 * z.shape[3] * max(d, 3 * o), None)):
+        start = empty_sums(d, o, start_seed)
+        got = {name: value.copy() for name, value in start.items()}
+        n = numba_statistics.accumulate_statistics(x, z, weight_matrix, shift, conv, max_chunk_elements=max_elements,
+                                                   **got)
+        assert n == want.n == x.shape[0] * z.shape[2] * z.shape[3]
+        assert_matches(got, start, want, scale, f"conv {conv}, x {x.shape}, O={o}, chunk {max_elements}")
+
+
+@pytest.mark.parametrize("n, d, o", [(1, 1, 1), (7, 11, 4), (40, 3, 9), (13, 70, 23)])
+def test_dense_kernel_matches_batch_sums(n, d, o):
+    rng = np.random.default_rng(n * 1000 + d * 10 + o)
+    x = rng.normal(-0.3, 2.0, (n, d))
+    weight_matrix = rng.normal(size=(o, d))
+    z = x @ weight_matrix.T + rng.normal(size=o)
+    shift = x.mean(axis=0) + 0.01
+    want, scale = reference_sums(x, z, weight_matrix, shift, None)
+    for max_elements, start_seed in ((1 << 22, 5), (1, None), (2 * max(d, 3 * o), None)):
+        start = empty_sums(d, o, start_seed)
+        got = {name: value.copy() for name, value in start.items()}
+        assert numba_statistics.accumulate_statistics(x, z, weight_matrix, shift, None,
+                                                      max_chunk_elements=max_elements, **got) == n
+        assert_matches(got, start, want, scale, f"dense ({n}, {d}) -> {o}, chunk {max_elements}")
+
+
+def test_gate_is_read_from_z_not_recomputed():
+    """The regime split follows the forward output z (bias included), even where Ỹ alone would say otherwise."""
+    x = np.array([[1.0], [2.0], [3.0]])
+    weight_matrix = np.array([[1.0]])
+    z = np.array([[-1.0], [0.0], [5.0]])  # as if the bias were large and negative: only the last gate is open
+    sums = empty_sums(1, 1)
+    numba_statistics.accumulate_statistics(x, z, weight_matrix, np.zeros(1), None, **sums)
+    assert sums["n_plus"][0] == 1
+    np.testing.assert_array_equal(sums["products"], [[1 + 4 + 9, 9.0, 3.0]])
+    np.testing.assert_array_equal(sums["output_sums"][:, 0], [6.0, 3.0, 14.0, 9.0])
+
+
+def test_kernel_refuses_bad_running_sums():
+    x, z, w = np.ones((2, 3)), np.ones((2, 2)), np.ones((2, 3))
+    sums = empty_sums(3, 2)
+    sums["products"] = np.zeros((3, 6), order="F")
+    with pytest.raises(ValueError, match="products must be C-contiguous"):
+        numba_statistics.accumulate_statistics(x, z, w, np.zeros(3), None, **sums)
+    sums = empty_sums(3, 2)
+    sums["n_plus"] = np.zeros(2)
+    with pytest.raises(ValueError, match=r"n_plus must be a int64 array of shape \(2,\)"):
+        numba_statistics.accumulate_statistics(x, z, w, np.zeros(3), None, **sums)
+    with pytest.raises(ValueError, match="Dense"):
+        numba_statistics.accumulate_statistics(x, np.ones((2, 3)), w, np.zeros(3), None, **empty_sums(3, 2))
+
+
+# --- plugged into LayerStatistics / fit_statistics --------------------------------------------------------
+
+
+def small_cnn(rng):
+    return Sequential([
+        Conv2D(rng.normal(0, 0.5, (3, 2, 3, 2)), rng.normal(0, 0.3, 3), stride=(2, 1), padding=(1, 2)), ReLU(),
+        Conv2D(rng.normal(0, 0.4, (4, 3, 3, 3)), rng.normal(0, 0.3, 4), padding=1), ReLU(), MaxPool2D(2),
+        Flatten(), Dense(rng.normal(0, 0.5, (5, 40)), rng.normal(0, 0.3, 5)), ReLU(),
+        Dense(rng.normal(0, 0.5, (3, 5)), rng.normal(0, 0.3, 3)),
+    ], input_shape=(2, 7, 7))
+
+
+def test_registered_for_numba_and_layer_statistics_agree():
+    assert SUMS_BACKENDS["numba"] == "refpattern.kernels.numba_statistics"
+    assert resolve_sums_backend("numba") == ("numba", numba_statistics.accumulate_statistics)
+    assert resolve_sums_backend("numpy") == ("numpy", None)
+    rng = np.random.default_rng(20)
+    net = small_cnn(rng)
+    batches = [rng.normal(0.2, 1.0, (5, 2, 7, 7)), rng.normal(0.2, 1.0, (3, 2, 7, 7))]
+    for k, index in enumerate(net.kernel_indices):
+        reference = LayerStatistics(net.layers[index], k, index, second_moment=True)
+        fused = LayerStatistics(net.layers[index], k, index, second_moment=True)
+        for batch in batches:
+            trace = net.trace(batch, "numpy")
+            reference.accumulate(trace[index], trace[index + 1])
+            fused.accumulate(trace[index], trace[index + 1], numba_statistics.accumulate_statistics)
+        np.testing.assert_array_equal(fused.shift, reference.shift)
+        assert fused.n == reference.n
+        for name in SUM_FIELDS[1:]:
+            got, want = getattr(fused, name), getattr(reference, name)
+            scale = max(np.max(np.abs(want)), 1e-300)
+            assert np.max(np.abs(got - want)) <= RTOL * scale * 10, f"kernel layer {k}: {name}"
+        # the (D, O) sums are views of the one buffer the GEMM accumulates into
+        o = fused.n_neurons
+        assert np.shares_memory(fused.sum_xy_plus, fused.products)
+        np.testing.assert_array_equal(fused.products[:, 2 * o:], fused.sum_x_plus)
+
+
+def test_fit_with_numba_backend_equals_numpy_backend():
+    rng = np.random.default_rng(21)
+    net = small_cnn(rng)
+    x = rng.normal(0.2, 1.0, (12, 2, 7, 7))
+    for variant in ("paper", "regime"):
+        want = fit_patterns(net, x, "a+-", batch_size=5, variant=variant, backend="numpy")
+        got = fit_patterns(net, x, "a+-", batch_size=5, variant=variant, backend="numba")
+        for g, w in zip(got, want):
+            for a, b in ((g.a_plus, w.a_plus), (g.a_minus, w.a_minus)):
+                assert np.max(np.abs(a - b)) <= 1e-10 * max(np.max(np.abs(b)), 1e-300)
+
+
+def test_copies_and_merges_keep_their_own_buffer():
+    rng = np.random.default_rng(22)
+    net = small_cnn(rng)
+    x = rng.normal(0.2, 1.0, (6, 2, 7, 7))
+    first, second = fit_statistics(net, x[:4], backend="numba"), fit_statistics(net, x[4:], backend="numba")
+    before = first[1].products.copy()
+    merged = first.merge(second)
+    np.testing.assert_array_equal(first[1].products, before)
+    assert not np.shares_memory(merged[1].products, first[1].products)
+    again = fit_statistics(net, x, backend="numba")
+    for m, a in zip(merged, again):
+        recentred = a.recentered(m.shift)
+        for name in ("sum_xy", "sum_xy_plus", "sum_x_plus", "sum_yy_plus"):
+            scale = max(np.max(np.abs(getattr(recentred, name))), 1e-300)
+            assert np.max(np.abs(getattr(m, name) - getattr(recentred, name))) <= 1e-12 * scale
+
+
+def test_estimators_in_neuron_blocks_give_the_same_patterns(monkeypatch):
+    """The estimator step works in blocks of neurons (memory); the blocks change no number and no note."""
+    from refpattern.patterns import estimators, patterns_from_statistics
+
+    rng = np.random.default_rng(23)
+    net = small_cnn(rng)
+    stats = fit_statistics(net, rng.normal(0.2, 1.0, (4, 2, 7, 7)))
+    whole = {key: patterns_from_statistics(net, stats, *key) for key in (("a", "paper"), ("a+-", "paper"),
+                                                                          ("a+-", "regime"))}
+    monkeypatch.setattr(estimators, "BLOCK_ELEMENTS", 7)  # one or two neurons per block
+    assert len(estimators.neuron_blocks(stats[2])) == 5
+    for key, want in whole.items():
+        got = patterns_from_statistics(net, stats, *key)
+        for g, w in zip(got, want):
+            for name in ("a", "a_plus", "a_minus"):
+                if getattr(w, name, None) is not None:
+                    np.testing.assert_array_equal(getattr(g, name), getattr(w, name))
+            assert g.degenerate == w.degenerate
