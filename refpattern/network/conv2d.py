@@ -74,7 +74,9 @@ class Conv2D:
 
     def forward(self, x, backend=None):
         """(N, C, H, W) -> (N, O, OH, OW)."""
-        return self.linear(x, self.weight, backend) + self.bias[None, :, None, None]
+        y = self.linear(x, self.weight, backend)  # a fresh array: add the bias in place
+        y += self.bias[None, :, None, None]
+        return y
 
     def backward(self, x, grad_y, backend=None):
         """``∂L/∂x`` = transposed convolution of ``grad_y`` with ``W``: (N, O, OH, OW) -> (N, C, H, W)."""

@@ -60,7 +60,9 @@ class Dense:
     # forward and backward --------------------------------------------------
     def forward(self, x, backend=None):
         """``y = x @ W.T + b``: (N, in) -> (N, out)."""
-        return self.linear(x, self.weight, backend) + self.bias
+        y = self.linear(x, self.weight, backend)  # a fresh array: add the bias in place
+        y += self.bias
+        return y
 
     def backward(self, x, grad_y, backend=None):
         """``∂L/∂x = grad_y @ W``: (N, out) -> (N, in)."""

@@ -189,7 +189,7 @@ def estimate_layer(layer, kernel_index, layer_index, stats, estimator, variant="
         return {"all": n_samples, "plus": int(counts.n_plus[o]), "minus": int(counts.n_minus[o])}[regime]
 
     common = dict(kernel_index=kernel_index, layer_index=layer_index, layer_name=repr(layer), shape=shape,
-                  counts=counts, n_samples=n_samples)
+                  counts=counts, n_samples=n_samples, copy=False)  # fresh arrays: no second copy
     if estimator == "x":
         return LayerPatterns(**common)
     if estimator in ("a", "a+-") and (stats is None or stats.n == 0):
