@@ -4,6 +4,7 @@ Observations are rebuilt with plain loops (no library patch extraction), and cov
 plain means, so these tests do not share code with ``refpattern.patterns``.
 """
 
+import os
 import warnings
 
 import numpy as np
@@ -54,8 +55,21 @@ def flat(pattern):
     return pattern.reshape(pattern.shape[0], -1)
 
 
+WORST = {}  # test name -> largest relative residual seen, printed at the end (pytest -s)
+
+
 def assert_zero_relative(value, scale, tol, what):
-    assert np.max(np.abs(value)) <= tol * scale, f"{what}: {np.max(np.abs(value)) / scale:.2e} relative"
+    relative = np.max(np.abs(value)) / scale
+    test = os.environ.get("PYTEST_CURRENT_TEST", "?").split("::")[-1].split(" ")[0]
+    WORST[test] = max(WORST.get(test, 0.0), relative)
+    assert relative <= tol, f"{what}: {relative:.2e} relative"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def report_worst_residuals():
+    yield
+    for test, relative in sorted(WORST.items()):
+        print(f"\n{test}: largest relative residual {relative:.2e}")
 
 
 @pytest.fixture(scope="module")
