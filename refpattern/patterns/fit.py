@@ -13,6 +13,7 @@ import time
 
 import numpy as np
 
+from refpattern.network.elementwise import ReLU
 from refpattern.network.sequential import Sequential
 from refpattern.patterns.container import canonical_estimator, check_variant
 from refpattern.patterns.estimators import patterns_from_statistics
@@ -78,11 +79,19 @@ def accumulate_batch(net, stats, x, backend, fused) -> None:
         return
     a = x
     kernel = 0
-    for layer in net.layers[:net.kernel_indices[-1] + 1]:
+    layers = net.layers[:net.kernel_indices[-1] + 1]
+    skip_relu = False
+    for index, layer in enumerate(layers):
+        if skip_relu:  # already applied in place below
+            skip_relu = False
+            continue
         out = layer.forward(a, backend)
         if layer.is_kernel:
             stats[kernel].accumulate(a, out, fused)
             kernel += 1
+            if index + 1 < len(layers) and isinstance(layers[index + 1], ReLU):
+                np.maximum(out, 0.0, out=out)  # the kernel output is ours and no longer needed
+                skip_relu = True
         a = out
 
 
