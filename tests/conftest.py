@@ -1,5 +1,10 @@
 """Shared small networks for the tests (tiny so that the suite stays fast on 2 cores)."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -46,3 +51,37 @@ def pattern_cnn(rng, first_padding=0):
         rp.ReLU(),
         rp.Dense(rng.normal(0, 0.5, (3, 6)), rng.normal(0, 0.3, 3)),
     ], input_shape=(2, 9, 9))
+
+
+def run_in_cuda_simulator(checks: Path) -> None:
+    """Run a pytest file of numba.cuda checks in a subprocess with ``NUMBA_ENABLE_CUDASIM=1``.
+
+    The variable only takes effect if it is set before numba is first imported, hence the
+    separate process.  Fails with the subprocess output if a check failed or none ran.
+    """
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(checks)]
+    result = subprocess.run(command, cwd=Path(__file__).resolve().parents[1], env=env, capture_output=True,
+                            text=True, timeout=600)
+    output = result.stdout + result.stderr
+    print(output)
+    assert result.returncode == 0, f"{' '.join(command)} failed (exit {result.returncode}):\n{output}"
+    assert "skipped" not in output.splitlines()[-1], f"the simulator checks did not run:\n{output}"
+
+
+def reference_sums(x, z, weight_matrix, shift, conv):
+    """The readable statistics path for the fused-kernel tests: ``batch_sums`` of the batch, and the
+    same sums over magnitudes (the rounding scale).  ``conv`` is None (Dense) or
+    ``(kernel_size, stride, padding)``."""
+    from refpattern.kernels.numpy_reference import patch_matrix
+    from refpattern.patterns import batch_sums
+
+    o = weight_matrix.shape[0]
+    if conv is None:
+        patches, gate = x, z > 0
+    else:
+        patches = patch_matrix(x, *conv)
+        gate = np.moveaxis(z, 1, -1).reshape(-1, o) > 0
+    shifted = patches - shift
+    y = shifted @ weight_matrix.T
+    return batch_sums(shifted, y, gate, True), batch_sums(np.abs(shifted), np.abs(y), gate, True)

@@ -21,8 +21,8 @@ import numpy as np
 import pytest
 
 from refpattern.kernels import cuda_statistics as cs
-from refpattern.kernels.numpy_reference import conv2d_forward, patch_matrix
-from refpattern.patterns import batch_sums
+from refpattern.kernels.numpy_reference import conv2d_forward
+from conftest import reference_sums
 
 if cs.cuda is None or not cs.cuda.is_available():
     pytest.skip(
@@ -33,26 +33,13 @@ if cs.cuda is None or not cs.cuda.is_available():
 RTOL = 1e-12
 
 
-def reference(x, z, weight_matrix, shift, conv):
-    """batch_sums on the readable path, and the same sums of magnitudes (the rounding scale)."""
-    o = weight_matrix.shape[0]
-    if conv is None:
-        patches, gate = x, z > 0
-    else:
-        patches = patch_matrix(x, *conv)
-        gate = np.moveaxis(z, 1, -1).reshape(-1, o) > 0
-    shifted = patches - shift
-    y = shifted @ weight_matrix.T
-    return batch_sums(shifted, y, gate, True), batch_sums(np.abs(shifted), np.abs(y), gate, True)
-
-
 def check(x, z, weight_matrix, shift, conv, second_moment, **options):
     o, d = weight_matrix.shape
     sums = {"products": np.zeros((d, 3 * o)), "sum_x": np.zeros(d), "n_plus": np.zeros(o, np.int64),
             "output_sums": np.zeros((4, o)), "sum_xx": np.zeros((d, d)) if second_moment else None}
     x_before, z_before = x.copy(), z.copy()
     n = cs.accumulate_statistics(x, z, weight_matrix, shift, conv, **sums, **options)
-    want, scale = reference(x, z, weight_matrix, shift, conv)
+    want, scale = reference_sums(x, z, weight_matrix, shift, conv)
     assert n == want.n
     got = {"sum_xy": sums["products"][:, :o], "sum_xy_plus": sums["products"][:, o:2 * o],
            "sum_x_plus": sums["products"][:, 2 * o:], "sum_x": sums["sum_x"],

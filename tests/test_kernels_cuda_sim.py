@@ -7,27 +7,16 @@ so the checks (``tests/cudasim_checks.py``) run in a pytest subprocess of their 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-CUDASIM_CHECKS = Path(__file__).resolve().with_name("cudasim_checks.py")
+from conftest import run_in_cuda_simulator
 
 
 @pytest.mark.cudasim
 def test_cuda_kernels_match_reference_in_simulator():
-    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(CUDASIM_CHECKS)]
-    result = subprocess.run(
-        command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600
-    )
-    output = result.stdout + result.stderr
-    print(output)
-    assert result.returncode == 0, f"{' '.join(command)} failed (exit {result.returncode}):\n{output}"
-    assert "skipped" not in output.splitlines()[-1], f"the simulator checks did not run:\n{output}"
+    run_in_cuda_simulator(Path(__file__).resolve().with_name("cudasim_checks.py"))
 
 
 def test_require_cuda_explains_what_to_do_without_a_gpu():

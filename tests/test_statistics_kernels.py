@@ -15,21 +15,9 @@ from refpattern.kernels import numba_statistics
 from refpattern.kernels.numpy_reference import conv2d_forward, patch_matrix
 from refpattern.patterns import batch_sums, fit_patterns, fit_statistics
 from refpattern.patterns.statistics import SUM_FIELDS, SUMS_BACKENDS, LayerStatistics, resolve_sums_backend
+from conftest import reference_sums
 
 RTOL = 1e-12
-
-
-def reference_sums(x, z, weight_matrix, shift, conv):
-    """The readable path: BatchSums of the batch, and the same sums over the magnitudes (the scale)."""
-    o = weight_matrix.shape[0]
-    if conv is None:
-        patches, gate = x, z > 0
-    else:
-        patches = patch_matrix(x, *conv)
-        gate = np.moveaxis(z, 1, -1).reshape(-1, o) > 0
-    shifted = patches - shift
-    y = shifted @ weight_matrix.T
-    return batch_sums(shifted, y, gate, True), batch_sums(np.abs(shifted), np.abs(y), gate, True)
 
 
 def empty_sums(d, o, seed=None):

@@ -43,6 +43,7 @@ import numpy as np
 from numba import float64
 
 from refpattern.kernels.cuda_kernels import cuda, require_cuda
+from refpattern.kernels.statistics_arguments import check_statistics_arguments
 
 __all__ = ["require_cuda", "accumulate_statistics", "accumulate_on_device", "TILE", "DEPTH", "THREADS",
            "ROWS_PER_SPLIT"]
@@ -300,17 +301,6 @@ def _add_to_host(device_sum, host_sum) -> None:
         host_sum[begin:begin + step] += device_sum[begin:begin + step].copy_to_host()
 
 
-def _check_output(array, name, shape, dtype):
-    """The caller's running sum: a writable, C-contiguous array of ``shape`` and ``dtype`` (the same
-    check as the Numba CPU kernel's; repeated here so that this module needs no SciPy)."""
-    if not isinstance(array, np.ndarray) or array.shape != shape or array.dtype != dtype:
-        got = f"shape {getattr(array, 'shape', None)}, dtype {getattr(array, 'dtype', type(array).__name__)}"
-        raise ValueError(f"accumulate_statistics: {name} must be a {np.dtype(dtype)} array of shape {shape}, "
-                         f"got {got}")
-    if not (array.flags.c_contiguous and array.flags.writeable):
-        raise ValueError(f"accumulate_statistics: {name} must be C-contiguous and writable")
-
-
 def accumulate_on_device(x, z, weight, shift, geometry, products, sum_x, vectors, sum_xx=None,
                          max_chunk_elements=MAX_CHUNK_ELEMENTS, rows_per_split=ROWS_PER_SPLIT) -> int:
     """The kernel launches on device arrays (no transfer): add one batch to device sums in place.
@@ -359,32 +349,16 @@ def accumulate_statistics(x, z, weight_matrix, shift, conv, products, sum_x, n_p
     make both small to reach every branch at tiny sizes).
     """
     require_cuda()
-    x = np.ascontiguousarray(x, dtype=np.float64)
-    z = np.ascontiguousarray(z, dtype=np.float64)
-    weight_matrix = np.ascontiguousarray(weight_matrix, dtype=np.float64)
-    shift = np.ascontiguousarray(shift, dtype=np.float64)
+    x, z, weight_matrix, shift = check_statistics_arguments(x, z, weight_matrix, shift, conv, products, sum_x,
+                                                           n_plus, output_sums, sum_xx)
     n_out, d = weight_matrix.shape
-    if shift.shape != (d,):
-        raise ValueError(f"accumulate_statistics: shift must have shape ({d},), got {shift.shape}")
-    _check_output(products, "products", (d, 3 * n_out), np.float64)
-    _check_output(sum_x, "sum_x", (d,), np.float64)
-    _check_output(n_plus, "n_plus", (n_out,), np.int64)
-    _check_output(output_sums, "output_sums", (4, n_out), np.float64)
-    if sum_xx is not None:
-        _check_output(sum_xx, "sum_xx", (d, d), np.float64)
     n_samples = x.shape[0]
     if conv is None:
-        if x.shape != (n_samples, d) or z.shape != (n_samples, n_out):
-            raise ValueError(f"accumulate_statistics (Dense): expected x ({n_samples}, {d}) and z ({n_samples}, "
-                             f"{n_out}), got {x.shape} and {z.shape}")
         x = x.reshape(n_samples, d, 1, 1)  # a 1×1 "convolution"
         z = z.reshape(n_samples, n_out, 1, 1)
         (kh, kw), (sh, sw), (ph, pw) = (1, 1), (1, 1), (0, 0)
     else:
         (kh, kw), (sh, sw), (ph, pw) = conv
-        if x.ndim != 4 or x.shape[1] * kh * kw != d or z.ndim != 4 or z.shape[:2] != (n_samples, n_out):
-            raise ValueError(f"accumulate_statistics (Conv2D): x {x.shape}, z {z.shape} do not fit a weight "
-                             f"matrix ({n_out}, {d}) with kernel ({kh}, {kw})")
     geometry = (kh, kw, sh, sw, ph, pw, z.shape[2], z.shape[3])
 
     products_dev = cuda.to_device(np.zeros((d, 3 * n_out)))

@@ -41,6 +41,8 @@ import numpy as np
 from numba import njit
 from scipy.linalg.blas import dgemm
 
+from refpattern.kernels.statistics_arguments import check_statistics_arguments
+
 __all__ = ["MAX_CHUNK_ELEMENTS", "accumulate_statistics"]
 
 #: Largest chunk buffer (patch entries ``M·D``, or ``M·3O`` for the right-hand side) built at once.
@@ -163,16 +165,6 @@ def _gemm_into(c, a, b, beta, trans_a=0, trans_b=0):
         c[...] = result
 
 
-def _check_output(array, name, shape, dtype):
-    """The caller's running sum: must be a writable, C-contiguous array of ``shape`` and ``dtype``."""
-    if not isinstance(array, np.ndarray) or array.shape != shape or array.dtype != dtype:
-        got = f"shape {getattr(array, 'shape', None)}, dtype {getattr(array, 'dtype', type(array).__name__)}"
-        raise ValueError(f"accumulate_statistics: {name} must be a {np.dtype(dtype)} array of shape {shape}, "
-                         f"got {got}")
-    if not (array.flags.c_contiguous and array.flags.writeable):
-        raise ValueError(f"accumulate_statistics: {name} must be C-contiguous and writable")
-
-
 def accumulate_statistics(x, z, weight_matrix, shift, conv, products, sum_x, n_plus, output_sums,
                           sum_xx=None, max_chunk_elements=MAX_CHUNK_ELEMENTS) -> int:
     """Add one batch of a kernel layer to the running sums, in place (module docstring).
@@ -202,32 +194,15 @@ def accumulate_statistics(x, z, weight_matrix, shift, conv, products, sum_x, n_p
     int
         The number of observations added (``N`` or ``N·OH·OW``).
     """
-    x = np.ascontiguousarray(x, dtype=np.float64)
-    z = np.ascontiguousarray(z, dtype=np.float64)
-    weight_matrix = np.ascontiguousarray(weight_matrix, dtype=np.float64)
-    shift = np.ascontiguousarray(shift, dtype=np.float64)
+    x, z, weight_matrix, shift = check_statistics_arguments(x, z, weight_matrix, shift, conv, products, sum_x,
+                                                           n_plus, output_sums, sum_xx)
     n_out, d = weight_matrix.shape
-    if shift.shape != (d,):
-        raise ValueError(f"accumulate_statistics: shift must have shape ({d},), got {shift.shape}")
-    _check_output(products, "products", (d, 3 * n_out), np.float64)
-    _check_output(sum_x, "sum_x", (d,), np.float64)
-    _check_output(n_plus, "n_plus", (n_out,), np.int64)
-    _check_output(output_sums, "output_sums", (4, n_out), np.float64)
-    if sum_xx is not None:
-        _check_output(sum_xx, "sum_xx", (d, d), np.float64)
-
     n_samples = x.shape[0]
     if conv is None:
-        if x.shape != (n_samples, d) or z.shape != (n_samples, n_out):
-            raise ValueError(f"accumulate_statistics (Dense): expected x ({n_samples}, {d}) and z ({n_samples}, "
-                             f"{n_out}), got {x.shape} and {z.shape}")
         oh = ow = 1
         z = z.reshape(n_samples, n_out, 1, 1)
     else:
         (kh, kw), (sh, sw), (ph, pw) = conv
-        if x.ndim != 4 or x.shape[1] * kh * kw != d or z.ndim != 4 or z.shape[:2] != (n_samples, n_out):
-            raise ValueError(f"accumulate_statistics (Conv2D): x {x.shape}, z {z.shape} do not fit a weight "
-                             f"matrix ({n_out}, {d}) with kernel ({kh}, {kw})")
         oh, ow = z.shape[2], z.shape[3]
 
     # chunks of whole output rows (n, p), at least one row each; buffers reused, the ragged last
