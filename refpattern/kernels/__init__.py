@@ -6,6 +6,11 @@ Every backend module exposes the same functions with the same signatures as
 ``conv2d_forward``, ``conv2d_backward_input``, ``conv2d_backward_weight``,
 ``maxpool_forward``, ``maxpool_backward``.
 
+The fused pattern-statistics pass has the same seam one level up:
+:data:`refpattern.patterns.statistics.SUMS_BACKENDS` maps ``"numpy"`` to the readable path
+(:func:`refpattern.patterns.batch_sums`), ``"numba"`` to :mod:`.numba_statistics` and ``"cuda"``
+to :mod:`.cuda_statistics`; both fast kernels are held to the readable path in the tests.
+
 The rest of refpattern asks :func:`get_kernels` and never knows which backend ran.
 """
 
