@@ -60,7 +60,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--quick", action="store_true", help="smaller data and fewer images (under 2 minutes)")
     parser.add_argument("--seed", type=int, default=0, help="seed of data, training and every random choice (default 0)")
     parser.add_argument("--backend", default=None, choices=["numpy", "numba", "cuda"],
-                        help="kernel backend for forward/backward passes (default numpy)")
+                        help="kernel backend for forward/backward passes (default: the project default, numba)")
 
 
 class Progress:
