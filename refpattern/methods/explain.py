@@ -40,33 +40,34 @@ def explain(net, x, method, target=None, *, backend=None, **options):
     if not isinstance(net, Sequential):
         raise TypeError(f"net: expected a refpattern.Sequential, got {type(net).__name__}")
     x = net.check_input(x)
+    composite = None
     if isinstance(method, Composite):
         if options:
             raise ValueError(f"a Composite takes no options, got {sorted(options)}")
-        activations = net.trace(x, backend, check=False)
-        targets = resolve_targets(activations[-1], target)
-        return modified_backward(net, activations, start_signal(activations[-1], targets, method.start), method, backend)
+        composite = method
+    else:
+        name = canonical_name(method)
+        if name in METHODS:
+            builder, defaults = METHODS[name]
+            composite = builder(check_options(name, options, defaults), net)
+        else:
+            options = check_options(name, options, SPECIAL_METHODS[name])
 
-    name = canonical_name(method)
-    if name in METHODS:
-        builder, defaults = METHODS[name]
-        composite = builder(check_options(name, options, defaults), net)
-        activations = net.trace(x, backend, check=False)
-        targets = resolve_targets(activations[-1], target)
+    activations = net.trace(x, backend, check=False)
+    targets = resolve_targets(activations[-1], target)
+    if composite is not None:
         signal = start_signal(activations[-1], targets, composite.start)
         return modified_backward(net, activations, signal, composite, backend)
 
-    options = check_options(name, options, SPECIAL_METHODS[name])
-    targets = resolve_targets(net.trace(x, backend, check=False)[-1], target)
-
-    def gradient_at(points):
+    def gradient_at(points, point_activations=None):
         """Gradient of each sample's fixed target logit at ``points`` (shaped like x)."""
-        activations = net.trace(points, backend, check=False)
-        return modified_backward(net, activations, start_signal(activations[-1], targets, "one"),
-                                 Composite(), backend)
+        if point_activations is None:
+            point_activations = net.trace(points, backend, check=False)
+        signal = start_signal(point_activations[-1], targets, "one")
+        return modified_backward(net, point_activations, signal, Composite(), backend)
 
     if name == "input_x_gradient":
-        return x * gradient_at(x)
+        return x * gradient_at(x, activations)  # the forward pass of x is already there
     if name == "integrated_gradients":
         return integrated_gradients(gradient_at, x, options["baseline"], options["steps"], options["quadrature"])
     noise = smoothgrad_noise(x, options["samples"], options["noise_level"], options["seed"], options["noise"])
