@@ -85,3 +85,23 @@ def reference_sums(x, z, weight_matrix, shift, conv):
     shifted = patches - shift
     y = shifted @ weight_matrix.T
     return batch_sums(shifted, y, gate, True), batch_sums(np.abs(shifted), np.abs(y), gate, True)
+
+
+_LARGEST_ERRORS = {}  # module -> {label: largest relative error seen}
+
+
+def record_error(relative, label=""):
+    """Keep the largest relative error a test reached (under ``label``); printed after the module (``-s``)."""
+    test = os.environ.get("PYTEST_CURRENT_TEST", "?::?").split(" ")[0]
+    module, name = test.split("::")[0], test.split("::")[-1]
+    key = f"{name} [{label}]" if label else name
+    errors = _LARGEST_ERRORS.setdefault(module, {})
+    errors[key] = max(errors.get(key, 0.0), float(relative))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def report_largest_errors(request):
+    yield
+    module = request.node.nodeid.split("::")[0]
+    for key, relative in sorted(_LARGEST_ERRORS.pop(module, {}).items()):
+        print(f"\n{key}: largest relative error {relative:.2e}")

@@ -4,7 +4,6 @@ Observations are rebuilt with plain loops (no library patch extraction), and cov
 plain means, so these tests do not share code with ``refpattern.patterns``.
 """
 
-import os
 import warnings
 
 import numpy as np
@@ -12,7 +11,7 @@ import pytest
 
 from refpattern import Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sequential
 from refpattern.patterns import Patterns, fit_patterns
-from conftest import pattern_cnn as cnn
+from conftest import pattern_cnn as cnn, record_error
 
 
 
@@ -55,21 +54,10 @@ def flat(pattern):
     return pattern.reshape(pattern.shape[0], -1)
 
 
-WORST = {}  # test name -> largest relative residual seen, printed at the end (pytest -s)
-
-
 def assert_zero_relative(value, scale, tol, what):
     relative = np.max(np.abs(value)) / scale
-    test = os.environ.get("PYTEST_CURRENT_TEST", "?").split("::")[-1].split(" ")[0]
-    WORST[test] = max(WORST.get(test, 0.0), relative)
+    record_error(relative)
     assert relative <= tol, f"{what}: {relative:.2e} relative"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def report_worst_residuals():
-    yield
-    for test, relative in sorted(WORST.items()):
-        print(f"\n{test}: largest relative residual {relative:.2e}")
 
 
 @pytest.fixture(scope="module")

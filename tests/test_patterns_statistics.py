@@ -1,14 +1,12 @@
 """Sufficient statistics: the per-batch sums, streaming, merging, and stability under a large offset."""
 
-import os
-
 import numpy as np
 import pytest
 
 from refpattern import Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sequential
 from refpattern.patterns import batch_sums, fit_patterns, fit_statistics, patterns_from_statistics
 from refpattern.patterns.statistics import SUM_FIELDS
-from conftest import pattern_cnn as cnn
+from conftest import pattern_cnn as cnn, record_error
 
 
 
@@ -16,23 +14,12 @@ def data(rng, n=40):
     return rng.normal(0.3, 1.0, (n, 2, 9, 9))
 
 
-WORST = {}  # test name -> largest relative error seen, printed at the end (pytest -s)
-
-
 def assert_close_relative(actual, expected, tol, what=""):
     actual, expected = np.asarray(actual), np.asarray(expected)
     scale = max(np.max(np.abs(expected)), 1e-300)
     error = np.max(np.abs(actual - expected)) / scale
-    test = os.environ.get("PYTEST_CURRENT_TEST", "?").split("::")[-1].split(" ")[0] + f" [{what.split(',')[0]}]"
-    WORST[test] = max(WORST.get(test, 0.0), error)
+    record_error(error, what.split(",")[0])
     assert error <= tol, f"{what}: relative error {error:.2e}"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def report_worst_errors():
-    yield
-    for test, error in sorted(WORST.items()):
-        print(f"\n{test}: largest relative error {error:.2e}")
 
 
 def all_patterns(p):
