@@ -15,7 +15,7 @@ from refpattern.kernels import numba_statistics
 from refpattern.kernels.numpy_reference import conv2d_forward, patch_matrix
 from refpattern.patterns import batch_sums, fit_patterns, fit_statistics
 from refpattern.patterns.statistics import SUM_FIELDS, SUMS_BACKENDS, LayerStatistics, resolve_sums_backend
-from conftest import reference_sums
+from conftest import record_error, reference_sums
 
 RTOL = 1e-12
 
@@ -210,3 +210,143 @@ def test_estimators_in_neuron_blocks_give_the_same_patterns(monkeypatch):
                 if getattr(w, name, None) is not None:
                     np.testing.assert_array_equal(getattr(g, name), getattr(w, name))
             assert g.degenerate == w.degenerate
+
+
+# --- forward_statistics: the layer output and the sums in one pass ---------------------------------------
+
+def output_scale(x, weight_matrix, bias, conv):
+    """``Σ_k |w_ok||x_k| + |b_o|`` per output entry: the scale of any summation order's rounding of ``wᵀx + b``."""
+    if conv is None:
+        return np.abs(x) @ np.abs(weight_matrix).T + np.abs(bias)
+    magnitude = conv2d_forward(np.abs(x), np.abs(weight_matrix).reshape((weight_matrix.shape[0], x.shape[1]) + conv[0]),
+                               conv[1], conv[2])
+    return magnitude + np.abs(bias)[None, :, None, None]
+
+
+def forward_case(seed):
+    """A random Conv2D or Dense batch with its reference output (NumPy twin) and bias."""
+    rng = np.random.default_rng(seed)
+    if seed % 3 == 2:
+        n, d, o = (int(v) for v in rng.integers(1, 30, size=3))
+        x = rng.normal(-0.3, 2.0, (n, d))
+        weight_matrix, bias = rng.normal(size=(o, d)), rng.normal(size=o)
+        return x, x @ weight_matrix.T + bias, weight_matrix, bias, None
+    x, z, weight_matrix, conv = random_conv_case(rng)
+    bias = rng.normal(0, 0.5, weight_matrix.shape[0])
+    z = conv2d_forward(x, weight_matrix.reshape((weight_matrix.shape[0], x.shape[1]) + conv[0]), conv[1], conv[2])
+    return x, z + bias[None, :, None, None], weight_matrix, bias, conv
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_forward_statistics_matches_the_forward_pass_and_batch_sums(seed):
+    x, z, weight_matrix, bias, conv = forward_case(seed)
+    o, d = weight_matrix.shape
+    shift = np.random.default_rng(seed + 100).normal(0.5, 0.3, d)
+    want, scale = reference_sums(x, z, weight_matrix, shift, conv)
+    inputs = [a.copy() for a in (x, weight_matrix, bias, shift)]
+    rows = 1 if conv is None else z.shape[3]
+    for max_elements, start_seed in ((1 << 22, None), (1, seed + 1), (3 * rows * max(d, 3 * o), None)):
+        start = empty_sums(d, o, start_seed)
+        got = {name: value.copy() for name, value in start.items()}
+        out, n = numba_statistics.forward_statistics(x, weight_matrix, bias, shift, conv, max_chunk_elements=max_elements,
+                                                     **got)
+        assert n == want.n
+        assert out.shape == z.shape
+        error = np.max(np.abs(out - z) / output_scale(x, weight_matrix, bias, conv))
+        record_error(error, "output")
+        assert error <= RTOL
+        assert_matches(got, start, want, scale, f"forward_statistics {conv}, x {x.shape}, O={o}, chunk {max_elements}")
+        relu, _ = numba_statistics.forward_statistics(x, weight_matrix, bias, shift, conv, relu=True,
+                                                      max_chunk_elements=max_elements, **empty_sums(d, o))
+        np.testing.assert_array_equal(relu, np.maximum(out, 0.0))
+    for before, after in zip(inputs, (x, weight_matrix, bias, shift)):
+        np.testing.assert_array_equal(before, after)  # nothing the caller passed in is modified
+
+
+def test_forward_statistics_all_zero_patches_keep_zero_bias_units_exactly_closed():
+    """Where a patch is all zeros (a dead region after a ReLU) the forward pass gives exactly ``b``, while
+    ``ỹ + (b + wᵀc)`` is ``b`` only up to rounding.  For ``b = 0`` that rounding would decide the gate; the
+    sign test sends those entries to the direct evaluation, so a zero-bias unit stays exactly 0 and closed
+    there.  (For ``b ≠ 0`` the sign is certain and the value is ``b`` up to rounding.)"""
+    rng = np.random.default_rng(31)
+    x = np.maximum(rng.normal(0.3, 1.0, (3, 5, 9, 8)), 0.0)
+    x[:, :, :5] = 0.0                                  # the top rows of every image: all-zero patches
+    weight = rng.normal(0, 0.3, (6, 5, 3, 3))
+    bias = np.array([0.0, 0.0, 0.25, -0.5, 0.0, 1e-3])
+    conv = ((3, 3), (1, 1), (1, 1))
+    weight_matrix = weight.reshape(6, -1)
+    shift = patch_matrix(x, *conv).mean(axis=0)        # as a fit takes it: far from zero
+    z = conv2d_forward(x, weight, (1, 1), (1, 1)) + bias[None, :, None, None]
+    zero_patch = ~patch_matrix(x, *conv).any(axis=1).reshape(3, 9, 8)
+    assert zero_patch.sum() >= 3 * 8 * 3
+    sums = empty_sums(45, 6)
+    out, _ = numba_statistics.forward_statistics(x, weight_matrix, bias, shift, conv, **sums)
+    for o in range(6):
+        if bias[o] == 0:
+            np.testing.assert_array_equal(out[:, o][zero_patch], 0.0)
+        else:
+            np.testing.assert_allclose(out[:, o][zero_patch], bias[o], rtol=0, atol=1e-14)
+    np.testing.assert_array_equal(sums["n_plus"], (z > 0).sum(axis=(0, 2, 3)))
+    # the test has teeth: read off the shifted product alone, some zero-bias entries are not exactly 0
+    shifted = patch_matrix(x, *conv) - shift
+    read_off = (shifted @ weight_matrix.T + (weight_matrix @ shift + bias)).reshape(3, 9, 8, 6)
+    assert np.any(read_off[zero_patch][:, bias == 0] != 0.0)
+
+
+@pytest.mark.parametrize("offset", [0.0, 1e6])
+def test_sign_tolerance_bounds_the_rounding_of_the_read_off_output(offset):
+    """``|fl(ỹ) + fl(b + wᵀc) − (wᵀx + b)| ≤ τ/2`` against exact rational arithmetic, including inputs
+    carrying a large offset that the bias compensates (the sign test's premise)."""
+    from fractions import Fraction
+
+    rng = np.random.default_rng(32)
+    n, d, o = 40, 27, 5
+    x = offset + rng.normal(size=(n, d))
+    weight_matrix = rng.normal(0, 0.3, (o, d))
+    bias = -weight_matrix @ np.full(d, offset) + rng.normal(0, 0.1, o)
+    shift = x[:8].mean(axis=0)
+    radius = numba_statistics._input_radius(x, shift, False)
+    offsets, tolerances = numba_statistics._offsets_and_tolerances(weight_matrix, bias, shift, radius)
+    read_off = (x - shift) @ weight_matrix.T + offsets
+    worst = 0.0
+    for i in range(n):
+        for j in range(o):
+            exact = sum(Fraction(w) * Fraction(v) for w, v in zip(weight_matrix[j], x[i])) + Fraction(bias[j])
+            worst = max(worst, abs(float(Fraction(read_off[i, j]) - exact)) / tolerances[j])
+    record_error(worst, f"error / τ, offset {offset:g}")
+    assert worst <= 0.5
+
+
+def test_forward_statistics_refuses_bad_arguments():
+    x, w = np.ones((2, 3)), np.ones((2, 3))
+    with pytest.raises(ValueError, match=r"forward_statistics: bias must have shape \(2,\)"):
+        numba_statistics.forward_statistics(x, w, np.ones(3), np.zeros(3), None, **empty_sums(3, 2))
+    with pytest.raises(ValueError, match=r"forward_statistics \(Conv2D\): x must be \(N, C, H, W\)"):
+        numba_statistics.forward_statistics(x, w, np.ones(2), np.zeros(3), ((1, 1), (1, 1), (0, 0)),
+                                            **empty_sums(3, 2))
+    with pytest.raises(ValueError, match="does not fit"):
+        numba_statistics.forward_statistics(np.ones((1, 1, 2, 2)), np.ones((2, 9)), np.ones(2), np.zeros(9),
+                                            ((3, 3), (1, 1), (0, 0)), **empty_sums(9, 2))
+    sums = empty_sums(3, 2)
+    sums["sum_x"] = np.zeros(4)
+    with pytest.raises(ValueError, match=r"forward_statistics: sum_x must be a float64 array of shape \(3,\)"):
+        numba_statistics.forward_statistics(x, w, np.ones(2), np.zeros(3), None, **sums)
+
+
+def test_fit_on_dead_regions_counts_the_same_gates_as_the_reference():
+    """A zero-bias network on images with black regions: the Numba fit (which reads its forward pass off
+    the shifted product) opens exactly the gates the NumPy forward pass opens, in every layer."""
+    rng = np.random.default_rng(33)
+    net = small_cnn(rng)
+    layers = [layer.with_parameters(layer.weight, np.zeros_like(layer.bias)) if layer.is_kernel else layer
+              for layer in net.layers]
+    net = Sequential(layers, input_shape=(2, 7, 7))
+    x = rng.normal(0.2, 1.0, (9, 2, 7, 7))
+    x[:, :, :4] = 0.0
+    want = fit_statistics(net, x, batch_size=4, backend="numpy")
+    got = fit_statistics(net, x, batch_size=4, backend="numba")
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g.n_plus, w.n_plus)
+        assert g.n == w.n
+        scale = max(np.max(np.abs(w.products)), 1e-300)
+        assert np.max(np.abs(g.products - w.products)) <= 1e-12 * scale

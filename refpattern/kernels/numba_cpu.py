@@ -18,7 +18,8 @@ kernel.  The kernels:
   image, written into a reused buffer) followed by one BLAS GEMM (``np.dot``);
   the backward pass to the input is the transposed GEMM followed by *col2im*
   (scatter-add of the patch matrix back onto the image).
-- max-pooling: direct loops over each window, ``prange`` over the ``N*C`` planes.
+- max-pooling: direct loops over each window; the forward serial (it runs between the
+  BLAS calls of a pattern fit), the routing backward with ``prange`` over the ``N*C`` planes.
 
 Why the convolution kernels run their sample loop serially: the GEMM is the bulk of
 the work and OpenBLAS already spreads it over all cores.  Mixing Numba's thread pool
@@ -259,7 +260,7 @@ def _conv2d_backward_weight_kernel(grad_y, x, kh, kw, sh, sw, ph, pw, oh, ow):
 # --------------------------------------------------------------------------------------
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def _maxpool_forward_kernel(x, kh, kw, sh, sw, oh, ow):
     """Twin of ``numpy_reference.maxpool_forward``: the first maximum of each window.
 
@@ -278,25 +279,27 @@ def _maxpool_forward_kernel(x, kh, kw, sh, sw, oh, ow):
     n_samples, channels = x.shape[0], x.shape[1]
     y = np.empty((n_samples, channels, oh, ow))
     winner = np.empty((n_samples, channels, oh, ow), dtype=np.int64)
-    for plane in prange(n_samples * channels):
-        n = plane // channels
-        c = plane % channels
-        image = x[n, c]
-        for p in range(oh):
-            for q in range(ow):
-                r0 = p * sh
-                s0 = q * sw
-                best = image[r0, s0]
-                best_k = 0
-                for k in range(1, kh * kw):
-                    if best != best:  # a NaN already won
-                        break
-                    value = image[r0 + k // kw, s0 + k % kw]
-                    if value > best or value != value:
-                        best = value
-                        best_k = k
-                y[n, c, p, q] = best
-                winner[n, c, p, q] = best_k
+    for n in range(n_samples):  # serial: see the module docstring (it runs between BLAS calls in a fit)
+        for c in range(channels):
+            image = x[n, c]
+            for p in range(oh):
+                for q in range(ow):
+                    r0 = p * sh
+                    s0 = q * sw
+                    best = image[r0, s0]
+                    best_k = 0
+                    for i in range(kh):
+                        if best != best:  # a NaN already won
+                            break
+                        for j in range(kw):
+                            value = image[r0 + i, s0 + j]
+                            if value > best or value != value:
+                                best = value
+                                best_k = i * kw + j
+                                if value != value:
+                                    break
+                    y[n, c, p, q] = best
+                    winner[n, c, p, q] = best_k
     return y, winner
 
 

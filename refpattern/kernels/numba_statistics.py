@@ -29,6 +29,16 @@ How (per chunk of at most :data:`MAX_CHUNK_ELEMENTS` patch entries, buffers reus
    ``products.T`` being the Fortran view of the C-ordered buffer): no (D, O) temporary is ever
    made, which is what keeps the 25088→4096 layer of VGG-16 within its 3 × 822 MB of sums.
 
+``forward_statistics`` is the same pass that also returns the layer's output: the fit's forward
+pass and its statistics share one patch matrix and one product.  The output is read off the
+shifted product, ``z = ỹ + (b + Wc)``, instead of a second GEMM on unshifted patches.  That is
+exact for the statistics (they still come from ``Ỹ = P̃Wᵀ``) and as accurate as a direct product
+for ``z`` (its error bound ``γ·(Σ|w||x̃| + Σ|w||c| + |b|)`` is no larger than the direct
+``γ·(Σ|w||x| + |b|)`` up to a factor 2); where that bound cannot vouch for the sign of ``z``
+(``|z| ≤ τ``, see :func:`_offsets_and_tolerances`) the kernel evaluates ``wᵀx + b`` directly from
+``x``, as the forward pass does, so gates are never decided by rounding noise: a zero-bias unit
+on an all-zero patch (a dead region after a ReLU) stays exactly 0 and closed, as in the forward pass.
+
 All BLAS calls go to scipy's BLAS (the library Numba's ``np.dot`` also uses): alternating
 between two OpenBLAS thread pools (NumPy's and SciPy's wheels each bring one) was measured here
 to cost 2-10x on 2 cores, because each pool's idle threads spin while the other one works.
@@ -41,12 +51,12 @@ import numpy as np
 from numba import njit
 from scipy.linalg.blas import dgemm
 
-from refpattern.kernels.statistics_arguments import check_statistics_arguments
+from refpattern.kernels.statistics_arguments import check_forward_arguments, check_statistics_arguments
 
-__all__ = ["MAX_CHUNK_ELEMENTS", "accumulate_statistics"]
+__all__ = ["MAX_CHUNK_ELEMENTS", "accumulate_statistics", "forward_statistics"]
 
 #: Largest chunk buffer (patch entries ``M·D``, or ``M·3O`` for the right-hand side) built at once.
-MAX_CHUNK_ELEMENTS = 1 << 22
+MAX_CHUNK_ELEMENTS = 1 << 20
 
 
 # --------------------------------------------------------------------------------------
@@ -149,8 +159,116 @@ def _gate_rows(z, oh, ow, row_begin, row_end, right, n_plus, output_sums):
         output_sums[3, o] += sum_yy_plus
 
 
+#: Unit roundoff of float64, ``2⁻⁵³``.
+UNIT_ROUNDOFF = 2.0 ** -53
+
+
+def _input_radius(x, shift, padded):
+    """``R[k] ≥ |x̃_k|`` for every observation: ``max(|max x − c_k|, |min x − c_k|)`` over the
+    whole batch, and ``|c_k|`` too when windows reach the zero padding (``x̃ = 0 − c_k`` there)."""
+    low, high = x.min(), x.max()
+    radius = np.maximum(np.abs(high - shift), np.abs(low - shift))
+    if padded:
+        np.maximum(radius, np.abs(shift), out=radius)
+    return radius
+
+
+@njit(cache=True)
+def _offsets_and_tolerances(weight_matrix, bias, shift, radius):
+    """``offset_o = b_o + Σ_k w_ok c_k`` (so that ``z = ỹ + offset``) and the sign tolerance
+
+        ``τ_o = 2·γ_{D+2}·(Σ_k |w_ok|·R_k + Σ_k |w_ok|·|c_k| + |b_o|)``,  ``γ_n = nu / (1 − nu)``.
+
+    With ``x̃ = fl(x − c)`` and any summation order (BLAS blocking, FMA), ``|fl(ỹ) − wᵀ(x − c)| ≤
+    γ_{D+2}·Σ|w||x̃|`` and ``|fl(offset) − (b + wᵀc)| ≤ γ_{D+1}·(Σ|w||c| + |b|)``; so a computed
+    ``|z| > τ`` has the sign of the exact ``wᵀx + b`` (the factor 2 covers the final rounding and
+    leaves a margin).  Serial loops: no BLAS thread pool is woken for these (O, D) passes.
+    """
+    n_out, d = weight_matrix.shape
+    gamma = (d + 2) * UNIT_ROUNDOFF / (1.0 - (d + 2) * UNIT_ROUNDOFF)
+    offsets = np.empty(n_out)
+    tolerances = np.empty(n_out)
+    for o in range(n_out):
+        total = 0.0
+        magnitude = 0.0
+        for k in range(d):
+            w = weight_matrix[o, k]
+            total += w * shift[k]
+            magnitude += abs(w) * (radius[k] + abs(shift[k]))
+        offsets[o] = bias[o] + total
+        tolerances[o] = 2.0 * gamma * (magnitude + abs(bias[o]))
+    return offsets, tolerances
+
+
+@njit(cache=True)
+def _direct_output(x, w_row, b, n, p, q, kh, kw, sh, sw, ph, pw):
+    """``wᵀx + b`` of one observation straight from the input (padded positions skipped: they are
+    0), the sum first and the bias last, as the forward pass computes it."""
+    channels, height, width = x.shape[1], x.shape[2], x.shape[3]
+    total = 0.0
+    for c in range(channels):
+        for i in range(kh):
+            rr = p * sh + i - ph
+            if rr < 0 or rr >= height:
+                continue
+            for j in range(kw):
+                s = q * sw + j - pw
+                if s >= 0 and s < width:
+                    total += w_row[(c * kh + i) * kw + j] * x[n, c, rr, s]
+    return total + b
+
+
+@njit(cache=True, fastmath={"reassoc"})
+def _forward_gate_rows(x, weight_matrix, bias, offsets, tolerances, kh, kw, sh, sw, ph, pw, oh, ow,
+                       row_begin, row_end, relu, out, right, n_plus, output_sums):
+    """:func:`_gate_rows` that also writes the layer output: ``z = ỹ + offset_o``, recomputed
+    directly from ``x`` (:func:`_direct_output`) when ``|z| ≤ τ_o``; ``g = 1[z > 0]``;
+    ``out[n, o, p, q] = z`` (``z·g`` when ``relu``).
+
+    x : (N, C, H, W) (Dense: (N, D, 1, 1) with a 1×1 kernel); out : (N, O, OH, OW), written
+    """
+    n_out = weight_matrix.shape[0]
+    for o in range(n_out):
+        offset = offsets[o]
+        tolerance = tolerances[o]
+        count = 0.0
+        sum_y = 0.0
+        sum_y_plus = 0.0
+        sum_yy = 0.0
+        sum_yy_plus = 0.0
+        base = 0
+        for r in range(row_begin, row_end):
+            n = r // oh
+            p = r - n * oh
+            for q in range(ow):
+                m = base + q
+                y = right[o, m]
+                z = y + offset
+                if abs(z) <= tolerance:  # rare: the sign is not certain, evaluate wᵀx + b exactly as the forward
+                    z = _direct_output(x, weight_matrix[o], bias[o], n, p, q, kh, kw, sh, sw, ph, pw)
+                g = 1.0 if z > 0 else 0.0
+                if relu:
+                    out[n, o, p, q] = z if z > 0 else 0.0
+                else:
+                    out[n, o, p, q] = z
+                y_open = y * g
+                right[n_out + o, m] = y_open
+                right[2 * n_out + o, m] = g
+                count += g
+                sum_y += y
+                sum_y_plus += y_open
+                sum_yy += y * y
+                sum_yy_plus += y * y_open
+            base += ow
+        n_plus[o] += int(count)
+        output_sums[0, o] += sum_y
+        output_sums[1, o] += sum_y_plus
+        output_sums[2, o] += sum_yy
+        output_sums[3, o] += sum_yy_plus
+
+
 # --------------------------------------------------------------------------------------
-# argument checks and the public function
+# argument checks and the public functions
 # --------------------------------------------------------------------------------------
 
 
@@ -196,14 +314,66 @@ def accumulate_statistics(x, z, weight_matrix, shift, conv, products, sum_x, n_p
     """
     x, z, weight_matrix, shift = check_statistics_arguments(x, z, weight_matrix, shift, conv, products, sum_x,
                                                            n_plus, output_sums, sum_xx)
-    n_out, d = weight_matrix.shape
-    n_samples = x.shape[0]
+    n_samples, n_out = x.shape[0], weight_matrix.shape[0]
     if conv is None:
-        oh = ow = 1
         z = z.reshape(n_samples, n_out, 1, 1)
+    gate = lambda rows, right: _gate_rows(z, z.shape[2], z.shape[3], rows[0], rows[1], right, n_plus, output_sums)
+    return _chunked_pass(x, weight_matrix, shift, conv, (z.shape[2], z.shape[3]), products, sum_x, sum_xx,
+                         max_chunk_elements, gate)
+
+
+def forward_statistics(x, weight_matrix, bias, shift, conv, products, sum_x, n_plus, output_sums, sum_xx=None,
+                       relu=False, max_chunk_elements=MAX_CHUNK_ELEMENTS):
+    """The layer's output for one batch, with the batch added to the running sums in the same pass.
+
+    Same sums as :func:`accumulate_statistics` (to rounding), but the output ``z = Wx + b`` is
+    computed here, from the shifted product (module docstring), instead of being passed in.
+
+    Parameters
+    ----------
+    x, weight_matrix, shift, conv, products, sum_x, n_plus, output_sums, sum_xx
+        As in :func:`accumulate_statistics`.
+    bias : ndarray, shape (O,)
+    relu : bool
+        Return ``max(z, 0)`` instead of ``z`` (the gate is ``z > 0`` either way).
+
+    Returns
+    -------
+    out : ndarray
+        ``z`` (or ``max(z, 0)``): (N, O) for Dense, (N, O, OH, OW) for Conv2D; a new array.
+    n : int
+        The number of observations added (``N`` or ``N·OH·OW``).
+    """
+    x, weight_matrix, bias, shift, output_shape = check_forward_arguments(
+        x, weight_matrix, bias, shift, conv, products, sum_x, n_plus, output_sums, sum_xx)
+    n_samples, n_out = x.shape[0], weight_matrix.shape[0]
+    if conv is None:
+        x_image, geometry, padded = x.reshape(x.shape[0], x.shape[1], 1, 1), (1, 1, 1, 1, 0, 0), False
     else:
         (kh, kw), (sh, sw), (ph, pw) = conv
-        oh, ow = z.shape[2], z.shape[3]
+        padded = ph > 0 or pw > 0         # the first window starts at (−ph, −pw)
+        x_image, geometry = x, (kh, kw, sh, sw, ph, pw)
+    oh, ow = output_shape[2:] if conv is not None else (1, 1)
+    radius = _input_radius(x, shift, padded)
+    offsets, tolerances = _offsets_and_tolerances(weight_matrix, bias, shift, radius)
+    out = np.empty((n_samples, n_out, oh, ow))
+
+    def gate(rows, right):
+        _forward_gate_rows(x_image, weight_matrix, bias, offsets, tolerances, *geometry, oh, ow, rows[0], rows[1],
+                           bool(relu), out, right, n_plus, output_sums)
+
+    n = _chunked_pass(x, weight_matrix, shift, conv, (oh, ow), products, sum_x, sum_xx, max_chunk_elements, gate)
+    return (out.reshape(n_samples, n_out) if conv is None else out), n
+
+
+def _chunked_pass(x, weight_matrix, shift, conv, output_size, products, sum_x, sum_xx, max_chunk_elements, gate):
+    """The loop both public functions share: per chunk of output rows, shifted patches → ``Ỹ`` →
+    ``gate(rows, right)`` (fills ``[Ỹ⊙G | G]`` and the O-vectors) → one GEMM into ``products``."""
+    n_out, d = weight_matrix.shape
+    n_samples = x.shape[0]
+    oh, ow = output_size
+    if conv is not None:
+        (kh, kw), (sh, sw), (ph, pw) = conv
 
     # chunks of whole output rows (n, p), at least one row each; buffers reused, the ragged last
     # chunk gets its own (BLAS needs contiguous operands)
@@ -229,7 +399,7 @@ def accumulate_statistics(x, z, weight_matrix, shift, conv, products, sum_x, n_p
         p_f = patches.T
         # Ỹ (M, O) = P̃ Wᵀ, written through the Fortran view of right[:O] (C-ordered (O, M))
         _gemm_into(right[:n_out].T, p_f, weight_matrix.T, beta=0.0, trans_a=transposed)
-        _gate_rows(z, oh, ow, row_begin, row_end, right, n_plus, output_sums)
+        gate((row_begin, row_end), right)
         # productsᵀ (3O, D) += [Ỹ | Ỹ⊙G | G]ᵀ P̃: one GEMM straight into the running sums
         _gemm_into(products_f, right.T, p_f, beta=1.0, trans_a=1, trans_b=transposed)
         if sum_xx_f is not None:               # sum_xxᵀ (D, D) += P̃ᵀ P̃

@@ -17,7 +17,7 @@ from refpattern.network.elementwise import ReLU
 from refpattern.network.sequential import Sequential
 from refpattern.patterns.container import canonical_estimator, check_variant
 from refpattern.patterns.estimators import patterns_from_statistics
-from refpattern.patterns.statistics import NetworkStatistics, resolve_sums_backend
+from refpattern.patterns.statistics import NetworkStatistics, resolve_forward_sums, resolve_sums_backend
 
 
 class Progress:
@@ -71,27 +71,54 @@ def iter_batches(X, batch_size: int):
     yield from X
 
 
-def accumulate_batch(net, stats, x, backend, fused) -> None:
-    """The forward pass of one batch, layer by layer up to the last kernel layer, adding each kernel
-    layer's (input, output) to its statistics as soon as both exist.  Only two activations are
-    alive at a time (the same numbers as ``net.trace``, without keeping the whole trace)."""
-    if not net.kernel_indices:
+def accumulate_batch(net, stats, x, backend, fused, forward_fused=None) -> None:
+    """The forward pass of one batch, adding each kernel layer's (input, output) to its statistics
+    as soon as both exist.  Only two activations are alive at a time (the same numbers as
+    ``net.trace`` up to rounding, without keeping the whole trace).
+
+    Parameters
+    ----------
+    stats : sequence
+        One entry per kernel layer of ``net`` (``stats[k]`` for ``net.kernel_layers[k]``): a
+        :class:`~refpattern.patterns.statistics.LayerStatistics` to add to, possibly for a block
+        of the layer's neurons, or None for a layer this pass takes no statistics of.  The
+        forward pass stops after the last kernel layer that has statistics.
+    backend : str
+        The forward pass's kernel backend.
+    fused : callable or None
+        The backend's fused ``accumulate_statistics`` (None: the readable NumPy path).
+    forward_fused : callable or None
+        The backend's ``forward_statistics``, which computes a kernel layer's output *and* adds
+        its statistics in one pass over the patches; used for statistics that cover the whole
+        layer.
+    """
+    taken = [k for k, layer_stats in enumerate(stats) if layer_stats is not None]
+    if not taken:
         return
+    layers = net.layers[:net.kernel_indices[taken[-1]] + 1]
     a = x
     kernel = 0
-    layers = net.layers[:net.kernel_indices[-1] + 1]
     skip_relu = False
     for index, layer in enumerate(layers):
         if skip_relu:  # already applied in place below
             skip_relu = False
             continue
+        if not layer.is_kernel:
+            a = layer.forward(a, backend)
+            continue
+        layer_stats = stats[kernel]
+        kernel += 1
+        relu_next = index + 1 < len(layers) and isinstance(layers[index + 1], ReLU)
+        if layer_stats is not None and forward_fused is not None and layer_stats.covers_layer:
+            a = layer_stats.forward_accumulate(a, forward_fused, relu=relu_next)
+            skip_relu = relu_next
+            continue
         out = layer.forward(a, backend)
-        if layer.is_kernel:
-            stats[kernel].accumulate(a, out, fused)
-            kernel += 1
-            if index + 1 < len(layers) and isinstance(layers[index + 1], ReLU):
-                np.maximum(out, 0.0, out=out)  # the kernel output is ours and no longer needed
-                skip_relu = True
+        if layer_stats is not None:
+            layer_stats.accumulate(a, out if layer_stats.covers_layer else out[:, layer_stats.neurons], fused)
+        if relu_next:
+            np.maximum(out, 0.0, out=out)  # the kernel output is ours and no longer needed
+            skip_relu = True
         a = out
 
 
@@ -125,12 +152,13 @@ def fit_statistics(net, X, batch_size: int = 256, backend=None, second_moment: b
         raise TypeError(f"net: expected a refpattern.Sequential, got {type(net).__name__}")
     batch_size = check_batch_size(batch_size)
     backend_name, fused = resolve_sums_backend(backend)
+    forward_fused = resolve_forward_sums(backend_name)
     stats = NetworkStatistics.empty(net, second_moment)
     total = X.shape[0] if isinstance(X, np.ndarray) and X.ndim else None
     bar = Progress(label, total, progress)
     for number, batch in enumerate(iter_batches(X, batch_size)):
         x = net.check_input(batch, f"X (batch {number})")
-        accumulate_batch(net, stats, x, backend_name, fused)
+        accumulate_batch(net, stats, x, backend_name, fused, forward_fused)
         bar.update(x.shape[0])
     bar.close()
     if len(stats) and stats[0].n == 0:

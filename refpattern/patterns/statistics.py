@@ -40,7 +40,11 @@ The per-batch work is the single pure function :func:`batch_sums`, fed by the re
 (:func:`layer_observations` → shift → ``Ỹ = P̃Wᵀ``).  A backend may replace that whole path by a
 *fused* kernel that extracts the patches, shifts them, reads the gate, computes ``Ỹ`` and adds
 everything to the running sums in one pass (:data:`SUMS_BACKENDS`: Numba CPU and numba.cuda);
-``tests/test_statistics_kernels.py`` holds each fused kernel to this reference.  So that a
+``tests/test_statistics_kernels.py`` holds each fused kernel to this reference.  A fused module
+may also offer ``forward_statistics`` (Numba CPU does), which computes the layer's output in the
+same pass instead of taking it (read off ``Ỹ``, with the gate's sign checked against a rounding
+bound): a fit then builds each layer's patch matrix once and runs one product for the forward pass
+and the statistics together (:meth:`LayerStatistics.forward_accumulate`).  So that a
 fused kernel can add ``P̃ᵀ·[Ỹ | Ỹ⊙G | G]`` with one in-place GEMM, the three (D, O) sums live side
 by side in one C-ordered (D, 3O) buffer, ``LayerStatistics.products``; ``sum_xy``,
 ``sum_xy_plus`` and ``sum_x_plus`` are views of its three column blocks.
@@ -148,6 +152,18 @@ def resolve_sums_backend(backend):
     return name, module.accumulate_statistics
 
 
+def resolve_forward_sums(name):
+    """The ``forward_statistics(x, weight_matrix, bias, shift, conv, products, sum_x, n_plus,
+    output_sums, sum_xx=None, relu=False)`` of a backend's fused module (it returns the layer's
+    output and adds the batch's statistics in one pass), or None where the backend has none (the
+    forward pass then runs through ``layer.forward`` and the sums through ``accumulate_statistics``
+    or the readable path).  ``name`` is a resolved backend name (:func:`resolve_sums_backend`)."""
+    module = SUMS_BACKENDS.get(name)
+    if module is None:
+        return None
+    return getattr(importlib.import_module(module), "forward_statistics", None)
+
+
 def layer_observations(layer, x, z):
     """Observations of one kernel layer for a batch.
 
@@ -185,6 +201,18 @@ def observation_mean(layer, x):
     return x.mean(axis=0)
 
 
+def neuron_slice(neurons, n_out: int, name: str) -> slice:
+    """``neurons`` (None, or a slice of ``range(n_out)`` with step 1) as ``slice(start, stop)``."""
+    if neurons is None:
+        return slice(0, n_out)
+    if not isinstance(neurons, slice) or neurons.step not in (None, 1):
+        raise TypeError(f"{name}: neurons must be None or a slice with step 1, got {neurons!r}")
+    start, stop, _ = neurons.indices(n_out)
+    if stop <= start:
+        raise ValueError(f"{name}: neurons {neurons!r} select no neuron of {n_out}")
+    return slice(start, stop)
+
+
 class ProductColumns:
     """One of the three (D, O) sums, stored as column block ``index`` of ``products`` (D, 3O).
 
@@ -216,9 +244,13 @@ class LayerStatistics:
     layer_name : str
     kernel_shape : tuple
         The layer's weight shape, (out, in) or (out_ch, in_ch, kh, kw).
+    neurons : slice
+        The layer's output neurons these sums cover, ``slice(start, stop)``; all of them unless
+        built with ``neurons=`` (a fit under a memory limit takes a wide layer in blocks of
+        neurons, one pass over the data each).  ``O`` below is the size of this block.
     weight : ndarray, shape (O, D)
-        The filters ``w_o`` as rows (a read-only view of the layer's read-only weight; a copy
-        if the layer's array is writable).
+        The filters ``w_o`` of those neurons as rows (a read-only view of the layer's read-only
+        weight; a copy if the layer's array is writable).
     bias : ndarray, shape (O,)
     shift : ndarray, shape (D,) or None
         ``c``; None until the first batch.
@@ -233,17 +265,18 @@ class LayerStatistics:
     sum_xy_plus = ProductColumns(1)
     sum_x_plus = ProductColumns(2)
 
-    def __init__(self, layer, kernel_index: int, layer_index: int, second_moment: bool = False):
+    def __init__(self, layer, kernel_index: int, layer_index: int, second_moment: bool = False, neurons=None):
         if not isinstance(layer, (Dense, Conv2D)):
             raise TypeError(f"not a kernel layer: {layer!r}")
-        weight = layer.weight.reshape(layer.weight.shape[0], -1)
+        self.neurons = neuron_slice(neurons, layer.weight.shape[0], repr(layer))
+        weight = layer.weight.reshape(layer.weight.shape[0], -1)[self.neurons]
         if weight.flags.writeable:
             weight = weight.copy()
         weight.setflags(write=False)
         self.kernel_index, self.layer_index = int(kernel_index), int(layer_index)
         self.layer_name = repr(layer)
         self.kernel_shape = tuple(layer.weight.shape)
-        self.weight, self.bias = weight, np.array(layer.bias)
+        self.weight, self.bias = weight, np.array(layer.bias[self.neurons])
         self.second_moment = bool(second_moment)
         self.layer = layer
         o, d = weight.shape
@@ -281,15 +314,23 @@ class LayerStatistics:
         return self.weight @ self.shift
 
     def __repr__(self) -> str:
-        return (f"LayerStatistics(kernel layer {self.kernel_index}, {self.layer_name}, n={self.n}, "
+        block = ""
+        if (self.neurons.start, self.neurons.stop) != (0, self.kernel_shape[0]):
+            block = f", neurons {self.neurons.start}:{self.neurons.stop}"
+        return (f"LayerStatistics(kernel layer {self.kernel_index}, {self.layer_name}{block}, n={self.n}, "
                 f"D={self.n_inputs}, O={self.n_neurons})")
+
+    @property
+    def covers_layer(self) -> bool:
+        """Whether these sums cover every output neuron of the layer."""
+        return (self.neurons.start, self.neurons.stop) == (0, self.kernel_shape[0])
 
     def describes(self, layer) -> bool:
         """Whether these statistics were taken for ``layer`` (same type, parameters, stride, padding)."""
         if type(layer) is not type(self.layer) or tuple(layer.weight.shape) != self.kernel_shape:
             return False
-        if not (np.array_equal(layer.weight.reshape(self.weight.shape), self.weight)
-                and np.array_equal(layer.bias, self.bias)):
+        weight = layer.weight.reshape(layer.weight.shape[0], -1)[self.neurons]
+        if not (np.array_equal(weight, self.weight) and np.array_equal(layer.bias[self.neurons], self.bias)):
             return False
         if isinstance(layer, Conv2D):
             return layer.stride == self.layer.stride and layer.padding == self.layer.padding
@@ -306,14 +347,7 @@ class LayerStatistics:
         """
         if x.shape[0] == 0:
             return
-        rows_per_sample = 1
-        if isinstance(self.layer, Conv2D):
-            rows_per_sample = z.shape[2] * z.shape[3]
-        chunk = max(1, MAX_PATCH_ELEMENTS // max(1, rows_per_sample * self.n_inputs))
-        if self.shift is None:  # the mean observation of the first chunk
-            shift = observation_mean(self.layer, x[:chunk])
-            shift.setflags(write=False)
-            self.shift = shift
+        chunk = self._set_shift(x)
         if fused is not None:
             self._accumulate_fused(fused, x, z)
             return
@@ -322,17 +356,55 @@ class LayerStatistics:
             shifted = patches - self.shift
             self._add(batch_sums(shifted, shifted @ self.weight.T, gate, self.second_moment))
 
+    def forward_accumulate(self, x, forward_fused, relu: bool = False):
+        """The layer's output for the batch ``x`` (``max(z, 0)`` when ``relu``), with the batch
+        added to the sums in the same pass: ``forward_fused`` is a backend's
+        ``forward_statistics`` (:func:`resolve_forward_sums`).  Only for statistics that cover
+        the whole layer."""
+        if not self.covers_layer:
+            raise ValueError(f"{self.layer_name}: forward_accumulate needs statistics of every neuron, these cover "
+                             f"{self.neurons.start}:{self.neurons.stop}")
+        self._set_shift(x)
+        conv = self._conv()
+        output_sums = np.stack([self.sum_y, self.sum_y_plus, self.sum_yy, self.sum_yy_plus])
+        n_plus = np.ascontiguousarray(self.n_plus, dtype=np.int64)
+        sum_xx = self.sum_xx if self.second_moment else None
+        out, n = forward_fused(x, self.weight, self.bias, self.shift, conv, self.products, self.sum_x, n_plus,
+                               output_sums, sum_xx, relu=relu)
+        self.n += n
+        self.n_plus = n_plus
+        self.sum_y, self.sum_y_plus, self.sum_yy, self.sum_yy_plus = output_sums
+        return out
+
+    def _conv(self):
+        """``(kernel_size, stride, padding)`` for Conv2D, None for Dense (the fused kernels' ``conv``)."""
+        if isinstance(self.layer, Conv2D):
+            return self.layer.kernel_size, self.layer.stride, self.layer.padding
+        return None
+
     def _accumulate_fused(self, fused, x, z) -> None:
         """One call of a fused kernel, adding straight into this object's arrays."""
-        conv = None
-        if isinstance(self.layer, Conv2D):
-            conv = (self.layer.kernel_size, self.layer.stride, self.layer.padding)
+        conv = self._conv()
         output_sums = np.stack([self.sum_y, self.sum_y_plus, self.sum_yy, self.sum_yy_plus])
         n_plus = np.ascontiguousarray(self.n_plus, dtype=np.int64)
         sum_xx = self.sum_xx if self.second_moment else None
         self.n += fused(x, z, self.weight, self.shift, conv, self.products, self.sum_x, n_plus, output_sums, sum_xx)
         self.n_plus = n_plus
         self.sum_y, self.sum_y_plus, self.sum_yy, self.sum_yy_plus = output_sums
+
+    def _set_shift(self, x) -> int:
+        """Take the shift ``c`` (the mean observation of the first chunk of the first batch) if
+        there is none yet; returns the chunk size in samples of the readable path."""
+        rows_per_sample = 1
+        if isinstance(self.layer, Conv2D):
+            (kh, kw), (sh, sw), (ph, pw) = self.layer.kernel_size, self.layer.stride, self.layer.padding
+            rows_per_sample = ((x.shape[2] + 2 * ph - kh) // sh + 1) * ((x.shape[3] + 2 * pw - kw) // sw + 1)
+        chunk = max(1, MAX_PATCH_ELEMENTS // max(1, rows_per_sample * self.n_inputs))
+        if self.shift is None:
+            shift = observation_mean(self.layer, x[:chunk])
+            shift.setflags(write=False)
+            self.shift = shift
+        return chunk
 
     def _add(self, sums) -> None:
         """Add sums taken around the same shift (in place: no new (D, O) arrays)."""
@@ -401,6 +473,9 @@ class LayerStatistics:
             raise ValueError(f"merge: kernel layer {self.kernel_index} statistics are for different layers "
                              f"({self.layer_name}, weight shape {self.kernel_shape} vs {other.layer_name}, "
                              f"weight shape {other.kernel_shape}, or different parameters/stride/padding)")
+        if other.neurons != self.neurons:
+            raise ValueError(f"merge: kernel layer {self.kernel_index} statistics cover different neurons "
+                             f"({self.neurons.start}:{self.neurons.stop} vs {other.neurons.start}:{other.neurons.stop})")
         keep_xx = self.second_moment and other.second_moment
         left, right = self.copy(), other.copy()
         for item in (left, right):
