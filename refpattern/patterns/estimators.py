@@ -113,9 +113,14 @@ def neuron_blocks(stats, budget=None):
     return [slice(start, min(start + size, stats.n_neurons)) for start in range(0, stats.n_neurons, size)]
 
 
-def pattern_a(stats):
-    """S_a: ``a = cov[x, y] / σ²_y`` (shift-invariant; computed in shifted coordinates)."""
-    a = np.zeros((stats.n_neurons, stats.n_inputs))
+def pattern_a(stats, out=None):
+    """S_a: ``a = cov[x, y] / σ²_y`` (shift-invariant; computed in shifted coordinates).
+
+    ``out``: an (O, D) array to write the patterns into (e.g. rows of a whole layer's array
+    when ``stats`` cover a block of its neurons); every row is written.  Notes carry neuron
+    indices local to ``stats``.
+    """
+    a = np.zeros((stats.n_neurons, stats.n_inputs)) if out is None else out
     notes = []
     for block in neuron_blocks(stats):
         m = stats.moments(block)
@@ -128,13 +133,18 @@ def pattern_a(stats):
     return a, notes
 
 
-def patterns_a_pm(stats, variant: str = "paper"):
-    """S_a±: ``(a₊, a₋)``, each (O, D), for ``variant`` ``"paper"`` or ``"regime"`` (module docstring)."""
+def patterns_a_pm(stats, variant: str = "paper", out=None):
+    """S_a±: ``(a₊, a₋)``, each (O, D), for ``variant`` ``"paper"`` or ``"regime"`` (module docstring).
+
+    ``out``: a pair of (O, D) arrays ``(a₊, a₋)`` to write into, as in :func:`pattern_a`.
+    """
     check_variant(variant)
     shift = np.zeros(stats.n_inputs) if stats.shift is None else stats.shift
     counts = {"plus": stats.n_plus, "minus": stats.n_minus}
     gammas = stats.gamma
-    result = {regime: np.zeros((stats.n_neurons, stats.n_inputs)) for regime in counts}
+    if out is None:
+        out = tuple(np.zeros((stats.n_neurons, stats.n_inputs)) for _ in counts)
+    result = dict(zip(counts, out))
     notes = {regime: [] for regime in counts}
     for block in neuron_blocks(stats):
         m = stats.moments(block)
@@ -167,52 +177,133 @@ def patterns_a_pm(stats, variant: str = "paper"):
     return result["plus"], result["minus"], notes["plus"] + notes["minus"]
 
 
-# --- a whole network --------------------------------------------------------------------------
+# --- a whole layer, from the statistics of all its neurons or of blocks of them ------------------
 
-def _counts(stats):
-    if stats is None:
-        return None
-    o = stats.n_neurons
-    return RegimeCounts(np.full(o, stats.n, dtype=np.int64), stats.n_plus.copy(), stats.n_minus.copy())
+class LayerEstimate:
+    """The patterns of one kernel layer, estimated block of neurons by block of neurons.
+
+    A single-pass fit has one block, the whole layer (:func:`estimate_layer`); a fit under a
+    memory limit (:mod:`refpattern.patterns.passes`) takes a wide layer's statistics in blocks
+    of neurons, one pass over the data each, and adds each block here as soon as its pass is
+    done, so that its sums can be dropped.  The layer's pattern arrays are allocated once, (O, D)
+    each, and every block fills its rows; every number of a neuron depends only on that neuron's
+    sums (and on ``n``, ``Σx̃`` and ``c``, which all blocks share), so blocks give the same patterns,
+    counts and :class:`~refpattern.patterns.container.DegenerateNeuron` entries as the whole layer.
+
+    Parameters
+    ----------
+    layer : Dense or Conv2D
+    kernel_index, layer_index : int
+        ``k`` and ``net.kernel_indices[k]``.
+    estimator : {"x", "w", "a", "a+-", "random"}
+        A canonical name (:func:`~refpattern.patterns.container.canonical_estimator`).
+    variant : {"paper", "regime"}
+    seed : int
+        For "random".
+    """
+
+    def __init__(self, layer, kernel_index, layer_index, estimator, variant="paper", seed=0):
+        self.layer, self.kernel_index, self.layer_index = layer, int(kernel_index), int(layer_index)
+        self.estimator, self.variant, self.seed = canonical_estimator(estimator), check_variant(variant), seed
+        self.shape = tuple(layer.weight.shape)
+        o, d = self.shape[0], int(np.prod(self.shape[1:]))
+        names = {"a": ("a",), "a+-": ("a_plus", "a_minus")}.get(self.estimator, ())
+        self.arrays = {name: np.empty((o, d)) for name in names}  # every row is written by one block
+        self.filled = np.zeros(o, dtype=bool)
+        self.counts = None  # RegimeCounts once a block was added
+        self.n_samples = 0
+        self.notes = {"all": [], "few": [], "plus": [], "minus": []}  # (neuron, DegenerateNeuron)
+
+    @property
+    def needs_statistics(self) -> bool:
+        return self.estimator in ("a", "a+-")
+
+    def add(self, stats) -> None:
+        """Estimate the neurons ``stats.neurons`` from their statistics (a ``LayerStatistics``)."""
+        rows = stats.neurons
+        where = f"kernel layer {self.kernel_index} ({stats.layer_name}), neurons {rows.start}:{rows.stop}"
+        if stats.kernel_index != self.kernel_index or stats.kernel_shape != self.shape:
+            raise ValueError(f"{where}: statistics of kernel layer {stats.kernel_index} (weight shape "
+                             f"{stats.kernel_shape}) given for kernel layer {self.kernel_index} (weight shape "
+                             f"{self.shape})")
+        if self.filled[rows].any():
+            raise ValueError(f"{where}: neurons {np.flatnonzero(self.filled[rows]) + rows.start} were estimated "
+                             "already")
+        if self.needs_statistics and stats.n == 0:
+            raise ValueError(f"estimator {self.estimator!r} needs statistics from data (kernel layer "
+                             f"{self.kernel_index})")
+        if self.counts is None:
+            o = self.shape[0]
+            self.n_samples = stats.n
+            self.counts = RegimeCounts(np.full(o, stats.n, dtype=np.int64), np.zeros(o, dtype=np.int64),
+                                       np.zeros(o, dtype=np.int64))
+        elif stats.n != self.n_samples:
+            raise ValueError(f"{where}: {stats.n} observations, but the layer's other neurons had "
+                             f"{self.n_samples} (the blocks were fitted on different data)")
+        self.counts.n_plus[rows] = stats.n_plus
+        self.counts.n_minus[rows] = stats.n_minus
+
+        def count_of(o, regime):
+            return {"all": stats.n, "plus": int(stats.n_plus[o]), "minus": int(stats.n_minus[o])}[regime]
+
+        if self.estimator == "a":
+            _, notes = pattern_a(stats, out=self.arrays["a"][rows])
+        elif self.estimator == "a+-":
+            _, _, notes = patterns_a_pm(stats, self.variant,
+                                        out=(self.arrays["a_plus"][rows], self.arrays["a_minus"][rows]))
+        else:
+            notes = []
+        for o, regime, reason, zeroed in notes:
+            self.notes[regime].append(DegenerateNeuron(self.kernel_index, rows.start + int(o), regime, reason,
+                                                       count_of(o, regime), zeroed))
+        self.filled[rows] = True
+
+    def result(self) -> LayerPatterns:
+        """The layer's :class:`LayerPatterns` once every neuron was added (the data-free
+        estimators need no block; added blocks then only give the counts)."""
+        if (self.needs_statistics or self.counts is not None) and not self.filled.all():
+            if self.counts is None:
+                raise ValueError(f"estimator {self.estimator!r} needs statistics from data (kernel layer "
+                                 f"{self.kernel_index})")
+            missing = np.flatnonzero(~self.filled)
+            raise ValueError(f"kernel layer {self.kernel_index} ({self.layer!r}): no statistics for neurons "
+                             f"{missing[:10].tolist()}{' …' if missing.size > 10 else ''} ({missing.size} of "
+                             f"{self.shape[0]})")
+        weight = self.layer.weight.reshape(self.shape[0], -1)
+        extra = []
+        if self.estimator == "w":
+            a, extra = pattern_w(weight)
+            self.arrays["a"] = a
+        elif self.estimator == "random":
+            a, extra = pattern_random(weight, np.random.default_rng([RANDOM_TAG, int(self.seed),
+                                                                     self.kernel_index]))
+            self.arrays["a"] = a
+        elif self.estimator == "a" and self.n_samples < FEW_SAMPLES:
+            zeroed = {d.neuron for d in self.notes["all"]}
+            extra = [(o, "all", f"only {self.n_samples} observation(s)", False)
+                     for o in range(self.shape[0]) if o not in zeroed]
+        self.notes["few" if self.estimator == "a" else "all"] += [
+            DegenerateNeuron(self.kernel_index, int(o), regime, reason, self.n_samples, zeroed)
+            for o, regime, reason, zeroed in extra]
+        # the order of a single pass: per regime, by neuron (blocks may come in any order)
+        degenerate = [d for regime in ("all", "few", "plus", "minus")
+                      for d in sorted(self.notes[regime], key=lambda d: d.neuron)]
+        arrays = {name: array.reshape(self.shape) for name, array in self.arrays.items()}
+        return LayerPatterns(self.kernel_index, self.layer_index, repr(self.layer), self.shape, counts=self.counts,
+                             n_samples=self.n_samples, degenerate=degenerate, copy=False,  # fresh arrays: no copy
+                             **arrays)
 
 
 def estimate_layer(layer, kernel_index, layer_index, stats, estimator, variant="paper", seed=0) -> LayerPatterns:
-    """The :class:`LayerPatterns` of one kernel layer (``stats`` may be None for "x", "w", "random")."""
-    weight = layer.weight.reshape(layer.weight.shape[0], -1)
-    shape = tuple(layer.weight.shape)
-    counts = _counts(stats)
-    n_samples = 0 if stats is None else stats.n
+    """The :class:`LayerPatterns` of one kernel layer from the statistics of all its neurons
+    (``stats`` may be None for "x", "w", "random")."""
+    estimate = LayerEstimate(layer, kernel_index, layer_index, estimator, variant, seed)
+    if stats is not None:
+        estimate.add(stats)
+    return estimate.result()
 
-    def count_of(o, regime):
-        if counts is None:
-            return 0
-        return {"all": n_samples, "plus": int(counts.n_plus[o]), "minus": int(counts.n_minus[o])}[regime]
 
-    common = dict(kernel_index=kernel_index, layer_index=layer_index, layer_name=repr(layer), shape=shape,
-                  counts=counts, n_samples=n_samples, copy=False)  # fresh arrays: no second copy
-    if estimator == "x":
-        return LayerPatterns(**common)
-    if estimator in ("a", "a+-") and (stats is None or stats.n == 0):
-        raise ValueError(f"estimator {estimator!r} needs statistics from data (kernel layer {kernel_index})")
-    if estimator == "w":
-        a, notes = pattern_w(weight)
-    elif estimator == "random":
-        a, notes = pattern_random(weight, np.random.default_rng([RANDOM_TAG, int(seed), int(kernel_index)]))
-    elif estimator == "a":
-        a, notes = pattern_a(stats)
-        if n_samples < FEW_SAMPLES:
-            zeroed = {note[0] for note in notes}
-            notes += [(o, "all", f"only {n_samples} observation(s)", False)
-                      for o in range(stats.n_neurons) if o not in zeroed]
-    else:
-        a_plus, a_minus, notes = patterns_a_pm(stats, variant)
-    degenerate = [DegenerateNeuron(kernel_index, int(o), regime, reason, count_of(o, regime), zeroed)
-                  for o, regime, reason, zeroed in notes]
-    if estimator == "a+-":
-        return LayerPatterns(a_plus=a_plus.reshape(shape), a_minus=a_minus.reshape(shape), degenerate=degenerate,
-                             **common)
-    return LayerPatterns(a=a.reshape(shape), degenerate=degenerate, **common)
-
+# --- a whole network --------------------------------------------------------------------------
 
 def patterns_from_statistics(net, stats, estimator="a+-", variant="paper", seed=0) -> Patterns:
     """Patterns of every kernel layer of ``net`` from :class:`~refpattern.patterns.statistics.NetworkStatistics`.

@@ -166,15 +166,21 @@ def fit_statistics(net, X, batch_size: int = 256, backend=None, second_moment: b
     return stats
 
 
-def fit_patterns(net, X, estimator="a+-", batch_size=256, variant="paper", seed=0, backend=None, progress=None):
+def fit_patterns(net, X, estimator="a+-", batch_size=256, variant="paper", seed=0, backend=None, progress=None,
+                 memory_limit=None):
     """Fit the signal estimator of every kernel layer (Kindermans et al., 2018, Sec. 4; ``docs/paper.md`` §3).
 
     Parameters
     ----------
     net : Sequential
-    X : ndarray (N, …), iterable of ndarrays, or None
-        Fitting data (an array is cut into ``batch_size`` batches; an iterable yields batches).
-        None is allowed for the data-free estimators "x", "w" and "random" (no counts then).
+    X : ndarray (N, …), iterable of ndarrays, callable, or None
+        Fitting data (an array is cut into ``batch_size`` batches; an iterable yields batches; a
+        callable is called with no argument and returns such an array or iterable, afresh for
+        every pass over the data).  None is allowed for the data-free estimators "x", "w" and
+        "random" (no counts then).  A fit in several passes (``memory_limit``) reads the data
+        once per pass, so X must then give the same batches every time: an array, a list or tuple
+        of batches, an iterable whose ``iter()`` starts over, or a callable; a one-shot iterator
+        (a generator) is refused with a ``ValueError`` before anything is read from it.
     estimator : {"a+-", "a", "w", "x", "random"}
         Also iNNvestigate's names "relu" (= "a+-") and "linear" (= "a").
     variant : {"paper", "regime"}
@@ -186,20 +192,40 @@ def fit_patterns(net, X, estimator="a+-", batch_size=256, variant="paper", seed=
         As in :func:`fit_statistics`.
     progress : bool or None
         Progress on stderr; None shows it only when stderr is a terminal.
+    memory_limit : int, str or None
+        The most bytes of running sums (the statistics) held at once: an int, or text such as
+        ``"512MiB"``, ``"1.5GiB"``, ``"300MB"`` (KiB/MiB/GiB: powers of 1024, kB/MB/GB: powers of
+        1000).  None (default): one pass over the data with the sums of every kernel layer, about
+        3 × the network's weights in float64.  With a limit, the kernel layers (a wide one split
+        into blocks of neurons) are fitted in as many passes over the data as the limit needs
+        (:func:`~refpattern.patterns.passes.plan_passes`); the patterns, counts and degenerate
+        entries are the same as those of one pass.  It bounds the sums only, not the process:
+        a fit also holds the network's weights, the patterns it returns (S_a±: 2 × the weights;
+        S_a: 1 ×), the activations of one batch and the estimator's temporaries (a few 16 MiB
+        blocks).  Unused without data (X None).
 
     Returns
     -------
     Patterns
         ``patterns[k]`` for ``net.kernel_layers[k]``, arrays in the kernel's layout.
     """
+    from refpattern.patterns.passes import fit_patterns_in_passes, parse_memory_limit, plan_passes
+
     estimator = canonical_estimator(estimator)
     check_variant(variant)
+    memory_limit = parse_memory_limit(memory_limit)
     if X is None:
         if estimator in ("a", "a+-"):
             raise ValueError(f"estimator {estimator!r} needs data X")
-        stats = None
-    else:
-        stats = fit_statistics(net, X, batch_size, backend, progress=progress, label="fit_patterns")
+        return patterns_from_statistics(net, None, estimator, variant, seed)
+    if memory_limit is not None:
+        if not isinstance(net, Sequential):
+            raise TypeError(f"net: expected a refpattern.Sequential, got {type(net).__name__}")
+        return fit_patterns_in_passes(net, X, plan_passes(net, memory_limit), estimator, variant, seed, batch_size,
+                                      backend, progress)
+    if callable(X) and not isinstance(X, np.ndarray):
+        X = X()
+    stats = fit_statistics(net, X, batch_size, backend, progress=progress, label="fit_patterns")
     return patterns_from_statistics(net, stats, estimator, variant, seed)
 
 

@@ -1,0 +1,249 @@
+"""A pattern fit under a memory limit: the statistics in several passes over the data.
+
+The sums of one kernel layer with ``D`` inputs per neuron and ``O`` neurons hold three (D, O)
+float64 arrays (:mod:`refpattern.patterns.statistics`): 3 × the layer's weights.  A one-pass
+S_a± fit of VGG-16 therefore holds its weights (1.03 GiB), the sums of every kernel layer
+(3.09 GiB; the 25088→4096 dense layer alone 2.30 GiB) and the patterns it returns (2.06 GiB).
+With ``fit_patterns(..., memory_limit=...)`` the sums held at once stay under the limit:
+
+1. :func:`plan_passes` takes the kernel layers in forward order; a layer whose sums exceed the
+   limit is split into the fewest equal-ish blocks of neurons that each fit; the items (whole
+   layers or blocks) are packed greedily into passes, in forward order, while a pass's sums stay
+   within the limit.
+2. :func:`fit_patterns_in_passes` runs over all the data once per pass, with statistics only for
+   that pass's items (the forward pass stops after the last of them), then estimates their
+   patterns (:class:`~refpattern.patterns.estimators.LayerEstimate`, which stitches the blocks of
+   a layer into its full pattern arrays) and drops their sums before the next pass.
+
+The numbers are those of the one-pass fit: a neuron's sums depend only on the data and on the
+layer's shift ``c``, which every block takes from the same first chunk of the first batch, and its
+pattern depends only on its own sums.  The price is time: every pass runs the forward pass again,
+up to its last layer.
+"""
+
+from __future__ import annotations
+
+import numbers
+import re
+
+import numpy as np
+
+from refpattern.patterns.container import Patterns, canonical_estimator, check_variant
+from refpattern.patterns.estimators import LayerEstimate
+from refpattern.patterns.fit import Progress, accumulate_batch, check_batch_size, iter_batches
+from refpattern.patterns.statistics import LayerStatistics, resolve_forward_sums, resolve_sums_backend
+
+#: Unit suffixes of a memory limit given as text, in bytes (KiB … 1024-based, kB … 1000-based).
+MEMORY_UNITS = {"": 1, "B": 1, "KIB": 1 << 10, "MIB": 1 << 20, "GIB": 1 << 30, "TIB": 1 << 40,
+                "KB": 10 ** 3, "MB": 10 ** 6, "GB": 10 ** 9, "TB": 10 ** 12}
+_MEMORY_TEXT = re.compile(r"\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([A-Za-z]*)\s*")
+
+
+def parse_memory_limit(memory_limit, name: str = "memory_limit"):
+    """``memory_limit`` in bytes: None, a positive int, or text such as ``"512MiB"``,
+    ``"1.5GiB"``, ``"300MB"`` or ``"4096"``.
+
+    KiB, MiB, GiB, TiB are powers of 1024; kB, MB, GB, TB powers of 1000 (case-insensitive);
+    plain digits (or a ``B`` suffix) are bytes; a fractional amount of a unit is rounded down to
+    whole bytes.  Raises ``ValueError`` naming ``name`` and the value for anything else (a bool, a
+    float, zero, a negative number, unknown text).
+    """
+    if memory_limit is None:
+        return None
+    expected = 'a positive int number of bytes or text such as "512MiB", "1.5GiB", "300MB"'
+    if isinstance(memory_limit, (bool, np.bool_)) or not isinstance(memory_limit, (numbers.Integral, str)):
+        raise ValueError(f"{name}: expected None, {expected}; got {memory_limit!r} "
+                        f"({type(memory_limit).__name__})")
+    if isinstance(memory_limit, str):
+        match = _MEMORY_TEXT.fullmatch(memory_limit)
+        unit = match and MEMORY_UNITS.get(match.group(2).upper())
+        if not unit:
+            units = "KiB, MiB, GiB, TiB (1024-based), kB, MB, GB, TB (1000-based) or B"
+            raise ValueError(f"{name}: expected {expected} (units {units}); got {memory_limit!r}")
+        if unit == 1 and "." in match.group(1):
+            raise ValueError(f"{name}: expected {expected} (a fraction needs a unit); got {memory_limit!r}")
+        value = int(float(match.group(1)) * unit)
+    else:
+        value = int(memory_limit)
+    if value < 1:
+        raise ValueError(f"{name}: expected {expected}; got {memory_limit!r} ({value} bytes)")
+    return value
+
+
+def statistics_bytes(n_inputs: int, n_neurons: int, second_moment: bool = False) -> int:
+    """Bytes of the arrays a :class:`~refpattern.patterns.statistics.LayerStatistics` of
+    ``n_neurons`` neurons (a layer or a block of its neurons) with ``n_inputs`` inputs each holds.
+
+    ``products`` (D, 3O) float64 (``Σx̃ỹᵀ``, ``Σx̃(ỹ⊙g)ᵀ``, ``Σx̃gᵀ``), ``sum_x`` and the shift
+    ``c`` (D,) each, ``n_plus`` (O,) int64, ``sum_y``, ``sum_y_plus``, ``sum_yy``,
+    ``sum_yy_plus`` and its copy of the bias (O,) each, and ``sum_xx`` (D, D) with
+    ``second_moment``::
+
+        8 · (3·D·O + 2·D + 6·O)   (+ 8·D² with second_moment)
+
+    The filters are a read-only view of the layer's weights and cost nothing.
+    """
+    d, o = int(n_inputs), int(n_neurons)
+    return 8 * (3 * d * o + 2 * d + 6 * o + (d * d if second_moment else 0))
+
+
+def layer_statistics_bytes(layer, neurons=None) -> int:
+    """:func:`statistics_bytes` of a kernel layer (or of the block ``neurons``, a slice)."""
+    n_out = layer.weight.shape[0]
+    start, stop, _ = (slice(None) if neurons is None else neurons).indices(n_out)
+    return statistics_bytes(int(np.prod(layer.weight.shape[1:])), stop - start)
+
+
+def split_neurons(n_inputs: int, n_neurons: int, memory_limit: int, where: str = "a layer") -> list:
+    """The fewest equal-ish blocks (sizes differ by at most 1) of ``range(n_neurons)`` whose
+    sums each fit ``memory_limit`` bytes, as slices; ``[slice(0, n_neurons)]`` if the whole layer fits.
+
+    Raises ``ValueError`` if even one neuron's sums do not fit.
+    """
+    if statistics_bytes(n_inputs, 1) > memory_limit:
+        raise ValueError(f"memory_limit: {memory_limit} bytes cannot hold the statistics of even one neuron of "
+                         f"{where} (D = {n_inputs} inputs per neuron: {statistics_bytes(n_inputs, 1)} bytes); "
+                         "give a larger limit")
+    low, high = 1, n_neurons  # the most neurons whose sums fit: statistics_bytes grows with O
+    while low < high:
+        middle = (low + high + 1) // 2
+        if statistics_bytes(n_inputs, middle) <= memory_limit:
+            low = middle
+        else:
+            high = middle - 1
+    blocks = -(-n_neurons // low)
+    bounds = [block * n_neurons // blocks for block in range(blocks + 1)]
+    return [slice(start, stop) for start, stop in zip(bounds[:-1], bounds[1:])]
+
+
+def plan_passes(net, memory_limit) -> list:
+    """Which statistics each pass over the data takes, so that no pass holds more than
+    ``memory_limit`` bytes of sums (:func:`statistics_bytes`).
+
+    Parameters
+    ----------
+    net : Sequential
+    memory_limit : int, str or None
+        As in :func:`parse_memory_limit`; None: one pass with every kernel layer.
+
+    Returns
+    -------
+    list of passes
+        Each pass a list of ``(kernel_index, neurons)`` items, ``neurons`` a ``slice(start, stop)``
+        of the layer's output neurons, in forward order.  Every neuron of every kernel layer is in
+        exactly one item; a layer appears at most once in a pass; a layer that does not fit the
+        limit is split into the fewest equal-ish blocks that do (:func:`split_neurons`), and items
+        are packed greedily into passes while a pass's sums stay within the limit.
+
+    Raises ``ValueError`` if the limit cannot hold one neuron's sums of some layer.
+    """
+    limit = parse_memory_limit(memory_limit)
+    kernels = net.kernel_layers
+    if limit is None:
+        return [[(k, slice(0, layer.weight.shape[0])) for k, layer in enumerate(kernels)]] if kernels else []
+    passes, current, used = [], [], 0
+    for k, layer in enumerate(kernels):
+        n_inputs = int(np.prod(layer.weight.shape[1:]))
+        where = f"kernel layer {k} (net.layers[{net.kernel_indices[k]}], {layer!r})"
+        for neurons in split_neurons(n_inputs, layer.weight.shape[0], limit, where):
+            size = statistics_bytes(n_inputs, neurons.stop - neurons.start)
+            if current and (used + size > limit or current[-1][0] == k):
+                passes.append(current)
+                current, used = [], 0
+            current.append((k, neurons))
+            used += size
+    if current:
+        passes.append(current)
+    return passes
+
+
+def pass_bytes(net, items) -> int:
+    """:func:`statistics_bytes` of one pass of :func:`plan_passes`."""
+    kernels = net.kernel_layers
+    return sum(layer_statistics_bytes(kernels[k], neurons) for k, neurons in items)
+
+
+# --- the data, once per pass ------------------------------------------------------------------
+
+def data_source(X, n_passes: int):
+    """A function returning the data ``X`` afresh for each pass (what :func:`iter_batches` reads).
+
+    ``X`` may be an array, a callable returning a fresh array or iterable of batches on every call,
+    or an iterable whose ``iter()`` starts over every time (a list, a tuple, a re-iterable
+    object).  A one-shot iterator (``iter(X) is X``, e.g. a generator) is refused with a
+    ``ValueError`` when ``n_passes > 1``, before anything is read from it.
+    """
+    if callable(X) and not isinstance(X, np.ndarray):
+        return X
+    if n_passes > 1 and not isinstance(X, (np.ndarray, str, bytes)) and hasattr(X, "__iter__") and iter(X) is X:
+        raise ValueError(
+            f"X: the memory limit needs {n_passes} passes over the data, but X is a one-shot iterator "
+            f"({type(X).__name__}) that can be read only once; pass an array, a list of batches, an "
+            "iterable whose iter() starts over, or a function returning a fresh iterable of batches "
+            "(e.g. lambda: my_batches()), or raise memory_limit")
+    return lambda: X
+
+
+def fit_patterns_in_passes(net, X, plan, estimator="a+-", variant="paper", seed=0, batch_size=256, backend=None,
+                           progress=None) -> Patterns:
+    """:func:`~refpattern.patterns.fit.fit_patterns` in the passes of ``plan`` (:func:`plan_passes`).
+
+    Each pass builds the :class:`~refpattern.patterns.statistics.LayerStatistics` of its items,
+    runs over every batch of ``X`` (:func:`data_source`) with
+    :func:`~refpattern.patterns.fit.accumulate_batch`, estimates the items' patterns and drops
+    their sums.  Raises ``ValueError`` if a pass sees a different number of samples than the first
+    one, or if the blocks of a layer see different data (their shifts ``c`` differ).
+    """
+    estimator = canonical_estimator(estimator)
+    check_variant(variant)
+    batch_size = check_batch_size(batch_size)
+    data = data_source(X, len(plan))
+    backend_name, fused = resolve_sums_backend(backend)
+    forward_fused = resolve_forward_sums(backend_name)
+    kernel_indices = net.kernel_indices
+    estimates = [LayerEstimate(net.layers[index], k, index, estimator, variant, seed)
+                 for k, index in enumerate(kernel_indices)]
+    shifts = {}  # kernel index -> the shift c of its first block
+    samples_first = None
+    for number, items in enumerate(plan, start=1):
+        stats = [None] * len(kernel_indices)
+        for k, neurons in items:
+            stats[k] = LayerStatistics(net.layers[kernel_indices[k]], k, kernel_indices[k], neurons=neurons)
+        source = data()
+        total = source.shape[0] if isinstance(source, np.ndarray) and source.ndim else None
+        bar = Progress(f"fit_patterns pass {number}/{len(plan)}", total, progress)
+        samples = 0
+        for batch_number, batch in enumerate(iter_batches(source, batch_size)):
+            x = net.check_input(batch, f"X (batch {batch_number})")
+            accumulate_batch(net, stats, x, backend_name, fused, forward_fused)
+            samples += x.shape[0]
+            bar.update(x.shape[0])
+        bar.close()
+        if samples == 0:
+            raise ValueError(f"X: no data in pass {number} of {len(plan)} (an empty array or an iterable without "
+                             "batches)")
+        if samples_first is None:
+            samples_first = samples
+        elif samples != samples_first:
+            raise ValueError(f"X: pass {number} of {len(plan)} read {samples} samples, pass 1 read {samples_first}; "
+                             "every pass must read the same data (give an array, a list of batches or a function "
+                             "returning the same batches on every call)")
+        for k, neurons in items:
+            check_same_shift(shifts.setdefault(k, stats[k].shift), stats[k], number)
+            estimates[k].add(stats[k])
+            stats[k] = None  # drop the sums before the next item, the next pass
+    return Patterns(estimator, variant, [estimate.result() for estimate in estimates],
+                    seed=seed if estimator == "random" else None)
+
+
+def check_same_shift(first, stats, number: int) -> None:
+    """Blocks of one layer take their shift ``c`` from the same first chunk: equal up to the
+    rounding of the forward pass (which may take another kernel path in another pass)."""
+    scale = float(np.max(np.abs(first), initial=0.0))
+    if np.max(np.abs(stats.shift - first), initial=0.0) > 1e-9 * scale:
+        raise ValueError(f"X: in pass {number}, kernel layer {stats.kernel_index} ({stats.layer_name}) saw other data "
+                         "than in an earlier pass (the mean of its first inputs differs); every pass must read the "
+                         "same data in the same order")
+
+
+__all__ = ["fit_patterns_in_passes", "parse_memory_limit", "plan_passes", "split_neurons", "statistics_bytes"]
