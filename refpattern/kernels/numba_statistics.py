@@ -32,9 +32,11 @@ How (per chunk of at most :data:`MAX_CHUNK_ELEMENTS` patch entries, buffers reus
 ``forward_statistics`` is the same pass that also returns the layer's output: the fit's forward
 pass and its statistics share one patch matrix and one product.  The output is read off the
 shifted product, ``z = ỹ + (b + Wc)``, instead of a second GEMM on unshifted patches.  That is
-exact for the statistics (they still come from ``Ỹ = P̃Wᵀ``) and as accurate as a direct product
-for ``z`` (its error bound ``γ·(Σ|w||x̃| + Σ|w||c| + |b|)`` is no larger than the direct
-``γ·(Σ|w||x| + |b|)`` up to a factor 2); where that bound cannot vouch for the sign of ``z``
+exact for the statistics (they still come from ``Ỹ = P̃Wᵀ``), and ``z`` has an error bound,
+``γ·(Σ|w||x̃| + Σ|w||c| + |b|)``, of the size of a direct product's ``γ·(Σ|w||x| + |b|)`` (the shift
+``c`` is a mean of the data, so ``|x̃|`` and ``|c|`` are of the size of ``|x|``; with inputs far
+from zero, ``|x̃| ≪ |x|``, it is smaller).  The two differ in the last bits, so the fit's
+activations equal ``net.forward``'s up to rounding.  Where the bound cannot vouch for the sign of ``z``
 (``|z| ≤ τ``, see :func:`_offsets_and_tolerances`) the kernel evaluates ``wᵀx + b`` directly from
 ``x``, as the forward pass does, so gates are never decided by rounding noise: a zero-bias unit
 on an all-zero patch (a dead region after a ReLU) stays exactly 0 and closed, as in the forward pass.
@@ -327,7 +329,10 @@ def forward_statistics(x, weight_matrix, bias, shift, conv, products, sum_x, n_p
     """The layer's output for one batch, with the batch added to the running sums in the same pass.
 
     Same sums as :func:`accumulate_statistics` (to rounding), but the output ``z = Wx + b`` is
-    computed here, from the shifted product (module docstring), instead of being passed in.
+    computed here, from the shifted product (module docstring), instead of being passed in.  Its
+    NumPy twin is the layer's NumPy forward pass followed by the readable statistics path;
+    ``tests/test_statistics_kernels.py`` holds the output and the sums to it (1e-12 relative)
+    and the sign tolerance to exact rational arithmetic.
 
     Parameters
     ----------
