@@ -347,6 +347,64 @@ def test_errors_name_the_problem():
 
 def test_backend_seam_hands_out_this_module():
     assert get_kernels("numba") is nb
-    for name in ("conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight",
-                 "maxpool_forward", "maxpool_backward"):
-        assert callable(getattr(nb, name))
+    for name in ("split_by_gate", "dense_forward", "dense_backward_input", "conv2d_forward",
+                 "conv2d_backward_input", "conv2d_backward_weight", "maxpool_forward", "maxpool_backward"):
+        assert callable(getattr(nb, name)) and callable(getattr(ref, name))
+
+
+# --------------------------------------------------------------------------------------
+# dense layers and the gate split
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n, d, o", [(1, 1, 1), (3, 7, 5), (64, 300, 17), (5, 1, 9)])
+def test_dense_kernels_match_reference(n, d, o):
+    rng = np.random.default_rng(n * 100 + d + o)
+    x, weight, grad_y = rng.normal(size=(n, d)), rng.normal(size=(o, d)), rng.normal(size=(n, o))
+    forward = nb.dense_forward(x, weight)
+    assert forward.flags.c_contiguous
+    assert_matches(forward, ref.dense_forward(x, weight), ref.dense_forward(np.abs(x), np.abs(weight)))
+    backward = nb.dense_backward_input(grad_y, weight)
+    assert backward.flags.c_contiguous
+    assert_matches(backward, ref.dense_backward_input(grad_y, weight),
+                   ref.dense_backward_input(np.abs(grad_y), np.abs(weight)))
+    # adjoint: <forward(x), g> = <x, backward(g)>
+    assert np.isclose(np.vdot(forward, grad_y), np.vdot(x, backward), rtol=1e-12,
+                      atol=1e-12 * np.vdot(np.abs(x) @ np.abs(weight).T, np.abs(grad_y)))
+    # views (transposed, strided, float32) and the caller's arrays untouched
+    x_view = np.asfortranarray(x)
+    before = x_view.copy()
+    assert_matches(nb.dense_forward(x_view, weight[:, ::1]), ref.dense_forward(x, weight),
+                   ref.dense_forward(np.abs(x), np.abs(weight)))
+    np.testing.assert_array_equal(x_view, before)
+    assert nb.dense_forward(x.astype(np.float32), weight).dtype == np.float64
+
+
+def test_dense_kernels_refuse_mismatched_shapes():
+    with pytest.raises(ValueError, match=r"dense_forward: weight \(2, 4\) expects 4 inputs, x \(3, 5\) has 5"):
+        nb.dense_forward(np.zeros((3, 5)), np.zeros((2, 4)))
+    with pytest.raises(ValueError, match=r"dense_backward_input: weight \(2, 4\) has 2 outputs"):
+        nb.dense_backward_input(np.zeros((3, 5)), np.zeros((2, 4)))
+    with pytest.raises(ValueError, match=r"expected 2 axes"):
+        nb.dense_forward(np.zeros(3), np.zeros((2, 3)))
+
+
+@pytest.mark.parametrize("closed_signal", [False, True])
+def test_split_by_gate_matches_reference(closed_signal):
+    rng = np.random.default_rng(7)
+    output = rng.normal(size=(3, 4, 5, 6))
+    output[0, 0, 0, :3] = 0.0                      # z = 0 is closed
+    upstream = rng.normal(size=output.shape)
+    if not closed_signal:
+        upstream *= output > 0                     # what a following ReLU leaves
+    got_open, got_closed = nb.split_by_gate(upstream, output)
+    want_open, want_closed = ref.split_by_gate(upstream, output)
+    np.testing.assert_array_equal(got_open, want_open)
+    np.testing.assert_array_equal(got_open, np.where(output > 0, upstream, 0.0))
+    if closed_signal:
+        np.testing.assert_array_equal(got_closed, want_closed)
+        np.testing.assert_array_equal(got_open + got_closed, upstream)
+    else:
+        assert got_closed is None and want_closed is None
+    with pytest.raises(ValueError, match="differ in shape"):
+        nb.split_by_gate(upstream, output[:1])

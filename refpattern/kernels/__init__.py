@@ -3,8 +3,8 @@
 Every backend module exposes the same functions with the same signatures as
 :mod:`refpattern.kernels.numpy_reference` (the readable reference):
 
-``conv2d_forward``, ``conv2d_backward_input``, ``conv2d_backward_weight``,
-``maxpool_forward``, ``maxpool_backward``.
+``split_by_gate``, ``dense_forward``, ``dense_backward_input``, ``conv2d_forward``, ``conv2d_backward_input``,
+``conv2d_backward_weight``, ``maxpool_forward``, ``maxpool_backward``.
 
 The fused pattern-statistics pass has the same seam one level up:
 :data:`refpattern.patterns.statistics.SUMS_BACKENDS` maps ``"numpy"`` to the readable path

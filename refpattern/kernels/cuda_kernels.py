@@ -1,14 +1,15 @@
 """numba.cuda kernels (float64): the GPU twins of :mod:`refpattern.kernels.numpy_reference`.
 
-Same five functions and signatures as the reference; host NumPy arrays in, host NumPy
+Same eight functions and signatures as the reference; host NumPy arrays in, host NumPy
 arrays out (each call copies its inputs to the device and its result back).
 
 - :func:`conv2d_forward` runs on the GPU: one thread per output element.
 - :func:`gemm_at_b` (``a.T @ b``, the shape of the pattern statistics
   ``Σ_n x_n y_nᵀ``) runs on the GPU: a shared-memory tiled GEMM.  Its NumPy twin is
   simply ``a.T @ b``.
-- ``conv2d_backward_input``, ``conv2d_backward_weight``, ``maxpool_forward`` and
-  ``maxpool_backward`` are **delegated to the Numba CPU kernels**
+- ``split_by_gate``, ``dense_forward``, ``dense_backward_input``, ``conv2d_backward_input``,
+  ``conv2d_backward_weight``, ``maxpool_forward`` and ``maxpool_backward`` are
+  **delegated to the Numba CPU kernels**
   (:mod:`refpattern.kernels.numba_cpu`): they run on the CPU, with identical results.
 
 This module imports without a GPU (and without numba-cuda installed); only
@@ -31,8 +32,11 @@ from refpattern.kernels.numba_cpu import (  # CPU delegation, see module docstri
     _pair,
     conv2d_backward_input,
     conv2d_backward_weight,
+    dense_backward_input,
+    dense_forward,
     maxpool_backward,
     maxpool_forward,
+    split_by_gate,
 )
 
 try:  # numba-cuda is the optional `cuda` extra

@@ -1,10 +1,10 @@
 """Numba CPU kernels: the fast twins of :mod:`refpattern.kernels.numpy_reference`.
 
-Same five functions, same signatures, same results (to about 1e-12 relative in
+Same eight functions, same signatures, same results (to about 1e-12 relative in
 float64; ``tests/test_kernels_numba.py`` holds each one to its NumPy twin):
 
-``conv2d_forward``, ``conv2d_backward_input``, ``conv2d_backward_weight``,
-``maxpool_forward``, ``maxpool_backward``.
+``split_by_gate``, ``dense_forward``, ``dense_backward_input``, ``conv2d_forward``, ``conv2d_backward_input``,
+``conv2d_backward_weight``, ``maxpool_forward``, ``maxpool_backward``.
 
 Layouts are those of the reference: images NCHW, convolution weights
 ``(O, C, kh, kw)``, receptive-field patches flattened in ``(C, kh, kw)`` order,
@@ -18,8 +18,15 @@ kernel.  The kernels:
   image, written into a reused buffer) followed by one BLAS GEMM (``np.dot``);
   the backward pass to the input is the transposed GEMM followed by *col2im*
   (scatter-add of the patch matrix back onto the image).
-- max-pooling: direct loops over each window; the forward serial (it runs between the
-  BLAS calls of a pattern fit), the routing backward with ``prange`` over the ``N*C`` planes.
+- max-pooling: direct serial loops over each window (forward) and over the winners
+  (routing backward).
+- dense layers: one BLAS GEMM (``scipy.linalg.blas.dgemm`` on transposed views, no copy).
+
+Every kernel is serial apart from BLAS, and every BLAS call goes to one library (SciPy's
+OpenBLAS, which Numba's ``np.dot`` also calls): an explanation or a fit alternates between
+GEMMs and short loops many times, and on 2 cores any second thread pool (NumPy's own
+OpenBLAS, Numba's ``prange``) spins against OpenBLAS's threads.  In ``explain`` on ``bench_cnn``
+that made the GEMMs about 3x slower than the same GEMMs alone.
 
 Why the convolution kernels run their sample loop serially: the GEMM is the bulk of
 the work and OpenBLAS already spreads it over all cores.  Mixing Numba's thread pool
@@ -35,9 +42,13 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
+from scipy.linalg.blas import dgemm
 
 __all__ = [
+    "split_by_gate",
+    "dense_forward",
+    "dense_backward_input",
     "conv2d_forward",
     "conv2d_backward_input",
     "conv2d_backward_weight",
@@ -279,31 +290,27 @@ def _maxpool_forward_kernel(x, kh, kw, sh, sw, oh, ow):
     n_samples, channels = x.shape[0], x.shape[1]
     y = np.empty((n_samples, channels, oh, ow))
     winner = np.empty((n_samples, channels, oh, ow), dtype=np.int64)
-    for n in range(n_samples):  # serial: see the module docstring (it runs between BLAS calls in a fit)
+    for n in range(n_samples):
         for c in range(channels):
-            image = x[n, c]
             for p in range(oh):
+                r0 = p * sh
                 for q in range(ow):
-                    r0 = p * sh
                     s0 = q * sw
-                    best = image[r0, s0]
+                    best = x[n, c, r0, s0]
                     best_k = 0
                     for i in range(kh):
-                        if best != best:  # a NaN already won
-                            break
                         for j in range(kw):
-                            value = image[r0 + i, s0 + j]
-                            if value > best or value != value:
-                                best = value
-                                best_k = i * kw + j
-                                if value != value:
-                                    break
+                            value = x[n, c, r0 + i, s0 + j]
+                            # branch-free: a larger value, or the first NaN, takes over (then nothing does)
+                            better = (value > best) | ((value != value) & (best == best))
+                            best = value if better else best
+                            best_k = i * kw + j if better else best_k
                     y[n, c, p, q] = best
                     winner[n, c, p, q] = best_k
     return y, winner
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def _maxpool_backward_kernel(grad_y, winner, height, width, kh, kw, sh, sw):
     """Twin of ``numpy_reference.maxpool_backward``: route each ``grad_y`` to its winner.
 
@@ -322,7 +329,7 @@ def _maxpool_backward_kernel(grad_y, winner, height, width, kh, kw, sh, sw):
     """
     n_samples, channels, oh, ow = grad_y.shape
     grad_x = np.zeros((n_samples, channels, height, width))
-    for plane in prange(n_samples * channels):
+    for plane in range(n_samples * channels):
         n = plane // channels
         c = plane % channels
         for p in range(oh):
@@ -334,9 +341,87 @@ def _maxpool_backward_kernel(grad_y, winner, height, width, kh, kw, sh, sw):
     return grad_x
 
 
+@njit(cache=True)
+def _split_by_gate_kernel(upstream, output):
+    """One pass: the gate-open part of ``upstream`` and whether the gate-closed part has a nonzero."""
+    flat_up, flat_out = upstream.ravel(), output.ravel()
+    open_part = np.empty(flat_up.size)
+    closed_nonzero = False
+    for i in range(flat_up.size):
+        value = flat_up[i]
+        is_open = flat_out[i] > 0
+        open_part[i] = value if is_open else 0.0
+        closed_nonzero |= (not is_open) & (value != 0)
+    return open_part.reshape(upstream.shape), closed_nonzero
+
+
 # --------------------------------------------------------------------------------------
 # public functions (same signatures as numpy_reference)
 # --------------------------------------------------------------------------------------
+
+
+def split_by_gate(upstream, output):
+    """``(upstream·1[output > 0], upstream·1[output ≤ 0])``, the second None where it is all zero.
+
+    Parameters
+    ----------
+    upstream, output : ndarrays of one shape (a layer's incoming signal and its forward output)
+
+    Returns
+    -------
+    open_part : ndarray, float64
+    closed_part : ndarray or None
+    """
+    upstream = np.ascontiguousarray(upstream, dtype=np.float64)
+    output = np.ascontiguousarray(output, dtype=np.float64)
+    if upstream.shape != output.shape:
+        raise ValueError(f"split_by_gate: upstream {upstream.shape} and output {output.shape} differ in shape")
+    open_part, closed_nonzero = _split_by_gate_kernel(upstream, output)
+    if not closed_nonzero:
+        return open_part, None
+    return open_part, np.where(output > 0, 0.0, upstream)
+
+
+def dense_forward(x, weight):
+    """``y = x @ weightᵀ`` without bias (one BLAS GEMM).
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, in)
+    weight : ndarray, shape (out, in)
+
+    Returns
+    -------
+    y : ndarray, shape (N, out), float64, C-contiguous
+    """
+    x = _float_array(x, "dense_forward: x", 2)
+    weight = _float_array(weight, "dense_forward: weight", 2)
+    if weight.shape[1] != x.shape[1]:
+        raise ValueError(f"dense_forward: weight {weight.shape} expects {weight.shape[1]} inputs, x {x.shape} has "
+                         f"{x.shape[1]}")
+    # yᵀ (out, N) = W xᵀ; weight.T and x.T are the Fortran views BLAS reads without a copy
+    return dgemm(1.0, weight.T, x.T, trans_a=1).T
+
+
+def dense_backward_input(grad_y, weight):
+    """Vector-Jacobian product of :func:`dense_forward` with respect to ``x``: ``grad_y @ weight``.
+
+    Parameters
+    ----------
+    grad_y : ndarray, shape (N, out)
+    weight : ndarray, shape (out, in)
+
+    Returns
+    -------
+    grad_x : ndarray, shape (N, in), float64, C-contiguous
+    """
+    grad_y = _float_array(grad_y, "dense_backward_input: grad_y", 2)
+    weight = _float_array(weight, "dense_backward_input: weight", 2)
+    if weight.shape[0] != grad_y.shape[1]:
+        raise ValueError(f"dense_backward_input: weight {weight.shape} has {weight.shape[0]} outputs, grad_y "
+                         f"{grad_y.shape} has {grad_y.shape[1]}")
+    # grad_xᵀ (in, N) = Wᵀ grad_yᵀ
+    return dgemm(1.0, weight.T, grad_y.T).T
 
 
 def conv2d_forward(x, weight, stride, padding):

@@ -64,6 +64,25 @@ def patch_matrix(x, kernel_size, stride, padding):
     return patches.reshape(n * oh * ow, -1)
 
 
+def split_by_gate(upstream, output):
+    """The two regimes of a gated step: ``(upstream·1[output > 0], upstream·1[output ≤ 0])``,
+    the second one None where it is all zero (it would add nothing)."""
+    gate = output > 0
+    closed = np.where(gate, 0.0, upstream)
+    return np.where(gate, upstream, 0.0), (closed if closed.any() else None)
+
+
+def dense_forward(x, weight):
+    """``y = x @ weightᵀ`` (no bias): x (N, in), weight (out, in) -> (N, out)."""
+    return x @ weight.T
+
+
+def dense_backward_input(grad_y, weight):
+    """Vector-Jacobian product of :func:`dense_forward` with respect to ``x``: ``grad_y @ weight``,
+    (N, out) -> (N, in)."""
+    return grad_y @ weight
+
+
 def conv2d_forward(x, weight, stride, padding):
     """Cross-correlation without bias.
 

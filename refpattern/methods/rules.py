@@ -2,7 +2,9 @@
 
 Every rule has the same shape: ``rule.backward(layer, x, upstream, backend) -> downstream``,
 where ``x`` is the layer input ``(N, …)``, ``upstream`` is shaped like the layer output and
-the result like ``x``.  Rules only use the layer's linear map ``f(x; V) = layer.linear(x, V)``
+the result like ``x``.  A rule that needs the layer's forward output ``z = layer.forward(x)``
+sets ``uses_output = True`` and takes it as ``output=`` (the backward pass hands it the one the
+forward pass already computed; without it the rule computes ``z`` itself).  Rules only use the layer's linear map ``f(x; V) = layer.linear(x, V)``
 and its transpose ``fᵀ(g; V) = layer.linear_transpose(g, V, x.shape)``, for any weight ``V``
 of the layer's shape, so one rule serves Dense and Conv2D alike (for a convolution the sum
 over ``i`` runs over the receptive field of output neuron ``j``; zero padding adds nothing).
@@ -17,6 +19,8 @@ exactly zero contributes zero.
 from __future__ import annotations
 
 import numpy as np
+
+from refpattern.kernels import get_kernels
 
 DEFAULT_STABILIZER = 1e-6
 
@@ -63,11 +67,13 @@ class EpsilonRule:
     ``epsilon = 0`` is LRP-z: exact division; a neuron with ``z_j = 0`` passes nothing.
     """
 
+    uses_output = True
+
     def __init__(self, epsilon=0.0):
         self.epsilon = _check_stabilizer("lrp.epsilon epsilon", epsilon)
 
-    def backward(self, layer, x, upstream, backend=None):
-        z = layer.forward(x, backend)
+    def backward(self, layer, x, upstream, backend=None, output=None):
+        z = layer.forward(x, backend) if output is None else output
         s = stabilized_divide(upstream, z, self.epsilon)
         return x * layer.linear_transpose(s, layer.weight, x.shape, backend)
 
@@ -168,19 +174,26 @@ class GatedPatternRule:
     ReLU follows the layer, its gate zeroes ``R_j`` for closed neurons, so only ``a₊`` acts.
     """
 
+    uses_output = True
+
     def __init__(self, open_weight, closed_weight, name: str):
         self.open_weight = np.asarray(open_weight, dtype=np.float64)
         self.closed_weight = np.asarray(closed_weight, dtype=np.float64)
         self.name = name
 
-    def backward(self, layer, x, upstream, backend=None):
+    def backward(self, layer, x, upstream, backend=None, output=None):
         for label, v in (("open", self.open_weight), ("closed", self.closed_weight)):
             if v.shape != layer.weight.shape:
                 raise ValueError(f"{self.name}: {label}-gate pattern has shape {v.shape}, layer {layer!r} "
                                  f"has weight shape {layer.weight.shape}")
-        gate = layer.forward(x, backend) > 0
-        return (layer.linear_transpose(np.where(gate, upstream, 0.0), self.open_weight, x.shape, backend)
-                + layer.linear_transpose(np.where(gate, 0.0, upstream), self.closed_weight, x.shape, backend))
+        z = layer.forward(x, backend) if output is None else output
+        open_part, closed_part = get_kernels(backend).split_by_gate(upstream, z)
+        downstream = layer.linear_transpose(open_part, self.open_weight, x.shape, backend)
+        # the closed regime is None when its upstream is all zero (it would add exactly nothing):
+        # where a ReLU follows it always is, so PatternNet/PatternAttribution cost one product per layer
+        if closed_part is not None:
+            downstream += layer.linear_transpose(closed_part, self.closed_weight, x.shape, backend)
+        return downstream
 
 
 class IdentitySignalRule:

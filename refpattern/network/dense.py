@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from refpattern.kernels import get_kernels
 from refpattern.network.validation import kernel_parameters
 
 
@@ -51,11 +52,11 @@ class Dense:
     # the linear map and its transpose, for any weight of this layer's shape ----
     def linear(self, x, weight, backend=None):
         """``x @ weight.T`` without bias.  x: (N, in), weight: (out, in) -> (N, out)."""
-        return x @ weight.T
+        return get_kernels(backend).dense_forward(x, weight)
 
     def linear_transpose(self, grad_y, weight, input_shape, backend=None):
         """Vector-Jacobian product of :meth:`linear`: ``grad_y @ weight`` -> (N, in)."""
-        return grad_y @ weight
+        return get_kernels(backend).dense_backward_input(grad_y, weight)
 
     # forward and backward --------------------------------------------------
     def forward(self, x, backend=None):
