@@ -317,6 +317,16 @@ def test_sign_tolerance_bounds_the_rounding_of_the_read_off_output(offset):
     assert worst <= 0.5
 
 
+def test_forward_statistics_of_an_empty_batch_adds_nothing():
+    sums = empty_sums(9, 2, seed=3)
+    before = {name: value.copy() for name, value in sums.items()}
+    out, n = numba_statistics.forward_statistics(np.ones((0, 1, 4, 4)), np.ones((2, 9)), np.ones(2), np.zeros(9),
+                                                 ((3, 3), (1, 1), (1, 1)), **sums)
+    assert n == 0 and out.shape == (0, 2, 4, 4)
+    for name, value in sums.items():
+        np.testing.assert_array_equal(value, before[name])
+
+
 def test_forward_statistics_refuses_bad_arguments():
     x, w = np.ones((2, 3)), np.ones((2, 3))
     with pytest.raises(ValueError, match=r"forward_statistics: bias must have shape \(2,\)"):

@@ -359,6 +359,8 @@ def forward_statistics(x, weight_matrix, bias, shift, conv, products, sum_x, n_p
         padded = ph > 0 or pw > 0         # the first window starts at (−ph, −pw)
         x_image, geometry = x, (kh, kw, sh, sw, ph, pw)
     oh, ow = output_shape[2:] if conv is not None else (1, 1)
+    if n_samples == 0:
+        return np.empty(output_shape), 0
     radius = _input_radius(x, shift, padded)
     offsets, tolerances = _offsets_and_tolerances(weight_matrix, bias, shift, radius)
     out = np.empty((n_samples, n_out, oh, ow))
