@@ -132,6 +132,17 @@ def test_conv2d_forward_matches_reference(n, c, o, h, w, kernel, stride, padding
     check_conv_forward((n, c, o, h, w, kernel, stride, padding), seed=0)
 
 
+@pytest.mark.parametrize("rows", [1, 2, 3])
+@pytest.mark.parametrize("n, c, o, h, w, kernel, stride, padding", CONV_CASES)
+def test_conv2d_forward_in_bands_of_rows_matches_reference(monkeypatch, rows, n, c, o, h, w, kernel, stride,
+                                                           padding):
+    """A large image is taken a band of ``rows`` output rows at a time (a ragged last band where ``rows``
+    does not divide OH)."""
+    ow = (w + 2 * padding[1] - kernel[1]) // stride[1] + 1
+    monkeypatch.setattr(nb, "MAX_PATCH_ELEMENTS", rows * c * kernel[0] * kernel[1] * ow)
+    check_conv_forward((n, c, o, h, w, kernel, stride, padding), seed=1)
+
+
 @pytest.mark.parametrize("n, c, o, h, w, kernel, stride, padding", CONV_CASES)
 def test_conv2d_backward_input_matches_reference(n, c, o, h, w, kernel, stride, padding):
     check_conv_backward_input((n, c, o, h, w, kernel, stride, padding), seed=1)

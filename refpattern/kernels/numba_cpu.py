@@ -15,7 +15,9 @@ float64 (never modifying the caller's arrays) and calls one private ``@njit``
 kernel.  The kernels:
 
 - convolution: per sample, *im2col* (the ``(C*kh*kw, OH*OW)`` patch matrix of one
-  image, written into a reused buffer) followed by one BLAS GEMM (``np.dot``);
+  image, written into a reused buffer; the forward pass takes an image whose patch matrix
+  exceeds :data:`MAX_PATCH_ELEMENTS` a band of output rows at a time) followed by one BLAS
+  GEMM (``np.dot``);
   the backward pass to the input is the transposed GEMM followed by *col2im*
   (scatter-add of the patch matrix back onto the image).
 - max-pooling: direct serial loops over each window (forward) and over the winners
@@ -55,6 +57,11 @@ __all__ = [
     "maxpool_forward",
     "maxpool_backward",
 ]
+
+
+#: Largest patch buffer (entries) :func:`conv2d_forward` builds for one sample; a larger image is
+#: taken a band of output rows at a time.
+MAX_PATCH_ELEMENTS = 1 << 20
 
 
 # --------------------------------------------------------------------------------------
@@ -124,25 +131,29 @@ def _check_grad_shape(grad_y: np.ndarray, expected: tuple, what: str) -> None:
 
 
 @njit(cache=True)
-def _im2col(image, kh, kw, sh, sw, ph, pw, oh, ow, cols):
+def _im2col(image, kh, kw, sh, sw, ph, pw, oh, ow, cols, row_begin=0, row_end=-1):
     """Patch matrix of one image: ``numpy_reference.patch_matrix`` of a single sample,
-    *transposed* (one column per output position).
+    *transposed* (one column per output position); only output rows ``[row_begin, row_end)``
+    when given (``row_end = -1``: to the last row ``OH``).
 
-    ``cols[(c*kh + i)*kw + j, p*OW + q] = x_pad[c, p*sh + i, q*sw + j]``
+    ``cols[(c*kh + i)*kw + j, (p - row_begin)*OW + q] = x_pad[c, p*sh + i, q*sw + j]``
 
     Parameters
     ----------
     image : (C, H, W) float64
-    cols : (C*kh*kw, OH*OW) float64, overwritten (positions on the padding become 0)
+    cols : (C*kh*kw, ≥ (row_end − row_begin)*OW) float64, overwritten (positions on the padding
+        become 0)
     """
     channels, height, width = image.shape
+    if row_end < 0:
+        row_end = oh
     for c in range(channels):
         for i in range(kh):
             for j in range(kw):
                 k = (c * kh + i) * kw + j
-                for p in range(oh):
+                for p in range(row_begin, row_end):
                     r = p * sh + i - ph
-                    base = p * ow
+                    base = (p - row_begin) * ow
                     if r < 0 or r >= height:
                         for q in range(ow):
                             cols[k, base + q] = 0.0
@@ -189,10 +200,12 @@ def _col2im_add(cols, kh, kw, sh, sw, ph, pw, oh, ow, image):
 
 
 @njit(cache=True)
-def _conv2d_forward_kernel(x, weight_matrix, kh, kw, sh, sw, ph, pw, oh, ow):
+def _conv2d_forward_kernel(x, weight_matrix, kh, kw, sh, sw, ph, pw, oh, ow, rows_per_chunk):
     """Twin of ``numpy_reference.conv2d_forward``.
 
-    For every sample ``n``: ``y[n] = W · cols(x[n])`` with ``W = weight.reshape(O, C*kh*kw)``.
+    For every sample ``n``: ``y[n] = W · cols(x[n])`` with ``W = weight.reshape(O, C*kh*kw)``,
+    ``rows_per_chunk`` output rows at a time (so that the patch buffer stays small for large
+    images: VGG-16's second layer would need 231 MB for one 224×224 sample at once).
 
     Parameters
     ----------
@@ -206,10 +219,24 @@ def _conv2d_forward_kernel(x, weight_matrix, kh, kw, sh, sw, ph, pw, oh, ow):
     n_samples = x.shape[0]
     out_channels, patch_size = weight_matrix.shape
     y = np.empty((n_samples, out_channels, oh * ow))
-    cols = np.empty((patch_size, oh * ow))
+    if rows_per_chunk >= oh:  # the whole sample at once, straight into y[n]
+        cols = np.empty((patch_size, oh * ow))
+        for n in range(n_samples):
+            _im2col(x[n], kh, kw, sh, sw, ph, pw, oh, ow, cols)
+            np.dot(weight_matrix, cols, y[n])
+        return y
+    cols = np.empty((patch_size, rows_per_chunk * ow))
+    block = np.empty((out_channels, rows_per_chunk * ow))
     for n in range(n_samples):
-        _im2col(x[n], kh, kw, sh, sw, ph, pw, oh, ow, cols)
-        np.dot(weight_matrix, cols, y[n])
+        for row_begin in range(0, oh, rows_per_chunk):
+            row_end = min(oh, row_begin + rows_per_chunk)
+            m = (row_end - row_begin) * ow
+            if m != cols.shape[1]:  # the ragged last chunk (BLAS needs contiguous operands)
+                cols = np.empty((patch_size, m))
+                block = np.empty((out_channels, m))
+            _im2col(x[n], kh, kw, sh, sw, ph, pw, oh, ow, cols, row_begin, row_end)
+            np.dot(weight_matrix, cols, block)
+            y[n, :, row_begin * ow:row_end * ow] = block
     return y
 
 
@@ -451,7 +478,8 @@ def conv2d_forward(x, weight, stride, padding):
         )
     oh = _output_size(h, kh, sh, ph, "conv2d_forward (height)")
     ow = _output_size(w, kw, sw, pw, "conv2d_forward (width)")
-    y = _conv2d_forward_kernel(x, weight.reshape(o, c * kh * kw), kh, kw, sh, sw, ph, pw, oh, ow)
+    rows_per_chunk = max(1, MAX_PATCH_ELEMENTS // (c * kh * kw * ow))
+    y = _conv2d_forward_kernel(x, weight.reshape(o, c * kh * kw), kh, kw, sh, sw, ph, pw, oh, ow, rows_per_chunk)
     return y.reshape(n, o, oh, ow)
 
 
