@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from refpattern.kernels.numpy_reference import conv_output_size
+
 
 def check_output(array, name, shape, dtype, what="accumulate_statistics"):
     """The caller's running sum: must be a writable, C-contiguous array of ``shape`` and ``dtype``."""
@@ -82,7 +84,7 @@ def check_forward_arguments(x, weight_matrix, bias, shift, conv, products, sum_x
         if x.ndim != 4:
             raise ValueError(f"forward_statistics (Conv2D): x must be (N, C, H, W), got shape {x.shape}")
         (kh, kw), (sh, sw), (ph, pw) = conv
-        oh, ow = (x.shape[2] + 2 * ph - kh) // sh + 1, (x.shape[3] + 2 * pw - kw) // sw + 1
+        oh, ow = conv_output_size(x.shape[2], kh, sh, ph), conv_output_size(x.shape[3], kw, sw, pw)
         if oh < 1 or ow < 1:
             raise ValueError(f"forward_statistics (Conv2D): a ({kh}, {kw}) window does not fit x {x.shape} "
                              f"with padding ({ph}, {pw})")

@@ -397,8 +397,8 @@ class LayerStatistics:
         there is none yet; returns the chunk size in samples of the readable path."""
         rows_per_sample = 1
         if isinstance(self.layer, Conv2D):
-            (kh, kw), (sh, sw), (ph, pw) = self.layer.kernel_size, self.layer.stride, self.layer.padding
-            rows_per_sample = ((x.shape[2] + 2 * ph - kh) // sh + 1) * ((x.shape[3] + 2 * pw - kw) // sw + 1)
+            _, oh, ow = self.layer.output_shape(x.shape[1:])
+            rows_per_sample = oh * ow
         chunk = max(1, MAX_PATCH_ELEMENTS // max(1, rows_per_sample * self.n_inputs))
         if self.shift is None:
             shift = observation_mean(self.layer, x[:chunk])
