@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from refpattern.network.elementwise import log_softmax
 from refpattern.network.sequential import Sequential
 
 
@@ -30,8 +31,7 @@ def softmax_cross_entropy(logits, labels):
 
     logits: (B, K); labels: (B,) ints.  Returns (loss, grad_logits (B, K)).
     """
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    log_p = log_softmax(logits)
     rows = np.arange(len(labels))
     loss = -log_p[rows, labels].mean()
     grad = np.exp(log_p)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from refpattern.methods.targets import resolve_targets
+from refpattern.network.elementwise import softmax
 
 
 def _check_patch(shape, patch: int):
@@ -93,12 +94,6 @@ def degradation_curves(net, x, order, patch: int, target=None, backend=None) -> 
         degraded = np.where(pixel_rank < step, means, x)
         curves[:, step] = softmax(net.logits(degraded, backend))[rows_index, targets]
     return curves
-
-
-def softmax(z):
-    """Row-wise softmax of logits (N, K); the network's own Softmax layer need not be there."""
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
 
 
 def area_under_curve(curve) -> float | np.ndarray:

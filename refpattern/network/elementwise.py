@@ -41,6 +41,18 @@ class Flatten:
         return grad_y.reshape(x.shape)
 
 
+def softmax(z):
+    """``p_k = exp(z_k − max z) / Σ_l exp(z_l − max z)`` over the last axis: the one softmax of refpattern."""
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def log_softmax(z):
+    """``log p_k = (z_k − max z) − log Σ_l exp(z_l − max z)`` over the last axis (no ``log`` of an underflowed 0)."""
+    shifted = z - z.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
 class Softmax:
     """``p_k = exp(z_k − max z) / Σ_l exp(z_l − max z)`` over the last axis.
 
@@ -60,9 +72,7 @@ class Softmax:
         return tuple(input_shape)
 
     def forward(self, x, backend=None):
-        shifted = x - x.max(axis=-1, keepdims=True)
-        e = np.exp(shifted)
-        return e / e.sum(axis=-1, keepdims=True)
+        return softmax(x)
 
     def backward(self, x, grad_y, backend=None):
         p = self.forward(x)
