@@ -127,3 +127,33 @@ def test_layer_parameters_are_copied_and_read_only():
 def test_float32_input_is_accepted_as_float64(cnn, x):
     np.testing.assert_array_equal(rp.explain(cnn, x.astype(np.float32), "gradient"),
                                   rp.explain(cnn, x.astype(np.float32).astype(np.float64), "gradient"))
+
+
+def test_layers_check_their_arrays_before_a_kernel_sees_them():
+    """The kernels assume valid input; every layer method checks its arrays and names the layer."""
+    conv = rp.Conv2D(np.ones((2, 3, 3, 3)), stride=2, padding=1)
+    x = np.zeros((2, 3, 5, 5))
+    with pytest.raises(ValueError, match=r"Conv2D\(3->2.*x of shape \(2, 4, 5, 5\).*expected 3 input channels, got 4"):
+        conv.forward(np.zeros((2, 4, 5, 5)))
+    with pytest.raises(ValueError, match=r"Conv2D\(3->2.*smaller than the kernel"):
+        conv.linear(np.zeros((2, 3, 1, 0)), conv.weight)
+    with pytest.raises(ValueError, match=r"weight must have the layer's weight shape \(2, 3, 3, 3\), got \(2, 3, 2, 3\)"):
+        conv.linear(x, np.zeros((2, 3, 2, 3)))
+    with pytest.raises(ValueError, match=r"grad_y must have the shape of the layer output \(2, 2, 3, 3\).*got \(2, 2, 4, 4\)"):
+        conv.backward(x, np.zeros((2, 2, 4, 4)))
+    with pytest.raises(ValueError, match=r"grad_y must have the shape"):
+        conv.parameter_gradients(x, np.zeros((2, 2, 4, 4)))
+    with pytest.raises(TypeError, match=r"x must be a floating-point array, got dtype int64"):
+        conv.forward(np.zeros((2, 3, 5, 5), dtype=np.int64))
+    with pytest.raises(TypeError, match=r"x must be a numpy.ndarray"):
+        conv.forward([[[[1.0]]]])
+    dense = rp.Dense(np.ones((2, 4)))
+    with pytest.raises(ValueError, match=r"Dense\(in=4, out=2\): x of shape \(3, 5\): expected input of size 4, got 5"):
+        dense.forward(np.zeros((3, 5)))
+    with pytest.raises(ValueError, match=r"Dense\(in=4, out=2\): grad_y must have the shape of the layer output \(3, 2\)"):
+        dense.linear_transpose(np.zeros((3, 5)), dense.weight, (3, 4))
+    pool = rp.MaxPool2D(2)
+    with pytest.raises(ValueError, match=r"MaxPool2D.*grad_y must have the shape of the layer output \(2, 3, 2, 2\)"):
+        pool.backward(x, np.zeros((2, 3, 2, 3)))
+    with pytest.raises(ValueError, match=r"MaxPool2D.*smaller than the pooling window"):
+        pool.forward(np.zeros((1, 1, 1, 4)))

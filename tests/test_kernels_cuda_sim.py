@@ -20,7 +20,7 @@ def test_cuda_kernels_match_reference_in_simulator():
 
 
 def test_require_cuda_explains_what_to_do_without_a_gpu():
-    from refpattern.kernels import cuda_kernels, get_kernels
+    from refpattern.kernels import cuda_kernels, get_backend
 
     if os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0"):
         pytest.skip("this process runs under the CUDA simulator")
@@ -35,7 +35,7 @@ def test_require_cuda_explains_what_to_do_without_a_gpu():
         assert needed in message, f"{needed!r} missing from: {message}"
 
     with pytest.raises(RuntimeError, match="no CUDA GPU found"):
-        get_kernels("cuda")
+        get_backend("cuda")
     with pytest.raises(RuntimeError, match="no CUDA GPU found"):
         cuda_kernels.conv2d_forward([[[[1.0]]]], [[[[1.0]]]], (1, 1), (0, 0))
     with pytest.raises(RuntimeError, match="no CUDA GPU found"):

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from refpattern.kernels import get_kernels
+from refpattern.kernels import LAYER_OPERATIONS, get_backend
 from refpattern.kernels import numba_cpu as nb
 from refpattern.kernels import numpy_reference as ref
 
@@ -330,37 +330,19 @@ def test_float32_inputs_are_computed_in_float64():
 
 
 # --------------------------------------------------------------------------------------
-# argument errors name what was expected and what came
+# the backend seam
 # --------------------------------------------------------------------------------------
 
 
-def test_errors_name_the_problem():
-    x = np.zeros((2, 3, 5, 5))
-    with pytest.raises(ValueError, match=r"expects 4 input channels.*has 3"):
-        nb.conv2d_forward(x, np.zeros((2, 4, 3, 3)), (1, 1), (0, 0))
-    with pytest.raises(ValueError, match=r"stride.*>= 1"):
-        nb.conv2d_forward(x, np.zeros((2, 3, 3, 3)), (0, 1), (0, 0))
-    with pytest.raises(ValueError, match=r"pair of ints"):
-        nb.conv2d_forward(x, np.zeros((2, 3, 3, 3)), 1, (0, 0))
-    with pytest.raises(ValueError, match=r"window of 7 does not fit an axis of 5 with padding 0"):
-        nb.conv2d_forward(x, np.zeros((2, 3, 7, 3)), (1, 1), (0, 0))
-    with pytest.raises(ValueError, match=r"expected 4 axes"):
-        nb.conv2d_forward(x[0], np.zeros((2, 3, 3, 3)), (1, 1), (0, 0))
-    with pytest.raises(ValueError, match=r"grad_y should have shape \(2, 2, 3, 3\), got \(2, 2, 4, 4\)"):
-        nb.conv2d_backward_input(np.zeros((2, 2, 4, 4)), np.zeros((2, 3, 3, 3)), x.shape, (1, 1), (0, 0))
-    with pytest.raises(ValueError, match=r"grad_y should have shape"):
-        nb.conv2d_backward_weight(np.zeros((2, 2, 4, 4)), x, (3, 3), (1, 1), (0, 0))
-    with pytest.raises(ValueError, match=r"winner should have the shape"):
-        nb.maxpool_backward(np.zeros((2, 3, 2, 2)), np.zeros((2, 3, 2), dtype=int), x.shape, (2, 2), (2, 2))
-    with pytest.raises(ValueError, match=r"integer array"):
-        nb.maxpool_backward(np.zeros((2, 3, 2, 2)), np.zeros((2, 3, 2, 2)), x.shape, (2, 2), (2, 2))
-
-
-def test_backend_seam_hands_out_this_module():
-    assert get_kernels("numba") is nb
-    for name in ("split_by_gate", "dense_forward", "dense_backward_input", "conv2d_forward",
-                 "conv2d_backward_input", "conv2d_backward_weight", "maxpool_forward", "maxpool_backward"):
-        assert callable(getattr(nb, name)) and callable(getattr(ref, name))
+def test_backend_seam_hands_out_these_kernels():
+    numba_backend, numpy_backend = get_backend("numba"), get_backend("numpy")
+    assert get_backend() is numba_backend and get_backend(numba_backend) is numba_backend
+    for name in LAYER_OPERATIONS:
+        assert getattr(numba_backend, name) is getattr(nb, name)
+        assert getattr(numpy_backend, name) is getattr(ref, name)
+    assert numpy_backend.accumulate_statistics is ref.accumulate_statistics and numpy_backend.forward_statistics is None
+    with pytest.raises(ValueError, match=r"backend must be one of \('numpy', 'numba', 'cuda'\), got 'gpu'"):
+        get_backend("gpu")
 
 
 # --------------------------------------------------------------------------------------
@@ -391,15 +373,6 @@ def test_dense_kernels_match_reference(n, d, o):
     assert nb.dense_forward(x.astype(np.float32), weight).dtype == np.float64
 
 
-def test_dense_kernels_refuse_mismatched_shapes():
-    with pytest.raises(ValueError, match=r"dense_forward: weight \(2, 4\) expects 4 inputs, x \(3, 5\) has 5"):
-        nb.dense_forward(np.zeros((3, 5)), np.zeros((2, 4)))
-    with pytest.raises(ValueError, match=r"dense_backward_input: weight \(2, 4\) has 2 outputs"):
-        nb.dense_backward_input(np.zeros((3, 5)), np.zeros((2, 4)))
-    with pytest.raises(ValueError, match=r"expected 2 axes"):
-        nb.dense_forward(np.zeros(3), np.zeros((2, 3)))
-
-
 @pytest.mark.parametrize("closed_signal", [False, True])
 def test_split_by_gate_matches_reference(closed_signal):
     rng = np.random.default_rng(7)
@@ -417,5 +390,3 @@ def test_split_by_gate_matches_reference(closed_signal):
         np.testing.assert_array_equal(got_open + got_closed, upstream)
     else:
         assert got_closed is None and want_closed is None
-    with pytest.raises(ValueError, match="differ in shape"):
-        nb.split_by_gate(upstream, output[:1])

@@ -21,13 +21,13 @@ def test_cuda_statistics_match_reference_in_simulator():
 
 def test_cuda_backend_of_fit_explains_what_to_do_without_a_gpu():
     from refpattern.kernels import cuda_statistics
-    from refpattern.patterns.statistics import resolve_sums_backend
+    from refpattern.kernels import get_backend
 
     if os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0"):
         pytest.skip("this process runs under the CUDA simulator")
     if cuda_statistics.cuda is not None and cuda_statistics.cuda.is_available():
         pytest.skip("a CUDA GPU is available")
     with pytest.raises(RuntimeError, match="no CUDA GPU found"):
-        resolve_sums_backend("cuda")
+        get_backend("cuda")
     with pytest.raises(RuntimeError, match="no CUDA GPU found"):
         cuda_statistics.accumulate_statistics([[1.0]], [[1.0]], [[1.0]], [0.0], None, None, None, None, None)

@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 
 from refpattern import Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sequential
-from refpattern.kernels import numba_statistics
+from refpattern.kernels import get_backend, numba_statistics
+from refpattern.kernels import numpy_reference as ref
 from refpattern.kernels.numpy_reference import conv2d_forward, patch_matrix
 from refpattern.patterns import batch_sums, fit_patterns, fit_statistics
-from refpattern.patterns.statistics import SUM_FIELDS, SUMS_BACKENDS, LayerStatistics, resolve_sums_backend
+from refpattern.patterns.statistics import SUM_FIELDS, LayerStatistics
 from conftest import record_error, reference_sums
 
 RTOL = 1e-12
@@ -83,6 +84,22 @@ def test_conv_kernel_matches_batch_sums(seed):
         assert_matches(got, start, want, scale, f"conv {conv}, x {x.shape}, O={o}, chunk {max_elements}")
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_numpy_twin_in_chunks_of_samples_equals_batch_sums_of_the_whole_batch(seed, monkeypatch):
+    """The readable twin ``numpy_reference.accumulate_statistics`` cuts a batch into chunks of samples;
+    added onto random running sums, the chunks give the sums of the whole batch (one ``batch_sums``)."""
+    rng = np.random.default_rng(100 + seed)
+    x, z, weight_matrix, conv = random_conv_case(rng)
+    o, d = weight_matrix.shape
+    shift = rng.normal(0.5, 0.3, d)
+    want, scale = reference_sums(x, z, weight_matrix, shift, conv)
+    monkeypatch.setattr(ref, "MAX_PATCH_ELEMENTS", 1)  # one sample per chunk
+    start = empty_sums(d, o, seed + 1)
+    got = {name: value.copy() for name, value in start.items()}
+    assert ref.accumulate_statistics(x, z, weight_matrix, shift, conv, **got) == want.n
+    assert_matches(got, start, want, scale, f"numpy twin, conv {conv}, x {x.shape}, O={o}")
+
+
 @pytest.mark.parametrize("n, d, o", [(1, 1, 1), (7, 11, 4), (40, 3, 9), (13, 70, 23)])
 def test_dense_kernel_matches_batch_sums(n, d, o):
     rng = np.random.default_rng(n * 1000 + d * 10 + o)
@@ -111,18 +128,24 @@ def test_gate_is_read_from_z_not_recomputed():
     np.testing.assert_array_equal(sums["output_sums"][:, 0], [6.0, 3.0, 14.0, 9.0])
 
 
-def test_kernel_refuses_bad_running_sums():
-    x, z, w = np.ones((2, 3)), np.ones((2, 2)), np.ones((2, 3))
-    sums = empty_sums(3, 2)
-    sums["products"] = np.zeros((3, 6), order="F")
-    with pytest.raises(ValueError, match="products must be C-contiguous"):
-        numba_statistics.accumulate_statistics(x, z, w, np.zeros(3), None, **sums)
-    sums = empty_sums(3, 2)
-    sums["n_plus"] = np.zeros(2)
-    with pytest.raises(ValueError, match=r"n_plus must be a int64 array of shape \(2,\)"):
-        numba_statistics.accumulate_statistics(x, z, w, np.zeros(3), None, **sums)
-    with pytest.raises(ValueError, match="Dense"):
-        numba_statistics.accumulate_statistics(x, np.ones((2, 3)), w, np.zeros(3), None, **empty_sums(3, 2))
+def test_layer_statistics_refuse_a_batch_that_does_not_fit_before_a_kernel_sees_it():
+    """The kernels assume valid input; LayerStatistics checks every batch and names the layer."""
+    layer = Dense(np.ones((2, 3)))
+    stats = LayerStatistics(layer, 0, 0)
+    with pytest.raises(ValueError, match=r"Dense\(in=3, out=2\): x of shape \(2, 4\).*expected input of size 3"):
+        stats.accumulate(np.ones((2, 4)), np.ones((2, 2)))
+    with pytest.raises(ValueError, match=r"z must have the shape of the output of neurons 0:2 .*\(2, 2\); got \(2, 3\)"):
+        stats.accumulate(np.ones((2, 3)), np.ones((2, 3)))
+    with pytest.raises(TypeError, match=r"floating-point"):
+        stats.accumulate(np.ones((2, 3), dtype=int), np.ones((2, 2)))
+    conv = Conv2D(np.ones((2, 1, 3, 3)))
+    with pytest.raises(ValueError, match=r"Conv2D\(1->2.*smaller than the kernel"):
+        LayerStatistics(conv, 0, 0).forward_accumulate(np.ones((1, 1, 2, 2)), "numba")
+    with pytest.raises(ValueError, match=r"backend 'numpy' has no forward_statistics"):
+        LayerStatistics(conv, 0, 0).forward_accumulate(np.ones((1, 1, 4, 4)), "numpy")
+    with pytest.raises(ValueError, match=r"needs statistics of every neuron"):
+        LayerStatistics(conv, 0, 0, neurons=slice(0, 1)).forward_accumulate(np.ones((1, 1, 4, 4)), "numba")
+    assert stats.n == 0 and not np.any(stats.products)  # nothing was added
 
 
 # --- plugged into LayerStatistics / fit_statistics --------------------------------------------------------
@@ -138,9 +161,9 @@ def small_cnn(rng):
 
 
 def test_registered_for_numba_and_layer_statistics_agree():
-    assert SUMS_BACKENDS["numba"] == "refpattern.kernels.numba_statistics"
-    assert resolve_sums_backend("numba") == ("numba", numba_statistics.accumulate_statistics)
-    assert resolve_sums_backend("numpy") == ("numpy", None)
+    assert get_backend("numba").accumulate_statistics is numba_statistics.accumulate_statistics
+    assert get_backend("numba").forward_statistics is numba_statistics.forward_statistics
+    assert get_backend("numpy").accumulate_statistics is ref.accumulate_statistics
     rng = np.random.default_rng(20)
     net = small_cnn(rng)
     batches = [rng.normal(0.2, 1.0, (5, 2, 7, 7)), rng.normal(0.2, 1.0, (3, 2, 7, 7))]
@@ -149,8 +172,8 @@ def test_registered_for_numba_and_layer_statistics_agree():
         fused = LayerStatistics(net.layers[index], k, index, second_moment=True)
         for batch in batches:
             trace = net.trace(batch, "numpy")
-            reference.accumulate(trace[index], trace[index + 1])
-            fused.accumulate(trace[index], trace[index + 1], numba_statistics.accumulate_statistics)
+            reference.accumulate(trace[index], trace[index + 1], "numpy")
+            fused.accumulate(trace[index], trace[index + 1], "numba")
         np.testing.assert_array_equal(fused.shift, reference.shift)
         assert fused.n == reference.n
         for name in SUM_FIELDS[1:]:
@@ -325,22 +348,6 @@ def test_forward_statistics_of_an_empty_batch_adds_nothing():
     assert n == 0 and out.shape == (0, 2, 4, 4)
     for name, value in sums.items():
         np.testing.assert_array_equal(value, before[name])
-
-
-def test_forward_statistics_refuses_bad_arguments():
-    x, w = np.ones((2, 3)), np.ones((2, 3))
-    with pytest.raises(ValueError, match=r"forward_statistics: bias must have shape \(2,\)"):
-        numba_statistics.forward_statistics(x, w, np.ones(3), np.zeros(3), None, **empty_sums(3, 2))
-    with pytest.raises(ValueError, match=r"forward_statistics \(Conv2D\): x must be \(N, C, H, W\)"):
-        numba_statistics.forward_statistics(x, w, np.ones(2), np.zeros(3), ((1, 1), (1, 1), (0, 0)),
-                                            **empty_sums(3, 2))
-    with pytest.raises(ValueError, match="does not fit"):
-        numba_statistics.forward_statistics(np.ones((1, 1, 2, 2)), np.ones((2, 9)), np.ones(2), np.zeros(9),
-                                            ((3, 3), (1, 1), (0, 0)), **empty_sums(9, 2))
-    sums = empty_sums(3, 2)
-    sums["sum_x"] = np.zeros(4)
-    with pytest.raises(ValueError, match=r"forward_statistics: sum_x must be a float64 array of shape \(3,\)"):
-        numba_statistics.forward_statistics(x, w, np.ones(2), np.zeros(3), None, **sums)
 
 
 def test_fit_on_dead_regions_counts_the_same_gates_as_the_reference():

@@ -1,19 +1,19 @@
-"""numba.cuda kernels (float64): the GPU twins of :mod:`refpattern.kernels.numpy_reference`.
+"""numba.cuda kernels (float64): GPU twins of :mod:`refpattern.kernels.numpy_reference`.
 
-Same eight functions and signatures as the reference; host NumPy arrays in, host NumPy
-arrays out (each call copies its inputs to the device and its result back).
+Host NumPy arrays in, host NumPy arrays out (each call copies its inputs to the device and its
+result back); like every kernel they assume valid input (the layers check it).
 
-- :func:`conv2d_forward` runs on the GPU: one thread per output element.
-- :func:`gemm_at_b` (``a.T @ b``, the shape of the pattern statistics
-  ``Σ_n x_n y_nᵀ``) runs on the GPU: a shared-memory tiled GEMM.  Its NumPy twin is
-  simply ``a.T @ b``.
-- ``split_by_gate``, ``dense_forward``, ``dense_backward_input``, ``conv2d_backward_input``,
-  ``conv2d_backward_weight``, ``maxpool_forward`` and ``maxpool_backward`` are
-  **delegated to the Numba CPU kernels**
-  (:mod:`refpattern.kernels.numba_cpu`): they run on the CPU, with identical results.
+- :func:`conv2d_forward` (twin of ``numpy_reference.conv2d_forward``): one thread per output
+  element.
+- :func:`gemm_at_b` (``a.T @ b``, the shape of the pattern statistics ``Σ_n x_n y_nᵀ``): a
+  shared-memory tiled GEMM; its NumPy twin is simply ``a.T @ b``.
+
+The other layer operations of the ``"cuda"`` backend are the Numba CPU kernels: the backend
+seam (:func:`refpattern.kernels.get_backend`) puts them together.  The pattern statistics run on
+the GPU in :mod:`refpattern.kernels.cuda_statistics`.
 
 This module imports without a GPU (and without numba-cuda installed); only
-:func:`require_cuda` (called by ``get_kernels("cuda")`` and by the GPU functions
+:func:`require_cuda` (called by ``get_backend("cuda")`` and by the GPU functions
 here) raises.  Without a GPU, set ``NUMBA_ENABLE_CUDASIM=1`` *before numba is
 imported* to run the very same kernel code in numba's CUDA simulator (slow; tiny
 shapes only) -- that is how the test suite checks these kernels on CPU-only CI.
@@ -26,18 +26,7 @@ import math
 import numpy as np
 from numba import float64
 
-from refpattern.kernels.numba_cpu import (  # CPU delegation, see module docstring
-    _float_array,
-    _output_size,
-    _pair,
-    conv2d_backward_input,
-    conv2d_backward_weight,
-    dense_backward_input,
-    dense_forward,
-    maxpool_backward,
-    maxpool_forward,
-    split_by_gate,
-)
+from refpattern.kernels.numpy_reference import conv_output_size
 
 try:  # numba-cuda is the optional `cuda` extra
     from numba import cuda
@@ -47,17 +36,7 @@ except ImportError as error:  # pragma: no cover - depends on the installation
 else:
     _CUDA_IMPORT_ERROR = None
 
-__all__ = [
-    "require_cuda",
-    "conv2d_forward",
-    "conv2d_backward_input",
-    "conv2d_backward_weight",
-    "maxpool_forward",
-    "maxpool_backward",
-    "gemm_at_b",
-    "CONV_THREADS_PER_BLOCK",
-    "GEMM_TILE",
-]
+__all__ = ["CONV_THREADS_PER_BLOCK", "GEMM_TILE", "conv2d_forward", "cuda", "gemm_at_b", "require_cuda"]
 
 #: threads per block of the convolution kernel (1-D launch over all output elements)
 CONV_THREADS_PER_BLOCK = 128
@@ -145,18 +124,11 @@ def conv2d_forward(x, weight, stride, padding):
     y : ndarray, shape (N, O, OH, OW), float64 (on the host)
     """
     require_cuda()
-    x = _float_array(x, "conv2d_forward: x", 4)
-    weight = _float_array(weight, "conv2d_forward: weight", 4)
-    sh, sw = _pair(stride, "conv2d_forward: stride", minimum=1)
-    ph, pw = _pair(padding, "conv2d_forward: padding", minimum=0)
-    n, c, h, w = x.shape
-    o, wc, kh, kw = weight.shape
-    if wc != c:
-        raise ValueError(
-            f"conv2d_forward: weight {weight.shape} expects {wc} input channels, x {x.shape} has {c}"
-        )
-    oh = _output_size(h, kh, sh, ph, "conv2d_forward (height)")
-    ow = _output_size(w, kw, sw, pw, "conv2d_forward (width)")
+    x, weight = np.ascontiguousarray(x, dtype=np.float64), np.ascontiguousarray(weight, dtype=np.float64)
+    (sh, sw), (ph, pw) = stride, padding
+    n, _, h, w = x.shape
+    o, _, kh, kw = weight.shape
+    oh, ow = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
     y_device = cuda.device_array((n, o, oh, ow), dtype=np.float64)
     blocks = math.ceil(n * o * oh * ow / CONV_THREADS_PER_BLOCK)
     _conv2d_forward_kernel[blocks, CONV_THREADS_PER_BLOCK](
@@ -215,19 +187,14 @@ def gemm_at_b(a, b):
     Parameters
     ----------
     a : ndarray, shape (N, D)
-    b : ndarray, shape (N, F)
+    b : ndarray, shape (N, F), the same N
 
     Returns
     -------
     out : ndarray, shape (D, F), float64 (on the host); its NumPy twin is ``a.T @ b``.
     """
     require_cuda()
-    a = _float_array(a, "gemm_at_b: a", 2)
-    b = _float_array(b, "gemm_at_b: b", 2)
-    if a.shape[0] != b.shape[0]:
-        raise ValueError(
-            f"gemm_at_b: a {a.shape} and b {b.shape} must have the same number of rows"
-        )
+    a, b = np.ascontiguousarray(a, dtype=np.float64), np.ascontiguousarray(b, dtype=np.float64)
     d_size, f_size = a.shape[1], b.shape[1]
     out_device = cuda.device_array((d_size, f_size), dtype=np.float64)
     blocks = (math.ceil(f_size / GEMM_TILE), math.ceil(d_size / GEMM_TILE))

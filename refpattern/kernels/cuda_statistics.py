@@ -2,8 +2,8 @@
 
 Same function and signature as :mod:`refpattern.kernels.numba_statistics`
 (``accumulate_statistics``: host arrays in, the caller's running sums added to in place); the
-twin is the readable NumPy path of :mod:`refpattern.patterns.statistics` with
-:func:`~refpattern.patterns.statistics.batch_sums`.  For ``M`` observations, ``D`` inputs and
+twin is ``numpy_reference.accumulate_statistics``.  The arguments are checked by the caller
+(:class:`~refpattern.patterns.statistics.LayerStatistics`).  For ``M`` observations, ``D`` inputs and
 ``O`` neurons, with ``P̃`` the shifted patches, ``Ỹ = P̃Wᵀ`` and ``G = [z > 0]``::
 
     products += P̃ᵀ·[Ỹ | Ỹ⊙G | G]          (D, 3O)
@@ -43,7 +43,6 @@ import numpy as np
 from numba import float64
 
 from refpattern.kernels.cuda_kernels import cuda, require_cuda
-from refpattern.kernels.statistics_arguments import check_statistics_arguments
 
 __all__ = ["require_cuda", "accumulate_statistics", "accumulate_on_device", "TILE", "DEPTH", "THREADS",
            "ROWS_PER_SPLIT"]
@@ -349,8 +348,7 @@ def accumulate_statistics(x, z, weight_matrix, shift, conv, products, sum_x, n_p
     make both small to reach every branch at tiny sizes).
     """
     require_cuda()
-    x, z, weight_matrix, shift = check_statistics_arguments(x, z, weight_matrix, shift, conv, products, sum_x,
-                                                           n_plus, output_sums, sum_xx)
+    x, z, weight_matrix, shift = (np.ascontiguousarray(a, dtype=np.float64) for a in (x, z, weight_matrix, shift))
     n_out, d = weight_matrix.shape
     n_samples = x.shape[0]
     if conv is None:

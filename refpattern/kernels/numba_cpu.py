@@ -1,51 +1,34 @@
 """Numba CPU kernels: the fast twins of :mod:`refpattern.kernels.numpy_reference`.
 
-Same eight functions, same signatures, same results (to about 1e-12 relative in
-float64; ``tests/test_kernels_numba.py`` holds each one to its NumPy twin):
+Same eight functions, same signatures, same results (to about 1e-12 relative in float64;
+``tests/test_kernels_numba.py`` holds each one to its NumPy twin):
+``split_by_gate``, ``dense_forward``, ``dense_backward_input``, ``conv2d_forward``,
+``conv2d_backward_input``, ``conv2d_backward_weight``, ``maxpool_forward``, ``maxpool_backward``.
 
-``split_by_gate``, ``dense_forward``, ``dense_backward_input``, ``conv2d_forward``, ``conv2d_backward_input``,
-``conv2d_backward_weight``, ``maxpool_forward``, ``maxpool_backward``.
+The kernels assume valid input: the layers (:mod:`refpattern.network`) check shapes, strides
+and paddings once, at their public methods.  A kernel only makes its arrays C-contiguous
+float64 (a no-op for arrays that already are; the caller's arrays are never written) and calls
+one private ``@njit`` loop:
 
-Layouts are those of the reference: images NCHW, convolution weights
-``(O, C, kh, kw)``, receptive-field patches flattened in ``(C, kh, kw)`` order,
-cross-correlation with zero padding, floor output size.
-
-Each public function validates its arguments, converts arrays to C-contiguous
-float64 (never modifying the caller's arrays) and calls one private ``@njit``
-kernel.  The kernels:
-
-- convolution: per sample, *im2col* (the ``(C*kh*kw, OH*OW)`` patch matrix of one
-  image, written into a reused buffer; the forward pass takes an image whose patch matrix
-  exceeds :data:`MAX_PATCH_ELEMENTS` a band of output rows at a time) followed by one BLAS
-  GEMM (``np.dot``);
-  the backward pass to the input is the transposed GEMM followed by *col2im*
-  (scatter-add of the patch matrix back onto the image).
-- max-pooling: direct serial loops over each window (forward) and over the winners
-  (routing backward).
+- convolution: per sample, *im2col* (the ``(C·kh·kw, OH·OW)`` patch matrix of one image, in a
+  reused buffer; an image whose patch matrix exceeds :data:`MAX_PATCH_ELEMENTS` is taken a band
+  of output rows at a time) and one BLAS GEMM; the backward pass to the input is the transposed
+  GEMM followed by *col2im*, the scatter-add of the patch matrix back onto the image;
+- max-pooling: direct loops over each window (forward) and over the winners (backward);
 - dense layers: one BLAS GEMM (``scipy.linalg.blas.dgemm`` on transposed views, no copy).
 
-Every kernel is serial apart from BLAS, and every BLAS call goes to one library (SciPy's
-OpenBLAS, which Numba's ``np.dot`` also calls): an explanation or a fit alternates between
-GEMMs and short loops many times, and on 2 cores any second thread pool (NumPy's own
-OpenBLAS, Numba's ``prange``) spins against OpenBLAS's threads.  In ``explain`` on ``bench_cnn``
-that made the GEMMs about 3x slower than the same GEMMs alone.
-
-Why the convolution kernels run their sample loop serially: the GEMM is the bulk of
-the work and OpenBLAS already spreads it over all cores.  Mixing Numba's thread pool
-(``parallel=True``) with OpenBLAS's own threads was measured here (2 cores) to be
-1.5-4x slower with ``prange`` over samples and about 45x slower with a ``prange``
-im2col between GEMMs (the two pools spin against each other), so the conv kernels use one
-thread for im2col/col2im and let BLAS use the rest.  The thread count of the GEMM
-follows OpenBLAS's own setting (``OPENBLAS_NUM_THREADS``).
+Every loop is serial and every GEMM goes to one BLAS library (SciPy's, which Numba's ``np.dot``
+also calls), so that no second thread pool competes with BLAS's threads; the measurements behind
+that choice are in ``benchmarks/README.md`` ("Why the kernels are serial").
 """
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 from numba import njit
 from scipy.linalg.blas import dgemm
+
+from refpattern.kernels.numpy_reference import conv_output_size
 
 __all__ = [
     "split_by_gate",
@@ -64,70 +47,15 @@ __all__ = [
 MAX_PATCH_ELEMENTS = 1 << 20
 
 
-# --------------------------------------------------------------------------------------
-# argument checks (plain Python)
-# --------------------------------------------------------------------------------------
-
-
-def _pair(value, name: str, *, minimum: int) -> tuple[int, int]:
-    """A pair of Python ints, each at least ``minimum`` (``stride``, ``padding``, ...)."""
-    try:
-        first, second = value
-    except (TypeError, ValueError):
-        raise ValueError(f"{name}: expected a pair of ints, got {value!r}") from None
-    pair = []
-    for item in (first, second):
-        if isinstance(item, (bool, np.bool_)) or not isinstance(item, numbers.Integral):
-            raise ValueError(f"{name}: expected a pair of ints, got {value!r}")
-        if item < minimum:
-            raise ValueError(f"{name}: each entry must be >= {minimum}, got {value!r}")
-        pair.append(int(item))
-    return pair[0], pair[1]
-
-
-def _float_array(array, name: str, ndim: int) -> np.ndarray:
-    """``array`` as a C-contiguous float64 ndarray of ``ndim`` axes, none of them empty.
-
-    Returns the caller's array itself when it already is one (the kernels only read it).
-    """
-    array = np.ascontiguousarray(array, dtype=np.float64)
-    if array.ndim != ndim:
-        raise ValueError(f"{name}: expected {ndim} axes, got shape {array.shape}")
-    if array.size == 0:
-        raise ValueError(f"{name}: expected a non-empty array, got shape {array.shape}")
-    return array
-
-
-def _shape4(value, name: str) -> tuple[int, int, int, int]:
-    """An ``(N, C, H, W)`` shape as four positive Python ints."""
-    try:
-        shape = tuple(int(s) for s in value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name}: expected a shape (N, C, H, W), got {value!r}") from None
-    if len(shape) != 4 or min(shape) < 1:
-        raise ValueError(f"{name}: expected a shape (N, C, H, W) of positive ints, got {value!r}")
-    return shape
-
-
-def _output_size(size: int, kernel: int, stride: int, padding: int, what: str) -> int:
-    """``(size + 2*padding - kernel) // stride + 1``, refusing a window that does not fit."""
-    if kernel > size + 2 * padding:
-        raise ValueError(
-            f"{what}: window of {kernel} does not fit an axis of {size} with padding {padding}"
-        )
-    return (size + 2 * padding - kernel) // stride + 1
-
-
-def _check_grad_shape(grad_y: np.ndarray, expected: tuple, what: str) -> None:
-    if grad_y.shape != tuple(expected):
-        raise ValueError(f"{what}: grad_y should have shape {tuple(expected)}, got {grad_y.shape}")
+def _contiguous(array) -> np.ndarray:
+    """``array`` as C-contiguous float64 (itself when it already is; the kernels only read it)."""
+    return np.ascontiguousarray(array, dtype=np.float64)
 
 
 # --------------------------------------------------------------------------------------
 # patch matrix (im2col) and its adjoint (col2im)
 # --------------------------------------------------------------------------------------
-# Plain bounds checks in the innermost loop: LLVM vectorises these; splitting the loop into
-# "left padding / interior / right padding" ranges was measured 2-3x slower.
+# Plain bounds checks in the innermost loop: LLVM vectorises these (benchmarks/README.md).
 
 
 @njit(cache=True)
@@ -383,26 +311,14 @@ def _split_by_gate_kernel(upstream, output):
 
 
 # --------------------------------------------------------------------------------------
-# public functions (same signatures as numpy_reference)
+# public functions (same signatures as numpy_reference; arguments already checked by the layer)
 # --------------------------------------------------------------------------------------
 
 
 def split_by_gate(upstream, output):
-    """``(upstream·1[output > 0], upstream·1[output ≤ 0])``, the second None where it is all zero.
-
-    Parameters
-    ----------
-    upstream, output : ndarrays of one shape (a layer's incoming signal and its forward output)
-
-    Returns
-    -------
-    open_part : ndarray, float64
-    closed_part : ndarray or None
-    """
-    upstream = np.ascontiguousarray(upstream, dtype=np.float64)
-    output = np.ascontiguousarray(output, dtype=np.float64)
-    if upstream.shape != output.shape:
-        raise ValueError(f"split_by_gate: upstream {upstream.shape} and output {output.shape} differ in shape")
+    """Twin of ``numpy_reference.split_by_gate``: ``(upstream·1[output > 0], upstream·1[output ≤ 0])``,
+    the second None where it is all zero; ``upstream`` and ``output`` of one shape."""
+    upstream, output = _contiguous(upstream), _contiguous(output)
     open_part, closed_nonzero = _split_by_gate_kernel(upstream, output)
     if not closed_nonzero:
         return open_part, None
@@ -410,110 +326,47 @@ def split_by_gate(upstream, output):
 
 
 def dense_forward(x, weight):
-    """``y = x @ weightᵀ`` without bias (one BLAS GEMM).
-
-    Parameters
-    ----------
-    x : ndarray, shape (N, in)
-    weight : ndarray, shape (out, in)
-
-    Returns
-    -------
-    y : ndarray, shape (N, out), float64, C-contiguous
-    """
-    x = _float_array(x, "dense_forward: x", 2)
-    weight = _float_array(weight, "dense_forward: weight", 2)
-    if weight.shape[1] != x.shape[1]:
-        raise ValueError(f"dense_forward: weight {weight.shape} expects {weight.shape[1]} inputs, x {x.shape} has "
-                         f"{x.shape[1]}")
+    """Twin of ``numpy_reference.dense_forward``: ``x @ weightᵀ``, x (N, in), weight (out, in) ->
+    (N, out), one BLAS GEMM."""
+    x, weight = _contiguous(x), _contiguous(weight)
     # yᵀ (out, N) = W xᵀ; weight.T and x.T are the Fortran views BLAS reads without a copy
     return dgemm(1.0, weight.T, x.T, trans_a=1).T
 
 
 def dense_backward_input(grad_y, weight):
-    """Vector-Jacobian product of :func:`dense_forward` with respect to ``x``: ``grad_y @ weight``.
-
-    Parameters
-    ----------
-    grad_y : ndarray, shape (N, out)
-    weight : ndarray, shape (out, in)
-
-    Returns
-    -------
-    grad_x : ndarray, shape (N, in), float64, C-contiguous
-    """
-    grad_y = _float_array(grad_y, "dense_backward_input: grad_y", 2)
-    weight = _float_array(weight, "dense_backward_input: weight", 2)
-    if weight.shape[0] != grad_y.shape[1]:
-        raise ValueError(f"dense_backward_input: weight {weight.shape} has {weight.shape[0]} outputs, grad_y "
-                         f"{grad_y.shape} has {grad_y.shape[1]}")
+    """Twin of ``numpy_reference.dense_backward_input``: ``grad_y @ weight``, (N, out) -> (N, in)."""
+    grad_y, weight = _contiguous(grad_y), _contiguous(weight)
     # grad_xᵀ (in, N) = Wᵀ grad_yᵀ
     return dgemm(1.0, weight.T, grad_y.T).T
 
 
 def conv2d_forward(x, weight, stride, padding):
-    """Cross-correlation without bias (im2col + GEMM per sample).
+    """Twin of ``numpy_reference.conv2d_forward`` (im2col + GEMM per sample):
+    ``y[n, o, p, q] = Σ_{c,i,j} weight[o, c, i, j] · x_pad[n, c, p*sh + i, q*sw + j]``.
 
-    ``y[n, o, p, q] = Σ_{c,i,j} weight[o, c, i, j] · x_pad[n, c, p*sh + i, q*sw + j]``
-
-    Parameters
-    ----------
-    x : ndarray, shape (N, C, H, W)
-    weight : ndarray, shape (O, C, kh, kw)
-    stride, padding : pairs of int
-
-    Returns
-    -------
-    y : ndarray, shape (N, O, OH, OW), float64
+    x (N, C, H, W), weight (O, C, kh, kw), stride and padding pairs -> y (N, O, OH, OW).
     """
-    x = _float_array(x, "conv2d_forward: x", 4)
-    weight = _float_array(weight, "conv2d_forward: weight", 4)
-    sh, sw = _pair(stride, "conv2d_forward: stride", minimum=1)
-    ph, pw = _pair(padding, "conv2d_forward: padding", minimum=0)
+    x, weight = _contiguous(x), _contiguous(weight)
+    (sh, sw), (ph, pw) = stride, padding
     n, c, h, w = x.shape
-    o, wc, kh, kw = weight.shape
-    if wc != c:
-        raise ValueError(
-            f"conv2d_forward: weight {weight.shape} expects {wc} input channels, x {x.shape} has {c}"
-        )
-    oh = _output_size(h, kh, sh, ph, "conv2d_forward (height)")
-    ow = _output_size(w, kw, sw, pw, "conv2d_forward (width)")
+    o, _, kh, kw = weight.shape
+    oh, ow = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
     rows_per_chunk = max(1, MAX_PATCH_ELEMENTS // (c * kh * kw * ow))
     y = _conv2d_forward_kernel(x, weight.reshape(o, c * kh * kw), kh, kw, sh, sw, ph, pw, oh, ow, rows_per_chunk)
     return y.reshape(n, o, oh, ow)
 
 
 def conv2d_backward_input(grad_y, weight, input_shape, stride, padding):
-    """Vector-Jacobian product of :func:`conv2d_forward` with respect to ``x``
-    (transposed GEMM + col2im per sample).
+    """Twin of ``numpy_reference.conv2d_backward_input`` (transposed GEMM + col2im per sample):
+    ``grad_x[n, c, p*sh + i - ph, q*sw + j - pw] += Σ_o grad_y[n, o, p, q] · weight[o, c, i, j]``.
 
-    ``grad_x[n, c, p*sh + i - ph, q*sw + j - pw] += Σ_o grad_y[n, o, p, q] · weight[o, c, i, j]``
-
-    Parameters
-    ----------
-    grad_y : ndarray, shape (N, O, OH, OW)
-    weight : ndarray, shape (O, C, kh, kw)
-    input_shape : tuple (N, C, H, W)
-    stride, padding : pairs of int
-
-    Returns
-    -------
-    grad_x : ndarray, shape input_shape, float64
+    grad_y (N, O, OH, OW), weight (O, C, kh, kw), input_shape (N, C, H, W) -> grad_x (input_shape).
     """
-    grad_y = _float_array(grad_y, "conv2d_backward_input: grad_y", 4)
-    weight = _float_array(weight, "conv2d_backward_input: weight", 4)
-    n, c, h, w = _shape4(input_shape, "conv2d_backward_input: input_shape")
-    sh, sw = _pair(stride, "conv2d_backward_input: stride", minimum=1)
-    ph, pw = _pair(padding, "conv2d_backward_input: padding", minimum=0)
-    o, wc, kh, kw = weight.shape
-    if wc != c:
-        raise ValueError(
-            f"conv2d_backward_input: weight {weight.shape} expects {wc} input channels, "
-            f"input_shape {(n, c, h, w)} has {c}"
-        )
-    oh = _output_size(h, kh, sh, ph, "conv2d_backward_input (height)")
-    ow = _output_size(w, kw, sw, pw, "conv2d_backward_input (width)")
-    _check_grad_shape(grad_y, (n, o, oh, ow), "conv2d_backward_input")
+    grad_y, weight = _contiguous(grad_y), _contiguous(weight)
+    n, c, h, w = (int(s) for s in input_shape)
+    (sh, sw), (ph, pw) = stride, padding
+    o, _, kh, kw = weight.shape
+    oh, ow = grad_y.shape[2:]
     weight_matrix_t = np.ascontiguousarray(weight.reshape(o, c * kh * kw).T)
     return _conv2d_backward_input_kernel(
         grad_y.reshape(n, o, oh * ow), weight_matrix_t, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow
@@ -521,88 +374,32 @@ def conv2d_backward_input(grad_y, weight, input_shape, stride, padding):
 
 
 def conv2d_backward_weight(grad_y, x, kernel_size, stride, padding):
-    """Gradient of ``Σ grad_y · conv2d_forward(x, weight)`` with respect to ``weight``
-    (im2col + GEMM per sample, summed over the batch).
+    """Twin of ``numpy_reference.conv2d_backward_weight`` (im2col + GEMM per sample, summed):
+    ``grad_w[o, c, i, j] = Σ_{n,p,q} grad_y[n, o, p, q] · x_pad[n, c, p*sh + i, q*sw + j]``.
 
-    ``grad_w[o, c, i, j] = Σ_{n,p,q} grad_y[n, o, p, q] · x_pad[n, c, p*sh + i, q*sw + j]``
-
-    Parameters
-    ----------
-    grad_y : ndarray, shape (N, O, OH, OW)
-    x : ndarray, shape (N, C, H, W)
-    kernel_size, stride, padding : pairs of int
-
-    Returns
-    -------
-    grad_w : ndarray, shape (O, C, kh, kw), float64
+    grad_y (N, O, OH, OW), x (N, C, H, W) -> grad_w (O, C, kh, kw).
     """
-    grad_y = _float_array(grad_y, "conv2d_backward_weight: grad_y", 4)
-    x = _float_array(x, "conv2d_backward_weight: x", 4)
-    kh, kw = _pair(kernel_size, "conv2d_backward_weight: kernel_size", minimum=1)
-    sh, sw = _pair(stride, "conv2d_backward_weight: stride", minimum=1)
-    ph, pw = _pair(padding, "conv2d_backward_weight: padding", minimum=0)
-    n, c, h, w = x.shape
-    o = grad_y.shape[1]
-    oh = _output_size(h, kh, sh, ph, "conv2d_backward_weight (height)")
-    ow = _output_size(w, kw, sw, pw, "conv2d_backward_weight (width)")
-    _check_grad_shape(grad_y, (n, o, oh, ow), "conv2d_backward_weight")
-    grad_w = _conv2d_backward_weight_kernel(
-        grad_y.reshape(n, o, oh * ow), x, kh, kw, sh, sw, ph, pw, oh, ow
-    )
+    grad_y, x = _contiguous(grad_y), _contiguous(x)
+    (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
+    n, c = x.shape[:2]
+    o, oh, ow = grad_y.shape[1:]
+    grad_w = _conv2d_backward_weight_kernel(grad_y.reshape(n, o, oh * ow), x, kh, kw, sh, sw, ph, pw, oh, ow)
     return grad_w.reshape(o, c, kh, kw)
 
 
 def maxpool_forward(x, size, stride):
-    """Max-pooling with the index of the winner in each window (direct loops).
-
-    Ties go to the first maximum in row-major window order (``np.argmax``).
-
-    Parameters
-    ----------
-    x : ndarray, shape (N, C, H, W)
-    size, stride : pairs of int
-
-    Returns
-    -------
-    y : ndarray, shape (N, C, OH, OW), float64
-    winner : ndarray of int64, shape (N, C, OH, OW)
-        Flat index ``i*kw + j`` of the winner inside its window.
-    """
-    x = _float_array(x, "maxpool_forward: x", 4)
-    kh, kw = _pair(size, "maxpool_forward: size", minimum=1)
-    sh, sw = _pair(stride, "maxpool_forward: stride", minimum=1)
-    oh = _output_size(x.shape[2], kh, sh, 0, "maxpool_forward (height)")
-    ow = _output_size(x.shape[3], kw, sw, 0, "maxpool_forward (width)")
+    """Twin of ``numpy_reference.maxpool_forward``: the maximum of each window and the flat index
+    ``i*kw + j`` of its winner (first maximum in row-major window order); x (N, C, H, W)."""
+    x = _contiguous(x)
+    (kh, kw), (sh, sw) = size, stride
+    oh, ow = conv_output_size(x.shape[2], kh, sh, 0), conv_output_size(x.shape[3], kw, sw, 0)
     return _maxpool_forward_kernel(x, kh, kw, sh, sw, oh, ow)
 
 
 def maxpool_backward(grad_y, winner, input_shape, size, stride):
-    """Route ``grad_y`` to the forward winner of each window (summing where windows overlap).
-
-    Parameters
-    ----------
-    grad_y : ndarray, shape (N, C, OH, OW)
-    winner : ndarray of int, shape (N, C, OH, OW), as returned by :func:`maxpool_forward`
-    input_shape : tuple (N, C, H, W)
-    size, stride : pairs of int
-
-    Returns
-    -------
-    grad_x : ndarray, shape input_shape, float64
-    """
-    grad_y = _float_array(grad_y, "maxpool_backward: grad_y", 4)
-    winner = np.asarray(winner)
-    if not np.issubdtype(winner.dtype, np.integer):
-        raise ValueError(f"maxpool_backward: winner must be an integer array, got dtype {winner.dtype}")
+    """Twin of ``numpy_reference.maxpool_backward``: route ``grad_y`` (N, C, OH, OW) to each
+    window's winner (from :func:`maxpool_forward`), summing where windows overlap."""
+    grad_y = _contiguous(grad_y)
     winner = np.ascontiguousarray(winner, dtype=np.int64)
-    n, c, h, w = _shape4(input_shape, "maxpool_backward: input_shape")
-    kh, kw = _pair(size, "maxpool_backward: size", minimum=1)
-    sh, sw = _pair(stride, "maxpool_backward: stride", minimum=1)
-    oh = _output_size(h, kh, sh, 0, "maxpool_backward (height)")
-    ow = _output_size(w, kw, sw, 0, "maxpool_backward (width)")
-    _check_grad_shape(grad_y, (n, c, oh, ow), "maxpool_backward")
-    if winner.shape != grad_y.shape:
-        raise ValueError(
-            f"maxpool_backward: winner should have the shape of grad_y {grad_y.shape}, got {winner.shape}"
-        )
-    return _maxpool_backward_kernel(grad_y, winner, h, w, kh, kw, sh, sw)
+    (kh, kw), (sh, sw) = size, stride
+    return _maxpool_backward_kernel(grad_y, winner, int(input_shape[2]), int(input_shape[3]), kh, kw, sh, sw)

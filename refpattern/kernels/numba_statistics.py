@@ -41,10 +41,10 @@ activations equal ``net.forward``'s up to rounding.  Where the bound cannot vouc
 ``x``, as the forward pass does, so gates are never decided by rounding noise: a zero-bias unit
 on an all-zero patch (a dead region after a ReLU) stays exactly 0 and closed, as in the forward pass.
 
-All BLAS calls go to scipy's BLAS (the library Numba's ``np.dot`` also uses): alternating
-between two OpenBLAS thread pools (NumPy's and SciPy's wheels each bring one) was measured here
-to cost 2-10x on 2 cores, because each pool's idle threads spin while the other one works.
-The ``@njit`` loops are serial for the same reason as in :mod:`refpattern.kernels.numba_cpu`.
+All BLAS calls go to SciPy's BLAS (the library Numba's ``np.dot`` also uses) and the ``@njit``
+loops are serial, as in :mod:`refpattern.kernels.numba_cpu` (``benchmarks/README.md`` says why).
+The kernels assume valid input: :class:`~refpattern.patterns.statistics.LayerStatistics`
+checks the batch and owns the running sums (C-contiguous, of the right shapes).
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ import numpy as np
 from numba import njit
 from scipy.linalg.blas import dgemm
 
-from refpattern.kernels.statistics_arguments import check_forward_arguments, check_statistics_arguments
+from refpattern.kernels.numpy_reference import conv_output_size
 
 __all__ = ["MAX_CHUNK_ELEMENTS", "accumulate_statistics", "forward_statistics"]
 
@@ -270,7 +270,7 @@ def _forward_gate_rows(x, weight_matrix, bias, offsets, tolerances, kh, kw, sh, 
 
 
 # --------------------------------------------------------------------------------------
-# argument checks and the public functions
+# the public functions (arguments already checked by LayerStatistics)
 # --------------------------------------------------------------------------------------
 
 
@@ -287,7 +287,8 @@ def _gemm_into(c, a, b, beta, trans_a=0, trans_b=0):
 
 def accumulate_statistics(x, z, weight_matrix, shift, conv, products, sum_x, n_plus, output_sums,
                           sum_xx=None, max_chunk_elements=MAX_CHUNK_ELEMENTS) -> int:
-    """Add one batch of a kernel layer to the running sums, in place (module docstring).
+    """Twin of ``numpy_reference.accumulate_statistics``: add one batch of a kernel layer to the
+    running sums, in place (module docstring).
 
     Parameters
     ----------
@@ -314,8 +315,7 @@ def accumulate_statistics(x, z, weight_matrix, shift, conv, products, sum_x, n_p
     int
         The number of observations added (``N`` or ``N·OH·OW``).
     """
-    x, z, weight_matrix, shift = check_statistics_arguments(x, z, weight_matrix, shift, conv, products, sum_x,
-                                                           n_plus, output_sums, sum_xx)
+    x, z, weight_matrix, shift = (np.ascontiguousarray(a, dtype=np.float64) for a in (x, z, weight_matrix, shift))
     n_samples, n_out = x.shape[0], weight_matrix.shape[0]
     if conv is None:
         z = z.reshape(n_samples, n_out, 1, 1)
@@ -349,16 +349,19 @@ def forward_statistics(x, weight_matrix, bias, shift, conv, products, sum_x, n_p
     n : int
         The number of observations added (``N`` or ``N·OH·OW``).
     """
-    x, weight_matrix, bias, shift, output_shape = check_forward_arguments(
-        x, weight_matrix, bias, shift, conv, products, sum_x, n_plus, output_sums, sum_xx)
+    x, weight_matrix, bias, shift = (np.ascontiguousarray(a, dtype=np.float64)
+                                     for a in (x, weight_matrix, bias, shift))
     n_samples, n_out = x.shape[0], weight_matrix.shape[0]
     if conv is None:
         x_image, geometry, padded = x.reshape(x.shape[0], x.shape[1], 1, 1), (1, 1, 1, 1, 0, 0), False
+        oh, ow = 1, 1
+        output_shape = (n_samples, n_out)
     else:
         (kh, kw), (sh, sw), (ph, pw) = conv
         padded = ph > 0 or pw > 0         # the first window starts at (−ph, −pw)
         x_image, geometry = x, (kh, kw, sh, sw, ph, pw)
-    oh, ow = output_shape[2:] if conv is not None else (1, 1)
+        oh, ow = conv_output_size(x.shape[2], kh, sh, ph), conv_output_size(x.shape[3], kw, sw, pw)
+        output_shape = (n_samples, n_out, oh, ow)
     if n_samples == 0:
         return np.empty(output_shape), 0
     radius = _input_radius(x, shift, padded)

@@ -1,7 +1,8 @@
 """Plain-NumPy reference kernels: the readable twins of every fast kernel.
 
 Each function reads like its equation.  The Numba and numba.cuda kernels in this
-package are tested against these to about 1e-12 relative in float64.
+package are tested against these to about 1e-12 relative in float64.  Like them, these
+functions assume valid input (the layers and the statistics check their arguments).
 
 Layouts (``docs/paper.md`` §1):
 
@@ -14,8 +15,13 @@ Layouts (``docs/paper.md`` §1):
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
+
+#: Largest patch matrix (rows × D elements) :func:`accumulate_statistics` builds at once.
+MAX_PATCH_ELEMENTS = 1 << 22
 
 
 def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
@@ -189,3 +195,114 @@ def maxpool_backward(grad_y, winner, input_shape, size, stride):
             routed = np.where(winner == i * kw + j, grad_y, 0.0)
             grad_x[:, :, i:i + sh * oh:sh, j:j + sw * ow:sw] += routed
     return grad_x
+
+
+# --------------------------------------------------------------------------------------
+# pattern statistics of one kernel layer (the readable twin of the fused statistics kernels)
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BatchSums:
+    """Sums over one batch of ``M`` observations, in shifted coordinates (:func:`batch_sums`)."""
+
+    n: int
+    n_plus: np.ndarray
+    sum_x: np.ndarray
+    sum_x_plus: np.ndarray
+    sum_y: np.ndarray
+    sum_y_plus: np.ndarray
+    sum_yy: np.ndarray
+    sum_yy_plus: np.ndarray
+    sum_xy: np.ndarray
+    sum_xy_plus: np.ndarray
+    sum_xx: np.ndarray | None = None
+
+
+def batch_sums(patches, y_shifted, gate, second_moment: bool = False) -> BatchSums:
+    """The sums of one batch, as their definitions read.
+
+    Parameters
+    ----------
+    patches : ndarray, shape (M, D)
+        ``P̃``: one row per observation, already shifted (``x̃ = x − c``).
+    y_shifted : ndarray, shape (M, O)
+        ``Ỹ = P̃·Wᵀ``: ``ỹ = wᵀx̃`` for every observation and neuron (no bias).
+    gate : ndarray of bool, shape (M, O)
+        ``G``: ``wᵀx + b > 0`` (the forward pre-activation, bias included).
+    second_moment : bool
+        Also return ``sum_xx = P̃ᵀP̃`` (D, D).
+
+    Returns
+    -------
+    BatchSums
+        ``n = M``, ``n_plus = Σg``, ``sum_x = Σx̃``, ``sum_x_plus = P̃ᵀG``, ``sum_y = Σỹ``,
+        ``sum_y_plus = Σỹ⊙g``, ``sum_yy = Σỹ²``, ``sum_yy_plus = Σỹ²⊙g``, ``sum_xy = P̃ᵀỸ``,
+        ``sum_xy_plus = P̃ᵀ(Ỹ⊙G)``.
+    """
+    g = gate.astype(np.float64)
+    y_open = y_shifted * g
+    return BatchSums(
+        n=int(patches.shape[0]),
+        n_plus=np.count_nonzero(gate, axis=0).astype(np.int64),
+        sum_x=patches.sum(axis=0),
+        sum_x_plus=patches.T @ g,
+        sum_y=y_shifted.sum(axis=0),
+        sum_y_plus=y_open.sum(axis=0),
+        sum_yy=(y_shifted * y_shifted).sum(axis=0),
+        sum_yy_plus=(y_open * y_shifted).sum(axis=0),
+        sum_xy=patches.T @ y_shifted,
+        sum_xy_plus=patches.T @ y_open,
+        sum_xx=patches.T @ patches if second_moment else None,
+    )
+
+
+def accumulate_statistics(x, z, weight_matrix, shift, conv, products, sum_x, n_plus, output_sums, sum_xx=None) -> int:
+    """Add one batch of a kernel layer to the running sums, in place: the readable twin of
+    ``numba_statistics.accumulate_statistics`` and ``cuda_statistics.accumulate_statistics``.
+
+    The observations are the rows of ``P`` (Dense: ``x``; Conv2D: :func:`patch_matrix` of ``x``,
+    one row per (sample, output position)), shifted by ``c``; ``Ỹ = P̃Wᵀ`` and the gate
+    ``G = [z > 0]`` read from the layer output ``z``.  Then, per chunk of samples whose patch
+    matrix has at most :data:`MAX_PATCH_ELEMENTS` entries, :func:`batch_sums` is added::
+
+        products += [P̃ᵀỸ | P̃ᵀ(Ỹ⊙G) | P̃ᵀG]    (D, 3O)
+        sum_x += Σx̃,  n_plus += Σg,  output_sums += [Σỹ; Σỹ⊙g; Σỹ²; Σỹ²⊙g],  sum_xx += P̃ᵀP̃ (if given)
+
+    Parameters
+    ----------
+    x : (N, D) for Dense, (N, C, H, W) for Conv2D;  z : (N, O) or (N, O, OH, OW), bias included
+    weight_matrix : (O, D);  shift : (D,)
+    conv : None for Dense, ``(kernel_size, stride, padding)`` for Conv2D
+    products (D, 3O), sum_x (D,), n_plus (O,) int64, output_sums (4, O), sum_xx (D, D) or None
+        The running sums, added to in place.
+
+    Returns
+    -------
+    int
+        The number of observations added (``N`` or ``N·OH·OW``).
+    """
+    n_out, d = weight_matrix.shape
+    rows_per_sample = 1 if conv is None else z.shape[2] * z.shape[3]
+    chunk = max(1, MAX_PATCH_ELEMENTS // max(1, rows_per_sample * d))
+    added = 0
+    for start in range(0, x.shape[0], chunk):
+        x_chunk, z_chunk = x[start:start + chunk], z[start:start + chunk]
+        if conv is None:
+            patches, gate = x_chunk, z_chunk > 0
+        else:
+            patches = patch_matrix(x_chunk, *conv)
+            gate = np.moveaxis(z_chunk, 1, -1).reshape(-1, n_out) > 0
+        shifted = patches - shift
+        sums = batch_sums(shifted, shifted @ weight_matrix.T, gate, sum_xx is not None)
+        n_plus += sums.n_plus
+        sum_x += sums.sum_x
+        products[:, :n_out] += sums.sum_xy
+        products[:, n_out:2 * n_out] += sums.sum_xy_plus
+        products[:, 2 * n_out:] += sums.sum_x_plus
+        for row, total in enumerate((sums.sum_y, sums.sum_y_plus, sums.sum_yy, sums.sum_yy_plus)):
+            output_sums[row] += total
+        if sum_xx is not None:
+            sum_xx += sums.sum_xx
+        added += sums.n
+    return added

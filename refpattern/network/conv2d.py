@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from refpattern.kernels import get_kernels
+from refpattern.kernels import get_backend
 from refpattern.kernels.numpy_reference import conv_output_size
-from refpattern.network.validation import check_pair, kernel_parameters
+from refpattern.network.validation import (
+    check_layer_input,
+    check_layer_upstream,
+    check_layer_weight,
+    check_pair,
+    kernel_parameters,
+)
 
 
 class Conv2D:
@@ -23,7 +29,8 @@ class Conv2D:
         Zero padding on both sides of each spatial axis.
 
     Shapes: input ``(N, in_ch, H, W)`` (NCHW), output ``(N, out_ch, OH, OW)`` with
-    ``OH = (H + 2·ph − kh) // sh + 1`` (floor).
+    ``OH = (H + 2·ph − kh) // sh + 1`` (floor).  Every method checks its arrays (a
+    ``TypeError``/``ValueError`` naming this layer) before a kernel sees them.
     """
 
     is_kernel = True
@@ -66,11 +73,16 @@ class Conv2D:
 
     def linear(self, x, weight, backend=None):
         """Cross-correlation of ``x`` with ``weight`` (this layer's stride/padding), no bias."""
-        return get_kernels(backend).conv2d_forward(x, weight, self.stride, self.padding)
+        check_layer_input(self, x)
+        check_layer_weight(self, weight)
+        return get_backend(backend).conv2d_forward(x, weight, self.stride, self.padding)
 
     def linear_transpose(self, grad_y, weight, input_shape, backend=None):
         """Vector-Jacobian product of :meth:`linear` with respect to its input."""
-        return get_kernels(backend).conv2d_backward_input(grad_y, weight, tuple(input_shape), self.stride, self.padding)
+        check_layer_upstream(self, grad_y, input_shape)
+        check_layer_weight(self, weight)
+        return get_backend(backend).conv2d_backward_input(grad_y, weight, tuple(input_shape), self.stride,
+                                                          self.padding)
 
     def forward(self, x, backend=None):
         """(N, C, H, W) -> (N, O, OH, OW)."""
@@ -84,6 +96,7 @@ class Conv2D:
 
     def parameter_gradients(self, x, grad_y, backend=None):
         """``(∂L/∂W, ∂L/∂b)``, shapes (O, C, kh, kw) and (O,)."""
-        kernels = get_kernels(backend)
-        grad_w = kernels.conv2d_backward_weight(grad_y, x, self.kernel_size, self.stride, self.padding)
+        check_layer_input(self, x)
+        check_layer_upstream(self, grad_y, x.shape)
+        grad_w = get_backend(backend).conv2d_backward_weight(grad_y, x, self.kernel_size, self.stride, self.padding)
         return grad_w, grad_y.sum(axis=(0, 2, 3))

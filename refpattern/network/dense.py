@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from refpattern.kernels import get_kernels
-from refpattern.network.validation import kernel_parameters
+from refpattern.kernels import get_backend
+from refpattern.network.validation import (
+    check_layer_input,
+    check_layer_upstream,
+    check_layer_weight,
+    kernel_parameters,
+)
 
 
 class Dense:
@@ -20,7 +25,8 @@ class Dense:
         value and the ReLU gate but never changes a covariance (``docs/paper.md`` §1).
 
     Shapes: input ``(N, in)``, output ``(N, out)``.  Parameters are copied, stored as
-    read-only float64 arrays, and never change; training returns new layers.
+    read-only float64 arrays, and never change; training returns new layers.  Every method
+    checks its arrays (a ``TypeError``/``ValueError`` naming this layer) before a kernel sees them.
     """
 
     is_kernel = True
@@ -52,11 +58,15 @@ class Dense:
     # the linear map and its transpose, for any weight of this layer's shape ----
     def linear(self, x, weight, backend=None):
         """``x @ weight.T`` without bias.  x: (N, in), weight: (out, in) -> (N, out)."""
-        return get_kernels(backend).dense_forward(x, weight)
+        check_layer_input(self, x)
+        check_layer_weight(self, weight)
+        return get_backend(backend).dense_forward(x, weight)
 
     def linear_transpose(self, grad_y, weight, input_shape, backend=None):
         """Vector-Jacobian product of :meth:`linear`: ``grad_y @ weight`` -> (N, in)."""
-        return get_kernels(backend).dense_backward_input(grad_y, weight)
+        check_layer_upstream(self, grad_y, input_shape)
+        check_layer_weight(self, weight)
+        return get_backend(backend).dense_backward_input(grad_y, weight)
 
     # forward and backward --------------------------------------------------
     def forward(self, x, backend=None):
@@ -71,4 +81,6 @@ class Dense:
 
     def parameter_gradients(self, x, grad_y, backend=None):
         """``(∂L/∂W, ∂L/∂b) = (grad_yᵀ x, Σ_n grad_y)``, shapes (out, in) and (out,)."""
+        check_layer_input(self, x)
+        check_layer_upstream(self, grad_y, x.shape)
         return grad_y.T @ x, grad_y.sum(axis=0)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from refpattern.kernels import get_kernels
+from refpattern.kernels import get_backend
 from refpattern.kernels.numpy_reference import conv_output_size
-from refpattern.network.validation import check_pair
+from refpattern.network.validation import check_layer_input, check_layer_upstream, check_pair
 
 
 class MaxPool2D:
@@ -35,11 +35,14 @@ class MaxPool2D:
         return (c, conv_output_size(h, self.size[0], self.stride[0], 0), conv_output_size(w, self.size[1], self.stride[1], 0))
 
     def forward(self, x, backend=None):
-        y, _ = get_kernels(backend).maxpool_forward(x, self.size, self.stride)
+        check_layer_input(self, x)
+        y, _ = get_backend(backend).maxpool_forward(x, self.size, self.stride)
         return y
 
     def backward(self, x, grad_y, backend=None):
         """Route ``grad_y`` to each window's forward winner (recomputed from ``x``)."""
-        kernels = get_kernels(backend)
+        check_layer_input(self, x)
+        check_layer_upstream(self, grad_y, x.shape)
+        kernels = get_backend(backend)
         _, winner = kernels.maxpool_forward(x, self.size, self.stride)
         return kernels.maxpool_backward(grad_y, winner, x.shape, self.size, self.stride)

@@ -74,6 +74,49 @@ def check_batch(x, name: str = "x") -> np.ndarray:
     return x
 
 
+def check_layer_input(layer, x, name: str = "x") -> tuple:
+    """Check an array a layer method receives (its input, or any array of the input's shape);
+    return the per-sample output shape.
+
+    ``x`` must be a floating-point ndarray with a batch axis whose per-sample shape ``layer``
+    accepts (``layer.output_shape``).  Raises ``TypeError``/``ValueError`` naming the layer, what
+    it expected and what came.  Cheap (no pass over the data): the kernels behind the layer
+    assume this was checked.
+    """
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{layer!r}: {name} must be a numpy.ndarray of floats, got {type(x).__name__}")
+    if not np.issubdtype(x.dtype, np.floating):
+        raise TypeError(f"{layer!r}: {name} must be a floating-point array, got dtype {x.dtype}")
+    if x.ndim < 2:
+        raise ValueError(f"{layer!r}: {name} must be a batch (N, ...) of per-sample arrays, got shape {x.shape}")
+    try:
+        return tuple(layer.output_shape(tuple(x.shape[1:])))
+    except ValueError as error:
+        raise ValueError(f"{layer!r}: {name} of shape {x.shape}: {error}") from None
+
+
+def check_layer_upstream(layer, upstream, input_shape, name: str = "grad_y") -> None:
+    """Check a signal arriving at a layer's output: a floating-point ndarray shaped like the
+    layer's output for an input of shape ``input_shape`` (already checked)."""
+    expected = (int(input_shape[0]),) + tuple(layer.output_shape(tuple(input_shape[1:])))
+    if not isinstance(upstream, np.ndarray) or not np.issubdtype(upstream.dtype, np.floating):
+        raise TypeError(f"{layer!r}: {name} must be a numpy.ndarray of floats shaped like the layer output "
+                        f"{expected}, got {type(upstream).__name__} {getattr(upstream, 'dtype', '')}")
+    if upstream.shape != expected:
+        raise ValueError(f"{layer!r}: {name} must have the shape of the layer output {expected} (input shape "
+                         f"{tuple(input_shape)}), got {upstream.shape}")
+
+
+def check_layer_weight(layer, weight, name: str = "weight") -> None:
+    """Check a weight handed to a kernel layer's linear map: a floating-point ndarray of the
+    layer's own weight shape."""
+    if not isinstance(weight, np.ndarray) or not np.issubdtype(weight.dtype, np.floating):
+        raise TypeError(f"{layer!r}: {name} must be a numpy.ndarray of floats, got {type(weight).__name__}")
+    if weight.shape != layer.weight.shape:
+        raise ValueError(f"{layer!r}: {name} must have the layer's weight shape {layer.weight.shape}, "
+                         f"got {weight.shape}")
+
+
 def check_pair(value, name: str, *, minimum: int) -> tuple[int, int]:
     """Turn an int or a pair of ints into a pair, each at least ``minimum``."""
     if isinstance(value, (bool, np.bool_)):
