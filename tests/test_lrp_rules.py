@@ -69,7 +69,7 @@ def test_conservation_layer_by_layer(epsilon):
     layers = net.logit_layers
     for index in range(len(layers) - 1, -1, -1):
         layer, a = layers[index], activations[index]
-        R_in = composite.rule_for(index, layer, net).backward(layer, a, R)
+        R_in = composite.rule_for(index, layer, net).backward(layer, a, activations[index + 1], R)
         axes = tuple(range(1, R.ndim))
         if layer.is_kernel:
             z = layer.forward(a)

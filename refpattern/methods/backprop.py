@@ -25,8 +25,8 @@ def modified_backward(net, activations, signal, composite, backend=None):
     activations : list from ``net.trace(x)``: ``[x, a_1, …, logits]``
     signal : ndarray, shape (N, classes)
     composite : Composite
-        A rule with ``uses_output = True`` also gets the layer's output from ``activations``
-        (``output=activations[index + 1]``) instead of recomputing it.
+        Each layer's rule gets the layer's input and output from ``activations``
+        (:class:`~refpattern.methods.rule.Rule`).
 
     Returns
     -------
@@ -36,8 +36,5 @@ def modified_backward(net, activations, signal, composite, backend=None):
     for index in range(len(layers) - 1, -1, -1):
         layer = layers[index]
         rule = composite.rule_for(index, layer, net)
-        if getattr(rule, "uses_output", False):
-            signal = rule.backward(layer, activations[index], signal, backend, output=activations[index + 1])
-        else:
-            signal = rule.backward(layer, activations[index], signal, backend)
+        signal = rule.backward(layer, activations[index], activations[index + 1], signal, backend)
     return signal

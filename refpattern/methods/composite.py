@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from refpattern.methods.relu_rules import GatedReLU, LayerBackward
+from refpattern.methods.rule import Rule
 from refpattern.methods.rules import GradientRule
 from refpattern.network.elementwise import ReLU
 
@@ -41,8 +42,14 @@ class Composite:
     def __post_init__(self):
         if self.start not in STARTS:
             raise ValueError(f"Composite: start must be one of {STARTS}, got {self.start!r}")
+        rules = {"kernel": self.kernel, "relu": self.relu, "first_kernel": self.first_kernel,
+                 **{f"layer_rules[{index!r}]": rule for index, rule in self.layer_rules.items()}}
+        for where, rule in rules.items():
+            if rule is not None and not isinstance(rule, Rule):
+                raise TypeError(f"Composite: {where} must be a refpattern.methods.Rule (with backward(layer, x, "
+                                f"output, upstream, backend)), got {type(rule).__name__}")
 
-    def rule_for(self, index: int, layer, net):
+    def rule_for(self, index: int, layer, net) -> Rule:
         """The rule that ``net.layers[index]`` uses."""
         if index in self.layer_rules:
             return self.layer_rules[index]

@@ -6,9 +6,7 @@ import numpy as np
 
 from refpattern.methods.backprop import modified_backward, start_signal
 from refpattern.methods.composite import Composite
-from refpattern.methods.integrated_gradients import integrated_gradients
-from refpattern.methods.registry import METHODS, SPECIAL_METHODS, canonical_name
-from refpattern.methods.smoothgrad import smoothgrad, smoothgrad_noise
+from refpattern.methods.registry import GRADIENT_METHODS, METHODS, canonical_name
 from refpattern.methods.targets import resolve_targets
 from refpattern.network.sequential import Sequential
 from refpattern.network.validation import check_options
@@ -40,7 +38,7 @@ def explain(net, x, method, target=None, *, backend=None, **options):
     if not isinstance(net, Sequential):
         raise TypeError(f"net: expected a refpattern.Sequential, got {type(net).__name__}")
     x = net.check_input(x)
-    composite = None
+    composite = run = None
     if isinstance(method, Composite):
         if options:
             raise ValueError(f"a Composite takes no options, got {sorted(options)}")
@@ -51,7 +49,8 @@ def explain(net, x, method, target=None, *, backend=None, **options):
             builder, defaults = METHODS[name]
             composite = builder(check_options(name, options, defaults), net)
         else:
-            options = check_options(name, options, SPECIAL_METHODS[name])
+            run, defaults = GRADIENT_METHODS[name]
+            options = check_options(name, options, defaults)
 
     activations = net.trace(x, backend, check=False)
     targets = resolve_targets(activations[-1], target)
@@ -66,12 +65,7 @@ def explain(net, x, method, target=None, *, backend=None, **options):
         signal = start_signal(point_activations[-1], targets, "one")
         return modified_backward(net, point_activations, signal, Composite(), backend)
 
-    if name == "input_x_gradient":
-        return x * gradient_at(x, activations)  # the forward pass of x is already there
-    if name == "integrated_gradients":
-        return integrated_gradients(gradient_at, x, options["baseline"], options["steps"], options["quadrature"])
-    noise = smoothgrad_noise(x, options["samples"], options["noise_level"], options["seed"], options["noise"])
-    return smoothgrad(gradient_at, x, noise)
+    return run(gradient_at, x, activations, options)
 
 
 def logit_of_target(net, x, target=None, backend=None) -> np.ndarray:

@@ -1,13 +1,21 @@
-"""Method names, their options and defaults, and the composite each one builds.
+"""Method names, their options and defaults, and what each one computes.
 
-Every modified-backprop method is a function ``options, net -> Composite``; the table
-:data:`METHODS` maps a name to ``(builder, default options)``.  :data:`ALIASES` adds
-iNNvestigate's names where they mean the same thing.
+Two kinds of method, two tables:
+
+- :data:`METHODS`: a single modified backward pass; a name maps to ``(builder, default
+  options)`` with ``builder(options, net) -> Composite``;
+- :data:`GRADIENT_METHODS`: methods built from gradients at other inputs (input × gradient,
+  Integrated Gradients, SmoothGrad); a name maps to ``(run, default options)`` with
+  ``run(gradient_at, x, activations, options) -> explanation``, where ``gradient_at(points,
+  activations=None)`` is the gradient of each sample's explained logit at ``points``.
+
+:data:`ALIASES` adds iNNvestigate's names where they mean the same thing.
 """
 
 from __future__ import annotations
 
 from refpattern.methods.composite import Composite
+from refpattern.methods.integrated_gradients import integrated_gradients
 from refpattern.methods.relu_rules import DeconvReLU, GatedReLU, GuidedReLU, PassReLU
 from refpattern.methods.rules import (
     DEFAULT_STABILIZER,
@@ -19,6 +27,7 @@ from refpattern.methods.rules import (
     WSquareRule,
     ZBRule,
 )
+from refpattern.methods.smoothgrad import smoothgrad, smoothgrad_noise
 
 DEFAULT_EPSILON = 1e-6
 
@@ -107,7 +116,7 @@ def _pattern_composite(options, net, attribution: bool):
     for k, index in enumerate(net.kernel_indices):
         layer = net.layers[index]
         p = patterns[k]
-        if patterns.estimator == "x":
+        if not patterns.estimator.has_pattern:  # S_x(x) = x: no fixed pattern
             layer_rules[index] = IdentitySignalRule(attribution)
             continue
         a_plus, a_minus = p.a_plus, p.a_minus
@@ -149,11 +158,28 @@ METHODS = {
 }
 COMPOSITE_METHODS = frozenset(METHODS)
 
-# Methods that are not a single modified backward pass.
-SPECIAL_METHODS = {
-    "input_x_gradient": {},
-    "integrated_gradients": {"baseline": 0.0, "steps": 64, "quadrature": "riemann_midpoint"},
-    "smoothgrad": {"samples": None, "noise_level": None, "seed": None, "noise": None},
+
+
+def _input_x_gradient(gradient_at, x, activations, options):
+    """Input × gradient (Shrikumar et al., 2016): ``x ⊙ ∇y_t(x)`` (the forward pass of x is reused)."""
+    return x * gradient_at(x, activations)
+
+
+def _integrated_gradients(gradient_at, x, activations, options):
+    """Integrated Gradients (:mod:`refpattern.methods.integrated_gradients`)."""
+    return integrated_gradients(gradient_at, x, options["baseline"], options["steps"], options["quadrature"])
+
+
+def _smoothgrad(gradient_at, x, activations, options):
+    """SmoothGrad (:mod:`refpattern.methods.smoothgrad`)."""
+    noise = smoothgrad_noise(x, options["samples"], options["noise_level"], options["seed"], options["noise"])
+    return smoothgrad(gradient_at, x, noise)
+
+
+GRADIENT_METHODS = {
+    "input_x_gradient": (_input_x_gradient, {}),
+    "integrated_gradients": (_integrated_gradients, {"baseline": 0.0, "steps": 64, "quadrature": "riemann_midpoint"}),
+    "smoothgrad": (_smoothgrad, {"samples": None, "noise_level": None, "seed": None, "noise": None}),
 }
 
 ALIASES = {
@@ -180,11 +206,11 @@ def canonical_name(method) -> str:
     if not isinstance(method, str):
         raise TypeError(f"method: expected a method name (str) or a Composite, got {type(method).__name__}")
     name = ALIASES.get(method, method)
-    if name not in METHODS and name not in SPECIAL_METHODS:
+    if name not in METHODS and name not in GRADIENT_METHODS:
         raise ValueError(f"unknown method {method!r}; known methods: {', '.join(method_names())}")
     return name
 
 
 def method_names() -> list:
     """All canonical method names, sorted."""
-    return sorted(set(METHODS) | set(SPECIAL_METHODS))
+    return sorted(set(METHODS) | set(GRADIENT_METHODS))

@@ -1,13 +1,13 @@
 """Backward rules for kernel layers (Dense, Conv2D): one small, cited object per rule.
 
-Every rule has the same shape: ``rule.backward(layer, x, upstream, backend) -> downstream``,
-where ``x`` is the layer input ``(N, …)``, ``upstream`` is shaped like the layer output and
-the result like ``x``.  A rule that needs the layer's forward output ``z = layer.forward(x)``
-sets ``uses_output = True`` and takes it as ``output=`` (the backward pass hands it the one the
-forward pass already computed; without it the rule computes ``z`` itself).  Rules only use the layer's linear map ``f(x; V) = layer.linear(x, V)``
-and its transpose ``fᵀ(g; V) = layer.linear_transpose(g, V, x.shape)``, for any weight ``V``
-of the layer's shape, so one rule serves Dense and Conv2D alike (for a convolution the sum
-over ``i`` runs over the receptive field of output neuron ``j``; zero padding adds nothing).
+Every rule is a :class:`~refpattern.methods.rule.Rule`:
+``rule.backward(layer, x, output, upstream, backend) -> downstream``, where ``x`` is the layer
+input ``(N, …)``, ``output`` the layer's forward output ``z = layer.forward(x)`` (bias included,
+as the forward pass computed it), ``upstream`` is shaped like ``output`` and the result like
+``x``.  Rules only use the layer's linear map ``f(x; V) = layer.linear(x, V)`` and its transpose
+``fᵀ(g; V) = layer.linear_transpose(g, V, x.shape)``, for any weight ``V`` of the layer's shape,
+so one rule serves Dense and Conv2D alike (for a convolution the sum over ``i`` runs over the
+receptive field of output neuron ``j``; zero padding adds nothing).
 
 Notation (``docs/paper.md`` §5): ``z_j = Σ_i x_i w_ij + b_j``; ``R_j`` is upstream.
 
@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from refpattern.kernels import get_kernels
+from refpattern.kernels import get_backend
+from refpattern.methods.rule import Rule
 
 DEFAULT_STABILIZER = 1e-6
 
@@ -54,31 +55,28 @@ def _check_stabilizer(rule: str, value) -> float:
     return value
 
 
-class GradientRule:
+class GradientRule(Rule):
     """Exact vector-Jacobian product: ``R_i = Σ_j w_ij R_j`` (Simonyan et al., 2014)."""
 
-    def backward(self, layer, x, upstream, backend=None):
+    def backward(self, layer, x, output, upstream, backend=None):
         return layer.linear_transpose(upstream, layer.weight, x.shape, backend)
 
 
-class EpsilonRule:
+class EpsilonRule(Rule):
     """LRP-ε (Bach et al., 2015): ``R_i = Σ_j x_i w_ij R_j / (z_j + ε·sgn(z_j))``, bias inside ``z``.
 
     ``epsilon = 0`` is LRP-z: exact division; a neuron with ``z_j = 0`` passes nothing.
     """
 
-    uses_output = True
-
     def __init__(self, epsilon=0.0):
         self.epsilon = _check_stabilizer("lrp.epsilon epsilon", epsilon)
 
-    def backward(self, layer, x, upstream, backend=None, output=None):
-        z = layer.forward(x, backend) if output is None else output
-        s = stabilized_divide(upstream, z, self.epsilon)
+    def backward(self, layer, x, output, upstream, backend=None):
+        s = stabilized_divide(upstream, output, self.epsilon)
         return x * layer.linear_transpose(s, layer.weight, x.shape, backend)
 
 
-class AlphaBetaRule:
+class AlphaBetaRule(Rule):
     """LRP-αβ (Bach et al., 2015; Montavon et al., 2017), ``α − β = 1``, ``α ≥ 1``, ``β ≥ 0``.
 
     With ``p_ij = (x_i w_ij)⁺`` and ``n_ij = (x_i w_ij)⁻``:
@@ -106,7 +104,7 @@ class AlphaBetaRule:
         return (x_pos * layer.linear_transpose(s, w_a, x_pos.shape, backend)
                 + x_neg * layer.linear_transpose(s, w_b, x_neg.shape, backend))
 
-    def backward(self, layer, x, upstream, backend=None):
+    def backward(self, layer, x, output, upstream, backend=None):
         x_pos, x_neg = np.maximum(x, 0.0), np.minimum(x, 0.0)
         w_pos, w_neg = np.maximum(layer.weight, 0.0), np.minimum(layer.weight, 0.0)
         b_pos, b_neg = np.maximum(layer.bias, 0.0), np.minimum(layer.bias, 0.0)
@@ -116,7 +114,7 @@ class AlphaBetaRule:
         return relevance
 
 
-class ZBRule:
+class ZBRule(Rule):
     """z^B rule for a bounded input layer ``l ≤ x ≤ h`` (Montavon et al., 2017); the bias cancels.
 
     ``R_i = Σ_j (x_i w_ij − l_i w⁺_ij − h_i w⁻_ij) R_j / Σ_i (x_i w_ij − l_i w⁺_ij − h_i w⁻_ij)``.
@@ -138,7 +136,7 @@ class ZBRule:
                 raise ValueError(f"lrp.zb: {name} must be a scalar or shaped like one sample {x.shape[1:]}, got {bound.shape}")
         return np.broadcast_to(self.low, x.shape), np.broadcast_to(self.high, x.shape)
 
-    def backward(self, layer, x, upstream, backend=None):
+    def backward(self, layer, x, output, upstream, backend=None):
         low, high = self._bounds(x)
         w, w_pos, w_neg = layer.weight, np.maximum(layer.weight, 0.0), np.minimum(layer.weight, 0.0)
         z = layer.linear(x, w, backend) - layer.linear(low, w_pos, backend) - layer.linear(high, w_neg, backend)
@@ -148,7 +146,7 @@ class ZBRule:
                 - high * layer.linear_transpose(s, w_neg, x.shape, backend))
 
 
-class WSquareRule:
+class WSquareRule(Rule):
     """w²-rule (Montavon et al., 2017): ``R_i = Σ_j w_ij² R_j / Σ_i w_ij²``.
 
     For a convolution ``Σ_i`` runs over the input neurons that exist (not the zero padding).
@@ -157,14 +155,14 @@ class WSquareRule:
     def __init__(self, stabilizer=DEFAULT_STABILIZER):
         self.stabilizer = _check_stabilizer("lrp.w_square", stabilizer)
 
-    def backward(self, layer, x, upstream, backend=None):
+    def backward(self, layer, x, output, upstream, backend=None):
         w2 = layer.weight ** 2
         z = layer.linear(np.ones_like(x), w2, backend)
         s = stabilized_divide(upstream, z, self.stabilizer)
         return layer.linear_transpose(s, w2, x.shape, backend)
 
 
-class GatedPatternRule:
+class GatedPatternRule(Rule):
     """The kernel-layer step of PatternNet and PatternAttribution (Kindermans et al., 2018, Sec. 5).
 
     The gradient step with the weights replaced by ``V₊`` where this layer's gate is open
@@ -174,20 +172,20 @@ class GatedPatternRule:
     ReLU follows the layer, its gate zeroes ``R_j`` for closed neurons, so only ``a₊`` acts.
     """
 
-    uses_output = True
-
     def __init__(self, open_weight, closed_weight, name: str):
         self.open_weight = np.asarray(open_weight, dtype=np.float64)
         self.closed_weight = np.asarray(closed_weight, dtype=np.float64)
         self.name = name
 
-    def backward(self, layer, x, upstream, backend=None, output=None):
+    def backward(self, layer, x, output, upstream, backend=None):
         for label, v in (("open", self.open_weight), ("closed", self.closed_weight)):
             if v.shape != layer.weight.shape:
                 raise ValueError(f"{self.name}: {label}-gate pattern has shape {v.shape}, layer {layer!r} "
                                  f"has weight shape {layer.weight.shape}")
-        z = layer.forward(x, backend) if output is None else output
-        open_part, closed_part = get_kernels(backend).split_by_gate(upstream, z)
+        if output.shape != upstream.shape:
+            raise ValueError(f"{self.name}: upstream {upstream.shape} and the layer output {output.shape} of "
+                             f"{layer!r} differ in shape")
+        open_part, closed_part = get_backend(backend).split_by_gate(upstream, output)
         downstream = layer.linear_transpose(open_part, self.open_weight, x.shape, backend)
         # the closed regime is None when its upstream is all zero (it would add exactly nothing):
         # where a ReLU follows it always is, so PatternNet/PatternAttribution cost one product per layer
@@ -196,7 +194,7 @@ class GatedPatternRule:
         return downstream
 
 
-class IdentitySignalRule:
+class IdentitySignalRule(Rule):
     """PatternNet/PatternAttribution step for the identity estimator ``S_x(x) = x``.
 
     ``S_x`` has no fixed pattern: ``S_x(x) = x = a(x)·y`` with ``a(x) = x / y`` and
@@ -209,7 +207,7 @@ class IdentitySignalRule:
     def __init__(self, attribution: bool):
         self.attribution = bool(attribution)
 
-    def backward(self, layer, x, upstream, backend=None):
+    def backward(self, layer, x, output, upstream, backend=None):
         y = layer.linear(x, layer.weight, backend)
         s = stabilized_divide(upstream, y, 0.0)
         weight = layer.weight if self.attribution else np.ones_like(layer.weight)
