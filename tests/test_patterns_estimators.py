@@ -10,7 +10,18 @@ import numpy as np
 import pytest
 
 from refpattern import Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sequential
-from refpattern.patterns import Patterns, fit_patterns
+from refpattern import explain
+from refpattern.patterns import (
+    Estimator,
+    Identity,
+    Linear,
+    Patterns,
+    RandomDirection,
+    TwoComponent,
+    fit_patterns,
+    resolve_estimator,
+    rho,
+)
 from conftest import pattern_cnn as cnn, record_error
 
 
@@ -136,7 +147,7 @@ def test_closed_forms_of_w_and_a(fitted):
         cov = ((xs - xs.mean(0))[:, :, None] * (ys - ys.mean(0))[:, None, :]).mean(0)  # (D, O)
         np.testing.assert_allclose(flat(p_lin[k].a), (cov / ys.var(0)).T, rtol=1e-9, atol=1e-12)
         assert p_lin[k].a_plus is p_lin[k].a and p_lin[k].a_minus is p_lin[k].a
-    assert p_lin.estimator == "a" and fit_patterns(net, x, "relu").estimator == "a+-"
+    assert p_lin.estimator == Linear() and fit_patterns(net, x, "relu").estimator == TwoComponent("paper")
 
 
 def test_random_baseline_is_seeded_and_scaled_to_w_a_equal_one(fitted):
@@ -251,7 +262,7 @@ def test_identity_estimator_and_bad_names():
     rng = np.random.default_rng(16)
     net, x = cnn(rng), rng.normal(size=(3, 2, 9, 9))
     p = fit_patterns(net, x, "x")
-    assert isinstance(p, Patterns) and p.estimator == "x" and len(p) == 4
+    assert isinstance(p, Patterns) and p.estimator == Identity() and len(p) == 4
     assert all(layer.a is None and layer.a_plus is None and layer.a_minus is None for layer in p)
     assert fit_patterns(net, x, "a+-").variant == "paper" and fit_patterns(net, x, "a").variant is None
     with pytest.raises(ValueError, match="estimator"):
@@ -260,3 +271,66 @@ def test_identity_estimator_and_bad_names():
         fit_patterns(net, x, "a+-", variant="median")
     with pytest.raises(ValueError, match="needs data"):
         fit_patterns(net, None, "a")
+
+
+class MeanInputEstimator(Estimator):
+    """A toy estimator, defined here to show that adding one is one class: the pattern points along
+    the mean observation, ``a = E[x] / (wᵀE[x])`` (so that ``wᵀa = 1``)."""
+
+    name, label = "test-mean-input", "S_mean"
+    statistics = ("n", "sum_x")
+
+    def from_statistics(self, stats, out):
+        mean = stats.shift + stats.sum_x / stats.n              # E[x], back in unshifted coordinates
+        scale = stats.weight @ mean                             # wᵀE[x] per neuron
+        zero = scale == 0
+        out["a"][...] = np.where(zero[:, None], 0.0, mean[None, :] / np.where(zero, 1.0, scale)[:, None])
+        return [(o, "all", "wᵀE[x] = 0", True) for o in np.flatnonzero(zero)]
+
+
+def test_an_estimator_is_one_class(fitted, tmp_path):
+    """The toy estimator above plugs into the fit, ρ, PatternNet and the file format without any other change."""
+    net, x, obs = fitted
+    for given in ("test-mean-input", MeanInputEstimator, MeanInputEstimator()):
+        patterns = fit_patterns(net, x, given, batch_size=7)
+        assert patterns.estimator == MeanInputEstimator() and patterns.variant is None and patterns.seed is None
+        for k, (xs, _, _) in enumerate(obs):                    # the definition, on explicit patches
+            w = flat(net.kernel_layers[k].weight)
+            expected = xs.mean(0)[None, :] / (w @ xs.mean(0))[:, None]
+            np.testing.assert_allclose(flat(patterns[k].a), expected, rtol=1e-12)
+            np.testing.assert_allclose(np.einsum("od,od->o", w, flat(patterns[k].a)), 1.0, rtol=1e-12)
+    patterns.save(tmp_path / "mean.npz")
+    loaded = Patterns.load(tmp_path / "mean.npz")
+    assert loaded.estimator == MeanInputEstimator()
+    assert all(np.array_equal(a.a, b.a) for a, b in zip(loaded, patterns))
+    values = rho(net, x, "test-mean-input")
+    assert values.shape == (4,) and np.all(np.asarray(values) <= 1 + 1e-9)
+    signal = explain(net, x[:2], "pattern.net", patterns=patterns)
+    assert signal.shape == x[:2].shape and np.all(np.isfinite(signal))
+    with pytest.raises(ValueError, match="needs data"):
+        fit_patterns(net, None, "test-mean-input")
+
+
+def test_estimator_names_and_options_are_resolved_once_and_checked():
+    assert resolve_estimator("relu") == resolve_estimator("a+-") == TwoComponent("paper")
+    assert resolve_estimator("linear") == Linear() and resolve_estimator("identity") == Identity()
+    assert resolve_estimator("random", seed=4) == RandomDirection(seed=4) != RandomDirection(seed=5)
+    assert resolve_estimator("a", variant="regime", seed=3) == Linear()  # options it has not are ignored
+    regime = TwoComponent("regime")
+    assert resolve_estimator(regime) is regime and resolve_estimator(regime, variant="regime") is regime
+    with pytest.raises(ValueError, match=r"variant='paper' contradicts"):
+        resolve_estimator(regime, variant="paper")
+    with pytest.raises(TypeError, match=r"seed: expected a non-negative int, got 1.5"):
+        resolve_estimator("random", seed=1.5)
+    with pytest.raises(ValueError, match=r"seed: expected a non-negative int, got -1"):
+        resolve_estimator("random", seed=-1)
+    with pytest.raises(ValueError, match=r"estimator must be one of 'x', .*got 'S_a'"):
+        resolve_estimator("S_a")
+    with pytest.raises(TypeError, match="estimator: expected a name"):
+        resolve_estimator(3)
+    with pytest.raises(ValueError, match="has no variant"):
+        Linear(variant="paper")
+    with pytest.raises(ValueError, match="name 'a' is taken"):
+        type("Another", (Estimator,), {"name": "a"})
+    with pytest.raises(TypeError, match="fields must be one of"):
+        type("Odd", (Estimator,), {"name": "test-odd", "fields": ("b",)})

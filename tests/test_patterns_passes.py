@@ -9,7 +9,6 @@ import pytest
 from refpattern import Dense, Sequential
 from refpattern.patterns import LayerStatistics, fit_patterns
 from refpattern.patterns.passes import parse_memory_limit, plan_passes, statistics_bytes
-from refpattern.patterns.statistics import resolve_sums_backend
 from conftest import pattern_cnn, random_cnn, record_error
 
 #: ``pattern_cnn``'s sums: conv 1 (D 18, O 3) 1728 bytes, conv 2 (D 27, O 4) 3216, dense 1 (D 16, O 6)
@@ -184,7 +183,6 @@ def test_statistics_bytes_is_the_size_of_the_arrays_layer_statistics_holds(backe
     """After a batch (the shift exists): every array a LayerStatistics holds, but the filters, which
     are a view of the layer's read-only weights."""
     net = pattern_cnn(np.random.default_rng(4))
-    _, fused = resolve_sums_backend(backend)
     x = data(5)
     activations = net.trace(x)
     for k, index in enumerate(net.kernel_indices):
@@ -193,7 +191,7 @@ def test_statistics_bytes_is_the_size_of_the_arrays_layer_statistics_holds(backe
         for neurons in (None, slice(1, n_out)):
             stats = LayerStatistics(layer, k, index, second_moment, neurons=neurons)
             z = activations[index + 1]
-            stats.accumulate(activations[index], z if neurons is None else z[:, neurons], fused)
+            stats.accumulate(activations[index], z if neurons is None else z[:, neurons], backend)
             arrays = {name: value for name, value in vars(stats).items() if isinstance(value, np.ndarray)}
             assert np.shares_memory(arrays.pop("weight"), layer.weight)
             assert {"products", "sum_x", "shift", "n_plus", "bias"} <= set(arrays)

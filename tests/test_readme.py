@@ -13,7 +13,7 @@ def test_usage_example_runs(tmp_path, monkeypatch):
     exec(compile(code, "README.md", "exec"), namespace)
     assert (tmp_path / "patterns.npz").exists()
     loaded = namespace["rp"].Patterns.load(tmp_path / "patterns.npz")
-    assert loaded.estimator == "a+-" and len(loaded) == 2
+    assert loaded.estimator == namespace["rp"].patterns.TwoComponent("paper") and len(loaded) == 2
 
 
 def test_readme_names_both_commands():

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from refpattern import Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sequential
-from refpattern.patterns import fit_patterns, rho
+from refpattern.patterns import RhoResult, fit_patterns, rho
 from refpattern.kernels.numpy_reference import patch_matrix
 from conftest import pattern_cnn as cnn
 
@@ -91,8 +91,8 @@ def test_closed_form_equals_explicit_regression(estimator, variant):
     net = cnn(rng)
     x_fit, x_v, x_eval = (rng.normal(0.2, 1.0, (30, 2, 9, 9)) for _ in range(3))
     patterns = fit_patterns(net, x_fit, estimator, variant=variant)
-    in_sample = rho(net, x_eval, patterns, per_neuron=True, batch_size=7)
-    held_out = rho(net, x_eval, patterns, fit_v_on=x_v, per_neuron=True, batch_size=11)
+    in_sample = rho(net, x_eval, patterns, batch_size=7).per_neuron
+    held_out = rho(net, x_eval, patterns, fit_v_on=x_v, batch_size=11).per_neuron
     for k, layer in enumerate(net.kernel_layers):
         for o in range(layer.weight.shape[0]):
             d, y = explicit(net, x_eval, patterns, k, o)
@@ -127,8 +127,9 @@ def test_zero_variance_neurons_are_excluded_and_reported():
     x = rng.normal(size=(500, 4))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        per_neuron = rho(net, x, "w", per_neuron=True)
         mean = rho(net, x, "w")
+    per_neuron = mean.per_neuron
+    assert isinstance(mean, RhoResult) and len(per_neuron) == len(mean) == 2
     assert np.isnan(per_neuron[0][1]) and not np.isnan(per_neuron[0][[0, 2]]).any()
     np.testing.assert_array_equal(mean.excluded[0], [1])
     assert mean[0] == pytest.approx(np.mean(per_neuron[0][[0, 2]]), abs=1e-15)
@@ -138,12 +139,13 @@ def test_streaming_subsampling_and_options():
     rng = np.random.default_rng(26)
     net, x = cnn(rng), rng.normal(0.3, 1.0, (20, 2, 9, 9))
     patterns = fit_patterns(net, x, "w")
-    full = rho(net, x, patterns, per_neuron=True, batch_size=20)
-    streamed = rho(net, x, patterns, per_neuron=True, batch_size=3)
-    for f, s in zip(full, streamed):
+    full = rho(net, x, patterns, batch_size=20)
+    streamed = rho(net, x, patterns, batch_size=3)
+    for f, s in zip(full.per_neuron, streamed.per_neuron):
         np.testing.assert_allclose(s, f, rtol=1e-10, atol=1e-12)
-    sub = rho(net, x, patterns, per_neuron=True, max_neurons=2, seed=5)
-    for k, (f, s) in enumerate(zip(full, sub)):
+    np.testing.assert_allclose(np.asarray(full), [np.nanmean(f) for f in full.per_neuron], rtol=1e-14)
+    sub = rho(net, x, patterns, max_neurons=2, seed=5)
+    for k, (f, s) in enumerate(zip(full.per_neuron, sub.per_neuron)):
         chosen = sub.neurons[k]
         assert len(chosen) == 2 and np.isnan(np.delete(s, chosen)).all()
         np.testing.assert_allclose(s[chosen], f[chosen], rtol=1e-12)

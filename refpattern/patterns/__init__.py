@@ -3,7 +3,8 @@
 Kindermans et al., "Learning how to explain neural networks: PatternNet and PatternAttribution",
 ICLR 2018, Sec. 4; ``docs/paper.md`` §3 (estimators) and §4 (ρ).
 
-- :func:`fit_patterns` — fit ``S_x``, ``S_w``, ``S_a``, ``S_a±`` or the random baseline;
+- :func:`fit_patterns` — fit ``S_x``, ``S_w``, ``S_a``, ``S_a±`` or the random baseline (a name
+  or an :class:`Estimator`, resolved once by :func:`resolve_estimator`);
 - :func:`fit_statistics` / :func:`patterns_from_statistics` — the same in two steps (statistics
   stream over batches and merge across workers with ``.merge``);
 - :func:`rho` — the quality criterion ρ per kernel layer (Eq. 1);
@@ -12,13 +13,22 @@ ICLR 2018, Sec. 4; ``docs/paper.md`` §3 (estimators) and §4 (ρ).
 """
 
 from refpattern.patterns.container import DegenerateNeuron, LayerPatterns, Patterns, RegimeCounts
-from refpattern.patterns.estimators import patterns_from_statistics
+from refpattern.patterns.estimate import patterns_from_statistics
+from refpattern.patterns.estimators import (
+    Estimator,
+    Filter,
+    Identity,
+    Linear,
+    RandomDirection,
+    TwoComponent,
+    resolve_estimator,
+)
 from refpattern.patterns.fit import fit_patterns, fit_statistics
-from refpattern.patterns.rho import RhoPerNeuron, RhoResult, rho
+from refpattern.patterns.rho import RhoResult, rho
 from refpattern.patterns.statistics import BatchSums, LayerStatistics, NetworkStatistics, batch_sums
 
 __all__ = [
-    "BatchSums", "DegenerateNeuron", "LayerPatterns", "LayerStatistics", "NetworkStatistics", "Patterns",
-    "RegimeCounts", "RhoPerNeuron", "RhoResult", "batch_sums", "fit_patterns", "fit_statistics",
-    "patterns_from_statistics", "rho",
+    "BatchSums", "DegenerateNeuron", "Estimator", "Filter", "Identity", "LayerPatterns", "LayerStatistics", "Linear",
+    "NetworkStatistics", "Patterns", "RandomDirection", "RegimeCounts", "RhoResult", "TwoComponent", "batch_sums",
+    "fit_patterns", "fit_statistics", "patterns_from_statistics", "resolve_estimator", "rho",
 ]

@@ -9,13 +9,14 @@ File format (``.npz`` written and read with ``allow_pickle=False``), version 1::
 
     format_name     "refpattern.Patterns"
     format_version  1
-    estimator       "x" | "w" | "a" | "a+-" | "random"
+    estimator       the estimator's canonical name: "x" | "w" | "a" | "a+-" | "random" | another
+                    registered Estimator's name
     variant         "paper" | "regime" | ""   ("" when the estimator has no variant)
     seed            int (the random estimator's seed; −1 when unused)
     n_layers        L
     layer_{k}.shape, layer_{k}.layer_index, layer_{k}.layer_name, layer_{k}.n_samples
-    layer_{k}.a                                   (estimators "w", "a", "random")
-    layer_{k}.a_plus, layer_{k}.a_minus           (estimator "a+-"; none for "x")
+    layer_{k}.<field> for each of the estimator's ``fields``: ``a`` ("w", "a", "random"),
+                    ``a_plus`` and ``a_minus`` ("a+-"), none ("x")
     layer_{k}.counts                              (3, O) int64 rows n, n₊, n₋; absent if not fitted on data
     layer_{k}.degenerate_{neuron,regime,reason,count,zeroed}
     checksum        SHA-256 over every other entry (name, dtype, shape, bytes)
@@ -37,30 +38,10 @@ from typing import NamedTuple
 
 import numpy as np
 
+from refpattern.patterns.estimators import Estimator, estimator_from_file
+
 FORMAT_NAME = "refpattern.Patterns"
 FORMAT_VERSION = 1
-
-#: Canonical estimator names (``docs/paper.md`` §3) and the aliases accepted for them.
-ESTIMATORS = ("x", "w", "a", "a+-", "random")
-ESTIMATOR_ALIASES = {"linear": "a", "relu": "a+-", "identity": "x", "a±": "a+-"}
-VARIANTS = ("paper", "regime")
-
-
-def canonical_estimator(estimator) -> str:
-    """``"x"``, ``"w"``, ``"a"``, ``"a+-"`` or ``"random"`` for a name or an iNNvestigate alias."""
-    if not isinstance(estimator, str):
-        raise TypeError(f"estimator: expected a name, got {type(estimator).__name__}")
-    name = ESTIMATOR_ALIASES.get(estimator, estimator)
-    if name not in ESTIMATORS:
-        known = ", ".join(repr(e) for e in ESTIMATORS + tuple(ESTIMATOR_ALIASES))
-        raise ValueError(f"estimator must be one of {known}; got {estimator!r}")
-    return name
-
-
-def check_variant(variant) -> str:
-    if variant not in VARIANTS:
-        raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
-    return variant
 
 
 class RegimeCounts(NamedTuple):
@@ -167,20 +148,34 @@ class Patterns:
 
     Attributes
     ----------
-    estimator : str
-        ``"x"``, ``"w"``, ``"a"``, ``"a+-"`` or ``"random"``.
+    estimator : Estimator
+        The estimator that fitted them (``str(patterns.estimator)`` is its name, e.g. ``"a+-"``).
     variant : str or None
-        ``"paper"`` or ``"regime"`` for ``"a+-"``; None otherwise.
+        ``"paper"`` or ``"regime"`` for S_a±; None otherwise.
     seed : int or None
-        The random estimator's seed.
+        The random estimator's seed; None otherwise.
     layers : tuple of LayerPatterns
+        Each with the estimator's ``fields`` as arrays.
     """
 
-    def __init__(self, estimator, variant, layers, seed=None):
-        self.estimator = canonical_estimator(estimator)
-        self.variant = check_variant(variant) if self.estimator == "a+-" else None
-        self.seed = None if seed is None else int(seed)
+    def __init__(self, estimator: Estimator, layers):
+        if not isinstance(estimator, Estimator):
+            raise TypeError(f"Patterns: estimator must be a refpattern Estimator, got {type(estimator).__name__}")
+        self.estimator = estimator
         self.layers = tuple(layers)
+        for layer in self.layers:
+            missing = [name for name in estimator.fields if getattr(layer, name) is None]
+            if missing:
+                raise ValueError(f"Patterns: kernel layer {layer.kernel_index} lacks {missing} for estimator "
+                                 f"{estimator!r}")
+
+    @property
+    def variant(self) -> str | None:
+        return self.estimator.variant
+
+    @property
+    def seed(self) -> int | None:
+        return self.estimator.seed
 
     # container ---------------------------------------------------------------
     def __len__(self) -> int:
@@ -194,7 +189,7 @@ class Patterns:
 
     def __repr__(self) -> str:
         variant = f", variant={self.variant!r}" if self.variant else ""
-        return f"Patterns(estimator={self.estimator!r}{variant}, {len(self)} kernel layers)"
+        return f"Patterns(estimator={self.estimator.name!r}{variant}, {len(self)} kernel layers)"
 
     @property
     def n_samples(self) -> np.ndarray:
@@ -210,7 +205,7 @@ class Patterns:
         """Human-readable text: per layer, the neurons whose pattern was set to zero or was
         estimated from few samples (at most ``max_per_layer`` lines each; None for all)."""
         variant = f", variant {self.variant!r}" if self.variant else ""
-        lines = [f"Patterns: estimator {self.estimator!r}{variant}, {len(self)} kernel layers"]
+        lines = [f"Patterns: estimator {self.estimator.name!r}{variant}, {len(self)} kernel layers"]
         for layer in self.layers:
             zeroed = sum(d.zeroed for d in layer.degenerate)
             few = len(layer.degenerate) - zeroed
@@ -242,7 +237,7 @@ class Patterns:
         arrays = {
             "format_name": np.array(FORMAT_NAME),
             "format_version": np.array(FORMAT_VERSION, dtype=np.int64),
-            "estimator": np.array(self.estimator),
+            "estimator": np.array(self.estimator.name),
             "variant": np.array(self.variant or ""),
             "seed": np.array(-1 if self.seed is None else self.seed, dtype=np.int64),
             "n_layers": np.array(len(self), dtype=np.int64),
@@ -253,11 +248,8 @@ class Patterns:
             arrays[p + "layer_index"] = np.array(layer.layer_index, dtype=np.int64)
             arrays[p + "layer_name"] = np.array(layer.layer_name)
             arrays[p + "n_samples"] = np.array(layer.n_samples, dtype=np.int64)
-            if self.estimator in ("w", "a", "random"):
-                arrays[p + "a"] = np.asarray(layer.a)
-            elif self.estimator == "a+-":
-                arrays[p + "a_plus"] = np.asarray(layer.a_plus)
-                arrays[p + "a_minus"] = np.asarray(layer.a_minus)
+            for field in self.estimator.fields:
+                arrays[p + field] = np.asarray(getattr(layer, field))
             if layer.counts is not None:
                 arrays[p + "counts"] = np.stack(layer.counts)
             deg = layer.degenerate
@@ -329,15 +321,10 @@ def _from_arrays(arrays: dict, name: str) -> Patterns:
     version = scalar("format_version", "i")
     if version != FORMAT_VERSION:
         fail(f"format version {version} is not supported (this refpattern reads version {FORMAT_VERSION})")
-    estimator = scalar("estimator", "U")
-    if estimator not in ESTIMATORS:
-        fail(f"unknown estimator {estimator!r}")
-    variant = scalar("variant", "U")
-    if estimator == "a+-" and variant not in VARIANTS:
-        fail(f"estimator 'a+-' needs a variant in {VARIANTS}, got {variant!r}")
-    if estimator != "a+-" and variant != "":
-        fail(f"estimator {estimator!r} has no variant, got {variant!r}")
-    seed = scalar("seed", "i")
+    try:
+        estimator = estimator_from_file(scalar("estimator", "U"), scalar("variant", "U"), scalar("seed", "i"))
+    except ValueError as error:
+        fail(str(error))
     n_layers = scalar("n_layers", "i")
     if n_layers < 0:
         fail(f"n_layers is {n_layers}")
@@ -360,9 +347,8 @@ def _from_arrays(arrays: dict, name: str) -> Patterns:
         layer_name = scalar(p + "layer_name", "U")
         n_samples = scalar(p + "n_samples", "i")
         keys = [shape_key, p + "layer_index", p + "layer_name", p + "n_samples"]
-        pattern_keys = {"w": ["a"], "a": ["a"], "random": ["a"], "a+-": ["a_plus", "a_minus"], "x": []}[estimator]
         patterns = {}
-        for label in pattern_keys:
+        for label in estimator.fields:
             key = p + label
             if key not in arrays:
                 fail(f"missing entry {key!r}")
@@ -406,14 +392,12 @@ def _from_arrays(arrays: dict, name: str) -> Patterns:
                       for nr, rg, rs, ct, zr in zip(deg["neuron"], deg["regime"], deg["reason"], deg["count"],
                                                      deg["zeroed"])]
         expected_keys.update(keys)
-        layers.append(LayerPatterns(k, layer_index, layer_name, shape, a=patterns.get("a"),
-                                    a_plus=patterns.get("a_plus"), a_minus=patterns.get("a_minus"),
-                                    counts=counts, n_samples=n_samples, degenerate=degenerate))
+        layers.append(LayerPatterns(k, layer_index, layer_name, shape, counts=counts, n_samples=n_samples,
+                                    degenerate=degenerate, **patterns))
     extra = sorted(set(arrays) - expected_keys)
     if extra:
         fail(f"unexpected entries {extra} (tampered file or another layer count)")
     checksum = arrays["checksum"]
     if checksum.shape != () or checksum.dtype.kind != "U" or checksum.item() != _checksum(arrays):
         fail("checksum mismatch: the file was modified or is corrupt")
-    return Patterns(estimator, variant if estimator == "a+-" else "paper", layers,
-                    seed=None if seed < 0 else seed)
+    return Patterns(estimator, layers)

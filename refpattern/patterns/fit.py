@@ -2,58 +2,37 @@
 
 ``fit_patterns(net, X)`` = ``patterns_from_statistics(net, fit_statistics(net, X))``.  The
 statistics (:mod:`refpattern.patterns.statistics`) are sums, so the two steps can be split:
-workers fit statistics on shards and ``stats_a.merge(stats_b)`` combines them exactly.
+workers fit statistics on shards and ``stats_a.merge(stats_b)`` combines them exactly.  Under a
+memory limit the statistics are taken in several passes over the data
+(:mod:`refpattern.patterns.passes` plans them).  Every pass over the data is :func:`stream_batches`.
 """
 
 from __future__ import annotations
 
 import numbers
-import sys
-import time
 
 import numpy as np
 
+from refpattern.kernels import get_backend
 from refpattern.network.elementwise import ReLU
 from refpattern.network.sequential import Sequential
-from refpattern.patterns.container import canonical_estimator, check_variant
-from refpattern.patterns.estimators import patterns_from_statistics
-from refpattern.patterns.statistics import NetworkStatistics, resolve_forward_sums, resolve_sums_backend
-
-
-class Progress:
-    """A one-line progress counter on stderr (no dependency).
-
-    ``enabled=None`` shows it only when stderr is a terminal.  ``total`` (samples) may be None.
-    """
-
-    def __init__(self, label: str, total=None, enabled=None, stream=None):
-        self.stream = sys.stderr if stream is None else stream
-        if enabled is None:
-            isatty = getattr(self.stream, "isatty", None)
-            enabled = bool(isatty and isatty())
-        self.label, self.total, self.enabled = label, total, bool(enabled)
-        self.done, self._last = 0, 0.0
-
-    def update(self, samples: int) -> None:
-        self.done += int(samples)
-        now = time.monotonic()
-        if self.enabled and now - self._last >= 0.1:
-            self._last = now
-            of = f"/{self.total}" if self.total is not None else ""
-            self.stream.write(f"\r{self.label}: {self.done}{of} samples")
-            self.stream.flush()
-
-    def close(self) -> None:
-        if self.enabled:
-            of = f"/{self.total}" if self.total is not None else ""
-            self.stream.write(f"\r{self.label}: {self.done}{of} samples, done\n")
-            self.stream.flush()
+from refpattern.patterns.container import Patterns
+from refpattern.patterns.estimate import LayerEstimate, estimate_network
+from refpattern.patterns.estimators import resolve_estimator
+from refpattern.patterns.passes import check_same_shift, data_source, parse_memory_limit, plan_passes
+from refpattern.patterns.statistics import LayerStatistics, NetworkStatistics
+from refpattern.progress import Progress
 
 
 def check_batch_size(batch_size) -> int:
     if isinstance(batch_size, (bool, np.bool_)) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     return int(batch_size)
+
+
+def check_network(net) -> None:
+    if not isinstance(net, Sequential):
+        raise TypeError(f"net: expected a refpattern.Sequential, got {type(net).__name__}")
 
 
 def iter_batches(X, batch_size: int):
@@ -71,7 +50,7 @@ def iter_batches(X, batch_size: int):
     yield from X
 
 
-def accumulate_batch(net, stats, x, backend, fused, forward_fused=None) -> None:
+def accumulate_batch(net, stats, x, backend) -> None:
     """The forward pass of one batch, adding each kernel layer's (input, output) to its statistics
     as soon as both exist.  Only two activations are alive at a time (the same numbers as
     ``net.trace`` up to rounding, without keeping the whole trace).
@@ -83,14 +62,10 @@ def accumulate_batch(net, stats, x, backend, fused, forward_fused=None) -> None:
         :class:`~refpattern.patterns.statistics.LayerStatistics` to add to, possibly for a block
         of the layer's neurons, or None for a layer this pass takes no statistics of.  The
         forward pass stops after the last kernel layer that has statistics.
-    backend : str
-        The forward pass's kernel backend.
-    fused : callable or None
-        The backend's fused ``accumulate_statistics`` (None: the readable NumPy path).
-    forward_fused : callable or None
-        The backend's ``forward_statistics``, which computes a kernel layer's output *and* adds
-        its statistics in one pass over the patches; used for statistics that cover the whole
-        layer.
+    backend : Backend
+        The kernels (:func:`refpattern.kernels.get_backend`).  Where the backend has a
+        ``forward_statistics``, a kernel layer whose statistics cover the whole layer gets its
+        output and its statistics from one pass over the patches.
     """
     taken = [k for k, layer_stats in enumerate(stats) if layer_stats is not None]
     if not taken:
@@ -109,17 +84,35 @@ def accumulate_batch(net, stats, x, backend, fused, forward_fused=None) -> None:
         layer_stats = stats[kernel]
         kernel += 1
         relu_next = index + 1 < len(layers) and isinstance(layers[index + 1], ReLU)
-        if layer_stats is not None and forward_fused is not None and layer_stats.covers_layer:
-            a = layer_stats.forward_accumulate(a, forward_fused, relu=relu_next)
+        if layer_stats is not None and backend.forward_statistics is not None and layer_stats.covers_layer:
+            a = layer_stats.forward_accumulate(a, backend, relu=relu_next)
             skip_relu = relu_next
             continue
         out = layer.forward(a, backend)
         if layer_stats is not None:
-            layer_stats.accumulate(a, out if layer_stats.covers_layer else out[:, layer_stats.neurons], fused)
+            layer_stats.accumulate(a, out if layer_stats.covers_layer else out[:, layer_stats.neurons], backend)
         if relu_next:
             np.maximum(out, 0.0, out=out)  # the kernel output is ours and no longer needed
             skip_relu = True
         a = out
+
+
+def stream_batches(net, stats, X, batch_size: int, backend, counter) -> int:
+    """One pass over the data: every batch of ``X`` checked (``net.check_input``, batches counted
+    from 1 in messages) and added to ``stats`` (:func:`accumulate_batch`); returns the number of
+    samples read."""
+    samples = 0
+    for number, batch in enumerate(iter_batches(X, batch_size), start=1):
+        x = net.check_input(batch, f"X (batch {number})")
+        accumulate_batch(net, stats, x, backend)
+        samples += x.shape[0]
+        counter.update(x.shape[0])
+    counter.close()
+    return samples
+
+
+def _total(X):
+    return X.shape[0] if isinstance(X, np.ndarray) and X.ndim else None
 
 
 def fit_statistics(net, X, batch_size: int = 256, backend=None, second_moment: bool = False,
@@ -134,39 +127,32 @@ def fit_statistics(net, X, batch_size: int = 256, backend=None, second_moment: b
         yields batches.  Every batch is checked with ``net.check_input``.
     batch_size : int
     backend : {"numpy", "numba", "cuda"} or None
-        Runs the forward pass (None: the project default) and picks the fused per-batch
-        statistics kernel registered for it in
-        :data:`~refpattern.patterns.statistics.SUMS_BACKENDS` ("numpy": the readable reference
-        path); every backend gives the same statistics up to rounding.
+        The kernels of the forward pass and of the statistics (:func:`refpattern.kernels.get_backend`;
+        None: the project default; "numpy": the readable reference path); every backend gives the
+        same statistics up to rounding.
     second_moment : bool
         Also keep ``Σ x̃x̃ᵀ`` (D, D) per layer (ρ needs it).
-    progress : bool or None
-        A progress line on stderr; None: only when stderr is a terminal.
+    progress : bool, None or refpattern.progress.Progress
+        A sample counter on stderr; None: only when stderr is a terminal.
+    label : str
+        The counter's name.
 
     Returns
     -------
     NetworkStatistics
         Memory independent of the number of samples.
     """
-    if not isinstance(net, Sequential):
-        raise TypeError(f"net: expected a refpattern.Sequential, got {type(net).__name__}")
+    check_network(net)
     batch_size = check_batch_size(batch_size)
-    backend_name, fused = resolve_sums_backend(backend)
-    forward_fused = resolve_forward_sums(backend_name)
+    backend = get_backend(backend)
     stats = NetworkStatistics.empty(net, second_moment)
-    total = X.shape[0] if isinstance(X, np.ndarray) and X.ndim else None
-    bar = Progress(label, total, progress)
-    for number, batch in enumerate(iter_batches(X, batch_size)):
-        x = net.check_input(batch, f"X (batch {number})")
-        accumulate_batch(net, stats, x, backend_name, fused, forward_fused)
-        bar.update(x.shape[0])
-    bar.close()
-    if len(stats) and stats[0].n == 0:
+    counter = Progress.resolve(progress, label).counter(label, _total(X))
+    if stream_batches(net, stats, X, batch_size, backend, counter) == 0:
         raise ValueError("X: no data (an empty array or an iterable without batches)")
     return stats
 
 
-def fit_patterns(net, X, estimator="a+-", batch_size=256, variant="paper", seed=0, backend=None, progress=None,
+def fit_patterns(net, X, estimator="a+-", batch_size=256, variant=None, seed=None, backend=None, progress=None,
                  memory_limit=None):
     """Fit the signal estimator of every kernel layer (Kindermans et al., 2018, Sec. 4; ``docs/paper.md`` §3).
 
@@ -181,16 +167,17 @@ def fit_patterns(net, X, estimator="a+-", batch_size=256, variant="paper", seed=
         once per pass, so X must then give the same batches every time: an array, a list or tuple
         of batches, an iterable whose ``iter()`` starts over, or a callable; a one-shot iterator
         (a generator) is refused with a ``ValueError`` before anything is read from it.
-    estimator : {"a+-", "a", "w", "x", "random"}
-        Also iNNvestigate's names "relu" (= "a+-") and "linear" (= "a").
-    variant : {"paper", "regime"}
-        For "a+-": the paper's unconditional ``E[y]`` or the within-regime ``E₊[y]``
-        (:mod:`refpattern.patterns.estimators`).
-    seed : int
-        For "random".
+    estimator : {"a+-", "a", "w", "x", "random"} or Estimator
+        Also iNNvestigate's names "relu" (= "a+-") and "linear" (= "a"), or an
+        :class:`~refpattern.patterns.estimators.Estimator` (then leave ``variant`` and ``seed`` out).
+    variant : {"paper", "regime"} or None
+        For "a+-": the paper's unconditional ``E[y]`` (None: the default) or the within-regime
+        ``E₊[y]`` (:mod:`refpattern.patterns.estimators`).
+    seed : int or None
+        For "random" (None: 0).
     backend : {"numpy", "numba", "cuda"} or None
         As in :func:`fit_statistics`.
-    progress : bool or None
+    progress : bool, None or refpattern.progress.Progress
         Progress on stderr; None shows it only when stderr is a terminal.
     memory_limit : int, str or None
         The most bytes of running sums (the statistics) held at once: an int, or text such as
@@ -209,24 +196,62 @@ def fit_patterns(net, X, estimator="a+-", batch_size=256, variant="paper", seed=
     Patterns
         ``patterns[k]`` for ``net.kernel_layers[k]``, arrays in the kernel's layout.
     """
-    from refpattern.patterns.passes import fit_patterns_in_passes, parse_memory_limit, plan_passes
-
-    estimator = canonical_estimator(estimator)
-    check_variant(variant)
+    estimator = resolve_estimator(estimator, variant, seed)
     memory_limit = parse_memory_limit(memory_limit)
     if X is None:
-        if estimator in ("a", "a+-"):
+        if estimator.needs_data:
             raise ValueError(f"estimator {estimator!r} needs data X")
-        return patterns_from_statistics(net, None, estimator, variant, seed)
+        return estimate_network(net, None, estimator)
+    check_network(net)
     if memory_limit is not None:
-        if not isinstance(net, Sequential):
-            raise TypeError(f"net: expected a refpattern.Sequential, got {type(net).__name__}")
-        return fit_patterns_in_passes(net, X, plan_passes(net, memory_limit), estimator, variant, seed, batch_size,
-                                      backend, progress)
+        return fit_patterns_in_passes(net, X, plan_passes(net, memory_limit), estimator, batch_size, backend,
+                                      progress)
     if callable(X) and not isinstance(X, np.ndarray):
         X = X()
     stats = fit_statistics(net, X, batch_size, backend, progress=progress, label="fit_patterns")
-    return patterns_from_statistics(net, stats, estimator, variant, seed)
+    return estimate_network(net, stats, estimator)
 
 
-__all__ = ["Progress", "fit_patterns", "fit_statistics", "iter_batches", "patterns_from_statistics"]
+def fit_patterns_in_passes(net, X, plan, estimator, batch_size=256, backend=None, progress=None) -> Patterns:
+    """:func:`fit_patterns` in the passes of ``plan`` (:func:`~refpattern.patterns.passes.plan_passes`).
+
+    Each pass builds the :class:`~refpattern.patterns.statistics.LayerStatistics` of its items,
+    runs over every batch of ``X`` (:func:`~refpattern.patterns.passes.data_source`), estimates
+    the items' patterns and drops their sums.  ``estimator`` may be a name or an Estimator.
+    Raises ``ValueError`` if a pass sees a different number of samples than the first one, or if
+    the blocks of a layer see different data (their shifts ``c`` differ).
+    """
+    estimator = resolve_estimator(estimator)
+    batch_size = check_batch_size(batch_size)
+    data = data_source(X, len(plan))
+    backend = get_backend(backend)
+    reporter = Progress.resolve(progress, "fit_patterns")
+    kernel_indices = net.kernel_indices
+    estimates = [LayerEstimate(net.layers[index], k, index, estimator) for k, index in enumerate(kernel_indices)]
+    shifts = {}  # kernel index -> the shift c of its first block
+    samples_first = None
+    for number, items in enumerate(plan, start=1):
+        stats = [None] * len(kernel_indices)
+        for k, neurons in items:
+            stats[k] = LayerStatistics(net.layers[kernel_indices[k]], k, kernel_indices[k], neurons=neurons)
+        source = data()
+        counter = reporter.counter(f"fit_patterns pass {number}/{len(plan)}", _total(source))
+        samples = stream_batches(net, stats, source, batch_size, backend, counter)
+        if samples == 0:
+            raise ValueError(f"X: no data in pass {number} of {len(plan)} (an empty array or an iterable without "
+                             "batches)")
+        if samples_first is None:
+            samples_first = samples
+        elif samples != samples_first:
+            raise ValueError(f"X: pass {number} of {len(plan)} read {samples} samples, pass 1 read {samples_first}; "
+                             "every pass must read the same data (give an array, a list of batches or a function "
+                             "returning the same batches on every call)")
+        for k, neurons in items:
+            check_same_shift(shifts.setdefault(k, stats[k].shift), stats[k], number)
+            estimates[k].add(stats[k])
+            stats[k] = None  # drop the sums before the next item, the next pass
+    return Patterns(estimator, [estimate.result() for estimate in estimates])
+
+
+__all__ = ["accumulate_batch", "fit_patterns", "fit_patterns_in_passes", "fit_statistics", "iter_batches",
+           "stream_batches"]

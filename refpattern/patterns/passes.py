@@ -10,10 +10,13 @@ With ``fit_patterns(..., memory_limit=...)`` the sums held at once stay under th
    limit is split into the fewest equal-ish blocks of neurons that each fit; the items (whole
    layers or blocks) are packed greedily into passes, in forward order, while a pass's sums stay
    within the limit.
-2. :func:`fit_patterns_in_passes` runs over all the data once per pass, with statistics only for
-   that pass's items (the forward pass stops after the last of them), then estimates their
-   patterns (:class:`~refpattern.patterns.estimators.LayerEstimate`, which stitches the blocks of
-   a layer into its full pattern arrays) and drops their sums before the next pass.
+2. :func:`~refpattern.patterns.fit.fit_patterns_in_passes` runs over all the data once per pass,
+   with statistics only for that pass's items (the forward pass stops after the last of them),
+   then estimates their patterns (:class:`~refpattern.patterns.estimate.LayerEstimate`, which
+   stitches the blocks of a layer into its full pattern arrays) and drops their sums before the
+   next pass.
+
+This module plans; it reads no data.
 
 The numbers are those of the one-pass fit: a neuron's sums depend only on the data and on the
 layer's shift ``c``, which every block takes from the same first chunk of the first batch, and its
@@ -28,10 +31,6 @@ import re
 
 import numpy as np
 
-from refpattern.patterns.container import Patterns, canonical_estimator, check_variant
-from refpattern.patterns.estimators import LayerEstimate
-from refpattern.patterns.fit import Progress, accumulate_batch, check_batch_size, iter_batches
-from refpattern.patterns.statistics import LayerStatistics, resolve_forward_sums, resolve_sums_backend
 
 #: Unit suffixes of a memory limit given as text, in bytes (KiB … 1024-based, kB … 1000-based).
 MEMORY_UNITS = {"": 1, "B": 1, "KIB": 1 << 10, "MIB": 1 << 20, "GIB": 1 << 30, "TIB": 1 << 40,
@@ -163,7 +162,7 @@ def pass_bytes(net, items) -> int:
     return sum(layer_statistics_bytes(kernels[k], neurons) for k, neurons in items)
 
 
-# --- the data, once per pass ------------------------------------------------------------------
+# --- the data, once per pass, and the blocks' shared shift -------------------------------------
 
 def data_source(X, n_passes: int):
     """A function returning the data ``X`` afresh for each pass (what :func:`iter_batches` reads).
@@ -184,58 +183,6 @@ def data_source(X, n_passes: int):
     return lambda: X
 
 
-def fit_patterns_in_passes(net, X, plan, estimator="a+-", variant="paper", seed=0, batch_size=256, backend=None,
-                           progress=None) -> Patterns:
-    """:func:`~refpattern.patterns.fit.fit_patterns` in the passes of ``plan`` (:func:`plan_passes`).
-
-    Each pass builds the :class:`~refpattern.patterns.statistics.LayerStatistics` of its items,
-    runs over every batch of ``X`` (:func:`data_source`) with
-    :func:`~refpattern.patterns.fit.accumulate_batch`, estimates the items' patterns and drops
-    their sums.  Raises ``ValueError`` if a pass sees a different number of samples than the first
-    one, or if the blocks of a layer see different data (their shifts ``c`` differ).
-    """
-    estimator = canonical_estimator(estimator)
-    check_variant(variant)
-    batch_size = check_batch_size(batch_size)
-    data = data_source(X, len(plan))
-    backend_name, fused = resolve_sums_backend(backend)
-    forward_fused = resolve_forward_sums(backend_name)
-    kernel_indices = net.kernel_indices
-    estimates = [LayerEstimate(net.layers[index], k, index, estimator, variant, seed)
-                 for k, index in enumerate(kernel_indices)]
-    shifts = {}  # kernel index -> the shift c of its first block
-    samples_first = None
-    for number, items in enumerate(plan, start=1):
-        stats = [None] * len(kernel_indices)
-        for k, neurons in items:
-            stats[k] = LayerStatistics(net.layers[kernel_indices[k]], k, kernel_indices[k], neurons=neurons)
-        source = data()
-        total = source.shape[0] if isinstance(source, np.ndarray) and source.ndim else None
-        bar = Progress(f"fit_patterns pass {number}/{len(plan)}", total, progress)
-        samples = 0
-        for batch_number, batch in enumerate(iter_batches(source, batch_size)):
-            x = net.check_input(batch, f"X (batch {batch_number})")
-            accumulate_batch(net, stats, x, backend_name, fused, forward_fused)
-            samples += x.shape[0]
-            bar.update(x.shape[0])
-        bar.close()
-        if samples == 0:
-            raise ValueError(f"X: no data in pass {number} of {len(plan)} (an empty array or an iterable without "
-                             "batches)")
-        if samples_first is None:
-            samples_first = samples
-        elif samples != samples_first:
-            raise ValueError(f"X: pass {number} of {len(plan)} read {samples} samples, pass 1 read {samples_first}; "
-                             "every pass must read the same data (give an array, a list of batches or a function "
-                             "returning the same batches on every call)")
-        for k, neurons in items:
-            check_same_shift(shifts.setdefault(k, stats[k].shift), stats[k], number)
-            estimates[k].add(stats[k])
-            stats[k] = None  # drop the sums before the next item, the next pass
-    return Patterns(estimator, variant, [estimate.result() for estimate in estimates],
-                    seed=seed if estimator == "random" else None)
-
-
 def check_same_shift(first, stats, number: int) -> None:
     """Blocks of one layer take their shift ``c`` from the same first chunk: equal up to the
     rounding of the forward pass (which may take another kernel path in another pass)."""
@@ -246,4 +193,5 @@ def check_same_shift(first, stats, number: int) -> None:
                          "same data in the same order")
 
 
-__all__ = ["fit_patterns_in_passes", "parse_memory_limit", "plan_passes", "split_neurons", "statistics_bytes"]
+__all__ = ["check_same_shift", "data_source", "parse_memory_limit", "pass_bytes", "plan_passes", "split_neurons",
+           "statistics_bytes"]

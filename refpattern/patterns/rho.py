@@ -50,6 +50,9 @@ exactly and ρ = 0 whatever the estimator (a dense layer over a big feature map)
 held-out protocol there.
 
 S_x: ``d̂ ≡ 0``, so ρ is undefined; every value is NaN and ``result.reason`` says why.
+
+:func:`rho` returns one type, :class:`RhoResult`: the per-layer means (it indexes, iterates and
+converts with ``numpy.asarray`` like a 1-D array of them) and the per-neuron values.
 """
 
 from __future__ import annotations
@@ -58,10 +61,10 @@ import numbers
 
 import numpy as np
 
-from refpattern.network.sequential import Sequential
-from refpattern.patterns.container import Patterns, canonical_estimator, check_variant
-from refpattern.patterns.estimators import ZERO_TOLERANCE, patterns_from_statistics
-from refpattern.patterns.fit import check_batch_size, fit_statistics
+from refpattern.patterns.container import Patterns
+from refpattern.patterns.estimate import estimate_network
+from refpattern.patterns.estimators import ZERO_TOLERANCE, resolve_estimator
+from refpattern.patterns.fit import check_batch_size, check_network, fit_statistics
 
 #: Relative eigenvalue cut-off of the pseudo-inverse ``Σ⁺``.
 DEFAULT_CUTOFF = 1e-10
@@ -70,13 +73,19 @@ SUBSAMPLE_TAG = 0x52484F535542
 #: Largest stack of per-neuron D×D matrices held at once (elements).
 MAX_STACK_ELEMENTS = 1 << 23
 
-IDENTITY_REASON = ("S_x(x) = x leaves no distractor (d̂ = x − S_x(x) ≡ 0), so max_v corr(wᵀx, vᵀd̂) "
-                   "and ρ are undefined")
 
 
-class RhoResult(np.ndarray):
-    """ρ per kernel layer: a 1-D float array with a few extra attributes.
+class RhoResult(np.lib.mixins.NDArrayOperatorsMixin):
+    """ρ of one estimator on one network: per kernel layer and per neuron.
 
+    Attributes
+    ----------
+    values : ndarray, shape (L,)
+        ρ per kernel layer: the mean over the layer's evaluated neurons (NaN where none could be
+        evaluated, or for S_x).  ``result[k]``, ``len(result)``, ``iter(result)``,
+        ``numpy.asarray(result)``, arithmetic and comparisons (``result < 0.1``) read these.
+    per_neuron : tuple of ndarray
+        Per layer, ρ of every neuron, (O,) (NaN for excluded and not-evaluated neurons).
     reason : str or None
         Why some values are NaN (S_x; a layer whose every neuron has ``σ²_y = 0``).
     excluded : tuple of int arrays
@@ -85,25 +94,40 @@ class RhoResult(np.ndarray):
         Per layer, the neurons evaluated (all unless ``max_neurons`` was given).
     """
 
-    def __new__(cls, values, reason=None, excluded=(), neurons=()):
-        obj = np.asarray(values, dtype=np.float64).view(cls)
-        obj.reason, obj.excluded, obj.neurons = reason, tuple(excluded), tuple(neurons)
-        return obj
-
-    def __array_finalize__(self, obj):
-        self.reason = getattr(obj, "reason", None)
-        self.excluded = getattr(obj, "excluded", ())
-        self.neurons = getattr(obj, "neurons", ())
-
-
-class RhoPerNeuron(list):
-    """``per_neuron=True``: a list with one (O,) float array per kernel layer (NaN for excluded and
-    not-evaluated neurons), with the same ``reason``, ``excluded`` and ``neurons`` attributes as
-    :class:`RhoResult`."""
-
-    def __init__(self, arrays, reason=None, excluded=(), neurons=()):
-        super().__init__(arrays)
+    def __init__(self, values, per_neuron, reason=None, excluded=(), neurons=()):
+        self.values = np.array(values, dtype=np.float64)
+        self.values.setflags(write=False)
+        self.per_neuron = tuple(np.asarray(v, dtype=np.float64) for v in per_neuron)
         self.reason, self.excluded, self.neurons = reason, tuple(excluded), tuple(neurons)
+
+    def __array__(self, dtype=None, copy=None):
+        values = self.values if dtype is None else self.values.astype(dtype)
+        return values.copy() if copy or (copy is None and values is self.values) else values
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        """NumPy functions and operators act on :attr:`values` (and return plain arrays)."""
+        if any(isinstance(out, RhoResult) for out in kwargs.get("out", ())):
+            return NotImplemented  # the values are read-only
+        inputs = tuple(item.values if isinstance(item, RhoResult) else item for item in inputs)
+        return getattr(ufunc, method)(*inputs, **kwargs)
+
+    @property
+    def shape(self) -> tuple:
+        """``(L,)``, the shape of :attr:`values`."""
+        return self.values.shape
+
+    def __getitem__(self, k):
+        return self.values[k]
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def __iter__(self):
+        return iter(self.values)
+
+    def __repr__(self) -> str:
+        reason = f", reason={self.reason!r}" if self.reason else ""
+        return f"RhoResult({np.array2string(self.values, precision=4)}{reason})"
 
 
 # --- the algebra ------------------------------------------------------------------------------
@@ -213,26 +237,25 @@ def _choose_neurons(n_neurons, max_neurons, seed, k):
     return np.sort(rng.choice(n_neurons, max_neurons, replace=False))
 
 
-def rho(net, X, patterns_or_estimator, fit_v_on=None, per_neuron=False, batch_size=256, cutoff=DEFAULT_CUTOFF,
-        variant="paper", seed=0, max_neurons=None, backend=None, progress=None):
-    """ρ (Eq. 1) of a signal estimator, per kernel layer (module docstring).
+def rho(net, X, patterns_or_estimator, fit_v_on=None, batch_size=256, cutoff=DEFAULT_CUTOFF, variant=None, seed=None,
+        max_neurons=None, backend=None, progress=None) -> RhoResult:
+    """ρ (Eq. 1) of a signal estimator, per kernel layer and per neuron (module docstring).
 
     Parameters
     ----------
     net : Sequential
     X : ndarray (N, …) or iterable of batches
         Where the correlation is evaluated (and everything is fitted, unless ``fit_v_on``).
-    patterns_or_estimator : Patterns or str
-        Fitted patterns, or an estimator name ("x", "w", "a", "a+-", "random", "linear", "relu")
-        to fit on ``fit_v_on`` if given, else on ``X``.
+    patterns_or_estimator : Patterns, str or Estimator
+        Fitted patterns, or an estimator ("x", "w", "a", "a+-", "random", "linear", "relu" or an
+        :class:`~refpattern.patterns.estimators.Estimator`) to fit on ``fit_v_on`` if given, else on ``X``.
     fit_v_on : ndarray or iterable of batches, optional
         Fit ``v`` here and evaluate on ``X`` (the paper's held-out protocol).  Default: in-sample.
-    per_neuron : bool
-        Return one (O,) array per layer instead of the per-layer mean.
     batch_size : int
     cutoff : float
         Relative eigenvalue cut-off of ``Σ⁺`` (default 1e-10).
-    variant, seed : as in :func:`~refpattern.patterns.fit.fit_patterns` (used only with a name).
+    variant, seed : as in :func:`~refpattern.patterns.fit.fit_patterns` (used only with an estimator);
+        ``seed`` also seeds the neuron subsample of ``max_neurons`` (None: 0).
     max_neurons : int, optional
         Evaluate at most this many neurons per layer (a seeded random subsample).
     backend, progress : as in :func:`~refpattern.patterns.fit.fit_statistics`.
@@ -240,11 +263,10 @@ def rho(net, X, patterns_or_estimator, fit_v_on=None, per_neuron=False, batch_si
     Returns
     -------
     RhoResult
-        A 1-D float array, one ρ per kernel layer (NaN for S_x, with ``.reason``); with
-        ``per_neuron=True`` a :class:`RhoPerNeuron` list of (O,) arrays.
+        ``result[k]`` is ρ of kernel layer ``k`` (NaN for S_x, with ``.reason``);
+        ``result.per_neuron[k]`` the (O,) values of its neurons.
     """
-    if not isinstance(net, Sequential):
-        raise TypeError(f"net: expected a refpattern.Sequential, got {type(net).__name__}")
+    check_network(net)
     cutoff = _check_cutoff(cutoff)
     check_batch_size(batch_size)
     if max_neurons is not None and (isinstance(max_neurons, (bool, np.bool_))
@@ -255,16 +277,15 @@ def rho(net, X, patterns_or_estimator, fit_v_on=None, per_neuron=False, batch_si
         patterns.check_network(net)
         estimator = patterns.estimator
     else:
-        patterns, estimator = None, canonical_estimator(patterns_or_estimator)
-        check_variant(variant)
+        patterns, estimator = None, resolve_estimator(patterns_or_estimator, variant, seed)
+    subsample_seed = 0 if seed is None else seed
     kernels = net.kernel_layers
-    if estimator == "x":
-        neurons = [np.arange(layer.weight.shape[0]) for layer in kernels]
-        empty = [np.array([], dtype=np.int64) for _ in kernels]
-        if per_neuron:
-            return RhoPerNeuron([np.full(layer.weight.shape[0], np.nan) for layer in kernels], IDENTITY_REASON,
-                                empty, neurons)
-        return RhoResult(np.full(len(kernels), np.nan), IDENTITY_REASON, empty, neurons)
+    if not estimator.has_pattern:
+        reason = (f"{estimator.label}(x) = x leaves no distractor (d̂ = x − S(x) ≡ 0), so max_v corr(wᵀx, vᵀd̂) "
+                  "and ρ are undefined")
+        return RhoResult(np.full(len(kernels), np.nan), [np.full(layer.weight.shape[0], np.nan) for layer in kernels],
+                         reason, [np.array([], dtype=np.int64) for _ in kernels],
+                         [np.arange(layer.weight.shape[0]) for layer in kernels])
 
     stats = fit_statistics(net, X, batch_size, backend, second_moment=True, progress=progress, label="rho")
     v_stats = None
@@ -272,14 +293,14 @@ def rho(net, X, patterns_or_estimator, fit_v_on=None, per_neuron=False, batch_si
         v_stats = fit_statistics(net, fit_v_on, batch_size, backend, second_moment=True, progress=progress,
                                  label="rho (fit v)")
     if patterns is None:
-        patterns = patterns_from_statistics(net, v_stats if v_stats is not None else stats, estimator, variant, seed)
+        patterns = estimate_network(net, v_stats if v_stats is not None else stats, estimator)
 
     per_layer, values, excluded, evaluated, reasons = [], [], [], [], []
     for k, layer in enumerate(kernels):
         o = layer.weight.shape[0]
         a_plus = np.asarray(patterns[k].a_plus).reshape(o, -1)
         a_minus = np.asarray(patterns[k].a_minus).reshape(o, -1)
-        neurons = _choose_neurons(o, max_neurons, seed, k)
+        neurons = _choose_neurons(o, max_neurons, subsample_seed, k)
         corr = layer_rho(stats[k], a_plus, a_minus, neurons, cutoff, None if v_stats is None else v_stats[k])
         full = np.full(o, np.nan)
         full[neurons] = 1.0 - corr
@@ -292,7 +313,4 @@ def rho(net, X, patterns_or_estimator, fit_v_on=None, per_neuron=False, batch_si
         else:
             values.append(np.nan)
             reasons.append(f"kernel layer {k} ({layer!r}): every evaluated neuron has σ²_y = 0")
-    reason = "; ".join(reasons) or None
-    if per_neuron:
-        return RhoPerNeuron(per_layer, reason, excluded, evaluated)
-    return RhoResult(values, reason, excluded, evaluated)
+    return RhoResult(values, per_layer, "; ".join(reasons) or None, excluded, evaluated)

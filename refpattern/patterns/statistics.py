@@ -36,160 +36,38 @@ The gate-closed sums are differences (``sum_x − sum_x_plus`` …).  Memory is 
 number of observations.  Two accumulators merge exactly (up to rounding): the second is first
 re-centred onto the first one's shift, see :meth:`LayerStatistics.recentered`.
 
-The per-batch work is the single pure function :func:`batch_sums`, fed by the readable path
-(:func:`layer_observations` → shift → ``Ỹ = P̃Wᵀ``).  A backend may replace that whole path by a
-*fused* kernel that extracts the patches, shifts them, reads the gate, computes ``Ỹ`` and adds
-everything to the running sums in one pass (:data:`SUMS_BACKENDS`: Numba CPU and numba.cuda);
-``tests/test_statistics_kernels.py`` holds each fused kernel to this reference.  A fused module
-may also offer ``forward_statistics`` (Numba CPU does), which computes the layer's output in the
-same pass instead of taking it (read off ``Ỹ``, with the gate's sign checked against a rounding
-bound): a fit then builds each layer's patch matrix once and runs one product for the forward pass
-and the statistics together (:meth:`LayerStatistics.forward_accumulate`).  So that a
-fused kernel can add ``P̃ᵀ·[Ỹ | Ỹ⊙G | G]`` with one in-place GEMM, the three (D, O) sums live side
-by side in one C-ordered (D, 3O) buffer, ``LayerStatistics.products``; ``sum_xy``,
-``sum_xy_plus`` and ``sum_x_plus`` are views of its three column blocks.
+The per-batch work is one kernel of the backend seam, ``accumulate_statistics`` (its readable
+twin is ``numpy_reference.accumulate_statistics``, which adds :func:`batch_sums` of the shifted
+patch matrix; the Numba CPU and numba.cuda kernels are fused passes held to it in the tests).
+A backend may also offer ``forward_statistics`` (Numba CPU does), which computes the layer's
+output in the same pass instead of taking it (read off ``Ỹ``, with the gate's sign checked
+against a rounding bound): a fit then builds each layer's patch matrix once and runs one product
+for the forward pass and the statistics together (:meth:`LayerStatistics.forward_accumulate`).
+So that a fused kernel can add ``P̃ᵀ·[Ỹ | Ỹ⊙G | G]`` with one in-place GEMM, the three (D, O)
+sums live side by side in one C-ordered (D, 3O) buffer, ``LayerStatistics.products``
+(``sum_xy``, ``sum_xy_plus`` and ``sum_x_plus`` are views of its column blocks), and the four
+(O,) sums in one (4, O) buffer, ``LayerStatistics.output_sums`` (``sum_y``, ``sum_y_plus``,
+``sum_yy``, ``sum_yy_plus`` are views of its rows).  :class:`LayerStatistics` checks every
+batch (shapes that fit the layer) before a kernel sees it.
 """
 
 from __future__ import annotations
 
-import importlib
-from dataclasses import dataclass
-
 import numpy as np
 
-from refpattern.kernels import resolve_backend
-from refpattern.kernels.numpy_reference import extract_patches, patch_matrix
+from refpattern.kernels import get_backend
+from refpattern.kernels.numpy_reference import BatchSums, batch_sums, extract_patches
 from refpattern.network.conv2d import Conv2D
 from refpattern.network.dense import Dense
+from refpattern.network.validation import check_layer_input
 
 #: Names of the per-observation sums, in a fixed order (see the module docstring).
 SUM_FIELDS = ("n", "n_plus", "sum_x", "sum_x_plus", "sum_y", "sum_y_plus", "sum_yy", "sum_yy_plus",
               "sum_xy", "sum_xy_plus", "sum_xx")
 
-#: Largest patch matrix (rows × D elements, float64) built at once; bigger batches are chunked.
-MAX_PATCH_ELEMENTS = 1 << 22
-
-
-@dataclass(frozen=True)
-class BatchSums:
-    """Sums over one batch of ``M`` observations, in shifted coordinates (module docstring)."""
-
-    n: int
-    n_plus: np.ndarray
-    sum_x: np.ndarray
-    sum_x_plus: np.ndarray
-    sum_y: np.ndarray
-    sum_y_plus: np.ndarray
-    sum_yy: np.ndarray
-    sum_yy_plus: np.ndarray
-    sum_xy: np.ndarray
-    sum_xy_plus: np.ndarray
-    sum_xx: np.ndarray | None = None
-
-
-def batch_sums(patches, y_shifted, gate, second_moment: bool = False) -> BatchSums:
-    """The sums of one batch: the reference (NumPy) version of the per-batch kernel.
-
-    Parameters
-    ----------
-    patches : ndarray, shape (M, D)
-        ``P``: one row per observation, already shifted (``x̃ = x − c``).
-    y_shifted : ndarray, shape (M, O)
-        ``Ỹ = P·Wᵀ``: ``ỹ = wᵀx̃`` for every observation and neuron (no bias).
-    gate : ndarray of bool, shape (M, O)
-        ``G``: ``wᵀx + b > 0`` (the forward pre-activation, bias included).
-    second_moment : bool
-        Also return ``sum_xx = PᵀP`` (D, D).
-
-    Returns
-    -------
-    BatchSums
-        The key products are ``PᵀỸ``, ``Pᵀ(Ỹ⊙G)`` and ``PᵀG`` (each (D, O)).
-    """
-    g = gate.astype(np.float64)
-    y_open = y_shifted * g
-    return BatchSums(
-        n=int(patches.shape[0]),
-        n_plus=np.count_nonzero(gate, axis=0).astype(np.int64),
-        sum_x=patches.sum(axis=0),
-        sum_x_plus=patches.T @ g,
-        sum_y=y_shifted.sum(axis=0),
-        sum_y_plus=y_open.sum(axis=0),
-        sum_yy=(y_shifted * y_shifted).sum(axis=0),
-        sum_yy_plus=(y_open * y_shifted).sum(axis=0),
-        sum_xy=patches.T @ y_shifted,
-        sum_xy_plus=patches.T @ y_open,
-        sum_xx=patches.T @ patches if second_moment else None,
-    )
-
-
-#: Fused per-batch kernels by backend name: the module whose ``accumulate_statistics(x, z,
-#: weight_matrix, shift, conv, products, sum_x, n_plus, output_sums, sum_xx)`` adds one batch of a
-#: kernel layer to the running sums in place (see :mod:`refpattern.kernels.numba_statistics`).
-#: ``None`` (and any backend without an entry): the readable NumPy path with :func:`batch_sums`.
-SUMS_BACKENDS = {
-    "numpy": None,
-    "numba": "refpattern.kernels.numba_statistics",
-    "cuda": "refpattern.kernels.cuda_statistics",
-}
-
-
-def resolve_sums_backend(backend):
-    """``(name, fused accumulate function or None)`` for a kernel backend name (``None``: the
-    project default); None means the NumPy reference path.
-
-    Raises ``ValueError`` for a name that is not one of ``refpattern.kernels.BACKENDS`` (and the
-    CUDA backend's ``RuntimeError`` when no GPU or simulator is usable).
-    """
-    name = resolve_backend(backend)
-    module = SUMS_BACKENDS.get(name)
-    if module is None:
-        return name, None
-    module = importlib.import_module(module)
-    require = getattr(module, "require_cuda", None)
-    if require is not None:
-        require()
-    return name, module.accumulate_statistics
-
-
-def resolve_forward_sums(name):
-    """The ``forward_statistics(x, weight_matrix, bias, shift, conv, products, sum_x, n_plus,
-    output_sums, sum_xx=None, relu=False)`` of a backend's fused module (it returns the layer's
-    output and adds the batch's statistics in one pass), or None where the backend has none (the
-    forward pass then runs through ``layer.forward`` and the sums through ``accumulate_statistics``
-    or the readable path).  ``name`` is a resolved backend name (:func:`resolve_sums_backend`)."""
-    module = SUMS_BACKENDS.get(name)
-    if module is None:
-        return None
-    return getattr(importlib.import_module(module), "forward_statistics", None)
-
-
-def layer_observations(layer, x, z):
-    """Observations of one kernel layer for a batch.
-
-    Parameters
-    ----------
-    layer : Dense or Conv2D
-    x : ndarray
-        The layer input, (N, in) for Dense, (N, C, H, W) for Conv2D.
-    z : ndarray
-        The layer output ``wᵀx + b``, (N, O) or (N, O, OH, OW).
-
-    Returns
-    -------
-    patches : ndarray, shape (M, D)
-        One row per observation (``M = N`` for Dense; ``M = N·OH·OW`` in (n, p, q) C order for
-        Conv2D, with the layer's stride and zero padding, columns in (C, kh, kw) order).
-    gate : ndarray of bool, shape (M, O)
-        ``z > 0`` for the same rows.
-    """
-    if isinstance(layer, Dense):
-        return x, z > 0
-    if isinstance(layer, Conv2D):
-        patches = patch_matrix(x, layer.kernel_size, layer.stride, layer.padding)
-        gate = np.moveaxis(z, 1, -1).reshape(-1, z.shape[1]) > 0
-        return patches, gate
-    raise TypeError(f"not a kernel layer: {layer!r}")
+#: The shift ``c`` is the mean observation of the first samples of the first batch whose patch
+#: matrix holds at most this many entries (at least one sample).
+SHIFT_SAMPLE_ELEMENTS = 1 << 22
 
 
 def observation_mean(layer, x):
@@ -232,6 +110,15 @@ class ProductColumns:
         self.__get__(stats)[...] = value
 
 
+class OutputRow(ProductColumns):
+    """One of the four (O,) sums, stored as row ``index`` of ``output_sums`` (4, O)."""
+
+    def __get__(self, stats, owner=None):
+        if stats is None:
+            return self
+        return stats.output_sums[self.index]
+
+
 class LayerStatistics:
     """Streaming, mergeable sums (module docstring) for one kernel layer.
 
@@ -259,11 +146,17 @@ class LayerStatistics:
     n, n_plus, sum_x, … : the sums (module docstring).
     products : ndarray, shape (D, 3O)
         ``[sum_xy | sum_xy_plus | sum_x_plus]``; those three attributes are views of it.
+    output_sums : ndarray, shape (4, O)
+        ``[sum_y; sum_y_plus; sum_yy; sum_yy_plus]``; those four attributes are views of it.
     """
 
     sum_xy = ProductColumns(0)
     sum_xy_plus = ProductColumns(1)
     sum_x_plus = ProductColumns(2)
+    sum_y = OutputRow(0)
+    sum_y_plus = OutputRow(1)
+    sum_yy = OutputRow(2)
+    sum_yy_plus = OutputRow(3)
 
     def __init__(self, layer, kernel_index: int, layer_index: int, second_moment: bool = False, neurons=None):
         if not isinstance(layer, (Dense, Conv2D)):
@@ -285,10 +178,7 @@ class LayerStatistics:
         self.n_plus = np.zeros(o, dtype=np.int64)
         self.sum_x = np.zeros(d)
         self.products = np.zeros((d, 3 * o))
-        self.sum_y = np.zeros(o)
-        self.sum_y_plus = np.zeros(o)
-        self.sum_yy = np.zeros(o)
-        self.sum_yy_plus = np.zeros(o)
+        self.output_sums = np.zeros((4, o))
         self.sum_xx = np.zeros((d, d)) if self.second_moment else None
 
     @property
@@ -337,83 +227,79 @@ class LayerStatistics:
         return True
 
     # accumulation ------------------------------------------------------------
-    def accumulate(self, x, z, fused=None) -> None:
-        """Add one batch in place.  ``x``: layer input, ``z``: layer output (see
-        :func:`layer_observations`).  The shift ``c`` is the mean observation of the first chunk.
+    def _check_batch(self, x, z=None):
+        """``x`` a batch the layer accepts and ``z`` (if given) shaped like the layer output of
+        these neurons; returns the expected shape of ``z``."""
+        out = check_layer_input(self.layer, x)
+        expected = (x.shape[0], self.n_neurons) + tuple(out[1:])
+        if z is not None:
+            if not isinstance(z, np.ndarray) or not np.issubdtype(z.dtype, np.floating):
+                raise TypeError(f"{self.layer_name}: z must be a floating-point array, got {type(z).__name__}")
+            if z.shape != expected:
+                raise ValueError(f"{self.layer_name}: z must have the shape of the output of neurons "
+                                 f"{self.neurons.start}:{self.neurons.stop} for x {x.shape}, {expected}; got {z.shape}")
+        return expected
 
-        ``fused``: None for the readable path (Conv2D batches in chunks of samples so that no
-        patch matrix exceeds :data:`MAX_PATCH_ELEMENTS` elements, each chunk through
-        :func:`batch_sums`), or a fused kernel's ``accumulate_statistics`` (:data:`SUMS_BACKENDS`).
+    def accumulate(self, x, z, backend=None) -> None:
+        """Add one batch in place.  ``x``: the layer input, (N, D) or (N, C, H, W); ``z``: the
+        output ``wᵀx + b`` of these neurons, (N, O) or (N, O, OH, OW) (only its sign is used, for
+        the gate).  The shift ``c`` is the mean observation of the first batch's first samples.
+
+        ``backend``: a name or a :class:`~refpattern.kernels.Backend`, whose
+        ``accumulate_statistics`` does the work (``"numpy"``: the readable reference path).
         """
+        self._check_batch(x, z)
         if x.shape[0] == 0:
             return
-        chunk = self._set_shift(x)
-        if fused is not None:
-            self._accumulate_fused(fused, x, z)
-            return
-        for start in range(0, x.shape[0], chunk):
-            patches, gate = layer_observations(self.layer, x[start:start + chunk], z[start:start + chunk])
-            shifted = patches - self.shift
-            self._add(batch_sums(shifted, shifted @ self.weight.T, gate, self.second_moment))
+        self._set_shift(x)
+        self.n += get_backend(backend).accumulate_statistics(
+            x, z, self.weight, self.shift, self._conv(), self.products, self.sum_x, self.n_plus, self.output_sums,
+            self.sum_xx)
 
-    def forward_accumulate(self, x, forward_fused, relu: bool = False):
+    def forward_accumulate(self, x, backend, relu: bool = False):
         """The layer's output for the batch ``x`` (``max(z, 0)`` when ``relu``), with the batch
-        added to the sums in the same pass: ``forward_fused`` is a backend's
-        ``forward_statistics`` (:func:`resolve_forward_sums`).  Only for statistics that cover
-        the whole layer."""
+        added to the sums in the same pass by the backend's ``forward_statistics``.  Only for
+        statistics that cover the whole layer, and a backend that has one."""
+        backend = get_backend(backend)
+        if backend.forward_statistics is None:
+            raise ValueError(f"{self.layer_name}: backend {backend.name!r} has no forward_statistics")
         if not self.covers_layer:
             raise ValueError(f"{self.layer_name}: forward_accumulate needs statistics of every neuron, these cover "
                              f"{self.neurons.start}:{self.neurons.stop}")
+        self._check_batch(x)
         self._set_shift(x)
-        conv = self._conv()
-        output_sums = np.stack([self.sum_y, self.sum_y_plus, self.sum_yy, self.sum_yy_plus])
-        n_plus = np.ascontiguousarray(self.n_plus, dtype=np.int64)
-        sum_xx = self.sum_xx if self.second_moment else None
-        out, n = forward_fused(x, self.weight, self.bias, self.shift, conv, self.products, self.sum_x, n_plus,
-                               output_sums, sum_xx, relu=relu)
+        out, n = backend.forward_statistics(x, self.weight, self.bias, self.shift, self._conv(), self.products,
+                                            self.sum_x, self.n_plus, self.output_sums, self.sum_xx, relu=relu)
         self.n += n
-        self.n_plus = n_plus
-        self.sum_y, self.sum_y_plus, self.sum_yy, self.sum_yy_plus = output_sums
         return out
 
     def _conv(self):
-        """``(kernel_size, stride, padding)`` for Conv2D, None for Dense (the fused kernels' ``conv``)."""
+        """``(kernel_size, stride, padding)`` for Conv2D, None for Dense (the kernels' ``conv``)."""
         if isinstance(self.layer, Conv2D):
             return self.layer.kernel_size, self.layer.stride, self.layer.padding
         return None
 
-    def _accumulate_fused(self, fused, x, z) -> None:
-        """One call of a fused kernel, adding straight into this object's arrays."""
-        conv = self._conv()
-        output_sums = np.stack([self.sum_y, self.sum_y_plus, self.sum_yy, self.sum_yy_plus])
-        n_plus = np.ascontiguousarray(self.n_plus, dtype=np.int64)
-        sum_xx = self.sum_xx if self.second_moment else None
-        self.n += fused(x, z, self.weight, self.shift, conv, self.products, self.sum_x, n_plus, output_sums, sum_xx)
-        self.n_plus = n_plus
-        self.sum_y, self.sum_y_plus, self.sum_yy, self.sum_yy_plus = output_sums
-
-    def _set_shift(self, x) -> int:
-        """Take the shift ``c`` (the mean observation of the first chunk of the first batch) if
-        there is none yet; returns the chunk size in samples of the readable path."""
+    def _set_shift(self, x) -> None:
+        """Take the shift ``c`` (:data:`SHIFT_SAMPLE_ELEMENTS`) if there is none yet."""
+        if self.shift is not None or x.shape[0] == 0:
+            return
         rows_per_sample = 1
         if isinstance(self.layer, Conv2D):
             _, oh, ow = self.layer.output_shape(x.shape[1:])
             rows_per_sample = oh * ow
-        chunk = max(1, MAX_PATCH_ELEMENTS // max(1, rows_per_sample * self.n_inputs))
-        if self.shift is None:
-            shift = observation_mean(self.layer, x[:chunk])
-            shift.setflags(write=False)
-            self.shift = shift
-        return chunk
+        samples = max(1, SHIFT_SAMPLE_ELEMENTS // max(1, rows_per_sample * self.n_inputs))
+        shift = observation_mean(self.layer, x[:samples])
+        shift.setflags(write=False)
+        self.shift = shift
 
-    def _add(self, sums) -> None:
-        """Add sums taken around the same shift (in place: no new (D, O) arrays)."""
-        self.n += sums.n
+    def _add(self, other) -> None:
+        """Add another's sums taken around the same shift (in place: no new (D, O) arrays)."""
+        self.n += other.n
         for name in SUM_FIELDS[1:]:
             if name == "sum_xx" and not self.second_moment:
                 continue
             total = getattr(self, name)
-            total += getattr(sums, name)
+            total += getattr(other, name)
 
     # merging -----------------------------------------------------------------
     def copy(self) -> "LayerStatistics":
