@@ -64,12 +64,16 @@ def jsonable(value):
 
 def format_vector(values, digits: int = 3, style: str = "f") -> str:
     """``(x₁, x₂, …)`` with ``digits`` digits in format ``style`` (``"f"`` or ``"e"``); a value
-    that rounds to zero prints without a minus sign (``-0.0001`` → ``0.000``)."""
+    that rounds to zero prints without a minus sign (``-0.0001`` → ``0.000``), a missing or
+    non-finite one as ``n/a``."""
     def number(x):
+        if x is None or not math.isfinite(x):
+            return "n/a"
         text = f"{float(x):.{digits}{style}}"
         return text[1:] if text.startswith("-") and float(text) == 0 else text
 
-    return "(" + ", ".join(number(x) for x in np.ravel(values)) + ")"
+    flat = values if isinstance(values, (list, tuple)) else np.ravel(values)
+    return "(" + ", ".join(number(x) for x in flat) + ")"
 
 
 def format_cell(value) -> str:
