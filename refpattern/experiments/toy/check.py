@@ -65,7 +65,7 @@ def check_toy_claims(n_samples: int = 1_000_000, seed: int = 0, progress=None) -
     if n_samples < MIN_SAMPLES:
         raise ValueError(f"n_samples: expected at least {MIN_SAMPLES} (the error-rate claim needs two batch "
                          f"sizes with enough batches), got {n_samples}")
-    progress = Progress.resolve(progress, "verify")
+    progress = Progress.resolve(progress, "check_toy_claims")
     claims = []
     progress(f"drawing the toy data (N = {n_samples}, seed = {seed}, μ = 0, σ = 1, a_d = (1, 1))")
     data = model.make_toy(n_samples, seed=seed)

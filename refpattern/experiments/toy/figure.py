@@ -67,8 +67,8 @@ def toy_figure(check) -> tuple[bytes, str]:
     right.legend(loc="upper left", fontsize=8)
     right.grid(alpha=0.3)
     figure.tight_layout()
-    caption = (f"Left: {len(shown)} of the N = {data.n_samples} toy samples coloured by y (−1 to 1), with the filter w, "
-               f"the signal a_s, the distractor a_d and the learned S_a pattern (arrows twice their length). "
+    caption = (f"Left: {len(shown)} of the N = {data.n_samples} toy samples coloured by y (−1 to 1), with the filter "
+               f"w, the signal a_s, the distractor a_d and the learned S_a pattern (arrows twice their length). "
                f"Right: direction of the fitted w and of the learned pattern (±{Z:g} SE) for each rotation of a_d; "
                f"lines: w's closed form a_d − 90° and the signal's 0°.")
     return png_bytes(figure, dpi=DPI), caption

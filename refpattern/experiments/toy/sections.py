@@ -22,8 +22,9 @@ def summary(claims) -> str:
 
 def toy_report_sections(check, versions: dict, seconds: float) -> list:
     """The report: the run and its tolerances, the claims table, the toy figure :data:`FIGURE`."""
-    described = (f"N = {check.n_samples} samples per data set, seed = {check.seed}, refpattern {versions['refpattern']}, "
-                 f"NumPy {versions['numpy']}, Python {versions['python']}; {seconds:.1f} s.")
+    described = (f"N = {check.n_samples} samples per data set, seed = {check.seed}, "
+                 f"refpattern {versions['refpattern']}, NumPy {versions['numpy']}, Python {versions['python']}; "
+                 f"{seconds:.1f} s.")
     tolerances = (f"Statistical tolerances: ±{Z:g} standard errors, the SE measured by batch means over {BATCHES} "
                   f"disjoint batches of the same draw (SE = sd/√{BATCHES}); identities to {EXACT:.0e} absolute or "
                   f"{RELATIVE_EXACT:.0e} relative (rounding).  A verdict other than the expected one is in capitals.")
