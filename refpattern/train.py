@@ -6,7 +6,6 @@ network passed in is never modified: training returns a new :class:`Sequential`.
 
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import dataclass, field
 
@@ -14,6 +13,7 @@ import numpy as np
 
 from refpattern.network.elementwise import log_softmax
 from refpattern.network.sequential import Sequential
+from refpattern.progress import Progress
 
 
 @dataclass
@@ -66,8 +66,9 @@ def train(net, X, labels, *, epochs: int = 10, batch_size: int = 64, learning_ra
     X : ndarray, shape (N, …); labels : ndarray of int, shape (N,)
     epochs, batch_size, learning_rate, betas, weight_decay : the usual Adam settings
     seed : shuffling seed
-    progress : bool or None
-        Print one line per epoch to stderr; ``None`` prints only when stderr is a terminal.
+    progress : bool, None or refpattern.progress.Progress
+        One line per epoch on stderr (``[train    1.2 s] epoch 1/10: loss …, training accuracy …``);
+        ``None`` reports only when stderr is a terminal; a ``Progress`` reports inside the caller's.
     target_accuracy : float, optional
         Stop after the first epoch whose training accuracy (on the full set) reaches this.
 
@@ -82,8 +83,7 @@ def train(net, X, labels, *, epochs: int = 10, batch_size: int = 64, learning_ra
     classes = net.output_shapes(X.shape[1:])[len(net.logit_layers)][0]
     if labels.min() < 0 or labels.max() >= classes:
         raise ValueError(f"train: labels must lie in 0..{classes - 1}, got range {labels.min()}..{labels.max()}")
-    if progress is None:
-        progress = sys.stderr.isatty()
+    progress = Progress.resolve(progress, "train")
     rng = np.random.default_rng(seed)
     layers = list(net.layers)
     params = {i: [np.array(layers[i].weight), np.array(layers[i].bias)] for i in net.kernel_indices}
@@ -119,9 +119,7 @@ def train(net, X, labels, *, epochs: int = 10, batch_size: int = 64, learning_ra
         result.loss.append(float(np.mean(losses)))
         result.accuracy.append(accuracy)
         result.seconds.append(time.perf_counter() - start)
-        if progress:
-            print(f"epoch {epoch + 1}/{epochs}: loss {result.loss[-1]:.4f}, training accuracy {accuracy:.3f}, "
-                  f"{result.seconds[-1]:.1f} s", file=sys.stderr, flush=True)
+        progress(f"epoch {epoch + 1}/{epochs}: loss {result.loss[-1]:.4f}, training accuracy {accuracy:.3f}")
         if target_accuracy is not None and accuracy >= target_accuracy:
             break
     return result

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 import time
 
 import numpy as np
+
+from refpattern.progress import Progress
 
 
 def add_arguments(parser) -> None:
@@ -21,11 +22,12 @@ def run(args) -> int:
     from refpattern.datasets import make_image_task
     from refpattern.train import demo_cnn, train
 
+    progress = Progress("train", enabled=True)
     task = make_image_task(args.samples, seed=args.seed)
     net = demo_cnn(task.input_shape, task.n_classes, seed=args.seed)
-    print(f"training the demo CNN on {args.samples} synthetic 1x16x16 images (4 classes)", file=sys.stderr)
+    progress(f"training the demo CNN on {args.samples} synthetic 1x16x16 images (4 classes)")
     start = time.perf_counter()
-    result = train(net, task.X, task.labels, epochs=args.epochs, seed=args.seed, progress=True,
+    result = train(net, task.X, task.labels, epochs=args.epochs, seed=args.seed, progress=progress,
                    backend=args.backend, target_accuracy=args.target_accuracy)
     seconds = time.perf_counter() - start
     accuracy = result.accuracy[-1]

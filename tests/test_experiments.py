@@ -19,11 +19,11 @@ from refpattern.experiments.degradation import (
     patch_means,
     patch_scores,
     random_orders,
-    softmax,
 )
+from refpattern.experiments.ledger import FAILS, HOLDS, PARTLY, Claim, claims_table, exit_status, failed_claims
 from refpattern.experiments.ground_truth import area_fractions, mass_fractions, signal_correlation
 from refpattern.experiments.models import mlp
-from refpattern.experiments.report import jsonable, render_html, Section, Table
+from refpattern.experiments.report import Section, Table, format_vector, jsonable, render_html, text_table
 from refpattern.experiments.rho_layers import three_splits
 from refpattern.experiments.similarity import cosine_similarity, relative_difference, spearman_abs
 from refpattern.experiments.surgery import (
@@ -34,6 +34,7 @@ from refpattern.experiments.surgery import (
     shift_absorbed,
     split_unit_equivalent,
 )
+from refpattern.network.elementwise import softmax
 
 
 def small_cnn(seed=0, classes=3):
@@ -185,8 +186,31 @@ def test_fig4_verdicts():
     assert claims.fig4_claim(auc).verdict == "holds"
     assert claims.fig4_claim({**auc, "PA S_w": 0.45}).verdict == "partly"
     assert claims.fig4_claim({**auc, "PA S_x": 0.05}).verdict == "fails"
-    with pytest.raises(ValueError):
-        claims.Claim("k", "c", "p", "m", "maybe")
+    assert not claims.fig4_claim(auc).must_hold
+
+
+def test_a_claim_refuses_a_verdict_outside_the_vocabulary():
+    with pytest.raises(ValueError, match="verdict"):
+        Claim("k", "c", "p", "m", "maybe")
+    with pytest.raises(ValueError, match="expected_verdict"):
+        Claim("k", "c", "p", "m", HOLDS, expected_verdict="holds only when μ = 0")
+    with pytest.raises(ValueError, match="condition"):   # a condition explains a partial verdict only
+        Claim("k", "c", "p", "m", HOLDS, condition="only when μ = 0")
+    assert Claim("k", "c", "p", "m", PARTLY, condition="holds only when μ = 0").verdict_text() == \
+        "partly (holds only when μ = 0)"
+
+
+def test_only_must_hold_claims_that_are_not_as_expected_fail_the_run():
+    as_expected = Claim("ok", "c", "e", "m", PARTLY, expected_verdict=PARTLY, must_hold=True)
+    finding = Claim("finding", "c", "e", "m", FAILS)                       # must_hold False by default
+    better_than_expected = Claim("better", "c", "e", "m", HOLDS, expected_verdict=PARTLY, must_hold=True)
+    broken = Claim("broken", "c", "e", "m", FAILS, must_hold=True)
+    assert exit_status([as_expected, finding]) == 0 and failed_claims([as_expected, finding]) == []
+    assert failed_claims([as_expected, finding, better_than_expected, broken]) == [better_than_expected, broken]
+    assert exit_status([finding, broken]) == 1
+    table = claims_table([finding, broken])
+    assert table.header == ["#", "claim", "expected", "measured", "verdict"]
+    assert [row[-1] for row in table.rows] == ["fails", "FAILS (expected: holds)"]
 
 
 def test_fig3_verdicts():
@@ -200,6 +224,18 @@ def test_fig3_verdicts():
 def test_jsonable_turns_nan_into_null_and_arrays_into_lists():
     assert jsonable({"a": np.array([1.0, np.nan]), "b": np.float64(np.inf), "c": np.int64(3)}) == \
         {"a": [1.0, None], "b": None, "c": 3}
+
+
+def test_format_vector_rounds_without_negative_zero_and_marks_missing_values():
+    assert format_vector(np.array([1.0, -1e-4, -0.25])) == "(1.000, 0.000, -0.250)"
+    assert format_vector([0.5, None, np.nan], 2) == "(0.50, n/a, n/a)"
+    assert format_vector(np.array([[-6.4e-16, 2e-3]]), 1, "e") == "(-6.4e-16, 2.0e-03)"
+
+
+def test_text_table_wraps_cells_and_rules_rows():
+    text = text_table(["a", "b"], [["one two three", 1.5], ["x", None]], widths=[7, 5], rule_every_row=True)
+    assert text.splitlines() == ["a       | b", "--------+------", "one two | 1.500", "three   |",
+                                 "--------+------", "x       | n/a", "--------+------"]
 
 
 def every_figure():

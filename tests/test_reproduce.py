@@ -1,18 +1,31 @@
 """``refpattern reproduce --quick`` end to end: the report folder and the claims table."""
 
+import contextlib
+import io
 import json
+import re
 
 import pytest
 
 from refpattern.cli import main
-from refpattern.experiments.claims import VERDICTS
+from refpattern.experiments.ledger import VERDICTS
 
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     out = tmp_path_factory.mktemp("reproduce")
-    status = main(["reproduce", "--quick", "--out", str(out)])
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr):
+        status = main(["reproduce", "--quick", "--out", str(out)])
+    (out / "stderr.txt").write_text(stderr.getvalue(), encoding="utf-8")
     return status, out
+
+
+def test_progress_lines_come_from_refpattern_progress(report):
+    _, out = report
+    lines = (out / "stderr.txt").read_text(encoding="utf-8").splitlines()
+    assert len(lines) >= 10
+    assert all(re.fullmatch(r"\[reproduce +\d+\.\d s\] \S.*", line) for line in lines), lines
 
 
 def test_reproduce_quick_exits_zero_and_writes_the_report(report):
@@ -36,8 +49,10 @@ def test_json_has_a_verdict_for_every_claim(report, capsys):
     claims = numbers["claims"]
     assert len(claims) >= 10
     for claim in claims:
-        assert set(claim) >= {"claim", "paper", "measured", "verdict"}
+        assert set(claim) >= {"key", "claim", "expected", "measured", "verdict", "must_hold", "numbers"}
         assert claim["verdict"] in VERDICTS
+        assert not claim["must_hold"]          # findings about the paper: no verdict fails the run
+    assert numbers["failed"] == [] and numbers["exit_status"] == 0
     keys = {c["key"] for c in claims}
     assert {"fig3_random", "fig4_ranking", "cascade", "input_shift", "suppressor_linear",
             "implementation_invariance"} <= keys

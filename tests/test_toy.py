@@ -1,4 +1,4 @@
-"""The toy example's closed forms (refpattern/toy.py) against their definitions and Monte Carlo.
+"""The toy example's closed forms (refpattern/experiments/toy/model.py) against their definitions and Monte Carlo.
 
 Statistical checks allow ``Z = 5`` standard errors, the standard error measured on the same
 draw (batch means over ``K`` disjoint batches, or the estimator's influence function); with
@@ -8,7 +8,7 @@ fixed seeds they are deterministic, and a wrong closed form is off by many stand
 import numpy as np
 import pytest
 
-from refpattern import toy
+from refpattern.experiments.toy import model as toy
 
 Z = 5.0
 N = 200_000

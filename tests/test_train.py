@@ -1,9 +1,13 @@
 """Training with the hand-written gradients: loss decreases, accuracy rises, the input net is untouched."""
 
+import io
+import re
+
 import numpy as np
 import pytest
 
 from refpattern.datasets import make_image_task
+from refpattern.progress import Progress
 from refpattern.train import demo_cnn, loss_gradients, softmax_cross_entropy, train
 
 
@@ -55,3 +59,18 @@ def test_train_refuses_bad_labels():
         train(net, task.X, task.labels + 10, epochs=1)
     with pytest.raises(ValueError, match="labels"):
         train(net, task.X, task.labels[:3], epochs=1)
+
+
+def test_training_reports_each_epoch_through_refpattern_progress(capsys):
+    task = make_image_task(64, seed=3)
+    net = demo_cnn(task.input_shape, task.n_classes, seed=0)
+    train(net, task.X, task.labels, epochs=2, progress=True)
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2
+    for epoch, line in enumerate(lines, 1):
+        assert re.fullmatch(rf"\[train +\d+\.\d s\] epoch {epoch}/2: loss \d+\.\d{{4}}, training accuracy [01]\.\d{{3}}", line)
+    train(net, task.X, task.labels, epochs=1, progress=None)   # stderr is not a terminal here: silent
+    assert capsys.readouterr().err == ""
+    stream = io.StringIO()
+    train(net, task.X, task.labels, epochs=1, progress=Progress("caller", enabled=True, stream=stream))
+    assert re.fullmatch(r"\[caller +\d+\.\d s\] epoch 1/1: .*\n", stream.getvalue())

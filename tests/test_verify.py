@@ -1,11 +1,17 @@
 """``refpattern verify``: the command runs, every claim comes out as derived, the report is complete."""
 
+import base64
 import json
+import re
 
 import numpy as np
 import pytest
 
-from refpattern import cli, verify
+from refpattern import cli
+from refpattern.experiments import verify
+from refpattern.experiments.ledger import FAILS, HOLDS, PARTLY, VERDICTS, Claim
+from refpattern.experiments.toy import tolerances
+from refpattern.experiments.toy.check import ToyCheck, check_toy_claims
 
 REQUIRED_CLAIMS = {
     "filter_not_parallel",              # §2 claim 1
@@ -41,7 +47,7 @@ def test_verify_exits_zero_and_writes_the_report(verified):
     assert report["exit_status"] == 0 and report["failed"] == []
     assert (out / "report.md").stat().st_size > 1000
     assert report["samples"] == 20000 and report["seed"] == 3
-    assert report["z"] == verify.Z and report["batches"] == verify.BATCHES
+    assert report["z"] == tolerances.Z and report["batches"] == tolerances.BATCHES
     assert {"refpattern", "numpy", "python"} <= set(report["versions"])
 
 
@@ -50,16 +56,16 @@ def test_report_lists_every_claim_with_a_verdict(verified):
     claims = {c["key"]: c for c in report["claims"]}
     assert REQUIRED_CLAIMS <= set(claims)
     for claim in claims.values():
-        assert claim["verdict"] in (verify.HOLDS, verify.FAILS, verify.ONLY_MU_ZERO)
+        assert claim["verdict"] in VERDICTS
         assert claim["expected"] and claim["measured"] and claim["numbers"]
-        assert claim["as_expected"], claim
+        assert claim["as_expected"] and claim["must_hold"], claim
     # the conditional claim is reported as conditional, with the measured numbers behind it
     relu = claims["relu_patterns_recover_signal"]
-    assert relu["verdict"] == verify.ONLY_MU_ZERO
+    assert relu["verdict"] == PARTLY and relu["condition"] == "holds only when μ = 0"
     np.testing.assert_allclose(relu["numbers"]["mu1"], [2.5, 1.5, -0.5, -1.5], atol=0.3)
     markdown = (out / "report.md").read_text(encoding="utf-8")
     assert markdown.count("\n| ") >= len(REQUIRED_CLAIMS) + 1
-    assert "holds only when μ = 0" in markdown
+    assert "partly (holds only when μ = 0)" in markdown
 
 
 def test_reported_numbers_match_the_closed_forms(verified):
@@ -79,7 +85,11 @@ def test_verify_prints_the_table_and_progress(tmp_path, capsys):
     captured = capsys.readouterr()
     assert status == 0
     assert "claim" in captured.out and "verdict" in captured.out and str(tmp_path) in captured.out
-    assert "[verify" in captured.err and "[verify" not in captured.out
+    # progress goes through refpattern.progress: every stderr line is "[verify   12.3 s] message"
+    lines = captured.err.splitlines()
+    assert len(lines) >= 10
+    assert all(re.fullmatch(r"\[verify +\d+\.\d s\] \S.*", line) for line in lines), lines
+    assert "[verify" not in captured.out
 
 
 def test_figure_is_a_real_image(verified):
@@ -97,30 +107,48 @@ def test_figure_is_a_real_image(verified):
     assert len(np.unique(pixels[..., :3].reshape(-1, 3), axis=0)) > 100
 
 
+def test_html_report_embeds_the_toy_figure_and_the_claims(verified):
+    _, out, report = verified
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
+    images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
+    assert len(images) == 1 and base64.b64decode(images[0]) == (out / "toy.png").read_bytes()
+    assert 'src="http' not in page
+    # one table row per claim below the header, each with its key's statement and its verdict
+    assert page.count("<tr>") == len(report["claims"]) + 1
+    for claim in report["claims"]:
+        assert f"<td>{claim['verdict']}" in page
+
+
 def test_a_claim_that_must_hold_and_fails_gives_a_nonzero_exit(tmp_path, monkeypatch, capsys):
-    broken = verify.Claim("broken", "§2", "a claim", "expected", "measured", verify.FAILS)
-    conditional = verify.Claim("conditional", "§3", "c", "e", "m", verify.HOLDS, expected_verdict=verify.ONLY_MU_ZERO)
-    monkeypatch.setattr(verify, "verify_claims", lambda n, seed, progress: ([broken, conditional], {}))
-    monkeypatch.setattr(verify, "draw_figure", lambda data, path: path.write_bytes(b""))
+    broken = Claim("broken", "a claim", "expected", "measured", FAILS, source="§2", must_hold=True)
+    conditional = Claim("conditional", "c", "e", "m", HOLDS, source="§3", expected_verdict=PARTLY, must_hold=True)
+    finding = Claim("finding", "f", "e", "m", FAILS)  # need not hold: reported, not a failure
+    check = ToyCheck(20000, 0, [broken, conditional, finding], None, None, [], {})
+    monkeypatch.setattr(verify, "check_toy_claims", lambda n, seed, progress: check)
+    monkeypatch.setattr(verify, "toy_figure", lambda check: (b"", ""))
     assert verify.run(_arguments(tmp_path)) == 1
     report = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
     assert report["failed"] == ["broken", "conditional"] and report["exit_status"] == 1
     assert "FAILS" in capsys.readouterr().out
     markdown = (tmp_path / "report.md").read_text(encoding="utf-8")
-    assert "HOLDS (expected: holds only when μ = 0)" in markdown and "2 claim(s) that must hold do not" in markdown
+    assert "HOLDS (expected: partly)" in markdown and "2 claim(s) that must hold do not" in markdown
+    assert "| 3 | f | e | m | fails |" in markdown
 
 
 def test_too_few_samples_is_refused(tmp_path):
     assert verify.run(_arguments(tmp_path, samples=100)) == 2
+    with pytest.raises(ValueError, match="at least"):
+        check_toy_claims(100)
 
 
 def test_batch_standard_error_is_the_standard_error_of_the_mean():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(200_000, 1))
-    se = verify.batch_standard_error(verify.batch_values(lambda part: part.mean(axis=0), x))
+    se = tolerances.batch_standard_error(tolerances.batch_values(lambda part: part.mean(axis=0), x))
     # SE of the mean is 1/√N; its batch-means estimate has relative error ≈ 1/√(2(K−1)) = 0.1
     assert se[0] * np.sqrt(len(x)) == pytest.approx(1.0, abs=5 * 0.1)
-    assert verify.within(0.0, 4.9 * se[0], se[0]) and not verify.within(0.0, 5.1 * se[0], se[0])
+    assert tolerances.within(0.0, 4.9 * se[0], se[0]) and not tolerances.within(0.0, 5.1 * se[0], se[0])
 
 
 def _arguments(out, samples=20000, seed=0):

@@ -1,17 +1,19 @@
-"""The claims ledger: each claim, what the paper (or follow-up) says, what we measured, a verdict.
+"""The verdict rules of the CNN experiments' claims (``refpattern reproduce``).
 
-Verdicts are ``"holds"``, ``"partly"`` or ``"fails"``, drawn by fixed rules written next to each
-claim (thresholds are module constants, chosen before looking at results and never tuned).
-A claim whose experiment did not run is not listed.
+Each function turns the numbers of one experiment into :class:`~refpattern.experiments.ledger.Claim`
+rows: what the paper (or follow-up) says, what we measured, and a verdict ``"holds"``,
+``"partly"`` or ``"fails"`` drawn by the fixed rule written next to it (thresholds are module
+constants, chosen before looking at results and never tuned).  These claims are findings about
+the paper, not checks of this code: none must hold (``must_hold=False``), so no verdict changes
+the exit status.  A claim whose experiment did not run is not listed.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import numpy as np
 
-VERDICTS = ("holds", "partly", "fails")
+from refpattern.experiments.ledger import Claim
+from refpattern.experiments.report import format_vector
 
 RANDOM_RHO_MAX = 0.1
 """Fig. 3: "random removes almost no correlation" means ρ_random ≤ this in every layer."""
@@ -32,28 +34,6 @@ CASCADE_CHANGED = 0.5
 """…while a parameter-sensitive method (the gradient) falls below this."""
 
 
-@dataclass
-class Claim:
-    """One row of the claims table."""
-
-    key: str
-    claim: str
-    paper: str
-    measured: str
-    verdict: str
-
-    def __post_init__(self):
-        if self.verdict not in VERDICTS:
-            raise ValueError(f"Claim {self.key}: verdict must be one of {VERDICTS}, got {self.verdict!r}")
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-
-def _fmt(values) -> str:
-    return "[" + ", ".join("n/a" if v is None or not np.isfinite(v) else f"{v:.2f}" for v in values) + "]"
-
-
 # Fig. 3 -------------------------------------------------------------------------------------
 def fig3_claims(result: dict) -> list:
     """Four claims of Sec. 5.1 on ρ per layer (``result`` from :func:`.rho_layers.rho_per_layer`)."""
@@ -66,7 +46,8 @@ def fig3_claims(result: dict) -> list:
     verdict = "holds" if worst <= RANDOM_RHO_MAX else "partly" if worst <= 2.5 * RANDOM_RHO_MAX else "fails"
     claims.append(Claim("fig3_random", "Fig. 3: random directions remove almost no correlation",
                         "ρ(random) ≈ 0 in every layer",
-                        f"ρ(random) per layer {_fmt(rho['random'])}; max |ρ| {worst:.3f} (threshold {RANDOM_RHO_MAX})",
+                        f"ρ(random) per layer {format_vector(rho['random'], 2)}; max |ρ| {worst:.3f} "
+                        f"(threshold {RANDOM_RHO_MAX})",
                         verdict))
 
     gain = rho["w"] - rho["random"]
@@ -75,7 +56,8 @@ def fig3_claims(result: dict) -> list:
     verdict = "holds" if first_helps and only_first else "partly" if first_helps or only_first else "fails"
     claims.append(Claim("fig3_sw", "Fig. 3: S_w helps only in the first layer",
                         "ρ(S_w) > ρ(random) in layer 1 only",
-                        f"ρ(S_w) {_fmt(rho['w'])}; gain over random {_fmt(gain)} (helps = gain ≥ {MEANINGFUL_RHO_GAIN})",
+                        f"ρ(S_w) {format_vector(rho['w'], 2)}; gain over random {format_vector(gain, 2)} "
+                        f"(helps = gain ≥ {MEANINGFUL_RHO_GAIN})",
                         verdict))
 
     best_other = np.maximum(rho["w"], rho["random"])
@@ -84,7 +66,7 @@ def fig3_claims(result: dict) -> list:
     verdict = "holds" if np.all(with_margin) else "partly" if np.all(weaker > best_other) or np.mean(with_margin) >= 0.5 else "fails"
     claims.append(Claim("fig3_sa", "Fig. 3: S_a and S_a± remove much more correlation, in every layer",
                         "ρ(S_a), ρ(S_a±) ≫ ρ(S_w), ρ(random) everywhere",
-                        f"ρ(S_a) {_fmt(rho['a'])}, ρ(S_a±) {_fmt(rho['a+-'])}; layers with a margin ≥ "
+                        f"ρ(S_a) {format_vector(rho['a'], 2)}, ρ(S_a±) {format_vector(rho['a+-'], 2)}; layers with a margin ≥ "
                         f"{MEANINGFUL_RHO_GAIN} over S_w and random: {int(np.sum(with_margin))}/{len(layers)}",
                         verdict))
 
@@ -149,7 +131,7 @@ def linear_suppressor_claim(result: dict) -> Claim:
     for name, row in result["models"].items():
         r = row["ratios"]
         ok[name] = r["PatternNet S_a"] <= SUPPRESSOR_RATIO_MAX < r["gradient"]
-        parts.append(f"{name} (filter {_fmt(row['filter_class1'])}): gradient {r['gradient']:.3f}, "
+        parts.append(f"{name} (filter {format_vector(row['filter_class1'], 2)}): gradient {r['gradient']:.3f}, "
                      f"S_a pattern {r['PatternNet S_a']:.4f}, PA S_a {r['PA S_a']:.4f}")
     verdict = "holds" if all(ok.values()) else "partly" if any(ok.values()) else "fails"
     return Claim("suppressor_linear", "2-D suppressor: S_a gives the suppressor ≤ 0.05 of the signal feature's weight, the gradient does not",
@@ -168,8 +150,9 @@ def cascade_claim(result: dict) -> Claim:
         verdict = "fails"
     return Claim("cascade", "PatternAttribution becomes independent of the later layers' parameters",
                  "modified-backprop maps barely change when later layers are re-randomised (Sixt et al. 2020)",
-                 f"Spearman(|map|) to the trained map, top 1..{len(pa)} kernel layers randomised: PA S_a± {_fmt(pa)}, "
-                 f"gradient {_fmt(grad)} (stable = all ≥ {CASCADE_STABLE} while gradient < {CASCADE_CHANGED})",
+                 f"Spearman(|map|) to the trained map, top 1..{len(pa)} kernel layers randomised: "
+                 f"PA S_a± {format_vector(pa, 2)}, "
+                 f"gradient {format_vector(grad, 2)} (stable = all ≥ {CASCADE_STABLE} while gradient < {CASCADE_CHANGED})",
                  verdict)
 
 

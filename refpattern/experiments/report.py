@@ -1,24 +1,32 @@
-"""Writing the report folder: ``report.md``, a self-contained ``report.html`` (figures embedded as
-base64 PNG), the PNG files, and ``report.json`` with every number.
+"""The one report writer of the experiments (``refpattern verify`` and ``refpattern reproduce``).
+
+:func:`write_report` writes the report folder: ``report.md``, a self-contained ``report.html``
+(figures embedded as base64 PNG), the PNG files, and ``report.json`` with every number.
 
 A report is built from *sections*: a title, paragraphs of Markdown-light text (plain text and
 ``code``), tables (header + rows of cells) and figures (name → PNG bytes).  The same sections
-render to Markdown and to HTML, so the two files always say the same thing.
+render to Markdown and to HTML, so the two files always say the same thing; :func:`text_table`
+renders a table for the terminal.  The formatting of single values lives here too:
+:func:`format_cell` (a table cell), :func:`format_vector` (a vector in running text) and
+:func:`jsonable` (plain JSON types for ``report.json``).
 """
 
 from __future__ import annotations
 
 import base64
 import html
+import importlib
 import json
 import math
 import os
+import platform
 import re
+import textwrap
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from refpattern.json_output import jsonable
+from refpattern import __version__
 
 
 @dataclass
@@ -34,6 +42,38 @@ class Section:
     paragraphs: list = field(default_factory=list)
     tables: list = field(default_factory=list)
     figures: list = field(default_factory=list)  # names of figures (keys of the figure dict)
+
+
+def jsonable(value):
+    """Plain JSON types: arrays → lists, NumPy scalars → Python numbers, NaN/inf → None,
+    dict keys → strings (recursively)."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist())
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    return value
+
+
+def format_vector(values, digits: int = 3, style: str = "f") -> str:
+    """``(x₁, x₂, …)`` with ``digits`` digits in format ``style`` (``"f"`` or ``"e"``); a value
+    that rounds to zero prints without a minus sign (``-0.0001`` → ``0.000``), a missing or
+    non-finite one as ``n/a``."""
+    def number(x):
+        if x is None or not math.isfinite(x):
+            return "n/a"
+        text = f"{float(x):.{digits}{style}}"
+        return text[1:] if text.startswith("-") and float(text) == 0 else text
+
+    flat = values if isinstance(values, (list, tuple)) else np.ravel(values)
+    return "(" + ", ".join(number(x) for x in flat) + ")"
 
 
 def format_cell(value) -> str:
@@ -153,18 +193,32 @@ def write_report(out_dir, title: str, sections: list, figures: dict, numbers: di
     return paths
 
 
-def text_table(header: list, rows: list, widths=None) -> str:
-    """A plain-text table for the terminal (cells wrapped to ``widths`` characters per column)."""
-    import textwrap
-
+def text_table(header: list, rows: list, widths=None, rule_every_row: bool = False) -> str:
+    """A plain-text table for the terminal: cells wrapped to ``widths`` characters per column
+    (default: the widest cell), a rule under the header and, with ``rule_every_row``, under
+    every row (so that wrapped rows stay apart)."""
     cells = [[format_cell(v) for v in row] for row in [header, *rows]]
     if widths is None:
         widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    rule = "-+-".join("-" * w for w in widths)
     lines = []
     for index, row in enumerate(cells):
         wrapped = [textwrap.wrap(c, w) or [""] for c, w in zip(row, widths)]
         for k in range(max(len(w) for w in wrapped)):
             lines.append(" | ".join((w[k] if k < len(w) else "").ljust(width) for w, width in zip(wrapped, widths)).rstrip())
-        if index == 0:
-            lines.append("-+-".join("-" * w for w in widths))
+        if index == 0 or rule_every_row:
+            lines.append(rule)
     return "\n".join(lines)
+
+
+def software_versions() -> dict:
+    """Versions of refpattern, NumPy, SciPy, matplotlib, Python and the platform (for a report header)."""
+    versions = {"refpattern": __version__, "numpy": np.__version__}
+    for name in ("scipy", "matplotlib"):
+        try:
+            versions[name] = importlib.import_module(name).__version__
+        except ModuleNotFoundError:
+            versions[name] = None
+    versions["python"] = platform.python_version()
+    versions["platform"] = platform.platform()
+    return versions

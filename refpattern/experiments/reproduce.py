@@ -15,13 +15,12 @@ then writes ``report.md``, ``report.html`` (figures embedded), the PNGs and ``re
 
 from __future__ import annotations
 
-import sys
-import time
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from refpattern.datasets import make_image_task, make_suppressor_task
+from refpattern.progress import Progress
 
 DEFAULT_OUT = "refpattern-reproduce"
 
@@ -63,44 +62,35 @@ def add_arguments(parser) -> None:
                         help="kernel backend for forward/backward passes (default: the project default, numba)")
 
 
-class Progress:
-    """Progress lines ``[reproduce  12.3 s] …`` on stderr."""
-
-    def __init__(self, stream=None):
-        self.stream = sys.stderr if stream is None else stream
-        self.start = time.perf_counter()
-
-    def __call__(self, message: str) -> None:
-        print(f"[reproduce {time.perf_counter() - self.start:6.1f} s] {message}", file=self.stream, flush=True)
-
-    @property
-    def seconds(self) -> float:
-        return time.perf_counter() - self.start
-
-
 def run(args) -> int:
+    """Run every experiment, write the report, print the claims table; the status is 0 (no claim
+    of the paper must hold: a verdict is a finding, not an error)."""
+    from refpattern.experiments.ledger import TERMINAL_WIDTHS, claims_json, claims_table, exit_status, verdict_counts
     from refpattern.experiments.report import text_table, write_report
 
     settings = QUICK if args.quick else DEFAULT
-    progress = Progress()
+    progress = Progress("reproduce", enabled=True)
     progress(f"{'quick' if args.quick else 'full'} run, seed {args.seed}, writing to {args.out}")
     results, sections, figures, captions, claims = run_experiments(settings, args.seed, args.backend, progress)
     numbers = {"settings": asdict(settings), "seed": args.seed, "quick": bool(args.quick),
-               "claims": [c.as_dict() for c in claims], "results": results, "seconds": progress.seconds}
+               **claims_json(claims), "results": results, "seconds": progress.seconds}
     paths = write_report(args.out, "refpattern reproduce: PatternNet and PatternAttribution on built-in data",
                          sections, figures, numbers, captions)
     progress(f"wrote {paths['md']}, {paths['html']}, {paths['json']} and {len(paths['figures'])} figures")
-    header = ["claim", "paper's statement", "measured", "verdict"]
-    rows = [[c.claim, c.paper, c.measured, c.verdict] for c in claims]
-    print(text_table(header, rows, widths=[34, 34, 60, 7]))
-    counts = {v: sum(c.verdict == v for c in claims) for v in ("holds", "partly", "fails")}
+    table = claims_table(claims)
+    print(text_table(table.header, table.rows, TERMINAL_WIDTHS, rule_every_row=True))
+    counts = verdict_counts(claims)
     print(f"\n{counts['holds']} hold, {counts['partly']} partly, {counts['fails']} fail; report in {args.out}")
-    return 0
+    return exit_status(claims)
 
 
 def run_experiments(settings: Settings, seed: int = 0, backend=None, progress=None):
-    """Everything but the writing: returns ``(results, sections, figures, captions, claims)``."""
-    from refpattern.experiments import claims as ledger
+    """Everything but the writing: returns ``(results, sections, figures, captions, claims)``.
+
+    ``progress``: ``None``, ``True``, ``False`` or a :class:`refpattern.progress.Progress`
+    (:meth:`~refpattern.progress.Progress.resolve`; ``None`` reports only to a terminal).
+    """
+    from refpattern.experiments import claims as rules
     from refpattern.experiments import sections as build
     from refpattern.experiments.degradation import (
         area_under_curve,
@@ -128,7 +118,7 @@ def run_experiments(settings: Settings, seed: int = 0, backend=None, progress=No
     from refpattern.experiments.rho_layers import rho_per_layer
     from refpattern.patterns import fit_statistics, patterns_from_statistics
 
-    progress = progress or Progress()
+    progress = Progress.resolve(progress, "reproduce")
     s = settings
     results, figures, captions, claims = {}, {}, {}, []
 
@@ -170,7 +160,7 @@ def run_experiments(settings: Settings, seed: int = 0, backend=None, progress=No
         results["fig3"]["mlp"] = rho_per_layer(mlp, rho_data, seed=seed)
         figure("fig3_rho_mlp", rho_figure, results["fig3"]["mlp"], "ρ per kernel layer, MLP (Fig. 3)")
         progress("Fig. 3: ρ per layer (MLP) done")
-    claims += ledger.fig3_claims(results["fig3"]["cnn"])
+    claims += rules.fig3_claims(results["fig3"]["cnn"])
 
     # 3. Fig. 4 ------------------------------------------------------------------------------
     x_deg = test_task.X[:s.degradation_images]
@@ -187,7 +177,7 @@ def run_experiments(settings: Settings, seed: int = 0, backend=None, progress=No
     results["fig4"] = {"patch": s.patch, "patches": patches, "images": len(x_deg), "auc": auc, "auc_sem": auc_sem,
                        "mean_curves": {k: v.tolist() for k, v in mean_curves.items()}}
     figure("fig4_degradation", degradation_figure, mean_curves, s.patch)
-    claims.append(ledger.fig4_claim(auc))
+    claims.append(rules.fig4_claim(auc))
     progress("Fig. 4: done")
 
     # 4./5. gallery and ground-truth scores --------------------------------------------------
@@ -203,7 +193,7 @@ def run_experiments(settings: Settings, seed: int = 0, backend=None, progress=No
     regions = {"signal": score_task.signal_mask}
     results["scores_image"] = {"methods": score_methods(explanations, regions, score_task.signal),
                                "area": area_fractions(regions, score_task.X.shape)}
-    claims.append(ledger.signal_recovery_claim(results["scores_image"]["methods"]))
+    claims.append(rules.signal_recovery_claim(results["scores_image"]["methods"]))
     progress("Fig. 5 gallery and ground-truth scores (image task) done")
 
     sup_low, sup_high = float(sup_train.X.min()), float(sup_train.X.max())
@@ -222,7 +212,7 @@ def run_experiments(settings: Settings, seed: int = 0, backend=None, progress=No
                                     "area": area_fractions(sup_regions, sup_score.X.shape)}
     figure("suppressor_mass", mass_figure, results["scores_suppressor"]["methods"], list(sup_regions),
            "Suppressor images: where |explanation| lies")
-    claims.append(ledger.suppressor_images_claim(results["scores_suppressor"]["methods"]))
+    claims.append(rules.suppressor_images_claim(results["scores_suppressor"]["methods"]))
     progress("ground-truth scores (suppressor task) done")
 
     # 6. follow-up claims --------------------------------------------------------------------
@@ -230,16 +220,16 @@ def run_experiments(settings: Settings, seed: int = 0, backend=None, progress=No
     fit_data = train_task.X[:min(len(train_task.X), 2048)]
     results["cascade"] = cascading_randomization(cnn, fit_data, x_follow, seed=seed, backend=backend)
     figure("cascade", cascade_figure, results["cascade"])
-    claims.append(ledger.cascade_claim(results["cascade"]))
+    claims.append(rules.cascade_claim(results["cascade"]))
     progress("cascading randomisation done")
     results["input_shift"] = input_shift(mlp, fit_data, x_follow, seed=seed, backend=backend)
-    claims.append(ledger.input_shift_claim(results["input_shift"]))
+    claims.append(rules.input_shift_claim(results["input_shift"]))
     progress("input shift done")
     results["linear_suppressor"] = linear_suppressor(n=s.suppressor_samples, seed=seed)
-    claims.append(ledger.linear_suppressor_claim(results["linear_suppressor"]))
+    claims.append(rules.linear_suppressor_claim(results["linear_suppressor"]))
     progress("2-D linear suppressor done")
     results["implementation_invariance"] = implementation_invariance(mlp, fit_data, x_follow, seed=seed, backend=backend)
-    claims.append(ledger.implementation_invariance_claim(results["implementation_invariance"]))
+    claims.append(rules.implementation_invariance_claim(results["implementation_invariance"]))
     progress("implementation invariance done")
 
     sections = build.report_sections(settings, seed, results, claims, figures)

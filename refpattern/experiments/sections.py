@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from refpattern.experiments.ledger import claims_table
 from refpattern.experiments.method_suite import ESTIMATOR_LABELS, LRP_EPSILON
-from refpattern.experiments.report import Section, Table
+from refpattern.experiments.report import Section, Table, format_vector
 
 
 def report_sections(settings, seed: int, results: dict, claims: list, figures: dict) -> list:
@@ -30,8 +31,7 @@ def report_sections(settings, seed: int, results: dict, claims: list, figures: d
     sections.append(Section("Claims", [
         "Each claim with the paper's (or follow-up's) statement, what this run measured and a verdict drawn by the "
         "fixed rule written in `refpattern/experiments/claims.py` (never tuned to the results)."],
-        [Table(["claim", "paper's statement", "measured", "verdict"],
-               [[c.claim, c.paper, c.measured, c.verdict] for c in claims])]))
+        [claims_table(claims)]))
 
     fig3 = results["fig3"]
     tables = []
@@ -113,9 +113,10 @@ def report_sections(settings, seed: int, results: dict, claims: list, figures: d
         "about the filter's deviation from it."],
         [Table(["model", "accuracy", "filter (class 1)", "fitted pattern", "population pattern", "gradient ratio",
                 "S_a pattern ratio", "PA S_a ratio"],
-               [[name, row["accuracy"], _vec(row["filter_class1"]), _vec(row["pattern_class1_fitted"]),
-                 _vec(row["pattern_class1_population"]), row["ratios"]["gradient"], row["ratios"]["PatternNet S_a"],
-                 row["ratios"]["PA S_a"]] for name, row in lin["models"].items()])]))
+               [[name, row["accuracy"], format_vector(row["filter_class1"]),
+                 format_vector(row["pattern_class1_fitted"]), format_vector(row["pattern_class1_population"]),
+                 row["ratios"]["gradient"], row["ratios"]["PatternNet S_a"], row["ratios"]["PA S_a"]]
+                for name, row in lin["models"].items()])]))
 
     inv = results["implementation_invariance"]
     labels = list(next(iter(inv["constructions"].values()))["relative_difference"])
@@ -126,7 +127,3 @@ def report_sections(settings, seed: int, results: dict, claims: list, figures: d
                [[name, row["max_logit_difference"], *[row["relative_difference"][k] for k in labels]]
                 for name, row in inv["constructions"].items()])]))
     return sections
-
-
-def _vec(values) -> str:
-    return "(" + ", ".join(f"{v:.3f}" for v in values) + ")"

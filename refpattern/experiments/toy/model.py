@@ -8,10 +8,11 @@ Data model (two input dimensions)::
 or, in the isotropic-noise variant, ``d ~ N(0, σ_n² I)`` instead of a distractor.
 ``a_d`` can be rotated by an angle while the signal stays fixed.
 
-Besides the data generator :func:`make_toy` this module holds every closed form the toy
-admits; each is derived in its docstring and checked against Monte Carlo in
-``tests/test_toy.py`` (and symbolically where sympy is installed).  Moments of
-``y ~ U[−1, 1]`` used throughout::
+This module holds the data generator :func:`make_toy`, the linear model of a filter
+(:func:`linear_model`) and every closed form the toy admits; each is derived in its docstring
+and checked against Monte Carlo in ``tests/test_toy.py`` (and symbolically where sympy is
+installed); the claims measured on it are in the other modules of
+:mod:`refpattern.experiments.toy`.  Moments of ``y ~ U[−1, 1]`` used throughout::
 
     E[y] = 0,   σ²_y = E[y²] = 1/3,
     E₊[y] = E[y | y > 0] = 1/2,   E₊[y²] = 1/3,   E₋[y] = −1/2,   E₋[y²] = 1/3.

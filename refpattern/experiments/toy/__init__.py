@@ -1,0 +1,10 @@
+"""The paper's linear toy example and every claim measured on it (``refpattern verify``).
+
+Modules (each one idea): :mod:`.model` (the data generator and the closed forms),
+:mod:`.tolerances` (how far a measurement may be from its prediction: batch-means standard
+errors, rounding), :mod:`.measurements` (least-squares filters, covariances, the single
+neuron's fitted pattern and ρ), the claims by topic — :mod:`.filter_claims` (§2 claims 1, 2, 3,
+5), :mod:`.pattern_claims` (§2 claim 4), :mod:`.rho_claims` (§4, Eq. 1 and 2),
+:mod:`.relu_claims` (§3, ``S_a±`` with ``μ ≠ 0``) — :mod:`.check` (all of them on one seed:
+:func:`~.check.check_toy_claims`), :mod:`.figure` and :mod:`.sections` (the report).
+"""
