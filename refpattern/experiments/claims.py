@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from refpattern.experiments.degradation import RANDOM_ORDER
 from refpattern.experiments.ledger import Claim
 from refpattern.experiments.report import format_vector
 
@@ -82,7 +83,7 @@ def fig3_claims(result: dict) -> list:
 
 
 # Fig. 4 -------------------------------------------------------------------------------------
-FIG4_ORDER = ("PA S_a±", "PA S_x", "PA S_w", "PA S_a", "random")
+FIG4_ORDER = ("PA S_a±", "PA S_x", "PA S_w", "PA S_a", RANDOM_ORDER)
 
 
 def fig4_claim(auc: dict) -> Claim:

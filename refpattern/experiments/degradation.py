@@ -25,6 +25,10 @@ from refpattern.methods.targets import resolve_targets
 from refpattern.network.elementwise import softmax
 
 
+#: The label of the baseline curve whose patches are replaced in a random order (Fig. 4).
+RANDOM_ORDER = "random"
+
+
 def _check_patch(shape, patch: int):
     c, h, w = shape
     if patch < 1 or h % patch or w % patch:

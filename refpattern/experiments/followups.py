@@ -86,7 +86,7 @@ def shift_specs(patterns_by_estimator, variant_label="") -> list:
         MethodSpec("deep Taylor (w² first layer)", "deep_taylor", "attribution"),
     ]
     for key, patterns in patterns_by_estimator.items():
-        label = {"a": "S_a", "a+-": "S_a±", "a+-/regime": "S_a± (variant=regime)"}[key]
+        label = patterns.estimator.label + (f" (variant={patterns.variant})" if key.endswith("/regime") else "")
         specs.append(MethodSpec(f"PatternNet {label}", "pattern.net", "signal", {"patterns": patterns}))
         specs.append(MethodSpec(f"PA {label}", "pattern.attribution", "attribution", {"patterns": patterns}))
     return specs
@@ -183,8 +183,9 @@ def implementation_invariance(net, X_fit, x, *, seed: int = 0, tolerance: float 
 
     def maps(network):
         out = {"gradient": MethodSpec("gradient", "gradient", "gradient")(network, x, target, backend)}
-        for key, label in (("a", "S_a"), ("a+-", "S_a±")):
+        for key in ("a", "a+-"):
             patterns = fit_patterns(network, X_fit, estimator=key, seed=seed)
+            label = patterns.estimator.label
             out[f"PatternNet {label}"] = MethodSpec("", "pattern.net", "signal", {"patterns": patterns})(network, x, target, backend)
             out[f"PA {label}"] = MethodSpec("", "pattern.attribution", "attribution", {"patterns": patterns})(network, x, target, backend)
         return out

@@ -16,7 +16,6 @@ from refpattern.methods import explain
 
 KINDS = ("signal", "attribution", "gradient")
 
-ESTIMATOR_LABELS = {"x": "S_x", "w": "S_w", "a": "S_a", "a+-": "S_a±", "random": "random"}
 """Printable names of the signal estimators (``docs/paper.md`` §3)."""
 
 LRP_EPSILON = 0.01
@@ -38,8 +37,8 @@ class MethodSpec:
 
 def pattern_attribution_specs(patterns_by_estimator: dict) -> list:
     """PatternAttribution with each estimator given, labelled ``PA S_x``, ``PA S_w``, …"""
-    return [MethodSpec(f"PA {ESTIMATOR_LABELS[name]}", "pattern.attribution", "attribution", {"patterns": patterns})
-            for name, patterns in patterns_by_estimator.items()]
+    return [MethodSpec(f"PA {patterns.estimator.label}", "pattern.attribution", "attribution", {"patterns": patterns})
+            for patterns in patterns_by_estimator.values()]
 
 
 def degradation_suite(patterns_by_estimator: dict, *, ig_steps: int = 32, smoothgrad_samples: int = 16,
@@ -79,8 +78,9 @@ def full_suite(patterns_by_estimator: dict, *, low: float, high: float, ig_steps
     ]
     for name in ("a+-", "a"):
         if name in patterns_by_estimator:
-            specs.append(MethodSpec(f"PatternNet {ESTIMATOR_LABELS[name]}", "pattern.net", "signal",
-                                    {"patterns": patterns_by_estimator[name]}))
+            patterns = patterns_by_estimator[name]
+            specs.append(MethodSpec(f"PatternNet {patterns.estimator.label}", "pattern.net", "signal",
+                                    {"patterns": patterns}))
     return specs + pattern_attribution_specs(patterns_by_estimator)
 
 

@@ -18,7 +18,8 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from refpattern.experiments.method_suite import ESTIMATOR_LABELS
+from refpattern.experiments.degradation import RANDOM_ORDER
+from refpattern.patterns import resolve_estimator
 
 
 def png_bytes(figure: Figure, dpi: int = 100) -> bytes:
@@ -66,7 +67,7 @@ def _png_with_legend(figure: Figure, axis, fontsize: int = 7, **options) -> byte
 def rho_figure(result: dict, title: str = "ρ per kernel layer (Fig. 3)"):
     """Grouped bars: one group per kernel layer, one bar per estimator."""
     layers, table = result["layers"], result["rho"]
-    labels = [ESTIMATOR_LABELS.get(e, e) for e in table]
+    labels = [resolve_estimator(e).label for e in table]
     values = np.array([[np.nan if v is None else v for v in vs] for vs in table.values()], dtype=float)
     low = min(0.0, float(np.nanmin(values)) - 0.05) if np.isfinite(values).any() else 0.0
     width = 0.8 / len(table)
@@ -87,7 +88,7 @@ def degradation_figure(curves: dict, patch: int, title: str = "Image degradation
                f"of {patch}×{patch} patches replaced by their per-channel mean (x, 0 to {steps}).")
     figure, axis = _single_axis((6.5, 4), title, "softmax probability of the initial class", (0, 1.02))
     for label, curve in curves.items():
-        style = {"color": "black", "linestyle": "--"} if label == "random" else {}
+        style = {"color": "black", "linestyle": "--"} if label == RANDOM_ORDER else {}
         if label.startswith("PA "):
             style["linewidth"] = 2.2
         axis.plot(np.arange(len(curve)), curve, label=label, **style)

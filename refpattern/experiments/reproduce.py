@@ -93,6 +93,7 @@ def run_experiments(settings: Settings, seed: int = 0, backend=None, progress=No
     from refpattern.experiments import claims as rules
     from refpattern.experiments import sections as build
     from refpattern.experiments.degradation import (
+        RANDOM_ORDER,
         area_under_curve,
         degradation_curves,
         order_by_score,
@@ -170,7 +171,7 @@ def run_experiments(settings: Settings, seed: int = 0, backend=None, progress=No
         curves[spec.label] = degradation_curves(cnn, x_deg, order, s.patch, backend=backend)
         progress(f"Fig. 4: degradation {spec.label}: AUC {area_under_curve(curves[spec.label].mean(axis=0)):.3f}")
     patches = (IMAGE_SIZE // s.patch) ** 2
-    curves["random"] = degradation_curves(cnn, x_deg, random_orders(len(x_deg), patches, seed), s.patch, backend=backend)
+    curves[RANDOM_ORDER] = degradation_curves(cnn, x_deg, random_orders(len(x_deg), patches, seed), s.patch, backend=backend)
     mean_curves = {k: v.mean(axis=0) for k, v in curves.items()}
     auc = {k: float(area_under_curve(v)) for k, v in mean_curves.items()}
     auc_sem = {k: float(np.std(area_under_curve(v)) / np.sqrt(len(v))) for k, v in curves.items()}

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from refpattern.experiments.ledger import claims_table
-from refpattern.experiments.method_suite import ESTIMATOR_LABELS, LRP_EPSILON
+from refpattern.experiments.method_suite import LRP_EPSILON
+from refpattern.patterns import resolve_estimator
 from refpattern.experiments.report import Section, Table, format_vector
 
 
@@ -37,7 +38,7 @@ def report_sections(settings, seed: int, results: dict, claims: list, figures: d
     tables = []
     for model, result in fig3.items():
         tables.append(Table(["estimator", *result["layers"]],
-                            [[ESTIMATOR_LABELS[e], *values] for e, values in result["rho"].items()],
+                            [[resolve_estimator(e).label, *values] for e, values in result["rho"].items()],
                             caption=f"ρ per kernel layer, {model.upper()} ({result['n_per_split']} images per split)"))
     sections.append(Section("Fig. 3: ρ per kernel layer", [
         "Three disjoint thirds of held-out data: patterns fitted on the first, the distractor projection `v` on the "

@@ -23,6 +23,7 @@ from refpattern.experiments.toy.measurements import (
     rho_text,
 )
 from refpattern.experiments.toy.relu_claims import MU_BIASED
+from refpattern.patterns import resolve_estimator
 from refpattern.experiments.toy.tolerances import (
     RELATIVE_EXACT,
     Z,
@@ -41,8 +42,7 @@ def claim_rho(data, net, seed):
 
     Returns ``([ranking, filter closed form, random baseline], {estimator: in-sample ρ})``.
     """
-    patterns = {name: fit(net, data.X, estimator, seed)
-                for name, estimator in (("S_a", "a"), ("S_a±", "a+-"), ("S_w", "w"), ("random", "random"), ("S_x", "x"))}
+    patterns = {resolve_estimator(name).label: fit(net, data.X, name, seed) for name in ("a", "a+-", "w", "random", "x")}
     rho = {name: neuron_rho(net, data.X, p) for name, p in patterns.items()}
     # batch ρ with the patterns fixed: the sampling error of ρ for S_w and for this random draw
     rho_se = {name: float(batch_standard_error(batch_values(lambda part: neuron_rho(net, part, patterns[name]), data.X)))
@@ -59,8 +59,8 @@ def claim_rho(data, net, seed):
 
     # the paper's Fig. 3 protocol: patterns on one third, v on the second, ρ on the third (reported only)
     first, second, third = np.array_split(data.X, 3)
-    held_out = {name: neuron_rho(net, third, fit(net, first, estimator, seed), fit_v_on=second)
-                for name, estimator in (("S_a", "a"), ("S_a±", "a+-"), ("S_w", "w"))}
+    held_out = {resolve_estimator(name).label: neuron_rho(net, third, fit(net, first, name, seed), fit_v_on=second)
+                for name in ("a", "a+-", "w")}
 
     checks = {
         "rho(S_a) = 1": abs(rho["S_a"] - 1.0) <= RELATIVE_EXACT,
