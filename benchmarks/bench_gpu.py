@@ -12,7 +12,7 @@ and printed; the only assertion here).  Times are
 the best of several runs after a warm-up, with ``synchronize`` around each; the numba.cuda time is
 given on device arrays (kernels only) and through the host API (copies in and out included).
 
-Layers: the conv layer ``docs/gpu.md`` measured (64→128, 3×3, pad 1, batch 64 at 32×32), the
+Layers: the conv layer of ``docs/backends.md#cuda-gemm`` (64→128, 3×3, pad 1, batch 64 at 32×32), the
 second conv layer of ``bench_cnn`` (32→32 at 32×32, batch 256), and a dense 4096→256 (batch 256).
 
 Skips cleanly without a GPU (and under the CUDA simulator, far too slow for these sizes).

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU checks and benchmarks in one command, for a machine with an NVIDIA GPU (docs/gpu.md).
+# The GPU checks and benchmarks in one command, for a machine with an NVIDIA GPU (docs/backends.md#cuda-gpu).
 #
 # Run from the repository root on the GPU machine, with the numpy 2.4 wheel carried in .whl/
 # (the image's numpy 2.5 breaks numba-cuda 0.30.4). Prepare .whl/ once, on the development machine:

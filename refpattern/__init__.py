@@ -2,7 +2,7 @@
 
 Kindermans et al., "Learning how to explain neural networks: PatternNet and
 PatternAttribution", ICLR 2018, and the explanation methods it measures itself against.
-float64 throughout; conventions in ``docs/paper.md`` and in each docstring.
+float64 throughout; conventions in ``docs/conventions.md`` and in each docstring.
 """
 
 from refpattern.methods import Composite, explain, method_names

@@ -1,4 +1,4 @@
-"""Integrated Gradients: completeness, and the quadrature rules exactly as paper.md §5 defines them."""
+"""Integrated Gradients: completeness, and the quadrature rules exactly as docs/math.md#ig-quadratures defines them."""
 
 import numpy as np
 import pytest

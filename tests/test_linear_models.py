@@ -1,4 +1,4 @@
-"""For a linear model, Gradient, DeConvNet and Guided Backprop all return the weight vector (paper.md §2, claim 3)."""
+"""For a linear model, Gradient, DeConvNet and Guided Backprop all return the weight vector (docs/math.md#toy-claim-3)."""
 
 import numpy as np
 import pytest

@@ -85,7 +85,7 @@ def test_conservation_layer_by_layer(epsilon):
 
 
 def test_lrp_z_equals_input_times_gradient_without_bias():
-    """For a bias-free ReLU net, LRP-z = gradient × input (paper.md §3, S_x)."""
+    """For a bias-free ReLU net, LRP-z = gradient × input (docs/math.md#pattern-equivalences, S_x)."""
     net = random_cnn(seed=5, bias=0)
     x = np.random.default_rng(8).normal(size=(3, 2, 9, 9))
     np.testing.assert_allclose(rp.explain(net, x, "lrp.z"), rp.explain(net, x, "input_x_gradient"),

@@ -188,7 +188,7 @@ def test_conv_patterns_equal_dense_patterns_over_patches():
 
 
 def test_paper_variant_is_biased_by_the_distractor_mean_on_the_toy():
-    """docs/paper.md §3: with ε ~ N(μ, 1), y ~ U[−1, 1], the paper's a± = a_s ± 1.5μ·a_d,
+    """docs/math.md#sapm-mu-bias: with ε ~ N(μ, 1), y ~ U[−1, 1], the paper's a± = a_s ± 1.5μ·a_d,
     while the regime variant recovers a_s."""
     rng = np.random.default_rng(13)
     n, mu = 200_000, 0.4

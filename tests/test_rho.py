@@ -1,6 +1,6 @@
 """ρ (Eq. 1): closed forms on the linear toy, and agreement with an explicit regression.
 
-Closed forms on the toy (docs/paper.md §2 with μ = 0, σ = 1):
+Closed forms on the toy (docs/math.md#toy-rho with μ = 0, σ = 1):
 ``x = a_s·y + a_d·ε``, ``a_s = (1, 0)``, ``a_d = (1, 1)``, ``y ~ U[−1, 1]`` (σ²_y = 1/3), ``ε ~ N(0, 1)``, ``w = (1, −1)``,
 so the network output is ``wᵀx = y``.  For any ``S(x) = a·y`` with ``wᵀa = a₁ − a₂ = 1``::
 

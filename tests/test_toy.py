@@ -26,13 +26,13 @@ def within(measured, expected, se):
 
 
 def activation_pattern_from_definition(X, y):
-    """``a = cov[x, y] / σ²_y`` straight from the definition (``docs/paper.md`` §3)."""
+    """``a = cov[x, y] / σ²_y`` straight from the definition (``docs/math.md#s-a``)."""
     xc, yc = X - X.mean(axis=0), y - y.mean()
     return (xc * yc[:, None]).mean(axis=0) / (yc ** 2).mean()
 
 
 def relu_patterns_from_definition(X, w, variant):
-    """``a₊, a₋`` of ``S_a±`` straight from ``docs/paper.md`` §3 (bias 0)."""
+    """``a₊, a₋`` of ``S_a±`` straight from ``docs/math.md#sapm-paper`` (bias 0)."""
     y = X @ w
     result = []
     for regime in (y > 0, y <= 0):
@@ -144,7 +144,7 @@ def test_biased_relu_patterns_leave_no_covariance_between_distractor_estimate_an
 # --- ρ(S_w) --------------------------------------------------------------------------------------
 
 def rho_of_filter_estimator_from_definition(X, w):
-    """``1 − sqrt(cᵀΣ⁺c/σ²_y)`` with ``d̂ = x − w wᵀx/(wᵀw)`` (``docs/paper.md`` §4)."""
+    """``1 − sqrt(cᵀΣ⁺c/σ²_y)`` with ``d̂ = x − w wᵀx/(wᵀw)`` (``docs/math.md#rho-closed-form``)."""
     y = X @ w
     d_hat = X - np.outer(y, w) / (w @ w)
     dc, yc = d_hat - d_hat.mean(axis=0), y - y.mean()

@@ -14,17 +14,17 @@ from refpattern.experiments.toy import tolerances
 from refpattern.experiments.toy.check import ToyCheck, check_toy_claims
 
 REQUIRED_CLAIMS = {
-    "filter_not_parallel",              # §2 claim 1
-    "rotation",                         # §2 claim 2
-    "gradient_methods_return_w",        # §2 claim 3
-    "pattern_recovers_signal",          # §2 claim 4
+    "filter_not_parallel",              # docs/math.md#toy-claim-1
+    "rotation",                         # docs/math.md#toy-claim-2
+    "gradient_methods_return_w",        # docs/math.md#toy-claim-3
+    "pattern_recovers_signal",          # docs/math.md#toy-claim-4
     "pattern_error_rate",
     "pattern_net_returns_signal",
     "pattern_attribution_sums_to_y",
-    "isotropic_noise_shrinks_w",        # §2 claim 5
-    "rho_ranking",                      # §4
+    "isotropic_noise_shrinks_w",        # docs/math.md#toy-claim-5
+    "rho_ranking",                      # docs/math.md#toy-rho
     "rho_filter_closed_form",
-    "relu_patterns_closed_form",        # §3 subtlety (μ ≠ 0)
+    "relu_patterns_closed_form",        # docs/math.md#sapm-mu-bias (μ ≠ 0)
     "relu_patterns_recover_signal",
     "rho_blind_to_relu_bias",
     "regime_variant_recovers_signal",
@@ -121,8 +121,8 @@ def test_html_report_embeds_the_toy_figure_and_the_claims(verified):
 
 
 def test_a_claim_that_must_hold_and_fails_gives_a_nonzero_exit(tmp_path, monkeypatch, capsys):
-    broken = Claim("broken", "a claim", "expected", "measured", FAILS, source="§2", must_hold=True)
-    conditional = Claim("conditional", "c", "e", "m", HOLDS, source="§3", expected_verdict=PARTLY, must_hold=True)
+    broken = Claim("broken", "a claim", "expected", "measured", FAILS, source="docs/math.md#toy", must_hold=True)
+    conditional = Claim("conditional", "c", "e", "m", HOLDS, source="docs/math.md#estimators", expected_verdict=PARTLY, must_hold=True)
     finding = Claim("finding", "f", "e", "m", FAILS)  # need not hold: reported, not a failure
     check = ToyCheck(20000, 0, [broken, conditional, finding], None, None, [], {})
     monkeypatch.setattr(verify, "check_toy_claims", lambda n, seed, progress: check)

@@ -14,7 +14,7 @@ Closed forms (population moments, ``σ_z² = Var z``; derived here, tested in
 - The least-squares filter ``w ∝ Σ⁻¹ cov[x, z] = (1, −1)ᵀ`` (because ``det Σ = σ_z² σ²``),
   and ``wᵀx = z`` exactly: the model *needs* ``x₂`` to cancel ``η``.
 - For any linear model ``ŷ = wᵀx`` the activation pattern (Haufe et al., 2014;
-  ``docs/paper.md`` §3) is ``a = cov[x, ŷ] / σ²_ŷ = Σw / (wᵀΣw)``; for ``w = (1, −1)`` it is
+  ``docs/math.md#s-a``) is ``a = cov[x, ŷ] / σ²_ŷ = Σw / (wᵀΣw)``; for ``w = (1, −1)`` it is
   ``a = (1, 0)ᵀ``: the suppressor ``x₂`` gets weight 0 in the pattern but ``−1`` in the filter.
 """
 

@@ -7,7 +7,7 @@ class-specific place); a sample of class ``k`` is
 
 where the *distractor pattern* ``D`` (a smooth diagonal ramp over the whole image) is the
 same for every class, so it carries no class information but dominates the pixel values —
-the image analogue of the paper's linear toy (``docs/paper.md`` §2).  Every sample keeps its
+the image analogue of the paper's linear toy (``docs/math.md#toy``).  Every sample keeps its
 true ``signal = y·P_k``, ``distractor = ε·D`` and ``noise`` so explanations can be scored.
 No downloads; fully determined by ``seed``.
 

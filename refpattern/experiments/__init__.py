@@ -4,7 +4,7 @@ its Fig. 3–5 on a small CNN, and the follow-up claims.
 Modules (each one idea): :mod:`.toy` (the linear toy, its closed forms and every claim measured
 on it), :mod:`.models` (trained networks), :mod:`.rho_layers` (Fig. 3), :mod:`.degradation`
 (Fig. 4), :mod:`.method_suite` (which methods, which options), :mod:`.ground_truth` (scores
-against the true signal), :mod:`.followups` and :mod:`.surgery` (``docs/paper.md`` §7),
+against the true signal), :mod:`.followups` and :mod:`.surgery` (``docs/math.md#followups``),
 :mod:`.similarity`, :mod:`.ledger` (the one Claim type and its verdicts), :mod:`.claims` (the
 verdict rules of the CNN claims), :mod:`.plots`, :mod:`.report` (the one report writer) and
 :mod:`.sections` (the CNN report's text), and the two commands :mod:`.verify` and :mod:`.reproduce`.

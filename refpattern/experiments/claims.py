@@ -37,7 +37,7 @@ CASCADE_CHANGED = 0.5
 
 # Fig. 3 -------------------------------------------------------------------------------------
 def fig3_claims(result: dict) -> list:
-    """Four claims of Sec. 5.1 on ρ per layer (``result`` from :func:`.rho_layers.rho_per_layer`)."""
+    """Four claims of Sec. 5 (Fig. 3) on ρ per layer (``result`` from :func:`.rho_layers.rho_per_layer`)."""
     rho = {k: np.asarray(v, dtype=float) for k, v in result["rho"].items()}
     layers = result["layers"]
     dense = [i for i, name in enumerate(layers) if name.startswith("Dense")]
@@ -101,7 +101,7 @@ def fig4_claim(auc: dict) -> Claim:
 # Ground truth -------------------------------------------------------------------------------
 def signal_recovery_claim(scores: dict) -> Claim:
     """PatternNet returns the signal: its output correlates with the true signal better than the
-    gradient family's (Sec. 2 and 5)."""
+    gradient family's (Sec. 2 and Sec. 5, Fig. 5)."""
     pn = scores["PatternNet S_a±"]["signal_corr"]
     others = {k: scores[k]["signal_corr"] for k in ("gradient", "DeConvNet", "guided backprop")}
     verdict = "holds" if pn > max(others.values()) else "partly" if pn > others["gradient"] else "fails"

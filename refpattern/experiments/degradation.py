@@ -1,6 +1,6 @@
 """Image degradation (Kindermans et al., 2018, Fig. 4; after Samek et al., 2017).
 
-Protocol (``docs/paper.md`` §6), for one image ``x`` ``(C, H, W)`` and its heat map ``R``:
+Protocol (``docs/math.md#fig4``), for one image ``x`` ``(C, H, W)`` and its heat map ``R``:
 
 1. cut the image into non-overlapping ``p×p`` patches (``H`` and ``W`` must be multiples of
    ``p``); the paper uses ``p = 9`` on 224×224 images (25×25 = 625 patches, of which it

@@ -1,4 +1,4 @@
-"""Claims from follow-up work, measured on the built-in data (``docs/paper.md`` §7).
+"""Claims from follow-up work, measured on the built-in data (``docs/math.md#followups``).
 
 Each function runs one experiment and returns plain numbers (JSON-ready); the verdicts are
 drawn in :mod:`refpattern.experiments.claims`.

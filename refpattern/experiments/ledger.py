@@ -50,7 +50,7 @@ class Claim:
         What this run measured, in words and numbers.
     verdict : one of :data:`VERDICTS`
     source : str
-        Where the statement comes from (``"§2 claim 1"``); empty when ``claim`` says it.
+        Where the statement comes from (``"docs/math.md#toy-claim-1"``); empty when ``claim`` says it.
     condition : str
         Only with verdict ``"partly"``: the condition under which the statement holds
         (``"holds only when μ = 0"``).

@@ -16,7 +16,7 @@ from refpattern.methods import explain
 
 KINDS = ("signal", "attribution", "gradient")
 
-"""Printable names of the signal estimators (``docs/paper.md`` §3)."""
+"""Printable names of the signal estimators (``docs/math.md#estimators``)."""
 
 LRP_EPSILON = 0.01
 """ε of LRP-ε in every experiment (the logits of the trained networks are O(10))."""

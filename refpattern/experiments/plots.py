@@ -5,7 +5,7 @@ Every ``*_figure`` function returns ``(png_bytes, caption)``.  Figures are
 :class:`~matplotlib.backends.backend_agg.FigureCanvasAgg`: no pyplot, no display and no change
 to the process-wide backend.  A plotting error propagates to the caller.
 
-Display conventions (``docs/paper.md`` §6): a signal ``x`` (an input, or the output of a signal
+Display conventions (``docs/conventions.md#display``): a signal ``x`` (an input, or the output of a signal
 method) is shown as ``x / (2·max|x|) + 1/2`` in grey (0 → mid-grey); an attribution or gradient
 as a heat map, red positive and blue negative, scaled by its own ``max|R|``.
 """

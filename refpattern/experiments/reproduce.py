@@ -7,7 +7,7 @@ Runs, in order (progress lines on stderr):
 3. Fig. 4 — image degradation, AUC per method;
 4. Fig. 5 — a gallery of every method on the same images;
 5. scores of every method against the true signal / suppressor regions;
-6. the follow-up claims of ``docs/paper.md`` §7;
+6. the follow-up claims of ``docs/math.md#followups``;
 
 then writes ``report.md``, ``report.html`` (figures embedded), the PNGs and ``report.json`` into
 ``--out`` and prints the claims table.  ``--quick`` uses smaller data (for tests, < 2 min).

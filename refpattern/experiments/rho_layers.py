@@ -1,6 +1,6 @@
 """ρ per kernel layer for each signal estimator (Kindermans et al., 2018, Fig. 3).
 
-Split protocol (``docs/paper.md`` §4): the data are cut into three disjoint thirds; the
+Split protocol (``docs/math.md#rho-held-out``): the data are cut into three disjoint thirds; the
 patterns are fitted on split 1, the best distractor projection ``v`` on split 2, and ρ is
 measured on split 3.  Estimators: random directions (the baseline), ``S_w``, ``S_a``, ``S_a±``.
 The per-layer ρ is the mean over the layer's neurons (:func:`refpattern.patterns.rho`).

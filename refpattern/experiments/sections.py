@@ -100,7 +100,7 @@ def report_sections(settings, seed: int, results: dict, claims: list, figures: d
     sections.append(Section("Follow-up: input shift absorbed by the first bias (Kindermans et al., 2017)", [
         f"The MLP sees x + c (c = {shift['shift']}) and its first bias becomes b − W c, so all logits agree "
         f"(max difference {shift['max_logit_difference']:.1e}). Patterns are fitted on the shifted training data. "
-        "`variant=regime` is the within-regime S_a± (`docs/paper.md` §3)."],
+        "`variant=regime` is the within-regime S_a± (`docs/math.md#sapm-regime`)."],
         [Table(["method", "relative difference", "changed", "expected invariant"],
                [[k, v["relative_difference"], v["changed"], v["expected_invariant"]] for k, v in shift["methods"].items()])]))
 

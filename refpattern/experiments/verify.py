@@ -1,6 +1,6 @@
 """``refpattern verify``: check every claim of the paper's linear toy example and write a report.
 
-The claims (``docs/paper.md`` §2–§4, and the closed forms of
+The claims (``docs/math.md#toy-verify``, and the closed forms of
 :mod:`refpattern.experiments.toy.model`) are measured on fresh draws by
 :func:`~refpattern.experiments.toy.check.check_toy_claims`; the command prints the claims table,
 writes ``report.md``, ``report.html`` (figure embedded), ``toy.png`` and ``report.json`` to

@@ -20,7 +20,7 @@ a Dense layer is a 1×1 "convolution" of an (N, D, 1, 1) input):
 - :func:`_column_sums_kernel` — the O-vector sums (and, on ``P̃``, ``Σx̃``): one thread per column
   per split, a loop over rows, one atomic add per sum.
 
-The two GEMMs use the layout that ``docs/gpu.md`` measured fastest for numba.cuda: blocks of
+The two GEMMs use the layout described in ``docs/backends.md#cuda-gemm``: blocks of
 16×16 threads own a :data:`TILE`×:data:`TILE` output tile, walk the reduction axis in slabs of
 :data:`DEPTH` staged through shared memory (zeros past every edge, so ragged ``M``, ``D`` and
 ``O`` need no special case in the product), and each thread keeps 4×4 outputs in registers

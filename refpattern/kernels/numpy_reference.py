@@ -4,7 +4,7 @@ Each function reads like its equation.  The Numba and numba.cuda kernels in this
 package are tested against these to about 1e-12 relative in float64.  Like them, these
 functions assume valid input (the layers and the statistics check their arguments).
 
-Layouts (``docs/paper.md`` §1):
+Layouts (``docs/conventions.md#layouts``):
 
 - images are NCHW: ``x`` has shape ``(N, C, H, W)``;
 - convolution weights are ``(out_ch, in_ch, kh, kw)``;

@@ -9,7 +9,7 @@ A :class:`Composite` is a small, inspectable mapping.  Lookup order for layer ``
 
 ``start`` is where the backward pass begins at the explained logit ``y_t``:
 ``"one"`` (gradient-type methods) or ``"logit"`` (attribution and signal methods start from
-the value ``y_t``), ``docs/paper.md`` §5.
+the value ``y_t``), ``docs/conventions.md#start-values``.
 """
 
 from __future__ import annotations

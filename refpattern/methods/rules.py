@@ -9,7 +9,7 @@ as the forward pass computed it), ``upstream`` is shaped like ``output`` and the
 so one rule serves Dense and Conv2D alike (for a convolution the sum over ``i`` runs over the
 receptive field of output neuron ``j``; zero padding adds nothing).
 
-Notation (``docs/paper.md`` §5): ``z_j = Σ_i x_i w_ij + b_j``; ``R_j`` is upstream.
+Notation (``docs/math.md#rules-notation``): ``z_j = Σ_i x_i w_ij + b_j``; ``R_j`` is upstream.
 
 Stabilisers: a denominator ``z`` becomes ``z + s·sgn(z)`` with ``sgn(0) := +1``
 (:func:`stabilized_divide`).  ``s = 0`` divides exactly, and a term whose denominator is
@@ -163,7 +163,8 @@ class WSquareRule(Rule):
 
 
 class GatedPatternRule(Rule):
-    """The kernel-layer step of PatternNet and PatternAttribution (Kindermans et al., 2018, Sec. 5).
+    """The kernel-layer step of PatternNet and PatternAttribution (Kindermans et al., 2018, Sec. 4.3;
+    ``docs/math.md#rule-patternnet``).
 
     The gradient step with the weights replaced by ``V₊`` where this layer's gate is open
     (``z_j = wᵀx + b > 0``) and by ``V₋`` where it is closed:
@@ -198,7 +199,7 @@ class IdentitySignalRule(Rule):
     """PatternNet/PatternAttribution step for the identity estimator ``S_x(x) = x``.
 
     ``S_x`` has no fixed pattern: ``S_x(x) = x = a(x)·y`` with ``a(x) = x / y`` and
-    ``y_j = wᵀx`` (no bias, ``docs/paper.md`` §1).  PatternNet step:
+    ``y_j = wᵀx`` (no bias, ``docs/math.md#bias``).  PatternNet step:
     ``R_i = x_i Σ_j R_j / y_j``; PatternAttribution step (``w ⊙ a``):
     ``R_i = Σ_j x_i w_ij R_j / y_j``, which is LRP-z wherever the biases are zero.
     A neuron with ``y_j = 0`` passes nothing.

@@ -22,7 +22,7 @@ class Dense:
         Row ``j`` is the filter ``w_j`` of output neuron ``j``.
     bias : array, shape (out,), optional
         Zero when omitted.  A bias is a constant neuron: it is added for the forward
-        value and the ReLU gate but never changes a covariance (``docs/paper.md`` §1).
+        value and the ReLU gate but never changes a covariance (``docs/math.md#bias``).
 
     Shapes: input ``(N, in)``, output ``(N, out)``.  Parameters are copied, stored as
     read-only float64 arrays, and never change; training returns new layers.  Every method

@@ -57,7 +57,7 @@ class Softmax:
     """``p_k = exp(z_k − max z) / Σ_l exp(z_l − max z)`` over the last axis.
 
     Allowed only as the last layer of a :class:`~refpattern.Sequential`; every explanation
-    is of the pre-softmax logit (``docs/paper.md`` §1), so methods never backpropagate
+    is of the pre-softmax logit (``docs/conventions.md#explained-logit``), so methods never backpropagate
     through it.  Backward (for completeness): ``∂L/∂z = p ⊙ (g − Σ_k g_k p_k)``.
     """
 

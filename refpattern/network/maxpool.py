@@ -12,7 +12,7 @@ class MaxPool2D:
 
     ``stride`` defaults to ``size``; no padding; floor output size.  Ties go to the first
     maximum in row-major window order.  Every method (gradient, LRP, patterns, …)
-    routes the upstream signal to that forward winner (``docs/paper.md`` §5).
+    routes the upstream signal to that forward winner (``docs/conventions.md#maxpool-ties``).
 
     Shapes: ``(N, C, H, W) -> (N, C, OH, OW)``, ``OH = (H − kh) // sh + 1``.
     """

@@ -1,7 +1,7 @@
 """Patterns: statistics → estimators → ρ, and the ``Patterns`` container with its file format.
 
 Kindermans et al., "Learning how to explain neural networks: PatternNet and PatternAttribution",
-ICLR 2018, Sec. 4; ``docs/paper.md`` §3 (estimators) and §4 (ρ).
+ICLR 2018, Sec. 4; ``docs/math.md#estimators`` (estimators) and ``docs/math.md#rho`` (ρ).
 
 - :func:`fit_patterns` — fit ``S_x``, ``S_w``, ``S_a``, ``S_a±`` or the random baseline (a name
   or an :class:`Estimator`, resolved once by :func:`resolve_estimator`);

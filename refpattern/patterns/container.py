@@ -144,7 +144,7 @@ class LayerPatterns:
 
 
 class Patterns:
-    """Fitted patterns for every kernel layer of a network (``docs/paper.md`` §3).
+    """Fitted patterns for every kernel layer of a network (``docs/conventions.md#estimator-names``).
 
     Attributes
     ----------

@@ -251,7 +251,7 @@ def neuron_blocks(stats, budget=None):
 
 class Identity(Estimator):
     """``S_x(x) = x``: the whole input is signal; no pattern (PatternAttribution with it is LRP-z
-    on bias-free nets, ``docs/math.md#pattern-methods``)."""
+    on bias-free nets, ``docs/math.md#pattern-equivalences``)."""
 
     name, label, aliases, fields = "x", "S_x", ("identity",), ()
 

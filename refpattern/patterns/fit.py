@@ -154,7 +154,7 @@ def fit_statistics(net, X, batch_size: int = 256, backend=None, second_moment: b
 
 def fit_patterns(net, X, estimator="a+-", batch_size=256, variant=None, seed=None, backend=None, progress=None,
                  memory_limit=None):
-    """Fit the signal estimator of every kernel layer (Kindermans et al., 2018, Sec. 4; ``docs/paper.md`` §3).
+    """Fit the signal estimator of every kernel layer (Kindermans et al., 2018, Sec. 4; ``docs/math.md#estimators``).
 
     Parameters
     ----------

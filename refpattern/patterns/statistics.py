@@ -4,7 +4,7 @@ For one kernel layer (Dense or Conv2D) with ``O`` output neurons and ``D`` input
 (``D = in`` for Dense, ``D = C·kh·kw`` for Conv2D), every *observation* is one input vector
 ``x ∈ R^D``: a sample for Dense, a (sample, output position) receptive-field patch for Conv2D,
 taken with the layer's own stride and zero padding (padded border patches included) and
-flattened in ``(C, kh, kw)`` order (``docs/paper.md`` §1, §3).  Neuron ``o`` sees
+flattened in ``(C, kh, kw)`` order (``docs/math.md#observations``).  Neuron ``o`` sees
 
 - ``y_o = w_oᵀx`` (no bias: a bias never changes a covariance), and
 - the ReLU gate ``g_o = 1[w_oᵀx + b_o > 0]`` (bias included), which splits the observations
@@ -12,7 +12,7 @@ flattened in ``(C, kh, kw)`` order (``docs/paper.md`` §1, §3).  Neuron ``o`` s
 
 Everything the estimators (``S_a``, ``S_a±``, Sec. 4) and ρ (Eq. 1) need is a function of sums
 over observations.  To stay accurate when the inputs carry a large offset, the sums are taken
-around a *shift* ``c ∈ R^D`` (the mean of the first batch seen)::
+around a *shift* ``c ∈ R^D`` (the mean observation of the first samples seen, :data:`SHIFT_SAMPLE_ELEMENTS`)::
 
     x̃ = x − c,    ỹ_o = w_oᵀx̃ = y_o − γ_o,    γ_o = w_oᵀc.
 

@@ -3,8 +3,9 @@
 Modules (each one idea): :mod:`.model` (the data generator and the closed forms),
 :mod:`.tolerances` (how far a measurement may be from its prediction: batch-means standard
 errors, rounding), :mod:`.measurements` (least-squares filters, covariances, the single
-neuron's fitted pattern and ρ), the claims by topic — :mod:`.filter_claims` (§2 claims 1, 2, 3,
-5), :mod:`.pattern_claims` (§2 claim 4), :mod:`.rho_claims` (§4, Eq. 1 and 2),
-:mod:`.relu_claims` (§3, ``S_a±`` with ``μ ≠ 0``) — :mod:`.check` (all of them on one seed:
+neuron's fitted pattern and ρ), the claims by topic — :mod:`.filter_claims` (claims 1, 2,
+3, 5 of ``docs/math.md#toy-claims``), :mod:`.pattern_claims` (claim 4), :mod:`.rho_claims` (ρ,
+Eq. 1 and 2, ``docs/math.md#toy-rho``), :mod:`.relu_claims` (``S_a±`` with ``μ ≠ 0``,
+``docs/math.md#sapm-mu-bias``) — :mod:`.check` (all of them on one seed:
 :func:`~.check.check_toy_claims`), :mod:`.figure` and :mod:`.sections` (the report).
 """

@@ -1,6 +1,6 @@
 """Measuring every claim of the linear toy on fresh draws: :func:`check_toy_claims`.
 
-The claims come from ``docs/paper.md`` §2–§4 and from the closed forms derived in
+The claims come from ``docs/math.md#toy-verify`` and from the closed forms derived in
 :mod:`refpattern.experiments.toy.model`; each is measured by a function of
 :mod:`.filter_claims`, :mod:`.pattern_claims`, :mod:`.rho_claims` or :mod:`.relu_claims`
 with the tolerances of :mod:`.tolerances`.  Every claim must hold (``must_hold=True``), with

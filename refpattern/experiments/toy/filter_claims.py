@@ -1,4 +1,4 @@
-"""The toy's claims about the filter ``w`` (``docs/paper.md`` §2, claims 1, 2, 3 and 5).
+"""The toy's claims about the filter ``w`` (``docs/math.md#toy-claims``: claims 1, 2, 3 and 5).
 
 * claim 1: ``w`` is not parallel to the signal ``a_s`` (:func:`claim_filter_not_parallel`);
 * claim 2: rotating the distractor ``a_d`` rotates ``w``, while the learned pattern ``S_a``
@@ -44,7 +44,7 @@ def claim_filter_not_parallel(data) -> Claim:
         "w = (1, −1) (wᵀa_s = 1, wᵀa_d = 0), ∠(w, a_s) = 45°",
         f"least-squares w = {format_vector(fitted)} (|w − (1, −1)|∞ = {gap:.1e}), ∠(w, a_s) = {angle:.9f}°",
         HOLDS if holds else FAILS,
-        source="§2 claim 1", must_hold=True,
+        source="docs/math.md#toy-claim-1", must_hold=True,
         numbers={"w_least_squares": fitted, "w_closed_form": data.w, "max_abs_gap": gap, "angle_deg": angle,
                  "w_dot_a_s": float(data.w @ data.a_s), "w_dot_a_d": float(data.w @ data.a_d),
                  "tolerance_gap": 1e3 * EXACT, "tolerance_angle_deg": 1e-6},
@@ -82,7 +82,7 @@ def claim_rotation(n_samples, seed):
         f"{max(r['pattern_direction_deg'] for r in rows):+.3f}°], worst "
         f"{abs(worst['pattern_direction_deg']) / worst['pattern_direction_se_deg']:.1f} SE",
         HOLDS if holds else FAILS,
-        source="§2 claim 2", must_hold=True,
+        source="docs/math.md#toy-claim-2", must_hold=True,
         numbers={"rows": rows, "max_w_gap": w_gap, "tolerance_w_gap": 1e3 * EXACT},
     ), rows
 
@@ -99,7 +99,7 @@ def claim_gradient_methods(data, net) -> Claim:
         f"every sample's explanation = w = (1, −1) (to {EXACT:.0e})",
         "max |R − w| = " + ", ".join(f"{m} {g:.1e}" for m, g in gaps.items()),
         HOLDS if holds else FAILS,
-        source="§2 claim 3", must_hold=True,
+        source="docs/math.md#toy-claim-3", must_hold=True,
         numbers={"max_abs_gap": gaps, "tolerance": EXACT},
     )
 
@@ -126,7 +126,7 @@ def claim_isotropic(data) -> Claim:
         f"least-squares w = {format_vector(fitted, 5)} ({in_standard_errors(fitted, closed, se):.1f} SE), "
         f"∠(w, a_s) = {angle:+.3f}° ± {angle_se:.3f}°",
         HOLDS if holds else FAILS,
-        source="§2 claim 5", must_hold=True,
+        source="docs/math.md#toy-claim-5", must_hold=True,
         numbers={"sigma_n": data.sigma_n, "w_least_squares": fitted, "standard_error": se, "w_closed_form": closed,
                  "direction_deg": angle, "direction_se_deg": angle_se, "norm": norm, "norm_se": norm_se,
                  "unshrunk_norm": unshrunk,

@@ -1,4 +1,4 @@
-"""The paper's linear toy example (``docs/paper.md`` §2; Kindermans et al., 2018, Fig. 2).
+"""The paper's linear toy example (``docs/math.md#toy``; Kindermans et al., 2018, Fig. 2).
 
 Data model (two input dimensions)::
 
@@ -176,7 +176,7 @@ def distractor_direction(rotation_deg: float = 0.0) -> np.ndarray:
 # --- closed forms ------------------------------------------------------------------------------
 
 def optimal_filter(a_s, a_d) -> np.ndarray:
-    """The filter with ``wᵀa_s = 1`` and ``wᵀa_d = 0`` (``docs/paper.md`` §2).
+    """The filter with ``wᵀa_s = 1`` and ``wᵀa_d = 0`` (``docs/math.md#toy-filter``).
 
     In two dimensions this is the unique solution of ``[a_sᵀ; a_dᵀ] w = (1, 0)ᵀ``::
 
@@ -207,7 +207,7 @@ def activation_pattern(a_s, a_d=None) -> np.ndarray:
 def relu_patterns(a_s, a_d, mu: float, variant: str = "paper") -> tuple[np.ndarray, np.ndarray]:
     """``(a₊, a₋)`` of ``S_a±`` for the optimal filter (gate ``wᵀx + 0 > 0`` ⇔ ``y > 0``).
 
-    ``variant="paper"`` (``docs/paper.md`` §3, unconditional ``E[y] = 0``)::
+    ``variant="paper"`` (``docs/math.md#sapm-mu-bias``, unconditional ``E[y] = 0``)::
 
         E₊[x y] = a_s·E₊[y²] + a_d·μ·E₊[y] = a_s/3 + a_d·μ/2
         a₊ = E₊[x y] / wᵀE₊[x y] = (a_s/3 + a_d μ/2) / (1/3) = a_s + 1.5 μ·a_d
@@ -237,7 +237,7 @@ def isotropic_ls_filter(a_s, sigma_n: float, sigma_y2: float = SIGMA_Y2) -> np.n
         w = (σ²_y a_s a_sᵀ + σ_n² I)⁻¹ σ²_y a_s = a_s / (|a_s|² + σ_n²/σ²_y).
 
     ``w`` stays parallel to ``a_s`` and only shrinks (``|w| < 1/|a_s|``), like an L2 (ridge)
-    penalty ``σ_n²/σ²_y``: isotropic noise does not rotate the filter (``docs/paper.md`` §2, claim 5).
+    penalty ``σ_n²/σ²_y``: isotropic noise does not rotate the filter (``docs/math.md#toy-claim-5``).
     """
     a_s = np.asarray(a_s, dtype=np.float64)
     return a_s / (a_s @ a_s + sigma_n ** 2 / sigma_y2)
@@ -274,7 +274,7 @@ def pattern_rho(a, a_s, a_d, sigma: float, sigma_y2: float = SIGMA_Y2) -> float:
 def random_pattern_rho(a_s, a_d, sigma: float, reference: float, sigma_y2: float = SIGMA_Y2) -> tuple[float, float]:
     """Mean of ρ over the random baseline, and the probability that one draw beats ``reference``.
 
-    The random estimator (``docs/paper.md`` §4) is ``a = r/(wᵀr)`` with ``r ~ N(0, I)``: the line
+    The random estimator (``docs/math.md#random-baseline``) is ``a = r/(wᵀr)`` with ``r ~ N(0, I)``: the line
     of ``r`` has a uniform angle ``φ ∈ (−90°, 90°]``, so ``E[ρ] = (1/π)∫ ρ(a(φ)) dφ`` with
     :func:`pattern_rho` (numerical quadrature).  ρ falls with ``|t|``, so ``ρ > reference`` ⇔
     ``|t| < t_ref`` ⇔ the line of ``r`` lies between those of ``a_s − t_ref·a_d`` and

@@ -1,4 +1,4 @@
-"""The toy's claims about the learned pattern ``S_a`` (``docs/paper.md`` §2, claim 4).
+"""The toy's claims about the learned pattern ``S_a`` (``docs/math.md#toy-claim-4``).
 
 * ``S_a`` recovers the signal direction: ``a = cov[x, y]/σ²_y = a_s`` (:func:`claim_pattern_recovers_signal`),
   with an error that shrinks like ``1/√N`` (:func:`claim_error_rate`);
@@ -40,7 +40,7 @@ def claim_pattern_recovers_signal(data, a, se) -> Claim:
         f"a = {format_vector(a, 5)}, |a − a_s|∞ = {error:.2e} = {in_standard_errors(a, data.a_s, se):.1f} SE "
         f"(SE {format_vector(se, 1, 'e')})",
         HOLDS if holds else FAILS,
-        source="§2 claim 4", must_hold=True,
+        source="docs/math.md#toy-claim-4", must_hold=True,
         numbers={"a": a, "a_s": data.a_s, "standard_error": se, "max_abs_error": error,
                  "closed_form_standard_error": np.abs(data.a_d) * data.sigma / np.sqrt(model.SIGMA_Y2 * data.n_samples)},
     )
@@ -83,7 +83,7 @@ def claim_error_rate(n_samples, seed, net) -> Claim:
         f"slope {slope:+.3f} ± {slope_se:.3f} over n = {sizes[-1]}…{sizes[0]} ({len(sizes)} sizes, "
         f"{int(m.sum())} fits); RMS·√n = {scaled.min():.3f}…{scaled.max():.3f}",
         HOLDS if holds else FAILS,
-        source="§2 claim 4", must_hold=True,
+        source="docs/math.md#toy-claim-4", must_hold=True,
         numbers={"sizes": sizes, "batches_per_size": chunks, "rms_error": rms, "kappa_per_size": kappas,
                  "kappa_pooled": kappa, "slope": slope, "slope_standard_error": slope_se,
                  "rms_times_sqrt_n": scaled, "asymptotic_rms_times_sqrt_n": asymptotic},
@@ -102,7 +102,7 @@ def claim_pattern_net(data, net, patterns, a, y_out, se) -> Claim:
         f"PatternNet(x) = a·y exactly (to {EXACT:.0e}); = s up to the pattern's error (≤ {Z:.0f} SE·|y|)",
         f"max |PN − a·y| = {identity_gap:.1e}; max |PN − s| = {signal_gap:.2e} (bound {bound:.2e})",
         HOLDS if holds else FAILS,
-        source="§2 claim 4", must_hold=True,
+        source="docs/math.md#toy-claim-4", must_hold=True,
         numbers={"max_abs_gap_to_a_y": identity_gap, "max_abs_gap_to_s": signal_gap, "bound_gap_to_s": bound},
     )
 
@@ -118,7 +118,7 @@ def claim_pattern_attribution(data, net, patterns, a, y_out) -> Claim:
         f"PA(x) = w ⊙ a·y and Σ_i PA_i = y (wᵀa = 1), both to {EXACT:.0e}",
         f"max |PA − w⊙a·y| = {identity_gap:.1e}; max |ΣPA − y| = {sum_gap:.1e}; wᵀa − 1 = {data.w @ a - 1:.1e}",
         HOLDS if holds else FAILS,
-        source="§2 claim 4", must_hold=True,
+        source="docs/math.md#toy-claim-4", must_hold=True,
         numbers={"max_abs_gap_to_w_a_y": identity_gap, "max_abs_sum_gap": sum_gap, "w_dot_a_minus_1": float(data.w @ a - 1)},
     )
 

@@ -1,4 +1,4 @@
-"""The toy's claims about ``S_a±`` when the distractor has a mean ``μ ≠ 0`` (``docs/paper.md`` §3).
+"""The toy's claims about ``S_a±`` when the distractor has a mean ``μ ≠ 0`` (``docs/math.md#sapm-mu-bias``).
 
 With ``ε ~ N(μ, σ²)`` the paper's two-regime estimator is biased, ``a± = a_s ± 1.5μ·a_d``
 (:func:`refpattern.experiments.toy.model.relu_patterns`), so it recovers ``a_s`` only when
@@ -56,7 +56,7 @@ def claim_relu_patterns(data, biased, net, seed) -> list:
         f"a₊ = {format_vector(measured[:2], 4)}, a₋ = {format_vector(measured[2:], 4)} "
         f"({in_standard_errors(measured, closed, error):.1f} SE)",
         HOLDS if within(measured, closed, error) else FAILS,
-        source="§3 subtlety", must_hold=True,
+        source="docs/math.md#sapm-mu-bias", must_hold=True,
         numbers={"mu": MU_BIASED, "measured": measured, "closed_form": closed, "standard_error": error},
     ))
 
@@ -70,7 +70,7 @@ def claim_relu_patterns(data, biased, net, seed) -> list:
         f"{mu}: |a₊ − a_s| = {np.linalg.norm(fitted['mu1', 'paper'][:2] - data.a_s):.3f} "
         f"({in_standard_errors(fitted['mu1', 'paper'], a_s2, se['mu1', 'paper']):.0f} SE)",
         verdict, condition=ONLY_WHEN_MU_ZERO if verdict == PARTLY else "",
-        source="§3 subtlety", must_hold=True,
+        source="docs/math.md#sapm-mu-bias", must_hold=True,
         expected_verdict=PARTLY,
         numbers={"mu0": fitted["mu0", "paper"], "mu0_standard_error": se["mu0", "paper"],
                  "mu1": fitted["mu1", "paper"], "mu1_standard_error": se["mu1", "paper"], "a_s": data.a_s},
@@ -88,7 +88,7 @@ def claim_relu_patterns(data, biased, net, seed) -> list:
         "cov[d̂, y] = a_d·(cov[ε, y] − 1.5μ·cov[|y|, y]) = 0, so ρ(S_a±) = 1 although a± ≠ a_s",
         f"cov[d̂, y] = {format_vector(covariance, 1, 'e')}; ρ(S_a±) = {rho_text(rho_biased)}",
         HOLDS if blind else FAILS,
-        source="§3 subtlety", must_hold=True,
+        source="docs/math.md#sapm-mu-bias", must_hold=True,
         numbers={"cov_d_hat_y": covariance, "cov_x_y_scale": scale, "rho": rho_biased},
     ))
 
@@ -101,7 +101,7 @@ def claim_relu_patterns(data, biased, net, seed) -> list:
         f"({in_standard_errors(regime, a_s2, regime_se):.1f} SE); "
         f"ρ = {rho_text(rho_regime)}",
         HOLDS if within(regime, a_s2, regime_se) else FAILS,
-        source="§3 subtlety", must_hold=True,
+        source="docs/math.md#sapm-mu-bias", must_hold=True,
         numbers={"measured": regime, "standard_error": regime_se, "rho": rho_regime,
                  "mu0_measured": fitted["mu0", "regime"], "mu0_standard_error": se["mu0", "regime"]},
     ))

@@ -1,4 +1,4 @@
-"""The toy's claims about ρ (Eq. 1) and the optimum Eq. 2 (``docs/paper.md`` §4, Fig. 3).
+"""The toy's claims about ρ (Eq. 1) and the optimum Eq. 2 (``docs/math.md#toy-rho``, ``docs/math.md#eq2``).
 
 * the ranking ρ(S_a) = 1 ≥ ρ(S_a±) > ρ(S_w) > E[ρ(random)], ρ(S_x) undefined;
 * ρ(S_w) = 1 − |k|σ_y/√(k²σ²_y + σ²) with ``k = a_dᵀa_s/|a_d|²`` (closed form);
@@ -75,7 +75,7 @@ def claim_rho(data, net, seed):
         f"ρ: S_a {rho_text(rho['S_a'])}, S_a± {rho_text(rho['S_a±'])}, S_w {rho_text(rho['S_w'])}, "
         f"E[ρ(random)] {mean_random:.4f} (this draw {rho_text(rho['random'])}), S_x {rho_text(rho['S_x'])}",
         HOLDS if all(checks.values()) else FAILS,
-        source="§4 (Fig. 3)", must_hold=True,
+        source="docs/math.md#toy-rho", must_hold=True,
         numbers={"rho_in_sample": rho, "checks": checks, "rho_standard_error": rho_se,
                  "mean_rho_random_directions": mean_random, "rho_tolerance_exact": RELATIVE_EXACT,
                  "rho_held_out_three_splits": held_out},
@@ -86,7 +86,7 @@ def claim_rho(data, net, seed):
         f"ρ(S_w) = {rho['S_w']:.5f} ± {rho_se['S_w']:.5f} "
         f"({in_standard_errors(rho['S_w'], closed['S_w'], rho_se['S_w']):.1f} SE)",
         HOLDS if within(rho["S_w"], closed["S_w"], rho_se["S_w"]) else FAILS,
-        source="§4", must_hold=True,
+        source="docs/math.md#toy-rho", must_hold=True,
         numbers={"measured": rho["S_w"], "closed_form": closed["S_w"], "standard_error": rho_se["S_w"]},
     )
     random_ok = (within(rho["random"], closed["random"], rho_se["random"])
@@ -99,7 +99,7 @@ def claim_rho(data, net, seed):
         f"({in_standard_errors(rho['random'], closed['random'], rho_se['random']):.1f} SE); over {RANDOM_DIRECTIONS} "
         f"directions mean {directions.mean():.4f}, beats S_w {beats:.4f}",
         HOLDS if random_ok else FAILS,
-        source="§4 (Fig. 3)", must_hold=True,
+        source="docs/math.md#toy-random-baseline", must_hold=True,
         numbers={"measured": rho["random"], "closed_form": closed["random"], "standard_error": rho_se["random"],
                  "directions": RANDOM_DIRECTIONS, "mean_over_directions": float(directions.mean()),
                  "mean_standard_error": mean_se, "mean_quadrature": mean_random,
@@ -128,7 +128,7 @@ def claim_optimum_identity(data, biased, net, seed, a) -> Claim:
         f"relative gap ≤ {RELATIVE_EXACT:.0e} (rounding); S_w does not (contrast)",
         "relative gap: " + ", ".join(f"{k} {g:.1e}" for k, g in gaps.items()) + f"; S_w {contrast:.2f}",
         HOLDS if holds else FAILS,
-        source="§4 Eq. 2", must_hold=True,
+        source="docs/math.md#eq2-variants", must_hold=True,
         numbers={"relative_gap": gaps, "S_w_relative_gap": contrast, "tolerance": RELATIVE_EXACT},
     )
 

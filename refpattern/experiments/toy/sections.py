@@ -6,7 +6,7 @@ from refpattern.experiments.ledger import claims_table, failed_claims
 from refpattern.experiments.report import Section
 from refpattern.experiments.toy.tolerances import BATCHES, EXACT, RELATIVE_EXACT, Z
 
-TITLE = "refpattern verify: the linear toy example (docs/paper.md §2–§4)"
+TITLE = "refpattern verify: the linear toy example (docs/math.md#toy-verify)"
 
 FIGURE = "toy"
 """Name of the toy figure in the report (written as ``toy.png``)."""
