@@ -16,9 +16,9 @@ import time
 
 import numpy as np
 import pytest
+from networks import bench_cnn, bench_inputs
 
 import refpattern as rp
-from networks import bench_cnn, bench_inputs
 
 BATCH = 64
 EPSILON = 1e-3

@@ -32,8 +32,9 @@ REPO_ROOT = BENCHMARKS.parent
 def child() -> dict:
     """Runs in the fresh process: the timings of its first and second calls."""
     start = time.perf_counter()
-    import refpattern as rp
     from networks import bench_cnn, bench_inputs
+
+    import refpattern as rp
 
     result = {"import": time.perf_counter() - start}
     net, x = bench_cnn(), bench_inputs(8)

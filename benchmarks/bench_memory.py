@@ -67,8 +67,8 @@ def child(kind: str, n_samples: int, batch_size: int) -> dict:
     if kind == "vgg-passes":
         return child_passes(n_samples, batch_size)
     import numpy as np
-
     from networks import bench_cnn, bench_inputs, vgg16_shaped
+
     from refpattern.patterns import fit_statistics, patterns_from_statistics
 
     net = bench_cnn() if kind == "cnn" else vgg16_shaped()
@@ -99,8 +99,8 @@ def child(kind: str, n_samples: int, batch_size: int) -> dict:
 def child_passes(n_images: int, batch_size: int, memory_limit: str = VGG_MEMORY_LIMIT) -> dict:
     """The VGG-16-shaped S_a± fit under ``memory_limit``, in this (fresh) process."""
     import numpy as np
-
     from networks import bench_cnn, bench_inputs, vgg16_shaped
+
     from refpattern.patterns import fit_patterns
     from refpattern.patterns.passes import pass_bytes, plan_passes, statistics_bytes
 

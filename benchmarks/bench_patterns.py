@@ -30,8 +30,8 @@ import time
 
 import numpy as np
 import pytest
-
 from networks import bench_cnn, bench_inputs
+
 from refpattern.kernels.numpy_reference import patch_matrix
 from refpattern.network.conv2d import Conv2D
 from refpattern.patterns import fit_patterns

@@ -21,8 +21,7 @@ import numpy as np
 import pytest
 
 from refpattern.kernels import cuda_kernels as ck
-from refpattern.kernels import cuda_statistics, get_backend
-from refpattern.kernels import numba_cpu
+from refpattern.kernels import cuda_statistics, get_backend, numba_cpu
 from refpattern.kernels import numpy_reference as ref
 
 if ck.cuda is None or not ck.cuda.is_available():

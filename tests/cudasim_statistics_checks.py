@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import reference_sums
 
 from refpattern.kernels import cuda_statistics as cs
 from refpattern.kernels.numpy_reference import conv2d_forward
-from conftest import reference_sums
 
 if cs.cuda is None or not cs.cuda.is_available():
     pytest.skip(
@@ -100,8 +100,8 @@ def test_dense(n, d, o):
 def test_fit_statistics_through_the_cuda_backend():
     """The whole path: ``fit_patterns(backend="cuda")`` equals the NumPy backend on a small net."""
     from refpattern import Conv2D, Dense, Flatten, ReLU, Sequential
-    from refpattern.patterns import fit_patterns
     from refpattern.kernels import get_backend
+    from refpattern.patterns import fit_patterns
 
     assert get_backend("cuda").accumulate_statistics is cs.accumulate_statistics
     rng = np.random.default_rng(5)

@@ -1,9 +1,9 @@
 """Rules combine per layer without new code; the mapping is separate from the rule math."""
 
 import numpy as np
+from conftest import random_cnn
 
 import refpattern as rp
-from conftest import random_cnn
 from refpattern.methods import AlphaBetaRule, Composite, EpsilonRule, GuidedReLU, PassReLU, WSquareRule
 
 

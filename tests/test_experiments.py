@@ -20,8 +20,8 @@ from refpattern.experiments.degradation import (
     patch_scores,
     random_orders,
 )
-from refpattern.experiments.ledger import FAILS, HOLDS, PARTLY, Claim, claims_table, exit_status, failed_claims
 from refpattern.experiments.ground_truth import area_fractions, mass_fractions, signal_correlation
+from refpattern.experiments.ledger import FAILS, HOLDS, PARTLY, Claim, claims_table, exit_status, failed_claims
 from refpattern.experiments.models import mlp
 from refpattern.experiments.report import Section, Table, format_vector, jsonable, render_html, text_table
 from refpattern.experiments.rho_layers import three_splits

@@ -1,9 +1,9 @@
 """The gradient is the exact vector-Jacobian product: compare with central finite differences."""
 
 import numpy as np
+from conftest import random_cnn
 
 import refpattern as rp
-from conftest import random_cnn
 
 
 def _kink_margin(net, x):

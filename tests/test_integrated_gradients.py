@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
+from conftest import random_cnn
 
 import refpattern as rp
-from conftest import random_cnn
 from refpattern.methods.integrated_gradients import QUADRATURES, quadrature
 
 

@@ -1,10 +1,10 @@
 """Layer forward passes against independent loop implementations; max-pool tie convention."""
 
-import numpy as np
-
 import dense_reference as ref
-import refpattern as rp
+import numpy as np
 from conftest import random_cnn
+
+import refpattern as rp
 
 
 def test_network_logits_equal_dense_matrix_network():

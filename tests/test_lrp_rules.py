@@ -1,13 +1,13 @@
 """Every LRP rule against an independent dense-matrix re-implementation (tests/dense_reference.py),
 and the layer-wise conservation of LRP-z and LRP-ε with what bias and ε absorb, accounted exactly."""
 
+import dense_reference as ref
 import numpy as np
 import pytest
-
-import dense_reference as ref
-import refpattern as rp
 from conftest import random_cnn
-from refpattern.methods.backprop import modified_backward, start_signal
+
+import refpattern as rp
+from refpattern.methods.backprop import start_signal
 
 CASES = {
     "lrp.z": ({}, lambda a, W, b, R: ref.rule_epsilon(a, W, b, R, 0.0), None),

@@ -8,9 +8,10 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import pattern_cnn as cnn
+from conftest import record_error
 
-from refpattern import Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sequential
-from refpattern import explain
+from refpattern import Conv2D, Dense, ReLU, Sequential, explain
 from refpattern.patterns import (
     Estimator,
     Identity,
@@ -22,8 +23,6 @@ from refpattern.patterns import (
     resolve_estimator,
     rho,
 )
-from conftest import pattern_cnn as cnn, record_error
-
 
 
 def loop_patches(x, layer):

@@ -5,11 +5,11 @@ a byte count that is the statistics' real size; data that can be read once per p
 
 import numpy as np
 import pytest
+from conftest import pattern_cnn, random_cnn, record_error
 
 from refpattern import Dense, Sequential
 from refpattern.patterns import LayerStatistics, fit_patterns
 from refpattern.patterns.passes import parse_memory_limit, plan_passes, statistics_bytes
-from conftest import pattern_cnn, random_cnn, record_error
 
 #: ``pattern_cnn``'s sums: conv 1 (D 18, O 3) 1728 bytes, conv 2 (D 27, O 4) 3216, dense 1 (D 16, O 6)
 #: 2848, dense 2 (D 6, O 3) 672.  Under 1500 bytes conv 1 takes 2 blocks, conv 2 four, dense 1

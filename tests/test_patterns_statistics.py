@@ -2,12 +2,12 @@
 
 import numpy as np
 import pytest
+from conftest import pattern_cnn as cnn
+from conftest import record_error
 
-from refpattern import Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sequential
+from refpattern import Conv2D, Dense, Sequential
 from refpattern.patterns import batch_sums, fit_patterns, fit_statistics, patterns_from_statistics
 from refpattern.patterns.statistics import SUM_FIELDS
-from conftest import pattern_cnn as cnn, record_error
-
 
 
 def data(rng, n=40):

@@ -20,11 +20,11 @@ import warnings
 
 import numpy as np
 import pytest
-
-from refpattern import Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sequential
-from refpattern.patterns import RhoResult, fit_patterns, rho
-from refpattern.kernels.numpy_reference import patch_matrix
 from conftest import pattern_cnn as cnn
+
+from refpattern import Dense, ReLU, Sequential
+from refpattern.kernels.numpy_reference import patch_matrix
+from refpattern.patterns import RhoResult, fit_patterns, rho
 
 RHO_S_W_TOY = 1 - 1 / np.sqrt(13)
 

@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
+from conftest import random_cnn
 
 import refpattern as rp
-from conftest import random_cnn
 
 
 def test_smoothgrad_is_the_mean_of_gradients_at_the_given_noise():

@@ -10,7 +10,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from conftest import run_in_cuda_simulator
 
 
@@ -20,8 +19,7 @@ def test_cuda_statistics_match_reference_in_simulator():
 
 
 def test_cuda_backend_of_fit_explains_what_to_do_without_a_gpu():
-    from refpattern.kernels import cuda_statistics
-    from refpattern.kernels import get_backend
+    from refpattern.kernels import cuda_statistics, get_backend
 
     if os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0"):
         pytest.skip("this process runs under the CUDA simulator")

@@ -9,14 +9,14 @@ in many, added on top of sums that are already there.
 
 import numpy as np
 import pytest
+from conftest import record_error, reference_sums
 
 from refpattern import Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sequential
 from refpattern.kernels import get_backend, numba_statistics
 from refpattern.kernels import numpy_reference as ref
 from refpattern.kernels.numpy_reference import conv2d_forward, patch_matrix
-from refpattern.patterns import batch_sums, fit_patterns, fit_statistics
+from refpattern.patterns import fit_patterns, fit_statistics
 from refpattern.patterns.statistics import SUM_FIELDS, LayerStatistics
-from conftest import record_error, reference_sums
 
 RTOL = 1e-12
 

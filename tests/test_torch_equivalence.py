@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-
 from conftest import random_cnn
 
 torch = pytest.importorskip("torch", reason="torch is not installed; the hand-built case in test_layers.py covers "

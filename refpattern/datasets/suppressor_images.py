@@ -75,7 +75,7 @@ class SuppressorImageTask:
         """(N, C, H, W) bool: the suppressor square ``Q`` for every sample."""
         return np.broadcast_to(self.suppressor_region, self.X.shape)
 
-    def subset(self, index) -> "SuppressorImageTask":
+    def subset(self, index) -> SuppressorImageTask:
         """The samples ``index`` (a slice, bool mask or int array) as a new task."""
         return SuppressorImageTask(self.X[index], self.labels[index], self.signal[index], self.distractor[index],
                                    self.noise[index], self.amplitude[index], self.epsilon[index],

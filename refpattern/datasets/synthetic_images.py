@@ -61,7 +61,7 @@ class ImageTask:
         """(N, C, H, W) bool: the pixels of each sample's own class square (where its signal lives)."""
         return self.signal_patterns[self.labels] != 0
 
-    def subset(self, index) -> "ImageTask":
+    def subset(self, index) -> ImageTask:
         """The samples ``index`` (a slice, bool mask or int array) as a new task."""
         return ImageTask(self.X[index], self.labels[index], self.signal[index], self.distractor[index],
                          self.noise[index], self.amplitude[index], self.signal_patterns, self.distractor_pattern)

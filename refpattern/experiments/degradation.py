@@ -24,7 +24,6 @@ import numpy as np
 from refpattern.methods.targets import resolve_targets
 from refpattern.network.elementwise import softmax
 
-
 #: The label of the baseline curve whose patches are replaced in a random order (Fig. 4).
 RANDOM_ORDER = "random"
 

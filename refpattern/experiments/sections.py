@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from refpattern.experiments.ledger import claims_table
 from refpattern.experiments.method_suite import LRP_EPSILON
-from refpattern.patterns import resolve_estimator
 from refpattern.experiments.report import Section, Table, format_vector
+from refpattern.patterns import resolve_estimator
 
 
 def report_sections(settings, seed: int, results: dict, claims: list, figures: dict) -> list:

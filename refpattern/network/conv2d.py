@@ -45,13 +45,13 @@ class Conv2D:
         return tuple(self.weight.shape[2:])
 
     @classmethod
-    def he(cls, in_ch, out_ch, kernel_size, rng, stride=1, padding=0, bias=0.0) -> "Conv2D":
+    def he(cls, in_ch, out_ch, kernel_size, rng, stride=1, padding=0, bias=0.0) -> Conv2D:
         """He-initialised layer: ``weight ~ N(0, 2/(in_ch·kh·kw))``, constant ``bias``."""
         kh, kw = check_pair(kernel_size, "Conv2D kernel_size", minimum=1)
         std = np.sqrt(2.0 / (in_ch * kh * kw))
         return cls(rng.normal(0.0, std, size=(out_ch, in_ch, kh, kw)), np.full(out_ch, float(bias)), stride, padding)
 
-    def with_parameters(self, weight, bias) -> "Conv2D":
+    def with_parameters(self, weight, bias) -> Conv2D:
         return Conv2D(weight, bias, self.stride, self.padding)
 
     def __repr__(self) -> str:

@@ -35,11 +35,11 @@ class Dense:
         self.weight, self.bias = kernel_parameters(weight, bias, "Dense", "(out, in)")
 
     @classmethod
-    def he(cls, n_in: int, n_out: int, rng: np.random.Generator, bias: float = 0.0) -> "Dense":
+    def he(cls, n_in: int, n_out: int, rng: np.random.Generator, bias: float = 0.0) -> Dense:
         """He-initialised layer: ``weight ~ N(0, 2/n_in)``, constant ``bias``."""
         return cls(rng.normal(0.0, np.sqrt(2.0 / n_in), size=(n_out, n_in)), np.full(n_out, float(bias)))
 
-    def with_parameters(self, weight, bias) -> "Dense":
+    def with_parameters(self, weight, bias) -> Dense:
         """The same layer with other parameters (used by training and by tests)."""
         return Dense(weight, bias)
 

@@ -112,6 +112,6 @@ class Sequential:
 
     __call__ = forward
 
-    def with_layers(self, layers) -> "Sequential":
+    def with_layers(self, layers) -> Sequential:
         """A new network of the same kind with other layers (the original is unchanged)."""
         return Sequential(layers, self.input_shape)

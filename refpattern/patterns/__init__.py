@@ -12,6 +12,7 @@ ICLR 2018, Sec. 4; ``docs/math.md#estimators`` (estimators) and ``docs/math.md#r
   ``.check_network(net)``, ``.save(path)`` / ``Patterns.load(path)``.
 """
 
+from refpattern.kernels.numpy_reference import BatchSums, batch_sums
 from refpattern.patterns.container import DegenerateNeuron, LayerPatterns, Patterns, RegimeCounts
 from refpattern.patterns.estimate import patterns_from_statistics
 from refpattern.patterns.estimators import (
@@ -25,7 +26,7 @@ from refpattern.patterns.estimators import (
 )
 from refpattern.patterns.fit import fit_patterns, fit_statistics
 from refpattern.patterns.rho import RhoResult, rho
-from refpattern.patterns.statistics import BatchSums, LayerStatistics, NetworkStatistics, batch_sums
+from refpattern.patterns.statistics import LayerStatistics, NetworkStatistics
 
 __all__ = [
     "BatchSums", "DegenerateNeuron", "Estimator", "Filter", "Identity", "LayerPatterns", "LayerStatistics", "Linear",

@@ -272,7 +272,7 @@ class Patterns:
             np.savez(handle, **self._arrays())
 
     @classmethod
-    def load(cls, path) -> "Patterns":
+    def load(cls, path) -> Patterns:
         """Read a file (path or binary file object) written by :meth:`save`, checking it completely
         (module docstring).
 

@@ -31,7 +31,6 @@ import re
 
 import numpy as np
 
-
 #: Unit suffixes of a memory limit given as text, in bytes (KiB … 1024-based, kB … 1000-based).
 MEMORY_UNITS = {"": 1, "B": 1, "KIB": 1 << 10, "MIB": 1 << 20, "GIB": 1 << 30, "TIB": 1 << 40,
                 "KB": 10 ** 3, "MB": 10 ** 6, "GB": 10 ** 9, "TB": 10 ** 12}

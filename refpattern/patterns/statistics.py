@@ -56,7 +56,7 @@ from __future__ import annotations
 import numpy as np
 
 from refpattern.kernels import get_backend
-from refpattern.kernels.numpy_reference import BatchSums, batch_sums, extract_patches
+from refpattern.kernels.numpy_reference import extract_patches
 from refpattern.network.conv2d import Conv2D
 from refpattern.network.dense import Dense
 from refpattern.network.validation import check_layer_input
@@ -302,7 +302,7 @@ class LayerStatistics:
             total += getattr(other, name)
 
     # merging -----------------------------------------------------------------
-    def copy(self) -> "LayerStatistics":
+    def copy(self) -> LayerStatistics:
         new = LayerStatistics.__new__(LayerStatistics)
         new.__dict__.update(self.__dict__)
         for name, value in self.__dict__.items():
@@ -310,7 +310,7 @@ class LayerStatistics:
                 setattr(new, name, value.copy())
         return new
 
-    def recentered(self, shift) -> "LayerStatistics":
+    def recentered(self, shift) -> LayerStatistics:
         """The same statistics taken around another shift ``c'`` (a new object).
 
         With ``δ = c − c'`` and ``ε = Wδ`` (so ``x − c' = x̃ + δ``, ``ỹ' = ỹ + ε``), per neuron::
@@ -347,7 +347,7 @@ class LayerStatistics:
                           + n * np.outer(delta, delta))
         return new
 
-    def merge(self, other: "LayerStatistics") -> "LayerStatistics":
+    def merge(self, other: LayerStatistics) -> LayerStatistics:
         """The statistics of both data streams together (a new object; neither is changed).
 
         ``other`` is re-centred onto this shift, then the sums add.  ``sum_xx`` is kept only if
@@ -418,7 +418,7 @@ class NetworkStatistics:
         self.layers = tuple(layers)
 
     @classmethod
-    def empty(cls, net, second_moment: bool = False) -> "NetworkStatistics":
+    def empty(cls, net, second_moment: bool = False) -> NetworkStatistics:
         return cls(LayerStatistics(net.layers[index], k, index, second_moment)
                    for k, index in enumerate(net.kernel_indices))
 
@@ -439,7 +439,7 @@ class NetworkStatistics:
         """Observations per kernel layer, (L,) int64."""
         return np.array([s.n for s in self.layers], dtype=np.int64)
 
-    def merge(self, other: "NetworkStatistics") -> "NetworkStatistics":
+    def merge(self, other: NetworkStatistics) -> NetworkStatistics:
         """Layer-wise :meth:`LayerStatistics.merge` (a new object)."""
         if not isinstance(other, NetworkStatistics):
             raise TypeError(f"merge: expected NetworkStatistics, got {type(other).__name__}")

@@ -23,7 +23,6 @@ from refpattern.experiments.toy.measurements import (
     rho_text,
 )
 from refpattern.experiments.toy.relu_claims import MU_BIASED
-from refpattern.patterns import resolve_estimator
 from refpattern.experiments.toy.tolerances import (
     RELATIVE_EXACT,
     Z,
@@ -32,6 +31,7 @@ from refpattern.experiments.toy.tolerances import (
     in_standard_errors,
     within,
 )
+from refpattern.patterns import resolve_estimator
 
 RANDOM_DIRECTIONS = 2000
 """Draws of the random estimator (seeds 0, 1, …) for the distribution of ρ(random)."""
