@@ -13,7 +13,7 @@ ICLR 2018, Sec. 4; ``docs/math.md#estimators`` (estimators) and ``docs/math.md#r
 """
 
 from refpattern.kernels.numpy_reference import BatchSums, batch_sums
-from refpattern.patterns.container import DegenerateNeuron, LayerPatterns, Patterns, RegimeCounts
+from refpattern.patterns.container import Patterns
 from refpattern.patterns.estimate import patterns_from_statistics
 from refpattern.patterns.estimators import (
     Estimator,
@@ -25,6 +25,7 @@ from refpattern.patterns.estimators import (
     resolve_estimator,
 )
 from refpattern.patterns.fit import fit_patterns, fit_statistics
+from refpattern.patterns.layer_patterns import DegenerateNeuron, LayerPatterns, RegimeCounts
 from refpattern.patterns.rho import RhoResult, rho
 from refpattern.patterns.statistics import LayerStatistics, NetworkStatistics
 

@@ -3,15 +3,16 @@
 The estimator (:mod:`refpattern.patterns.estimators`) does the arithmetic of each neuron; this
 module allocates a layer's pattern arrays, feeds them the statistics of one block of neurons
 after another, keeps the counts and turns the estimator's notes into
-:class:`~refpattern.patterns.container.DegenerateNeuron` entries.
+:class:`~refpattern.patterns.layer_patterns.DegenerateNeuron` entries.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from refpattern.patterns.container import DegenerateNeuron, LayerPatterns, Patterns, RegimeCounts
+from refpattern.patterns.container import Patterns
 from refpattern.patterns.estimators import Estimator, resolve_estimator
+from refpattern.patterns.layer_patterns import DegenerateNeuron, LayerPatterns, RegimeCounts
 
 #: The order of a layer's degenerate entries: zeroed over all observations, kept from few
 #: observations, then the gate-open and gate-closed regimes; by neuron within each group.
