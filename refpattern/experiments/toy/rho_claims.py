@@ -45,8 +45,11 @@ def claim_rho(data, net, seed):
     patterns = {resolve_estimator(name).label: fit(net, data.X, name, seed) for name in ("a", "a+-", "w", "random", "x")}
     rho = {name: neuron_rho(net, data.X, p) for name, p in patterns.items()}
     # batch ρ with the patterns fixed: the sampling error of ρ for S_w and for this random draw
-    rho_se = {name: float(batch_standard_error(batch_values(lambda part: neuron_rho(net, part, patterns[name]), data.X)))
-              for name in ("S_w", "random")}
+    rho_se = {
+        name: float(batch_standard_error(batch_values(lambda part, name=name: neuron_rho(net, part, patterns[name]),
+                                                      data.X)))
+        for name in ("S_w", "random")
+    }
     closed = {name: model.pattern_rho(neuron_pattern(patterns[name]), data.a_s, data.a_d, data.sigma)
               for name in ("S_w", "random")}
     # the random baseline over many directions: closed-form ρ of each draw of the estimator
