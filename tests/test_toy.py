@@ -206,7 +206,10 @@ def test_random_baseline_distribution(rotation, sigma):
 def test_isotropic_noise_only_shrinks_the_filter(sigma_n):
     data = toy.make_toy(N, noise="isotropic", sigma_n=sigma_n, seed=15)
     assert data.a_d is None
-    lstsq = lambda X, y: np.linalg.lstsq(X, y, rcond=None)[0]  # noqa: E731
+
+    def lstsq(X, y):
+        return np.linalg.lstsq(X, y, rcond=None)[0]
+
     measured = lstsq(data.X, data.y)
     se = batch_standard_error(lstsq, (data.X, data.y))
     expected = toy.isotropic_ls_filter(data.a_s, sigma_n)
