@@ -13,6 +13,7 @@ Run: ``python -m pytest benchmarks/bench_explain.py -s`` (prints the ratios); to
 from __future__ import annotations
 
 import time
+from functools import partial
 
 import numpy as np
 import pytest
@@ -159,8 +160,8 @@ def test_explain_ratios_against_torch(setup):
     for method, (options, anchor) in cases.items():
         ours = rp.explain(net, x, method, backend="numba", **options)
         np.testing.assert_allclose(ours, anchor(), rtol=1e-9, atol=1e-12 * np.abs(ours).max())
-        t_numba = best_of(lambda: rp.explain(net, x, method, backend="numba", **options))
-        t_numpy = best_of(lambda: rp.explain(net, x, method, backend="numpy", **options), repeats=2)
+        t_numba = best_of(partial(rp.explain, net, x, method, backend="numba", **options))
+        t_numpy = best_of(partial(rp.explain, net, x, method, backend="numpy", **options), repeats=2)
         t_torch = best_of(anchor)
         print(f"{method:22s} {t_numba * 1e3:7.1f}ms {t_numpy * 1e3:7.1f}ms {t_torch * 1e3:7.1f}ms "
               f"{t_torch / t_numba:11.2f}x")

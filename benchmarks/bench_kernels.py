@@ -18,6 +18,7 @@ speed ratios; it checks that the backends agree, never how fast they are.
 from __future__ import annotations
 
 import time
+from functools import partial
 
 import numpy as np
 import pytest
@@ -93,14 +94,14 @@ def speed_ratio_table(repeats: int = 5) -> str:
         expected = run_kernel(numpy_kernels, operation, operands)
         got = run_kernel(numba_kernels, operation, operands)
         np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-10, err_msg=operation)
-        t_numpy = min_time(lambda: run_kernel(numpy_kernels, operation, operands), repeats)
-        t_numba = min_time(lambda: run_kernel(numba_kernels, operation, operands), repeats)
+        t_numpy = min_time(partial(run_kernel, numpy_kernels, operation, operands), repeats)
+        t_numba = min_time(partial(run_kernel, numba_kernels, operation, operands), repeats)
         line = f"{operation:<24}{t_numpy * 1e3:>10.1f}{t_numba * 1e3:>10.1f}{t_numpy / t_numba:>12.1f}x"
         if tensors is not None:
             np.testing.assert_allclose(
                 run_torch(operation, tensors).numpy(), expected, rtol=1e-12, atol=1e-10, err_msg=operation
             )
-            t_torch = min_time(lambda: run_torch(operation, tensors), repeats)
+            t_torch = min_time(partial(run_torch, operation, tensors), repeats)
             line += f"{t_torch * 1e3:>10.1f}{t_torch / t_numba:>12.2f}x"
         lines.append(line)
     if torch is None:

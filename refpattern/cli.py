@@ -11,8 +11,10 @@ import importlib
 import sys
 
 COMMANDS = {
-    "verify": ("refpattern.experiments.verify", "check every claim of the paper's linear toy example (Sec. 2, 4) and write a report"),
-    "reproduce": ("refpattern.experiments.reproduce", "reproduce the paper's CNN experiments (Fig. 3, 4, 5) on built-in data"),
+    "verify": ("refpattern.experiments.verify",
+               "check every claim of the paper's linear toy example (Sec. 2, 4) and write a report"),
+    "reproduce": ("refpattern.experiments.reproduce",
+                  "reproduce the paper's CNN experiments (Fig. 3, 4, 5) on built-in data"),
     "train": ("refpattern.train_demo", "train the demo CNN on the built-in synthetic image task and report accuracy"),
 }
 

@@ -79,7 +79,8 @@ def train(net, X, labels, *, epochs: int = 10, batch_size: int = 64, learning_ra
     X = net.check_input(X, "X")
     labels = np.asarray(labels)
     if not np.issubdtype(labels.dtype, np.integer) or labels.shape != (X.shape[0],):
-        raise ValueError(f"train: labels must be ints of shape ({X.shape[0]},), got dtype {labels.dtype} shape {labels.shape}")
+        raise ValueError(f"train: labels must be ints of shape ({X.shape[0]},), "
+                         f"got dtype {labels.dtype} shape {labels.shape}")
     classes = net.output_shapes(X.shape[1:])[len(net.logit_layers)][0]
     if labels.min() < 0 or labels.max() >= classes:
         raise ValueError(f"train: labels must lie in 0..{classes - 1}, got range {labels.min()}..{labels.max()}")

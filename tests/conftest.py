@@ -16,7 +16,8 @@ def random_cnn(seed=0, bias=0.1, input_shape=(2, 9, 9), classes=3):
     rng = np.random.default_rng(seed)
     c, h, w = input_shape
     conv1 = rp.Conv2D(rng.normal(0, 0.5, (3, c, 3, 3)), rng.normal(0, bias, 3) if bias else None, stride=2, padding=1)
-    conv2 = rp.Conv2D(rng.normal(0, 0.5, (4, 3, 2, 3)), rng.normal(0, bias, 4) if bias else None, stride=1, padding=(1, 0))
+    conv2 = rp.Conv2D(rng.normal(0, 0.5, (4, 3, 2, 3)), rng.normal(0, bias, 4) if bias else None, stride=1,
+                      padding=(1, 0))
     net = rp.Sequential([conv1, rp.ReLU(), rp.MaxPool2D(2, stride=1)], input_shape=input_shape)
     shape = net.output_shapes(input_shape)[-1]
     shape = conv2.output_shape(shape)

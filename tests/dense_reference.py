@@ -101,7 +101,8 @@ def rule_alpha_beta(a, W, b, R, alpha, beta, bias, stabilizer):
     p, n = np.maximum(contributions, 0), np.minimum(contributions, 0)
     zp = p.sum(axis=1) + (np.maximum(b, 0) if bias else 0)
     zn = n.sum(axis=1) + (np.minimum(b, 0) if bias else 0)
-    return (alpha * p * (R / _stab(zp, stabilizer))[:, None] - beta * n * (R / _stab(zn, stabilizer))[:, None]).sum(axis=0)
+    return (alpha * p * (R / _stab(zp, stabilizer))[:, None]
+            - beta * n * (R / _stab(zn, stabilizer))[:, None]).sum(axis=0)
 
 
 def rule_zb(a, W, R, low, high, stabilizer):

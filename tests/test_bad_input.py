@@ -33,7 +33,8 @@ def test_wrong_channel_count():
 def test_dense_shape_mismatch_names_the_layer():
     rng = np.random.default_rng(0)
     with pytest.raises(ValueError, match=r"layer 2 \(Dense\(in=7, out=2\)\): expected input of size 7, got 5"):
-        rp.Sequential([rp.Dense(rng.normal(size=(5, 4))), rp.ReLU(), rp.Dense(rng.normal(size=(2, 7)))], input_shape=(4,))
+        rp.Sequential([rp.Dense(rng.normal(size=(5, 4))), rp.ReLU(), rp.Dense(rng.normal(size=(2, 7)))],
+                      input_shape=(4,))
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
@@ -137,9 +138,11 @@ def test_layers_check_their_arrays_before_a_kernel_sees_them():
         conv.forward(np.zeros((2, 4, 5, 5)))
     with pytest.raises(ValueError, match=r"Conv2D\(3->2.*smaller than the kernel"):
         conv.linear(np.zeros((2, 3, 1, 0)), conv.weight)
-    with pytest.raises(ValueError, match=r"weight must have the layer's weight shape \(2, 3, 3, 3\), got \(2, 3, 2, 3\)"):
+    with pytest.raises(ValueError,
+                       match=r"weight must have the layer's weight shape \(2, 3, 3, 3\), got \(2, 3, 2, 3\)"):
         conv.linear(x, np.zeros((2, 3, 2, 3)))
-    with pytest.raises(ValueError, match=r"grad_y must have the shape of the layer output \(2, 2, 3, 3\).*got \(2, 2, 4, 4\)"):
+    with pytest.raises(ValueError,
+                       match=r"grad_y must have the shape of the layer output \(2, 2, 3, 3\).*got \(2, 2, 4, 4\)"):
         conv.backward(x, np.zeros((2, 2, 4, 4)))
     with pytest.raises(ValueError, match=r"grad_y must have the shape"):
         conv.parameter_gradients(x, np.zeros((2, 2, 4, 4)))
@@ -150,7 +153,8 @@ def test_layers_check_their_arrays_before_a_kernel_sees_them():
     dense = rp.Dense(np.ones((2, 4)))
     with pytest.raises(ValueError, match=r"Dense\(in=4, out=2\): x of shape \(3, 5\): expected input of size 4, got 5"):
         dense.forward(np.zeros((3, 5)))
-    with pytest.raises(ValueError, match=r"Dense\(in=4, out=2\): grad_y must have the shape of the layer output \(3, 2\)"):
+    with pytest.raises(ValueError,
+                       match=r"Dense\(in=4, out=2\): grad_y must have the shape of the layer output \(3, 2\)"):
         dense.linear_transpose(np.zeros((3, 5)), dense.weight, (3, 4))
     pool = rp.MaxPool2D(2)
     with pytest.raises(ValueError, match=r"MaxPool2D.*grad_y must have the shape of the layer output \(2, 3, 2, 2\)"):

@@ -8,7 +8,8 @@ from refpattern.cli import main
 
 
 def test_help_lists_commands():
-    out = subprocess.run([sys.executable, "-m", "refpattern", "--help"], capture_output=True, text=True, check=True).stdout
+    result = subprocess.run([sys.executable, "-m", "refpattern", "--help"], capture_output=True, text=True, check=True)
+    out = result.stdout
     for command in ("train", "verify", "reproduce"):
         assert command in out
 

@@ -11,8 +11,10 @@ def test_named_methods_are_composites():
     net = random_cnn(seed=4)
     x = np.random.default_rng(0).normal(size=(2, 2, 9, 9))
     np.testing.assert_array_equal(rp.explain(net, x, "lrp.epsilon", epsilon=0.1),
-                                  rp.explain(net, x, Composite(kernel=EpsilonRule(0.1), relu=PassReLU(), start="logit")))
-    np.testing.assert_array_equal(rp.explain(net, x, "guided_backprop"), rp.explain(net, x, Composite(relu=GuidedReLU())))
+                                  rp.explain(net, x, Composite(kernel=EpsilonRule(0.1), relu=PassReLU(),
+                                                               start="logit")))
+    np.testing.assert_array_equal(rp.explain(net, x, "guided_backprop"),
+                                  rp.explain(net, x, Composite(relu=GuidedReLU())))
 
 
 def test_per_layer_override_changes_only_that_layer():

@@ -241,7 +241,8 @@ def test_the_scan_sees_the_citations_it_checks():
 def test_anchor_rules():
     """Facts of the anchor rules this test relies on."""
     assert github_slug("The optimal filter w = (1, −1)") == "the-optimal-filter-w--1-1"
-    assert github_slug("`variant=\"paper\"` (the default): the paper's Eq. 8") == "variantpaper-the-default-the-papers-eq-8"
+    assert (github_slug("`variant=\"paper\"` (the default): the paper's Eq. 8")
+            == "variantpaper-the-default-the-papers-eq-8")
     assert EXPLICIT_ANCHOR.findall('<a id="rho-closed-form"></a>') == ["rho-closed-form"]
     match = CITATION.search("see ``docs/math.md#rho-held-out``.")
     assert (match.group("path"), match.group("anchor")) == ("math.md", "rho-held-out")

@@ -55,8 +55,10 @@ def test_softmax_backward_matches_finite_differences():
     g = np.array([[0.3, -1.0, 2.0, 0.5]])
     analytic = rp.Softmax().backward(z, g)
     h = 1e-6
-    numeric = np.array([(np.sum(g * rp.Softmax().forward(z + h * e)) - np.sum(g * rp.Softmax().forward(z - h * e))) / (2 * h)
-                        for e in np.eye(4)[:, None, :]])
+    numeric = np.array([
+        (np.sum(g * rp.Softmax().forward(z + h * e)) - np.sum(g * rp.Softmax().forward(z - h * e))) / (2 * h)
+        for e in np.eye(4)[:, None, :]
+    ])
     np.testing.assert_allclose(analytic[0], numeric, rtol=1e-8)
 
 

@@ -1,4 +1,5 @@
-"""For a linear model, Gradient, DeConvNet and Guided Backprop all return the weight vector (docs/math.md#toy-claim-3)."""
+"""For a linear model, Gradient, DeConvNet and Guided Backprop all return the weight vector
+(docs/math.md#toy-claim-3)."""
 
 import numpy as np
 import pytest
@@ -36,7 +37,8 @@ def test_conv_linear_model_gradient_is_the_filter_layout():
 
 
 def test_start_values():
-    """Gradient-type methods start from 1; attribution methods from y_t (so LRP-z of a bias-free linear model is w ⊙ x)."""
+    """Gradient-type methods start from 1; attribution methods from y_t (so LRP-z of a bias-free linear
+    model is w ⊙ x)."""
     rng = np.random.default_rng(3)
     w = rng.normal(size=4)
     net = rp.Sequential([rp.Dense(w[None, :])])

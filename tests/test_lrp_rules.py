@@ -41,11 +41,21 @@ def test_zb_and_deep_taylor_match_dense_reimplementation():
     rng = np.random.default_rng(3)
     low, high = -rng.uniform(1, 2, size=(2, 9, 9)), rng.uniform(1, 2, size=(2, 9, 9))
     x = np.clip(rng.normal(size=(2, 2, 9, 9)), low, high)
-    zb = lambda a, W, b, R: ref.rule_zb(a, W, R, low.ravel(), high.ravel(), 1e-6)
-    eps = lambda a, W, b, R: ref.rule_epsilon(a, W, b, R, 1e-2)
+
+    def zb(a, W, b, R):
+        return ref.rule_zb(a, W, R, low.ravel(), high.ravel(), 1e-6)
+
+    def eps(a, W, b, R):
+        return ref.rule_epsilon(a, W, b, R, 1e-2)
+
     ours = rp.explain(net, x, "lrp.zb", low=low, high=high, epsilon=1e-2)
-    zplus = lambda a, W, b, R: ref.rule_alpha_beta(a, W, b, R, 1, 0, False, 1e-6)
-    w2 = lambda a, W, b, R: ref.rule_w_square(a, W, R, 1e-6)
+
+    def zplus(a, W, b, R):
+        return ref.rule_alpha_beta(a, W, b, R, 1, 0, False, 1e-6)
+
+    def w2(a, W, b, R):
+        return ref.rule_w_square(a, W, R, 1e-6)
+
     dt_bounded = rp.explain(net, x, "deep_taylor", low=low, high=high)
     dt_w2 = rp.explain(net, x, "deep_taylor")
     targets = np.argmax(net.logits(x), axis=1)

@@ -143,10 +143,10 @@ def test_memory_does_not_grow_with_the_data():
     rng = np.random.default_rng(6)
     net = cnn(rng)
     small, large = fit_statistics(net, data(rng, 3)), fit_statistics(net, data(rng, 50), batch_size=8)
-    for s, l in zip(small, large):
+    for s, big in zip(small, large):
         for name in SUM_FIELDS[1:]:
             if getattr(s, name) is not None:
-                assert getattr(s, name).shape == getattr(l, name).shape
+                assert getattr(s, name).shape == getattr(big, name).shape
 
 
 def test_backend_names():

@@ -1,8 +1,8 @@
 """ρ (Eq. 1): closed forms on the linear toy, and agreement with an explicit regression.
 
 Closed forms on the toy (docs/math.md#toy-rho with μ = 0, σ = 1):
-``x = a_s·y + a_d·ε``, ``a_s = (1, 0)``, ``a_d = (1, 1)``, ``y ~ U[−1, 1]`` (σ²_y = 1/3), ``ε ~ N(0, 1)``, ``w = (1, −1)``,
-so the network output is ``wᵀx = y``.  For any ``S(x) = a·y`` with ``wᵀa = a₁ − a₂ = 1``::
+``x = a_s·y + a_d·ε``, ``a_s = (1, 0)``, ``a_d = (1, 1)``, ``y ~ U[−1, 1]`` (σ²_y = 1/3), ``ε ~ N(0, 1)``,
+``w = (1, −1)``, so the network output is ``wᵀx = y``.  For any ``S(x) = a·y`` with ``wᵀa = a₁ − a₂ = 1``::
 
     d̂ = x − a·y = (y(1 − a₁) + ε,  −y·a₂ + ε) = (1, 1)·s,   s = ε + κ·y,  κ = (1 − a₁ − a₂)/2
 

@@ -15,7 +15,8 @@ def test_smoothgrad_is_the_mean_of_gradients_at_the_given_noise():
     targets = np.argmax(net.logits(x), axis=1)  # chosen on the un-noised input
     expected = np.mean([rp.explain(net, x + eta, "gradient", target=targets) for eta in noise], axis=0)
     np.testing.assert_allclose(rp.explain(net, x, "smoothgrad", noise=noise), expected, rtol=1e-13, atol=1e-15)
-    np.testing.assert_allclose(rp.explain(net, x, "smoothgrad", noise=noise, samples=5), expected, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(rp.explain(net, x, "smoothgrad", noise=noise, samples=5), expected,
+                               rtol=1e-13, atol=1e-15)
 
 
 def test_smoothgrad_seeded_noise_has_the_stated_scale():

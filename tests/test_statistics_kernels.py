@@ -134,7 +134,8 @@ def test_layer_statistics_refuse_a_batch_that_does_not_fit_before_a_kernel_sees_
     stats = LayerStatistics(layer, 0, 0)
     with pytest.raises(ValueError, match=r"Dense\(in=3, out=2\): x of shape \(2, 4\).*expected input of size 3"):
         stats.accumulate(np.ones((2, 4)), np.ones((2, 2)))
-    with pytest.raises(ValueError, match=r"z must have the shape of the output of neurons 0:2 .*\(2, 2\); got \(2, 3\)"):
+    with pytest.raises(ValueError,
+                       match=r"z must have the shape of the output of neurons 0:2 .*\(2, 2\); got \(2, 3\)"):
         stats.accumulate(np.ones((2, 3)), np.ones((2, 3)))
     with pytest.raises(TypeError, match=r"floating-point"):
         stats.accumulate(np.ones((2, 3), dtype=int), np.ones((2, 2)))
@@ -271,8 +272,8 @@ def test_forward_statistics_matches_the_forward_pass_and_batch_sums(seed):
     for max_elements, start_seed in ((1 << 22, None), (1, seed + 1), (3 * rows * max(d, 3 * o), None)):
         start = empty_sums(d, o, start_seed)
         got = {name: value.copy() for name, value in start.items()}
-        out, n = numba_statistics.forward_statistics(x, weight_matrix, bias, shift, conv, max_chunk_elements=max_elements,
-                                                     **got)
+        out, n = numba_statistics.forward_statistics(x, weight_matrix, bias, shift, conv,
+                                                     max_chunk_elements=max_elements, **got)
         assert n == want.n
         assert out.shape == z.shape
         error = np.max(np.abs(out - z) / output_scale(x, weight_matrix, bias, conv))

@@ -29,7 +29,8 @@ def test_logits_match_torch_sequential():
     model = torch_copy(net)
     x = np.random.default_rng(0).normal(size=(5, 2, 9, 9))
     expected = model(torch.from_numpy(x)).detach().numpy()
-    print(f"logits vs torch: max relative difference {np.max(np.abs(net.logits(x) - expected)) / np.abs(expected).max():.2e}")
+    difference = np.max(np.abs(net.logits(x) - expected)) / np.abs(expected).max()
+    print(f"logits vs torch: max relative difference {difference:.2e}")
     np.testing.assert_allclose(net.logits(x), expected, rtol=1e-12, atol=1e-12 * np.abs(expected).max())
 
 

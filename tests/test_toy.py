@@ -158,7 +158,7 @@ def test_rho_of_filter_estimator_closed_form():
     for mu, sigma, rotation in [(0.0, 1.0, 0.0), (2.0, 1.0, 0.0), (0.0, 0.5, 30.0)]:
         data = toy.make_toy(N, mu=mu, sigma=sigma, rotation_deg=rotation, seed=14)
         measured = rho_of_filter_estimator_from_definition(data.X, data.w)
-        se = batch_standard_error(lambda X: rho_of_filter_estimator_from_definition(X, data.w), (data.X,))
+        se = batch_standard_error(lambda X, data=data: rho_of_filter_estimator_from_definition(X, data.w), (data.X,))
         expected = toy.filter_estimator_rho(data.a_s, data.a_d, sigma)
         assert within(measured, expected, se), (mu, sigma, rotation, measured, expected, se)
 
@@ -206,7 +206,10 @@ def test_random_baseline_distribution(rotation, sigma):
 def test_isotropic_noise_only_shrinks_the_filter(sigma_n):
     data = toy.make_toy(N, noise="isotropic", sigma_n=sigma_n, seed=15)
     assert data.a_d is None
-    lstsq = lambda X, y: np.linalg.lstsq(X, y, rcond=None)[0]  # noqa: E731
+
+    def lstsq(X, y):
+        return np.linalg.lstsq(X, y, rcond=None)[0]
+
     measured = lstsq(data.X, data.y)
     se = batch_standard_error(lstsq, (data.X, data.y))
     expected = toy.isotropic_ls_filter(data.a_s, sigma_n)
@@ -231,7 +234,9 @@ def test_closed_forms_symbolically():
     assert sp.simplify(w.dot(a_s)) == 1 and sp.simplify(w.dot(a_d)) == 0
     mean_y = sp.integrate(y / 2, (y, -1, 1))            # E[y] = 0 over all samples
     for sign, (lo, hi) in ((+1, (0, 1)), (-1, (-1, 0))):
-        regime_mean = lambda f: sp.integrate(f, (y, lo, hi))  # noqa: E731  (density 1 on a half)
+        def regime_mean(f, lo=lo, hi=hi):
+            return sp.integrate(f, (y, lo, hi))  # density 1 on a half
+
         e_xy = a_s * regime_mean(y ** 2) + a_d * mu * regime_mean(y)   # ε independent of y, E[ε] = μ
         e_x = a_s * regime_mean(y) + a_d * mu
         paper = e_xy - e_x * mean_y

@@ -122,7 +122,8 @@ def test_html_report_embeds_the_toy_figure_and_the_claims(verified):
 
 def test_a_claim_that_must_hold_and_fails_gives_a_nonzero_exit(tmp_path, monkeypatch, capsys):
     broken = Claim("broken", "a claim", "expected", "measured", FAILS, source="docs/math.md#toy", must_hold=True)
-    conditional = Claim("conditional", "c", "e", "m", HOLDS, source="docs/math.md#estimators", expected_verdict=PARTLY, must_hold=True)
+    conditional = Claim("conditional", "c", "e", "m", HOLDS, source="docs/math.md#estimators",
+                        expected_verdict=PARTLY, must_hold=True)
     finding = Claim("finding", "f", "e", "m", FAILS)  # need not hold: reported, not a failure
     check = ToyCheck(20000, 0, [broken, conditional, finding], None, None, [], {})
     monkeypatch.setattr(verify, "check_toy_claims", lambda n, seed, progress: check)

@@ -64,11 +64,14 @@ def fig3_claims(result: dict) -> list:
     best_other = np.maximum(rho["w"], rho["random"])
     weaker = np.minimum(rho["a"], rho["a+-"])
     with_margin = weaker >= best_other + MEANINGFUL_RHO_GAIN
-    verdict = "holds" if np.all(with_margin) else "partly" if np.all(weaker > best_other) or np.mean(with_margin) >= 0.5 else "fails"
+    verdict = ("holds" if np.all(with_margin)
+               else "partly" if np.all(weaker > best_other) or np.mean(with_margin) >= 0.5
+               else "fails")
     claims.append(Claim("fig3_sa", "Fig. 3: S_a and S_a± remove much more correlation, in every layer",
                         "ρ(S_a), ρ(S_a±) ≫ ρ(S_w), ρ(random) everywhere",
-                        f"ρ(S_a) {format_vector(rho['a'], 2)}, ρ(S_a±) {format_vector(rho['a+-'], 2)}; layers with a margin ≥ "
-                        f"{MEANINGFUL_RHO_GAIN} over S_w and random: {int(np.sum(with_margin))}/{len(layers)}",
+                        f"ρ(S_a) {format_vector(rho['a'], 2)}, ρ(S_a±) {format_vector(rho['a+-'], 2)}; "
+                        f"layers with a margin ≥ {MEANINGFUL_RHO_GAIN} over S_w and random: "
+                        f"{int(np.sum(with_margin))}/{len(layers)}",
                         verdict))
 
     if dense:
@@ -76,8 +79,8 @@ def fig3_claims(result: dict) -> list:
         verdict = "holds" if all(best) else "partly" if any(best) else "fails"
         claims.append(Claim("fig3_sapm_dense", "Fig. 3: S_a± is the best estimator in the dense layers",
                             "ρ(S_a±) highest in the fully connected layers",
-                            "dense layers " + ", ".join(f"{layers[i]}: S_a± {rho['a+-'][i]:.3f} vs S_a {rho['a'][i]:.3f}"
-                                                         for i in dense),
+                            "dense layers " + ", ".join(
+                                f"{layers[i]}: S_a± {rho['a+-'][i]:.3f} vs S_a {rho['a'][i]:.3f}" for i in dense),
                             verdict))
     return claims
 
@@ -117,7 +120,9 @@ def suppressor_images_claim(scores: dict) -> Claim:
     pa = scores["PA S_a±"]["mass_suppressor"]
     pn = scores["PatternNet S_a±"]["mass_suppressor"]
     limit = SUPPRESSOR_MASS_FACTOR * grad
-    verdict = "holds" if pa <= limit and pn <= limit else "partly" if min(pa, pn) <= limit or max(pa, pn) < grad else "fails"
+    verdict = ("holds" if pa <= limit and pn <= limit
+               else "partly" if min(pa, pn) <= limit or max(pa, pn) < grad
+               else "fails")
     return Claim("suppressor_images", "Suppressor images: pattern methods put little mass on the suppressor square",
                  "the pattern gives a suppressor ~0 weight while weights/gradients do not (Wilming et al. 2022)",
                  f"share of |E| on the suppressor square: gradient {grad:.3f}, PatternNet S_a± {pn:.3f}, "
@@ -135,7 +140,9 @@ def linear_suppressor_claim(result: dict) -> Claim:
         parts.append(f"{name} (filter {format_vector(row['filter_class1'], 2)}): gradient {r['gradient']:.3f}, "
                      f"S_a pattern {r['PatternNet S_a']:.4f}, PA S_a {r['PA S_a']:.4f}")
     verdict = "holds" if all(ok.values()) else "partly" if any(ok.values()) else "fails"
-    return Claim("suppressor_linear", "2-D suppressor: S_a gives the suppressor ≤ 0.05 of the signal feature's weight, the gradient does not",
+    return Claim("suppressor_linear",
+                 "2-D suppressor: S_a gives the suppressor ≤ 0.05 of the signal feature's weight, "
+                 "the gradient does not",
                  "the pattern gives a suppressor zero weight while weights/gradients do not (Wilming et al. 2023)",
                  "|x₂| / |x₁| weight — " + "; ".join(parts), verdict)
 
@@ -153,7 +160,8 @@ def cascade_claim(result: dict) -> Claim:
                  "modified-backprop maps barely change when later layers are re-randomised (Sixt et al. 2020)",
                  f"Spearman(|map|) to the trained map, top 1..{len(pa)} kernel layers randomised: "
                  f"PA S_a± {format_vector(pa, 2)}, "
-                 f"gradient {format_vector(grad, 2)} (stable = all ≥ {CASCADE_STABLE} while gradient < {CASCADE_CHANGED})",
+                 f"gradient {format_vector(grad, 2)} "
+                 f"(stable = all ≥ {CASCADE_STABLE} while gradient < {CASCADE_CHANGED})",
                  verdict)
 
 

@@ -152,7 +152,8 @@ def linear_suppressor(*, n: int = 4000, seed: int = 0, epochs: int = 30) -> dict
     trained = train(net, data.X, data.labels, epochs=epochs, seed=seed, progress=False)
     centred = data.X - data.X.mean(axis=0)
     w_ls = np.linalg.solve(centred.T @ centred, centred.T @ (data.z - data.z.mean()))
-    least_squares = Sequential([Dense(np.stack([-w_ls / 2, w_ls / 2]), -np.array([-1, 1]) * (w_ls @ data.X.mean(axis=0)) / 2),
+    least_squares = Sequential([Dense(np.stack([-w_ls / 2, w_ls / 2]),
+                                      -np.array([-1, 1]) * (w_ls @ data.X.mean(axis=0)) / 2),
                                 Softmax()], input_shape=(2,))
     models = {"trained": centred_logits(trained.net), "least squares": least_squares}
     result = {"n": n, "epochs": epochs, "models": {}}
@@ -186,8 +187,10 @@ def implementation_invariance(net, X_fit, x, *, seed: int = 0, tolerance: float 
         for key in ("a", "a+-"):
             patterns = fit_patterns(network, X_fit, estimator=key, seed=seed)
             label = patterns.estimator.label
-            out[f"PatternNet {label}"] = MethodSpec("", "pattern.net", "signal", {"patterns": patterns})(network, x, target, backend)
-            out[f"PA {label}"] = MethodSpec("", "pattern.attribution", "attribution", {"patterns": patterns})(network, x, target, backend)
+            signal_spec = MethodSpec("", "pattern.net", "signal", {"patterns": patterns})
+            out[f"PatternNet {label}"] = signal_spec(network, x, target, backend)
+            attribution_spec = MethodSpec("", "pattern.attribution", "attribution", {"patterns": patterns})
+            out[f"PA {label}"] = attribution_spec(network, x, target, backend)
         return out
 
     reference = maps(net)
@@ -201,6 +204,7 @@ def implementation_invariance(net, X_fit, x, *, seed: int = 0, tolerance: float 
         other_maps = maps(other)
         result["constructions"][name] = {
             "max_logit_difference": float(np.max(np.abs(net.logits(x, backend) - other.logits(x, backend)))),
-            "relative_difference": {label: relative_difference(reference[label], other_maps[label]) for label in reference},
+            "relative_difference": {label: relative_difference(reference[label], other_maps[label])
+                                    for label in reference},
         }
     return result

@@ -96,7 +96,8 @@ def degradation_figure(curves: dict, patch: int, title: str = "Image degradation
     return _png_with_legend(figure, axis, ncol=2), caption
 
 
-def gallery_figure(x, explanations: dict, kinds: dict, truth=None, title: str = "Every method on the same images (Fig. 5)"):
+def gallery_figure(x, explanations: dict, kinds: dict, truth=None,
+                   title: str = "Every method on the same images (Fig. 5)"):
     """Rows: images; columns: the input (and its true signal), then every method.
 
     ``explanations``: ``{label: (N, C, H, W)}``; ``kinds``: ``{label: "signal" | "attribution" | "gradient"}``;

@@ -205,7 +205,8 @@ def text_table(header: list, rows: list, widths=None, rule_every_row: bool = Fal
     for index, row in enumerate(cells):
         wrapped = [textwrap.wrap(c, w) or [""] for c, w in zip(row, widths)]
         for k in range(max(len(w) for w in wrapped)):
-            lines.append(" | ".join((w[k] if k < len(w) else "").ljust(width) for w, width in zip(wrapped, widths)).rstrip())
+            lines.append(" | ".join((w[k] if k < len(w) else "").ljust(width)
+                                    for w, width in zip(wrapped, widths)).rstrip())
         if index == 0 or rule_every_row:
             lines.append(rule)
     return "\n".join(lines)

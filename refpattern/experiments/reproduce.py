@@ -57,7 +57,8 @@ TEXTURE = "checker"
 def add_arguments(parser) -> None:
     parser.add_argument("--out", default=DEFAULT_OUT, help=f"report folder (default ./{DEFAULT_OUT})")
     parser.add_argument("--quick", action="store_true", help="smaller data and fewer images (under 2 minutes)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of data, training and every random choice (default 0)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of data, training and every random choice (default 0)")
     parser.add_argument("--backend", default=None, choices=["numpy", "numba", "cuda"],
                         help="kernel backend for forward/backward passes (default: the project default, numba)")
 
@@ -156,7 +157,8 @@ def run_experiments(settings: Settings, seed: int = 0, backend=None, progress=No
     rho_data = test_task.X[:s.rho_samples]
     results["fig3"] = {"cnn": rho_per_layer(cnn, rho_data, seed=seed)}
     figure("fig3_rho_cnn", rho_figure, results["fig3"]["cnn"], "ρ per kernel layer, CNN (Fig. 3)")
-    progress("Fig. 3: ρ per layer (CNN) " + str({k: np.round(v, 3).tolist() for k, v in results["fig3"]["cnn"]["rho"].items()}))
+    progress("Fig. 3: ρ per layer (CNN) "
+             + str({k: np.round(v, 3).tolist() for k, v in results["fig3"]["cnn"]["rho"].items()}))
     if s.mlp_rho:
         results["fig3"]["mlp"] = rho_per_layer(mlp, rho_data, seed=seed)
         figure("fig3_rho_mlp", rho_figure, results["fig3"]["mlp"], "ρ per kernel layer, MLP (Fig. 3)")
@@ -171,7 +173,8 @@ def run_experiments(settings: Settings, seed: int = 0, backend=None, progress=No
         curves[spec.label] = degradation_curves(cnn, x_deg, order, s.patch, backend=backend)
         progress(f"Fig. 4: degradation {spec.label}: AUC {area_under_curve(curves[spec.label].mean(axis=0)):.3f}")
     patches = (IMAGE_SIZE // s.patch) ** 2
-    curves[RANDOM_ORDER] = degradation_curves(cnn, x_deg, random_orders(len(x_deg), patches, seed), s.patch, backend=backend)
+    curves[RANDOM_ORDER] = degradation_curves(cnn, x_deg, random_orders(len(x_deg), patches, seed), s.patch,
+                                              backend=backend)
     mean_curves = {k: v.mean(axis=0) for k, v in curves.items()}
     auc = {k: float(area_under_curve(v)) for k, v in mean_curves.items()}
     auc_sem = {k: float(np.std(area_under_curve(v)) / np.sqrt(len(v))) for k, v in curves.items()}
@@ -183,7 +186,8 @@ def run_experiments(settings: Settings, seed: int = 0, backend=None, progress=No
 
     # 4./5. gallery and ground-truth scores --------------------------------------------------
     low, high = float(train_task.X.min()), float(train_task.X.max())
-    suite = full_suite(patterns, low=low, high=high, ig_steps=s.ig_steps, smoothgrad_samples=s.smoothgrad_samples, seed=seed)
+    suite = full_suite(patterns, low=low, high=high, ig_steps=s.ig_steps, smoothgrad_samples=s.smoothgrad_samples,
+                       seed=seed)
     kinds = {spec.label: spec.kind for spec in suite}
     gallery_index = _one_per_class(test_task.labels, s.gallery_images)
     x_gal = test_task.X[gallery_index]
@@ -229,7 +233,8 @@ def run_experiments(settings: Settings, seed: int = 0, backend=None, progress=No
     results["linear_suppressor"] = linear_suppressor(n=s.suppressor_samples, seed=seed)
     claims.append(rules.linear_suppressor_claim(results["linear_suppressor"]))
     progress("2-D linear suppressor done")
-    results["implementation_invariance"] = implementation_invariance(mlp, fit_data, x_follow, seed=seed, backend=backend)
+    results["implementation_invariance"] = implementation_invariance(mlp, fit_data, x_follow, seed=seed,
+                                                                     backend=backend)
     claims.append(rules.implementation_invariance_claim(results["implementation_invariance"]))
     progress("implementation invariance done")
 

@@ -102,7 +102,8 @@ def report_sections(settings, seed: int, results: dict, claims: list, figures: d
         f"(max difference {shift['max_logit_difference']:.1e}). Patterns are fitted on the shifted training data. "
         "`variant=regime` is the within-regime S_a± (`docs/math.md#sapm-regime`)."],
         [Table(["method", "relative difference", "changed", "expected invariant"],
-               [[k, v["relative_difference"], v["changed"], v["expected_invariant"]] for k, v in shift["methods"].items()])]))
+               [[k, v["relative_difference"], v["changed"], v["expected_invariant"]]
+                for k, v in shift["methods"].items()])]))
 
     lin = results["linear_suppressor"]
     sections.append(Section("Follow-up: the 2-D linear suppressor (Wilming et al., 2023)", [

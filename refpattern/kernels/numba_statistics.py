@@ -319,7 +319,10 @@ def accumulate_statistics(x, z, weight_matrix, shift, conv, products, sum_x, n_p
     n_samples, n_out = x.shape[0], weight_matrix.shape[0]
     if conv is None:
         z = z.reshape(n_samples, n_out, 1, 1)
-    gate = lambda rows, right: _gate_rows(z, z.shape[2], z.shape[3], rows[0], rows[1], right, n_plus, output_sums)
+
+    def gate(rows, right):
+        return _gate_rows(z, z.shape[2], z.shape[3], rows[0], rows[1], right, n_plus, output_sums)
+
     return _chunked_pass(x, weight_matrix, shift, conv, (z.shape[2], z.shape[3]), products, sum_x, sum_xx,
                          max_chunk_elements, gate)
 

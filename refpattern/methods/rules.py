@@ -89,7 +89,8 @@ class AlphaBetaRule(Rule):
     def __init__(self, alpha=1.0, beta=0.0, bias=True, stabilizer=DEFAULT_STABILIZER):
         alpha, beta = float(alpha), float(beta)
         if not (np.isfinite(alpha) and np.isfinite(beta)) or alpha < 1 or beta < 0 or abs(alpha - beta - 1) > 1e-12:
-            raise ValueError(f"lrp.alpha_beta: needs alpha - beta = 1, alpha >= 1, beta >= 0; got alpha={alpha}, beta={beta}")
+            raise ValueError("lrp.alpha_beta: needs alpha - beta = 1, alpha >= 1, beta >= 0; "
+                             f"got alpha={alpha}, beta={beta}")
         if not isinstance(bias, (bool, np.bool_)):
             raise TypeError(f"lrp.alpha_beta: bias must be True or False, got {bias!r}")
         self.alpha, self.beta, self.bias = alpha, beta, bool(bias)
@@ -133,7 +134,8 @@ class ZBRule(Rule):
     def _bounds(self, x):
         for name, bound in (("low", self.low), ("high", self.high)):
             if bound.ndim and bound.shape != x.shape[1:]:
-                raise ValueError(f"lrp.zb: {name} must be a scalar or shaped like one sample {x.shape[1:]}, got {bound.shape}")
+                raise ValueError(f"lrp.zb: {name} must be a scalar or shaped like one sample {x.shape[1:]}, "
+                                 f"got {bound.shape}")
         return np.broadcast_to(self.low, x.shape), np.broadcast_to(self.high, x.shape)
 
     def backward(self, layer, x, output, upstream, backend=None):

@@ -68,7 +68,8 @@ class Conv2D:
         oh = conv_output_size(input_shape[1], kh, self.stride[0], self.padding[0])
         ow = conv_output_size(input_shape[2], kw, self.stride[1], self.padding[1])
         if oh < 1 or ow < 1:
-            raise ValueError(f"input {input_shape[1:]} (padded by {self.padding}) is smaller than the kernel ({kh}, {kw})")
+            raise ValueError(f"input {input_shape[1:]} (padded by {self.padding}) is smaller than the kernel "
+                             f"({kh}, {kw})")
         return (o, oh, ow)
 
     def linear(self, x, weight, backend=None):

@@ -50,7 +50,8 @@ class Dense:
     def output_shape(self, input_shape: tuple) -> tuple:
         """Per-sample output shape ``(out,)`` for a per-sample input shape ``(in,)``."""
         if len(input_shape) != 1:
-            raise ValueError(f"expected a flat input of shape ({self.weight.shape[1]},), got {input_shape}; add a Flatten layer")
+            raise ValueError(f"expected a flat input of shape ({self.weight.shape[1]},), got {input_shape}; "
+                             "add a Flatten layer")
         if input_shape[0] != self.weight.shape[1]:
             raise ValueError(f"expected input of size {self.weight.shape[1]}, got {input_shape[0]}")
         return (self.weight.shape[0],)

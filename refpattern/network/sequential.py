@@ -40,8 +40,8 @@ class Sequential:
                 names = ", ".join(t.__name__ for t in LAYER_TYPES)
                 raise TypeError(f"Sequential: layer {index} is a {type(layer).__name__}; expected one of {names}")
             if isinstance(layer, Softmax) and index != len(layers) - 1:
-                raise ValueError(f"Sequential: layer {index} is a Softmax but is not the last layer (of {len(layers)}); "
-                                 "Softmax is only allowed last")
+                raise ValueError(f"Sequential: layer {index} is a Softmax but is not the last layer "
+                                 f"(of {len(layers)}); Softmax is only allowed last")
         self.layers = layers
         self.kernel_indices = tuple(i for i, layer in enumerate(layers) if layer.is_kernel)
         self.input_shape = None if input_shape is None else tuple(int(s) for s in input_shape)

@@ -246,7 +246,7 @@ def fit_patterns_in_passes(net, X, plan, estimator, batch_size=256, backend=None
             raise ValueError(f"X: pass {number} of {len(plan)} read {samples} samples, pass 1 read {samples_first}; "
                              "every pass must read the same data (give an array, a list of batches or a function "
                              "returning the same batches on every call)")
-        for k, neurons in items:
+        for k, _ in items:
             check_same_shift(shifts.setdefault(k, stats[k].shift), stats[k], number)
             estimates[k].add(stats[k])
             stats[k] = None  # drop the sums before the next item, the next pass

@@ -361,7 +361,8 @@ class LayerStatistics:
                              f"weight shape {other.kernel_shape}, or different parameters/stride/padding)")
         if other.neurons != self.neurons:
             raise ValueError(f"merge: kernel layer {self.kernel_index} statistics cover different neurons "
-                             f"({self.neurons.start}:{self.neurons.stop} vs {other.neurons.start}:{other.neurons.stop})")
+                             f"({self.neurons.start}:{self.neurons.stop} "
+                             f"vs {other.neurons.start}:{other.neurons.stop})")
         keep_xx = self.second_moment and other.second_moment
         left, right = self.copy(), other.copy()
         for item in (left, right):

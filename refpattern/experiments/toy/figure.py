@@ -35,10 +35,12 @@ def toy_figure(check) -> tuple[bytes, str]:
                           vmin=-1, vmax=1)
     figure.colorbar(points, ax=left, label="y (signal amplitude)")
     for vector, colour, label in ((data.w, "black", "filter w"), (data.a_s, "tab:green", "signal a_s"),
-                                  (data.a_d, "tab:purple", "distractor a_d"), (a, "tab:orange", "learned pattern a (S_a)")):
+                                  (data.a_d, "tab:purple", "distractor a_d"),
+                                  (a, "tab:orange", "learned pattern a (S_a)")):
         learned = "learned" in label
         style = {"lw": 2, "linestyle": "--"} if learned else {"lw": 5 if "signal" in label else 2.5, "alpha": 0.75}
-        left.annotate("", xy=tuple(2 * vector), xytext=(0, 0), arrowprops={"arrowstyle": "-|>", "color": colour, **style})
+        left.annotate("", xy=tuple(2 * vector), xytext=(0, 0),
+                      arrowprops={"arrowstyle": "-|>", "color": colour, **style})
         left.plot([], [], color=colour, lw=2, linestyle="--" if learned else "-",
                   label=f"{label} = {format_vector(vector, 2)}")
     left.set_aspect("equal")

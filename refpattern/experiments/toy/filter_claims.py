@@ -60,7 +60,8 @@ def claim_rotation(n_samples, seed):
         net = data.model()
         fitted = least_squares_filter(data.X, data.y)
         a = neuron_pattern(fit(net, data.X, "a", seed))
-        angles = batch_values(lambda part: model.direction_deg(neuron_pattern(fit(net, part, "a", seed))), data.X)
+        angles = batch_values(lambda part, net=net: model.direction_deg(neuron_pattern(fit(net, part, "a", seed))),
+                              data.X)
         angle_se = float(batch_standard_error(angles))
         rows.append({
             "rotation_deg": rotation, "a_d": data.a_d, "a_d_direction_deg": model.direction_deg(data.a_d),

@@ -34,6 +34,7 @@ def claim_pattern_recovers_signal(data, a, se) -> Claim:
     the closed-form SE ``|a_d|σ/√(σ²_y N)`` is reported next to it."""
     error = float(np.max(np.abs(a - data.a_s)))
     holds = within(a, data.a_s, se)
+    closed_form_se = np.abs(data.a_d) * data.sigma / np.sqrt(model.SIGMA_Y2 * data.n_samples)
     return Claim(
         "pattern_recovers_signal", "S_a recovers the signal direction a_s",
         f"a = cov[x,y]/σ²_y = a_s = (1, 0) (±{Z:.0f} SE per component)",
@@ -42,7 +43,7 @@ def claim_pattern_recovers_signal(data, a, se) -> Claim:
         HOLDS if holds else FAILS,
         source="docs/math.md#toy-claim-4", must_hold=True,
         numbers={"a": a, "a_s": data.a_s, "standard_error": se, "max_abs_error": error,
-                 "closed_form_standard_error": np.abs(data.a_d) * data.sigma / np.sqrt(model.SIGMA_Y2 * data.n_samples)},
+                 "closed_form_standard_error": closed_form_se},
     )
 
 
@@ -119,6 +120,7 @@ def claim_pattern_attribution(data, net, patterns, a, y_out) -> Claim:
         f"max |PA − w⊙a·y| = {identity_gap:.1e}; max |ΣPA − y| = {sum_gap:.1e}; wᵀa − 1 = {data.w @ a - 1:.1e}",
         HOLDS if holds else FAILS,
         source="docs/math.md#toy-claim-4", must_hold=True,
-        numbers={"max_abs_gap_to_w_a_y": identity_gap, "max_abs_sum_gap": sum_gap, "w_dot_a_minus_1": float(data.w @ a - 1)},
+        numbers={"max_abs_gap_to_w_a_y": identity_gap, "max_abs_sum_gap": sum_gap,
+                 "w_dot_a_minus_1": float(data.w @ a - 1)},
     )
 

@@ -43,7 +43,8 @@ def claim_relu_patterns(data, biased, net, seed) -> list:
         for variant in ("paper", "regime"):
             fitted[label, variant] = neuron_relu_patterns(fit(net, sample.X, "a+-", seed, variant))
             se[label, variant] = batch_standard_error(
-                batch_values(lambda part: neuron_relu_patterns(fit(net, part, "a+-", seed, variant)), sample.X))
+                batch_values(lambda part, variant=variant: neuron_relu_patterns(fit(net, part, "a+-", seed, variant)),
+                             sample.X))
     a_s2 = np.tile(data.a_s, 2)
     closed = np.concatenate(model.relu_patterns(biased.a_s, biased.a_d, MU_BIASED, "paper"))
     mu = f"μ = {MU_BIASED:g}"

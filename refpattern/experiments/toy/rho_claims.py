@@ -42,15 +42,20 @@ def claim_rho(data, net, seed):
 
     Returns ``([ranking, filter closed form, random baseline], {estimator: in-sample ρ})``.
     """
-    patterns = {resolve_estimator(name).label: fit(net, data.X, name, seed) for name in ("a", "a+-", "w", "random", "x")}
+    patterns = {resolve_estimator(name).label: fit(net, data.X, name, seed)
+                for name in ("a", "a+-", "w", "random", "x")}
     rho = {name: neuron_rho(net, data.X, p) for name, p in patterns.items()}
     # batch ρ with the patterns fixed: the sampling error of ρ for S_w and for this random draw
-    rho_se = {name: float(batch_standard_error(batch_values(lambda part: neuron_rho(net, part, patterns[name]), data.X)))
-              for name in ("S_w", "random")}
+    rho_se = {
+        name: float(batch_standard_error(batch_values(lambda part, name=name: neuron_rho(net, part, patterns[name]),
+                                                      data.X)))
+        for name in ("S_w", "random")
+    }
     closed = {name: model.pattern_rho(neuron_pattern(patterns[name]), data.a_s, data.a_d, data.sigma)
               for name in ("S_w", "random")}
     # the random baseline over many directions: closed-form ρ of each draw of the estimator
-    directions = np.array([model.pattern_rho(neuron_pattern(fit(net, None, "random", draw)), data.a_s, data.a_d, data.sigma)
+    directions = np.array([model.pattern_rho(neuron_pattern(fit(net, None, "random", draw)),
+                                             data.a_s, data.a_d, data.sigma)
                            for draw in range(RANDOM_DIRECTIONS)])
     mean_random, p_beats = model.random_pattern_rho(data.a_s, data.a_d, data.sigma, closed["S_w"])
     mean_se = float(directions.std(ddof=1) / np.sqrt(RANDOM_DIRECTIONS))
@@ -103,7 +108,8 @@ def claim_rho(data, net, seed):
         numbers={"measured": rho["random"], "closed_form": closed["random"], "standard_error": rho_se["random"],
                  "directions": RANDOM_DIRECTIONS, "mean_over_directions": float(directions.mean()),
                  "mean_standard_error": mean_se, "mean_quadrature": mean_random,
-                 "fraction_beating_S_w": beats, "probability_beating_S_w": p_beats, "fraction_standard_error": beats_se},
+                 "fraction_beating_S_w": beats, "probability_beating_S_w": p_beats,
+                 "fraction_standard_error": beats_se},
     )
     return [ranking, filter_rho, random_rho], rho
 
