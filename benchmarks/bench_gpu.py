@@ -29,7 +29,7 @@ import numpy as np
 
 from refpattern.kernels import cuda_statistics as cs
 from refpattern.kernels import numpy_reference as ref
-from refpattern.patterns.statistics import batch_sums
+from refpattern.kernels.numpy_reference import batch_sums
 
 RTOL = 1e-10
 REPEATS = 10

@@ -23,7 +23,7 @@ from functools import partial
 import numpy as np
 import pytest
 
-from refpattern.kernels import get_kernels
+from refpattern.kernels import get_backend
 
 BATCH, IN_CHANNELS, HEIGHT, WIDTH, OUT_CHANNELS = 64, 32, 32, 32, 32
 KERNEL, STRIDE, PADDING = (3, 3), (1, 1), (1, 1)
@@ -45,7 +45,7 @@ def make_operands(seed: int = 0) -> dict:
 
 
 def run_kernel(kernels, operation: str, operands: dict) -> np.ndarray:
-    """One call of ``operation`` from a refpattern kernel module."""
+    """One call of ``operation`` from a refpattern backend (:func:`refpattern.kernels.get_backend`)."""
     x, weight, grad_y = operands["x"], operands["weight"], operands["grad_y"]
     if operation == "conv2d_forward":
         return kernels.conv2d_forward(x, weight, STRIDE, PADDING)
@@ -82,7 +82,7 @@ def min_time(function, repeats: int) -> float:
 def speed_ratio_table(repeats: int = 5) -> str:
     """Time every backend on every operation in this process; return a printable table."""
     operands = make_operands()
-    numpy_kernels, numba_kernels = get_kernels("numpy"), get_kernels("numba")
+    numpy_kernels, numba_kernels = get_backend("numpy"), get_backend("numba")
     tensors = torch_operands(operands) if torch is not None else None
     lines = [
         f"conv2d, batch {BATCH}, {IN_CHANNELS}x{HEIGHT}x{WIDTH} -> {OUT_CHANNELS}, "
@@ -124,7 +124,7 @@ def operands():
 @pytest.mark.parametrize("backend", ["numpy", "numba"])
 @pytest.mark.parametrize("operation", OPERATIONS)
 def test_conv_kernel(benchmark, operands, operation, backend):
-    kernels = get_kernels(backend)
+    kernels = get_backend(backend)
     run_kernel(kernels, operation, operands)  # warm-up (JIT compile or cache load)
     benchmark.group = operation
     benchmark.extra_info["shape"] = f"{BATCH}x{IN_CHANNELS}x{HEIGHT}x{WIDTH}->{OUT_CHANNELS}"

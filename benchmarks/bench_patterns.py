@@ -35,7 +35,7 @@ from networks import bench_cnn, bench_inputs
 from refpattern.kernels.numpy_reference import patch_matrix
 from refpattern.network.conv2d import Conv2D
 from refpattern.patterns import fit_patterns
-from refpattern.patterns.statistics import NetworkStatistics, resolve_sums_backend
+from refpattern.patterns.statistics import NetworkStatistics
 
 N_FIT = 2048
 BATCH = 256
@@ -57,12 +57,13 @@ def one_batch_activations(net, x):
     return [(trace[index], trace[index + 1]) for index in net.kernel_indices]
 
 
-def statistics_pass(net, pairs, fused, repeats):
-    """Every kernel layer's accumulate on the same batch ``repeats`` times (fresh statistics)."""
+def statistics_pass(net, pairs, backend, repeats):
+    """Every kernel layer's accumulate on the same batch ``repeats`` times (fresh statistics), with
+    the ``backend``'s ``accumulate_statistics``."""
     stats = NetworkStatistics.empty(net)
     for _ in range(repeats):
         for layer_stats, (x, z) in zip(stats, pairs):
-            layer_stats.accumulate(x, z, fused)
+            layer_stats.accumulate(x, z, backend)
     return stats
 
 
@@ -102,7 +103,6 @@ def ratio_table(n_fit: int = N_FIT, fit_repeats: int = 3, numpy_fit_repeats: int
     net = bench_cnn()
     X = bench_inputs(n_fit, seed=2)
     batches = n_fit // BATCH
-    _, fused = resolve_sums_backend("numba")
     load_before = load_average()
 
     # warm-up (JIT / cache load) and agreement of the two backends
@@ -114,7 +114,7 @@ def ratio_table(n_fit: int = N_FIT, fit_repeats: int = 3, numpy_fit_repeats: int
 
     pairs = one_batch_activations(net, X[:BATCH])
     operands = floor_operands(net, pairs)
-    statistics_pass(net, pairs, fused, 1)
+    statistics_pass(net, pairs, "numba", 1)
     blas_floor(operands, 1)
 
     def forward_only():
@@ -125,14 +125,14 @@ def ratio_table(n_fit: int = N_FIT, fit_repeats: int = 3, numpy_fit_repeats: int
     for round_ in range(max(fit_repeats, pass_repeats)):
         if round_ < pass_repeats:
             times["floor"].append(timed(lambda: blas_floor(operands, batches)))
-            times["pass numba"].append(timed(lambda: statistics_pass(net, pairs, fused, batches)))
+            times["pass numba"].append(timed(lambda: statistics_pass(net, pairs, "numba", batches)))
         if round_ < fit_repeats:
             times["fit numba"].append(timed(lambda: fit(net, X, "numba")))
             times["forward"].append(timed(forward_only))
         if round_ < numpy_fit_repeats:
             times["fit numpy"].append(timed(lambda: fit(net, X, "numpy")))
         if round_ < 1:
-            times["pass numpy"].append(timed(lambda: statistics_pass(net, pairs, None, batches)))
+            times["pass numpy"].append(timed(lambda: statistics_pass(net, pairs, "numpy", batches)))
     best = {name: min(values) for name, values in times.items()}
 
     layers = ", ".join(f"D={w.shape[0]} O={w.shape[1]} M={p.shape[0]}" for p, w, _ in operands)
