@@ -73,7 +73,7 @@ def run_in_cuda_simulator(checks: Path) -> None:
 def reference_sums(x, z, weight_matrix, shift, conv):
     """The readable statistics path for the fused-kernel tests: ``batch_sums`` of the batch, and the
     same sums over magnitudes (the rounding scale).  ``conv`` is None (Dense) or
-    ``(kernel_size, stride, padding)``."""
+    ``(kernel_size, stride, padding)`` with ``padding = ((top, bottom), (left, right))``."""
     from refpattern.kernels.numpy_reference import patch_matrix
     from refpattern.patterns import batch_sums
 

@@ -8,18 +8,34 @@ the receptive field), and every LRP rule is written straight from its definition
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 import refpattern as rp
 
 
+def explicit_padding(layer, h, w):
+    """``((top, bottom), (left, right))`` of a Conv2D for an ``h × w`` input, written out here:
+    ``"same"`` from TensorFlow's documented rule (``out = ceil(n / s)``, the odd zero after)."""
+    if layer.padding != "same":
+        return layer.padding
+    pads = []
+    for n, k, s in ((h, layer.weight.shape[2], layer.stride[0]), (w, layer.weight.shape[3], layer.stride[1])):
+        total = max((math.ceil(n / s) - 1) * s + k - n, 0)
+        pads.append((total // 2, total - total // 2))
+    return tuple(pads)
+
+
 def conv_matrix(layer, input_shape):
-    """Dense matrix ``(O·OH·OW, C·H·W)`` of a Conv2D's linear map, built with explicit loops."""
+    """Dense matrix ``(O·OH·OW, C·H·W)`` of a Conv2D's linear map, built with explicit loops
+    (padding ``top`` rows above, ``bottom`` below, ``left``/``right`` columns beside the image)."""
     c_in, h, w = input_shape
     o_ch, _, kh, kw = layer.weight.shape
-    (sh, sw), (ph, pw) = layer.stride, layer.padding
-    oh = (h + 2 * ph - kh) // sh + 1
-    ow = (w + 2 * pw - kw) // sw + 1
+    (sh, sw), ((top, bottom), (left, right)) = layer.stride, explicit_padding(layer, h, w)
+    ph, pw = top, left  # the first window starts at (−top, −left)
+    oh = (h + top + bottom - kh) // sh + 1
+    ow = (w + left + right - kw) // sw + 1
     matrix = np.zeros((o_ch * oh * ow, c_in * h * w))
     for o in range(o_ch):
         for p in range(oh):

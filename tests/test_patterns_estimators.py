@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from conftest import pattern_cnn as cnn
 from conftest import record_error
+from dense_reference import explicit_padding
 
 from refpattern import Conv2D, Dense, ReLU, Sequential, explain
 from refpattern.patterns import (
@@ -26,13 +27,15 @@ from refpattern.patterns import (
 
 
 def loop_patches(x, layer):
-    """Receptive fields by plain loops: rows (n, p, q), columns (C, kh, kw), zero padding."""
+    """Receptive fields by plain loops: rows (n, p, q), columns (C, kh, kw), zero padding
+    ``((top, bottom), (left, right))`` (``"same"`` resolved by the closed form in dense_reference)."""
     if isinstance(layer, Dense):
         return x.copy()
     n, c, h, w = x.shape
     kh, kw = layer.kernel_size
-    (sh, sw), (ph, pw) = layer.stride, layer.padding
-    oh, ow = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+    (sh, sw), ((top, bottom), (left, right)) = layer.stride, explicit_padding(layer, h, w)
+    ph, pw = top, left  # the first window starts at (−top, −left)
+    oh, ow = (h + top + bottom - kh) // sh + 1, (w + left + right - kw) // sw + 1
     rows = []
     for i in range(n):
         for p in range(oh):
