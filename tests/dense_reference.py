@@ -94,6 +94,32 @@ def dense_layers(net, x_sample):
     return steps
 
 
+def gradient_dense(net, x_sample, target):
+    """``∂y_target/∂x`` of one sample by the chain rule over the dense matrices: ``Wᵀ`` per kernel layer,
+    the ReLU's 0/1 mask of its forward input, ``Mᵀ`` per routing matrix (start: 1 at the target logit)."""
+    steps = dense_layers(net, x_sample)
+    activations = [x_sample.ravel()]
+    for step in steps:
+        a = activations[-1]
+        if step[0] == "kernel":
+            activations.append(step[1] @ a + step[2])
+        elif step[0] == "relu":
+            activations.append(np.maximum(a, 0))
+        else:
+            activations.append(step[1] @ a)
+    g = np.zeros_like(activations[-1])
+    g[target] = 1.0
+    for index in range(len(steps) - 1, -1, -1):
+        step, a = steps[index], activations[index]
+        if step[0] == "kernel":
+            g = step[1].T @ g
+        elif step[0] == "relu":
+            g = g * (a > 0)
+        else:
+            g = step[1].T @ g
+    return g.reshape(x_sample.shape)
+
+
 def _stab(z, s):
     return z + s * np.where(z >= 0, 1.0, -1.0)
 
