@@ -42,8 +42,12 @@ def _torch_modules(net, torch, weights=None):
     k = 0
     for layer in net.logit_layers:
         if isinstance(layer, rp.Conv2D):
+            symmetric = layer.padding != "same" and all(before == after for before, after in layer.padding)
+            if not symmetric:  # torch.nn.Conv2d pads symmetrically: (ph, pw)
+                raise ValueError(f"the torch mirror needs symmetric explicit padding, got {layer!r}")
+            (top, _), (left, _) = layer.padding
             m = torch.nn.Conv2d(layer.weight.shape[1], layer.weight.shape[0], layer.kernel_size,
-                                stride=layer.stride, padding=layer.padding).double()
+                                stride=layer.stride, padding=(top, left)).double()
         elif isinstance(layer, rp.Dense):
             m = torch.nn.Linear(layer.weight.shape[1], layer.weight.shape[0]).double()
         elif isinstance(layer, rp.ReLU):

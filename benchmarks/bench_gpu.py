@@ -34,10 +34,10 @@ from refpattern.kernels.numpy_reference import batch_sums
 RTOL = 1e-10
 REPEATS = 10
 
-# name, (N, C, H, W) or (N, D), O, conv (kernel, stride, padding) or None
+# name, (N, C, H, W) or (N, D), O, conv (kernel, stride, padding ((top, bottom), (left, right))) or None
 LAYERS = [
-    ("conv 64→128 3×3 pad 1, 64×32×32", (64, 64, 32, 32), 128, ((3, 3), (1, 1), (1, 1))),
-    ("bench_cnn conv 32→32, 256×32×32", (256, 32, 32, 32), 32, ((3, 3), (1, 1), (1, 1))),
+    ("conv 64→128 3×3 pad 1, 64×32×32", (64, 64, 32, 32), 128, ((3, 3), (1, 1), ((1, 1), (1, 1)))),
+    ("bench_cnn conv 32→32, 256×32×32", (256, 32, 32, 32), 32, ((3, 3), (1, 1), ((1, 1), (1, 1)))),
     ("dense 4096→256, batch 256", (256, 4096), 256, None),
 ]
 
@@ -171,8 +171,8 @@ def torch_run(x, weight, z, shift, conv, device="cuda"):
         if conv is None:
             patches, gate = xt - shift_t, (zt > 0).double()
         else:
-            kernel, stride, padding = conv
-            cols = torch.nn.functional.unfold(xt, kernel, padding=padding, stride=stride)  # (N, D, L)
+            kernel, stride, ((top, _), (left, _)) = conv  # symmetric here: torch's unfold takes (ph, pw)
+            cols = torch.nn.functional.unfold(xt, kernel, padding=(top, left), stride=stride)  # (N, D, L)
             patches = cols.transpose(1, 2).reshape(-1, d) - shift_t
             gate = (zt.permute(0, 2, 3, 1).reshape(-1, o) > 0).double()
         y = patches @ wt.T

@@ -26,7 +26,8 @@ import pytest
 from refpattern.kernels import get_backend
 
 BATCH, IN_CHANNELS, HEIGHT, WIDTH, OUT_CHANNELS = 64, 32, 32, 32, 32
-KERNEL, STRIDE, PADDING = (3, 3), (1, 1), (1, 1)
+KERNEL, STRIDE, PADDING = (3, 3), (1, 1), ((1, 1), (1, 1))  # the kernels' padding ((top, bottom), (left, right))
+TORCH_PADDING = (1, 1)  # the same symmetric padding in torch's (ph, pw)
 OPERATIONS = ("conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight")
 
 try:  # optional comparison; never installed by refpattern
@@ -62,10 +63,10 @@ def run_torch(operation: str, tensors: dict):
     """The same operation with torch CPU float64 (``conv2d`` and its two gradients)."""
     x, weight, grad_y = tensors["x"], tensors["weight"], tensors["grad_y"]
     if operation == "conv2d_forward":
-        return torch.nn.functional.conv2d(x, weight, stride=STRIDE, padding=PADDING)
+        return torch.nn.functional.conv2d(x, weight, stride=STRIDE, padding=TORCH_PADDING)
     if operation == "conv2d_backward_input":
-        return torch.nn.grad.conv2d_input(x.shape, weight, grad_y, stride=STRIDE, padding=PADDING)
-    return torch.nn.grad.conv2d_weight(x, weight.shape, grad_y, stride=STRIDE, padding=PADDING)
+        return torch.nn.grad.conv2d_input(x.shape, weight, grad_y, stride=STRIDE, padding=TORCH_PADDING)
+    return torch.nn.grad.conv2d_weight(x, weight.shape, grad_y, stride=STRIDE, padding=TORCH_PADDING)
 
 
 def min_time(function, repeats: int) -> float:

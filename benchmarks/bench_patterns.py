@@ -73,7 +73,7 @@ def floor_operands(net, pairs):
     for layer, (x, z) in zip(net.kernel_layers, pairs):
         weight = layer.weight.reshape(layer.weight.shape[0], -1)
         if isinstance(layer, Conv2D):
-            patches = patch_matrix(x, layer.kernel_size, layer.stride, layer.padding)
+            patches = patch_matrix(x, layer.kernel_size, layer.stride, layer.pads(x.shape[2:]))
             gate = np.moveaxis(z, 1, -1).reshape(-1, weight.shape[0]) > 0
         else:
             patches, gate = x, z > 0

@@ -10,14 +10,25 @@ import pytest
 
 import refpattern as rp
 
+#: Paddings of random_cnn's two convolutions: the default (symmetric), asymmetric ``((top, bottom), (left,
+#: right))``, and "same" (on an 8 × 9 input: the first, stride 2, pads rows (0, 1) and columns (1, 1); the second,
+#: a 2 × 3 kernel at stride 1, rows (0, 1) and columns (1, 1)).
+CNN_PADDINGS = {
+    "symmetric": ((1, (1, 0)), (2, 9, 9)),
+    "asymmetric": ((((0, 1), (2, 0)), ((1, 0), (0, 2))), (2, 9, 9)),
+    "same": (("same", "same"), (2, 8, 9)),
+}
 
-def random_cnn(seed=0, bias=0.1, input_shape=(2, 9, 9), classes=3):
-    """Conv (stride 2, pad 1) → ReLU → max-pool → conv (pad 1) → ReLU → flatten → dense → ReLU → dense → softmax."""
+
+def random_cnn(seed=0, bias=0.1, input_shape=(2, 9, 9), classes=3, paddings=(1, (1, 0))):
+    """Conv (stride 2, pad 1) → ReLU → max-pool → conv (pad (1, 0)) → ReLU → flatten → dense → ReLU → dense →
+    softmax; ``paddings`` of the two convolutions (:data:`CNN_PADDINGS`)."""
     rng = np.random.default_rng(seed)
     c, h, w = input_shape
-    conv1 = rp.Conv2D(rng.normal(0, 0.5, (3, c, 3, 3)), rng.normal(0, bias, 3) if bias else None, stride=2, padding=1)
+    conv1 = rp.Conv2D(rng.normal(0, 0.5, (3, c, 3, 3)), rng.normal(0, bias, 3) if bias else None, stride=2,
+                      padding=paddings[0])
     conv2 = rp.Conv2D(rng.normal(0, 0.5, (4, 3, 2, 3)), rng.normal(0, bias, 4) if bias else None, stride=1,
-                      padding=(1, 0))
+                      padding=paddings[1])
     net = rp.Sequential([conv1, rp.ReLU(), rp.MaxPool2D(2, stride=1)], input_shape=input_shape)
     shape = net.output_shapes(input_shape)[-1]
     shape = conv2.output_shape(shape)
@@ -73,7 +84,7 @@ def run_in_cuda_simulator(checks: Path) -> None:
 def reference_sums(x, z, weight_matrix, shift, conv):
     """The readable statistics path for the fused-kernel tests: ``batch_sums`` of the batch, and the
     same sums over magnitudes (the rounding scale).  ``conv`` is None (Dense) or
-    ``(kernel_size, stride, padding)``."""
+    ``(kernel_size, stride, padding)`` with ``padding = ((top, bottom), (left, right))``."""
     from refpattern.kernels.numpy_reference import patch_matrix
     from refpattern.patterns import batch_sums
 

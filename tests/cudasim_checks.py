@@ -32,18 +32,23 @@ if ck.cuda is None or not ck.cuda.is_available():
 
 RTOL = 1e-12
 
-# (N, C, O, H, W, kernel, stride, padding); 5x7 images
+# (N, C, O, H, W, kernel, stride, padding ((top, bottom), (left, right))); 5x7 images
 CONV_CASES = [
     # 2*3*5*7 = 210 outputs: 2 blocks of 128, the second ragged; every padded edge touched
-    pytest.param(2, 2, 3, 5, 7, (3, 3), (1, 1), (1, 1), id="3x3-pad1-ragged-block"),
+    pytest.param(2, 2, 3, 5, 7, (3, 3), (1, 1), ((1, 1), (1, 1)), id="3x3-pad1-ragged-block"),
     # non-square kernel, stride and padding; padding wider than half the kernel
-    pytest.param(1, 3, 2, 5, 7, (3, 2), (2, 3), (2, 1), id="nonsquare-stride-pad"),
+    pytest.param(1, 3, 2, 5, 7, (3, 2), (2, 3), ((2, 2), (1, 1)), id="nonsquare-stride-pad"),
     # stride larger than the kernel (input pixels no window sees), fewer outputs than a block
-    pytest.param(3, 1, 2, 5, 7, (2, 4), (3, 2), (0, 2), id="gappy-stride"),
+    pytest.param(3, 1, 2, 5, 7, (2, 4), (3, 2), ((0, 0), (2, 2)), id="gappy-stride"),
     # one output per (n, o): the whole padded image is one window
-    pytest.param(1, 2, 1, 5, 7, (7, 9), (1, 1), (1, 1), id="window-covers-image"),
+    pytest.param(1, 2, 1, 5, 7, (7, 9), (1, 1), ((1, 1), (1, 1)), id="window-covers-image"),
     # 2*4*4*8 = 256 outputs: exactly two full blocks (no ragged block)
-    pytest.param(2, 2, 4, 4, 8, (1, 1), (1, 1), (0, 0), id="exact-blocks"),
+    pytest.param(2, 2, 4, 4, 8, (1, 1), (1, 1), ((0, 0), (0, 0)), id="exact-blocks"),
+    # asymmetric padding: Keras "same" with stride 2 (the odd zero after), and pads on one side only
+    pytest.param(2, 2, 3, 4, 8, (3, 3), (2, 2), ((0, 1), (0, 1)), id="asymmetric-same-stride2"),
+    pytest.param(1, 2, 2, 5, 7, (2, 3), (1, 2), ((2, 0), (0, 3)), id="asymmetric-one-side"),
+    # the whole asymmetrically padded image is one window
+    pytest.param(1, 1, 2, 5, 7, (8, 8), (1, 1), ((3, 0), (0, 1)), id="window-covers-asymmetric"),
 ]
 
 # (N, D, F) of a.T @ b with 16x16 tiles
@@ -78,8 +83,8 @@ def test_conv2d_forward_accepts_non_contiguous_input():
     weight = rng.standard_normal((3, 2, 2, 3))
     assert not x_view.flags.c_contiguous
     np.testing.assert_allclose(
-        ck.conv2d_forward(x_view, weight, (1, 2), (1, 0)),
-        ref.conv2d_forward(x, weight, (1, 2), (1, 0)),
+        ck.conv2d_forward(x_view, weight, (1, 2), ((1, 0), (0, 2))),
+        ref.conv2d_forward(x, weight, (1, 2), ((1, 0), (0, 2))),
         rtol=RTOL,
         atol=1e-11,
     )
@@ -110,17 +115,18 @@ def test_backend_seam_and_delegated_kernels():
         assert getattr(kernels, name) is getattr(numba_cpu, name)
 
     rng = np.random.default_rng(8)
+    padding = ((1, 0), (0, 1))  # asymmetric: ((top, bottom), (left, right))
     x = rng.standard_normal((2, 2, 5, 7))
     weight = rng.standard_normal((3, 2, 3, 2))
-    grad_y = rng.standard_normal(ref.conv2d_forward(x, weight, (2, 1), (1, 1)).shape)
+    grad_y = rng.standard_normal(ref.conv2d_forward(x, weight, (2, 1), padding).shape)
     np.testing.assert_allclose(
-        kernels.conv2d_backward_input(grad_y, weight, x.shape, (2, 1), (1, 1)),
-        ref.conv2d_backward_input(grad_y, weight, x.shape, (2, 1), (1, 1)),
+        kernels.conv2d_backward_input(grad_y, weight, x.shape, (2, 1), padding),
+        ref.conv2d_backward_input(grad_y, weight, x.shape, (2, 1), padding),
         rtol=RTOL, atol=1e-11,
     )
     np.testing.assert_allclose(
-        kernels.conv2d_backward_weight(grad_y, x, (3, 2), (2, 1), (1, 1)),
-        ref.conv2d_backward_weight(grad_y, x, (3, 2), (2, 1), (1, 1)),
+        kernels.conv2d_backward_weight(grad_y, x, (3, 2), (2, 1), padding),
+        ref.conv2d_backward_weight(grad_y, x, (3, 2), (2, 1), padding),
         rtol=RTOL, atol=1e-11,
     )
     y, winner = kernels.maxpool_forward(x, (2, 3), (2, 2))

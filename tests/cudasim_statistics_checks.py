@@ -67,22 +67,32 @@ def conv_case(seed, n, c, o, h, w, kernel, stride, padding):
 
 def test_conv_one_tile_every_padded_edge_with_second_moment():
     # D = 12, 3O = 9, M = 2·3·7 = 42: every tile ragged; 2 splits of 32 (the second ends mid-slab)
-    x, z, w, shift, conv = conv_case(1, 2, 2, 3, 5, 7, (3, 2), (2, 1), (1, 1))
+    x, z, w, shift, conv = conv_case(1, 2, 2, 3, 5, 7, (3, 2), (2, 1), ((1, 1), (1, 1)))
     check(x, z, w, shift, conv, True, rows_per_split=32)
 
 
 def test_conv_several_tiles_splits_and_chunks():
     # D = 5·3·3 = 45 ... with O = 23: 3O = 69 > 64 (two column tiles); M = 81 > 64 (two Ỹ row tiles);
     # splits of 24 (not a multiple of the 16-deep slab); chunks of 70 observations (m_begin = 70)
-    x, z, w, shift, conv = conv_case(2, 1, 5, 23, 9, 9, (3, 3), (1, 1), (1, 1))
+    x, z, w, shift, conv = conv_case(2, 1, 5, 23, 9, 9, (3, 3), (1, 1), ((1, 1), (1, 1)))
     check(x, z, w, shift, conv, False, rows_per_split=24, max_chunk_elements=70 * 23)
 
 
 def test_conv_reduction_axis_past_one_tile_and_stride_gaps():
     # D = 8·3·3 = 72 > 64: two row tiles of the statistics GEMM and 5 slabs of the Ỹ GEMM;
     # a stride larger than the kernel leaves input pixels no window sees
-    x, z, w, shift, conv = conv_case(3, 1, 8, 2, 7, 6, (3, 3), (3, 2), (2, 0))
+    x, z, w, shift, conv = conv_case(3, 1, 8, 2, 7, 6, (3, 3), (3, 2), ((2, 2), (0, 0)))
     check(x, z, w, shift, conv, True, rows_per_split=16)
+
+
+@pytest.mark.parametrize("padding", [
+    pytest.param(((0, 1), (0, 1)), id="keras-same-stride2"),   # the odd zero after: bottom / right
+    pytest.param(((2, 0), (1, 3)), id="asymmetric-every-side"),
+])
+def test_conv_asymmetric_padding(padding):
+    # D = 2·3·3 = 18, M = 2·OH·OW with the first window at (−top, −left); two splits of 8
+    x, z, w, shift, conv = conv_case(4, 2, 2, 3, 6, 5, (3, 3), (2, 1), padding)
+    check(x, z, w, shift, conv, True, rows_per_split=8)
 
 
 @pytest.mark.parametrize("n, d, o", [

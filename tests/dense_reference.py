@@ -8,18 +8,34 @@ the receptive field), and every LRP rule is written straight from its definition
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 import refpattern as rp
 
 
+def explicit_padding(layer, h, w):
+    """``((top, bottom), (left, right))`` of a Conv2D for an ``h × w`` input, written out here:
+    ``"same"`` from TensorFlow's documented rule (``out = ceil(n / s)``, the odd zero after)."""
+    if layer.padding != "same":
+        return layer.padding
+    pads = []
+    for n, k, s in ((h, layer.weight.shape[2], layer.stride[0]), (w, layer.weight.shape[3], layer.stride[1])):
+        total = max((math.ceil(n / s) - 1) * s + k - n, 0)
+        pads.append((total // 2, total - total // 2))
+    return tuple(pads)
+
+
 def conv_matrix(layer, input_shape):
-    """Dense matrix ``(O·OH·OW, C·H·W)`` of a Conv2D's linear map, built with explicit loops."""
+    """Dense matrix ``(O·OH·OW, C·H·W)`` of a Conv2D's linear map, built with explicit loops
+    (padding ``top`` rows above, ``bottom`` below, ``left``/``right`` columns beside the image)."""
     c_in, h, w = input_shape
     o_ch, _, kh, kw = layer.weight.shape
-    (sh, sw), (ph, pw) = layer.stride, layer.padding
-    oh = (h + 2 * ph - kh) // sh + 1
-    ow = (w + 2 * pw - kw) // sw + 1
+    (sh, sw), ((top, bottom), (left, right)) = layer.stride, explicit_padding(layer, h, w)
+    ph, pw = top, left  # the first window starts at (−top, −left)
+    oh = (h + top + bottom - kh) // sh + 1
+    ow = (w + left + right - kw) // sw + 1
     matrix = np.zeros((o_ch * oh * ow, c_in * h * w))
     for o in range(o_ch):
         for p in range(oh):
@@ -76,6 +92,32 @@ def dense_layers(net, x_sample):
         elif isinstance(layer, rp.Flatten):
             shape = a.shape
     return steps
+
+
+def gradient_dense(net, x_sample, target):
+    """``∂y_target/∂x`` of one sample by the chain rule over the dense matrices: ``Wᵀ`` per kernel layer,
+    the ReLU's 0/1 mask of its forward input, ``Mᵀ`` per routing matrix (start: 1 at the target logit)."""
+    steps = dense_layers(net, x_sample)
+    activations = [x_sample.ravel()]
+    for step in steps:
+        a = activations[-1]
+        if step[0] == "kernel":
+            activations.append(step[1] @ a + step[2])
+        elif step[0] == "relu":
+            activations.append(np.maximum(a, 0))
+        else:
+            activations.append(step[1] @ a)
+    g = np.zeros_like(activations[-1])
+    g[target] = 1.0
+    for index in range(len(steps) - 1, -1, -1):
+        step, a = steps[index], activations[index]
+        if step[0] == "kernel":
+            g = step[1].T @ g
+        elif step[0] == "relu":
+            g = g * (a > 0)
+        else:
+            g = step[1].T @ g
+    return g.reshape(x_sample.shape)
 
 
 def _stab(z, s):

@@ -100,6 +100,43 @@ def test_bad_layer_parameters():
         rp.Sequential([rp.Conv2D(np.zeros((1, 1, 5, 5)))], input_shape=(1, 3, 3))
 
 
+@pytest.mark.parametrize("padding, message", [
+    (-1, r"every pad must be >= 0, got -1"),
+    ((1, -2), r"every pad must be >= 0, got \(1, -2\)"),
+    (((0, 1), (-1, 0)), r"every pad must be >= 0, got \(\(0, 1\), \(-1, 0\)\)"),
+    (True, r"expected an int >= 0, a pair \(ph, pw\), a pair of pairs .*; got True"),
+    ((1, False), r"got \(1, False\)"),
+    (1.5, r"got 1\.5"),
+    (None, r"got None"),
+    ((1, 2, 3), r"got \(1, 2, 3\)"),
+    ((1, (0, 1)), r"got \(1, \(0, 1\)\)"),               # mixed forms: neither a pair nor a pair of pairs
+    (((0, 1), (2, 0, 1)), r"got \(\(0, 1\), \(2, 0, 1\)\)"),
+    (((0, 1),), r"got \(\(0, 1\),\)"),
+    ("SAME", r"unknown padding 'SAME'; expected .*'valid' or 'same'"),
+    ("full", r"unknown padding 'full'"),
+    (np.array([1, 1]), r"got array\(\[1, 1\]\)"),
+])
+def test_bad_padding_is_refused_naming_the_layer_and_the_value(padding, message):
+    with pytest.raises(ValueError, match=r"Conv2D padding: .*" + message):
+        rp.Conv2D(np.zeros((1, 1, 2, 2)), padding=padding)
+
+
+def test_a_window_that_does_not_fit_the_padded_input_is_refused():
+    """The padded input must hold the kernel: a ValueError naming the layer, the pads and the kernel."""
+    conv = rp.Conv2D(np.ones((1, 1, 4, 3)), padding=((0, 1), (1, 0)))
+    with pytest.raises(ValueError, match=r"Conv2D\(1->1.*padding=\(\(0, 1\), \(1, 0\)\)\).*x of shape "
+                                         r"\(1, 1, 2, 2\).*\(\(0, 1\), \(1, 0\)\)\) is smaller than the "
+                                         r"kernel \(4, 3\)"):
+        conv.forward(np.zeros((1, 1, 2, 2)))
+    conv.forward(np.zeros((1, 1, 3, 2)))  # 3 + 0 + 1 rows, 2 + 1 + 0 columns: one window
+    with pytest.raises(ValueError, match="smaller than the kernel"):
+        rp.Sequential([rp.Conv2D(np.ones((1, 1, 3, 3)), padding="valid")], input_shape=(1, 2, 5))
+    with pytest.raises(ValueError, match=r"Conv2D\(1->1.*pads expects the input's spatial size \(H, W\).*got \(4,\)"):
+        conv.pads((4,))
+    with pytest.raises(ValueError, match=r"pads expects .* got \(4, -1\)"):
+        rp.Conv2D(np.ones((1, 1, 2, 2)), padding="same").pads((4, -1))
+
+
 @pytest.mark.parametrize("method, options", [
     ("gradient", {}), ("deconvnet", {}), ("guided_backprop", {}), ("input_x_gradient", {}), ("lrp.z", {}),
     ("lrp.epsilon", {"epsilon": 0.1}), ("lrp.alpha_2_beta_1", {}), ("lrp.w_square", {}), ("deep_taylor", {}),

@@ -1,7 +1,9 @@
 """The gradient is the exact vector-Jacobian product: compare with central finite differences."""
 
+import dense_reference as ref
 import numpy as np
-from conftest import random_cnn
+import pytest
+from conftest import CNN_PADDINGS, random_cnn
 
 import refpattern as rp
 
@@ -44,12 +46,29 @@ def test_gradient_matches_central_differences():
     assert relative <= 1e-7, relative
 
 
+@pytest.mark.parametrize("paddings", CNN_PADDINGS.values(), ids=CNN_PADDINGS.keys())
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_gradient_matches_dense_matrix_reference(paddings, backend):
+    """The gradient equals the chain rule over explicit loop-built matrices (tests/dense_reference.py), with
+    symmetric, asymmetric ((top, bottom), (left, right)) and "same" padding."""
+    padding, shape = paddings
+    net = random_cnn(seed=6, paddings=padding, input_shape=shape)
+    x = np.random.default_rng(7).normal(size=(3,) + shape)
+    targets = np.array([0, 1, 2])
+    gradient = rp.explain(net, x, "gradient", target=targets, backend=backend)
+    for n in range(3):
+        want = ref.gradient_dense(net, x[n], targets[n])
+        assert np.max(np.abs(gradient[n] - want)) <= 1e-12 * np.max(np.abs(want))
+
+
 def test_layer_backward_is_the_transpose_of_forward(rng):
     """<J v, u> = <v, Jᵀ u> for every linear layer (adjoint identity), to rounding."""
     for layer, shape in [
         (rp.Conv2D(rng.normal(size=(4, 3, 3, 2)), stride=(2, 1), padding=(1, 2)), (2, 3, 7, 6)),
         (rp.Conv2D(rng.normal(size=(2, 1, 4, 4)), stride=3, padding=0), (1, 1, 11, 10)),
         (rp.Dense(rng.normal(size=(5, 7))), (3, 7)),
+        (rp.Conv2D(rng.normal(size=(3, 2, 3, 2)), stride=(2, 1), padding=((0, 2), (3, 1))), (2, 2, 6, 5)),
+        (rp.Conv2D(rng.normal(size=(3, 2, 4, 3)), stride=2, padding="same"), (2, 2, 6, 7)),
     ]:
         v = rng.normal(size=shape)
         y = layer.linear(v, layer.weight)
@@ -59,9 +78,10 @@ def test_layer_backward_is_the_transpose_of_forward(rng):
         assert abs(lhs - rhs) <= 1e-12 * (abs(lhs) + np.abs(y * u).sum())
 
 
-def test_parameter_gradients_match_finite_differences(rng):
+@pytest.mark.parametrize("padding", [1, ((0, 2), (1, 0)), "same"])
+def test_parameter_gradients_match_finite_differences(rng, padding):
     """∂/∂W Σ(u ⊙ layer(x)) is linear in W, so a central difference is exact up to rounding."""
-    layer = rp.Conv2D(rng.normal(size=(3, 2, 3, 3)), rng.normal(size=3), stride=2, padding=1)
+    layer = rp.Conv2D(rng.normal(size=(3, 2, 3, 3)), rng.normal(size=3), stride=2, padding=padding)
     x = rng.normal(size=(2, 2, 6, 5))
     u = rng.normal(size=(2,) + layer.output_shape((2, 6, 5)))
     grad_w, grad_b = layer.parameter_gradients(x, u)

@@ -32,17 +32,28 @@ def assert_matches(actual, expected, absolute_terms):
 # cases: hand-picked corners plus hypothesis-drawn shapes
 # --------------------------------------------------------------------------------------
 
+def symmetric(ph, pw):
+    """The kernels' padding ``((top, bottom), (left, right))`` of ``ph`` rows and ``pw`` columns on both sides."""
+    return (ph, ph), (pw, pw)
+
+
 # (N, C, O, H, W, kernel, stride, padding)
 CONV_CASES = [
-    pytest.param(1, 1, 1, 5, 5, (3, 3), (1, 1), (1, 1), id="batch1-3x3-pad1"),
-    pytest.param(2, 3, 4, 7, 9, (3, 2), (2, 3), (1, 2), id="odd-nonsquare-stride-pad"),
-    pytest.param(3, 2, 5, 11, 8, (2, 2), (3, 3), (0, 0), id="stride>kernel-gaps"),
-    pytest.param(2, 2, 3, 9, 10, (4, 5), (1, 2), (2, 0), id="big-kernel-mixed-pad"),
-    pytest.param(2, 3, 2, 6, 7, (1, 1), (2, 2), (0, 0), id="1x1-stride2"),
-    pytest.param(1, 2, 3, 3, 4, (7, 6), (1, 1), (2, 1), id="kernel-fills-padded-input"),
-    pytest.param(2, 2, 2, 4, 3, (2, 2), (5, 4), (1, 1), id="stride-beyond-image"),
-    pytest.param(1, 1, 2, 2, 2, (1, 1), (1, 1), (2, 2), id="pad-wider-than-kernel"),
-    pytest.param(4, 8, 6, 16, 12, (3, 3), (1, 1), (1, 1), id="mid-size"),
+    pytest.param(1, 1, 1, 5, 5, (3, 3), (1, 1), symmetric(1, 1), id="batch1-3x3-pad1"),
+    pytest.param(2, 3, 4, 7, 9, (3, 2), (2, 3), symmetric(1, 2), id="odd-nonsquare-stride-pad"),
+    pytest.param(3, 2, 5, 11, 8, (2, 2), (3, 3), symmetric(0, 0), id="stride>kernel-gaps"),
+    pytest.param(2, 2, 3, 9, 10, (4, 5), (1, 2), symmetric(2, 0), id="big-kernel-mixed-pad"),
+    pytest.param(2, 3, 2, 6, 7, (1, 1), (2, 2), symmetric(0, 0), id="1x1-stride2"),
+    pytest.param(1, 2, 3, 3, 4, (7, 6), (1, 1), symmetric(2, 1), id="kernel-fills-padded-input"),
+    pytest.param(2, 2, 2, 4, 3, (2, 2), (5, 4), symmetric(1, 1), id="stride-beyond-image"),
+    pytest.param(1, 1, 2, 2, 2, (1, 1), (1, 1), symmetric(2, 2), id="pad-wider-than-kernel"),
+    pytest.param(4, 8, 6, 16, 12, (3, 3), (1, 1), symmetric(1, 1), id="mid-size"),
+    # asymmetric zero padding ((top, bottom), (left, right))
+    pytest.param(2, 2, 3, 8, 6, (3, 3), (2, 2), ((0, 1), (0, 1)), id="keras-same-stride2-even"),
+    pytest.param(2, 3, 2, 7, 9, (2, 3), (1, 2), ((1, 0), (2, 0)), id="before-only"),
+    pytest.param(1, 2, 3, 5, 6, (3, 2), (2, 1), ((0, 3), (0, 2)), id="after-only-wider-than-kernel"),
+    pytest.param(2, 1, 2, 4, 5, (2, 4), (3, 2), ((2, 1), (3, 0)), id="stride-drops-bottom-pad"),
+    pytest.param(1, 2, 2, 3, 3, (6, 5), (1, 1), ((3, 0), (0, 2)), id="kernel-fills-asymmetric-pad"),
 ]
 
 # (N, C, H, W, size, stride)
@@ -58,14 +69,15 @@ POOL_CASES = [
 
 @st.composite
 def conv_cases(draw):
-    """(N, C, O, H, W, kernel, stride, padding) with the kernel fitting the padded input."""
+    """(N, C, O, H, W, kernel, stride, padding) with the kernel fitting the padded input; each of
+    the four pads drawn on its own (asymmetric padding ((top, bottom), (left, right)))."""
     kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
     sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    ph, pw = draw(st.integers(0, 2)), draw(st.integers(0, 2))
-    h = draw(st.integers(max(1, kh - 2 * ph), 10))
-    w = draw(st.integers(max(1, kw - 2 * pw), 10))
+    top, bottom, left, right = (draw(st.integers(0, 2)) for _ in range(4))
+    h = draw(st.integers(max(1, kh - top - bottom), 10))
+    w = draw(st.integers(max(1, kw - left - right), 10))
     n, c, o = draw(st.integers(1, 3)), draw(st.integers(1, 3)), draw(st.integers(1, 4))
-    return n, c, o, h, w, (kh, kw), (sh, sw), (ph, pw)
+    return n, c, o, h, w, (kh, kw), (sh, sw), ((top, bottom), (left, right))
 
 
 @st.composite
@@ -138,7 +150,7 @@ def test_conv2d_forward_in_bands_of_rows_matches_reference(monkeypatch, rows, n,
                                                            padding):
     """A large image is taken a band of ``rows`` output rows at a time (a ragged last band where ``rows``
     does not divide OH)."""
-    ow = (w + 2 * padding[1] - kernel[1]) // stride[1] + 1
+    ow = (w + sum(padding[1]) - kernel[1]) // stride[1] + 1
     monkeypatch.setattr(nb, "MAX_PATCH_ELEMENTS", rows * c * kernel[0] * kernel[1] * ow)
     check_conv_forward((n, c, o, h, w, kernel, stride, padding), seed=1)
 
@@ -252,7 +264,7 @@ def test_maxpool_backward_ignores_out_of_range_winners_like_reference():
 
 def all_calls(x, weight, grad_y, pool_grad_y, winner):
     """Run every kernel once on the given (possibly non-contiguous) arrays."""
-    stride, padding, kernel = (2, 1), (1, 2), weight.shape[2:]
+    stride, padding, kernel = (2, 1), ((1, 0), (2, 1)), weight.shape[2:]
     return {
         "conv2d_forward": nb.conv2d_forward(x, weight, stride, padding),
         "conv2d_backward_input": nb.conv2d_backward_input(grad_y, weight, x.shape, stride, padding),
@@ -263,7 +275,7 @@ def all_calls(x, weight, grad_y, pool_grad_y, winner):
 
 
 def reference_calls(x, weight, grad_y, pool_grad_y, winner):
-    stride, padding, kernel = (2, 1), (1, 2), weight.shape[2:]
+    stride, padding, kernel = (2, 1), ((1, 0), (2, 1)), weight.shape[2:]
     return {
         "conv2d_forward": ref.conv2d_forward(x, weight, stride, padding),
         "conv2d_backward_input": ref.conv2d_backward_input(grad_y, weight, x.shape, stride, padding),
@@ -277,7 +289,7 @@ def layout_arrays(rng):
     """Contiguous float64 operands for :func:`all_calls` (x is (2, 3, 7, 9), weight (4, 3, 3, 2))."""
     x = rng.standard_normal((2, 3, 7, 9))
     weight = rng.standard_normal((4, 3, 3, 2))
-    grad_y = rng.standard_normal(ref.conv2d_forward(x, weight, (2, 1), (1, 2)).shape)
+    grad_y = rng.standard_normal(ref.conv2d_forward(x, weight, (2, 1), ((1, 0), (2, 1))).shape)
     y, winner = ref.maxpool_forward(x, (2, 3), (2, 2))
     pool_grad_y = rng.standard_normal(y.shape)
     return x, weight, grad_y, pool_grad_y, winner

@@ -4,7 +4,7 @@ and the layer-wise conservation of LRP-z and LRP-ε with what bias and ε absorb
 import dense_reference as ref
 import numpy as np
 import pytest
-from conftest import random_cnn
+from conftest import CNN_PADDINGS, random_cnn
 
 import refpattern as rp
 from refpattern.methods.backprop import start_signal
@@ -21,13 +21,19 @@ CASES = {
 
 
 def _relative_error(a, b):
-    return np.max(np.abs(a - b)) / np.max(np.abs(b))
+    """``max|a − b| / max|b|``; ``max|a|`` where ``b`` is all zero (a sample whose units are all dead)."""
+    scale = np.max(np.abs(b))
+    return np.max(np.abs(a - b)) / scale if scale > 0 else np.max(np.abs(a))
 
 
+@pytest.mark.parametrize("paddings", CNN_PADDINGS.values(), ids=CNN_PADDINGS.keys())
 @pytest.mark.parametrize("method", sorted(CASES))
-def test_rule_matches_dense_matrix_reimplementation(method):
-    net = random_cnn(seed=11)
-    x = np.random.default_rng(2).normal(size=(3, 2, 9, 9))
+def test_rule_matches_dense_matrix_reimplementation(method, paddings):
+    """Symmetric, asymmetric ((top, bottom), (left, right)) and "same" padding: the dense matrices hold no
+    column for the padding, so nothing is sent there and every rule renormalises over existing inputs."""
+    padding, shape = paddings
+    net = random_cnn(seed=11, paddings=padding, input_shape=shape)
+    x = np.random.default_rng(2).normal(size=(3,) + shape)
     options, rule, _ = CASES[method]
     ours = rp.explain(net, x, method, **options)
     targets = np.argmax(net.logits(x), axis=1)
@@ -36,11 +42,13 @@ def test_rule_matches_dense_matrix_reimplementation(method):
     assert max(errors) <= 1e-12
 
 
-def test_zb_and_deep_taylor_match_dense_reimplementation():
-    net = random_cnn(seed=12)
+@pytest.mark.parametrize("paddings", CNN_PADDINGS.values(), ids=CNN_PADDINGS.keys())
+def test_zb_and_deep_taylor_match_dense_reimplementation(paddings):
+    padding, shape = paddings
+    net = random_cnn(seed=12, paddings=padding, input_shape=shape)
     rng = np.random.default_rng(3)
-    low, high = -rng.uniform(1, 2, size=(2, 9, 9)), rng.uniform(1, 2, size=(2, 9, 9))
-    x = np.clip(rng.normal(size=(2, 2, 9, 9)), low, high)
+    low, high = -rng.uniform(1, 2, size=shape), rng.uniform(1, 2, size=shape)
+    x = np.clip(rng.normal(size=(2,) + shape), low, high)
 
     def zb(a, W, b, R):
         return ref.rule_zb(a, W, R, low.ravel(), high.ravel(), 1e-6)
@@ -65,12 +73,15 @@ def test_zb_and_deep_taylor_match_dense_reimplementation():
         assert _relative_error(dt_w2[n], ref.lrp_dense(net, x[n], targets[n], zplus, first_rule=w2)) <= 1e-12
 
 
+@pytest.mark.parametrize("paddings", CNN_PADDINGS.values(), ids=CNN_PADDINGS.keys())
 @pytest.mark.parametrize("epsilon", [0.0, 0.3])
-def test_conservation_layer_by_layer(epsilon):
+def test_conservation_layer_by_layer(epsilon, paddings):
     """Σ_i R_i = Σ_j R_j·(z_j − b_j)/(z_j + ε sgn z_j) at every kernel layer (0 where z_j = 0 for LRP-z);
-    ReLU, max-pool and flatten conserve exactly."""
-    net = random_cnn(seed=21, bias=0.5)
-    x = np.random.default_rng(4).normal(size=(4, 2, 9, 9))
+    ReLU, max-pool and flatten conserve exactly; with asymmetric and "same" padding too (zero padding
+    contributes nothing to z_j)."""
+    padding, shape = paddings
+    net = random_cnn(seed=21, bias=0.5, paddings=padding, input_shape=shape)
+    x = np.random.default_rng(4).normal(size=(4,) + shape)
     activations = net.trace(x)
     composite = rp.Composite(kernel=rp.methods.EpsilonRule(epsilon), relu=rp.methods.PassReLU(), start="logit")
     targets = np.argmax(activations[-1], axis=1)

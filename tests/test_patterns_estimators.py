@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from conftest import pattern_cnn as cnn
 from conftest import record_error
+from dense_reference import explicit_padding
 
 from refpattern import Conv2D, Dense, ReLU, Sequential, explain
 from refpattern.patterns import (
@@ -26,13 +27,15 @@ from refpattern.patterns import (
 
 
 def loop_patches(x, layer):
-    """Receptive fields by plain loops: rows (n, p, q), columns (C, kh, kw), zero padding."""
+    """Receptive fields by plain loops: rows (n, p, q), columns (C, kh, kw), zero padding
+    ``((top, bottom), (left, right))`` (``"same"`` resolved by the closed form in dense_reference)."""
     if isinstance(layer, Dense):
         return x.copy()
     n, c, h, w = x.shape
     kh, kw = layer.kernel_size
-    (sh, sw), (ph, pw) = layer.stride, layer.padding
-    oh, ow = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+    (sh, sw), ((top, bottom), (left, right)) = layer.stride, explicit_padding(layer, h, w)
+    ph, pw = top, left  # the first window starts at (−top, −left)
+    oh, ow = (h + top + bottom - kh) // sh + 1, (w + left + right - kw) // sw + 1
     rows = []
     for i in range(n):
         for p in range(oh):
@@ -168,22 +171,30 @@ def test_random_baseline_is_seeded_and_scaled_to_w_a_equal_one(fitted):
                            net0.layers[0].weight / np.linalg.norm(net0.layers[0].weight, axis=1, keepdims=True))
 
 
-def test_conv_patterns_equal_dense_patterns_over_patches():
-    """A convolution's patterns are those of a Dense layer applied to its patches (as samples)."""
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+@pytest.mark.parametrize("padding, hw, positions", [
+    pytest.param(1, (7, 7), 16, id="symmetric"),
+    pytest.param(((0, 2), (3, 2)), (7, 7), 4 * 5, id="asymmetric"),
+    pytest.param("same", (8, 7), 16, id="same-rows-0-1"),   # stride 2, 3 × 3 on 8 rows: 0 above, 1 below
+])
+def test_conv_patterns_equal_dense_patterns_over_patches(padding, hw, positions, backend):
+    """A convolution's patterns are those of a Dense layer applied to its patches (as samples), for
+    symmetric, asymmetric and "same" padding (patches by plain loops over the padded input)."""
     rng = np.random.default_rng(12)
-    conv = Conv2D(rng.normal(0, 0.5, (4, 2, 3, 3)), rng.normal(0, 0.2, 4), stride=2, padding=1)
-    x = rng.normal(0.2, 1.0, (12, 2, 7, 7))
+    conv = Conv2D(rng.normal(0, 0.5, (4, 2, 3, 3)), rng.normal(0, 0.2, 4), stride=2, padding=padding)
+    x = rng.normal(0.2, 1.0, (12, 2) + hw)
     patches = loop_patches(x, conv)
     dense = Dense(conv.weight.reshape(4, -1), conv.bias)
     for estimator, variant in (("a", "paper"), ("a+-", "paper"), ("a+-", "regime"), ("w", "paper")):
-        p_conv = fit_patterns(Sequential([conv]), x, estimator, variant=variant, batch_size=5)
-        p_dense = fit_patterns(Sequential([dense]), patches, estimator, variant=variant, batch_size=64)
+        p_conv = fit_patterns(Sequential([conv]), x, estimator, variant=variant, batch_size=5, backend=backend)
+        p_dense = fit_patterns(Sequential([dense]), patches, estimator, variant=variant, batch_size=64,
+                               backend=backend)
         for got, want in ((p_conv[0].a_plus, p_dense[0].a_plus), (p_conv[0].a_minus, p_dense[0].a_minus)):
             assert got.shape == (4, 2, 3, 3)
             scale = np.max(np.abs(want))
             assert np.max(np.abs(got.reshape(4, -1) - want)) <= 1e-12 * scale, (estimator, variant)
         np.testing.assert_array_equal(p_conv[0].counts.n_plus, p_dense[0].counts.n_plus)
-    assert p_conv.n_samples[0] == patches.shape[0] == 12 * 16
+    assert p_conv.n_samples[0] == patches.shape[0] == 12 * positions
 
 
 def test_paper_variant_is_biased_by_the_distractor_mean_on_the_toy():

@@ -62,7 +62,8 @@ def explicit(net, x, patterns, k, o):
     index = net.kernel_indices[k]
     layer = net.layers[index]
     xs = activations[index] if isinstance(layer, Dense) else patch_matrix(activations[index], layer.kernel_size,
-                                                                           layer.stride, layer.padding)
+                                                                           layer.stride,
+                                                                           layer.pads(activations[index].shape[2:]))
     w = layer.weight.reshape(layer.weight.shape[0], -1)[o]
     y = xs @ w
     gate = y + layer.bias[o] > 0

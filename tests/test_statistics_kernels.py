@@ -51,26 +51,29 @@ def assert_matches(got, start, want, scale, what):
     np.testing.assert_array_equal(got["n_plus"] - start["n_plus"], want.n_plus, err_msg=f"{what}: n_plus")
 
 
-def random_conv_case(rng):
-    """A random Conv2D batch: odd sizes, non-square kernels, strides and paddings."""
+def random_conv_case(rng, asymmetric=False):
+    """A random Conv2D batch: odd sizes, non-square kernels, strides and paddings; symmetric
+    ``((ph, ph), (pw, pw))``, or with ``asymmetric`` the bottom and right pads drawn on their own."""
     n, c, o = rng.integers(1, 4), rng.integers(1, 4), rng.integers(1, 6)
     kh, kw = rng.integers(1, 5, size=2)
     sh, sw = rng.integers(1, 4, size=2)
-    ph, pw = rng.integers(0, 3, size=2)
-    h = int(max(kh - 2 * ph, 1) + rng.integers(0, 8))
-    w = int(max(kw - 2 * pw, 1) + rng.integers(0, 8))
+    top, left = rng.integers(0, 3, size=2)
+    bottom, right = rng.integers(0, 3, size=2) if asymmetric else (top, left)
+    h = int(max(kh - top - bottom, 1) + rng.integers(0, 8))
+    w = int(max(kw - left - right, 1) + rng.integers(0, 8))
     x = rng.normal(0.5, 1.0, (n, c, h, w))
     weight = rng.normal(size=(o, c, kh, kw))
     bias = rng.normal(0, 0.5, o)
-    conv = ((int(kh), int(kw)), (int(sh), int(sw)), (int(ph), int(pw)))
+    conv = ((int(kh), int(kw)), (int(sh), int(sw)), ((int(top), int(bottom)), (int(left), int(right))))
     z = conv2d_forward(x, weight, conv[1], conv[2]) + bias[None, :, None, None]
     return x, z, weight.reshape(o, -1), conv
 
 
+@pytest.mark.parametrize("asymmetric", [False, True], ids=["symmetric", "asymmetric"])
 @pytest.mark.parametrize("seed", range(12))
-def test_conv_kernel_matches_batch_sums(seed):
+def test_conv_kernel_matches_batch_sums(seed, asymmetric):
     rng = np.random.default_rng(seed)
-    x, z, weight_matrix, conv = random_conv_case(rng)
+    x, z, weight_matrix, conv = random_conv_case(rng, asymmetric)
     o, d = weight_matrix.shape
     shift = rng.normal(0.5, 0.3, d)
     want, scale = reference_sums(x, z, weight_matrix, shift, conv)
@@ -84,12 +87,13 @@ def test_conv_kernel_matches_batch_sums(seed):
         assert_matches(got, start, want, scale, f"conv {conv}, x {x.shape}, O={o}, chunk {max_elements}")
 
 
+@pytest.mark.parametrize("asymmetric", [False, True], ids=["symmetric", "asymmetric"])
 @pytest.mark.parametrize("seed", range(4))
-def test_numpy_twin_in_chunks_of_samples_equals_batch_sums_of_the_whole_batch(seed, monkeypatch):
+def test_numpy_twin_in_chunks_of_samples_equals_batch_sums_of_the_whole_batch(seed, asymmetric, monkeypatch):
     """The readable twin ``numpy_reference.accumulate_statistics`` cuts a batch into chunks of samples;
     added onto random running sums, the chunks give the sums of the whole batch (one ``batch_sums``)."""
     rng = np.random.default_rng(100 + seed)
-    x, z, weight_matrix, conv = random_conv_case(rng)
+    x, z, weight_matrix, conv = random_conv_case(rng, asymmetric)
     o, d = weight_matrix.shape
     shift = rng.normal(0.5, 0.3, d)
     want, scale = reference_sums(x, z, weight_matrix, shift, conv)
@@ -152,11 +156,18 @@ def test_layer_statistics_refuse_a_batch_that_does_not_fit_before_a_kernel_sees_
 # --- plugged into LayerStatistics / fit_statistics --------------------------------------------------------
 
 
-def small_cnn(rng):
-    return Sequential([
-        Conv2D(rng.normal(0, 0.5, (3, 2, 3, 2)), rng.normal(0, 0.3, 3), stride=(2, 1), padding=(1, 2)), ReLU(),
-        Conv2D(rng.normal(0, 0.4, (4, 3, 3, 3)), rng.normal(0, 0.3, 4), padding=1), ReLU(), MaxPool2D(2),
-        Flatten(), Dense(rng.normal(0, 0.5, (5, 40)), rng.normal(0, 0.3, 5)), ReLU(),
+#: Paddings of small_cnn's two convolutions: symmetric, asymmetric, and "same" (the first one's 2-wide kernel
+#: gets 0 columns left and 1 right; its 3 rows at stride 2 on 7 rows get 1 above and 1 below).
+CNN_PADDINGS = {"symmetric": ((1, 2), 1), "asymmetric": (((2, 0), (3, 1)), ((0, 2), (1, 1))), "same": ("same", "same")}
+
+
+def small_cnn(rng, paddings=CNN_PADDINGS["symmetric"]):
+    convs = [Conv2D(rng.normal(0, 0.5, (3, 2, 3, 2)), rng.normal(0, 0.3, 3), stride=(2, 1), padding=paddings[0]),
+             ReLU(), Conv2D(rng.normal(0, 0.4, (4, 3, 3, 3)), rng.normal(0, 0.3, 4), padding=paddings[1]), ReLU(),
+             MaxPool2D(2), Flatten()]
+    flat = Sequential(convs, input_shape=(2, 7, 7)).output_shapes((2, 7, 7))[-1][0]
+    return Sequential(convs + [
+        Dense(rng.normal(0, 0.5, (5, flat)), rng.normal(0, 0.3, 5)), ReLU(),
         Dense(rng.normal(0, 0.5, (3, 5)), rng.normal(0, 0.3, 3)),
     ], input_shape=(2, 7, 7))
 
@@ -187,9 +198,10 @@ def test_registered_for_numba_and_layer_statistics_agree():
         np.testing.assert_array_equal(fused.products[:, 2 * o:], fused.sum_x_plus)
 
 
-def test_fit_with_numba_backend_equals_numpy_backend():
+@pytest.mark.parametrize("paddings", CNN_PADDINGS.values(), ids=CNN_PADDINGS.keys())
+def test_fit_with_numba_backend_equals_numpy_backend(paddings):
     rng = np.random.default_rng(21)
-    net = small_cnn(rng)
+    net = small_cnn(rng, paddings)
     x = rng.normal(0.2, 1.0, (12, 2, 7, 7))
     for variant in ("paper", "regime"):
         want = fit_patterns(net, x, "a+-", batch_size=5, variant=variant, backend="numpy")
@@ -247,7 +259,7 @@ def output_scale(x, weight_matrix, bias, conv):
     return magnitude + np.abs(bias)[None, :, None, None]
 
 
-def forward_case(seed):
+def forward_case(seed, asymmetric=False):
     """A random Conv2D or Dense batch with its reference output (NumPy twin) and bias."""
     rng = np.random.default_rng(seed)
     if seed % 3 == 2:
@@ -255,15 +267,16 @@ def forward_case(seed):
         x = rng.normal(-0.3, 2.0, (n, d))
         weight_matrix, bias = rng.normal(size=(o, d)), rng.normal(size=o)
         return x, x @ weight_matrix.T + bias, weight_matrix, bias, None
-    x, z, weight_matrix, conv = random_conv_case(rng)
+    x, z, weight_matrix, conv = random_conv_case(rng, asymmetric)
     bias = rng.normal(0, 0.5, weight_matrix.shape[0])
     z = conv2d_forward(x, weight_matrix.reshape((weight_matrix.shape[0], x.shape[1]) + conv[0]), conv[1], conv[2])
     return x, z + bias[None, :, None, None], weight_matrix, bias, conv
 
 
+@pytest.mark.parametrize("asymmetric", [False, True], ids=["symmetric", "asymmetric"])
 @pytest.mark.parametrize("seed", range(12))
-def test_forward_statistics_matches_the_forward_pass_and_batch_sums(seed):
-    x, z, weight_matrix, bias, conv = forward_case(seed)
+def test_forward_statistics_matches_the_forward_pass_and_batch_sums(seed, asymmetric):
+    x, z, weight_matrix, bias, conv = forward_case(seed, asymmetric)
     o, d = weight_matrix.shape
     shift = np.random.default_rng(seed + 100).normal(0.5, 0.3, d)
     want, scale = reference_sums(x, z, weight_matrix, shift, conv)
@@ -287,7 +300,8 @@ def test_forward_statistics_matches_the_forward_pass_and_batch_sums(seed):
         np.testing.assert_array_equal(before, after)  # nothing the caller passed in is modified
 
 
-def test_forward_statistics_all_zero_patches_keep_zero_bias_units_exactly_closed():
+@pytest.mark.parametrize("padding", [((1, 1), (1, 1)), ((0, 2), (2, 0))], ids=["symmetric", "asymmetric"])
+def test_forward_statistics_all_zero_patches_keep_zero_bias_units_exactly_closed(padding):
     """Where a patch is all zeros (a dead region after a ReLU) the forward pass gives exactly ``b``, while
     ``ỹ + (b + wᵀc)`` is ``b`` only up to rounding.  For ``b = 0`` that rounding would decide the gate; the
     sign test sends those entries to the direct evaluation, so a zero-bias unit stays exactly 0 and closed
@@ -297,10 +311,10 @@ def test_forward_statistics_all_zero_patches_keep_zero_bias_units_exactly_closed
     x[:, :, :5] = 0.0                                  # the top rows of every image: all-zero patches
     weight = rng.normal(0, 0.3, (6, 5, 3, 3))
     bias = np.array([0.0, 0.0, 0.25, -0.5, 0.0, 1e-3])
-    conv = ((3, 3), (1, 1), (1, 1))
+    conv = ((3, 3), (1, 1), padding)                   # either way a 9 × 8 output
     weight_matrix = weight.reshape(6, -1)
     shift = patch_matrix(x, *conv).mean(axis=0)        # as a fit takes it: far from zero
-    z = conv2d_forward(x, weight, (1, 1), (1, 1)) + bias[None, :, None, None]
+    z = conv2d_forward(x, weight, (1, 1), padding) + bias[None, :, None, None]
     zero_patch = ~patch_matrix(x, *conv).any(axis=1).reshape(3, 9, 8)
     assert zero_patch.sum() >= 3 * 8 * 3
     sums = empty_sums(45, 6)
@@ -345,17 +359,19 @@ def test_forward_statistics_of_an_empty_batch_adds_nothing():
     sums = empty_sums(9, 2, seed=3)
     before = {name: value.copy() for name, value in sums.items()}
     out, n = numba_statistics.forward_statistics(np.ones((0, 1, 4, 4)), np.ones((2, 9)), np.ones(2), np.zeros(9),
-                                                 ((3, 3), (1, 1), (1, 1)), **sums)
+                                                 ((3, 3), (1, 1), ((1, 1), (1, 1))), **sums)
     assert n == 0 and out.shape == (0, 2, 4, 4)
     for name, value in sums.items():
         np.testing.assert_array_equal(value, before[name])
 
 
-def test_fit_on_dead_regions_counts_the_same_gates_as_the_reference():
+@pytest.mark.parametrize("paddings", CNN_PADDINGS.values(), ids=CNN_PADDINGS.keys())
+def test_fit_on_dead_regions_counts_the_same_gates_as_the_reference(paddings):
     """A zero-bias network on images with black regions: the Numba fit (which reads its forward pass off
-    the shifted product) opens exactly the gates the NumPy forward pass opens, in every layer."""
+    the shifted product) opens exactly the gates the NumPy forward pass opens, in every layer, with
+    symmetric, asymmetric and "same" padding."""
     rng = np.random.default_rng(33)
-    net = small_cnn(rng)
+    net = small_cnn(rng, paddings)
     layers = [layer.with_parameters(layer.weight, np.zeros_like(layer.bias)) if layer.is_kernel else layer
               for layer in net.layers]
     net = Sequential(layers, input_shape=(2, 7, 7))

@@ -76,10 +76,10 @@ def _cuda_jit(function):
 
 
 @_cuda_jit
-def _conv2d_forward_kernel(x, weight, sh, sw, ph, pw, y):
+def _conv2d_forward_kernel(x, weight, sh, sw, top, left, y):
     """GPU twin of ``numpy_reference.conv2d_forward``; thread ``t`` computes one ``y`` entry.
 
-    ``y[n, o, p, q] = Σ_{c,i,j} weight[o, c, i, j] · x[n, c, p*sh + i - ph, q*sw + j - pw]``
+    ``y[n, o, p, q] = Σ_{c,i,j} weight[o, c, i, j] · x[n, c, p*sh + i - top, q*sw + j - left]``
     (terms on the zero padding skipped).  ``t`` enumerates ``y`` in C order, so neighbouring
     threads write neighbouring ``q`` (coalesced).
 
@@ -98,11 +98,11 @@ def _conv2d_forward_kernel(x, weight, sh, sw, ph, pw, y):
     total = 0.0
     for c in range(channels):
         for i in range(kh):
-            r = p * sh + i - ph
+            r = p * sh + i - top
             if r < 0 or r >= height:  # top / bottom padding
                 continue
             for j in range(kw):
-                s = q * sw + j - pw
+                s = q * sw + j - left
                 if s >= 0 and s < width:  # left / right padding
                     total += weight[o, c, i, j] * x[n, c, r, s]
     y[n, o, p, q] = total
@@ -117,7 +117,8 @@ def conv2d_forward(x, weight, stride, padding):
     ----------
     x : ndarray, shape (N, C, H, W)
     weight : ndarray, shape (O, C, kh, kw)
-    stride, padding : pairs of int
+    stride : pair of int
+    padding : ``((top, bottom), (left, right))``
 
     Returns
     -------
@@ -125,14 +126,14 @@ def conv2d_forward(x, weight, stride, padding):
     """
     require_cuda()
     x, weight = np.ascontiguousarray(x, dtype=np.float64), np.ascontiguousarray(weight, dtype=np.float64)
-    (sh, sw), (ph, pw) = stride, padding
+    (sh, sw), ((top, bottom), (left, right)) = stride, padding
     n, _, h, w = x.shape
     o, _, kh, kw = weight.shape
-    oh, ow = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
+    oh, ow = conv_output_size(h, kh, sh, top, bottom), conv_output_size(w, kw, sw, left, right)
     y_device = cuda.device_array((n, o, oh, ow), dtype=np.float64)
     blocks = math.ceil(n * o * oh * ow / CONV_THREADS_PER_BLOCK)
     _conv2d_forward_kernel[blocks, CONV_THREADS_PER_BLOCK](
-        cuda.to_device(x), cuda.to_device(weight), sh, sw, ph, pw, y_device
+        cuda.to_device(x), cuda.to_device(weight), sh, sw, top, left, y_device
     )
     return y_device.copy_to_host()
 

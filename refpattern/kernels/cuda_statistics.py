@@ -78,9 +78,10 @@ def _cuda_jit(function=None, **options):
 
 
 @_cuda_jit(device=True)
-def _patch_value(x, shift, m, k, kh, kw, sh, sw, ph, pw, oh, ow):
+def _patch_value(x, shift, m, k, kh, kw, sh, sw, pad_top, pad_left, oh, ow):
     """``x̃[m, k] = x_pad[n, c, p·sh + i, q·sw + j] − shift[k]`` for observation ``m = (n, p, q)``
-    and input ``k = (c, i, j)`` (0 on the padding, before the shift)."""
+    and input ``k = (c, i, j)`` (0 on the padding, before the shift): ``x[n, c, p·sh + i − pad_top,
+    q·sw + j − pad_left]`` where that lies inside the image."""
     n = m // (oh * ow)
     rest = m - n * oh * ow
     p = rest // ow
@@ -89,8 +90,8 @@ def _patch_value(x, shift, m, k, kh, kw, sh, sw, ph, pw, oh, ow):
     rest = k - c * kh * kw
     i = rest // kw
     j = rest - i * kw
-    row = p * sh + i - ph
-    col = q * sw + j - pw
+    row = p * sh + i - pad_top
+    col = q * sw + j - pad_left
     value = 0.0
     if row >= 0 and row < x.shape[2] and col >= 0 and col < x.shape[3]:
         value = x[n, c, row, col]
@@ -126,7 +127,7 @@ def _right_value(y, z, m_begin, mm, j, n_out, oh, ow):
 
 
 @_cuda_jit
-def _shifted_outputs_kernel(x, shift, weight, kh, kw, sh, sw, ph, pw, oh, ow, m_begin, y):
+def _shifted_outputs_kernel(x, shift, weight, kh, kw, sh, sw, pad_top, pad_left, oh, ow, m_begin, y):
     """``y[mm, o] = Σ_k x̃[m_begin + mm, k] · weight[o, k]``; block (bx, by) owns
     ``o ∈ [bx·TILE, +TILE)``, ``mm ∈ [by·TILE, +TILE)``.
 
@@ -153,7 +154,7 @@ def _shifted_outputs_kernel(x, shift, weight, kh, kw, sh, sw, ph, pw, oh, ow, m_
             k = k0 + kk
             value = 0.0
             if k < d and mm0 + col < m_count:
-                value = _patch_value(x, shift, m_begin + mm0 + col, k, kh, kw, sh, sw, ph, pw, oh, ow)
+                value = _patch_value(x, shift, m_begin + mm0 + col, k, kh, kw, sh, sw, pad_top, pad_left, oh, ow)
             a_tile[kk, col] = value
             value = 0.0
             if k < d and o0 + col < n_out:
@@ -180,7 +181,7 @@ def _shifted_outputs_kernel(x, shift, weight, kh, kw, sh, sw, ph, pw, oh, ow, m_
 
 
 @_cuda_jit
-def _statistics_kernel(x, shift, y, z, kh, kw, sh, sw, ph, pw, oh, ow, m_begin, rows_per_split,
+def _statistics_kernel(x, shift, y, z, kh, kw, sh, sw, pad_top, pad_left, oh, ow, m_begin, rows_per_split,
                        right_is_patch, out):
     """``out[k, j] += Σ_{mm in split} x̃[m, k] · R[m, j]`` (``m = m_begin + mm``), with
     ``R = [Ỹ | Ỹ⊙G | G]`` (``out`` (D, 3O)) or, if ``right_is_patch``, ``R = P̃`` (``out`` (D, D)).
@@ -215,12 +216,12 @@ def _statistics_kernel(x, shift, y, z, kh, kw, sh, sw, ph, pw, oh, ow, m_begin, 
             mm = r0 + kk
             value = 0.0
             if mm < split_end and k0 + col < d:
-                value = _patch_value(x, shift, m_begin + mm, k0 + col, kh, kw, sh, sw, ph, pw, oh, ow)
+                value = _patch_value(x, shift, m_begin + mm, k0 + col, kh, kw, sh, sw, pad_top, pad_left, oh, ow)
             a_tile[kk, col] = value
             value = 0.0
             if mm < split_end and j0 + col < n_right:
                 if right_is_patch:
-                    value = _patch_value(x, shift, m_begin + mm, j0 + col, kh, kw, sh, sw, ph, pw, oh, ow)
+                    value = _patch_value(x, shift, m_begin + mm, j0 + col, kh, kw, sh, sw, pad_top, pad_left, oh, ow)
                 else:
                     value = _right_value(y, z, m_begin, mm, j0 + col, n_out, oh, ow)
             b_tile[kk, col] = value
@@ -245,7 +246,7 @@ def _statistics_kernel(x, shift, y, z, kh, kw, sh, sw, ph, pw, oh, ow, m_begin, 
 
 
 @_cuda_jit
-def _column_sums_kernel(x, shift, y, z, kh, kw, sh, sw, ph, pw, oh, ow, m_begin, rows_per_split,
+def _column_sums_kernel(x, shift, y, z, kh, kw, sh, sw, pad_top, pad_left, oh, ow, m_begin, rows_per_split,
                         of_outputs, out):
     """Column sums over the split's rows, one thread per (column, strand), one atomic add per sum.
 
@@ -275,7 +276,7 @@ def _column_sums_kernel(x, shift, y, z, kh, kw, sh, sw, ph, pw, oh, ow, m_begin,
             squares += value * value
             squares_plus += value * value * g
         else:
-            total += _patch_value(x, shift, m_begin + mm, column, kh, kw, sh, sw, ph, pw, oh, ow)
+            total += _patch_value(x, shift, m_begin + mm, column, kh, kw, sh, sw, pad_top, pad_left, oh, ow)
     if of_outputs:
         cuda.atomic.add(out, (0, column), count)
         cuda.atomic.add(out, (1, column), total)
@@ -305,7 +306,9 @@ def accumulate_on_device(x, z, weight, shift, geometry, products, sum_x, vectors
     """The kernel launches on device arrays (no transfer): add one batch to device sums in place.
 
     x : (N, C, H, W) (Dense: (N, D, 1, 1)); z : (N, O, OH, OW); weight : (O, D); shift : (D,);
-    geometry : ``(kh, kw, sh, sw, ph, pw, OH, OW)``; products : (D, 3O); sum_x : (1, D);
+    geometry : ``(kh, kw, sh, sw, pad_top, pad_left, OH, OW)`` (the zero rows above and columns
+    left of the image: the first window starts at ``(−pad_top, −pad_left)``); products : (D, 3O);
+    sum_x : (1, D);
     vectors : (5, O) rows ``Σg, Σỹ, Σỹ⊙g, Σỹ², Σỹ²⊙g``; sum_xx : (D, D) or None.
     Returns the number of observations.
     """
@@ -341,11 +344,12 @@ def accumulate_statistics(x, z, weight_matrix, shift, conv, products, sum_x, n_p
     Parameters and result as :func:`refpattern.kernels.numba_statistics.accumulate_statistics`:
     ``x`` (N, D) or (N, C, H, W); ``z`` (N, O) or (N, O, OH, OW) (only its sign is used);
     ``weight_matrix`` (O, D); ``shift`` (D,); ``conv`` None (Dense) or ``(kernel_size, stride,
-    padding)``; ``products`` (D, 3O), ``sum_x`` (D,), ``n_plus`` (O,) int64, ``output_sums``
-    (4, O) and optionally ``sum_xx`` (D, D), all added to in place.  Returns the number of
-    observations.  ``max_chunk_elements`` bounds the device buffer ``Ỹ`` (chunks of observations);
-    ``rows_per_split`` is the number of observations per split of the statistics GEMM (the tests
-    make both small to reach every branch at tiny sizes).
+    padding)`` with ``padding = ((top, bottom), (left, right))``; ``products`` (D, 3O), ``sum_x``
+    (D,), ``n_plus`` (O,) int64, ``output_sums`` (4, O) and optionally ``sum_xx`` (D, D), all
+    added to in place.  Returns the number of observations.  ``max_chunk_elements`` bounds the
+    device buffer ``Ỹ`` (chunks of observations); ``rows_per_split`` is the number of observations
+    per split of the statistics GEMM (the tests make both small to reach every branch at tiny
+    sizes).
     """
     require_cuda()
     x, z, weight_matrix, shift = (np.ascontiguousarray(a, dtype=np.float64) for a in (x, z, weight_matrix, shift))
@@ -354,10 +358,10 @@ def accumulate_statistics(x, z, weight_matrix, shift, conv, products, sum_x, n_p
     if conv is None:
         x = x.reshape(n_samples, d, 1, 1)  # a 1×1 "convolution"
         z = z.reshape(n_samples, n_out, 1, 1)
-        (kh, kw), (sh, sw), (ph, pw) = (1, 1), (1, 1), (0, 0)
-    else:
-        (kh, kw), (sh, sw), (ph, pw) = conv
-    geometry = (kh, kw, sh, sw, ph, pw, z.shape[2], z.shape[3])
+        (kh, kw), (sh, sw), (pad_top, pad_left) = (1, 1), (1, 1), (0, 0)
+    else:  # the bottom/right padding enters through OH, OW (the shape of z) only
+        (kh, kw), (sh, sw), ((pad_top, _), (pad_left, _)) = conv
+    geometry = (kh, kw, sh, sw, pad_top, pad_left, z.shape[2], z.shape[3])
 
     products_dev = cuda.to_device(np.zeros((d, 3 * n_out)))
     sum_x_dev = cuda.to_device(np.zeros((1, d)))

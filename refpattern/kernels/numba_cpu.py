@@ -59,7 +59,7 @@ def _contiguous(array) -> np.ndarray:
 
 
 @njit(cache=True)
-def _im2col(image, kh, kw, sh, sw, ph, pw, oh, ow, cols, row_begin=0, row_end=-1):
+def _im2col(image, kh, kw, sh, sw, top, left, oh, ow, cols, row_begin=0, row_end=-1):
     """Patch matrix of one image: ``numpy_reference.patch_matrix`` of a single sample,
     *transposed* (one column per output position); only output rows ``[row_begin, row_end)``
     when given (``row_end = -1``: to the last row ``OH``).
@@ -69,6 +69,8 @@ def _im2col(image, kh, kw, sh, sw, ph, pw, oh, ow, cols, row_begin=0, row_end=-1
     Parameters
     ----------
     image : (C, H, W) float64
+    top, left : the zero rows above and columns left of the image (the first window starts at
+        ``(−top, −left)``); the bottom/right padding only enters through ``OH``, ``OW``
     cols : (C*kh*kw, ≥ (row_end − row_begin)*OW) float64, overwritten (positions on the padding
         become 0)
     """
@@ -80,14 +82,14 @@ def _im2col(image, kh, kw, sh, sw, ph, pw, oh, ow, cols, row_begin=0, row_end=-1
             for j in range(kw):
                 k = (c * kh + i) * kw + j
                 for p in range(row_begin, row_end):
-                    r = p * sh + i - ph
+                    r = p * sh + i - top
                     base = (p - row_begin) * ow
                     if r < 0 or r >= height:
                         for q in range(ow):
                             cols[k, base + q] = 0.0
                         continue
                     for q in range(ow):
-                        s = q * sw + j - pw
+                        s = q * sw + j - left
                         if s >= 0 and s < width:
                             cols[k, base + q] = image[c, r, s]
                         else:
@@ -95,10 +97,10 @@ def _im2col(image, kh, kw, sh, sw, ph, pw, oh, ow, cols, row_begin=0, row_end=-1
 
 
 @njit(cache=True)
-def _col2im_add(cols, kh, kw, sh, sw, ph, pw, oh, ow, image):
+def _col2im_add(cols, kh, kw, sh, sw, top, left, oh, ow, image):
     """Adjoint of :func:`_im2col`: scatter-add each patch entry back onto its pixel.
 
-    ``image[c, p*sh + i - ph, q*sw + j - pw] += cols[(c*kh + i)*kw + j, p*OW + q]``
+    ``image[c, p*sh + i - top, q*sw + j - left] += cols[(c*kh + i)*kw + j, p*OW + q]``
     (entries that fall on the padding are dropped).
 
     Parameters
@@ -112,12 +114,12 @@ def _col2im_add(cols, kh, kw, sh, sw, ph, pw, oh, ow, image):
             for j in range(kw):
                 k = (c * kh + i) * kw + j
                 for p in range(oh):
-                    r = p * sh + i - ph
+                    r = p * sh + i - top
                     if r < 0 or r >= height:
                         continue
                     base = p * ow
                     for q in range(ow):
-                        s = q * sw + j - pw
+                        s = q * sw + j - left
                         if s >= 0 and s < width:
                             image[c, r, s] += cols[k, base + q]
 
@@ -128,7 +130,7 @@ def _col2im_add(cols, kh, kw, sh, sw, ph, pw, oh, ow, image):
 
 
 @njit(cache=True)
-def _conv2d_forward_kernel(x, weight_matrix, kh, kw, sh, sw, ph, pw, oh, ow, rows_per_chunk):
+def _conv2d_forward_kernel(x, weight_matrix, kh, kw, sh, sw, top, left, oh, ow, rows_per_chunk):
     """Twin of ``numpy_reference.conv2d_forward``.
 
     For every sample ``n``: ``y[n] = W · cols(x[n])`` with ``W = weight.reshape(O, C*kh*kw)``,
@@ -150,7 +152,7 @@ def _conv2d_forward_kernel(x, weight_matrix, kh, kw, sh, sw, ph, pw, oh, ow, row
     if rows_per_chunk >= oh:  # the whole sample at once, straight into y[n]
         cols = np.empty((patch_size, oh * ow))
         for n in range(n_samples):
-            _im2col(x[n], kh, kw, sh, sw, ph, pw, oh, ow, cols)
+            _im2col(x[n], kh, kw, sh, sw, top, left, oh, ow, cols)
             np.dot(weight_matrix, cols, y[n])
         return y
     cols = np.empty((patch_size, rows_per_chunk * ow))
@@ -162,7 +164,7 @@ def _conv2d_forward_kernel(x, weight_matrix, kh, kw, sh, sw, ph, pw, oh, ow, row
             if m != cols.shape[1]:  # the ragged last chunk (BLAS needs contiguous operands)
                 cols = np.empty((patch_size, m))
                 block = np.empty((out_channels, m))
-            _im2col(x[n], kh, kw, sh, sw, ph, pw, oh, ow, cols, row_begin, row_end)
+            _im2col(x[n], kh, kw, sh, sw, top, left, oh, ow, cols, row_begin, row_end)
             np.dot(weight_matrix, cols, block)
             y[n, :, row_begin * ow:row_end * ow] = block
     return y
@@ -170,7 +172,7 @@ def _conv2d_forward_kernel(x, weight_matrix, kh, kw, sh, sw, ph, pw, oh, ow, row
 
 @njit(cache=True)
 def _conv2d_backward_input_kernel(grad_y, weight_matrix_t, channels, height, width,
-                                  kh, kw, sh, sw, ph, pw, oh, ow):
+                                  kh, kw, sh, sw, top, left, oh, ow):
     """Twin of ``numpy_reference.conv2d_backward_input``.
 
     For every sample ``n``: ``grad_x[n] = col2im(Wᵀ · grad_y[n])``.
@@ -190,12 +192,12 @@ def _conv2d_backward_input_kernel(grad_y, weight_matrix_t, channels, height, wid
     cols = np.empty((patch_size, oh * ow))
     for n in range(n_samples):
         np.dot(weight_matrix_t, grad_y[n], cols)
-        _col2im_add(cols, kh, kw, sh, sw, ph, pw, oh, ow, grad_x[n])
+        _col2im_add(cols, kh, kw, sh, sw, top, left, oh, ow, grad_x[n])
     return grad_x
 
 
 @njit(cache=True)
-def _conv2d_backward_weight_kernel(grad_y, x, kh, kw, sh, sw, ph, pw, oh, ow):
+def _conv2d_backward_weight_kernel(grad_y, x, kh, kw, sh, sw, top, left, oh, ow):
     """Twin of ``numpy_reference.conv2d_backward_weight``.
 
     ``grad_W = Σ_n grad_y[n] · cols(x[n])ᵀ``
@@ -215,7 +217,7 @@ def _conv2d_backward_weight_kernel(grad_y, x, kh, kw, sh, sw, ph, pw, oh, ow):
     term = np.empty((out_channels, patch_size))
     cols = np.empty((patch_size, oh * ow))
     for n in range(n_samples):
-        _im2col(x[n], kh, kw, sh, sw, ph, pw, oh, ow, cols)
+        _im2col(x[n], kh, kw, sh, sw, top, left, oh, ow, cols)
         np.dot(grad_y[n], cols.T, term)
         grad_w += term
     return grad_w
@@ -344,32 +346,34 @@ def conv2d_forward(x, weight, stride, padding):
     """Twin of ``numpy_reference.conv2d_forward`` (im2col + GEMM per sample):
     ``y[n, o, p, q] = Σ_{c,i,j} weight[o, c, i, j] · x_pad[n, c, p*sh + i, q*sw + j]``.
 
-    x (N, C, H, W), weight (O, C, kh, kw), stride and padding pairs -> y (N, O, OH, OW).
+    x (N, C, H, W), weight (O, C, kh, kw), stride a pair, padding ``((top, bottom), (left, right))``
+    -> y (N, O, OH, OW) with ``OH = (H + top + bottom − kh) // sh + 1``.
     """
     x, weight = _contiguous(x), _contiguous(weight)
-    (sh, sw), (ph, pw) = stride, padding
+    (sh, sw), ((top, bottom), (left, right)) = stride, padding
     n, c, h, w = x.shape
     o, _, kh, kw = weight.shape
-    oh, ow = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
+    oh, ow = conv_output_size(h, kh, sh, top, bottom), conv_output_size(w, kw, sw, left, right)
     rows_per_chunk = max(1, MAX_PATCH_ELEMENTS // (c * kh * kw * ow))
-    y = _conv2d_forward_kernel(x, weight.reshape(o, c * kh * kw), kh, kw, sh, sw, ph, pw, oh, ow, rows_per_chunk)
+    y = _conv2d_forward_kernel(x, weight.reshape(o, c * kh * kw), kh, kw, sh, sw, top, left, oh, ow, rows_per_chunk)
     return y.reshape(n, o, oh, ow)
 
 
 def conv2d_backward_input(grad_y, weight, input_shape, stride, padding):
     """Twin of ``numpy_reference.conv2d_backward_input`` (transposed GEMM + col2im per sample):
-    ``grad_x[n, c, p*sh + i - ph, q*sw + j - pw] += Σ_o grad_y[n, o, p, q] · weight[o, c, i, j]``.
+    ``grad_x[n, c, p*sh + i - top, q*sw + j - left] += Σ_o grad_y[n, o, p, q] · weight[o, c, i, j]``.
 
-    grad_y (N, O, OH, OW), weight (O, C, kh, kw), input_shape (N, C, H, W) -> grad_x (input_shape).
+    grad_y (N, O, OH, OW), weight (O, C, kh, kw), input_shape (N, C, H, W), padding
+    ``((top, bottom), (left, right))`` -> grad_x (input_shape).
     """
     grad_y, weight = _contiguous(grad_y), _contiguous(weight)
     n, c, h, w = (int(s) for s in input_shape)
-    (sh, sw), (ph, pw) = stride, padding
+    (sh, sw), ((top, _), (left, _)) = stride, padding  # oh, ow come with grad_y
     o, _, kh, kw = weight.shape
     oh, ow = grad_y.shape[2:]
     weight_matrix_t = np.ascontiguousarray(weight.reshape(o, c * kh * kw).T)
     return _conv2d_backward_input_kernel(
-        grad_y.reshape(n, o, oh * ow), weight_matrix_t, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow
+        grad_y.reshape(n, o, oh * ow), weight_matrix_t, c, h, w, kh, kw, sh, sw, top, left, oh, ow
     )
 
 
@@ -380,10 +384,10 @@ def conv2d_backward_weight(grad_y, x, kernel_size, stride, padding):
     grad_y (N, O, OH, OW), x (N, C, H, W) -> grad_w (O, C, kh, kw).
     """
     grad_y, x = _contiguous(grad_y), _contiguous(x)
-    (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
+    (kh, kw), (sh, sw), ((top, _), (left, _)) = kernel_size, stride, padding  # oh, ow come with grad_y
     n, c = x.shape[:2]
     o, oh, ow = grad_y.shape[1:]
-    grad_w = _conv2d_backward_weight_kernel(grad_y.reshape(n, o, oh * ow), x, kh, kw, sh, sw, ph, pw, oh, ow)
+    grad_w = _conv2d_backward_weight_kernel(grad_y.reshape(n, o, oh * ow), x, kh, kw, sh, sw, top, left, oh, ow)
     return grad_w.reshape(o, c, kh, kw)
 
 
@@ -392,7 +396,7 @@ def maxpool_forward(x, size, stride):
     ``i*kw + j`` of its winner (first maximum in row-major window order); x (N, C, H, W)."""
     x = _contiguous(x)
     (kh, kw), (sh, sw) = size, stride
-    oh, ow = conv_output_size(x.shape[2], kh, sh, 0), conv_output_size(x.shape[3], kw, sw, 0)
+    oh, ow = conv_output_size(x.shape[2], kh, sh, 0, 0), conv_output_size(x.shape[3], kw, sw, 0, 0)
     return _maxpool_forward_kernel(x, kh, kw, sh, sw, oh, ow)
 
 

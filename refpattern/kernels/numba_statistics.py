@@ -71,14 +71,16 @@ MAX_CHUNK_ELEMENTS = 1 << 20
 
 
 @njit(cache=True, fastmath={"reassoc"})
-def _shifted_columns(x, shift, kh, kw, sh, sw, ph, pw, oh, ow, row_begin, row_end, cols, sum_x):
+def _shifted_columns(x, shift, kh, kw, sh, sw, pad_top, pad_left, oh, ow, row_begin, row_end, cols, sum_x):
     """Shifted patches of output rows ``[row_begin, row_end)``, transposed, and their sum.
 
     An output *row* is a pair ``(n, p)`` numbered ``n·OH + p``; it holds ``OW`` observations.
     ``cols[k, (r − row_begin)·OW + q] = x_pad[n, c, p·sh + i, q·sw + j] − shift[k]`` with
     ``k = (c·kh + i)·kw + j`` (padded positions read 0), and ``sum_x[k] += Σ_m cols[k, m]``.
 
-    x : (N, C, H, W) float64; shift : (D,); cols : (D, (row_end − row_begin)·OW), written
+    x : (N, C, H, W) float64; shift : (D,); cols : (D, (row_end − row_begin)·OW), written;
+    pad_top, pad_left : the zero rows above and columns left of the image (the first window starts at
+    ``(−pad_top, −pad_left)``; the bottom/right padding enters only through ``OH``, ``OW``)
     """
     channels, height, width = x.shape[1], x.shape[2], x.shape[3]
     for c in range(channels):
@@ -91,14 +93,14 @@ def _shifted_columns(x, shift, kh, kw, sh, sw, ph, pw, oh, ow, row_begin, row_en
                 for r in range(row_begin, row_end):
                     n = r // oh
                     p = r - n * oh
-                    rr = p * sh + i - ph
+                    rr = p * sh + i - pad_top
                     if rr < 0 or rr >= height:  # the whole row lies on the top/bottom padding
                         for q in range(ow):
                             cols[k, base + q] = -centre
                         total -= ow * centre
                     else:
                         for q in range(ow):
-                            s = q * sw + j - pw
+                            s = q * sw + j - pad_left
                             value = -centre
                             if s >= 0 and s < width:
                                 value = x[n, c, rr, s] - centre
@@ -203,25 +205,25 @@ def _offsets_and_tolerances(weight_matrix, bias, shift, radius):
 
 
 @njit(cache=True)
-def _direct_output(x, w_row, b, n, p, q, kh, kw, sh, sw, ph, pw):
+def _direct_output(x, w_row, b, n, p, q, kh, kw, sh, sw, pad_top, pad_left):
     """``wᵀx + b`` of one observation straight from the input (padded positions skipped: they are
     0), the sum first and the bias last, as the forward pass computes it."""
     channels, height, width = x.shape[1], x.shape[2], x.shape[3]
     total = 0.0
     for c in range(channels):
         for i in range(kh):
-            rr = p * sh + i - ph
+            rr = p * sh + i - pad_top
             if rr < 0 or rr >= height:
                 continue
             for j in range(kw):
-                s = q * sw + j - pw
+                s = q * sw + j - pad_left
                 if s >= 0 and s < width:
                     total += w_row[(c * kh + i) * kw + j] * x[n, c, rr, s]
     return total + b
 
 
 @njit(cache=True, fastmath={"reassoc"})
-def _forward_gate_rows(x, weight_matrix, bias, offsets, tolerances, kh, kw, sh, sw, ph, pw, oh, ow,
+def _forward_gate_rows(x, weight_matrix, bias, offsets, tolerances, kh, kw, sh, sw, pad_top, pad_left, oh, ow,
                        row_begin, row_end, relu, out, right, n_plus, output_sums):
     """:func:`_gate_rows` that also writes the layer output: ``z = ỹ + offset_o``, recomputed
     directly from ``x`` (:func:`_direct_output`) when ``|z| ≤ τ_o``; ``g = 1[z > 0]``;
@@ -247,7 +249,7 @@ def _forward_gate_rows(x, weight_matrix, bias, offsets, tolerances, kh, kw, sh, 
                 y = right[o, m]
                 z = y + offset
                 if abs(z) <= tolerance:  # rare: the sign is not certain, evaluate wᵀx + b exactly as the forward
-                    z = _direct_output(x, weight_matrix[o], bias[o], n, p, q, kh, kw, sh, sw, ph, pw)
+                    z = _direct_output(x, weight_matrix[o], bias[o], n, p, q, kh, kw, sh, sw, pad_top, pad_left)
                 g = 1.0 if z > 0 else 0.0
                 if relu:
                     out[n, o, p, q] = z if z > 0 else 0.0
@@ -302,7 +304,8 @@ def accumulate_statistics(x, z, weight_matrix, shift, conv, products, sum_x, n_p
     shift : ndarray, shape (D,)
         ``c``.
     conv : None or tuple
-        None for Dense; ``(kernel_size, stride, padding)`` (pairs of int) for Conv2D.
+        None for Dense; ``(kernel_size, stride, padding)`` for Conv2D: pairs of int, ``padding``
+        as ``((top, bottom), (left, right))``.
     products : ndarray, shape (D, 3O), C-contiguous float64
         ``[Σx̃ỹᵀ | Σx̃(ỹ⊙g)ᵀ | Σx̃gᵀ]``, added to.
     sum_x : (D,) float64; n_plus : (O,) int64; output_sums : (4, O) float64
@@ -360,10 +363,11 @@ def forward_statistics(x, weight_matrix, bias, shift, conv, products, sum_x, n_p
         oh, ow = 1, 1
         output_shape = (n_samples, n_out)
     else:
-        (kh, kw), (sh, sw), (ph, pw) = conv
-        padded = ph > 0 or pw > 0         # the first window starts at (−ph, −pw)
-        x_image, geometry = x, (kh, kw, sh, sw, ph, pw)
-        oh, ow = conv_output_size(x.shape[2], kh, sh, ph), conv_output_size(x.shape[3], kw, sw, pw)
+        (kh, kw), (sh, sw), ((pad_top, pad_bottom), (pad_left, pad_right)) = conv
+        padded = max(pad_top, pad_bottom, pad_left, pad_right) > 0  # windows may reach the zero padding
+        x_image, geometry = x, (kh, kw, sh, sw, pad_top, pad_left)  # the first window starts at (−pad_top, −pad_left)
+        oh = conv_output_size(x.shape[2], kh, sh, pad_top, pad_bottom)
+        ow = conv_output_size(x.shape[3], kw, sw, pad_left, pad_right)
         output_shape = (n_samples, n_out, oh, ow)
     if n_samples == 0:
         return np.empty(output_shape), 0
@@ -385,8 +389,8 @@ def _chunked_pass(x, weight_matrix, shift, conv, output_size, products, sum_x, s
     n_out, d = weight_matrix.shape
     n_samples = x.shape[0]
     oh, ow = output_size
-    if conv is not None:
-        (kh, kw), (sh, sw), (ph, pw) = conv
+    if conv is not None:  # the bottom/right padding enters through oh, ow only
+        (kh, kw), (sh, sw), ((pad_top, _), (pad_left, _)) = conv
 
     # chunks of whole output rows (n, p), at least one row each; buffers reused, the ragged last
     # chunk gets its own (BLAS needs contiguous operands)
@@ -407,7 +411,7 @@ def _chunked_pass(x, weight_matrix, shift, conv, output_size, products, sum_x, s
             _shifted_rows(x, shift, row_begin, row_end, patches, sum_x)
             transposed = 1                     # patches.T is the Fortran (D, M) matrix P̃ᵀ
         else:
-            _shifted_columns(x, shift, kh, kw, sh, sw, ph, pw, oh, ow, row_begin, row_end, patches, sum_x)
+            _shifted_columns(x, shift, kh, kw, sh, sw, pad_top, pad_left, oh, ow, row_begin, row_end, patches, sum_x)
             transposed = 0                     # patches.T is the Fortran (M, D) matrix P̃
         p_f = patches.T
         # Ỹ (M, O) = P̃ Wᵀ, written through the Fortran view of right[:O] (C-ordered (O, M))

@@ -9,8 +9,11 @@ Layouts (``docs/conventions.md#layouts``):
 - images are NCHW: ``x`` has shape ``(N, C, H, W)``;
 - convolution weights are ``(out_ch, in_ch, kh, kw)``;
 - a receptive-field patch is flattened in ``(C, kh, kw)`` order;
-- convolution is cross-correlation (no kernel flip) with zero padding;
-- output size is ``(H + 2*pad_h - kh) // stride_h + 1`` (floor, as in PyTorch).
+- convolution is cross-correlation (no kernel flip) with zero padding
+  ``padding = ((top, bottom), (left, right))`` (``docs/conventions.md#padding``; the layer resolves
+  its other forms, ``"same"`` included, before a kernel is called);
+- output size is ``(H + top + bottom - kh) // stride_h + 1`` (floor, as in PyTorch;
+  ``docs/conventions.md#output-size``).
 """
 
 from __future__ import annotations
@@ -24,17 +27,19 @@ from numpy.lib.stride_tricks import sliding_window_view
 MAX_PATCH_ELEMENTS = 1 << 22
 
 
-def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
-    """Output length of one spatial axis: ``(size + 2*padding - kernel) // stride + 1``."""
-    return (size + 2 * padding - kernel) // stride + 1
+def conv_output_size(size: int, kernel: int, stride: int, before: int, after: int) -> int:
+    """Output length of one spatial axis padded by ``before`` and ``after`` zeros:
+    ``(size + before + after - kernel) // stride + 1`` (``docs/conventions.md#output-size``)."""
+    return (size + before + after - kernel) // stride + 1
 
 
-def pad_images(x: np.ndarray, padding: tuple[int, int]) -> np.ndarray:
-    """Zero-pad the two spatial axes of ``x`` ``(N, C, H, W)`` by ``padding = (ph, pw)``."""
-    ph, pw = padding
-    if ph == 0 and pw == 0:
+def pad_images(x: np.ndarray, padding) -> np.ndarray:
+    """Zero-pad the two spatial axes of ``x`` ``(N, C, H, W)`` by
+    ``padding = ((top, bottom), (left, right))``: shape ``(N, C, top + H + bottom, left + W + right)``."""
+    (top, bottom), (left, right) = padding
+    if top == bottom == left == right == 0:
         return x
-    return np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    return np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
 
 
 def extract_patches(x, kernel_size, stride, padding):
@@ -43,22 +48,24 @@ def extract_patches(x, kernel_size, stride, padding):
     Parameters
     ----------
     x : ndarray, shape (N, C, H, W)
-    kernel_size, stride, padding : pairs of int
+    kernel_size, stride : pairs of int
+    padding : ``((top, bottom), (left, right))``
 
     Returns
     -------
     patches : ndarray, shape (N, OH, OW, C, kh, kw)
         ``patches[n, p, q]`` is the input window whose top-left corner is at
-        ``(p*stride_h - pad_h, q*stride_w - pad_w)``; padded positions are zero.
+        ``(p*stride_h - top, q*stride_w - left)``; padded positions are zero.
         A strided *view* of the padded input (no copy).
     """
     kh, kw = kernel_size
     sh, sw = stride
+    (top, bottom), (left, right) = padding
     xp = pad_images(x, padding)
     windows = sliding_window_view(xp, (kh, kw), axis=(2, 3))  # (N, C, H', W', kh, kw)
     windows = windows[:, :, ::sh, ::sw]
-    oh = conv_output_size(x.shape[2], kh, sh, padding[0])
-    ow = conv_output_size(x.shape[3], kw, sw, padding[1])
+    oh = conv_output_size(x.shape[2], kh, sh, top, bottom)
+    ow = conv_output_size(x.shape[3], kw, sw, left, right)
     windows = windows[:, :, :oh, :ow]
     return windows.transpose(0, 2, 3, 1, 4, 5)
 
@@ -98,7 +105,8 @@ def conv2d_forward(x, weight, stride, padding):
     ----------
     x : ndarray, shape (N, C, H, W)
     weight : ndarray, shape (O, C, kh, kw)
-    stride, padding : pairs of int
+    stride : pair of int
+    padding : ``((top, bottom), (left, right))``
 
     Returns
     -------
@@ -113,14 +121,16 @@ def conv2d_forward(x, weight, stride, padding):
 def conv2d_backward_input(grad_y, weight, input_shape, stride, padding):
     """Vector-Jacobian product of :func:`conv2d_forward` with respect to ``x``.
 
-    ``grad_x[n, c, p*sh + i - ph, q*sw + j - pw] += Σ_o grad_y[n, o, p, q] · weight[o, c, i, j]``
+    ``grad_x[n, c, p*sh + i - top, q*sw + j - left] += Σ_o grad_y[n, o, p, q] · weight[o, c, i, j]``
+    (what falls on the padding is dropped).
 
     Parameters
     ----------
     grad_y : ndarray, shape (N, O, OH, OW)
     weight : ndarray, shape (O, C, kh, kw)
     input_shape : tuple (N, C, H, W)
-    stride, padding : pairs of int
+    stride : pair of int
+    padding : ``((top, bottom), (left, right))``
 
     Returns
     -------
@@ -129,14 +139,14 @@ def conv2d_backward_input(grad_y, weight, input_shape, stride, padding):
     n, c, h, w = input_shape
     kh, kw = weight.shape[2:]
     sh, sw = stride
-    ph, pw = padding
+    (top, bottom), (left, right) = padding
     oh, ow = grad_y.shape[2:]
-    grad_padded = np.zeros((n, c, h + 2 * ph, w + 2 * pw))
+    grad_padded = np.zeros((n, c, top + h + bottom, left + w + right))
     for i in range(kh):
         for j in range(kw):
             contribution = np.einsum("nopq,oc->ncpq", grad_y, weight[:, :, i, j])
             grad_padded[:, :, i:i + sh * oh:sh, j:j + sw * ow:sw] += contribution
-    return np.ascontiguousarray(grad_padded[:, :, ph:ph + h, pw:pw + w])
+    return np.ascontiguousarray(grad_padded[:, :, top:top + h, left:left + w])
 
 
 def conv2d_backward_weight(grad_y, x, kernel_size, stride, padding):
@@ -170,8 +180,8 @@ def maxpool_forward(x, size, stride):
     """
     kh, kw = size
     sh, sw = stride
-    oh = conv_output_size(x.shape[2], kh, sh, 0)
-    ow = conv_output_size(x.shape[3], kw, sw, 0)
+    oh = conv_output_size(x.shape[2], kh, sh, 0, 0)
+    ow = conv_output_size(x.shape[3], kw, sw, 0, 0)
     windows = sliding_window_view(x, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw][:, :, :oh, :ow]
     flat = windows.reshape(windows.shape[:4] + (kh * kw,))
     winner = np.argmax(flat, axis=-1)
@@ -273,7 +283,8 @@ def accumulate_statistics(x, z, weight_matrix, shift, conv, products, sum_x, n_p
     ----------
     x : (N, D) for Dense, (N, C, H, W) for Conv2D;  z : (N, O) or (N, O, OH, OW), bias included
     weight_matrix : (O, D);  shift : (D,)
-    conv : None for Dense, ``(kernel_size, stride, padding)`` for Conv2D
+    conv : None for Dense, ``(kernel_size, stride, padding)`` for Conv2D, ``padding`` as
+        ``((top, bottom), (left, right))``
     products (D, 3O), sum_x (D,), n_plus (O,) int64, output_sums (4, O), sum_xx (D, D) or None
         The running sums, added to in place.
 

@@ -32,8 +32,8 @@ class MaxPool2D:
         c, h, w = input_shape
         if h < self.size[0] or w < self.size[1]:
             raise ValueError(f"input ({h}, {w}) is smaller than the pooling window {self.size}")
-        return (c, conv_output_size(h, self.size[0], self.stride[0], 0),
-                conv_output_size(w, self.size[1], self.stride[1], 0))
+        return (c, conv_output_size(h, self.size[0], self.stride[0], 0, 0),
+                conv_output_size(w, self.size[1], self.stride[1], 0, 0))
 
     def forward(self, x, backend=None):
         check_layer_input(self, x)

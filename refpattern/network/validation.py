@@ -134,6 +134,49 @@ def check_pair(value, name: str, *, minimum: int) -> tuple[int, int]:
     return pair
 
 
+#: The padding names :func:`check_padding` accepts (``docs/conventions.md#padding``).
+PADDING_NAMES = ("valid", "same")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_int_pair(value) -> bool:
+    return isinstance(value, (tuple, list)) and len(value) == 2 and all(_is_int(v) for v in value)
+
+
+def check_padding(value, name: str):
+    """Normalise a convolution's zero padding (``docs/conventions.md#padding``).
+
+    Accepted: an int ``p`` (``p`` on every side), a pair ``(ph, pw)`` (``ph`` on top and bottom,
+    ``pw`` left and right), a pair of pairs ``((top, bottom), (left, right))``, ``"valid"`` (no
+    padding) or ``"same"``.  Returns ``((top, bottom), (left, right))`` of Python ints, or the
+    string ``"same"`` (resolved per input size by the layer).  Anything else (a bool, a negative
+    pad, a float, a malformed tuple, another string) raises a ``ValueError`` that names ``name``,
+    the accepted forms and the value that came.
+    """
+    forms = ("expected an int >= 0, a pair (ph, pw), a pair of pairs ((top, bottom), (left, right)), "
+             f"{PADDING_NAMES[0]!r} or {PADDING_NAMES[1]!r}")
+    if isinstance(value, str):
+        if value == "same":
+            return "same"
+        if value == "valid":
+            return ((0, 0), (0, 0))
+        raise ValueError(f"{name}: unknown padding {value!r}; {forms}")
+    if _is_int(value):
+        pads = ((int(value), int(value)), (int(value), int(value)))
+    elif _is_int_pair(value):
+        pads = ((int(value[0]), int(value[0])), (int(value[1]), int(value[1])))
+    elif isinstance(value, (tuple, list)) and len(value) == 2 and all(_is_int_pair(v) for v in value):
+        pads = ((int(value[0][0]), int(value[0][1])), (int(value[1][0]), int(value[1][1])))
+    else:
+        raise ValueError(f"{name}: {forms}; got {value!r}")
+    if min(min(pads[0]), min(pads[1])) < 0:
+        raise ValueError(f"{name}: every pad must be >= 0, got {value!r} (((top, bottom), (left, right)) = {pads})")
+    return pads
+
+
 def check_options(method: str, options: dict, allowed: dict) -> dict:
     """Fill defaults for ``options`` and refuse unknown names.
 

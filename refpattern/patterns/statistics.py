@@ -72,9 +72,10 @@ SHIFT_SAMPLE_ELEMENTS = 1 << 22
 
 def observation_mean(layer, x):
     """``(1/M)·Σ x`` over the observations of one batch, (D,), without building the patch matrix
-    (Conv2D: a mean over a strided view of the padded input)."""
+    (Conv2D: a mean over a strided view of the input padded by the layer's pads for its size)."""
     if isinstance(layer, Conv2D):
-        patches = extract_patches(x, layer.kernel_size, layer.stride, layer.padding)  # (N, OH, OW, C, kh, kw)
+        pads = layer.pads(x.shape[2:])
+        patches = extract_patches(x, layer.kernel_size, layer.stride, pads)  # (N, OH, OW, C, kh, kw)
         return patches.mean(axis=(0, 1, 2)).reshape(-1)
     return x.mean(axis=0)
 
@@ -253,7 +254,7 @@ class LayerStatistics:
             return
         self._set_shift(x)
         self.n += get_backend(backend).accumulate_statistics(
-            x, z, self.weight, self.shift, self._conv(), self.products, self.sum_x, self.n_plus, self.output_sums,
+            x, z, self.weight, self.shift, self._conv(x), self.products, self.sum_x, self.n_plus, self.output_sums,
             self.sum_xx)
 
     def forward_accumulate(self, x, backend, relu: bool = False):
@@ -268,15 +269,17 @@ class LayerStatistics:
                              f"{self.neurons.start}:{self.neurons.stop}")
         self._check_batch(x)
         self._set_shift(x)
-        out, n = backend.forward_statistics(x, self.weight, self.bias, self.shift, self._conv(), self.products,
+        out, n = backend.forward_statistics(x, self.weight, self.bias, self.shift, self._conv(x), self.products,
                                             self.sum_x, self.n_plus, self.output_sums, self.sum_xx, relu=relu)
         self.n += n
         return out
 
-    def _conv(self):
-        """``(kernel_size, stride, padding)`` for Conv2D, None for Dense (the kernels' ``conv``)."""
+    def _conv(self, x):
+        """``(kernel_size, stride, padding)`` for Conv2D, None for Dense (the kernels' ``conv``);
+        ``padding`` is the layer's explicit ``((top, bottom), (left, right))`` for the batch ``x``'s
+        spatial size (:meth:`Conv2D.pads`, which resolves ``"same"``)."""
         if isinstance(self.layer, Conv2D):
-            return self.layer.kernel_size, self.layer.stride, self.layer.padding
+            return self.layer.kernel_size, self.layer.stride, self.layer.pads(x.shape[2:])
         return None
 
     def _set_shift(self, x) -> None:
