@@ -4,6 +4,7 @@ or an independent channels-last forward pass (docs/conventions.md#interop-layout
 import numpy as np
 import pytest
 from conftest import random_cnn
+from framework_emulation import keras_forward
 
 import refpattern as rp
 from refpattern.interop import (
@@ -71,51 +72,19 @@ def test_weight_layouts_round_trip_and_match_explicit_loops():
         conv_weight_to_keras(dense)
 
 
-def _keras_forward(layers, x_nhwc):
-    """A channels-last forward pass written from the Keras layer definitions with NumPy only:
-    ZeroPadding2D + 'valid' Conv2D (cross-correlation), MaxPooling2D, ReLU, Flatten of (H, W, C), Dense."""
-    a = x_nhwc
-    for layer in layers:
-        kind = layer["type"]
-        if kind == "Conv2D":
-            (top, bottom), (left, right) = layer["padding"]
-            a = np.pad(a, ((0, 0), (top, bottom), (left, right), (0, 0)))
-            kh, kw, _, out = layer["kernel"].shape
-            sh, sw = layer["strides"]
-            oh, ow = (a.shape[1] - kh) // sh + 1, (a.shape[2] - kw) // sw + 1
-            z = np.zeros((a.shape[0], oh, ow, out))
-            for p in range(oh):
-                for q in range(ow):
-                    window = a[:, p * sh:p * sh + kh, q * sw:q * sw + kw, :]
-                    z[:, p, q, :] = np.einsum("nijc,ijco->no", window, layer["kernel"])
-            a = z + layer["bias"]
-        elif kind == "MaxPool2D":
-            (kh, kw), (sh, sw) = layer["pool_size"], layer["strides"]
-            oh, ow = (a.shape[1] - kh) // sh + 1, (a.shape[2] - kw) // sw + 1
-            a = np.stack([np.stack([a[:, p * sh:p * sh + kh, q * sw:q * sw + kw, :].max(axis=(1, 2))
-                                    for q in range(ow)], axis=1) for p in range(oh)], axis=1)
-        elif kind == "ReLU":
-            a = np.maximum(a, 0)
-        elif kind == "Flatten":
-            a = a.reshape(a.shape[0], -1)
-        elif kind == "Dense":
-            a = a @ layer["kernel"] + layer["bias"]
-    return a
-
-
 def test_keras_layout_forward_gives_refpattern_logits():
     """The whole network in the Keras layout, run channels-last: the same logits (Flatten permutation
     included; the random CNN has stride, asymmetric kernel, one-sided padding and overlapping pools)."""
     net = random_cnn(seed=9)
     x = np.random.default_rng(3).normal(size=(4, 2, 9, 9))
     layers = network_weights(net, "keras")[:-1]  # without the Softmax: logits
-    logits = _keras_forward(layers, nchw_to_nhwc(x))
+    logits = keras_forward(layers, nchw_to_nhwc(x))
     np.testing.assert_allclose(logits, net.logits(x), rtol=1e-12, atol=1e-12)
     # without the permutation the first Dense reads its inputs in the wrong order
     unpermuted = [dict(layer) for layer in layers]
     first_dense = next(layer for layer in unpermuted if layer["type"] == "Dense")
     first_dense["kernel"] = dense_weight_to_keras(net.layers[first_dense["index"]].weight)
-    assert not np.allclose(_keras_forward(unpermuted, nchw_to_nhwc(x)), net.logits(x))
+    assert not np.allclose(keras_forward(unpermuted, nchw_to_nhwc(x)), net.logits(x))
 
 
 def test_torch_layout_is_refpattern_own_and_copies():
