@@ -95,7 +95,8 @@ class ExplanationComparison:
     passed : bool
     relative_error : ndarray (N,)
         ``max|actual_n − reference_n| / max|reference_n|`` per sample (0 where both are all
-        zero, inf where only the reference is); None when the shapes differ.
+        zero, inf where only the reference is); None when the shapes differ or ``actual`` holds
+        NaN or inf.
     failing_samples : tuple of int
     worst_sample : int or None
     worst_position : tuple or None
@@ -233,7 +234,8 @@ def _diagnose(actual, reference, actual_dtype, relative, failing, y_t, start, me
                              "output layer's closed-gate pattern a₋ acts), but output_pattern='a+' does not match "
                              "either")
     finite = relative[np.isfinite(relative)]
-    if finite.size and np.all(np.isfinite(relative)) and finite.max() <= FLOAT32_TOLERANCE.rtol:
+    if (finite.size and np.all(np.isfinite(relative))
+            and FLOAT64_TOLERANCE.rtol < finite.max() <= FLOAT32_TOLERANCE.rtol):
         evidence = ""
         if actual_dtype == np.float32:
             evidence = "; actual's dtype is float32"

@@ -150,6 +150,10 @@ def test_an_unexplained_difference_says_so(case):
     noisy = reference + 0.1 * np.random.default_rng(4).normal(size=reference.shape)
     message = _fails_with("none of the known convention slips", noisy, net, x, "gradient")
     assert "failing samples: 4 of 4" in message
+    # float64 rounding under a tolerance tighter than float64 allows is not called float32
+    numba = rp.explain(net, x, "lrp.epsilon", backend="numba")
+    assert np.any(numba != rp.explain(net, x, "lrp.epsilon", backend="numpy"))
+    _fails_with("none of the known convention slips", numba, net, x, "lrp.epsilon", backend="numpy", rtol=1e-18)
 
 
 def test_bad_arguments_are_refused_and_nothing_is_modified(case):

@@ -5,7 +5,10 @@
 
 The nodes and weights come from a named rule (``steps``, ``quadrature``; default 64 midpoint
 steps, :func:`quadrature`) or are given as they are (``alphas``, ``weights``), e.g. Captum's
-(:func:`captum_quadrature`), ``docs/conventions.md#ig-explicit-nodes``.
+(:func:`captum_quadrature`), ``docs/conventions.md#ig-explicit-nodes``.  The default is a float64
+midpoint rule because its weights sum to exactly 1, so completeness is off by the quadrature
+error alone; Captum's default (50 Gauss–Legendre nodes, float32 weights) and its trapezoid
+(weights summing to ``(n − 1)/n``) are reproduced on request, never by default.
 """
 
 from __future__ import annotations
