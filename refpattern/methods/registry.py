@@ -170,8 +170,8 @@ def _pattern_net(options, net):
     (``y_t > 0``) and ``a₋`` where it is closed, as every other layer does; ``"a+"`` uses ``a₊``
     for both there, as iNNvestigate 1.x (one pattern per layer) does.  The default is the paper's
     two-component estimator S_a± applied at every kernel layer alike: it defines ``a₋`` for the
-    closed regime, and the output layer is the one kernel layer where that regime is reached
-    (``docs/conventions.md#output-pattern``)."""
+    closed regime, which acts wherever no ReLU follows a kernel layer — typically only at the
+    output layer (``docs/conventions.md#output-pattern``)."""
     return _pattern_composite(options, net, attribution=False)
 
 
