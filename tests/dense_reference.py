@@ -158,6 +158,36 @@ def rule_w_square(a, W, R, stabilizer):
     return (w2 * (R / _stab(w2.sum(axis=1), stabilizer))[:, None]).sum(axis=0)
 
 
+def rule_flat(a, W, R, stabilizer):
+    """Flat rule from the definition: ``R_i = Σ_j 1[i ∈ rf(j)] R_j / (|rf(j)| + s)``; the receptive
+    field ``rf(j)`` is read off the nonzero entries of ``W`` (random weights are never exactly 0,
+    and zero padding has no column)."""
+    structure = (W != 0).astype(np.float64)
+    return (structure * (R / _stab(structure.sum(axis=1), stabilizer))[:, None]).sum(axis=0)
+
+
+def rule_gamma(a, W, b, R, gamma, stabilizer):
+    """Generalised LRP-γ from the definition, neuron by neuron with the contribution matrix
+    (``z_j > 0``: ``a⁺(w + γw⁺) + a⁻(w + γw⁻)`` over ``Σ + b + γb⁺``; ``z_j < 0``: the roles of
+    ``w⁺`` and ``w⁻`` swapped, ``b + γb⁻``; ``z_j = 0``: nothing)."""
+    z = W @ a + b
+    relevance = np.zeros_like(a)
+    a_pos, a_neg = np.maximum(a, 0), np.minimum(a, 0)
+    for j in range(W.shape[0]):
+        w = W[j]
+        up, down = w + gamma * np.maximum(w, 0), w + gamma * np.minimum(w, 0)
+        if z[j] > 0:
+            c = a_pos * up + a_neg * down
+            denominator = c.sum() + b[j] + gamma * max(b[j], 0)
+        elif z[j] < 0:
+            c = a_pos * down + a_neg * up
+            denominator = c.sum() + b[j] + gamma * min(b[j], 0)
+        else:
+            continue
+        relevance += c * R[j] / _stab(np.array(denominator), stabilizer)
+    return relevance
+
+
 def lrp_dense(net, x_sample, target, kernel_rule, first_rule=None):
     """Relevance of ``x_sample`` for logit ``target``; ``kernel_rule(a, W, b, R)`` per kernel layer.
 

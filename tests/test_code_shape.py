@@ -103,6 +103,7 @@ FLOORS = {
     "refpattern.methods": ("refpattern.kernels", "refpattern.network"),
     "refpattern.datasets": (),
     "refpattern.train": ("refpattern.network", "refpattern.progress"),
+    "refpattern.interop": ("refpattern.kernels", "refpattern.network"),
 }
 
 

@@ -1,10 +1,12 @@
-"""Integrated Gradients: completeness, and the quadrature rules exactly as docs/math.md#ig-quadratures defines them."""
+"""Integrated Gradients: completeness, the quadrature rules exactly as docs/math.md#ig-quadratures defines them,
+and explicit nodes/weights mirroring Captum's rules (docs/conventions.md#ig-explicit-nodes) against closed forms."""
 
 import numpy as np
 import pytest
 from conftest import random_cnn
 
 import refpattern as rp
+from refpattern.methods import captum_quadrature
 from refpattern.methods.integrated_gradients import QUADRATURES, quadrature
 
 
@@ -93,3 +95,102 @@ def test_quadrature_refuses_bad_arguments():
         quadrature("trapezoid", 1)
     with pytest.raises(ValueError, match="quadrature must be one of"):
         rp.explain(random_cnn(), np.zeros((1, 2, 9, 9)), "integrated_gradients", quadrature="simpson")
+
+
+# --- explicit nodes and weights (alphas=, weights=), and Captum's rules ------------------------------
+
+def _one_kink_net(kink):
+    """y = v·relu(c·x₀ + b) on 2 inputs; from baseline 0 to x = (1, 0) the ReLU opens at α* = ``kink``.
+    Along the path ∂y/∂x₀ = v·c·1[α > α*], so IG₀ = v·c·Σ_{k: α_k > α*} ω_k and IG₁ = 0."""
+    c, v = 2.0, 1.5
+    net = rp.Sequential([rp.Dense([[c, 0.7]], [-c * kink]), rp.ReLU(), rp.Dense([[v]])])
+    return net, np.array([[1.0, 0.0]]), v * c
+
+
+def test_explicit_nodes_reproduce_each_named_rule_bit_for_bit():
+    net = random_cnn(seed=3)
+    x = np.random.default_rng(1).normal(size=(2, 2, 9, 9))
+    for name in QUADRATURES:
+        alphas, weights = quadrature(name, 7)
+        named = rp.explain(net, x, "integrated_gradients", steps=7, quadrature=name)
+        explicit = rp.explain(net, x, "integrated_gradients", alphas=alphas, weights=weights)
+        np.testing.assert_array_equal(explicit, named)
+
+
+@pytest.mark.parametrize("n", [7, 50])
+def test_captum_trapezoid_closed_form_and_its_ratio_to_the_trapezoid_rule(n):
+    """Captum's riemann_trapezoid: nodes k/(n−1), step sizes 1/n with both ends halved (sum (n−1)/n).
+    With the kink at α* = 0.3 the sum over open nodes is (m − ½)·ω, m = n − 1 − ⌊(n−1)α*⌋ nodes past the
+    kink (the last one halved), ω = float32(1/n) — against refpattern's trapezoid (ω = 1/(n−1)) exactly
+    the factor ω·(n−1)."""
+    kink = 0.3
+    net, x, slope = _one_kink_net(kink)
+    alphas, weights = captum_quadrature("riemann_trapezoid", n)
+    m = n - 1 - int(np.floor((n - 1) * kink))
+    step = float(np.float32(1.0 / n))
+    captum_like = rp.explain(net, x, "integrated_gradients", target=0, alphas=alphas, weights=weights)
+    np.testing.assert_allclose(captum_like[0], [slope * (m - 0.5) * step, 0.0], rtol=1e-15, atol=0)
+    ours = rp.explain(net, x, "integrated_gradients", target=0, steps=n, quadrature="trapezoid")
+    np.testing.assert_allclose(ours[0], [slope * (m - 0.5) / (n - 1), 0.0], rtol=1e-15, atol=0)
+    np.testing.assert_allclose(captum_like[0, 0] / ours[0, 0], step * (n - 1), rtol=1e-15)
+    assert abs(step * (n - 1) - (n - 1) / n) <= 2 ** -24 * (n - 1) / n  # (n−1)/n up to float32 rounding
+
+
+def test_riemann_left_closed_form():
+    """Left Riemann sum with n nodes k/n: (n − 1 − ⌊nα*⌋)/n of the slope falls past the kink."""
+    kink, n = 0.37, 20
+    net, x, slope = _one_kink_net(kink)
+    ig = rp.explain(net, x, "integrated_gradients", target=0, steps=n, quadrature="riemann_left")
+    np.testing.assert_allclose(ig[0, 0], slope * (n - 1 - np.floor(n * kink)) / n, rtol=1e-15)
+
+
+def test_captum_gauss_legendre_float32_weights():
+    """Captum's default (50 Gauss–Legendre steps): refpattern's nodes exactly, the weights rounded to
+    float32.  On a linear model IG = (x − x₀)·w_t·Σω_k, so the float32 weights scale the exact answer by
+    Σω_k, which misses 1 by at most 50 float32 roundings of the weights."""
+    alphas, weights = captum_quadrature()
+    exact_alphas, exact_weights = quadrature("gauss_legendre", 50)
+    np.testing.assert_array_equal(alphas, exact_alphas)
+    np.testing.assert_array_equal(weights, exact_weights.astype(np.float32).astype(np.float64))
+    assert np.any(weights != exact_weights)
+    rng = np.random.default_rng(8)
+    w = rng.normal(size=(3, 4))
+    net = rp.Sequential([rp.Dense(w, rng.normal(size=3))])
+    x = rng.normal(size=(5, 4))
+    targets = np.argmax(net.logits(x), axis=1)
+    ig = rp.explain(net, x, "integrated_gradients", alphas=alphas, weights=weights)
+    np.testing.assert_allclose(ig, x * w[targets] * weights.sum(), rtol=1e-14, atol=1e-15)
+    assert abs(weights.sum() - 1) <= 50 * 2 ** -24 * exact_weights.max()
+
+
+def test_captum_riemann_nodes_are_float32_numbers():
+    for method in ("riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid"):
+        alphas, weights = captum_quadrature(method, 9)
+        assert np.array_equal(alphas.astype(np.float32), alphas) and np.all((alphas >= 0) & (alphas <= 1))
+        assert np.all(weights[1:-1] == np.float32(1 / 9))
+    with pytest.raises(ValueError, match="Riemann rules need n_steps > 1"):
+        captum_quadrature("riemann_left", 1)
+    with pytest.raises(ValueError, match="method must be one of"):
+        captum_quadrature("trapezoid", 5)
+
+
+def test_explicit_nodes_refuse_a_mix_and_bad_arrays():
+    net = random_cnn()
+    x = np.zeros((1, 2, 9, 9))
+    alphas, weights = np.linspace(0, 1, 5), np.full(5, 0.2)
+    cases = [
+        ({"alphas": alphas, "weights": weights, "steps": 5}, ValueError, "not both"),
+        ({"alphas": alphas, "weights": weights, "quadrature": "trapezoid"}, ValueError, "not both"),
+        ({"alphas": alphas}, ValueError, "give both alphas= and weights="),
+        ({"alphas": alphas, "weights": weights[:4]}, ValueError, "one length"),
+        ({"alphas": alphas * 2, "weights": weights}, ValueError, r"alphas must lie in \[0, 1\]"),
+        ({"alphas": alphas, "weights": np.array([0.2, np.nan, 0.2, 0.2, 0.2])}, ValueError, "NaN"),
+        ({"alphas": alphas[None], "weights": weights}, ValueError, "1-D"),
+        ({"alphas": alphas, "weights": ["a"] * 5}, TypeError, "array of floats"),
+    ]
+    for options, error, message in cases:
+        with pytest.raises(error, match=message):
+            rp.explain(net, x, "integrated_gradients", **options)
+    given = alphas.copy()
+    rp.explain(net, x, "integrated_gradients", alphas=given, weights=weights)
+    np.testing.assert_array_equal(given, alphas)

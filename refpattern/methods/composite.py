@@ -3,7 +3,9 @@
 A :class:`Composite` is a small, inspectable mapping.  Lookup order for layer ``l``:
 
 1. ``layer_rules[l]`` (by position in ``net.layers``), if present;
-2. for kernel layers: ``first_kernel`` for the first Dense/Conv2D layer if set, else ``kernel``;
+2. for kernel layers: ``first_kernel`` for the first Dense/Conv2D layer if set; else
+   ``first_conv`` for the first Conv2D layer if set; else ``dense`` (Dense) or ``conv``
+   (Conv2D) if set; else ``kernel``;
 3. for ReLU: ``relu``;
 4. for MaxPool2D and Flatten: the layer's own exact backward (routing to the forward winner).
 
@@ -19,6 +21,8 @@ from dataclasses import dataclass, field
 from refpattern.methods.relu_rules import GatedReLU, LayerBackward
 from refpattern.methods.rule import Rule
 from refpattern.methods.rules import GradientRule
+from refpattern.network.conv2d import Conv2D
+from refpattern.network.dense import Dense
 from refpattern.network.elementwise import ReLU
 
 STARTS = ("one", "logit")
@@ -31,6 +35,11 @@ class Composite:
     Example: LRP-ε above, z^B on the input layer, explaining from the logit value::
 
         Composite(kernel=EpsilonRule(1e-3), first_kernel=ZBRule(0, 1), relu=PassReLU(), start="logit")
+
+    By layer type, as zennit's ``EpsilonPlus`` (z⁺ on convolutions, ε on dense layers;
+    :mod:`refpattern.methods.presets`)::
+
+        Composite(conv=AlphaBetaRule(1, 0), dense=EpsilonRule(1e-6), relu=PassReLU(), start="logit")
     """
 
     kernel: object = field(default_factory=GradientRule)
@@ -38,11 +47,15 @@ class Composite:
     first_kernel: object | None = None
     layer_rules: dict = field(default_factory=dict)
     start: str = "one"
+    dense: object | None = None
+    conv: object | None = None
+    first_conv: object | None = None
 
     def __post_init__(self):
         if self.start not in STARTS:
             raise ValueError(f"Composite: start must be one of {STARTS}, got {self.start!r}")
-        rules = {"kernel": self.kernel, "relu": self.relu, "first_kernel": self.first_kernel,
+        rules = {"kernel": self.kernel, "relu": self.relu, "first_kernel": self.first_kernel, "dense": self.dense,
+                 "conv": self.conv, "first_conv": self.first_conv,
                  **{f"layer_rules[{index!r}]": rule for index, rule in self.layer_rules.items()}}
         for where, rule in rules.items():
             if rule is not None and not isinstance(rule, Rule):
@@ -56,7 +69,18 @@ class Composite:
         if layer.is_kernel:
             if self.first_kernel is not None and index == net.kernel_indices[0]:
                 return self.first_kernel
+            if self.first_conv is not None and index == _first_conv_index(net):
+                return self.first_conv
+            if self.dense is not None and isinstance(layer, Dense):
+                return self.dense
+            if self.conv is not None and isinstance(layer, Conv2D):
+                return self.conv
             return self.kernel
         if isinstance(layer, ReLU):
             return self.relu
         return LayerBackward()
+
+
+def _first_conv_index(net):
+    """Position of the first Conv2D layer in ``net.layers`` (None without one)."""
+    return next((index for index in net.kernel_indices if isinstance(net.layers[index], Conv2D)), None)

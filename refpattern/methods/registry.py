@@ -14,6 +14,7 @@ Two kinds of method, two tables:
 
 from __future__ import annotations
 
+from refpattern.methods import presets
 from refpattern.methods.composite import Composite
 from refpattern.methods.integrated_gradients import integrated_gradients
 from refpattern.methods.relu_rules import DeconvReLU, GatedReLU, GuidedReLU, PassReLU
@@ -21,6 +22,8 @@ from refpattern.methods.rules import (
     DEFAULT_STABILIZER,
     AlphaBetaRule,
     EpsilonRule,
+    FlatRule,
+    GammaRule,
     GatedPatternRule,
     GradientRule,
     IdentitySignalRule,
@@ -76,12 +79,37 @@ def _lrp_w_square(options, net):
     return Composite(kernel=WSquareRule(options["stabilizer"]), relu=PassReLU(), start="logit")
 
 
+def _lrp_flat(options, net):
+    """Flat rule (Lapuschkin et al., 2019) on every kernel layer, start ``y_t`` (iNNvestigate's ``lrp.flat``)."""
+    return Composite(kernel=FlatRule(options["stabilizer"]), relu=PassReLU(), start="logit")
+
+
+def _lrp_gamma(options, net):
+    """LRP-γ (Montavon et al., 2019; zennit's generalised form) on every kernel layer, start ``y_t``."""
+    return Composite(kernel=GammaRule(options["gamma"], options["stabilizer"]), relu=PassReLU(), start="logit")
+
+
+def _zennit_preset(name):
+    factory = presets.PRESETS[name]
+
+    def build(options, net):
+        if name == "epsilon_gamma_box":
+            if options["low"] is None or options["high"] is None:
+                raise ValueError("zennit.epsilon_gamma_box: needs low= and high= (bounds of the input domain)")
+            return factory(options["low"], options["high"], options["epsilon"], options["gamma"],
+                           options["stabilizer"])
+        return factory(options["epsilon"], options["stabilizer"])
+
+    build.__doc__ = f"zennit's ``{name}`` composite (:func:`refpattern.methods.presets.{name}`), start ``y_t``."
+    return build
+
+
 def _lrp_zb(options, net):
     """z^B on the first kernel layer (bounds ``low``/``high``), the ``rest`` method above it."""
     if options["low"] is None or options["high"] is None:
         raise ValueError("lrp.zb: needs low= and high= (bounds of the input domain)")
     rest_name = canonical_name(options["rest"])
-    if rest_name in ("lrp.zb", "deep_taylor") or rest_name not in METHODS or rest_name not in COMPOSITE_METHODS:
+    if rest_name == "lrp.zb" or not rest_name.startswith("lrp.") or rest_name not in METHODS:
         raise ValueError(f"lrp.zb: rest must name an LRP rule such as 'lrp.epsilon', got {options['rest']!r}")
     builder, defaults = METHODS[rest_name]
     rest_options = {k: options[k] for k in defaults if k in options}
@@ -104,9 +132,15 @@ def _deep_taylor(options, net):
                      relu=PassReLU(), start="logit")
 
 
+OUTPUT_PATTERNS = ("a+-", "a+")
+
+
 def _pattern_composite(options, net, attribution: bool):
     patterns = options["patterns"]
     name = "pattern.attribution" if attribution else "pattern.net"
+    output_pattern = options["output_pattern"]
+    if not isinstance(output_pattern, str) or output_pattern not in OUTPUT_PATTERNS:
+        raise ValueError(f"{name}: output_pattern must be one of {OUTPUT_PATTERNS}, got {output_pattern!r}")
     if patterns is None:
         raise ValueError(f"{name}: needs patterns= (from refpattern.fit_patterns)")
     if not hasattr(patterns, "check_network"):
@@ -120,6 +154,8 @@ def _pattern_composite(options, net, attribution: bool):
             layer_rules[index] = IdentitySignalRule(attribution)
             continue
         a_plus, a_minus = p.a_plus, p.a_minus
+        if output_pattern == "a+" and index == net.kernel_indices[-1]:  # iNNvestigate 1.x: one pattern
+            a_minus = a_plus
         if attribution:
             a_plus, a_minus = layer.weight * a_plus, layer.weight * a_minus
         layer_rules[index] = GatedPatternRule(a_plus, a_minus, f"{name} (kernel layer {k})")
@@ -128,12 +164,20 @@ def _pattern_composite(options, net, attribution: bool):
 
 def _pattern_net(options, net):
     """PatternNet (Kindermans et al., 2018): the gradient pass with weights → patterns ``a±``,
-    ReLU gated by the forward pass, start ``y_t``.  Output: the estimated signal."""
+    ReLU gated by the forward pass, start ``y_t``.  Output: the estimated signal.
+
+    ``output_pattern="a+-"`` (default) uses ``a₊`` where the last kernel layer's neuron is open
+    (``y_t > 0``) and ``a₋`` where it is closed, as every other layer does; ``"a+"`` uses ``a₊``
+    for both there, as iNNvestigate 1.x (one pattern per layer) does.  The default is the paper's
+    two-component estimator S_a± applied at every kernel layer alike: it defines ``a₋`` for the
+    closed regime, which acts wherever no ReLU follows a kernel layer — typically only at the
+    output layer (``docs/conventions.md#output-pattern``)."""
     return _pattern_composite(options, net, attribution=False)
 
 
 def _pattern_attribution(options, net):
-    """PatternAttribution (Kindermans et al., 2018): weights → ``w ⊙ a±``, ReLU gated, start ``y_t``."""
+    """PatternAttribution (Kindermans et al., 2018): weights → ``w ⊙ a±``, ReLU gated, start ``y_t``;
+    ``output_pattern`` as for PatternNet."""
     return _pattern_composite(options, net, attribution=True)
 
 
@@ -150,11 +194,18 @@ METHODS = {
     "lrp.alpha_2_beta_1": (_fixed_alpha_beta(2.0, 1.0, True), dict(_STAB)),
     "lrp.z_plus": (_fixed_alpha_beta(1.0, 0.0, False), dict(_STAB)),
     "lrp.w_square": (_lrp_w_square, dict(_STAB)),
+    "lrp.flat": (_lrp_flat, dict(_STAB)),
+    "lrp.gamma": (_lrp_gamma, {"gamma": presets.ZENNIT_GAMMA, **_STAB}),
     "lrp.zb": (_lrp_zb, {"low": None, "high": None, "rest": "lrp.epsilon", "epsilon": DEFAULT_EPSILON,
                          "alpha": 1.0, "beta": 0.0, "bias": True, **_STAB}),
     "deep_taylor": (_deep_taylor, {"low": None, "high": None, **_STAB}),
-    "pattern.net": (_pattern_net, {"patterns": None}),
-    "pattern.attribution": (_pattern_attribution, {"patterns": None}),
+    "pattern.net": (_pattern_net, {"patterns": None, "output_pattern": "a+-"}),
+    "pattern.attribution": (_pattern_attribution, {"patterns": None, "output_pattern": "a+-"}),
+    **{f"zennit.{name}": (_zennit_preset(name), {"epsilon": presets.ZENNIT_EPSILON, **_STAB})
+       for name in presets.PRESETS if name != "epsilon_gamma_box"},
+    "zennit.epsilon_gamma_box": (_zennit_preset("epsilon_gamma_box"),
+                                 {"low": None, "high": None, "epsilon": presets.ZENNIT_EPSILON,
+                                  "gamma": presets.ZENNIT_GAMMA, **_STAB}),
 }
 COMPOSITE_METHODS = frozenset(METHODS)
 
@@ -167,7 +218,8 @@ def _input_x_gradient(gradient_at, x, activations, options):
 
 def _integrated_gradients(gradient_at, x, activations, options):
     """Integrated Gradients (:mod:`refpattern.methods.integrated_gradients`)."""
-    return integrated_gradients(gradient_at, x, options["baseline"], options["steps"], options["quadrature"])
+    return integrated_gradients(gradient_at, x, options["baseline"], options["steps"], options["quadrature"],
+                                options["alphas"], options["weights"])
 
 
 def _smoothgrad(gradient_at, x, activations, options):
@@ -178,7 +230,9 @@ def _smoothgrad(gradient_at, x, activations, options):
 
 GRADIENT_METHODS = {
     "input_x_gradient": (_input_x_gradient, {}),
-    "integrated_gradients": (_integrated_gradients, {"baseline": 0.0, "steps": 64, "quadrature": "riemann_midpoint"}),
+    # steps/quadrature None: 64 riemann_midpoint steps unless alphas=/weights= are given (path_rule)
+    "integrated_gradients": (_integrated_gradients, {"baseline": 0.0, "steps": None, "quadrature": None,
+                                                     "alphas": None, "weights": None}),
     "smoothgrad": (_smoothgrad, {"samples": None, "noise_level": None, "seed": None, "noise": None}),
 }
 
@@ -191,6 +245,7 @@ ALIASES = {
     "lrp.zplus": "lrp.z_plus",
     "lrp.epsilon_rule": "lrp.epsilon",
     "lrp.w2": "lrp.w_square",
+    "lrp.alpha_1_beta_0_IB": "lrp.z_plus",
     "deep_taylor.bounded": "deep_taylor",
     "integrated_gradient": "integrated_gradients",
     "integrated-gradients": "integrated_gradients",

@@ -164,6 +164,71 @@ class WSquareRule(Rule):
         return layer.linear_transpose(s, w2, x.shape, backend)
 
 
+class FlatRule(Rule):
+    """Flat rule (Lapuschkin et al., 2019, "Unmasking Clever Hans predictors"; zennit ``rules.Flat``):
+    ``R_i = Σ_j R_j / (Σ_i 1 + s·sgn(·))`` — every input of neuron ``j``'s receptive field gets
+    the same share, whatever its value or weight.
+
+    ``Σ_i 1`` counts the inputs that exist: for a convolution, zero padding is not an input
+    (as zennit's ``Flat``, which runs the layer on ``ones_like(input)`` with all weights 1 and
+    the bias zeroed).  No bias enters.  ``docs/math.md#rule-flat``.
+    """
+
+    def __init__(self, stabilizer=DEFAULT_STABILIZER):
+        self.stabilizer = _check_stabilizer("lrp.flat", stabilizer)
+
+    def backward(self, layer, x, output, upstream, backend=None):
+        ones = np.ones_like(layer.weight)
+        count = layer.linear(np.ones_like(x), ones, backend)
+        s = stabilized_divide(upstream, count, self.stabilizer)
+        return layer.linear_transpose(s, ones, x.shape, backend)
+
+
+class GammaRule(Rule):
+    """LRP-γ in zennit's generalised form (Montavon et al., 2019, "Layer-wise relevance propagation:
+    an overview"; Andéol et al., 2021; zennit ``rules.Gamma``), ``docs/math.md#rule-gamma``.
+
+    With ``w↑ = w + γw⁺``, ``w↓ = w + γw⁻`` (and the bias likewise, ``b↑ = b + γb⁺``,
+    ``b↓ = b + γb⁻``), and the forward output ``z_j = Σ_i x_i w_ij + b_j``:
+
+    - ``z_j > 0``: ``c_ij = x⁺_i w↑_ij + x⁻_i w↓_ij``, denominator ``Σ_i c_ij + b↑_j``;
+    - ``z_j < 0``: ``c_ij = x⁺_i w↓_ij + x⁻_i w↑_ij``, denominator ``Σ_i c_ij + b↓_j``;
+    - ``z_j = 0``: the neuron passes nothing;
+
+    ``R_i = Σ_j c_ij R_j / (den_j + s·sgn(den_j))``.  For inputs ``x ≥ 0`` (after a ReLU) and
+    ``z_j > 0`` this is Montavon et al.'s γ-rule ``a_i (w_ij + γw⁺_ij) / Σ_i a_i (w_ij + γw⁺_ij)``
+    with the bias as the weight of a constant input 1; ``γ = 0`` is LRP-ε with ``ε = s`` wherever
+    ``z_j ≠ 0``.
+    """
+
+    def __init__(self, gamma=0.25, stabilizer=DEFAULT_STABILIZER):
+        if isinstance(gamma, (bool, np.bool_)) or not isinstance(gamma, (int, float, np.floating, np.integer)):
+            raise TypeError(f"lrp.gamma: gamma must be a number, got {gamma!r}")
+        gamma = float(gamma)
+        if not np.isfinite(gamma) or gamma < 0:
+            raise ValueError(f"lrp.gamma: gamma must be finite and >= 0, got {gamma}")
+        self.gamma = gamma
+        self.stabilizer = _check_stabilizer("lrp.gamma", stabilizer)
+
+    def backward(self, layer, x, output, upstream, backend=None):
+        g = self.gamma
+        w, b = layer.weight, layer.bias
+        w_up, w_down = w + g * np.maximum(w, 0.0), w + g * np.minimum(w, 0.0)
+        b_up, b_down = b + g * np.maximum(b, 0.0), b + g * np.minimum(b, 0.0)
+        x_pos, x_neg = np.maximum(x, 0.0), np.minimum(x, 0.0)
+        relevance = np.zeros(x.shape)
+        for gate, w_pos_inputs, w_neg_inputs, bias in ((output > 0, w_up, w_down, b_up),
+                                                       (output < 0, w_down, w_up, b_down)):
+            if not np.any(gate):
+                continue
+            z = (layer.linear(x_pos, w_pos_inputs, backend) + layer.linear(x_neg, w_neg_inputs, backend)
+                 + _bias_shaped(layer, bias, output))
+            s = stabilized_divide(upstream * gate, z, self.stabilizer)
+            relevance += (x_pos * layer.linear_transpose(s, w_pos_inputs, x.shape, backend)
+                          + x_neg * layer.linear_transpose(s, w_neg_inputs, x.shape, backend))
+        return relevance
+
+
 class GatedPatternRule(Rule):
     """The kernel-layer step of PatternNet and PatternAttribution (Kindermans et al., 2018, Sec. 4.3;
     ``docs/math.md#rule-patternnet``).

@@ -1,0 +1,237 @@
+"""Layouts of inputs, explanations and weights: refpattern (= PyTorch) ↔ Keras channels-last.
+
+``docs/conventions.md#interop-layouts``.  refpattern and PyTorch share every layout:
+
+=========  ================================  ==================================
+what       refpattern / PyTorch ("torch")    Keras channels_last ("keras")
+=========  ================================  ==================================
+image      ``(N, C, H, W)``                  ``(N, H, W, C)``
+Dense      weight ``(out, in)``              kernel ``(in, out)``
+Conv2D     weight ``(out, in, kh, kw)``      kernel ``(kh, kw, in, out)``
+Flatten    ``(C, H, W)`` in C order          ``(H, W, C)`` in C order
+=========  ================================  ==================================
+
+A Flatten of a ``(C, H, W)`` map puts feature ``(c, h, w)`` at ``(c·H + h)·W + w`` in refpattern
+and at ``(h·W + w)·C + c`` in Keras, so the first Dense layer after it reads its inputs in another
+order: its Keras kernel is refpattern's weight with the input axis permuted
+(:func:`flatten_permutation`).  Biases, strides, pool sizes and ReLUs need no change.
+
+Every function returns new arrays and leaves its arguments unchanged.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from refpattern.network.conv2d import Conv2D
+from refpattern.network.dense import Dense
+from refpattern.network.elementwise import Flatten, ReLU, Softmax
+from refpattern.network.maxpool import MaxPool2D
+from refpattern.network.sequential import Sequential
+
+LAYOUTS = ("torch", "keras")
+
+
+def _array(value, name: str, ndim: int, axes: str) -> np.ndarray:
+    array = np.asarray(value)
+    if array.dtype == object or not (np.issubdtype(array.dtype, np.number)) or array.dtype == bool:
+        raise TypeError(f"{name}: expected a numeric array {axes}, got dtype {array.dtype}")
+    if array.ndim != ndim:
+        raise ValueError(f"{name}: expected {ndim} axes {axes}, got shape {array.shape}")
+    return array
+
+
+def nchw_to_nhwc(x) -> np.ndarray:
+    """``(N, C, H, W) → (N, H, W, C)``: ``y[n, h, w, c] = x[n, c, h, w]``; a flat batch ``(N, F)``
+    has no channel axis and is returned as a copy.  Returns a new C-contiguous array."""
+    x = np.asarray(x)
+    if x.ndim == 2:
+        return x.copy()
+    if x.ndim != 4:
+        raise ValueError(f"nchw_to_nhwc: expected a batch of images (N, C, H, W) or a flat batch (N, F), "
+                         f"got shape {x.shape}")
+    return np.ascontiguousarray(np.moveaxis(x, 1, -1))
+
+
+def nhwc_to_nchw(x) -> np.ndarray:
+    """``(N, H, W, C) → (N, C, H, W)``: ``y[n, c, h, w] = x[n, h, w, c]``; a flat batch ``(N, F)`` is
+    returned as a copy.  Returns a new C-contiguous array."""
+    x = np.asarray(x)
+    if x.ndim == 2:
+        return x.copy()
+    if x.ndim != 4:
+        raise ValueError(f"nhwc_to_nchw: expected a batch of images (N, H, W, C) or a flat batch (N, F), "
+                         f"got shape {x.shape}")
+    return np.ascontiguousarray(np.moveaxis(x, -1, 1))
+
+
+def flatten_permutation(channels: int, height: int, width: int) -> np.ndarray:
+    """The index array ``p`` (length ``C·H·W``, int64) with ``keras_flat = refpattern_flat[..., p]``.
+
+    Keras feature ``k' = (h·W + w)·C + c`` is refpattern feature ``p[k'] = (c·H + h)·W + w``.
+    """
+    for name, value in (("channels", channels), ("height", height), ("width", width)):
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < 1:
+            raise ValueError(f"flatten_permutation: {name} must be a positive int, got {value!r}")
+    return np.arange(channels * height * width, dtype=np.int64).reshape(channels, height, width) \
+        .transpose(1, 2, 0).ravel()
+
+
+def conv_weight_to_keras(weight) -> np.ndarray:
+    """Conv2D weight ``(out, in, kh, kw)`` → Keras kernel ``(kh, kw, in, out)`` (both cross-correlate)."""
+    weight = _array(weight, "conv_weight_to_keras weight", 4, "(out, in, kh, kw)")
+    return np.ascontiguousarray(weight.transpose(2, 3, 1, 0))
+
+
+def conv_weight_from_keras(kernel) -> np.ndarray:
+    """Keras Conv2D kernel ``(kh, kw, in, out)`` → refpattern/PyTorch weight ``(out, in, kh, kw)``."""
+    kernel = _array(kernel, "conv_weight_from_keras kernel", 4, "(kh, kw, in, out)")
+    return np.ascontiguousarray(kernel.transpose(3, 2, 0, 1))
+
+
+def _check_flattened(flattened_from, features: int, where: str):
+    if flattened_from is None:
+        return None
+    shape = tuple(flattened_from)
+    if len(shape) != 3:
+        raise ValueError(f"{where}: flattened_from must be the (C, H, W) shape the Flatten saw, got {flattened_from!r}")
+    permutation = flatten_permutation(*shape)
+    if permutation.size != features:
+        raise ValueError(f"{where}: flattened_from {shape} has {permutation.size} features, the weight has "
+                         f"{features} inputs")
+    return permutation
+
+
+def dense_weight_to_keras(weight, flattened_from=None) -> np.ndarray:
+    """Dense weight ``(out, in)`` → Keras kernel ``(in, out)``.
+
+    ``flattened_from=(C, H, W)`` when the layer reads a Flatten of a ``(C, H, W)`` map: Keras
+    kernel row ``k'`` is refpattern input ``p[k']`` (:func:`flatten_permutation`), i.e.
+    ``kernel = weight[:, p].T``.
+    """
+    weight = _array(weight, "dense_weight_to_keras weight", 2, "(out, in)")
+    permutation = _check_flattened(flattened_from, weight.shape[1], "dense_weight_to_keras")
+    if permutation is not None:
+        weight = weight[:, permutation]
+    return np.ascontiguousarray(weight.T)
+
+
+def dense_weight_from_keras(kernel, flattened_from=None) -> np.ndarray:
+    """Keras Dense kernel ``(in, out)`` → refpattern/PyTorch weight ``(out, in)``; ``flattened_from``
+    as in :func:`dense_weight_to_keras` (the inverse permutation is applied)."""
+    kernel = _array(kernel, "dense_weight_from_keras kernel", 2, "(in, out)")
+    permutation = _check_flattened(flattened_from, kernel.shape[0], "dense_weight_from_keras")
+    weight = kernel.T
+    if permutation is not None:
+        restored = np.empty_like(weight)
+        restored[:, permutation] = weight
+        weight = restored
+    return np.ascontiguousarray(weight)
+
+
+def layer_padding(layer) -> tuple:
+    """A Conv2D's zero padding as ``((top, bottom), (left, right))`` — the form of Keras'
+    ``ZeroPadding2D`` (PyTorch's ``Conv2d(padding=(ph, pw))`` is the symmetric case).
+
+    Accepts a layer whose ``padding`` is a pair ``(ph, pw)`` (both sides alike) or a pair of
+    pairs ``((top, bottom), (left, right))``.
+    """
+    padding = getattr(layer, "padding", None)
+    try:
+        if len(padding) == 2 and all(isinstance(p, numbers.Integral) for p in padding):
+            return ((int(padding[0]),) * 2, (int(padding[1]),) * 2)
+        if len(padding) == 2 and all(len(p) == 2 and all(isinstance(v, numbers.Integral) for v in p)
+                                     for p in padding):
+            return tuple((int(p[0]), int(p[1])) for p in padding)
+    except TypeError:
+        pass
+    raise ValueError(f"layer_padding: {layer!r} has padding {padding!r}; expected (ph, pw) or "
+                     "((top, bottom), (left, right))")
+
+
+def _image_shape(shape, layout):
+    """A per-sample shape in ``layout``: ``(C, H, W)`` → ``(H, W, C)`` for Keras; flat shapes unchanged."""
+    if shape is None or layout == "torch" or len(shape) != 3:
+        return None if shape is None else tuple(shape)
+    return (shape[1], shape[2], shape[0])
+
+
+def network_weights(net, layout: str = "torch", input_shape=None) -> list:
+    """Every layer of ``net`` as a dict in ``layout``, in forward order.
+
+    Parameters
+    ----------
+    net : Sequential
+    layout : {"torch", "keras"}
+        ``"torch"``: refpattern's own layouts, PyTorch's names (``weight``, ``bias``, ``stride``,
+        ``kernel_size``).  ``"keras"``: channels-last layouts, Keras' names (``kernel``,
+        ``bias``, ``strides``, ``pool_size``), the first Dense after a Flatten of a
+        ``(C, H, W)`` map permuted (:func:`dense_weight_to_keras`).
+    input_shape : tuple, optional
+        Per-sample input shape ``(C, H, W)`` (refpattern's layout); defaults to
+        ``net.input_shape``.  Needed for the Keras layout when a Flatten of an image feeds a
+        Dense layer; when known, every dict also has ``input_shape``/``output_shape`` in ``layout``.
+
+    Returns
+    -------
+    list of dict, one per layer, each with ``"type"`` (``"Dense"``, ``"Conv2D"``, ``"MaxPool2D"``,
+    ``"ReLU"``, ``"Flatten"``, ``"Softmax"``) and ``"index"`` (position in ``net.layers``):
+
+    - Dense: torch ``weight (out, in)``, ``bias (out,)``; keras ``kernel (in, out)``, ``bias``
+      and ``flattened_from`` (the ``(C, H, W)`` it reads flattened, or None);
+    - Conv2D: torch ``weight (out, in, kh, kw)``, ``bias``, ``stride (sh, sw)``,
+      ``kernel_size``; keras ``kernel (kh, kw, in, out)``, ``bias``, ``strides``; both
+      ``padding ((top, bottom), (left, right))`` (Keras: a ``ZeroPadding2D`` before a
+      ``padding="valid"`` Conv2D);
+    - MaxPool2D: torch ``kernel_size``, ``stride``; keras ``pool_size``, ``strides``
+      (no padding, floor output size).
+
+    Arrays are new float64 arrays.
+    """
+    if not isinstance(net, Sequential):
+        raise TypeError(f"network_weights: net must be a refpattern.Sequential, got {type(net).__name__}")
+    if layout not in LAYOUTS:
+        raise ValueError(f"network_weights: layout must be one of {LAYOUTS}, got {layout!r}")
+    input_shape = net.input_shape if input_shape is None else tuple(int(s) for s in input_shape)
+    shapes = net.output_shapes(input_shape) if input_shape is not None else None
+    keras = layout == "keras"
+    layers, flattened_from = [], None
+    for index, layer in enumerate(net.layers):
+        entry = {"type": type(layer).__name__, "index": index}
+        if shapes is not None:
+            entry["input_shape"] = _image_shape(shapes[index], layout)
+            entry["output_shape"] = _image_shape(shapes[index + 1], layout)
+        if isinstance(layer, Dense):
+            if keras:
+                entry["kernel"] = dense_weight_to_keras(layer.weight, flattened_from)
+                entry["flattened_from"] = flattened_from
+            else:
+                entry["weight"] = np.array(layer.weight)
+            entry["bias"] = np.array(layer.bias)
+            flattened_from = None
+        elif isinstance(layer, Conv2D):
+            if keras:
+                entry["kernel"] = conv_weight_to_keras(layer.weight)
+                entry["strides"] = tuple(layer.stride)
+            else:
+                entry["weight"] = np.array(layer.weight)
+                entry["kernel_size"] = tuple(layer.kernel_size)
+                entry["stride"] = tuple(layer.stride)
+            entry["bias"] = np.array(layer.bias)
+            entry["padding"] = layer_padding(layer)
+        elif isinstance(layer, MaxPool2D):
+            entry.update({"pool_size": tuple(layer.size), "strides": tuple(layer.stride)} if keras else
+                         {"kernel_size": tuple(layer.size), "stride": tuple(layer.stride)})
+        elif isinstance(layer, Flatten):
+            if shapes is None:
+                if keras:
+                    raise ValueError("network_weights: the Keras layout needs input_shape= (C, H, W) (or a net "
+                                     "built with input_shape) to order the features after a Flatten")
+            elif len(shapes[index]) == 3:
+                flattened_from = tuple(shapes[index])
+        elif not isinstance(layer, (ReLU, Softmax)):
+            raise TypeError(f"network_weights: layer {index} is a {type(layer).__name__}, which has no layout here")
+        layers.append(entry)
+    return layers
