@@ -122,3 +122,17 @@ def test_missing_framework_names_the_extra_to_install():
     assert "refpattern_no_such_framework is not installed" in str(raised.value)
     assert FRAMEWORK_EXTRAS["tensorflow"] == "keras" and FRAMEWORK_EXTRAS["onnxruntime"] == "onnx"
     assert import_framework("json").dumps([1]) == "[1]"
+
+
+def test_same_padding_is_written_out_for_the_input_size():
+    """A "same" Conv2D gets the explicit pads of its input size in every layout (stride 2, even input:
+    the odd zero at the bottom/right), and refuses without an input size."""
+    from refpattern.interop.layouts import layer_padding
+
+    layer = rp.Conv2D(np.ones((2, 1, 3, 3)), stride=2, padding="same")
+    net = rp.Sequential([layer], input_shape=(1, 6, 8))
+    for layout in ("torch", "keras"):
+        (entry,) = network_weights(net, layout)
+        assert entry["padding"] == ((0, 1), (0, 1)) == layer.pads((6, 8))
+    with pytest.raises(ValueError, match="depends on the input size"):
+        layer_padding(layer)

@@ -131,14 +131,20 @@ def dense_weight_from_keras(kernel, flattened_from=None) -> np.ndarray:
     return np.ascontiguousarray(weight)
 
 
-def layer_padding(layer) -> tuple:
+def layer_padding(layer, input_shape=None) -> tuple:
     """A Conv2D's zero padding as ``((top, bottom), (left, right))`` — the form of Keras'
     ``ZeroPadding2D`` (PyTorch's ``Conv2d(padding=(ph, pw))`` is the symmetric case).
 
     Accepts a layer whose ``padding`` is a pair ``(ph, pw)`` (both sides alike) or a pair of
-    pairs ``((top, bottom), (left, right))``.
+    pairs ``((top, bottom), (left, right))``; ``"same"`` padding depends on the input size and
+    needs ``input_shape``, the per-sample ``(C, H, W)`` the layer reads (:meth:`Conv2D.pads`).
     """
     padding = getattr(layer, "padding", None)
+    if isinstance(padding, str):
+        if input_shape is None:
+            raise ValueError(f"layer_padding: {layer!r} has padding {padding!r}, which depends on the input size; "
+                             "give input_shape= (or build the network with input_shape=)")
+        return layer.pads(tuple(input_shape)[-2:])
     try:
         if len(padding) == 2 and all(isinstance(p, numbers.Integral) for p in padding):
             return ((int(padding[0]),) * 2, (int(padding[1]),) * 2)
@@ -220,7 +226,7 @@ def network_weights(net, layout: str = "torch", input_shape=None) -> list:
                 entry["kernel_size"] = tuple(layer.kernel_size)
                 entry["stride"] = tuple(layer.stride)
             entry["bias"] = np.array(layer.bias)
-            entry["padding"] = layer_padding(layer)
+            entry["padding"] = layer_padding(layer, None if shapes is None else shapes[index])
         elif isinstance(layer, MaxPool2D):
             entry.update({"pool_size": tuple(layer.size), "strides": tuple(layer.stride)} if keras else
                          {"kernel_size": tuple(layer.size), "stride": tuple(layer.stride)})
