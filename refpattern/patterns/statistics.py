@@ -590,11 +590,6 @@ class NetworkStatistics:
             raise ValueError(f"merge: {len(self)} kernel layers vs {len(other)}")
         return NetworkStatistics(a.merge(b) for a, b in zip(self.layers, other.layers))
 
-    @property
-    def second_moment(self) -> bool:
-        """Whether every layer keeps ``sum_xx`` (ρ needs it)."""
-        return all(s.second_moment for s in self.layers)
-
     def check_network(self, net) -> None:
         """Raise ``ValueError`` unless these statistics were taken for ``net``'s kernel layers."""
         kernels = net.kernel_layers
