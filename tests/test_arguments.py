@@ -51,6 +51,7 @@ REFUSED = [
     (explain("lrp.w_square", stabilizer=None), TypeError, r"lrp\.w_square option stabilizer: expected a real"),
     (explain("deep_taylor", low="abc", high=1.0), TypeError, r"deep_taylor option low: expected a real numeric"),
     (explain("lrp.zb", low=-1.0, high=[np.nan]), ValueError, r"lrp\.zb option high: contains NaN or inf"),
+    (explain("lrp.zb", low=-1e300, high=1.0), ValueError, r"lrp\.zb option low: reaches magnitude 1e\+300, above"),
     # fits, ρ and training
     (lambda net, x, y: rp.fit_patterns(net, x, "random", seed=-1), ValueError, r"seed: expected a non-negative int"),
     (lambda net, x, y: rp.fit_patterns(net, x, "random", seed=1.5), TypeError, r"seed: .*got 1\.5"),

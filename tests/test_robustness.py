@@ -112,6 +112,7 @@ METHODS = [
     ("lrp.z", lambda s: {}, 1),                    # start y_t (degree 1) times x_i w_ij / z_j (degree 0)
     ("lrp.epsilon", lambda s: {"epsilon": 1e-3 * s}, 1),  # ε is added to z: it is in the data's units
     ("lrp.alpha_beta", lambda s: {"stabilizer": 1e-6 * s}, 1),
+    ("lrp.alpha_1_beta_0", lambda s: {"stabilizer": 1e-6 * s}, 1),
     ("lrp.alpha_2_beta_1", lambda s: {"stabilizer": 1e-6 * s}, 1),
     ("lrp.z_plus", lambda s: {"stabilizer": 1e-6 * s}, 1),
     ("lrp.w_square", lambda s: {}, 1),             # denominators Σ w² + stabiliser: the weights' units
@@ -122,6 +123,23 @@ METHODS = [
     ("pattern.attribution", lambda s: {"patterns": "a+-"}, 1),
     ("pattern.attribution", lambda s: {"patterns": "x"}, 1),  # S_x: x_i w_ij R_j / y_j
 ]
+
+
+def test_the_sweep_covers_every_method():
+    assert {method for method, _, _ in METHODS} == set(rp.method_names())
+
+
+@pytest.mark.parametrize("s", [1e-280, 1e-150, 1e150, 1e280])
+def test_the_backends_agree_far_from_unit_scale(setting, s):
+    net, x = setting
+    net_s = scaled_net(net, s)
+    reference = rp.fit_patterns(net, x, "a+-", backend="numpy")
+    rho_numpy = rp.rho(net_s, x * s, "a+-", backend="numpy")
+    for backend in ("numpy", "numba"):
+        patterns = rp.fit_patterns(net_s, x * s, "a+-", backend=backend)
+        for k in range(len(patterns)):
+            assert_scaled(np.asarray(patterns[k].a_plus), reference[k].a_plus, f"{backend} layer {k}")
+    np.testing.assert_allclose(rp.rho(net_s, x * s, "a+-", backend="numba"), rho_numpy, rtol=0, atol=1e-9)
 
 
 @pytest.mark.parametrize("method, options, degree", METHODS, ids=[f"{m[0]}-{i}" for i, m in enumerate(METHODS)])

@@ -24,6 +24,7 @@ from refpattern.methods.rule import Rule
 from refpattern.methods.targets import resolve_targets
 from refpattern.network.sequential import Sequential
 from refpattern.network.validation import (
+    LARGEST_MAGNITUDE,
     all_finite,
     as_float_array,
     check_count,
@@ -34,8 +35,15 @@ from refpattern.network.validation import (
 
 
 def _bound(value, name):
-    """``low``/``high`` of z^B: None, or finite real values (a scalar or an array; never masked)."""
-    return None if value is None else as_float_array(value, name)
+    """``low``/``high`` of z^B: None, or finite real values (a scalar or an array; never masked) of
+    at most :data:`~refpattern.network.validation.LARGEST_MAGNITUDE`, like the inputs they bound."""
+    if value is None:
+        return None
+    value = as_float_array(value, name)
+    if peak_magnitude(value) > LARGEST_MAGNITUDE:
+        raise ValueError(f"{name}: reaches magnitude {peak_magnitude(value):.4g}, above the largest refpattern "
+                         f"accepts, 2^960 ≈ {LARGEST_MAGNITUDE:.4g}")
+    return value
 
 
 #: Checks of the options that have a range, by option name: ``check(value, name) -> value``, where
