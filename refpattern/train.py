@@ -13,6 +13,7 @@ import numpy as np
 
 from refpattern.network.elementwise import log_softmax
 from refpattern.network.sequential import Sequential
+from refpattern.network.validation import check_count, check_level, check_seed
 from refpattern.progress import Progress
 
 
@@ -64,8 +65,12 @@ def train(net, X, labels, *, epochs: int = 10, batch_size: int = 64, learning_ra
     net : Sequential
         Not modified; a trained copy is returned.
     X : ndarray, shape (N, …); labels : ndarray of int, shape (N,)
+        ``X`` is read as :meth:`Sequential.check_input` says (``docs/conventions.md#input-acceptance``);
+        ``labels`` must be an integer array (not bool, not masked) of classes ``0 … classes−1``.
     epochs, batch_size, learning_rate, betas, weight_decay : the usual Adam settings
-    seed : shuffling seed
+        ``epochs`` and ``batch_size`` ints >= 1, ``learning_rate`` a finite number > 0, each beta in
+        [0, 1), ``weight_decay`` finite and >= 0; each refused by name otherwise.
+    seed : shuffling seed, a non-negative int
     progress : bool, None or refpattern.progress.Progress
         One line per epoch on stderr (``[train    1.2 s] epoch 1/10: loss …, training accuracy …``);
         ``None`` reports only when stderr is a terminal; a ``Progress`` reports inside the caller's.
@@ -76,9 +81,20 @@ def train(net, X, labels, *, epochs: int = 10, batch_size: int = 64, learning_ra
     -------
     TrainResult with ``.net`` and the per-epoch ``loss``, ``accuracy`` and ``seconds``.
     """
+    epochs, batch_size = check_count(epochs, "train epochs"), check_count(batch_size, "train batch_size")
+    learning_rate = check_level(learning_rate, "train learning_rate", 0.0, low_open=True)
+    weight_decay = check_level(weight_decay, "train weight_decay")
+    seed = check_seed(seed, "train seed")
+    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+        raise TypeError(f"train betas: expected a pair (beta1, beta2), got {betas!r}")
+    betas = tuple(check_level(beta, f"train betas[{i}]", 0.0, 1.0) for i, beta in enumerate(betas))
+    if target_accuracy is not None:
+        target_accuracy = check_level(target_accuracy, "train target_accuracy", 0.0, 1.0, high_open=False)
     X = net.check_input(X, "X")
+    if isinstance(labels, np.ma.MaskedArray):
+        raise TypeError("train: labels must not be a masked array (a masked label has no class)")
     labels = np.asarray(labels)
-    if not np.issubdtype(labels.dtype, np.integer) or labels.shape != (X.shape[0],):
+    if labels.dtype == bool or not np.issubdtype(labels.dtype, np.integer) or labels.shape != (X.shape[0],):
         raise ValueError(f"train: labels must be ints of shape ({X.shape[0]},), "
                          f"got dtype {labels.dtype} shape {labels.shape}")
     classes = net.output_shapes(X.shape[1:])[len(net.logit_layers)][0]

@@ -107,19 +107,26 @@ def test_dense(n, d, o):
     check(x, z, w, x.mean(axis=0), None, False, rows_per_split=8, max_chunk_elements=7 * o)
 
 
-def test_fit_statistics_through_the_cuda_backend():
-    """The whole path: ``fit_patterns(backend="cuda")`` equals the NumPy backend on a small net."""
+@pytest.mark.parametrize("scale", [1.0, 1e200, 1e-200])
+def test_fit_statistics_through_the_cuda_backend(scale):
+    """The whole path: ``fit_patterns(backend="cuda")`` equals the NumPy backend on a small net,
+    also far from unit scale (data and biases × ``scale``: the same patterns), where the
+    statistics hand the kernel the data in units of a power of two (``docs/conventions.md#scale``)."""
     from refpattern import Conv2D, Dense, Flatten, ReLU, Sequential
     from refpattern.kernels import get_backend
     from refpattern.patterns import fit_patterns
 
     assert get_backend("cuda").accumulate_statistics is cs.accumulate_statistics
     rng = np.random.default_rng(5)
-    net = Sequential([Conv2D(rng.normal(size=(2, 1, 3, 3)), [0.1, -0.2], padding=1), ReLU(), Flatten(),
-                      Dense(rng.normal(size=(2, 100)), [0.3, -0.1])], input_shape=(1, 5, 10))
+    conv, dense = rng.normal(size=(2, 1, 3, 3)), rng.normal(size=(2, 100))
+
+    def net(s):
+        return Sequential([Conv2D(conv, np.array([0.1, -0.2]) * s, padding=1), ReLU(), Flatten(),
+                           Dense(dense, np.array([0.3, -0.1]) * s)], input_shape=(1, 5, 10))
+
     x = rng.normal(size=(3, 1, 5, 10))
-    want = fit_patterns(net, x, "a+-", batch_size=2, backend="numpy")
-    got = fit_patterns(net, x, "a+-", batch_size=2, backend="cuda")
+    want = fit_patterns(net(1.0), x, "a+-", batch_size=2, backend="numpy")
+    got = fit_patterns(net(scale), x * scale, "a+-", batch_size=2, backend="cuda")
     for g, w in zip(got, want):
         for a, b in ((g.a_plus, w.a_plus), (g.a_minus, w.a_minus)):
             assert np.max(np.abs(a - b)) <= 1e-10 * np.max(np.abs(b))

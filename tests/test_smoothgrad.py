@@ -42,3 +42,48 @@ def test_smoothgrad_refuses_inconsistent_noise():
         rp.explain(net, x, "smoothgrad", noise=np.zeros((3, 2, 9, 9)))
     with pytest.raises(ValueError, match="not both"):
         rp.explain(net, x, "smoothgrad", noise=np.zeros((3,) + x.shape), seed=1)
+
+
+def test_per_sample_seeds_give_each_sample_its_own_noise_whatever_its_batch():
+    """The oracle identity: explaining one sample at a time with its own seed gives exactly the
+    noise, and so the explanation, that it gets inside the batch (and in any other batch)."""
+    from refpattern.methods.smoothgrad import smoothgrad_noise
+
+    net = random_cnn(seed=5)
+    x = np.random.default_rng(3).normal(size=(3, 2, 9, 9))
+    seeds = np.array([11, 3, 7])
+    batch_noise = smoothgrad_noise(x, 4, 0.2, seeds, None)
+    batch = rp.explain(net, x, "smoothgrad", samples=4, noise_level=0.2, seed=seeds)
+    for n in range(3):
+        alone = x[n:n + 1]
+        np.testing.assert_array_equal(smoothgrad_noise(alone, 4, 0.2, [seeds[n]], None)[:, 0], batch_noise[:, n])
+        np.testing.assert_allclose(rp.explain(net, alone, "smoothgrad", samples=4, noise_level=0.2, seed=[seeds[n]])[0],
+                                   batch[n], rtol=1e-13, atol=1e-15)
+    order = [2, 0, 1]
+    np.testing.assert_allclose(rp.explain(net, x[order], "smoothgrad", samples=4, noise_level=0.2, seed=seeds[order]),
+                               batch[order], rtol=1e-13, atol=1e-15)
+
+
+def test_per_sample_noise_is_the_documented_draw_at_the_stated_scale():
+    from refpattern.methods.smoothgrad import SMOOTHGRAD_TAG, smoothgrad_noise
+
+    x = np.random.default_rng(4).normal(size=(2, 2, 9, 9)) * [[[[1.0]]], [[[3.0]]]]
+    eta = smoothgrad_noise(x, 5, 0.1, np.array([0, 9]), None)
+    for n, seed in enumerate((0, 9)):
+        sigma = 0.1 * (x[n].max() - x[n].min())
+        epsilon = np.random.default_rng([SMOOTHGRAD_TAG, seed]).standard_normal((5, 2, 9, 9))
+        np.testing.assert_array_equal(eta[:, n], sigma * epsilon)
+    # the tag keeps the draw apart from default_rng(seed), the batch draw of an int seed
+    assert not np.allclose(smoothgrad_noise(x[:1], 5, 0.1, [9], None), smoothgrad_noise(x[:1], 5, 0.1, 9, None))
+
+
+def test_an_int_seed_draws_for_the_whole_batch_so_a_sample_alone_gets_other_noise():
+    """The documented default: one draw for the batch; the same sample in another batch differs."""
+    from refpattern.methods.smoothgrad import smoothgrad_noise
+
+    x = np.random.default_rng(5).normal(size=(3, 2, 9, 9))
+    eta = smoothgrad_noise(x, 4, 0.2, 7, None)
+    sigma = 0.2 * (x.max(axis=(1, 2, 3)) - x.min(axis=(1, 2, 3)))
+    np.testing.assert_array_equal(eta, sigma[:, None, None, None]
+                                  * np.random.default_rng(7).standard_normal((4, 3, 2, 9, 9)))
+    assert not np.allclose(smoothgrad_noise(x[1:2], 4, 0.2, 7, None)[:, 0], eta[:, 1])

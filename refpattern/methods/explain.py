@@ -1,4 +1,17 @@
-"""``refpattern.explain``: one entry point for every method."""
+"""``refpattern.explain``: one entry point for every method.
+
+Besides dispatching, ``explain`` is where a method's options and its numbers are guarded
+(``docs/conventions.md#scale``):
+
+- every option with a range is checked by name before a rule is built
+  (:data:`OPTION_CHECKS`: ``epsilon``, ``stabilizer``, ``alpha``, ``beta``, ``steps``, ``low``,
+  ``high``, ``baseline``; SmoothGrad checks its own in :mod:`refpattern.methods.smoothgrad`);
+- the forward pass checks the input of every kernel layer against the magnitudes float64 carries
+  (:meth:`~refpattern.network.sequential.Sequential.trace`);
+- every step of the backward pass is run through :class:`FiniteSignal`, so that an overflow
+  raises a ``ValueError`` naming the method, the layer and the magnitude instead of returning
+  inf or NaN (a finite input never gives a non-finite explanation silently).
+"""
 
 from __future__ import annotations
 
@@ -7,9 +20,82 @@ import numpy as np
 from refpattern.methods.backprop import modified_backward, start_signal
 from refpattern.methods.composite import Composite
 from refpattern.methods.registry import GRADIENT_METHODS, METHODS, canonical_name
+from refpattern.methods.rule import Rule
 from refpattern.methods.targets import resolve_targets
 from refpattern.network.sequential import Sequential
-from refpattern.network.validation import check_options
+from refpattern.network.validation import (
+    LARGEST_MAGNITUDE,
+    all_finite,
+    as_float_array,
+    check_count,
+    check_level,
+    check_options,
+    peak_magnitude,
+)
+
+
+def _bound(value, name):
+    """``low``/``high`` of z^B: None, or finite real values (a scalar or an array; never masked) of
+    at most :data:`~refpattern.network.validation.LARGEST_MAGNITUDE`, like the inputs they bound."""
+    if value is None:
+        return None
+    value = as_float_array(value, name)
+    if peak_magnitude(value) > LARGEST_MAGNITUDE:
+        raise ValueError(f"{name}: reaches magnitude {peak_magnitude(value):.4g}, above the largest refpattern "
+                         f"accepts, 2^960 ≈ {LARGEST_MAGNITUDE:.4g}")
+    return value
+
+
+#: Checks of the options that have a range, by option name: ``check(value, name) -> value``, where
+#: ``name`` reads "<method> option <option>" in the message.  Stabilisers and ε are finite and
+#: >= 0 (``docs/conventions.md#stabilisers``), α >= 1 and β >= 0 (the rule checks α − β = 1), IG's
+#: ``steps`` an int >= 1; the bounds of z^B and IG's baseline real, finite and never masked.
+OPTION_CHECKS = {
+    "epsilon": check_level,
+    "stabilizer": check_level,
+    "alpha": lambda value, name: check_level(value, name, 1.0),
+    "beta": check_level,
+    "steps": lambda value, name: None if value is None else check_count(value, name),  # None: IG's default
+    "low": _bound,
+    "high": _bound,
+    "baseline": as_float_array,
+}
+
+
+def check_method_options(method: str, options: dict) -> dict:
+    """The options with every entry of :data:`OPTION_CHECKS` checked (``TypeError``/``ValueError``
+    naming the method, the option and the accepted range); the others are passed on as given."""
+    return {option: OPTION_CHECKS[option](value, f"{method} option {option}") if option in OPTION_CHECKS else value
+            for option, value in options.items()}
+
+
+class FiniteSignal(Rule):
+    """A rule whose result must be finite: ``rule.backward`` and a ``ValueError`` naming the
+    method, the layer and the magnitudes if it overflowed (``docs/conventions.md#scale``)."""
+
+    def __init__(self, rule, method: str, index: int):
+        self.rule, self.method, self.index = rule, method, int(index)
+
+    def backward(self, layer, x, output, upstream, backend=None):
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused below, naming the layer
+            downstream = self.rule.backward(layer, x, output, upstream, backend)
+        if not all_finite(downstream):
+            raise ValueError(f"explain {self.method!r}: the backward pass overflows float64 at layer {self.index} "
+                             f"({layer!r}, rule {type(self.rule).__name__}): the signal it passes down is not finite "
+                             f"(the signal from above reaches magnitude {peak_magnitude(upstream):.4g}, the layer's "
+                             f"input {peak_magnitude(x):.4g}); rescale the data or choose a larger stabiliser")
+        return downstream
+
+
+class FiniteComposite:
+    """A composite whose every rule is wrapped in :class:`FiniteSignal` (what
+    :func:`~refpattern.methods.backprop.modified_backward` asks of a composite: ``rule_for``)."""
+
+    def __init__(self, composite: Composite, method: str):
+        self.composite, self.method, self.start = composite, method, composite.start
+
+    def rule_for(self, index: int, layer, net) -> Rule:
+        return FiniteSignal(self.composite.rule_for(index, layer, net), self.method, index)
 
 
 def explain(net, x, method, target=None, *, backend=None, **options):
@@ -19,7 +105,9 @@ def explain(net, x, method, target=None, *, backend=None, **options):
     ----------
     net : Sequential
     x : ndarray of floats, shape (N, …)
-        A batch; never modified.
+        A batch; never modified.  Read as :meth:`Sequential.check_input` says
+        (``docs/conventions.md#input-acceptance``): any float dtype and memory layout, subclasses
+        such as ``numpy.matrix`` as their plain values, masked entries refused.
     method : str or Composite
         One of :func:`refpattern.method_names` (iNNvestigate's names are accepted as aliases),
         or a :class:`~refpattern.methods.Composite` of your own rules.
@@ -29,11 +117,13 @@ def explain(net, x, method, target=None, *, backend=None, **options):
         Where the heavy kernels run; every backend gives the same numbers.
     **options
         Method options (``epsilon=``, ``alpha=``, ``patterns=``, ``steps=``, …); an unknown
-        option raises a ``ValueError`` that lists the accepted ones.
+        option raises a ``ValueError`` that lists the accepted ones, a value out of its range one
+        that names the option and the range.
 
     Returns
     -------
-    ndarray, float64, shaped like ``x``.
+    ndarray, float64, shaped like ``x``; always finite: a float64 overflow anywhere (forward or
+    backward) raises a ``ValueError`` naming the method, the layer and the magnitude.
     """
     if not isinstance(net, Sequential):
         raise TypeError(f"net: expected a refpattern.Sequential, got {type(net).__name__}")
@@ -42,30 +132,39 @@ def explain(net, x, method, target=None, *, backend=None, **options):
     if isinstance(method, Composite):
         if options:
             raise ValueError(f"a Composite takes no options, got {sorted(options)}")
-        composite = method
+        composite, name = method, "Composite"
     else:
         name = canonical_name(method)
         if name in METHODS:
             builder, defaults = METHODS[name]
-            composite = builder(check_options(name, options, defaults), net)
+            composite = builder(check_method_options(name, check_options(name, options, defaults)), net)
         else:
             run, defaults = GRADIENT_METHODS[name]
-            options = check_options(name, options, defaults)
+            options = check_method_options(name, check_options(name, options, defaults))
+    context = f"explain {name!r}"
 
-    activations = net.trace(x, backend, check=False)
+    activations = net.trace(x, backend, check=False, context=context)
     targets = resolve_targets(activations[-1], target)
     if composite is not None:
         signal = start_signal(activations[-1], targets, composite.start)
-        return modified_backward(net, activations, signal, composite, backend)
+        return modified_backward(net, activations, signal, FiniteComposite(composite, name), backend)
+
+    gradient = FiniteComposite(Composite(), name)
 
     def gradient_at(points, point_activations=None):
         """Gradient of each sample's fixed target logit at ``points`` (shaped like x)."""
         if point_activations is None:
-            point_activations = net.trace(points, backend, check=False)
+            point_activations = net.trace(points, backend, check=False, context=f"{context} (at the points it "
+                                          "evaluates the gradient)")
         signal = start_signal(point_activations[-1], targets, "one")
-        return modified_backward(net, point_activations, signal, Composite(), backend)
+        return modified_backward(net, point_activations, signal, gradient, backend)
 
-    return run(gradient_at, x, activations, options)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused below
+        result = run(gradient_at, x, activations, options)
+    if not all_finite(result):
+        raise ValueError(f"{context}: the result overflows float64 (the input reaches magnitude "
+                         f"{peak_magnitude(x):.4g}); rescale the data")
+    return result
 
 
 def logit_of_target(net, x, target=None, backend=None) -> np.ndarray:

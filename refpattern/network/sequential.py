@@ -6,7 +6,7 @@ from refpattern.network.conv2d import Conv2D
 from refpattern.network.dense import Dense
 from refpattern.network.elementwise import Flatten, ReLU, Softmax
 from refpattern.network.maxpool import MaxPool2D
-from refpattern.network.validation import check_batch
+from refpattern.network.validation import check_batch, check_magnitude, largest_row_sum, peak_magnitude
 
 LAYER_TYPES = (Dense, Conv2D, ReLU, MaxPool2D, Flatten, Softmax)
 
@@ -47,6 +47,7 @@ class Sequential:
         self.input_shape = None if input_shape is None else tuple(int(s) for s in input_shape)
         if self.input_shape is not None:
             self.output_shapes(self.input_shape)
+        self._output_bounds = {}  # layer index -> (max_o Σ|w_o|, max|b|), computed on first use
 
     def __repr__(self) -> str:
         inner = ",\n    ".join(repr(layer) for layer in self.layers)
@@ -78,7 +79,10 @@ class Sequential:
         return shapes
 
     def check_input(self, x, name: str = "x"):
-        """Validate a batch (float dtype, finite, shapes fit every layer); return it as float64."""
+        """Validate a batch and return it as a plain C-ordered float64 ndarray
+        (:func:`~refpattern.network.validation.check_batch`: float dtype, finite, subclasses read as
+        plain arrays, masked entries refused, ``docs/conventions.md#input-acceptance``), with a
+        per-sample shape that fits every layer.  ``x`` is never modified."""
         x = check_batch(x, name)
         if self.input_shape is not None and tuple(x.shape[1:]) != self.input_shape:
             raise ValueError(f"{name}: expected per-sample shape {self.input_shape}, got {tuple(x.shape[1:])} "
@@ -86,16 +90,37 @@ class Sequential:
         self.output_shapes(x.shape[1:])
         return x
 
-    def trace(self, x, backend=None, check: bool = True) -> list:
+    def output_bound(self, index: int) -> tuple:
+        """``(max_o Σ_i |w_oi|, max_o |b_o|)`` of the kernel layer ``layers[index]``: its output is at
+        most ``first · max|x| + second`` in magnitude (kept once computed; layers never change)."""
+        if index not in self._output_bounds:
+            layer = self.layers[index]
+            self._output_bounds[index] = (largest_row_sum(layer.weight), peak_magnitude(layer.bias))
+        return self._output_bounds[index]
+
+    def check_magnitudes(self, index: int, x, context: str = "") -> float:
+        """Check the input ``x`` of kernel layer ``layers[index]`` against the magnitudes float64
+        carries (:func:`~refpattern.network.validation.check_magnitude`, ``docs/conventions.md#scale``);
+        return ``max |x|``.  The ``ValueError`` starts with ``context`` and names the layer."""
+        row_sum, bias_peak = self.output_bound(index)
+        where = f"{context + ': ' if context else ''}layer {index} ({self.layers[index]!r})"
+        return check_magnitude(x, where, row_sum, bias_peak)
+
+    def trace(self, x, backend=None, check: bool = True, context: str = "") -> list:
         """Forward pass up to the logits, keeping every intermediate.
 
         Returns ``[x, a_1, …, a_L]`` where ``a_{l+1} = logit_layers[l](a_l)`` and ``a_L`` are the
-        logits, shape ``(N, classes)``.
+        logits, shape ``(N, classes)``.  ``check``: validate ``x`` first (:meth:`check_input`).
+        The input of every kernel layer is checked against the magnitudes float64 carries
+        (:meth:`check_magnitudes`) before the layer runs, so an overflow raises a ``ValueError``
+        (starting with ``context``, naming the layer and the magnitude) instead of giving inf or NaN.
         """
         if check:
             x = self.check_input(x)
         activations = [x]
-        for layer in self.logit_layers:
+        for index, layer in enumerate(self.logit_layers):
+            if layer.is_kernel:
+                self.check_magnitudes(index, activations[-1], context)
             activations.append(layer.forward(activations[-1], backend))
         return activations
 

@@ -3,23 +3,50 @@
 Every check raises a ``TypeError`` (wrong kind of object) or a ``ValueError`` (right
 kind, wrong value or shape) whose message names what was expected and what came.
 Nothing here modifies its argument.
+
+Three kinds of check live here, each in one place:
+
+- what a network accepts as input (:func:`check_batch`, ``docs/conventions.md#input-acceptance``);
+- the arguments every public function names (:func:`check_seed`, :func:`check_count`,
+  :func:`check_level`), so that ``seed=1.5`` or ``noise_level="abc"`` is refused with the
+  argument's name and the accepted range, never with NumPy's words;
+- the magnitudes float64 can carry through a kernel layer (:func:`check_magnitude`,
+  ``docs/conventions.md#scale``).
 """
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
 
+#: Largest magnitude accepted in the input of a kernel layer: a sum of up to 2⁶³ terms of this
+#: size stays below float64's largest number (≈ 2¹⁰²⁴), so means and sums over a batch cannot overflow.
+LARGEST_MAGNITUDE = 2.0 ** 960
+#: Smallest largest-magnitude accepted in the input of a kernel layer (0, an all-zero input, is
+#: accepted too): below it, products with the weights come near float64's subnormal numbers
+#: (< 2⁻¹⁰²²), whose absolute rounding (2⁻¹⁰⁷⁴) is no longer small next to the values.
+SMALLEST_MAGNITUDE = 2.0 ** -960
+#: Largest bound ``max_o Σ_i |w_oi|·max|x| + max|b|`` accepted on a kernel layer's output (and so on
+#: every sum of magnitudes a rule forms from it, e.g. the positive part of LRP-αβ).
+LARGEST_OUTPUT_BOUND = 2.0 ** 1000
+#: Rows of a weight matrix whose magnitudes :func:`largest_row_sum` sums at once.
+ROW_SUM_BLOCK_ELEMENTS = 1 << 20
+
 
 def as_float_array(value, name: str, *, allow_nonfinite: bool = False) -> np.ndarray:
-    """Return ``value`` as a float64 ndarray (a new array if a conversion was needed).
+    """Return ``value`` as a plain float64 ndarray (a new array if a conversion was needed).
 
-    Accepts NumPy arrays and nested sequences of real floating-point or integer
-    values *for parameters*; see :func:`check_batch` for the stricter rule on inputs.
+    Accepts NumPy arrays (subclasses read as plain arrays; masked arrays refused) and nested
+    sequences of real floating-point or integer values *for parameters*; see :func:`check_batch`
+    for the stricter rule on inputs.
     """
+    if isinstance(value, np.ma.MaskedArray):
+        raise TypeError(f"{name}: a masked array is refused (its masked entries have no value); pass "
+                        "value.filled(fill) or numpy.ma.getdata(value)")
     if isinstance(value, np.ndarray):
-        array = value
+        array = np.ndarray.view(value, np.ndarray)  # the values only (numpy.matrix and other subclasses)
     else:
         try:
             array = np.asarray(value)
@@ -53,25 +80,149 @@ def kernel_parameters(weight, bias, layer: str, layout: str):
 
 
 def check_batch(x, name: str = "x") -> np.ndarray:
-    """Validate a batch of network inputs and return it as float64 (never modified in place).
+    """Validate a batch of network inputs; return it as a plain, C-ordered float64 ndarray.
 
-    ``x`` must be a NumPy array of a real floating-point dtype (float16/32/64); integer,
-    boolean, complex and object arrays are refused with a ``TypeError`` so that a user
-    never explains a silently-cast label array.  NaN or inf raise a ``ValueError``.
+    The one place where refpattern decides what it accepts as input
+    (``docs/conventions.md#input-acceptance``); ``x`` itself is never modified, and returned as
+    it is when it already is a C-ordered float64 ndarray (no copy):
+
+    - a NumPy array of a real floating-point dtype (float16/32/64, converted to float64), of any
+      memory layout (Fortran order, negative or zero strides, read-only: copied to C order);
+    - an ndarray subclass (``numpy.matrix``, your own subclass) is read as the plain ndarray of
+      its values, so the result equals that of ``numpy.asarray(x)`` and is a plain ndarray;
+    - a masked array (``numpy.ma.MaskedArray``) is read the same way if no entry is masked; with
+      masked entries it is refused (``ValueError``): refpattern does not guess values for them
+      (pass ``x.filled(value)``);
+    - integer, boolean, complex and object arrays are refused with a ``TypeError`` so that a user
+      never explains a silently-cast label array; so are lists and other array-likes (pass
+      ``numpy.asarray(x, dtype=float)``);
+    - NaN or inf, a 0-d array and an empty batch raise a ``ValueError``.
     """
     if not isinstance(x, np.ndarray):
-        raise TypeError(f"{name}: expected a numpy.ndarray of floats, got {type(x).__name__}")
+        raise TypeError(f"{name}: expected a numpy.ndarray of floats, got {type(x).__name__} (lists and other "
+                        "array-likes are refused: pass numpy.asarray(x, dtype=float))")
+    if isinstance(x, np.ma.MaskedArray):
+        masked = int(np.count_nonzero(np.ma.getmaskarray(x)))
+        if masked:
+            raise ValueError(f"{name}: a masked array with {masked} masked entr{'y' if masked == 1 else 'ies'} of "
+                             f"{x.size}; refpattern does not guess values for masked entries: pass x.filled(value) "
+                             "(or numpy.ma.getdata(x) to use the values under the mask)")
     if not np.issubdtype(x.dtype, np.floating):
         raise TypeError(f"{name}: expected a floating-point array, got dtype {x.dtype}")
     if x.ndim == 0:
         raise ValueError(f"{name}: expected a batch (first axis = samples), got a 0-d array")
     if x.shape[0] == 0:
         raise ValueError(f"{name}: the batch is empty (shape {x.shape})")
-    x = x.astype(np.float64, copy=False)
-    if not np.all(np.isfinite(x)):
+    if type(x) is not np.ndarray:
+        x = np.ndarray.view(x, np.ndarray)  # the values only: no subclass arithmetic (matrix products, masks)
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    if not all_finite(x):
         bad = int(np.size(x) - np.count_nonzero(np.isfinite(x)))
         raise ValueError(f"{name}: contains {bad} NaN or inf value(s)")
     return x
+
+
+def all_finite(array) -> bool:
+    """Whether every entry of ``array`` is finite: the sum is NaN or inf if one entry is, so one
+    pass without a temporary decides the usual case; a non-finite sum (maybe an overflow of finite
+    entries) is settled entry by entry."""
+    if array.size == 0 or math.isfinite(float(np.sum(array))):
+        return True
+    return bool(np.isfinite(array).all())
+
+
+def peak_magnitude(array) -> float:
+    """``max |array|`` (0.0 for an empty array); NaN if an entry is NaN, inf if one is infinite."""
+    if array.size == 0:
+        return 0.0
+    high, low = float(np.max(array)), float(np.min(array))
+    if math.isnan(high) or math.isnan(low):
+        return math.nan
+    return max(high, -low)
+
+
+def largest_row_sum(weight) -> float:
+    """``max_o Σ_i |w_oi|`` over the filters of a kernel layer (``weight`` reshaped to (O, D)), in
+    blocks of rows so that no temporary the size of the weights is made."""
+    rows = weight.reshape(weight.shape[0], -1)
+    block = max(1, ROW_SUM_BLOCK_ELEMENTS // max(1, rows.shape[1]))
+    largest = 0.0
+    for start in range(0, rows.shape[0], block):
+        largest = max(largest, float(np.abs(rows[start:start + block]).sum(axis=1).max(initial=0.0)))
+    return largest
+
+
+def check_magnitude(x, where: str, row_sum: float | None = None, bias_peak: float = 0.0) -> float:
+    """Check the input ``x`` of a kernel layer against the magnitudes float64 carries; return ``max |x|``.
+
+    ``docs/conventions.md#scale``: ``max |x|`` must be finite and either 0 or within
+    [:data:`SMALLEST_MAGNITUDE`, :data:`LARGEST_MAGNITUDE`] (2⁻⁹⁶⁰ … 2⁹⁶⁰, about 1e-289 … 1e289);
+    with ``row_sum`` (the layer's :func:`largest_row_sum`) and ``bias_peak`` (``max |b|``), the bound
+    ``row_sum·max|x| + bias_peak`` on the layer's output must not exceed :data:`LARGEST_OUTPUT_BOUND`.
+    Raises ``ValueError`` starting with ``where`` (the layer) and naming the magnitude seen.
+    """
+    peak = peak_magnitude(x)
+    if not math.isfinite(peak):
+        raise ValueError(f"{where}: its input holds NaN or inf (an earlier layer overflowed float64); the "
+                         "input of the network was finite: rescale the data or the weights")
+    if peak > LARGEST_MAGNITUDE:
+        raise ValueError(f"{where}: its input reaches magnitude {peak:.4g}, above the largest refpattern accepts, "
+                         f"2^960 ≈ {LARGEST_MAGNITUDE:.4g} (float64 sums of such numbers overflow); rescale the data")
+    if 0.0 < peak < SMALLEST_MAGNITUDE:
+        raise ValueError(f"{where}: the largest magnitude in its input is {peak:.4g}, below the smallest refpattern "
+                         f"accepts, 2^-960 ≈ {SMALLEST_MAGNITUDE:.4g} (float64 products of such numbers are "
+                         "subnormal and lose their precision); rescale the data")
+    if row_sum is not None:
+        bound = row_sum * peak + bias_peak
+        if not bound <= LARGEST_OUTPUT_BOUND:
+            raise ValueError(f"{where}: its output can reach max_o Σ|w| · max|x| + max|b| = {row_sum:.4g} · "
+                             f"{peak:.4g} + {bias_peak:.4g} = {bound:.4g}, above 2^1000 ≈ {LARGEST_OUTPUT_BOUND:.4g} "
+                             "where float64 sums overflow; rescale the data or the weights")
+    return peak
+
+
+# --- the arguments every public function names ---------------------------------------------------
+
+def check_seed(seed, name: str = "seed") -> int:
+    """A seed: a non-negative int (``numpy.random.default_rng`` takes nothing else); a NumPy integer
+    scalar is accepted, a float (even 2.0) refused rather than truncated, a bool refused."""
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"{name}: expected a non-negative int, got {seed!r} ({type(seed).__name__})")
+    if seed < 0:
+        raise ValueError(f"{name}: expected a non-negative int, got {seed}")
+    return int(seed)
+
+
+def check_count(value, name: str, minimum: int = 1) -> int:
+    """A count (``samples``, ``steps``, ``batch_size``, ``epochs`` …): an int ``>= minimum``; NumPy
+    integer scalars are accepted, floats and bools refused."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name}: expected an int >= {minimum}, got {value!r} ({type(value).__name__})")
+    if value < minimum:
+        raise ValueError(f"{name}: expected an int >= {minimum}, got {value}")
+    return int(value)
+
+
+def check_level(value, name: str, low: float = 0.0, high: float = math.inf, *, low_open: bool = False,
+                high_open: bool = True) -> float:
+    """A real level (``noise_level``, ``epsilon``, ``stabilizer``, ``cutoff``, ``learning_rate`` …):
+    a finite number in the interval from ``low`` to ``high`` (closed at ``low`` unless
+    ``low_open``, open at ``high`` unless ``high_open`` is False); NumPy scalars are accepted.
+    Returns it as a Python float."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: expected a real number in {interval(low, high, low_open, high_open)}, got "
+                        f"{value!r} ({type(value).__name__})")
+    number = float(value)
+    inside = (number > low if low_open else number >= low) and (number < high if high_open else number <= high)
+    if not (math.isfinite(number) and inside):
+        raise ValueError(f"{name}: expected a finite number in {interval(low, high, low_open, high_open)}, "
+                         f"got {value!r}")
+    return number
+
+
+def interval(low, high, low_open: bool, high_open: bool) -> str:
+    """``"[0, inf)"`` and the like."""
+    return f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
 
 
 def check_layer_input(layer, x, name: str = "x") -> tuple:
@@ -85,6 +236,10 @@ def check_layer_input(layer, x, name: str = "x") -> tuple:
     """
     if not isinstance(x, np.ndarray):
         raise TypeError(f"{layer!r}: {name} must be a numpy.ndarray of floats, got {type(x).__name__}")
+    if type(x) is not np.ndarray:
+        raise TypeError(f"{layer!r}: {name} must be a plain numpy.ndarray, got the subclass {type(x).__name__} "
+                        "(whose arithmetic may differ: numpy.matrix multiplies as matrices, a masked array hides "
+                        "values); pass numpy.asarray(x), or give it to the network, which converts it")
     if not np.issubdtype(x.dtype, np.floating):
         raise TypeError(f"{layer!r}: {name} must be a floating-point array, got dtype {x.dtype}")
     if x.ndim < 2:

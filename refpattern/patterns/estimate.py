@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from refpattern.network.validation import all_finite
 from refpattern.patterns.container import Patterns
 from refpattern.patterns.estimators import Estimator, resolve_estimator
 from refpattern.patterns.layer_patterns import DegenerateNeuron, LayerPatterns, RegimeCounts
@@ -85,11 +86,23 @@ class LayerEstimate:
         self.counts.n_plus[rows] = stats.n_plus
         self.counts.n_minus[rows] = stats.n_minus
         if self.estimator.needs_data:
+            stats.check_finite()
             counts = {"all": lambda o: stats.n, "plus": lambda o: int(stats.n_plus[o]),
                       "minus": lambda o: int(stats.n_minus[o])}
             notes = self.estimator.from_statistics(stats, {name: array[rows] for name, array in self.arrays.items()})
             self._keep(notes, rows.start, lambda o, regime: counts[regime](o))
+            self._check_finite({name: array[rows] for name, array in self.arrays.items()}, where)
         self.filled[rows] = True
+
+    def _check_finite(self, arrays, where: str) -> None:
+        """Refuse a pattern that is not finite (a ``ValueError`` naming the layer and the neurons):
+        a fit never returns NaN or inf."""
+        for name, array in arrays.items():
+            if not all_finite(array):
+                bad = np.flatnonzero(~np.isfinite(array).all(axis=1))
+                raise ValueError(f"{where}: estimator {self.estimator!r} gives non-finite {name} for neurons "
+                                 f"{bad[:10].tolist()}{' …' if bad.size > 10 else ''} (float64 overflow: the "
+                                 "filters are too small or too large); rescale the weights")
 
     def result(self) -> LayerPatterns:
         """The layer's :class:`LayerPatterns` once every neuron was added (the data-free
@@ -105,6 +118,7 @@ class LayerEstimate:
         if not self.estimator.needs_data:
             arrays, notes = self.estimator.from_weights(self.layer.weight.reshape(self.shape[0], -1),
                                                         self.kernel_index)
+            self._check_finite(arrays, f"kernel layer {self.kernel_index} ({self.layer!r})")
             self.arrays.update(arrays)
             self._keep(notes, 0, lambda o, regime: self.n_samples)
         # the order of a single pass: per group, by neuron (blocks may come in any order)

@@ -54,10 +54,11 @@ in rows, (O, D) per layer; :mod:`refpattern.patterns.estimate` reshapes them to 
 
 from __future__ import annotations
 
-import numbers
 from typing import ClassVar
 
 import numpy as np
+
+from refpattern.network.validation import check_seed
 
 #: A denominator with ``|den| ≤ ZERO_TOLERANCE · (sum of |terms|)`` counts as zero.
 ZERO_TOLERANCE = 1e-12
@@ -170,23 +171,17 @@ class Estimator:
         return f"{type(self).__name__}({self.name!r}{options})"
 
 
-def check_seed(seed) -> int:
-    """A seed: a non-negative int (``numpy.random.default_rng`` takes nothing else)."""
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral):
-        raise TypeError(f"seed: expected a non-negative int, got {seed!r} ({type(seed).__name__})")
-    if seed < 0:
-        raise ValueError(f"seed: expected a non-negative int, got {seed}")
-    return int(seed)
-
-
 def resolve_estimator(estimator, variant: str | None = None, seed=None) -> Estimator:
     """The :class:`Estimator` for a name, an iNNvestigate alias, a subclass or an instance.
 
     ``variant`` (S_a±: ``"paper"``, the default, or ``"regime"``) and ``seed`` (random: an int,
     default 0) configure a name; an estimator that has no variant or seed ignores them (a
     variant must still be one of :data:`VARIANTS`).  With an instance they must be None or agree
-    with it.  Raises ``TypeError``/``ValueError`` naming what came.
+    with it.  Raises ``TypeError``/``ValueError`` naming what came; a ``seed`` given is checked
+    (:func:`~refpattern.network.validation.check_seed`) even where the estimator ignores it.
     """
+    if seed is not None:
+        seed = check_seed(seed)
     if isinstance(estimator, Estimator):
         for option, given, own in (("variant", variant, estimator.variant), ("seed", seed, estimator.seed)):
             if given is not None and given != own:
@@ -323,9 +318,9 @@ class TwoComponent(Estimator):
     variants = VARIANTS
 
     def from_statistics(self, stats, out):
-        shift = np.zeros(stats.n_inputs) if stats.shift is None else stats.shift
+        shift = stats.scaled_shift  # c and γ in the units of the sums (σ cancels in every ratio)
         counts = {"plus": stats.n_plus, "minus": stats.n_minus}
-        gammas = stats.gamma
+        gammas = stats.scaled_gamma
         notes = {regime: [] for regime in counts}
         for block in neuron_blocks(stats):
             m = stats.moments(block)

@@ -9,13 +9,12 @@ memory limit the statistics are taken in several passes over the data
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
 from refpattern.kernels import get_backend
 from refpattern.network.elementwise import ReLU
 from refpattern.network.sequential import Sequential
+from refpattern.network.validation import check_count
 from refpattern.patterns.container import Patterns
 from refpattern.patterns.estimate import LayerEstimate, estimate_network
 from refpattern.patterns.estimators import resolve_estimator
@@ -25,9 +24,8 @@ from refpattern.progress import Progress
 
 
 def check_batch_size(batch_size) -> int:
-    if isinstance(batch_size, (bool, np.bool_)) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-    return int(batch_size)
+    """``batch_size``: an int >= 1 (:func:`~refpattern.network.validation.check_count`)."""
+    return check_count(batch_size, "batch_size")
 
 
 def check_network(net) -> None:
@@ -104,7 +102,10 @@ def stream_batches(net, stats, X, batch_size: int, backend, counter) -> int:
     samples = 0
     for number, batch in enumerate(iter_batches(X, batch_size), start=1):
         x = net.check_input(batch, f"X (batch {number})")
-        accumulate_batch(net, stats, x, backend)
+        try:
+            accumulate_batch(net, stats, x, backend)
+        except ValueError as error:  # a magnitude float64 cannot carry (docs/conventions.md#scale)
+            raise ValueError(f"X (batch {number}): {error}") from None
         samples += x.shape[0]
         counter.update(x.shape[0])
     counter.close()

@@ -51,16 +51,23 @@ held-out protocol there.
 
 S_x: ``d̂ ≡ 0``, so ρ is undefined; every value is NaN and ``result.reason`` says why.
 
+Scale.  The statistics are sums in units of a power of two per layer (``σ``,
+:mod:`refpattern.patterns.statistics`), so ``Σ``, ``c`` and ``σ²_y`` are of order 1 whatever the
+data's scale, and ρ, a ratio, does not depend on ``σ``.  Nothing squares a raw magnitude:
+``cᵀΣ⁺c = Σ_k (u_kᵀc / sqrt(λ_k))²`` and the held-out denominator is ``sqrt(vᵀΣv)·sqrt(σ²_y)``.  A
+layer whose moments are not finite (an overflow, possible only with huge weights) raises a
+``ValueError`` naming it; ρ is never NaN but for S_x and for layers whose every neuron has
+``σ²_y = 0``.
+
 :func:`rho` returns one type, :class:`RhoResult`: the per-layer means (it indexes, iterates and
 converts with ``numpy.asarray`` like a 1-D array of them) and the per-neuron values.
 """
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
+from refpattern.network.validation import all_finite, check_count, check_level, check_seed
 from refpattern.patterns.container import Patterns
 from refpattern.patterns.estimate import estimate_network
 from refpattern.patterns.estimators import ZERO_TOLERANCE, resolve_estimator
@@ -162,7 +169,7 @@ def distractor_moments(stats, a_plus, a_minus, neurons):
                      np.stack([s_yp, zeros, n_p], -1)], axis=1) / n
     k_xt = e_xt - mean_x[None, :, None] * mean_t[:, None, :]
     t_cov = e_tt - mean_t[:, :, None] * mean_t[:, None, :]
-    gamma = stats.gamma[neurons]
+    gamma = stats.scaled_gamma[neurons]  # γ in the units of the sums, as t (σ cancels in ρ)
     a_p, a_m = a_plus[neurons], a_minus[neurons]
     b = np.stack([a_p, a_m, gamma[:, None] * (a_p - a_m)], axis=-1)  # (m, D, 3)
     b_kt = b @ k_xt.transpose(0, 2, 1)
@@ -177,7 +184,8 @@ def distractor_moments(stats, a_plus, a_minus, neurons):
 def regression(sigma, c, cutoff):
     """``v = Σ⁺c`` and ``cᵀΣ⁺c`` for a stack: eigenvalues ``λ ≤ cutoff·λ_max`` are discarded.
 
-    sigma (m, D, D), c (m, D) -> v (m, D), explained (m,).
+    sigma (m, D, D), c (m, D) -> v (m, D), explained (m,).  With ``q = Uᵀc``,
+    ``cᵀΣ⁺c = Σ_k (q_k/sqrt(λ_k))²`` over the kept eigenvalues: no raw magnitude is squared.
     """
     lam, u = np.linalg.eigh(sigma)
     lam_max = lam[:, -1:]
@@ -186,7 +194,17 @@ def regression(sigma, c, cutoff):
     np.divide(1.0, lam, out=inverse, where=keep)
     q = np.einsum("mdk,md->mk", u, c)
     v = np.einsum("mdk,mk->md", u, q * inverse)
-    return v, np.einsum("mk,mk->m", q * q, inverse)
+    whitened = q * np.sqrt(inverse)
+    return v, np.einsum("mk,mk->m", whitened, whitened)
+
+
+def _check_moments(stats, moments) -> None:
+    """Refuse moments that are not finite (a ``ValueError`` naming the layer) before an
+    eigendecomposition sees them."""
+    if not all(all_finite(m) for m in moments):
+        raise ValueError(f"rho: {stats.where}: the moments of the distractor estimate are not finite (float64 "
+                         f"overflow: filters up to Σ|w| = {stats.row_sum:.4g}, patterns or statistics too large); "
+                         "rescale the weights")
 
 
 def _zero_variance(stats, var_y, neurons):
@@ -203,16 +221,18 @@ def layer_rho(stats, a_plus, a_minus, neurons, cutoff, v_stats=None):
     for start in range(0, len(neurons), chunk):
         part = neurons[start:start + chunk]
         sigma, c, var_y = distractor_moments(stats, a_plus, a_minus, part)
+        _check_moments(stats, (sigma, c, var_y))
         ok = ~_zero_variance(stats, var_y, part)
         if v_stats is None:
             _, explained = regression(sigma, c, cutoff)
             value = np.sqrt(np.clip(explained, 0.0, None) / np.where(ok, var_y, 1.0))
         else:
             sigma_v, c_v, _ = distractor_moments(v_stats, a_plus, a_minus, part)
+            _check_moments(v_stats, (sigma_v, c_v))
             v, _ = regression(sigma_v, c_v, cutoff)
             var_v = np.einsum("md,mde,me->m", v, sigma, v)
             numerator = np.einsum("md,md->m", v, c)
-            denominator = np.sqrt(np.clip(var_v, 0.0, None) * np.where(ok, var_y, 1.0))
+            denominator = np.sqrt(np.clip(var_v, 0.0, None)) * np.sqrt(np.where(ok, var_y, 1.0))
             value = np.zeros(len(part))
             np.divide(numerator, denominator, out=value, where=denominator > 0)
         corr[start:start + len(part)] = np.where(ok, value, np.nan)
@@ -222,12 +242,7 @@ def layer_rho(stats, a_plus, a_minus, neurons, cutoff, v_stats=None):
 # --- the public function ----------------------------------------------------------------------
 
 def _check_cutoff(cutoff) -> float:
-    if isinstance(cutoff, (bool, np.bool_)) or not isinstance(cutoff, numbers.Real):
-        raise TypeError(f"cutoff: expected a number, got {cutoff!r}")
-    cutoff = float(cutoff)
-    if not (0.0 <= cutoff < 1.0):
-        raise ValueError(f"cutoff must be in [0, 1), got {cutoff}")
-    return cutoff
+    return check_level(cutoff, "cutoff", 0.0, 1.0)
 
 
 def _choose_neurons(n_neurons, max_neurons, seed, k):
@@ -269,9 +284,10 @@ def rho(net, X, patterns_or_estimator, fit_v_on=None, batch_size=256, cutoff=DEF
     check_network(net)
     cutoff = _check_cutoff(cutoff)
     check_batch_size(batch_size)
-    if max_neurons is not None and (isinstance(max_neurons, (bool, np.bool_))
-                                    or not isinstance(max_neurons, numbers.Integral) or max_neurons < 1):
-        raise ValueError(f"max_neurons must be a positive int or None, got {max_neurons!r}")
+    if max_neurons is not None:
+        max_neurons = check_count(max_neurons, "max_neurons")
+    if seed is not None:
+        seed = check_seed(seed)
     if isinstance(patterns_or_estimator, Patterns):
         patterns = patterns_or_estimator
         patterns.check_network(net)

@@ -12,9 +12,20 @@ flattened in ``(C, kh, kw)`` order (``docs/math.md#observations``).  Neuron ``o`
 
 Everything the estimators (``S_a``, ``S_a±``, Sec. 4) and ρ (Eq. 1) need is a function of sums
 over observations.  To stay accurate when the inputs carry a large offset, the sums are taken
-around a *shift* ``c ∈ R^D`` (the mean observation of the first samples seen, :data:`SHIFT_SAMPLE_ELEMENTS`)::
+around a *shift* ``c ∈ R^D`` (the mean observation of the first samples seen, :data:`SHIFT_SAMPLE_ELEMENTS`),
+and, so that products of inputs neither overflow nor turn subnormal at any data scale, in units
+of a power of two ``σ = 2^e`` per layer, the *scale* (``docs/conventions.md#scale``)::
 
-    x̃ = x − c,    ỹ_o = w_oᵀx̃ = y_o − γ_o,    γ_o = w_oᵀc.
+    x̃ = (x − c)/σ,    ỹ_o = w_oᵀx̃ = y_o/σ − γ_o,    γ_o = w_oᵀc/σ.
+
+``σ = 1`` while the largest input magnitude seen lies in [2⁻¹⁰⁰, 2¹⁰⁰] (then nothing is scaled and
+the numbers are exactly those of unscaled sums); otherwise ``σ`` is the power of two just above
+it (:func:`scale_for`), and a later batch more than 2¹⁰⁰·σ in magnitude re-scales the sums kept
+so far (:meth:`LayerStatistics.rescale`: a multiplication by a power of two, exact but for
+contributions too small to matter).  The kernels receive ``x/σ`` and ``c/σ``, so every backend
+sees numbers near 1 and stays bit-compatible with its NumPy twin; every estimator and ρ is a
+ratio in which ``σ`` cancels.  The input of a layer is first checked against the magnitudes
+float64 carries at all (:func:`~refpattern.network.validation.check_magnitude`).
 
 Sums kept (shapes; ``+`` means "over observations with g_o = 1", per neuron):
 
@@ -34,7 +45,9 @@ Sums kept (shapes; ``+`` means "over observations with g_o = 1", per neuron):
 
 The gate-closed sums are differences (``sum_x − sum_x_plus`` …).  Memory is independent of the
 number of observations.  Two accumulators merge exactly (up to rounding): the second is first
-re-centred onto the first one's shift, see :meth:`LayerStatistics.recentered`.
+brought to the common scale and re-centred onto the first one's shift, see
+:meth:`LayerStatistics.rescaled` and :meth:`LayerStatistics.recentered`.  Accumulators that keep
+different sums (``sum_xx`` or not) or belong to different layers are refused.
 
 The per-batch work is one kernel of the backend seam, ``accumulate_statistics`` (its readable
 twin is ``numpy_reference.accumulate_statistics``, which adds :func:`batch_sums` of the shifted
@@ -53,13 +66,21 @@ batch (shapes that fit the layer) before a kernel sees it.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from refpattern.kernels import get_backend
 from refpattern.kernels.numpy_reference import extract_patches
 from refpattern.network.conv2d import Conv2D
 from refpattern.network.dense import Dense
-from refpattern.network.validation import check_layer_input
+from refpattern.network.validation import (
+    all_finite,
+    check_layer_input,
+    check_magnitude,
+    largest_row_sum,
+    peak_magnitude,
+)
 
 #: Names of the per-observation sums, in a fixed order (see the module docstring).
 SUM_FIELDS = ("n", "n_plus", "sum_x", "sum_x_plus", "sum_y", "sum_y_plus", "sum_yy", "sum_yy_plus",
@@ -68,6 +89,21 @@ SUM_FIELDS = ("n", "n_plus", "sum_x", "sum_x_plus", "sum_y", "sum_y_plus", "sum_
 #: The shift ``c`` is the mean observation of the first samples of the first batch whose patch
 #: matrix holds at most this many entries (at least one sample).
 SHIFT_SAMPLE_ELEMENTS = 1 << 22
+#: The scale ``σ`` is 1 while the largest input magnitude seen lies in [1/UNIT_RANGE, UNIT_RANGE];
+#: a batch larger than ``UNIT_RANGE·σ`` re-scales the sums (module docstring).
+UNIT_RANGE = 2.0 ** 100
+
+#: The order of each sum in the inputs (``σ`` enters a sum of order k as ``σ^k``).
+SUM_ORDERS = {"sum_x": 1, "sum_x_plus": 1, "sum_y": 1, "sum_y_plus": 1, "sum_yy": 2, "sum_yy_plus": 2,
+              "sum_xy": 2, "sum_xy_plus": 2, "sum_xx": 2}
+
+
+def scale_for(peak: float) -> float:
+    """The scale ``σ`` for inputs of largest magnitude ``peak``: 1 within [2⁻¹⁰⁰, 2¹⁰⁰] (and for 0),
+    else the power of two ``2^e`` with ``peak/2^e ∈ [1/2, 1)``."""
+    if peak == 0.0 or 1.0 / UNIT_RANGE <= peak <= UNIT_RANGE:
+        return 1.0
+    return math.ldexp(1.0, math.frexp(peak)[1])
 
 
 def observation_mean(layer, x):
@@ -141,7 +177,12 @@ class LayerStatistics:
         weight; a copy if the layer's array is writable).
     bias : ndarray, shape (O,)
     shift : ndarray, shape (D,) or None
-        ``c``; None until the first batch.
+        ``c``, in the inputs' own units; None until the first batch.
+    scale : float
+        ``σ``, a power of two (1 unless the data are far from unit scale): every sum is in units
+        of ``σ^k`` for a sum of order ``k`` (:data:`SUM_ORDERS`), e.g. ``Σx̃ = Σ(x − c)/σ``.
+    peak : float
+        The largest input magnitude seen, ``max |x|`` over every batch.
     second_moment : bool
         Whether ``sum_xx`` is kept.
     n, n_plus, sum_x, … : the sums (module docstring).
@@ -173,8 +214,11 @@ class LayerStatistics:
         self.weight, self.bias = weight, np.array(layer.bias[self.neurons])
         self.second_moment = bool(second_moment)
         self.layer = layer
+        self.where = f"kernel layer {self.kernel_index} (net.layers[{self.layer_index}], {self.layer_name})"
+        self.row_sum, self.bias_peak = largest_row_sum(weight), peak_magnitude(self.bias)
         o, d = weight.shape
         self.shift = None
+        self.scale, self.peak = 1.0, 0.0
         self.n = 0
         self.n_plus = np.zeros(o, dtype=np.int64)
         self.sum_x = np.zeros(d)
@@ -199,10 +243,24 @@ class LayerStatistics:
 
     @property
     def gamma(self) -> np.ndarray:
-        """``γ_o = w_oᵀc`` (O,): ``y = ỹ + γ``."""
+        """``w_oᵀc`` (O,), in the inputs' units: ``y = σ·ỹ + wᵀc``."""
         if self.shift is None:
             return np.zeros(self.n_neurons)
         return self.weight @ self.shift
+
+    @property
+    def scaled_shift(self) -> np.ndarray:
+        """``c/σ`` (D,), the shift in the units of the sums (zeros before the first batch)."""
+        if self.shift is None:
+            return np.zeros(self.n_inputs)
+        return self.shift if self.scale == 1.0 else self.shift / self.scale
+
+    @property
+    def scaled_gamma(self) -> np.ndarray:
+        """``γ_o = w_oᵀc/σ`` (O,), in the units of the sums: ``y/σ = ỹ + γ``."""
+        if self.shift is None:
+            return np.zeros(self.n_neurons)
+        return self.weight @ self.scaled_shift
 
     def __repr__(self) -> str:
         block = ""
@@ -215,6 +273,25 @@ class LayerStatistics:
     def covers_layer(self) -> bool:
         """Whether these sums cover every output neuron of the layer."""
         return (self.neurons.start, self.neurons.stop) == (0, self.kernel_shape[0])
+
+    def differences(self, layer) -> list:
+        """What differs between ``layer`` and the layer these statistics were taken for, in words
+        (empty if they describe it)."""
+        if type(layer) is not type(self.layer):
+            return [f"layer type {type(self.layer).__name__} vs {type(layer).__name__}"]
+        if tuple(layer.weight.shape) != self.kernel_shape:
+            return [f"weight shape {self.kernel_shape} vs {tuple(layer.weight.shape)}"]
+        found = []
+        weight = layer.weight.reshape(layer.weight.shape[0], -1)[self.neurons]
+        if not np.array_equal(weight, self.weight):
+            found.append(f"weights (largest difference {float(np.max(np.abs(weight - self.weight))):.3g})")
+        bias = layer.bias[self.neurons]
+        if not np.array_equal(bias, self.bias):
+            found.append(f"biases (largest difference {float(np.max(np.abs(bias - self.bias))):.3g})")
+        for name in ("stride", "padding"):
+            if getattr(layer, name, None) != getattr(self.layer, name, None):
+                found.append(f"{name} {getattr(self.layer, name)!r} vs {getattr(layer, name)!r}")
+        return found
 
     def describes(self, layer) -> bool:
         """Whether these statistics were taken for ``layer`` (same type, parameters, stride, padding)."""
@@ -252,10 +329,46 @@ class LayerStatistics:
         self._check_batch(x, z)
         if x.shape[0] == 0:
             return
+        self._accumulate_checked(x, z, get_backend(backend), self._prepare_scale(x))
+
+    def _accumulate_checked(self, x, z, backend, x_scaled) -> None:
+        """:meth:`accumulate` of a checked batch whose scaled copy ``x/σ`` is ``x_scaled``."""
         self._set_shift(x)
-        self.n += get_backend(backend).accumulate_statistics(
-            x, z, self.weight, self.shift, self._conv(x), self.products, self.sum_x, self.n_plus, self.output_sums,
-            self.sum_xx)
+        self.n += backend.accumulate_statistics(
+            x_scaled, z, self.weight, self.scaled_shift, self._conv(x), self.products, self.sum_x, self.n_plus,
+            self.output_sums, self.sum_xx)
+
+    def _prepare_scale(self, x):
+        """Check the magnitudes of the batch ``x`` (:func:`~refpattern.network.validation.check_magnitude`),
+        choose or adapt the scale ``σ`` (module docstring) and return ``x/σ`` (``x`` itself when ``σ = 1``)."""
+        peak = check_magnitude(x, self.where, self.row_sum, self.bias_peak)
+        if peak > 0.0:
+            if self.peak == 0.0:  # every sum is 0 so far (all inputs were 0, and so is c): any scale fits
+                self.scale = scale_for(peak)
+            elif peak > UNIT_RANGE * self.scale:
+                self.rescale(scale_for(peak))
+            self.peak = max(self.peak, peak)
+        return x if self.scale == 1.0 else x * (1.0 / self.scale)
+
+    def rescale(self, scale: float) -> None:
+        """Express the sums in units of another power of two ``scale`` (in place): a sum of order
+        ``k`` (:data:`SUM_ORDERS`) is multiplied by ``(σ/scale)^k``, exactly (a power of two) but
+        for contributions that fall below float64's smallest numbers, which are negligible next to
+        the ones that made the new scale necessary."""
+        exponent = math.frexp(self.scale)[1] - math.frexp(scale)[1]  # σ/scale = 2^exponent
+        if exponent == 0:
+            return
+        for name, order in SUM_ORDERS.items():
+            value = getattr(self, name)  # sum_xy … are views of products and output_sums: scaled in place
+            if value is not None:
+                np.ldexp(value, order * exponent, out=value)
+        self.scale = float(scale)
+
+    def rescaled(self, scale: float) -> LayerStatistics:
+        """The same statistics in units of another power of two ``scale`` (a new object; :meth:`rescale`)."""
+        new = self.copy()
+        new.rescale(scale)
+        return new
 
     def forward_accumulate(self, x, backend, relu: bool = False):
         """The layer's output for the batch ``x`` (``max(z, 0)`` when ``relu``), with the batch
@@ -268,6 +381,13 @@ class LayerStatistics:
             raise ValueError(f"{self.layer_name}: forward_accumulate needs statistics of every neuron, these cover "
                              f"{self.neurons.start}:{self.neurons.stop}")
         self._check_batch(x)
+        x_scaled = self._prepare_scale(x)
+        if self.scale != 1.0:
+            # data far from unit scale: the layer's own forward pass in the data's units, then the
+            # statistics of the scaled batch (the fused kernel would need the bias in units of σ)
+            out = self.layer.forward(x, backend)
+            self._accumulate_checked(x, out, backend, x_scaled)
+            return np.maximum(out, 0.0, out=out) if relu else out
         self._set_shift(x)
         out, n = backend.forward_statistics(x, self.weight, self.bias, self.shift, self._conv(x), self.products,
                                             self.sum_x, self.n_plus, self.output_sums, self.sum_xx, relu=relu)
@@ -322,7 +442,8 @@ class LayerStatistics:
             Σx̃'ỹ' = Σx̃ỹ + δΣỹ + εΣx̃ + nδε      Σỹ'²  = Σỹ² + 2εΣỹ + nε²
             Σx̃'x̃'ᵀ = Σx̃x̃ᵀ + δΣx̃ᵀ + Σx̃δᵀ + nδδᵀ
 
-        and the same for the gate-open sums with ``n₊`` in place of ``n``.
+        and the same for the gate-open sums with ``n₊`` in place of ``n``; ``δ`` and ``ε`` in units
+        of the scale ``σ`` (``δ = (c − c')/σ``).
         """
         shift = np.asarray(shift, dtype=np.float64)
         if shift.shape != (self.n_inputs,):
@@ -334,6 +455,8 @@ class LayerStatistics:
         if self.shift is None or self.n == 0:
             return new
         delta = self.shift - shift
+        if self.scale != 1.0:
+            delta = delta / self.scale
         eps = self.weight @ delta
         n, n_plus = float(self.n), self.n_plus.astype(np.float64)
         new.sum_x = self.sum_x + n * delta
@@ -353,31 +476,50 @@ class LayerStatistics:
     def merge(self, other: LayerStatistics) -> LayerStatistics:
         """The statistics of both data streams together (a new object; neither is changed).
 
-        ``other`` is re-centred onto this shift, then the sums add.  ``sum_xx`` is kept only if
-        both have it.  Raises ``ValueError`` if the two were taken for different layers.
+        ``other`` is brought to the common scale (the one of the statistics that saw the larger
+        inputs) and re-centred onto this shift, then the sums add.  Raises ``ValueError``, saying
+        what differs, if the two were taken for different layers (type, weight shape, weights,
+        biases, stride, padding), cover different neurons, or keep different sums (one with
+        ``sum_xx``, the other without: merging would have to drop it).
         """
         if not isinstance(other, LayerStatistics):
             raise TypeError(f"merge: expected LayerStatistics, got {type(other).__name__}")
-        if not self.describes(other.layer):
+        differences = self.differences(other.layer)
+        if differences:
             raise ValueError(f"merge: kernel layer {self.kernel_index} statistics are for different layers "
-                             f"({self.layer_name}, weight shape {self.kernel_shape} vs {other.layer_name}, "
-                             f"weight shape {other.kernel_shape}, or different parameters/stride/padding)")
+                             f"({self.layer_name} vs {other.layer_name}): {'; '.join(differences)} differ")
         if other.neurons != self.neurons:
             raise ValueError(f"merge: kernel layer {self.kernel_index} statistics cover different neurons "
                              f"({self.neurons.start}:{self.neurons.stop} "
                              f"vs {other.neurons.start}:{other.neurons.stop})")
-        keep_xx = self.second_moment and other.second_moment
+        if other.second_moment != self.second_moment:
+            keeps = {True: "keep the second moment sum_xx (second_moment=True)",
+                     False: "do not (second_moment=False)"}
+            raise ValueError(f"merge: kernel layer {self.kernel_index} statistics keep different sums: these "
+                             f"{keeps[self.second_moment]}, the others {keeps[other.second_moment]}; merging would "
+                             "drop sum_xx (ρ needs it): fit both with the same second_moment")
         left, right = self.copy(), other.copy()
-        for item in (left, right):
-            if not keep_xx:
-                item.second_moment, item.sum_xx = False, None
         if right.n == 0:
             return left
         if left.n == 0:
             return right
+        scale = right.scale if right.peak > left.peak else left.scale
+        left.rescale(scale)
+        right.rescale(scale)
         right = right.recentered(left.shift)
         left._add(right)
+        left.peak = max(left.peak, right.peak)
         return left
+
+    def check_finite(self) -> None:
+        """Raise ``ValueError`` (naming the layer) if a sum overflowed float64: possible only with
+        weights so large that ``wᵀx`` overflows once squared, as the inputs are scaled."""
+        for name in ("sum_x", "products", "output_sums", "sum_xx"):
+            value = getattr(self, name)
+            if value is not None and not all_finite(value):
+                raise ValueError(f"{self.where}: the statistics overflowed float64 ({name} holds inf or NaN; the "
+                                 f"filters reach Σ|w| = {self.row_sum:.4g}, the inputs {self.peak:.4g} in magnitude, "
+                                 f"taken in units of {self.scale:.4g}); rescale the weights")
 
     # moments (population, 1/n; shifted coordinates unless said otherwise) ------
     def moments(self, neurons=slice(None)) -> dict:
@@ -457,7 +599,8 @@ class NetworkStatistics:
         if len(kernels) != len(self):
             raise ValueError(f"statistics have {len(self)} kernel layers, the network has {len(kernels)}")
         for k, (s, layer) in enumerate(zip(self.layers, kernels)):
-            if not s.describes(layer):
+            differences = s.differences(layer)
+            if differences:
                 raise ValueError(f"statistics of kernel layer {k} ({s.layer_name}, weight shape {s.kernel_shape}) "
                                  f"do not belong to {layer!r} (weight shape {tuple(layer.weight.shape)}): "
-                                 "type, parameters, stride or padding differ")
+                                 f"{'; '.join(differences)} differ")
