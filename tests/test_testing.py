@@ -364,7 +364,8 @@ def test_reference_files_refuse_what_they_cannot_store_or_read(tmp_path, case):
         save_reference(tmp_path / "a.npz", net, x, [rp.Composite()])
     with pytest.raises(ValueError, match="unknown method"):
         save_reference(tmp_path / "a.npz", net, x, ["lrp.magic"])
-    with pytest.raises(TypeError, match="lrp.epsilon option epsilon: expected a real number"):  # explain checks every option first
+    # explain checks every option first
+    with pytest.raises(TypeError, match="lrp.epsilon option epsilon: expected a real number"):
         save_reference(tmp_path / "a.npz", net, x, ["lrp.epsilon"], options={"lrp.epsilon": {"epsilon": object()}})
     np.savez(tmp_path / "other.npz", a=np.zeros(2))
     with pytest.raises(ValueError, match="not a refpattern reference file"):
