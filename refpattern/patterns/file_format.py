@@ -31,6 +31,7 @@ import zlib
 
 import numpy as np
 
+from refpattern.files import write_atomically
 from refpattern.patterns.estimators import estimator_from_file
 from refpattern.patterns.layer_patterns import REGIMES, DegenerateNeuron, LayerPatterns, RegimeCounts
 
@@ -71,12 +72,17 @@ def patterns_arrays(patterns) -> dict:
 
 def write_file(patterns, path) -> None:
     """Write the ``.npz`` file of ``patterns`` at exactly ``path`` (no suffix is added), or into a
-    binary file object."""
+    binary file object.
+
+    A path is written atomically (:func:`refpattern.files.write_atomically`,
+    ``docs/conventions.md#atomic-files``): a temporary file next to it, renamed into place once
+    complete, so a failed save (disk full, an exception midway) leaves an existing file intact.
+    """
+    arrays = patterns_arrays(patterns)  # every entry exists before the first byte is written
     if hasattr(path, "write"):
-        np.savez(path, **patterns_arrays(patterns))
+        np.savez(path, **arrays)
         return
-    with open(path, "wb") as handle:
-        np.savez(handle, **patterns_arrays(patterns))
+    write_atomically(path, lambda handle: np.savez(handle, **arrays))
 
 
 def read_file(path) -> tuple:
