@@ -98,6 +98,7 @@ def test_no_import_cycle():
 FLOORS = {
     "refpattern.progress": (),
     "refpattern.files": (),
+    "refpattern.command_arguments": (),
     "refpattern.kernels": (),
     "refpattern.network": ("refpattern.kernels",),
     "refpattern.patterns": ("refpattern.kernels", "refpattern.network", "refpattern.progress", "refpattern.files"),
