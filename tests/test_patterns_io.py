@@ -1,6 +1,7 @@
 """Patterns files: a round trip changes no bit; a damaged or foreign file is refused with a ValueError;
 a failed save keeps the old file; the fingerprint of the weights travels with the patterns."""
 
+import gc
 import io
 import os
 import pathlib
@@ -95,8 +96,12 @@ def test_truncated_file_is_refused(setup, tmp_path):
     for keep in (0, 10, len(data) // 3, len(data) // 2, len(data) - 30, len(data) - 1):
         broken = tmp_path / f"cut{keep}.npz"
         broken.write_bytes(data[:keep])
-        with pytest.raises(ValueError, match="cut"):
-            Patterns.load(broken)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with pytest.raises(ValueError, match="cut"):
+                Patterns.load(broken)
+            gc.collect()
+        assert not [w for w in caught if issubclass(w.category, ResourceWarning)], "the file was left open"
 
 
 def test_garbage_and_foreign_npz_are_refused(tmp_path):

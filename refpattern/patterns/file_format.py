@@ -29,6 +29,7 @@ naming the problem.  :meth:`Patterns.check_network` refuses patterns that do not
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import zipfile
@@ -102,11 +103,15 @@ def read_file(path) -> tuple:
     ``FileNotFoundError`` for a missing one."""
     name = getattr(path, "name", "<file object>") if hasattr(path, "read") else os.fspath(path)
     try:
-        loaded = np.load(path, allow_pickle=False)
-        if not isinstance(loaded, np.lib.npyio.NpzFile):
-            raise ValueError("a single .npy array, not an .npz archive")
-        with loaded as archive:
-            arrays = {key: archive[key] for key in archive.files}
+        with contextlib.ExitStack() as stack:
+            # a path is opened here, not by np.load, which leaves its own handle open when the
+            # archive turns out to be truncated
+            handle = path if hasattr(path, "read") else stack.enter_context(open(path, "rb"))
+            loaded = np.load(handle, allow_pickle=False)
+            if not isinstance(loaded, np.lib.npyio.NpzFile):
+                raise ValueError("a single .npy array, not an .npz archive")
+            with loaded as archive:
+                arrays = {key: archive[key] for key in archive.files}
     except FileNotFoundError:
         raise
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error, NotImplementedError) as error:
