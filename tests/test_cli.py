@@ -43,6 +43,8 @@ def test_train_command_reports_through_refpattern_progress(capsys):
 
 def test_train_that_misses_its_target_accuracy_exits_one(capsys):
     assert main(["train", "--samples", "8", "--epochs", "1", "--target-accuracy", "1"]) == 1
+    result = run_module("train", "--samples", "8", "--epochs", "1", "--target-accuracy", "1")
+    assert result.returncode == 1 and "Traceback" not in result.stderr and "held-out accuracy" in result.stdout
 
 
 @pytest.mark.parametrize("command", ["verify", "reproduce", "train"])
@@ -91,8 +93,8 @@ def test_invalid_values_are_usage_errors(argv, message, no_work, capsys):
         or "unrecognized" in err.splitlines()[-1]
 
 
-@pytest.mark.parametrize("argv,message", [BAD_NUMBERS[0], BAD_NUMBERS[3], BAD_NUMBERS[6]],
-                         ids=["verify --seed -1", "verify --samples 0", "train --epochs -1"])
+@pytest.mark.parametrize("argv,message", [BAD_NUMBERS[0], BAD_NUMBERS[3], BAD_NUMBERS[4], BAD_NUMBERS[6]],
+                         ids=["verify --seed -1", "verify --samples 0", "verify --samples 9999", "train --epochs -1"])
 def test_invalid_values_are_usage_errors_in_a_fresh_process(argv, message):
     result = run_module(*argv)
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
@@ -145,6 +147,10 @@ def test_an_output_folder_that_cannot_be_written_is_refused_in_a_fresh_process(c
     result = run_module(command, "--out", str(tmp_path / "a-file"))
     assert result.returncode == 2 and "is a file, expected a folder" in result.stderr
     assert "Traceback" not in result.stderr and result.stdout == ""
+    if Path("/proc/self").is_dir():
+        result = run_module(command, "--out", "/proc/refpattern-report")
+        assert result.returncode == 2 and "cannot write into /proc" in result.stderr
+        assert "Traceback" not in result.stderr
 
 
 def cuda_is_usable() -> bool:
