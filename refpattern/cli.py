@@ -1,7 +1,18 @@
 """The ``refpattern`` command line: ``refpattern --help`` lists the commands.
 
 Each command lives in its own module exposing ``add_arguments(parser)`` and
-``run(args) -> int`` (the exit status); this file only wires them up.
+``run(args) -> int`` (the exit status); this file only wires them up and turns a user's mistake
+into one line on stderr and an exit status (``docs/conventions.md#command-line``), never a
+traceback:
+
+- a wrong option or value (argparse, with the arguments' types of
+  :mod:`refpattern.command_arguments`): the usage and one error line, status 2;
+- ``--backend cuda`` without a usable GPU: one line, status 2, before any work;
+- a :class:`~refpattern.command_arguments.UsageError` or a ``MemoryError`` from a command:
+  one line, status 2; an :class:`~refpattern.command_arguments.OutputError` (the report could
+  not be written): one line, status 3; Ctrl-C: one line, status 130.
+
+Anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -9,6 +20,15 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+
+from refpattern.command_arguments import (
+    EXIT_INTERRUPTED,
+    EXIT_OUTPUT,
+    EXIT_STATUS_HELP,
+    EXIT_USAGE,
+    OutputError,
+    UsageError,
+)
 
 COMMANDS = {
     "verify": ("refpattern.experiments.verify",
@@ -24,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="refpattern",
         description="Reference implementation of PatternNet, PatternAttribution and the methods they are "
                     "compared with (Kindermans et al., ICLR 2018).",
+        epilog=EXIT_STATUS_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     from refpattern import __version__
 
@@ -36,19 +57,62 @@ def build_parser() -> argparse.ArgumentParser:
             if error.name != module_name:
                 raise
             continue  # a command whose module is not there yet is not offered
-        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub = commands.add_parser(name, help=help_text, description=help_text, epilog=EXIT_STATUS_HELP,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
         module.add_arguments(sub)
         sub.set_defaults(run=module.run)
     return parser
 
 
+def check_backend(args) -> None:
+    """Raise :class:`UsageError` (one line) if the command asks for a backend this machine cannot
+    run (``--backend cuda`` without a GPU or numba-cuda), before any work starts."""
+    name = getattr(args, "backend", None)
+    if name is None:
+        return
+    from refpattern.kernels import get_backend
+
+    try:
+        get_backend(name)
+    except (RuntimeError, ValueError, ImportError) as error:
+        raise UsageError(f"--backend {name}: " + " ".join(str(error).split())) from None
+
+
+def _status(code) -> int:
+    """The exit status ``sys.exit(code)`` would give (argparse exits with 0 or 2)."""
+    if code is None:
+        return 0
+    return code if isinstance(code, int) else 1
+
+
 def main(argv=None) -> int:
+    """Run the command line ``argv`` (default: ``sys.argv[1:]``) and return its exit status (usage
+    errors included: argparse's exit is caught); ``python -m refpattern`` exits with it."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_request:  # --help, --version (0) or a usage error already printed (2)
+        return _status(exit_request.code)
     if getattr(args, "run", None) is None:
         parser.print_help()
         return 0
-    return int(args.run(args) or 0)
+    prefix = f"refpattern {args.command}"
+    try:
+        check_backend(args)
+        return int(args.run(args) or 0)
+    except UsageError as error:
+        print(f"{prefix}: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except MemoryError as error:
+        detail = f" ({error})" if str(error) else ""
+        print(f"{prefix}: error: out of memory{detail}; try smaller sizes (--samples)", file=sys.stderr)
+        return EXIT_USAGE
+    except OutputError as error:
+        print(f"{prefix}: error: {error}", file=sys.stderr)
+        return EXIT_OUTPUT
+    except KeyboardInterrupt:
+        print(f"{prefix}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

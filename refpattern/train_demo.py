@@ -1,4 +1,8 @@
-"""``refpattern train``: train the demo CNN on the built-in synthetic image task."""
+"""``refpattern train``: train the demo CNN on the built-in synthetic image task.
+
+Exit status 0 when the training accuracy reaches ``--target-accuracy``, else 1; a value out of
+range is refused by the parser (status 2, ``docs/conventions.md#command-line``).
+"""
 
 from __future__ import annotations
 
@@ -6,15 +10,20 @@ import time
 
 import numpy as np
 
+from refpattern.command_arguments import fraction, integer_at_least, seed
 from refpattern.progress import Progress
+
+#: The task has 4 classes; every class needs a sample.
+CLASSES = 4
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--samples", type=int, default=2048, help="training samples (default 2048)")
-    parser.add_argument("--epochs", type=int, default=15, help="maximum epochs (default 15)")
-    parser.add_argument("--target-accuracy", type=float, default=0.95,
-                        help="stop once the training accuracy reaches this (default 0.95)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--samples", type=integer_at_least(CLASSES, f"one per class of the {CLASSES}-class task"),
+                        default=2048, help=f"training samples, at least {CLASSES} (default 2048)")
+    parser.add_argument("--epochs", type=integer_at_least(1), default=15, help="maximum epochs, >= 1 (default 15)")
+    parser.add_argument("--target-accuracy", type=fraction, default=0.95,
+                        help="stop once the training accuracy reaches this, in [0, 1] (default 0.95)")
+    parser.add_argument("--seed", type=seed, default=0, help="seed of data and training, >= 0 (default 0)")
     parser.add_argument("--backend", default=None, choices=["numpy", "numba", "cuda"])
 
 

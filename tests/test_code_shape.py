@@ -97,9 +97,11 @@ def test_no_import_cycle():
 #: at the top (experiments, the command line, the package's own __init__) and may import anything.
 FLOORS = {
     "refpattern.progress": (),
+    "refpattern.files": (),
+    "refpattern.command_arguments": (),
     "refpattern.kernels": (),
     "refpattern.network": ("refpattern.kernels",),
-    "refpattern.patterns": ("refpattern.kernels", "refpattern.network", "refpattern.progress"),
+    "refpattern.patterns": ("refpattern.kernels", "refpattern.network", "refpattern.progress", "refpattern.files"),
     "refpattern.methods": ("refpattern.kernels", "refpattern.network"),
     "refpattern.datasets": (),
     "refpattern.train": ("refpattern.network", "refpattern.progress"),

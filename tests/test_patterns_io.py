@@ -1,12 +1,28 @@
-"""Patterns files: a round trip changes no bit; a damaged or foreign file is refused with a ValueError."""
+"""Patterns files: a round trip changes no bit; a damaged or foreign file is refused with a ValueError;
+a failed save keeps the old file; the fingerprint of the weights travels with the patterns."""
 
+import gc
 import io
+import os
+import pathlib
+import stat
+import warnings
 
 import numpy as np
 import pytest
 
-from refpattern import Conv2D, Dense, Flatten, ReLU, Sequential, explain
-from refpattern.patterns import Patterns, fit_patterns
+from refpattern import Conv2D, Dense, Flatten, ReLU, Sequential, explain, rho
+from refpattern.patterns import (
+    MissingFingerprintWarning,
+    Patterns,
+    PatternsMismatchWarning,
+    file_format,
+    fit_patterns,
+    network_fingerprint,
+)
+from refpattern.patterns.container import layer_fingerprint
+
+VERSION_1_FILE = pathlib.Path(__file__).parent / "data" / "patterns_v1.npz"
 
 
 def small_cnn(rng, out_channels=3):
@@ -80,8 +96,12 @@ def test_truncated_file_is_refused(setup, tmp_path):
     for keep in (0, 10, len(data) // 3, len(data) // 2, len(data) - 30, len(data) - 1):
         broken = tmp_path / f"cut{keep}.npz"
         broken.write_bytes(data[:keep])
-        with pytest.raises(ValueError, match="cut"):
-            Patterns.load(broken)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with pytest.raises(ValueError, match="cut"):
+                Patterns.load(broken)
+            gc.collect()
+        assert not [w for w in caught if issubclass(w.category, ResourceWarning)], "the file was left open"
 
 
 def test_garbage_and_foreign_npz_are_refused(tmp_path):
@@ -152,8 +172,8 @@ def test_other_format_version_is_refused(setup, tmp_path):
     net, x = setup
     path = tmp_path / "p.npz"
     fit_patterns(net, x, "w").save(path)
-    rewrite(path, lambda arrays: arrays.update({"format_version": np.array(2, dtype=np.int64)}))
-    with pytest.raises(ValueError, match="format version 2"):
+    rewrite(path, lambda arrays: arrays.update({"format_version": np.array(3, dtype=np.int64)}))
+    with pytest.raises(ValueError, match="format version 3 is not supported"):
         Patterns.load(path)
 
 
@@ -178,3 +198,197 @@ def test_file_objects_work_too():
     patterns.save(buffer)
     buffer.seek(0)
     np.testing.assert_array_equal(Patterns.load(buffer)[0].a, patterns[0].a)
+
+
+# --- atomic saving (docs/conventions.md#atomic-files) ------------------------------------------
+
+
+def failing_savez(after_bytes, error):
+    """A stand-in for ``np.savez`` that writes ``after_bytes`` bytes of a real archive, then fails."""
+    real = np.savez
+
+    def savez(file, *args, **kwds):
+        buffer = io.BytesIO()
+        real(buffer, *args, **kwds)
+        file.write(buffer.getvalue()[:after_bytes])
+        raise error
+
+    return savez
+
+
+@pytest.mark.parametrize("error", [OSError(28, "No space left on device"), RuntimeError("midway"),
+                                   KeyboardInterrupt()])
+def test_a_save_that_fails_midway_keeps_the_old_file_and_leaves_no_temporary(setup, tmp_path, monkeypatch, error):
+    net, x = setup
+    path = tmp_path / "p.npz"
+    old = fit_patterns(net, x, "a")
+    old.save(path)
+    before = path.read_bytes()
+    new = fit_patterns(net, x, "a+-")
+    monkeypatch.setattr(np, "savez", failing_savez(len(before) // 2, error))
+    with pytest.raises(type(error)):
+        new.save(path)
+    monkeypatch.undo()
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.npz"]
+    assert str(Patterns.load(path).estimator) == "a"
+    new.save(path)  # and once nothing fails, the new patterns replace the old ones
+    assert str(Patterns.load(path).estimator) == "a+-"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.npz"]
+
+
+def test_saving_keeps_the_permissions_of_the_file_it_replaces_and_writes_through_a_link(setup, tmp_path):
+    net, x = setup
+    patterns = fit_patterns(net, x, "w")
+    fresh = tmp_path / "fresh.npz"
+    patterns.save(fresh)
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o666 & ~umask  # as open(path, "wb") would create it
+    kept = tmp_path / "kept.npz"
+    kept.write_bytes(b"old")
+    kept.chmod(0o640)
+    patterns.save(kept)
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o640
+    link = tmp_path / "link.npz"
+    link.symlink_to(kept)
+    fit_patterns(net, x, "a").save(link)
+    assert link.is_symlink() and str(Patterns.load(kept).estimator) == "a"
+
+
+# --- the fingerprint of the weights (docs/conventions.md#patterns-fingerprint) ----------------
+
+
+def with_weight(net, kernel, change):
+    """``net`` with kernel layer ``kernel``'s weight replaced by ``change(weight copy)``."""
+    layers = list(net.layers)
+    index = net.kernel_indices[kernel]
+    layer = layers[index]
+    layers[index] = layer.with_parameters(change(np.array(layer.weight)), layer.bias)
+    return net.with_layers(layers)
+
+
+def test_fitting_records_the_fingerprint_of_the_network_and_the_file_keeps_it(setup, tmp_path):
+    net, x = setup
+    patterns = fit_patterns(net, x, "a+-")
+    assert patterns.fingerprint == network_fingerprint(net) and len(patterns.fingerprint) == len(net.kernel_layers)
+    assert fit_patterns(net, x, "a+-", memory_limit=4096).fingerprint == patterns.fingerprint  # several passes
+    assert fit_patterns(net, None, "w").fingerprint == patterns.fingerprint  # data-free
+    patterns.save(tmp_path / "p.npz")
+    with np.load(tmp_path / "p.npz") as archive:
+        assert int(archive["format_version"]) == 2
+        assert tuple(archive["fingerprint"].tolist()) == patterns.fingerprint
+    assert Patterns.load(tmp_path / "p.npz").fingerprint == patterns.fingerprint
+
+
+def test_the_fingerprint_changes_with_each_weight_bias_stride_and_padding_and_only_there(setup):
+    net, _ = setup
+    base = network_fingerprint(net)
+    nudged = with_weight(net, 1, lambda w: np.nextafter(w, np.inf))  # one ulp on every entry of layer 1
+    assert [a == b for a, b in zip(base, network_fingerprint(nudged))] == [True, False, True]
+
+    def one_entry_one_ulp(w):
+        w[1, 3] = np.nextafter(w[1, 3], 0.0)
+        return w
+
+    single = with_weight(net, 2, one_entry_one_ulp)
+    assert [a == b for a, b in zip(base, network_fingerprint(single))] == [True, True, False]
+    layers = list(net.layers)
+    layers[3] = layers[3].with_parameters(layers[3].weight, np.asarray(layers[3].bias) + 1e-12)
+    assert [a == b for a, b in zip(base, network_fingerprint(net.with_layers(layers)))] == [True, False, True]
+    # a convolution's stride and padding are part of what the patterns were fitted on
+    conv = net.layers[0]
+    assert layer_fingerprint(Conv2D(conv.weight, conv.bias, stride=2, padding=1)) == base[0]  # copies, same values
+    assert layer_fingerprint(Conv2D(conv.weight, conv.bias, stride=np.int64(2), padding=(1, 1))) == base[0]
+    assert layer_fingerprint(Conv2D(conv.weight, conv.bias, stride=1, padding=1)) != base[0]
+    assert layer_fingerprint(Conv2D(conv.weight, conv.bias, stride=2, padding=0)) != base[0]
+    assert layer_fingerprint(Conv2D(conv.weight, conv.bias, stride=2, padding=(1, 0))) != base[0]
+
+
+def test_weights_that_differ_give_a_warning_naming_the_layer_and_strict_refuses(setup):
+    net, x = setup
+    patterns = fit_patterns(net, x, "a+-")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        patterns.check_network(net)  # the network it was fitted on: silent
+        patterns.check_network(small_cnn(np.random.default_rng(31)), strict=True)  # rebuilt, same weights
+    other = with_weight(net, 2, lambda w: w * 1.5)
+    with pytest.warns(PatternsMismatchWarning, match=r"kernel layer 2 \(net.layers\[5\], Dense\(in=4, out=2\)\)"):
+        patterns.check_network(other)
+    with pytest.raises(ValueError, match="kernel layer 2 .* weights, bias, stride or padding differ"):
+        patterns.check_network(other, strict=True)
+    first = with_weight(with_weight(net, 2, lambda w: w * 1.5), 0, lambda w: -w)
+    with pytest.warns(PatternsMismatchWarning, match="kernel layer 0 "):  # the first one that differs
+        patterns.check_network(first)
+    # explain and rho call check_network: they warn (pointing at the caller) and still run
+    with pytest.warns(PatternsMismatchWarning, match="kernel layer 2") as record:
+        explained = explain(other, x[:2], "pattern.attribution", patterns=patterns)
+    assert record[0].filename == __file__ and explained.shape == x[:2].shape
+    with pytest.warns(PatternsMismatchWarning, match="kernel layer 2"):
+        rho(other, x, patterns)
+    with pytest.raises(TypeError, match="strict"):
+        patterns.check_network(net, strict="yes")
+
+
+def test_a_version_1_file_loads_without_a_fingerprint_and_says_so():
+    """``tests/data/patterns_v1.npz`` was written by refpattern 0.1.0 (format version 1, commit
+    06ad294) with::
+
+        rng = np.random.default_rng(41)
+        net = Sequential([Conv2D(rng.normal(0, 0.5, (2, 1, 3, 3)), rng.normal(0, 0.2, 2), stride=2, padding=1),
+                          ReLU(), Flatten(), Dense(rng.normal(0, 0.5, (3, 18)), rng.normal(0, 0.2, 3))],
+                         input_shape=(1, 5, 5))
+        x = rng.normal(size=(30, 1, 5, 5))
+        fit_patterns(net, x, "a+-", backend="numpy").save("patterns_v1.npz")
+    """
+    rng = np.random.default_rng(41)
+    net = Sequential([Conv2D(rng.normal(0, 0.5, (2, 1, 3, 3)), rng.normal(0, 0.2, 2), stride=2, padding=1),
+                      ReLU(), Flatten(), Dense(rng.normal(0, 0.5, (3, 18)), rng.normal(0, 0.2, 3))],
+                     input_shape=(1, 5, 5))
+    x = rng.normal(size=(30, 1, 5, 5))
+    with pytest.warns(MissingFingerprintWarning, match="version-1 patterns file"):
+        loaded = Patterns.load(VERSION_1_FILE)
+    assert loaded.fingerprint is None and "no fingerprint" in loaded.report()
+    refit = fit_patterns(net, x, "a+-", backend="numpy")
+    assert (loaded.estimator, loaded.variant, len(loaded)) == (refit.estimator, refit.variant, len(refit))
+    for got, want in zip(loaded, refit):
+        np.testing.assert_allclose(got.a_plus, want.a_plus, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(got.a_minus, want.a_minus, rtol=1e-12, atol=1e-14)
+    assert loaded.degenerate == refit.degenerate
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loaded.check_network(net)  # shapes only, no claim about the weights
+    with pytest.raises(ValueError, match="no fingerprint"):
+        loaded.check_network(net, strict=True)
+
+
+def test_patterns_built_without_a_fingerprint_save_and_load_without_one(setup, tmp_path):
+    net, x = setup
+    fitted = fit_patterns(net, x, "a")
+    bare = Patterns(fitted.estimator, fitted.layers)
+    assert bare.fingerprint is None
+    bare.save(tmp_path / "p.npz")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert Patterns.load(tmp_path / "p.npz").fingerprint is None  # version 2: no warning
+    with pytest.raises(ValueError, match="fingerprint has 2 entries"):
+        Patterns(fitted.estimator, fitted.layers, fingerprint=fitted.fingerprint[:2])
+    with pytest.raises(ValueError, match="SHA-256"):
+        Patterns(fitted.estimator, fitted.layers, fingerprint=("x" * 64,) * 3)
+
+
+def test_a_file_whose_fingerprint_has_the_wrong_length_is_refused(setup, tmp_path):
+    net, x = setup
+    path = tmp_path / "p.npz"
+    fit_patterns(net, x, "a").save(path)
+
+    def drop_one(arrays):
+        arrays["fingerprint"] = arrays["fingerprint"][:2]
+        arrays["checksum"] = np.array(file_format._checksum(arrays))  # a consistent file, one entry short
+
+    rewrite(path, drop_one)
+    with pytest.raises(ValueError, match="fingerprint should be 0 or 3 strings"):
+        Patterns.load(path)
+    rewrite(path, lambda arrays: arrays.pop("fingerprint"))
+    with pytest.raises(ValueError, match="missing entry 'fingerprint'"):
+        Patterns.load(path)

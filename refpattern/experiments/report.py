@@ -1,7 +1,8 @@
 """The one report writer of the experiments (``refpattern verify`` and ``refpattern reproduce``).
 
 :func:`write_report` writes the report folder: ``report.md``, a self-contained ``report.html``
-(figures embedded as base64 PNG), the PNG files, and ``report.json`` with every number.
+(figures embedded as base64 PNG), the PNG files, and ``report.json`` with every number, all
+atomically (``docs/conventions.md#atomic-files``): a failed write leaves the old report intact.
 
 A report is built from *sections*: a title, paragraphs of Markdown-light text (plain text and
 ``code``), tables (header + rows of cells) and figures (name → PNG bytes).  The same sections
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from refpattern import __version__
+from refpattern.files import write_files_atomically
 
 
 @dataclass
@@ -172,23 +174,23 @@ def render_html(title: str, sections: list, figures: dict, captions=None) -> str
 def write_report(out_dir, title: str, sections: list, figures: dict, numbers: dict, captions=None) -> dict:
     """Write report.md, report.html, report.json and ``<figure>.png`` into ``out_dir`` (created).
 
+    Every file is rendered in memory first and then written atomically, all together
+    (:func:`refpattern.files.write_files_atomically`, ``docs/conventions.md#atomic-files``): a
+    failed write (disk full, a file-size limit) leaves a report already in ``out_dir``
+    unchanged and no temporary file behind.
+
     Returns ``{"md": path, "html": path, "json": path, "figures": [paths]}``.
     """
     os.makedirs(out_dir, exist_ok=True)
-    figure_files = {}
-    for name, png in figures.items():
-        filename = f"{name}.png"
-        with open(os.path.join(out_dir, filename), "wb") as handle:
-            handle.write(png)
-        figure_files[name] = filename
+    figure_files = {name: f"{name}.png" for name in figures}
     paths = {"md": os.path.join(out_dir, "report.md"), "html": os.path.join(out_dir, "report.html"),
              "json": os.path.join(out_dir, "report.json")}
-    with open(paths["md"], "w", encoding="utf-8") as handle:
-        handle.write(render_markdown(title, sections, figure_files, captions))
-    with open(paths["html"], "w", encoding="utf-8") as handle:
-        handle.write(render_html(title, sections, figures, captions))
-    with open(paths["json"], "w", encoding="utf-8") as handle:
-        json.dump(jsonable(numbers), handle, indent=1, ensure_ascii=False, allow_nan=False)
+    contents = {os.path.join(out_dir, filename): bytes(figures[name]) for name, filename in figure_files.items()}
+    contents[paths["md"]] = render_markdown(title, sections, figure_files, captions).encode("utf-8")
+    contents[paths["html"]] = render_html(title, sections, figures, captions).encode("utf-8")
+    contents[paths["json"]] = json.dumps(jsonable(numbers), indent=1, ensure_ascii=False,
+                                         allow_nan=False).encode("utf-8")
+    write_files_atomically(contents)
     paths["figures"] = [os.path.join(out_dir, f) for f in figure_files.values()]
     return paths
 

@@ -11,6 +11,8 @@ Runs, in order (progress lines on stderr):
 
 then writes ``report.md``, ``report.html`` (figures embedded), the PNGs and ``report.json`` into
 ``--out`` and prints the claims table.  ``--quick`` uses smaller data (for tests, < 2 min).
+A seed out of range or an output folder that cannot be written is refused by the parser before
+anything runs (``docs/conventions.md#command-line``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from refpattern.command_arguments import OutputError, output_folder, seed
 from refpattern.datasets import make_image_task, make_suppressor_task
 from refpattern.progress import Progress
 
@@ -55,10 +58,11 @@ TEXTURE = "checker"
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--out", default=DEFAULT_OUT, help=f"report folder (default ./{DEFAULT_OUT})")
+    parser.add_argument("--out", type=output_folder(("report.md", "report.html", "report.json")), default=DEFAULT_OUT,
+                        help=f"report folder (default ./{DEFAULT_OUT})")
     parser.add_argument("--quick", action="store_true", help="smaller data and fewer images (under 2 minutes)")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="seed of data, training and every random choice (default 0)")
+    parser.add_argument("--seed", type=seed, default=0,
+                        help="seed of data, training and every random choice, >= 0 (default 0)")
     parser.add_argument("--backend", default=None, choices=["numpy", "numba", "cuda"],
                         help="kernel backend for forward/backward passes (default: the project default, numba)")
 
@@ -75,8 +79,11 @@ def run(args) -> int:
     results, sections, figures, captions, claims = run_experiments(settings, args.seed, args.backend, progress)
     numbers = {"settings": asdict(settings), "seed": args.seed, "quick": bool(args.quick),
                **claims_json(claims), "results": results, "seconds": progress.seconds}
-    paths = write_report(args.out, "refpattern reproduce: PatternNet and PatternAttribution on built-in data",
-                         sections, figures, numbers, captions)
+    try:
+        paths = write_report(args.out, "refpattern reproduce: PatternNet and PatternAttribution on built-in data",
+                             sections, figures, numbers, captions)
+    except OSError as error:
+        raise OutputError(f"cannot write the report to {args.out}: {error}") from error
     progress(f"wrote {paths['md']}, {paths['html']}, {paths['json']} and {len(paths['figures'])} figures")
     table = claims_table(claims)
     print(text_table(table.header, table.rows, TERMINAL_WIDTHS, rule_every_row=True))

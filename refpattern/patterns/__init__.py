@@ -9,11 +9,18 @@ ICLR 2018, Sec. 4; ``docs/math.md#estimators`` (estimators) and ``docs/math.md#r
   stream over batches and merge across workers with ``.merge``);
 - :func:`rho` — the quality criterion ρ per kernel layer (Eq. 1);
 - :class:`Patterns` — the result: ``patterns[k].a_plus`` / ``.a_minus``, ``.report()``,
-  ``.check_network(net)``, ``.save(path)`` / ``Patterns.load(path)``.
+  ``.check_network(net)`` (a :class:`PatternsMismatchWarning` when the network's weights are
+  not those the patterns were fitted on, :func:`network_fingerprint`), ``.save(path)`` /
+  ``Patterns.load(path)``.
 """
 
 from refpattern.kernels.numpy_reference import BatchSums, batch_sums
-from refpattern.patterns.container import Patterns
+from refpattern.patterns.container import (
+    MissingFingerprintWarning,
+    Patterns,
+    PatternsMismatchWarning,
+    network_fingerprint,
+)
 from refpattern.patterns.estimate import patterns_from_statistics
 from refpattern.patterns.estimators import (
     Estimator,
@@ -31,6 +38,7 @@ from refpattern.patterns.statistics import LayerStatistics, NetworkStatistics
 
 __all__ = [
     "BatchSums", "DegenerateNeuron", "Estimator", "Filter", "Identity", "LayerPatterns", "LayerStatistics", "Linear",
-    "NetworkStatistics", "Patterns", "RandomDirection", "RegimeCounts", "RhoResult", "TwoComponent", "batch_sums",
-    "fit_patterns", "fit_statistics", "patterns_from_statistics", "resolve_estimator", "rho",
+    "MissingFingerprintWarning", "NetworkStatistics", "Patterns", "PatternsMismatchWarning", "RandomDirection",
+    "RegimeCounts", "RhoResult", "TwoComponent", "batch_sums", "fit_patterns", "fit_statistics", "network_fingerprint",
+    "patterns_from_statistics", "resolve_estimator", "rho",
 ]

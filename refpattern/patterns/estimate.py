@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from refpattern.network.validation import all_finite
-from refpattern.patterns.container import Patterns
+from refpattern.patterns.container import Patterns, network_fingerprint
 from refpattern.patterns.estimators import Estimator, resolve_estimator
 from refpattern.patterns.layer_patterns import DegenerateNeuron, LayerPatterns, RegimeCounts
 
@@ -147,7 +147,7 @@ def estimate_network(net, stats, estimator: Estimator) -> Patterns:
         raise ValueError(f"estimator {estimator!r} needs statistics (fit_statistics) or data")
     layers = [estimate_layer(net.layers[index], k, index, None if stats is None else stats[k], estimator)
               for k, index in enumerate(net.kernel_indices)]
-    return Patterns(estimator, layers)
+    return Patterns(estimator, layers, fingerprint=network_fingerprint(net))
 
 
 def patterns_from_statistics(net, stats, estimator="a+-", variant=None, seed=None) -> Patterns:

@@ -1,9 +1,9 @@
 """The file format of :class:`~refpattern.patterns.container.Patterns`.
 
-File format (``.npz`` written and read with ``allow_pickle=False``), version 1::
+File format (``.npz`` written and read with ``allow_pickle=False``), version 2::
 
     format_name     "refpattern.Patterns"
-    format_version  1
+    format_version  2
     estimator       the estimator's canonical name: "x" | "w" | "a" | "a+-" | "random" | another
                     registered Estimator's name
     variant         "paper" | "regime" | ""   ("" when the estimator has no variant)
@@ -14,16 +14,22 @@ File format (``.npz`` written and read with ``allow_pickle=False``), version 1::
                     ``a_plus`` and ``a_minus`` ("a+-"), none ("x")
     layer_{k}.counts                              (3, O) int64 rows n, n₊, n₋; absent if not fitted on data
     layer_{k}.degenerate_{neuron,regime,reason,count,zeroed}
+    fingerprint     (L,) str: per kernel layer the SHA-256 (64 hex characters) of the weights the
+                    patterns were fitted on (``container.network_fingerprint``); shape (0,) when
+                    unknown
     checksum        SHA-256 over every other entry (name, dtype, shape, bytes)
 
-:meth:`Patterns.load` refuses a file that is not a readable zip archive, lacks or adds entries,
-has another format version, has arrays whose shapes or values contradict each other, or whose
-checksum does not match, always with a ``ValueError`` naming the problem.
-:meth:`Patterns.check_network` refuses patterns that do not fit a network.
+Version 1 is version 2 without ``fingerprint``; it is still read, as patterns without a
+fingerprint (:meth:`Patterns.load` warns).  :meth:`Patterns.load` refuses a file that is not a
+readable zip archive, lacks or adds entries, has another format version, has arrays whose shapes
+or values contradict each other, or whose checksum does not match, always with a ``ValueError``
+naming the problem.  :meth:`Patterns.check_network` refuses patterns that do not fit a network
+(``docs/conventions.md#patterns-file-format``, ``docs/conventions.md#patterns-fingerprint``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import zipfile
@@ -31,11 +37,15 @@ import zlib
 
 import numpy as np
 
+from refpattern.files import write_atomically
 from refpattern.patterns.estimators import estimator_from_file
 from refpattern.patterns.layer_patterns import REGIMES, DegenerateNeuron, LayerPatterns, RegimeCounts
 
 FORMAT_NAME = "refpattern.Patterns"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Versions :func:`read_file` reads: 1 (no fingerprint) and 2.
+READABLE_VERSIONS = (1, 2)
+FINGERPRINT_LENGTH = 64  # SHA-256 in hex
 
 
 def patterns_arrays(patterns) -> dict:
@@ -65,31 +75,43 @@ def patterns_arrays(patterns) -> dict:
             else np.array([], dtype="<U1")
         arrays[p + "degenerate_count"] = np.array([d.count for d in deg], dtype=np.int64)
         arrays[p + "degenerate_zeroed"] = np.array([d.zeroed for d in deg], dtype=bool)
+    fingerprint = () if patterns.fingerprint is None else patterns.fingerprint
+    arrays["fingerprint"] = np.array(fingerprint, dtype=f"<U{FINGERPRINT_LENGTH}")
     arrays["checksum"] = np.array(_checksum(arrays))
     return arrays
 
 
 def write_file(patterns, path) -> None:
     """Write the ``.npz`` file of ``patterns`` at exactly ``path`` (no suffix is added), or into a
-    binary file object."""
+    binary file object.
+
+    A path is written atomically (:func:`refpattern.files.write_atomically`,
+    ``docs/conventions.md#atomic-files``): a temporary file next to it, renamed into place once
+    complete, so a failed save (disk full, an exception midway) leaves an existing file intact.
+    """
+    arrays = patterns_arrays(patterns)  # every entry exists before the first byte is written
     if hasattr(path, "write"):
-        np.savez(path, **patterns_arrays(patterns))
+        np.savez(path, **arrays)
         return
-    with open(path, "wb") as handle:
-        np.savez(handle, **patterns_arrays(patterns))
+    write_atomically(path, lambda handle: np.savez(handle, **arrays))
 
 
 def read_file(path) -> tuple:
     """The entries of a file written by :func:`write_file` (a path or a binary file object), checked
-    completely: ``(estimator, layers)``.  Raises ``ValueError`` for a truncated, corrupt or
-    tampered file or another format version; ``FileNotFoundError`` for a missing one."""
+    completely: ``(estimator, layers, fingerprint, version)`` (:func:`read_entries`).  Raises
+    ``ValueError`` for a truncated, corrupt or tampered file or an unsupported format version;
+    ``FileNotFoundError`` for a missing one."""
     name = getattr(path, "name", "<file object>") if hasattr(path, "read") else os.fspath(path)
     try:
-        loaded = np.load(path, allow_pickle=False)
-        if not isinstance(loaded, np.lib.npyio.NpzFile):
-            raise ValueError("a single .npy array, not an .npz archive")
-        with loaded as archive:
-            arrays = {key: archive[key] for key in archive.files}
+        with contextlib.ExitStack() as stack:
+            # a path is opened here, not by np.load, which leaves its own handle open when the
+            # archive turns out to be truncated
+            handle = path if hasattr(path, "read") else stack.enter_context(open(path, "rb"))
+            loaded = np.load(handle, allow_pickle=False)
+            if not isinstance(loaded, np.lib.npyio.NpzFile):
+                raise ValueError("a single .npy array, not an .npz archive")
+            with loaded as archive:
+                arrays = {key: archive[key] for key in archive.files}
     except FileNotFoundError:
         raise
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error, NotImplementedError) as error:
@@ -108,8 +130,10 @@ def _checksum(arrays: dict) -> str:
 
 
 def read_entries(arrays: dict, name: str) -> tuple:
-    """Validate the entries of a file (module docstring) and return ``(estimator, layers)``:
-    the :class:`~refpattern.patterns.estimators.Estimator` and the :class:`LayerPatterns` it names."""
+    """Validate the entries of a file (module docstring) and return ``(estimator, layers,
+    fingerprint, version)``: the :class:`~refpattern.patterns.estimators.Estimator`, the
+    :class:`LayerPatterns` it names, the fingerprint (a tuple of L hex strings, or None for a
+    version-1 file or one written without it) and the file's format version."""
 
     def fail(message):
         raise ValueError(f"{name}: {message}")
@@ -125,8 +149,9 @@ def read_entries(arrays: dict, name: str) -> tuple:
     if scalar("format_name", "U") != FORMAT_NAME:
         fail(f"format_name is {arrays['format_name'].item()!r}, expected {FORMAT_NAME!r}")
     version = scalar("format_version", "i")
-    if version != FORMAT_VERSION:
-        fail(f"format version {version} is not supported (this refpattern reads version {FORMAT_VERSION})")
+    if version not in READABLE_VERSIONS:
+        fail(f"format version {version} is not supported (this refpattern reads versions "
+             f"{', '.join(map(str, READABLE_VERSIONS))})")
     try:
         estimator = estimator_from_file(scalar("estimator", "U"), scalar("variant", "U"), scalar("seed", "i"))
     except ValueError as error:
@@ -138,6 +163,19 @@ def read_entries(arrays: dict, name: str) -> tuple:
         fail("missing entry 'checksum'")
 
     expected_keys = {"format_name", "format_version", "estimator", "variant", "seed", "n_layers", "checksum"}
+    fingerprint = None
+    if version >= 2:
+        expected_keys.add("fingerprint")
+        if "fingerprint" not in arrays:
+            fail("missing entry 'fingerprint' (truncated file)")
+        entry = arrays["fingerprint"]
+        if entry.dtype.kind != "U" or entry.ndim != 1 or entry.shape[0] not in (0, n_layers):
+            fail(f"fingerprint should be 0 or {n_layers} strings, got dtype {entry.dtype} shape {entry.shape}")
+        fingerprint = tuple(str(digest) for digest in entry.tolist()) or None
+        if fingerprint is not None and not all(len(digest) == FINGERPRINT_LENGTH
+                                               and all(ch in "0123456789abcdef" for ch in digest)
+                                               for digest in fingerprint):
+            fail(f"fingerprint entries should be SHA-256 hex digests ({FINGERPRINT_LENGTH} characters 0-9a-f)")
     layers = []
     for k in range(n_layers):
         p = f"layer_{k}."
@@ -206,4 +244,4 @@ def read_entries(arrays: dict, name: str) -> tuple:
     checksum = arrays["checksum"]
     if checksum.shape != () or checksum.dtype.kind != "U" or checksum.item() != _checksum(arrays):
         fail("checksum mismatch: the file was modified or is corrupt")
-    return estimator, layers
+    return estimator, layers, fingerprint, version

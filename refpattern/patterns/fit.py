@@ -15,7 +15,7 @@ from refpattern.kernels import get_backend
 from refpattern.network.elementwise import ReLU
 from refpattern.network.sequential import Sequential
 from refpattern.network.validation import check_count
-from refpattern.patterns.container import Patterns
+from refpattern.patterns.container import Patterns, network_fingerprint
 from refpattern.patterns.estimate import LayerEstimate, estimate_network
 from refpattern.patterns.estimators import resolve_estimator
 from refpattern.patterns.passes import check_same_shift, data_source, parse_memory_limit, plan_passes
@@ -251,7 +251,7 @@ def fit_patterns_in_passes(net, X, plan, estimator, batch_size=256, backend=None
             check_same_shift(shifts.setdefault(k, stats[k].shift), stats[k], number)
             estimates[k].add(stats[k])
             stats[k] = None  # drop the sums before the next item, the next pass
-    return Patterns(estimator, [estimate.result() for estimate in estimates])
+    return Patterns(estimator, [estimate.result() for estimate in estimates], fingerprint=network_fingerprint(net))
 
 
 __all__ = ["accumulate_batch", "fit_patterns", "fit_patterns_in_passes", "fit_statistics", "iter_batches",

@@ -1,0 +1,129 @@
+"""Writing files so that a failed write never destroys the file already there.
+
+Every file refpattern writes (``Patterns.save``, the reports of ``refpattern verify`` and
+``refpattern reproduce`` and their figures) goes through :func:`write_atomically` or
+:func:`write_files_atomically` (``docs/conventions.md#atomic-files``):
+
+1. the new content is written to a temporary file in the target's own directory
+   (``.<name>.<random>.tmp``, so that the rename below stays on one file system), flushed and
+   ``fsync``-ed;
+2. the temporary file is renamed over the target with ``os.replace``, which is atomic on POSIX
+   and Windows: a reader sees the old file or the new one, never a mixture or a truncated file;
+3. if anything fails before the rename (disk full, a file-size limit, an exception raised by the
+   writer, Ctrl-C), the temporary file is removed and the exception propagates; the target is
+   untouched.
+
+The new file gets the permissions of the file it replaces, or ``0o666`` less the umask (what
+``open(path, "w")`` gives) when there was none.  A target that is a symbolic link is resolved
+first, so the link keeps pointing at the (replaced) file, as a plain ``open`` would write through
+it.  This module imports nothing of refpattern (a floor of its own, below every other).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tempfile
+from collections.abc import Callable, Mapping
+
+#: What a file is written with: its bytes, or a function ``write(handle)`` that writes them to
+#: the binary file ``handle`` (open for writing, at position 0).
+Content = bytes | bytearray | memoryview | Callable
+
+
+def _current_umask() -> int:
+    mask = os.umask(0o022)  # the only way to read the umask is to set it; put it back at once
+    os.umask(mask)
+    return mask
+
+
+def _target(path) -> str:
+    """The file a write to ``path`` replaces: ``path`` with symbolic links resolved."""
+    path = os.fspath(path)
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    return os.path.realpath(path)
+
+
+def _discard(temporary: str) -> None:
+    try:
+        os.unlink(temporary)
+    except FileNotFoundError:
+        pass
+
+
+def _stage(target: str, content: Content) -> str:
+    """Write a temporary file next to ``target`` with ``content``; return its path (removed on failure)."""
+    if not (callable(content) or isinstance(content, (bytes, bytearray, memoryview))):
+        raise TypeError(f"{target}: content must be bytes or a function write(handle), got {type(content).__name__}")
+    directory, name = os.path.split(target)
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory or ".")
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            if callable(content):
+                content(handle)
+            else:
+                handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            mode = stat.S_IMODE(os.stat(target).st_mode)
+        except FileNotFoundError:
+            mode = 0o666 & ~_current_umask()
+        os.chmod(temporary, mode)
+    except BaseException:
+        _discard(temporary)
+        raise
+    return temporary
+
+
+def _sync_directory(directory: str) -> None:
+    """Make the renames in ``directory`` durable where the platform allows it (best effort)."""
+    try:
+        descriptor = os.open(directory or ".", os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
+
+
+def write_files_atomically(contents: Mapping) -> None:
+    """Write several files; a failure leaves every one of them unchanged.
+
+    Every temporary file is written first; only when all are complete are they renamed into
+    place, one after the other.  So a failed write (disk full, an exception in a writer) changes
+    none of the targets, and each target is at any moment either its old or its new version.
+
+    Parameters
+    ----------
+    contents : mapping of path (str or os.PathLike) to bytes or callable
+        A file's bytes, or ``write(handle)`` that writes them to the binary ``handle``.  Each
+        target's directory must exist.
+    """
+    staged = []  # (temporary, target)
+    try:
+        for path, content in contents.items():
+            target = _target(path)
+            staged.append((_stage(target, content), target))
+        for temporary, target in staged:
+            os.replace(temporary, target)
+    except BaseException:
+        for temporary, _ in staged:
+            _discard(temporary)  # those already renamed are gone; the rest are removed
+        raise
+    for directory in {os.path.dirname(target) for _, target in staged}:
+        _sync_directory(directory)
+
+
+def write_atomically(path, content: Content) -> None:
+    """Write the file ``path`` through a temporary file and ``os.replace`` (module docstring): its
+    bytes, or ``write(handle)`` writing them to a binary handle.  On any failure ``path`` is left
+    as it was and no temporary file remains."""
+    write_files_atomically({path: content})
+
+
+__all__ = ["write_atomically", "write_files_atomically"]
