@@ -156,3 +156,19 @@ def test_streaming_subsampling_and_options():
         rho(Sequential([Dense(np.ones((1, 162)))]), x.reshape(20, -1), patterns)
     with pytest.raises(ValueError, match="estimator"):
         rho(net, x, "nonsense")
+
+
+def test_held_out_rho_of_an_estimator_fitted_on_the_v_split_has_no_direction_to_regress():
+    """S_a and the paper's S_a± fitted on X_v leave c_v = 0 there (Eq. 2), so there is no v: every neuron's
+    held-out ρ is exactly 1, and unchanged when the data are rescaled (a rounding-noise v would move it)."""
+    rng = np.random.default_rng(27)
+    net = cnn(rng)
+    x, x_v = rng.normal(0.3, 1.0, (40, 2, 9, 9)), rng.normal(0.3, 1.0, (40, 2, 9, 9))
+    for estimator in ("a", "a+-"):
+        for scale in (1.0, 1e-3, 1e3):
+            scaled = Sequential([layer.with_parameters(layer.weight, layer.bias * scale) if layer.is_kernel else layer
+                                 for layer in net.layers], input_shape=net.input_shape)
+            values = rho(scaled, x * scale, estimator, fit_v_on=x_v * scale)
+            for per_neuron in values.per_neuron:
+                finite = per_neuron[~np.isnan(per_neuron)]
+                np.testing.assert_array_equal(finite, 1.0)

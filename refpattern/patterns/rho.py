@@ -43,7 +43,10 @@ Held-out protocol (the paper's Fig. 3): with ``fit_v_on=X_v``, ``v = Σ_v⁺ c_v
 ``X_v`` and the correlation is evaluated on ``X``: ``corr = vᵀc / sqrt(vᵀΣv · σ²_y)`` (0 when
 ``v = 0`` or ``vᵀΣv = 0``); it may be negative, so ρ may exceed 1.  Patterns given as an
 estimator name are fitted on the data ``v`` is fitted on (``X_v`` if given, else ``X``); for the
-paper's three-split protocol, pass a ``Patterns`` fitted on a third split.
+paper's three-split protocol, pass a ``Patterns`` fitted on a third split.  Where the best
+correlation on ``X_v`` is at most :data:`NO_CORRELATION` (1e-6) — always so for S_a and the paper's
+S_a± fitted on ``X_v`` itself, whose ``c_v`` is 0 up to rounding — there is no direction to
+regress on: ``v = 0`` and the correlation is 0, instead of a direction drawn from rounding noise.
 
 In-sample ρ needs many more observations than inputs: with ``N ≤ D`` the regression fits ``y``
 exactly and ρ = 0 whatever the estimator (a dense layer over a big feature map); use the
@@ -77,6 +80,8 @@ from refpattern.patterns.fit import check_batch_size, check_network, fit_statist
 DEFAULT_CUTOFF = 1e-10
 #: First entropy word of the neuron-subsample generator (ASCII "RHOSUB").
 SUBSAMPLE_TAG = 0x52484F535542
+#: A regression on the ``v`` split whose best correlation is at most this has no direction: ``v = 0``.
+NO_CORRELATION = 1e-6
 #: Largest stack of per-neuron D×D matrices held at once (elements).
 MAX_STACK_ELEMENTS = 1 << 23
 
@@ -227,9 +232,13 @@ def layer_rho(stats, a_plus, a_minus, neurons, cutoff, v_stats=None):
             _, explained = regression(sigma, c, cutoff)
             value = np.sqrt(np.clip(explained, 0.0, None) / np.where(ok, var_y, 1.0))
         else:
-            sigma_v, c_v, _ = distractor_moments(v_stats, a_plus, a_minus, part)
+            sigma_v, c_v, var_y_v = distractor_moments(v_stats, a_plus, a_minus, part)
             _check_moments(v_stats, (sigma_v, c_v))
-            v, _ = regression(sigma_v, c_v, cutoff)
+            v, explained_v = regression(sigma_v, c_v, cutoff)
+            # no correlation left to regress on the v split (S_a, paper S_a± fitted there: c_v = 0 up
+            # to rounding): v would be a rounding-noise direction, so it is 0 and the correlation 0
+            no_direction = np.clip(explained_v, 0.0, None) <= NO_CORRELATION ** 2 * np.abs(var_y_v)
+            v[no_direction] = 0.0
             var_v = np.einsum("md,mde,me->m", v, sigma, v)
             numerator = np.einsum("md,md->m", v, c)
             denominator = np.sqrt(np.clip(var_v, 0.0, None)) * np.sqrt(np.where(ok, var_y, 1.0))
