@@ -48,18 +48,12 @@ def _conv2d(torch, builder, module, position, description):
         builder.refuse(position, description, f"dilation={module.dilation}; only dilation 1 is supported")
     if module.padding_mode != "zeros":
         builder.refuse(position, description, f"padding_mode={module.padding_mode!r}; only 'zeros' is supported")
-    if isinstance(module.weight, torch.nn.parameter.UninitializedParameter):
-        builder.refuse(position, description, "its parameters are not initialised yet (a lazy module): run the "
-                                              "model once before converting it")
     padding = module.padding if isinstance(module.padding, str) else _pair(module.padding)
     bias = None if module.bias is None else _array(torch, module.bias)
     builder.add(Conv2D(_array(torch, module.weight), bias, _pair(module.stride), padding), position, description)
 
 
 def _linear(torch, builder, module, position, description):
-    if isinstance(module.weight, torch.nn.parameter.UninitializedParameter):
-        builder.refuse(position, description, "its parameters are not initialised yet (a lazy module): run the "
-                                              "model once before converting it")
     bias = None if module.bias is None else _array(torch, module.bias)
     builder.add(Dense(_array(torch, module.weight), bias), position, description)
 
@@ -178,6 +172,9 @@ def from_torch(module, input_shape):
             _softmax(builder, child, position, description)
         elif kind in DROPPED and type(child) is getattr(nn, kind):
             continue
+        elif kind.startswith("Lazy"):
+            builder.refuse(position, description, f"{kind} is a lazy module whose parameters are not initialised "
+                                                  "yet: run the model once (it then becomes a plain module)")
         else:
             builder.refuse(position, description, f"{kind} is not supported; from_torch converts Conv2d, Linear, "
                                                   "ReLU, MaxPool2d, Flatten, Softmax (last), BatchNorm1d/2d (folded "
