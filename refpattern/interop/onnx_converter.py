@@ -25,6 +25,9 @@ CONVERTER = "from_onnx"
 SUPPORTED = ("Conv, Gemm, MatMul (+ Add), Relu, MaxPool, Flatten, Reshape to (N, -1), Softmax (last), "
              "BatchNormalization (folded into the layer before), Identity and Dropout (left out), Constant")
 AUTO_PADS = ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID")
+#: BatchNormalization's default ``epsilon``: ONNX attributes are float32, so the default 1e-5 is float32(1e-5)
+#: (9.99999974738e-06), as onnx.reference and onnxruntime use it.
+ONNX_BATCHNORM_EPSILON = float(np.float32(1e-5))
 
 
 def _attributes(helper, node) -> dict:
@@ -83,6 +86,9 @@ class _OnnxChain:
                                                            "ONNX domain is converted")
             if node.op_type == "Constant":
                 self._constant(node, attributes, position, description)
+                continue
+            if node.op_type == "Identity" and node.input and node.input[0] in self.constants:
+                self.constants[node.output[0]] = self.constants[node.input[0]]  # a renamed weight (torch exports)
                 continue
             data = [tensor for tensor in node.input if tensor and tensor not in self.constants]
             if data != [self.current]:
@@ -272,7 +278,7 @@ class _OnnxChain:
         gamma, beta, mean, variance = (self.constant(name, position, description, what).astype(np.float64)
                                        for name, what in zip(node.input[1:5], ("scale", "B", "mean", "var")))
         self.builder.fold_batchnorm(position, description, gamma, beta, mean, variance,
-                                    float(attributes.get("epsilon", 1e-5)))
+                                    float(attributes.get("epsilon", ONNX_BATCHNORM_EPSILON)))
 
     def _op_Identity(self, node, attributes, position, description):
         pass
