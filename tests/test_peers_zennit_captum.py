@@ -35,7 +35,8 @@ from zennit.attribution import Gradient, IntegratedGradients, SmoothGrad  # noqa
 from zennit.types import Activation, Linear  # noqa: E402
 
 nn = torch.nn
-pytestmark = pytest.mark.peers
+pytestmark = [pytest.mark.peers,  # Captum announces its ReLU hooks; expected here
+              pytest.mark.filterwarnings("ignore:Setting backward hooks on ReLU activations:UserWarning")]
 RTOL = FLOAT64_TOLERANCE.rtol
 INPUT_SHAPE = (3, 8, 8)
 
@@ -245,6 +246,6 @@ def test_captum_lrp_epsilon_on_a_dense_network():
     net = from_torch(model, (10,))
     x = np.random.default_rng(13).normal(size=(5, 10))
     targets = targets_of(model, x)
-    actual = captum_attr.LRP(model).attribute(torch.from_numpy(x.copy()), target=targets)
+    actual = captum_attr.LRP(model).attribute(torch.from_numpy(x.copy()).requires_grad_(True), target=targets)
     check(actual.detach().numpy(), net, x, "lrp.epsilon", "captum LRP EpsilonRule", target=targets.numpy(),
           epsilon=1e-6)

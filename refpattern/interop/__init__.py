@@ -1,12 +1,17 @@
 """Moving networks, inputs and explanations between refpattern and other frameworks.
 
-refpattern's layouts are PyTorch's (images NCHW, Dense weight ``(out, in)``, Conv2D weight
-``(out, in, kh, kw)``, Flatten in ``(C, H, W)`` order); :mod:`refpattern.interop.layouts` turns
-them into Keras' channels-last layouts and back (``docs/conventions.md#interop-layouts``).
+- converters (``docs/conventions.md#converters``): :func:`from_torch` (an ``nn.Sequential``),
+  :func:`from_keras` (a single-chain Keras model, channels_last) and :func:`from_onnx` (an ONNX
+  graph that is one chain) return a refpattern :class:`~refpattern.Sequential`; BatchNorm is folded
+  (:func:`fold_batchnorm`); what cannot be converted raises :class:`UnsupportedLayerError`, naming
+  the layer and its position;
+- layouts: refpattern's are PyTorch's (images NCHW, Dense weight ``(out, in)``, Conv2D weight
+  ``(out, in, kh, kw)``, Flatten in ``(C, H, W)`` order); :mod:`refpattern.interop.layouts` turns
+  them into Keras' channels-last layouts and back (``docs/conventions.md#interop-layouts``).
 
-Frameworks are optional: nothing here imports torch, Keras or ONNX.  Code that needs one calls
-:func:`import_framework`, which imports it on first use or raises an ``ImportError`` naming the
-pip extra that installs it.
+Frameworks are optional: importing this package imports none of torch, Keras or ONNX.  Code that
+needs one calls :func:`import_framework`, which imports it on first use or raises an
+``ImportError`` naming the pip extra that installs it (``pip install "refpattern[torch]"``).
 """
 
 from __future__ import annotations

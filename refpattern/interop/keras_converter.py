@@ -28,8 +28,9 @@ CONVERTER = "from_keras"
 #: Layers that are the identity in inference and are left out.
 DROPPED = ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "GaussianDropout", "GaussianNoise", "AlphaDropout",
            "Identity")
-#: Activations a Conv2D, Dense or Activation layer may name (None and "linear" add nothing).
-ACTIVATIONS = ("relu", "softmax", "linear", None)
+#: Activations a Conv2D, Dense or Activation layer may name → the refpattern layer ("linear" and None add nothing).
+ACTIVATION_LAYERS = {"relu": ReLU, "softmax": Softmax, "linear": None, None: None}
+ACTIVATIONS = tuple(ACTIVATION_LAYERS)
 SUPPORTED = ("InputLayer (skipped), Conv2D, Dense, Activation/ReLU/Softmax, MaxPooling2D, ZeroPadding2D (before a "
              "Conv2D), Flatten, BatchNormalization (folded into the layer before), Dropout (left out)")
 
@@ -156,13 +157,12 @@ class _KerasChain:
         if isinstance(name, dict) or name not in ACTIVATIONS:
             self.builder.refuse(position, description, f"activation {name!r} is not supported; only 'relu', "
                                                        "'softmax' (last) and 'linear'/None")
-        if name == "relu":
-            self.builder.add(ReLU(), position, description)
-        elif name == "softmax":
-            if len(self.builder.shape) != 1:
-                self.builder.refuse(position, description, f"a softmax over a per-sample shape {self.builder.shape}; "
-                                                           "only a softmax over flat logits is supported")
-            self.builder.add(Softmax(), position, description)
+        layer_type = ACTIVATION_LAYERS.get(name)
+        if layer_type is Softmax and len(self.builder.shape) != 1:
+            self.builder.refuse(position, description, f"a softmax over a per-sample shape {self.builder.shape}; "
+                                                       "only a softmax over flat logits is supported")
+        if layer_type is not None:
+            self.builder.add(layer_type(), position, description)
 
     def _weights(self, layer, config, position, description, names):
         weights = [np.asarray(w, dtype=np.float64) for w in layer.get_weights()]
