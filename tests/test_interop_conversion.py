@@ -2,6 +2,8 @@
 the chain builder's refusals, and the ImportError that names the extra when a framework is missing
 (docs/conventions.md#converters)."""
 
+import pathlib
+import subprocess
 import sys
 
 import numpy as np
@@ -77,3 +79,13 @@ def test_missing_framework_names_the_extra(monkeypatch, module, extra, convert):
     monkeypatch.setitem(sys.modules, module, None)  # makes "import <module>" fail as if it were not installed
     with pytest.raises(ImportError, match=rf'{module} is not installed.*pip install "refpattern\[{extra}\]"'):
         convert()
+
+
+def test_importing_interop_imports_no_framework():
+    """The frameworks are extras: refpattern.interop (converters included) imports none of them until called."""
+    code = ("import sys, refpattern, refpattern.interop, refpattern.testing\n"
+            "loaded = sorted({'torch', 'keras', 'onnx', 'onnxruntime', 'tensorflow'} & set(sys.modules))\n"
+            "assert not loaded, loaded\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                            cwd=pathlib.Path(__file__).resolve().parents[1])
+    assert result.returncode == 0, result.stderr

@@ -234,3 +234,5 @@ def test_branches_are_refused():
         from_keras(model)
     with pytest.raises(TypeError, match="must be a Keras model"):
         from_keras(layers.Dense(3))
+    with pytest.raises(ValueError, match=r"no known input shape.*keras.Input\(shape\) or pass input_shape="):
+        from_keras(keras.Sequential([layers.Dense(3)]))  # never built

@@ -48,7 +48,8 @@ def _padding_pairs(value) -> tuple:
 
 
 def _is_model(layer) -> bool:
-    return hasattr(layer, "layers") and hasattr(layer, "inputs") and hasattr(layer, "outputs")
+    kind = type(layer)  # on the class: an unbuilt model has no inputs yet, but is a model
+    return hasattr(layer, "layers") and hasattr(kind, "inputs") and hasattr(kind, "outputs")
 
 
 class _KerasChain:
