@@ -5,13 +5,16 @@ fills in, the start value, where the bias enters, the ReLU rule, what it returns
 and the names the same computation has in Zennit, Captum and iNNvestigate 1.x/2.x, with the
 conventions in which those libraries differ (``docs/conventions.md#method-catalogue``).
 
-The other libraries' names and conventions were read in their sources (not run: none of them is
-a dependency): ``chr5tphr/zennit`` ``src/zennit/{rules,composites,attribution,types}.py``;
+The other libraries' names and conventions were read in their sources: ``chr5tphr/zennit``
+``src/zennit/{rules,composites,attribution,types}.py``;
 ``pytorch/captum`` ``captum/attr/_core/{saliency,integrated_gradients,noise_tunnel,
 guided_backprop_deconvnet}.py`` and ``captum/attr/_utils/approximation_methods.py``;
 ``albermax/innvestigate`` ``src/innvestigate/analyzer/{__init__,gradient_based,reverse_base,
 pattern_based}.py`` and ``relevance_based/relevance_rule.py``.  ``None`` means no equivalent was
-found (or none was checked); it never means "identical under another name".
+found (or none was checked); it never means "identical under another name".  What is measured:
+the peer stage of CI (``tests/test_peers_zennit_captum.py``, Zennit 0.4.6 and Captum 0.9.0)
+compares every method both sides have (``docs/conventions.md#peer-tests``); the ``zero_params``
+arguments named below exist in newer Zennit releases than the one measured.
 """
 
 from __future__ import annotations

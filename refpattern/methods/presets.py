@@ -21,7 +21,8 @@ What matches zennit, rule by rule, as read in ``chr5tphr/zennit`` ``src/zennit/r
 - ``ZBox(low, high)``: :class:`~refpattern.methods.rules.ZBRule` (the bias cancels in both);
 - every stabiliser ``1e-6``, added as ``s·sgn(z)``.
 
-Where zennit's conventions differ (not measured here: torch and zennit are not dependencies):
+Where zennit's conventions differ (the agreement is measured in CI's peer stage against Zennit
+0.4.6, ``docs/conventions.md#peer-tests``):
 zennit's ``Gradient`` attributor starts from the ``attr_output`` it is given (a one-hot gives
 refpattern's map divided by ``y_t``; pass ``one_hot · y_t`` to match), a softmax must be
 removed by the user, and average pooling and sums (``Norm`` rule) have no refpattern layer.
