@@ -2,7 +2,9 @@
 
 refpattern's layouts are PyTorch's (images NCHW, Dense weight ``(out, in)``, Conv2D weight
 ``(out, in, kh, kw)``, Flatten in ``(C, H, W)`` order); :mod:`refpattern.interop.layouts` turns
-them into Keras' channels-last layouts and back (``docs/conventions.md#interop-layouts``).
+them into Keras' channels-last layouts and back (``docs/conventions.md#interop-layouts``);
+:mod:`refpattern.interop.export` gives fitted patterns in those layouts and in iNNvestigate 1.x's
+list (``docs/conventions.md#pattern-export``).
 
 Frameworks are optional: nothing here imports torch, Keras or ONNX.  Code that needs one calls
 :func:`import_framework`, which imports it on first use or raises an ``ImportError`` naming the
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 
+from refpattern.interop.export import export_patterns, innvestigate_patterns
 from refpattern.interop.layouts import (
     LAYOUTS,
     conv_weight_from_keras,
@@ -20,6 +23,7 @@ from refpattern.interop.layouts import (
     dense_weight_from_keras,
     dense_weight_to_keras,
     flatten_permutation,
+    flattened_inputs,
     layer_padding,
     nchw_to_nhwc,
     network_weights,
@@ -62,6 +66,6 @@ def import_framework(module: str, extra: str | None = None):
 
 __all__ = [
     "FRAMEWORK_EXTRAS", "LAYOUTS", "conv_weight_from_keras", "conv_weight_to_keras", "dense_weight_from_keras",
-    "dense_weight_to_keras", "flatten_permutation", "import_framework", "layer_padding", "nchw_to_nhwc",
-    "network_weights", "nhwc_to_nchw",
+    "dense_weight_to_keras", "export_patterns", "flatten_permutation", "flattened_inputs", "import_framework",
+    "innvestigate_patterns", "layer_padding", "nchw_to_nhwc", "network_weights", "nhwc_to_nchw",
 ]
