@@ -44,7 +44,18 @@ from pathlib import Path
 import numpy as np
 
 import refpattern
-from refpattern.command_arguments import OutputError, UsageError, integer_at_least, output_folder, seed
+from refpattern.command_arguments import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_OUTPUT,
+    EXIT_USAGE,
+    OutputError,
+    UsageError,
+    integer_at_least,
+    output_folder,
+    seed,
+)
 from refpattern.experiments.golden_exact import DEFAULT_DIGITS, ExactTwin, import_mpmath, ulps
 from refpattern.files import write_files_atomically
 from refpattern.network import Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sequential, Softmax
@@ -624,7 +635,23 @@ def readme(manifest: dict) -> str:
 
 # --- the command ------------------------------------------------------------------------------------------
 
+#: The exit status of ``refpattern golden`` (its ``--help`` epilog).
+EXIT_STATUS_HELP = f"""\
+exit status:
+  {EXIT_OK}    the suite was written (certified: every error within its bound)
+  {EXIT_FAILED}    the suite was written, but a certified error exceeds its bound
+       (manifest.json: within_bound false)
+  {EXIT_USAGE}    usage error: an unknown option or network, a number out of range, an
+       output folder that is a file or cannot be written, mpmath missing
+       without --no-certify, --backend cuda without a usable GPU
+  {EXIT_OUTPUT}    the suite could not be written (disk full, ...); files already
+       there are unchanged
+  {EXIT_INTERRUPTED}  interrupted (Ctrl-C)
+"""
+
+
 def add_arguments(parser) -> None:
+    parser.epilog = EXIT_STATUS_HELP
     parser.add_argument("--out", type=output_folder(suite_files()), default=DEFAULT_OUT,
                         help=f"folder for the suite (default ./{DEFAULT_OUT}); created if missing")
     parser.add_argument("--samples", type=integer_at_least(1), default=DEFAULT_SAMPLES,
@@ -679,5 +706,5 @@ def run(args) -> int:
     print(f"golden suite written to {out.resolve()} ({len(suite.files)} files; README.md says how to load it)")
     if suite.within_bounds is False:
         print("refpattern golden: a certified error exceeds its bound (manifest.json: within_bound false)")
-        return 1
-    return 0
+        return EXIT_FAILED
+    return EXIT_OK

@@ -130,12 +130,12 @@ class ExactTwin:
             out_h, out_w = (height - kh) // sh + 1, (width - kw) // sw + 1
             windows = [[(c * height + p * sh + u) * width + q * sw + v for u in range(kh) for v in range(kw)]
                        for c in range(channels) for p in range(out_h) for q in range(out_w)]
-            return {"kind": "maxpool", "windows": windows, "n_in": channels * height * width}, \
+            return {"kind": "MaxPool2D", "windows": windows, "n_in": channels * height * width}, \
                 (channels, out_h, out_w)
         if isinstance(layer, ReLU):
-            return {"kind": "relu"}, shape
+            return {"kind": "ReLU"}, shape
         if isinstance(layer, Flatten):
-            return {"kind": "flatten"}, (int(_product(shape)),)
+            return {"kind": "Flatten"}, (int(_product(shape)),)
         raise TypeError(f"ExactTwin: no exact twin for {type(layer).__name__}")
 
     # --- forward ----------------------------------------------------------------------------------
@@ -156,9 +156,9 @@ class ExactTwin:
                     for i, k in connections:
                         total += a[i] * weight[k]
                     out.append(total)
-            elif record["kind"] == "maxpool":
+            elif record["kind"] == "MaxPool2D":
                 out = [a[winner] for winner in self._winners_of(activations, index)]
-            elif record["kind"] == "relu":
+            elif record["kind"] == "ReLU":
                 out = [value if value > 0 else self.mpf(0) for value in a]
             else:
                 out = list(a)
@@ -286,9 +286,9 @@ class ExactTwin:
             record, x, z = self.layers[index], activations[index], activations[index + 1]
             if record["kind"] == "kernel":
                 signal = kernel_rules[self.kernel_positions.index(index)](record, x, z, signal)
-            elif record["kind"] == "relu":
+            elif record["kind"] == "ReLU":
                 signal = relu_rule(x, signal)
-            elif record["kind"] == "maxpool":
+            elif record["kind"] == "MaxPool2D":
                 out = [self.mpf(0)] * record["n_in"]
                 for position, winner in enumerate(self._winners_of(activations, index)):
                     out[winner] += signal[position]
@@ -412,7 +412,7 @@ class ExactTwin:
         for index in self.kernel_positions:
             record, stats = self.layers[index], sums[index]
             n_out, fan, weight = len(record["bias"]), record["fan"], record["weight"]
-            layer = []
+            regimes = []
             for regime in ("plus", "minus"):
                 rows = []
                 for o in range(n_out):
@@ -425,8 +425,8 @@ class ExactTwin:
                                  for xs, xy in zip(stats[f"x_{regime}"][o], stats[f"xy_{regime}"][o])]
                     denominator = sum((weight[o * fan + d] * numerator[d] for d in range(fan)), zero)
                     rows.append([zero] * fan if denominator == 0 else [v / denominator for v in numerator])
-                layer.append(rows)
-            fitted.append(tuple(layer))
+                regimes.append(rows)
+            fitted.append(tuple(regimes))
         return fitted
 
 
