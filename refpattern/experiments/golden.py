@@ -5,7 +5,7 @@ DIR receives, for each of a few SMALL networks (:func:`golden_networks`):
 
 - ``<name>.npz`` — a reference file of :func:`refpattern.testing.save_reference`: the network in
   PyTorch and Keras layouts, the inputs (NCHW and NHWC), targets, ``y_t``, logits, and every method
-  of :data:`METHOD_CASES` with its exact options (IG's nodes and weights, SmoothGrad's explicit
+  of :func:`method_cases` with its exact options (IG's nodes and weights, SmoothGrad's explicit
   perturbations, the S_a± patterns in both layouts).  A method given with a second option value
   (LRP-ε at two ε, PatternAttribution with the single output pattern) is stored under
   ``<method>@<option>=<value>`` next to the canonical name (:func:`merge_option_sets`);
@@ -449,7 +449,7 @@ def build_suite(samples: int = DEFAULT_SAMPLES, seed: int = 0, backend: str = "n
                 "targets": "argmax of the logits" if golden.targets is None else [int(t) for t in golden.targets],
                 "layers": [repr(layer) for layer in golden.net.layers],
                 "patterns_estimator": {"estimator": "a+-", "variant": patterns.variant,
-                                       "degenerate": [str(d) for d in patterns.degenerate]},
+                                       "degenerate": [f"kernel layer {d.layer}: {d}" for d in patterns.degenerate]},
                 "cases": {key: {"method": method, "options": _json_options(options)} for key, method, options in cases},
                 **golden.notes,
             }
