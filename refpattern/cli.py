@@ -36,6 +36,9 @@ COMMANDS = {
     "reproduce": ("refpattern.experiments.reproduce",
                   "reproduce the paper's CNN experiments (Fig. 3, 4, 5) on built-in data"),
     "train": ("refpattern.train_demo", "train the demo CNN on the built-in synthetic image task and report accuracy"),
+    "golden": ("refpattern.experiments.golden",
+               "write a golden suite (small networks, inputs, every method's output, certified against 50-digit "
+               "arithmetic) for other libraries' tests"),
 }
 
 

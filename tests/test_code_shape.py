@@ -100,7 +100,7 @@ FLOORS = {
     "refpattern.files": (),
     "refpattern.command_arguments": (),
     "refpattern.kernels": (),
-    "refpattern.network": ("refpattern.kernels",),
+    "refpattern.network": ("refpattern.kernels", "refpattern.files"),
     "refpattern.patterns": ("refpattern.kernels", "refpattern.network", "refpattern.progress", "refpattern.files"),
     "refpattern.methods": ("refpattern.kernels", "refpattern.network"),
     "refpattern.datasets": (),

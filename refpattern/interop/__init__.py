@@ -1,4 +1,4 @@
-"""Moving networks, inputs and explanations between refpattern and other frameworks.
+"""Moving networks, inputs, explanations and patterns between refpattern and other frameworks.
 
 - converters (``docs/conventions.md#converters``): :func:`from_torch` (an ``nn.Sequential``),
   :func:`from_keras` (a single-chain Keras model, channels_last) and :func:`from_onnx` (an ONNX
@@ -7,7 +7,9 @@
   the layer and its position;
 - layouts: refpattern's are PyTorch's (images NCHW, Dense weight ``(out, in)``, Conv2D weight
   ``(out, in, kh, kw)``, Flatten in ``(C, H, W)`` order); :mod:`refpattern.interop.layouts` turns
-  them into Keras' channels-last layouts and back (``docs/conventions.md#interop-layouts``).
+  them into Keras' channels-last layouts and back (``docs/conventions.md#interop-layouts``);
+- export: :mod:`refpattern.interop.export` gives fitted patterns in those layouts and in
+  iNNvestigate 1.x's list (``docs/conventions.md#pattern-export``).
 
 Frameworks are optional: importing this package imports none of torch, Keras or ONNX.  Code that
 needs one calls :func:`import_framework`, which imports it on first use or raises an
@@ -17,6 +19,7 @@ needs one calls :func:`import_framework`, which imports it on first use or raise
 from __future__ import annotations
 
 from refpattern.interop.conversion import UnsupportedLayerError, fold_batchnorm
+from refpattern.interop.export import export_patterns, innvestigate_patterns
 from refpattern.interop.frameworks import FRAMEWORK_EXTRAS, import_framework
 from refpattern.interop.keras_converter import from_keras
 from refpattern.interop.layouts import (
@@ -26,6 +29,7 @@ from refpattern.interop.layouts import (
     dense_weight_from_keras,
     dense_weight_to_keras,
     flatten_permutation,
+    flattened_inputs,
     layer_padding,
     nchw_to_nhwc,
     network_weights,
@@ -35,8 +39,8 @@ from refpattern.interop.onnx_converter import from_onnx
 from refpattern.interop.torch_converter import from_torch
 
 __all__ = [
-    "FRAMEWORK_EXTRAS", "LAYOUTS", "conv_weight_from_keras", "conv_weight_to_keras", "dense_weight_from_keras",
-    "dense_weight_to_keras", "flatten_permutation", "import_framework", "layer_padding", "nchw_to_nhwc",
-    "network_weights", "nhwc_to_nchw", "UnsupportedLayerError", "fold_batchnorm", "from_keras", "from_onnx",
-    "from_torch",
+    "FRAMEWORK_EXTRAS", "LAYOUTS", "UnsupportedLayerError", "conv_weight_from_keras", "conv_weight_to_keras",
+    "dense_weight_from_keras", "dense_weight_to_keras", "export_patterns", "flatten_permutation",
+    "flattened_inputs", "fold_batchnorm", "from_keras", "from_onnx", "from_torch", "import_framework",
+    "innvestigate_patterns", "layer_padding", "nchw_to_nhwc", "network_weights", "nhwc_to_nchw",
 ]

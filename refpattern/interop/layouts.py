@@ -157,6 +157,31 @@ def layer_padding(layer, input_shape=None) -> tuple:
                      "((top, bottom), (left, right))")
 
 
+def flattened_inputs(net, input_shape=None) -> dict:
+    """For every Dense layer of ``net`` (by its index in ``net.layers``), the ``(C, H, W)`` map it
+    reads flattened — through a Flatten, with any ReLUs between — or None when it reads a flat
+    vector.  This is what the Keras layout permutes (:func:`dense_weight_to_keras`).
+
+    ``input_shape``: the per-sample input ``(C, H, W)`` in refpattern's layout, default
+    ``net.input_shape``; needed when a Flatten is present (``ValueError`` otherwise).
+    """
+    if not isinstance(net, Sequential):
+        raise TypeError(f"flattened_inputs: net must be a refpattern.Sequential, got {type(net).__name__}")
+    input_shape = net.input_shape if input_shape is None else tuple(int(s) for s in input_shape)
+    shapes = net.output_shapes(input_shape) if input_shape is not None else None
+    found, flattened_from = {}, None
+    for index, layer in enumerate(net.layers):
+        if isinstance(layer, Dense):
+            found[index], flattened_from = flattened_from, None
+        elif isinstance(layer, Flatten):
+            if shapes is None:
+                raise ValueError("the Keras layout needs input_shape= (C, H, W) (or a net built with input_shape) "
+                                 "to order the features after a Flatten")
+            if len(shapes[index]) == 3:  # a Flatten of a flat vector changes no order
+                flattened_from = tuple(shapes[index])
+    return found
+
+
 def _image_shape(shape, layout):
     """A per-sample shape in ``layout``: ``(C, H, W)`` → ``(H, W, C)`` for Keras; flat shapes unchanged."""
     if shape is None or layout == "torch" or len(shape) != 3:
@@ -203,7 +228,12 @@ def network_weights(net, layout: str = "torch", input_shape=None) -> list:
     input_shape = net.input_shape if input_shape is None else tuple(int(s) for s in input_shape)
     shapes = net.output_shapes(input_shape) if input_shape is not None else None
     keras = layout == "keras"
-    layers, flattened_from = [], None
+    if keras:
+        try:
+            flattened = flattened_inputs(net, input_shape)
+        except ValueError as error:
+            raise ValueError(f"network_weights: {error}") from None
+    layers = []
     for index, layer in enumerate(net.layers):
         entry = {"type": type(layer).__name__, "index": index}
         if shapes is not None:
@@ -211,12 +241,11 @@ def network_weights(net, layout: str = "torch", input_shape=None) -> list:
             entry["output_shape"] = _image_shape(shapes[index + 1], layout)
         if isinstance(layer, Dense):
             if keras:
-                entry["kernel"] = dense_weight_to_keras(layer.weight, flattened_from)
-                entry["flattened_from"] = flattened_from
+                entry["kernel"] = dense_weight_to_keras(layer.weight, flattened[index])
+                entry["flattened_from"] = flattened[index]
             else:
                 entry["weight"] = np.array(layer.weight)
             entry["bias"] = np.array(layer.bias)
-            flattened_from = None
         elif isinstance(layer, Conv2D):
             if keras:
                 entry["kernel"] = conv_weight_to_keras(layer.weight)
@@ -230,14 +259,7 @@ def network_weights(net, layout: str = "torch", input_shape=None) -> list:
         elif isinstance(layer, MaxPool2D):
             entry.update({"pool_size": tuple(layer.size), "strides": tuple(layer.stride)} if keras else
                          {"kernel_size": tuple(layer.size), "stride": tuple(layer.stride)})
-        elif isinstance(layer, Flatten):
-            if shapes is None:
-                if keras:
-                    raise ValueError("network_weights: the Keras layout needs input_shape= (C, H, W) (or a net "
-                                     "built with input_shape) to order the features after a Flatten")
-            elif len(shapes[index]) == 3:
-                flattened_from = tuple(shapes[index])
-        elif not isinstance(layer, (ReLU, Softmax)):
+        elif not isinstance(layer, (ReLU, Softmax, Flatten)):
             raise TypeError(f"network_weights: layer {index} is a {type(layer).__name__}, which has no layout here")
         layers.append(entry)
     return layers

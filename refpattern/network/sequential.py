@@ -1,10 +1,11 @@
-"""A network as a plain sequence of layers."""
+"""A network as a plain sequence of layers, and its file (:meth:`Sequential.save`, :meth:`Sequential.load`)."""
 
 from __future__ import annotations
 
 from refpattern.network.conv2d import Conv2D
 from refpattern.network.dense import Dense
 from refpattern.network.elementwise import Flatten, ReLU, Softmax
+from refpattern.network.file_format import read_file, write_file
 from refpattern.network.maxpool import MaxPool2D
 from refpattern.network.validation import check_batch, check_magnitude, largest_row_sum, peak_magnitude
 
@@ -140,3 +141,34 @@ class Sequential:
     def with_layers(self, layers) -> Sequential:
         """A new network of the same kind with other layers (the original is unchanged)."""
         return Sequential(layers, self.input_shape)
+
+    # file ----------------------------------------------------------------------
+    def save(self, path) -> None:
+        """Write the network to an ``.npz`` file at exactly ``path`` (no suffix is added), atomically
+        (a failed save leaves an existing file intact), or into a binary file object.
+
+        The file holds every layer's type and hyper-parameters (Conv2D stride and padding as
+        given, explicit pads or ``"same"``; MaxPool2D size and stride), every parameter in
+        float64, the input shape, a format name and version and a SHA-256 checksum; no pickle
+        (:mod:`refpattern.network.file_format`, ``docs/conventions.md#network-file-format``).
+        """
+        write_file(self.layers, self.input_shape, path)
+
+    @classmethod
+    def load(cls, path) -> Sequential:
+        """Read a network written by :meth:`save` (a path or a binary file object), checking it
+        completely; the result equals the saved network bit for bit (its outputs, explanations and
+        fits too).
+
+        Raises ``ValueError`` naming the problem for a truncated or garbage file, a foreign
+        ``.npz``, pickled objects, a checksum mismatch (a value or shape changed after writing),
+        inconsistent entries (a bias of the wrong length, an unknown layer type, …) or a file of
+        a newer format version; ``FileNotFoundError`` for a missing file
+        (:mod:`refpattern.network.file_format`).
+        """
+        layers, input_shape = read_file(path)
+        try:
+            return cls(layers, input_shape)
+        except (TypeError, ValueError) as error:
+            name = getattr(path, "name", "<file object>") if hasattr(path, "read") else str(path)
+            raise ValueError(f"{name}: the layers do not form a network: {error}") from None
