@@ -48,6 +48,7 @@ from dataclasses import dataclass
 import numpy as np
 
 import refpattern
+from refpattern.files import write_atomically
 from refpattern.interop.layouts import (
     conv_weight_to_keras,
     dense_weight_to_keras,
@@ -560,8 +561,7 @@ def save_reference(path, net, x, methods, *, targets=None, backend=None, options
     manifest["entries"] = sorted(arrays)
     arrays[MANIFEST_ENTRY] = np.array(json.dumps(manifest, ensure_ascii=False, sort_keys=True))
     path = pathlib.Path(path)
-    with open(path, "wb") as handle:
-        np.savez(handle, **arrays)
+    write_atomically(path, lambda handle: np.savez(handle, **arrays))  # a failed write keeps an old file
     return path
 
 
