@@ -27,7 +27,7 @@ asserts to stay below the tolerance by the headroom shown:
 =======================================  ===========  ==========  ===========
 comparison                               measured     ``rtol``    headroom
 =======================================  ===========  ==========  ===========
-numba or cuda (simulator) vs numpy      7.1e-16      1e-12       ≥ 100×
+numba or cuda (simulator) vs numpy       7.1e-16      1e-12       ≥ 100×
 a float64 framework (other kernels)      1.1e-15      1e-10       ≥ 10⁴×
 a float32 framework                      2.6e-6       1e-4        ≥ 10×
 =======================================  ===========  ==========  ===========

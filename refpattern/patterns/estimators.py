@@ -81,8 +81,10 @@ REGISTRY: dict = {}
 class Estimator:
     """A signal estimator ``S(x)``: what a fit asks about it, and how it computes a layer's patterns.
 
-    Class attributes (a subclass sets them)
-    ---------------------------------------
+    The attributes below are class attributes; a subclass sets them.
+
+    Attributes
+    ----------
     name : str
         The canonical name (saved in pattern files), e.g. ``"a+-"``.
     label : str
