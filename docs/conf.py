@@ -15,7 +15,9 @@ What the site is made of:
   links to the notes (``../docs/math.md#…``, which resolve on a code host) rewritten to the
   site's pages (``../math.md#…``);
 - the API reference ``api.rst`` (autosummary + numpydoc, one generated page per object in
-  ``docs/generated/``);
+  ``docs/generated/``) and ``modules.rst`` (the module docstrings the reference refers to); a
+  docstring numpydoc would misread is a warning (:func:`check_docstring_sections`, and numpydoc's
+  "Unknown section" is an error);
 - the gallery: ``refpattern verify`` and ``refpattern reproduce --quick`` run when the build
   starts and their figures, with the captions of their reports, land in ``docs/_gallery/``
   (about 1.5 minutes on 2 cores). ``REFPATTERN_DOCS_GALLERY=<folder>`` reuses the output of
@@ -36,8 +38,11 @@ import warnings
 from pathlib import Path
 
 from docutils import nodes
+from numpydoc.docscrape import NumpyDocString
 from sphinx.transforms import SphinxTransform
+from sphinx.util import logging
 
+LOGGER = logging.getLogger("refpattern.docs")
 DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
 sys.path.insert(0, str(ROOT))  # autodoc documents this checkout of refpattern
@@ -234,6 +239,35 @@ def write_gallery() -> None:
     (GALLERY / "figures.rst").write_text("\n".join(blocks) + "\n", encoding="utf-8")
 
 
+# -- docstrings that numpydoc would misread ---------------------------------------------------------
+
+#: A Parameters/Attributes entry's name: one identifier or a comma-separated list of them
+#: (``n, n_plus, sum_x, …`` may end in an ellipsis).
+ENTRY_NAMES = re.compile(r"\*{0,2}[A-Za-z_]\w*(?:\s*,\s*\*{0,2}[A-Za-z_]\w*)*(?:\s*,\s*(?:…|\.\.\.))?")
+
+
+def check_docstring_sections(app, what, name, obj, options, lines) -> None:
+    """Warn (an error in a ``-W`` build) where numpydoc would read prose as parameter names.
+
+    numpydoc reads everything after a section header as part of that section, so a paragraph
+    written after ``Parameters`` or ``Attributes`` becomes a list of bold "parameters". Every
+    entry of those sections must be named by identifiers; prose after a section belongs under
+    its own header (``Notes``). Runs before numpydoc rewrites the docstring (priority 400).
+    """
+    if what not in ("class", "function", "method", "exception"):
+        return
+    try:
+        document = NumpyDocString("\n".join(lines))
+    except (ValueError, UserWarning) as error:
+        LOGGER.warning("%s: the docstring does not parse as numpydoc: %s", name, error)
+        return
+    for section in ("Parameters", "Other Parameters", "Attributes"):
+        for entry in document[section]:
+            if not ENTRY_NAMES.fullmatch(entry.name):
+                LOGGER.warning("%s: %r in its %s section is not a name; text after a section needs its own "
+                               "header (e.g. Notes)", name, entry.name[:60], section)
+
+
 # -- explicit anchors of the notes ---------------------------------------------------------------
 
 ANCHOR_OPEN = re.compile(r"""^<a\s+(?:id|name)\s*=\s*["']([^"']+)["']\s*>(?:\s*</a>)?$""", re.IGNORECASE)
@@ -312,4 +346,5 @@ def prepare_sources(app) -> None:
 def setup(app):
     explicit_anchors_as_targets(app)
     app.connect("builder-inited", prepare_sources)
+    app.connect("autodoc-process-docstring", check_docstring_sections, priority=400)
     return {"parallel_read_safe": True}

@@ -476,6 +476,8 @@ def save_reference(path, net, x, methods, *, targets=None, backend=None, options
         ``{method: {option: value}}`` for any of ``methods``; arrays and ``Patterns`` are stored
         as arrays (patterns in both layouts).
 
+    Notes
+    -----
     The file: an entry ``manifest.json`` (a JSON string: format, version, refpattern's version,
     the conventions, the network's layers in both layouts, and per method its canonical name,
     start value, exact options with defaults filled, the nodes/weights or noise it used, and the

@@ -12,7 +12,8 @@ reference, and the notes' anchors are Sphinx targets.
   themselves; ``.ci/run`` sets it after building the site.
 - Where Sphinx is installed (the ``docs`` extra), the anchor transform of ``docs/conf.py`` is
   run on a two-page project: links to ``<a id="…">`` anchors resolve and a link to a missing
-  anchor is a warning (an error in the ``-W`` build).
+  anchor is a warning (an error in the ``-W`` build); and its docstring check reports prose
+  that numpydoc would read as parameter names.
 """
 
 from __future__ import annotations
@@ -175,13 +176,20 @@ def test_every_public_name_has_a_page_in_the_built_site():
 # --- the notes' anchors in Sphinx ---------------------------------------------------------------------
 
 
+def load_site_configuration():
+    """docs/conf.py as a module (needs the ``docs`` extra)."""
+    for name in ("sphinx", "myst_parser", "numpydoc"):
+        pytest.importorskip(name)
+    specification = importlib.util.spec_from_file_location("refpattern_docs_conf", ROOT / "docs" / "conf.py")
+    module = importlib.util.module_from_spec(specification)
+    specification.loader.exec_module(module)
+    return module
+
+
 def build_two_pages(tmp_path, link: str) -> str:
     """Build a project of two MyST pages with docs/conf.py's anchor transform; return the warnings."""
-    sphinx_application = pytest.importorskip("sphinx.application")
-    pytest.importorskip("myst_parser")
-    conf = importlib.util.spec_from_file_location("refpattern_docs_conf", ROOT / "docs" / "conf.py")
-    module = importlib.util.module_from_spec(conf)
-    conf.loader.exec_module(module)
+    module = load_site_configuration()
+    sphinx_application = importlib.import_module("sphinx.application")
     source = tmp_path / "source"
     source.mkdir()
     (source / "conf.py").write_text('extensions = ["myst_parser"]\nroot_doc = "index"\n')
@@ -221,3 +229,20 @@ def test_links_to_explicit_anchors_resolve_in_sphinx(tmp_path):
 def test_a_link_to_a_missing_anchor_is_a_warning(tmp_path):
     warnings = build_two_pages(tmp_path, "[nothing](notes.md#no-such-part)")
     assert "no-such-part" in warnings
+
+
+def test_prose_after_a_parameters_section_is_reported(monkeypatch):
+    module = load_site_configuration()
+    messages = []
+
+    class Collect:
+        def warning(self, message, *arguments):
+            messages.append(message % arguments)
+
+    monkeypatch.setattr(module, "LOGGER", Collect())
+    head = ["Summary.", "", "Parameters", "----------", "x, y : int", "    Two numbers.", "**options", "    More.", ""]
+    module.check_docstring_sections(None, "function", "f", None, None, head + ["Shapes: input (N,) and more words."])
+    assert len(messages) == 1 and "f: 'Shapes: input (N,) and more words.' in its Parameters section" in messages[0]
+    messages.clear()
+    module.check_docstring_sections(None, "function", "f", None, None, head + ["Notes", "-----", "Shapes: input (N,)."])
+    assert messages == []
