@@ -27,7 +27,7 @@ asserts to stay below the tolerance by the headroom shown:
 =======================================  ===========  ==========  ===========
 comparison                               measured     ``rtol``    headroom
 =======================================  ===========  ==========  ===========
-numba or cuda (simulator) vs numpy      7.1e-16      1e-12       ≥ 100×
+numba or cuda (simulator) vs numpy       7.1e-16      1e-12       ≥ 100×
 a float64 framework (other kernels)      1.1e-15      1e-10       ≥ 10⁴×
 a float32 framework                      2.6e-6       1e-4        ≥ 10×
 =======================================  ===========  ==========  ===========
@@ -477,6 +477,8 @@ def save_reference(path, net, x, methods, *, targets=None, backend=None, options
         ``{method: {option: value}}`` for any of ``methods``; arrays and ``Patterns`` are stored
         as arrays (patterns in both layouts).
 
+    Notes
+    -----
     The file: an entry ``manifest.json`` (a JSON string: format, version, refpattern's version,
     the conventions, the network's layers in both layouts, and per method its canonical name,
     start value, exact options with defaults filled, the nodes/weights or noise it used, and the

@@ -61,6 +61,8 @@ class Conv2D:
         The padding as given, normalised (read-only).  :meth:`pads` gives the explicit padding
         for an input size (the attribute itself unless ``"same"``).
 
+    Notes
+    -----
     Shapes: input ``(N, in_ch, H, W)`` (NCHW), output ``(N, out_ch, OH, OW)`` with
     ``OH = (H + top + bottom − kh) // sh + 1`` (floor; ``docs/conventions.md#output-size``).
     Every method checks its arrays (a ``TypeError``/``ValueError`` naming this layer) before a

@@ -24,6 +24,8 @@ class Dense:
         Zero when omitted.  A bias is a constant neuron: it is added for the forward
         value and the ReLU gate but never changes a covariance (``docs/math.md#bias``).
 
+    Notes
+    -----
     Shapes: input ``(N, in)``, output ``(N, out)``.  Parameters are copied, stored as
     read-only float64 arrays, and never change; training returns new layers.  Every method
     checks its arrays (a ``TypeError``/``ValueError`` naming this layer) before a kernel sees them.

@@ -159,6 +159,8 @@ class Patterns:
         and ``patterns_from_statistics`` set it; None when unknown (a version-1 file, or
         patterns built by hand without one).
 
+    Notes
+    -----
     Using patterns with a network (``explain``, ``rho``) calls :meth:`check_network`: a network
     with other kernel counts or shapes is refused (``ValueError``); one with the same shapes but
     other weights gets a :class:`PatternsMismatchWarning` naming the first kernel layer that

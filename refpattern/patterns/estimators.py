@@ -81,8 +81,14 @@ REGISTRY: dict = {}
 class Estimator:
     """A signal estimator ``S(x)``: what a fit asks about it, and how it computes a layer's patterns.
 
-    Class attributes (a subclass sets them)
-    ---------------------------------------
+    A data estimator implements :meth:`from_statistics`, a data-free one :meth:`from_weights`.
+    Both return *notes* ``(neuron, regime, reason, zeroed)`` about degenerate neurons: ``regime``
+    ``"all"``, ``"plus"`` or ``"minus"``; ``zeroed`` False for a pattern kept from few samples.
+
+    The attributes below are class attributes; a subclass sets them.
+
+    Attributes
+    ----------
     name : str
         The canonical name (saved in pattern files), e.g. ``"a+-"``.
     label : str
@@ -99,10 +105,6 @@ class Estimator:
         The variants it offers (the first is the default); empty if it has none.
     seeded : bool
         Whether it draws random numbers (then it takes a ``seed``).
-
-    A data estimator implements :meth:`from_statistics`, a data-free one :meth:`from_weights`.
-    Both return *notes* ``(neuron, regime, reason, zeroed)`` about degenerate neurons: ``regime``
-    ``"all"``, ``"plus"`` or ``"minus"``; ``zeroed`` False for a pattern kept from few samples.
     """
 
     name: ClassVar[str] = ""
