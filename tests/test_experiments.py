@@ -37,6 +37,7 @@ from refpattern.experiments.ledger import (
     exit_status,
     failed_claims,
     summary_table,
+    with_claim_cards,
 )
 from refpattern.experiments.method_suite import MethodSpec
 from refpattern.experiments.models import mlp
@@ -364,6 +365,16 @@ def test_claim_cards_and_the_summary_table_link_to_each_other():
     assert f"[c <1>](#{card.anchor})" in markdown and f'<a id="{card.anchor}"></a>' in markdown
     with pytest.raises(ValueError, match="tone"):
         Card("a", "t", "b", tone="purple")
+
+
+def test_with_claim_cards_puts_the_claims_under_their_figure():
+    claims = [Claim("a", "c1", "e", "m", HOLDS), Claim("b", "c2", "e", "m", FAILS)]
+    sections = [Section("Claims", tables=[claims_table(claims)]), Section("The figure", figures=["toy"])]
+    with_claim_cards(sections, claims, "toy")
+    assert sections[0].cards == [] and [card.anchor for card in sections[1].cards] == ["claim-a", "claim-b"]
+    assert sections[1].cards[1].title.startswith("Claim 2: c2")
+    with pytest.raises(ValueError, match="no section shows"):
+        with_claim_cards(sections, claims, "missing")
 
 
 # report --------------------------------------------------------------------------------------

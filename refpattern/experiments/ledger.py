@@ -183,3 +183,14 @@ def claim_card(claim, index: int) -> Card:
     title = f"Claim {index}: {claim.claim}" + (f" [{claim.source}]" if claim.source else "")
     return Card(claim_anchor(claim), title, claim.verdict_text(), TONE[claim.verdict], fields)
 
+
+def with_claim_cards(sections, claims, figure: str, first: int = 1) -> list:
+    """``sections`` with a card for every claim (:func:`claim_card`, numbered from ``first``) added
+    under the section that shows ``figure``, so that each claim sits next to the figure it is
+    judged on; the sections are returned (the one with the figure gains the cards)."""
+    for section in sections:
+        if figure in section.figures:
+            section.cards.extend(claim_card(c, first + i) for i, c in enumerate(claims))
+            return sections
+    raise ValueError(f"with_claim_cards: no section shows the figure {figure!r}")
+
