@@ -20,9 +20,10 @@ PAPER_SETTING = ("Paper: VGG-16 on ImageNet (13 convolutional layers of 64–512
 
 DIFFERENCES = {
     "fig3": (PAPER_SETTING + "; patterns from one half of the 1.28 M training images, v from the other half, ρ on "
-             "the 50 000 validation images. Here: {architecture} on 16×16 synthetic images (signal + ramp "
-             "distractor + noise), {n_per_split} images per split, so the dense layers' ρ rests on far fewer "
-             "observations per input; S_a and S_a± differ only in how they split the two ReLU regimes."),
+             "the 50 000 validation images. Here: {architecture} on {data}, {n_per_split} images per split; the "
+             "first dense layer has {dense_inputs} inputs, so v is regressed on about {ratio:.1f} observations per "
+             "input, close to the degenerate N ≤ D of docs/math.md#rho-held-out, and its ρ moves from split to "
+             "split; S_a and S_a± differ only in how they split the two ReLU regimes."),
     "fig4": (PAPER_SETTING + "; 9×9 patches (4 % of the image side, 625 patches), at most 100 of them (16 %) "
              "replaced, the curve shown over those steps. Here: {architecture}, {patch}×{patch} patches "
              "({patch_share:.0%} of the side, {patches} patches), every patch replaced and the AUC taken over all "

@@ -70,6 +70,16 @@ def _explained(report, claims, context, seeds, ablations_for=None):
     return claims
 
 
+def fig3_context(result: dict, architecture: str, data: str) -> dict:
+    """The numbers the Fig. 3 "what differs" text needs: the split size and the first dense layer's inputs
+    (read off ``architecture``, :func:`refpattern.experiments.models.architecture`)."""
+    n = int(np.min(result["n_per_split"]))
+    dense = [int(part.split("→")[0].split()[-1]) for part in architecture.split(", ") if part.startswith("dense ")]
+    inputs = dense[0] if dense else 0
+    return {"architecture": architecture, "data": data, "n_per_split": n, "dense_inputs": inputs,
+            "ratio": n / inputs if inputs else float("nan")}
+
+
 def _verdict(claims, key) -> str:
     return next(c.verdict for c in claims if c.key == key)
 
@@ -157,7 +167,7 @@ def synthetic_report(report: Report, settings, runs: list, galleries: list, gall
         figures.append(report.figure("fig3_rho_mlp", plots.rho_figure(fig3["mlp"], "ρ per kernel layer, MLP")))
     fig3_claims = rules.fig3_claims(fig3["cnn"], figure="fig3_rho_cnn")
     mlp_claims = rules.fig3_claims(fig3["mlp"]) if "mlp" in fig3 else []
-    context = {"architecture": architecture, "n_per_split": int(np.min(fig3["cnn"]["n_per_split"]))}
+    context = fig3_context(fig3["cnn"], architecture, "16×16 synthetic images (signal + ramp distractor + noise)")
     _explained(report, fig3_claims, context, seeds,
                lambda c: {"the MLP (three dense layers)": _verdict(mlp_claims, c.key)} if mlp_claims else {})
     report.section("Fig. 3: ρ per kernel layer", [
@@ -394,7 +404,7 @@ def digits_report(report: Report, settings, runs: list, galleries: list, images,
                for model in fig3]
     claims = rules.fig3_claims(fig3["cnn"], prefix="digits.", figure="digits_fig3_cnn", where="Digits, ")
     mlp_claims = rules.fig3_claims(fig3["mlp"], prefix="digits.")
-    _explained(report, claims, {"architecture": architecture, "n_per_split": int(np.min(fig3["cnn"]["n_per_split"]))},
+    _explained(report, claims, fig3_context(fig3["cnn"], architecture, "8×8 handwritten digits"),
                seeds, lambda c: {"the MLP on the digits": _verdict(mlp_claims, c.key)})
     zero_notes = []
     for model, layers in runs[0]["zero_inputs"].items():
