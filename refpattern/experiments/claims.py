@@ -181,7 +181,7 @@ def fig3_claims(result: dict, prefix: str = "", figure: str = "", where: str = "
 
     best_baseline = np.maximum(rho["S_w"], rho["random"])
     for subjects, suffix, title in ((("S_a", PAPER), "", ""), ((REGIME,), ".regime", TITLE_SUFFIX[REGIME])):
-        parts = [part(f"{s} {layers[i]}", rho[s][:, i] - best_baseline[:, i], MEANINGFUL_RHO_GAIN, ABOVE)
+        parts = [part(f"{s} {layers[i]} margin", rho[s][:, i] - best_baseline[:, i], MEANINGFUL_RHO_GAIN, ABOVE)
                  for s in subjects for i in range(len(layers))]
         claims.append(judged(prefix + "fig3_sa" + suffix,
                              where + "Fig. 3: S_a and S_a± remove much more correlation, in every layer" + title,

@@ -71,7 +71,7 @@ def ablation_sentence(results: dict) -> str:
         meaning = "the claim does not hold under any of them: these differences do not explain the disagreement"
     else:
         meaning = "none of them makes the claim hold at this sample size (some are not resolved)"
-    return f"Ablations, same rule — {listed}. So {meaning}."
+    return f"Ablations (the same rule on the ablation's numbers unless noted) — {listed}. So {meaning}."
 
 
 def unresolved_sentence(claim, seeds: int) -> str:

@@ -24,7 +24,19 @@ from refpattern.network import Conv2D
 from refpattern.patterns import fit_statistics, patterns_from_statistics, rho
 
 FIG3_ESTIMATORS = {"random": ("random", None), **{k: v for k, v in ESTIMATORS.items() if k != "S_x"}}
-"""Fig. 3's estimators, printable label → ``(estimator, variant)`` (S_x has no ρ: ``docs/math.md#rho-s-x``)."""
+"""Fig. 3's estimators in the report, printable label → ``(estimator, variant)`` (S_x has no ρ:
+``docs/math.md#rho-s-x``)."""
+
+FIG3_NAMES = ("random", "w", "a", "a+-")
+"""The paper's four estimators by name (the default of :func:`rho_per_layer`; the table's keys are the names)."""
+
+
+def estimator_table(estimators) -> dict:
+    """``label → (estimator, variant)`` from a dict of that form or from a sequence of estimator
+    names (each its own label, the paper's variant)."""
+    if isinstance(estimators, dict):
+        return dict(estimators)
+    return {name: (name, None) for name in estimators}
 
 
 def three_splits(n: int, seed: int = 0) -> tuple:
@@ -50,19 +62,20 @@ def layer_names(net) -> list:
 def rho_on_splits(net, X_fit, X_v, X_rho, estimators=FIG3_ESTIMATORS, *, seed: int = 0, backend=None) -> dict:
     """``{"layers": [names], "n_per_split": int, "rho": {label: [ρ per kernel layer]}}``: patterns
     fitted on ``X_fit``, ``v`` on ``X_v``, ρ measured on ``X_rho`` (``estimators``: label →
-    ``(estimator, variant)``)."""
+    ``(estimator, variant)``, or estimator names, :func:`estimator_table`)."""
     stats = fit_statistics(net, X_fit, backend=backend)
     table = {}
-    for label, (estimator, variant) in estimators.items():
+    for label, (estimator, variant) in estimator_table(estimators).items():
         patterns = patterns_from_statistics(net, stats, estimator, variant, seed)
         values = rho(net, X_rho, patterns, fit_v_on=X_v, backend=backend)
         table[label] = [float(v) for v in np.asarray(values)]
     return {"layers": layer_names(net), "n_per_split": int(min(len(X_fit), len(X_v), len(X_rho))), "rho": table}
 
 
-def rho_per_layer(net, X, estimators=FIG3_ESTIMATORS, *, seed: int = 0, backend=None) -> dict:
+def rho_per_layer(net, X, estimators=FIG3_NAMES, *, seed: int = 0, backend=None) -> dict:
     """:func:`rho_on_splits` on the three thirds of ``X`` (:func:`three_splits`), data the network
-    was *not* trained on (any draw of the same task)."""
+    was *not* trained on (any draw of the same task).  ``estimators``: names (the default, the
+    paper's four, keyed by name) or ``label → (estimator, variant)`` (:data:`FIG3_ESTIMATORS`)."""
     fit_split, v_split, rho_split = three_splits(X.shape[0], seed)
     return rho_on_splits(net, X[fit_split], X[v_split], X[rho_split], estimators, seed=seed, backend=backend)
 

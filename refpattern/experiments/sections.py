@@ -244,8 +244,11 @@ def synthetic_report(report: Report, settings, runs: list, galleries: list, gall
         "(docs/math.md#fig5-gallery).",
         "Scores against the known truth (docs/math.md#fig5): corr = Pearson correlation over pixels between the map "
         "and the true signal (or the true distractor ramp), averaged over images; mass = share of Σ|E| on each "
-        f"image's own signal square (its area, {area:.3f}, is the chance level). Stability = mean Spearman "
-        "correlation of |map| between two seeds' networks on the gallery images."],
+        f"image's own signal square (its area, {area:.3f}, is the chance level). The correlation is meant for "
+        "signal methods: an attribution is positive wherever the evidence is, whatever the sign of the ±1 "
+        "checkerboard, so its correlation with the signed signal is near 0 by construction — read its mass on the "
+        "signal square instead. Stability = mean Spearman correlation of |map| between two seeds' networks on the "
+        "gallery images."],
         gallery_names + [score_figure], signal_claims,
         [Table(["method", "corr with signal", "corr with distractor", "mass on signal square", "stability"],
                [[label, interval_text(row["signal_corr"]), interval_text(row["distractor_corr"]),
@@ -271,7 +274,8 @@ def synthetic_report(report: Report, settings, runs: list, galleries: list, gall
     linear = stacked["linear_suppressor"]
     linear_claim = rules.linear_suppressor_claim(linear)
     _explained(report, sup_claims, {"architecture": architecture}, seeds,
-               lambda c: {"the linear 2-D suppressor (S_a, trained classifier)": linear_claim.verdict})
+               lambda c: {"the linear 2-D suppressor, Wilming et al.'s own setting (claim suppressor_linear, its own "
+                          "rule)": linear_claim.verdict})
     sup_area = {k: float(np.mean(v)) for k, v in stacked["scores_suppressor"]["area"].items()}
     report.section("Suppressor images (Wilming et al., 2022)", [
         "Binary task; the suppressor square carries only the distractor, which the network needs to cancel the "

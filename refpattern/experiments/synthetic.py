@@ -33,7 +33,7 @@ from refpattern.experiments.method_suite import (
     pattern_net_specs,
 )
 from refpattern.experiments.models import architecture, train_model
-from refpattern.experiments.rho_layers import rho_per_layer
+from refpattern.experiments.rho_layers import FIG3_ESTIMATORS, rho_per_layer
 
 IMAGE_SIZE = 16
 TEXTURE = "checker"
@@ -108,9 +108,9 @@ def run_seed(settings, seed: int, gallery_x, sup_gallery_x, *, backend=None, pro
 
     # Fig. 3
     rho_data = test_task.X[:s.rho_samples]
-    numbers["fig3"] = {"cnn": rho_per_layer(cnn, rho_data, seed=seed, backend=backend)}
+    numbers["fig3"] = {"cnn": rho_per_layer(cnn, rho_data, FIG3_ESTIMATORS, seed=seed, backend=backend)}
     if s.mlp_rho:
-        numbers["fig3"]["mlp"] = rho_per_layer(mlp, rho_data, seed=seed, backend=backend)
+        numbers["fig3"]["mlp"] = rho_per_layer(mlp, rho_data, FIG3_ESTIMATORS, seed=seed, backend=backend)
     say("Fig. 3 " + str({k: np.round(v, 2).tolist() for k, v in numbers["fig3"]["cnn"]["rho"].items()}))
 
     # Fig. 4 (with the protocol ablations)
