@@ -6,8 +6,8 @@ setting and this one (network depth and width, data, protocol details) and, wher
 ablation tests that difference, the verdict the *same rule* gives on the ablation's numbers.
 The ablations are fixed in advance (:data:`refpattern.experiments.degradation.ABLATIONS`, the
 deeper CNN of :func:`refpattern.experiments.models.deep_cnn`, a ten times longer training of the
-linear classifier, the MLP and the digits for Fig. 3); an ablation that makes the claim hold
-*explains* the disagreement, one that does not leaves it standing.  Nothing here changes a
+linear classifier, the MLP for Fig. 3); an ablation that makes the claim hold is a candidate
+explanation of the disagreement, one that does not leaves it standing.  Nothing here changes a
 verdict: findings stand as findings.
 """
 
@@ -66,7 +66,9 @@ def ablation_sentence(results: dict) -> str:
     listed = "; ".join(f"{what}: {VERDICT_TEXT[verdict]}" for what, verdict in results.items())
     held = [what for what, verdict in results.items() if verdict == HOLDS]
     if held:
-        meaning = "the claim holds with " + ", ".join(held) + ": that difference explains the disagreement"
+        meaning = ("the claim holds with " + ", ".join(held) + ": that difference is a candidate explanation of the "
+                   f"disagreement (one of {len(results)} ablations, each judged at 95 % without a correction for "
+                   "their number)")
     elif all(verdict in (FAILS, PARTLY) for verdict in results.values()):
         meaning = "the claim does not hold under any of them: these differences do not explain the disagreement"
     else:
