@@ -11,20 +11,48 @@ import pytest
 from matplotlib.image import imread
 
 import refpattern as rp
-from refpattern.experiments import claims, plots
+from refpattern.experiments import plots
 from refpattern.experiments.degradation import (
+    ABLATIONS,
     area_under_curve,
     degradation_curves,
+    degradation_study,
     order_by_score,
+    paper_steps,
     patch_means,
     patch_scores,
     random_orders,
 )
+from refpattern.experiments.followups import INVARIANT_BY_CONSTRUCTION, SHIFT_MEASURED, input_shift
+from refpattern.experiments.gallery import explain_gallery, gallery_summary
 from refpattern.experiments.ground_truth import area_fractions, mass_fractions, signal_correlation
-from refpattern.experiments.ledger import FAILS, HOLDS, PARTLY, Claim, claims_table, exit_status, failed_claims
+from refpattern.experiments.ledger import (
+    FAILS,
+    HOLDS,
+    PARTLY,
+    UNRESOLVED,
+    Claim,
+    claim_card,
+    claims_table,
+    exit_status,
+    failed_claims,
+    summary_table,
+    with_claim_cards,
+)
+from refpattern.experiments.method_suite import MethodSpec
 from refpattern.experiments.models import mlp
-from refpattern.experiments.report import Section, Table, format_vector, jsonable, render_html, text_table
-from refpattern.experiments.rho_layers import three_splits
+from refpattern.experiments.report import (
+    Card,
+    Link,
+    Section,
+    Table,
+    format_vector,
+    jsonable,
+    render_html,
+    render_markdown,
+    text_table,
+)
+from refpattern.experiments.rho_layers import constant_zero_inputs, paper_splits, three_splits
 from refpattern.experiments.similarity import cosine_similarity, relative_difference, spearman_abs
 from refpattern.experiments.surgery import (
     centred_logits,
@@ -104,6 +132,52 @@ def test_area_under_curve_of_a_constant_curve_is_the_constant():
     assert np.allclose(area_under_curve(np.array([[1.0, 0.0], [0.5, 0.5]])), [0.5, 0.5])
 
 
+def test_degradation_with_given_replacement_values_and_fewer_steps():
+    net = small_cnn()
+    x = np.random.default_rng(1).normal(size=(4, 1, 8, 8))
+    order = random_orders(4, 16, seed=2)
+    # replacing every patch by the image itself changes nothing: a flat curve at the intact probability
+    unchanged = degradation_curves(net, x, order, 2, replacement=x, steps=5)
+    assert unchanged.shape == (4, 6)
+    assert np.allclose(unchanged, unchanged[:, :1])
+    # a replacement image: after all patches, the network sees exactly that image
+    mean_image = np.full((1, 8, 8), 0.25)
+    replaced = degradation_curves(net, x, order, 2, replacement=mean_image)
+    chosen = np.argmax(net.logits(x), axis=1)
+    expected = softmax(net.logits(np.broadcast_to(mean_image, x.shape).copy()))[np.arange(4), chosen]
+    assert np.allclose(replaced[:, -1], expected)
+    # the first steps of a shortened curve are the full curve's
+    assert np.allclose(degradation_curves(net, x, order, 2, steps=3), degradation_curves(net, x, order, 2)[:, :4])
+    with pytest.raises(ValueError, match="steps"):
+        degradation_curves(net, x, order, 2, steps=17)
+    with pytest.raises(ValueError, match="broadcast"):
+        degradation_curves(net, x, order, 2, replacement=np.zeros((2, 3)))
+
+
+def test_paper_steps_is_the_papers_share_of_the_patches():
+    assert paper_steps(625) == 100          # the paper: at most 100 of 625 patches
+    assert paper_steps(64) == 11 and paper_steps(16) == 3 and paper_steps(256) == 41
+
+
+def test_degradation_study_protocols_agree_with_direct_computation():
+    net = small_cnn()
+    x = np.random.default_rng(3).normal(size=(5, 1, 8, 8))
+    specs = [MethodSpec("gradient", "gradient", "gradient"), MethodSpec("LRP-z", "lrp.z", "attribution")]
+    mean_image = np.zeros((1, 8, 8))
+    study = degradation_study(net, x, specs, 2, mean_image, seed=4)
+    assert set(study["ablations"]) == set(ABLATIONS) - {"main"}
+    assert set(study["auc"]) == {"gradient", "LRP-z", "random"}
+    order = order_by_score(patch_scores(rp.explain(net, x, "lrp.z"), 2))
+    full = degradation_curves(net, x, order, 2)
+    assert study["auc"]["LRP-z"] == pytest.approx(area_under_curve(full.mean(axis=0)))
+    first = paper_steps(16)
+    assert study["ablations"]["first16"]["auc"]["LRP-z"] == pytest.approx(np.mean(full[:, :first + 1]))
+    pixels = order_by_score(patch_scores(rp.explain(net, x, "lrp.z"), 1))
+    direct = degradation_curves(net, x, pixels, 1, replacement=mean_image, steps=paper_steps(64))
+    assert study["ablations"]["pixels"]["auc"]["LRP-z"] == pytest.approx(np.mean(direct))
+    assert study["ablations"]["pixels"]["steps"] == paper_steps(64)
+
+
 # ground truth scores -------------------------------------------------------------------------
 def test_mass_fractions_of_a_uniform_map_equal_the_area():
     shape = (3, 1, 4, 4)
@@ -135,6 +209,48 @@ def test_three_splits_are_disjoint_and_cover_everything():
     parts = three_splits(10, seed=1)
     assert sorted(np.concatenate(parts).tolist()) == list(range(10))
     assert [len(p) for p in parts] == [4, 3, 3]
+
+
+def test_paper_splits_halve_the_training_set():
+    first, second = paper_splits(11, seed=2)
+    assert len(first) == 6 and len(second) == 5
+    assert sorted(np.concatenate([first, second]).tolist()) == list(range(11))
+
+
+def test_constant_zero_inputs_and_the_exact_zero_rho_of_s_w():
+    # docs/math.md#zero-inputs: an input that is 0 in every observation gives d̂ᵢ = −aᵢ·y, a copy of y
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 1, 3, 3))
+    X[:, 0, 0, 0] = 0.0                                   # pixel 0 is empty in every image
+    net = rp.Sequential([rp.Flatten(), rp.Dense(rng.normal(size=(4, 9)), np.zeros(4)), rp.ReLU(),
+                         rp.Dense(rng.normal(size=(2, 4)), np.zeros(2)), rp.Softmax()], input_shape=(1, 3, 3))
+    found = constant_zero_inputs(net, X)
+    assert found[0] == {"inputs": 9, "zero": 1, "neurons_touching": 4, "neurons": 4}
+    for estimator in ("w", "random"):
+        value = rp.rho(net, X, rp.fit_patterns(net, X, estimator, seed=1))
+        assert np.max(np.abs(value.per_neuron[0])) < 1e-9, estimator
+    # S_a has aᵢ = cov[xᵢ, y]/σ² = 0 there, so it is not affected
+    assert np.min(rp.rho(net, X, rp.fit_patterns(net, X, "a")).per_neuron[0]) > 0.5
+    # a Conv2D patch coordinate counts only if it is 0 in every patch, padding included
+    conv = rp.Sequential([rp.Conv2D(rng.normal(size=(2, 1, 3, 3)), np.zeros(2), padding=1), rp.ReLU(), rp.Flatten(),
+                          rp.Dense(rng.normal(size=(2, 18)), np.zeros(2)), rp.Softmax()], input_shape=(1, 3, 3))
+    assert constant_zero_inputs(conv, X)[0]["zero"] == 0
+    assert constant_zero_inputs(conv, np.zeros((3, 1, 3, 3)))[0]["zero"] == 9
+
+
+def test_gallery_summary_counts_seeds_and_measures_stability():
+    net = small_cnn()
+    x = np.random.default_rng(4).normal(size=(3, 1, 8, 8))
+    specs = [MethodSpec("gradient", "gradient", "gradient")]
+    run = explain_gallery(net, x, specs)
+    other = explain_gallery(small_cnn(seed=5), x, specs)
+    summary = gallery_summary([run, run, other], labels=run["prediction"])
+    assert summary["seeds"] == 3 and summary["prediction"] == run["prediction"].tolist()
+    assert all(2 <= a <= 3 for a in summary["agreeing"]) and summary["correct"] == summary["agreeing"]
+    identical = gallery_summary([run, run], labels=run["prediction"])
+    assert identical["stability"]["gradient"] == pytest.approx(1.0)
+    assert summary["stability"]["gradient"] < 1.0
+    assert identical["confidence"][0].low == identical["confidence"][0].high == run["confidence"][0]
 
 
 # surgery: every "equivalent" network computes the same function -------------------------------
@@ -180,15 +296,37 @@ def test_pattern_attribution_is_invariant_to_positive_rescaling():
         assert np.allclose(e1, e2, atol=1e-9)
 
 
+def test_pattern_methods_are_invariant_under_the_rebuilds_fixed_by_construction():
+    # docs/math.md#followup-implementation-invariance: these rows are checks of the code, not findings
+    from refpattern.experiments.followups import implementation_invariance
+
+    net = mlp((1, 4, 4), 3, seed=1)
+    X = np.random.default_rng(3).normal(size=(300, 1, 4, 4))
+    result = implementation_invariance(net, X, X[:6], seed=0)
+    rescaled, duplicated = (result["constructions"][name] for name in INVARIANT_BY_CONSTRUCTION)
+    assert rescaled["by_construction"] and duplicated["by_construction"]
+    # ReLU(αz) = α·ReLU(z): the rescaled layer's pattern is a/α and the next layer's α·a, for every method
+    assert max(rescaled["relative_difference"].values()) < 1e-9
+    # a duplicated unit: w ⊙ a with halved outgoing weights leaves PatternAttribution unchanged ...
+    assert max(v for k, v in duplicated["relative_difference"].items() if k.startswith("PA ")) < 1e-9
+    # ... while PatternNet passes the unit's signal down through both copies, twice
+    assert min(v for k, v in duplicated["relative_difference"].items() if k.startswith("PatternNet")) > 1e-3
+    assert not result["constructions"]["logit layer factorised W = (W M⁻¹)·M"]["by_construction"]
+
+
+def test_input_shift_rows_fixed_by_construction_come_out_as_the_algebra_says():
+    # docs/math.md#followup-input-shift: only the paper's S_a± rows are measurements
+    net = mlp((1, 4, 4), 3, seed=2)
+    X = np.random.default_rng(5).normal(size=(300, 1, 4, 4))
+    result = input_shift(net, X, X[:6], seed=0)
+    assert result["max_logit_difference"] < 1e-9
+    for label, row in result["methods"].items():
+        assert row["by_construction"] == (label not in SHIFT_MEASURED)
+        if row["by_construction"]:
+            assert row["changed"] != row["expected_invariant"], label
+
+
 # claims ledger -------------------------------------------------------------------------------
-def test_fig4_verdicts():
-    auc = {"PA S_a±": 0.1, "PA S_x": 0.2, "PA S_w": 0.3, "PA S_a": 0.4, "random": 0.9}
-    assert claims.fig4_claim(auc).verdict == "holds"
-    assert claims.fig4_claim({**auc, "PA S_w": 0.45}).verdict == "partly"
-    assert claims.fig4_claim({**auc, "PA S_x": 0.05}).verdict == "fails"
-    assert not claims.fig4_claim(auc).must_hold
-
-
 def test_a_claim_refuses_a_verdict_outside_the_vocabulary():
     with pytest.raises(ValueError, match="verdict"):
         Claim("k", "c", "p", "m", "maybe")
@@ -213,11 +351,30 @@ def test_only_must_hold_claims_that_are_not_as_expected_fail_the_run():
     assert [row[-1] for row in table.rows] == ["fails", "FAILS (expected: holds)"]
 
 
-def test_fig3_verdicts():
-    result = {"layers": ["Conv2D 0", "Dense 1"],
-              "rho": {"random": [0.0, 0.0], "w": [0.5, 0.02], "a": [0.9, 0.8], "a+-": [0.9, 0.85]}}
-    verdicts = {c.key: c.verdict for c in claims.fig3_claims(result)}
-    assert verdicts == {"fig3_random": "holds", "fig3_sw": "holds", "fig3_sa": "holds", "fig3_sapm_dense": "holds"}
+def test_claim_cards_and_the_summary_table_link_to_each_other():
+    claim = Claim("fig4_first.regime", "c <1>", "paper", "m", UNRESOLVED, rule="r", explanation="why")
+    card = claim_card(claim, 7)
+    assert card.anchor == "claim-fig4_first-regime" and card.tone == "open"
+    assert card.badge == "not resolved at this sample size"
+    assert [label for label, _ in card.fields] == ["paper / source", "measured", "rule", "verdict", "why it differs"]
+    table = summary_table([claim])
+    assert table.rows[0][1] == Link("c <1>", card.anchor)
+    page = render_html("t", [Section("s", tables=[table], cards=[card])], {})
+    assert f'href="#{card.anchor}"' in page and f'id="{card.anchor}"' in page and "c &lt;1&gt;" in page
+    markdown = render_markdown("t", [Section("s", tables=[table], cards=[card])], {})
+    assert f"[c <1>](#{card.anchor})" in markdown and f'<a id="{card.anchor}"></a>' in markdown
+    with pytest.raises(ValueError, match="tone"):
+        Card("a", "t", "b", tone="purple")
+
+
+def test_with_claim_cards_puts_the_claims_under_their_figure():
+    claims = [Claim("a", "c1", "e", "m", HOLDS), Claim("b", "c2", "e", "m", FAILS)]
+    sections = [Section("Claims", tables=[claims_table(claims)]), Section("The figure", figures=["toy"])]
+    with_claim_cards(sections, claims, "toy")
+    assert sections[0].cards == [] and [card.anchor for card in sections[1].cards] == ["claim-a", "claim-b"]
+    assert sections[1].cards[1].title.startswith("Claim 2: c2")
+    with pytest.raises(ValueError, match="no section shows"):
+        with_claim_cards(sections, claims, "missing")
 
 
 # report --------------------------------------------------------------------------------------
@@ -239,15 +396,24 @@ def test_text_table_wraps_cells_and_rules_rows():
 
 
 def every_figure():
-    """Each ``*_figure`` of the report on tiny made-up inputs: ``{name: (png, caption)}``."""
-    rho = {"layers": ["Conv2D 0", "Dense 1"], "rho": {"random": [0.0, 0.1], "a": [0.9, 0.8]}}
-    curves = {"PA S_a±": np.linspace(1, 0.2, 5), "random": np.linspace(1, 0.6, 5)}
-    x = np.random.default_rng(0).normal(size=(2, 1, 4, 4))
-    cascade = {"randomized": ["Dense 1", "Dense 0"], "methods": {"gradient": {"spearman_abs": [0.3, 0.1]}}}
-    scores = {"m": {"mass_signal": 0.6, "mass_suppressor": 0.4}, "n": {"mass_signal": 0.2, "mass_suppressor": 0.8}}
+    """Each ``*_figure`` of the report on tiny made-up inputs (three seeds): ``{name: (png, caption)}``."""
+    rng = np.random.default_rng(0)
+    rho = {"layers": ["Conv2D 0", "Dense 1"], "rho": {"random": rng.normal(0, 0.02, (3, 2)),
+                                                      "a": 0.8 + rng.normal(0, 0.05, (3, 2))}}
+    curves = {"PA S_a±": np.linspace(1, 0.2, 5) + rng.normal(0, 0.02, (3, 5)),
+              "random": np.linspace(1, 0.6, 5) + rng.normal(0, 0.02, (3, 5))}
+    x = rng.normal(size=(2, 1, 4, 4))
+    cascade = {"randomized": ["Dense 1", "Dense 0"], "methods": {"gradient": {"spearman_abs": [[0.3, 0.1],
+                                                                                           [0.4, 0.2]]}}}
+    scores = {"m": {"mass_signal": [0.6, 0.5], "mass_suppressor": [0.4, 0.5]},
+              "n": {"mass_signal": [0.2, 0.3], "mass_suppressor": [0.8, 0.7]}}
+    rows = {"label": ["0", "1"], "prediction": ["0 (3/3)", "1 (2/3)"], "confidence": ["0.99 ± 0.01", "0.7 ± 0.2"]}
     return {"rho": plots.rho_figure(rho), "degradation": plots.degradation_figure(curves, 2),
-            "gallery": plots.gallery_figure(x, {"g": x}, {"g": "gradient"}, truth=x),
-            "cascade": plots.cascade_figure(cascade), "mass": plots.mass_figure(scores, ["signal", "suppressor"], "t")}
+            "gallery": plots.gallery_figure(x, {"g": x, "s": x}, {"g": "gradient", "s": "signal"}, truth=x, rows=rows),
+            "cascade": plots.cascade_figure(cascade), "mass": plots.mass_figure(scores, ["signal", "suppressor"], "t"),
+            "intervals": plots.interval_figure({"a": [0.1, 0.2, 0.15], "b": [0.5, 0.6, 0.55]}, "t", "AUC"),
+            "two series": plots.interval_figure({"a": {"signal": [0.1, 0.2], "distractor": [0.5, 0.4]}}, "t", "corr",
+                                                lower_is_better=False, reference=0.0)}
 
 
 def test_every_figure_is_a_png_with_non_uniform_pixels():
@@ -272,6 +438,16 @@ def test_figures_need_no_pyplot():
             "plots.degradation_figure({'random': np.linspace(1, 0, 3)}, 2); "
             "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot was imported'")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=pathlib.Path(__file__).resolve().parents[1])
+
+
+def test_gallery_shares_one_colour_scale_per_column():
+    x = np.array([[[[1.0, -2.0]]], [[[0.5, 4.0]]]])          # (2, 1, 1, 2)
+    assert plots.column_scale("signal", x) == 4.0             # max|x| over the whole column
+    r = np.ones((2, 2, 1, 2))                                 # channel sums are 2
+    assert plots.column_scale("attribution", r) == 2.0
+    assert plots.column_scale("gradient", np.zeros((2, 1, 2, 2))) == 1.0
+    assert [plots.short_number(v) for v in (0.0, 140.0, -4.23, 0.054, 3e-4, 2e5)] == \
+        ["0", "140", "-4.2", "0.054", "3e-04", "2e+05"]
 
 
 def test_display_conventions():

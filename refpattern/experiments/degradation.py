@@ -15,6 +15,11 @@ A good explanation puts the evidence first, so the curve falls fast; the area un
 curve (:func:`area_under_curve`, the mean over ``n = 0..all``, in [0, 1]) is then small.
 The baseline orders the patches at random.  With ``n = all`` every patch is replaced, so
 every order ends at the same image (the patch-mean image) and the same probability.
+
+Two options of :func:`degradation_curves` serve the protocol ablations of the report
+(``docs/math.md#fig4-ablation``): ``replacement`` puts given values (e.g. the training set's
+mean image) into a replaced patch instead of its own mean, and ``steps`` stops after the first
+``steps`` patches (the paper replaces at most 100 of its 625 patches).
 """
 
 from __future__ import annotations
@@ -62,7 +67,8 @@ def random_orders(n: int, patches: int, seed: int = 0) -> np.ndarray:
     return np.stack([rng.permutation(patches) for _ in range(n)]) if n else np.zeros((0, patches), dtype=int)
 
 
-def degradation_curves(net, x, order, patch: int, target=None, backend=None) -> np.ndarray:
+def degradation_curves(net, x, order, patch: int, target=None, backend=None, replacement=None,
+                       steps=None) -> np.ndarray:
     """Softmax probability of the initially chosen class after replacing the first ``n`` patches.
 
     Parameters
@@ -72,10 +78,14 @@ def degradation_curves(net, x, order, patch: int, target=None, backend=None) -> 
     order : (N, P) ints, a permutation of the P patch indices (row-major) per image
     patch : int, patch side ``p``
     target : None (the argmax class on the intact image) or ints, see ``explain``
+    replacement : None or array broadcastable to (N, C, H, W)
+        The values a replaced patch takes; None: the patch's own per-channel mean.
+    steps : None or int in 0..P
+        Replace at most this many patches (None: all ``P``).
 
     Returns
     -------
-    (N, P + 1) probabilities; column ``n`` has the first ``n`` patches replaced.
+    (N, steps + 1) probabilities; column ``n`` has the first ``n`` patches replaced.
     """
     x = net.check_input(x)
     n_images = x.shape[0]
@@ -84,16 +94,29 @@ def degradation_curves(net, x, order, patch: int, target=None, backend=None) -> 
     patches = rows * cols
     if order.shape != (n_images, patches):
         raise ValueError(f"degradation: order must have shape ({n_images}, {patches}), got {order.shape}")
+    steps = patches if steps is None else int(steps)
+    if not 0 <= steps <= patches:
+        raise ValueError(f"degradation: steps must lie in 0..{patches} (the number of patches), got {steps}")
     targets = resolve_targets(net.logits(x, backend), target)
-    means = patch_means(x, patch)
+    if replacement is None:
+        means = patch_means(x, patch)
+    else:
+        replacement = np.asarray(replacement, dtype=np.float64)
+        try:
+            means = np.broadcast_to(replacement, x.shape)
+        except ValueError:
+            raise ValueError(f"degradation: replacement of shape {replacement.shape} does not broadcast to the "
+                             f"images' shape {x.shape}") from None
+        if not np.all(np.isfinite(means)):
+            raise ValueError("degradation: replacement values must be finite")
     # Pixel (i, j) belongs to patch (i // p)·cols + j // p; rank[n, q] = position of patch q in the order.
     patch_index = (np.arange(x.shape[2])[:, None] // patch) * cols + np.arange(x.shape[3])[None, :] // patch
     rank = np.empty_like(order)
     rank[np.arange(n_images)[:, None], order] = np.arange(patches)[None, :]
     pixel_rank = rank[:, patch_index][:, None, :, :]  # (N, 1, H, W)
-    curves = np.empty((n_images, patches + 1))
+    curves = np.empty((n_images, steps + 1))
     rows_index = np.arange(n_images)
-    for step in range(patches + 1):
+    for step in range(steps + 1):
         degraded = np.where(pixel_rank < step, means, x)
         curves[:, step] = softmax(net.logits(degraded, backend))[rows_index, targets]
     return curves
@@ -106,3 +129,58 @@ def area_under_curve(curve) -> float | np.ndarray:
     lower means the probability fell sooner.
     """
     return np.mean(np.asarray(curve, dtype=np.float64), axis=-1)
+
+
+PAPER_FRACTION = 100 / 625
+"""The share of patches the paper replaces at most: 100 of the 625 9×9 patches of a 224×224 image."""
+
+ABLATIONS = {
+    "main": "p×p patches, own per-channel mean, every patch replaced (the main protocol)",
+    "first16": "p×p patches, own per-channel mean, only the first 16 % of the patches (as the paper: ≤ 100/625)",
+    "mean_image": "p×p patches replaced by the training set's mean image, first 16 % of the patches",
+    "pixels": "1×1 patches (the paper's 9/224 of the side is under a pixel here) replaced by the training "
+              "set's mean image, first 16 % of the pixels",
+}
+"""The degradation protocols of the Fig. 4 ablation (``docs/math.md#fig4-ablation``)."""
+
+
+def paper_steps(patches: int) -> int:
+    """How many of ``patches`` patches the paper's share (:data:`PAPER_FRACTION`) replaces: ``⌈0.16·P⌉``."""
+    return int(np.ceil(PAPER_FRACTION * patches - 1e-9))
+
+
+def degradation_study(net, x, specs, patch: int, mean_image, *, seed: int = 0, backend=None) -> dict:
+    """Fig. 4 for one network: every method's curve and AUC, the random order, and the AUC of every
+    protocol of :data:`ABLATIONS`.
+
+    ``specs``: methods with ``.label`` and ``spec(net, x, target, backend)`` (each map is computed
+    once and used by every protocol); ``mean_image``: (C, H, W) values for the replacement
+    ablations.  Returns ``{"patch", "patches", "images", "curves": {label: mean curve (P + 1)},
+    "auc": {label: AUC}, "ablations": {protocol: {"steps", "patch", "auc": {label: AUC}}}}``;
+    every AUC is the mean over images of each image's area (:func:`area_under_curve`).
+    """
+    _, rows, cols = _check_patch(x.shape[1:], patch)
+    patches, pixels = rows * cols, x.shape[2] * x.shape[3]
+    first, first_pixels = paper_steps(patches), paper_steps(pixels)
+    maps = {spec.label: spec(net, x, None, backend) for spec in specs}
+    orders = {label: order_by_score(patch_scores(m, patch)) for label, m in maps.items()}
+    orders[RANDOM_ORDER] = random_orders(len(x), patches, seed)
+    pixel_orders = {label: order_by_score(patch_scores(m, 1)) for label, m in maps.items()}
+    pixel_orders[RANDOM_ORDER] = random_orders(len(x), pixels, seed)
+    curves, auc = {}, {}
+    ablations = {name: {"auc": {}} for name in ABLATIONS if name != "main"}
+    for label, order in orders.items():
+        full = degradation_curves(net, x, order, patch, backend=backend)
+        curves[label] = full.mean(axis=0).tolist()
+        auc[label] = float(np.mean(area_under_curve(full)))
+        ablations["first16"]["auc"][label] = float(np.mean(area_under_curve(full[:, :first + 1])))
+        mean_replaced = degradation_curves(net, x, order, patch, backend=backend, replacement=mean_image, steps=first)
+        ablations["mean_image"]["auc"][label] = float(np.mean(area_under_curve(mean_replaced)))
+        per_pixel = degradation_curves(net, x, pixel_orders[label], 1, backend=backend, replacement=mean_image,
+                                       steps=first_pixels)
+        ablations["pixels"]["auc"][label] = float(np.mean(area_under_curve(per_pixel)))
+    ablations["first16"].update(patch=patch, steps=first)
+    ablations["mean_image"].update(patch=patch, steps=first)
+    ablations["pixels"].update(patch=1, steps=first_pixels)
+    return {"patch": patch, "patches": patches, "images": int(len(x)), "curves": curves, "auc": auc,
+            "ablations": ablations}

@@ -17,7 +17,13 @@ from __future__ import annotations
 import numpy as np
 
 from refpattern.datasets import make_linear_suppressor, suppressor_pattern
-from refpattern.experiments.method_suite import LRP_EPSILON, MethodSpec
+from refpattern.experiments.method_suite import (
+    LRP_EPSILON,
+    MethodSpec,
+    fit_all_patterns,
+    pattern_attribution_specs,
+    pattern_net_specs,
+)
 from refpattern.experiments.similarity import cosine_similarity, relative_difference, spearman_abs
 from refpattern.experiments.surgery import (
     centred_logits,
@@ -31,38 +37,41 @@ from refpattern.network import Dense, Sequential, Softmax
 from refpattern.patterns import fit_patterns
 from refpattern.train import train
 
+PATTERN_SUBJECTS = ("S_a±", "S_a± (regime)", "S_a")
+"""The estimators of the pattern methods in the follow-ups (the paper's S_a± first)."""
+
 
 def _layer_name(layer) -> str:
     return type(layer).__name__
 
 
-def cascade_specs(patterns) -> list:
-    """The methods compared under cascading randomisation (patterns: S_a± of that network)."""
+def cascade_specs(patterns_by_label: dict) -> list:
+    """The methods compared under cascading randomisation (``{label: Patterns}`` of that network)."""
     return [
         MethodSpec("gradient", "gradient", "gradient"),
         MethodSpec("guided backprop", "guided_backprop", "signal"),
         MethodSpec("LRP-ε", "lrp.epsilon", "attribution", {"epsilon": LRP_EPSILON}),
         MethodSpec("LRP-α1β0", "lrp.alpha_beta", "attribution", {"alpha": 1.0, "beta": 0.0}),
-        MethodSpec("PatternNet S_a±", "pattern.net", "signal", {"patterns": patterns}),
-        MethodSpec("PA S_a±", "pattern.attribution", "attribution", {"patterns": patterns}),
-    ]
+    ] + pattern_net_specs({"S_a±": patterns_by_label["S_a±"]}) + pattern_attribution_specs(patterns_by_label)
 
 
-def cascading_randomization(net, X_fit, x, *, seed: int = 0, backend=None) -> dict:
+def cascading_randomization(net, X_fit, x, *, seed: int = 0, backend=None, subjects=PATTERN_SUBJECTS) -> dict:
     """Re-randomise the top 1, 2, … kernel layers (all but the first) and compare each method's map
     with its map on the trained network (same input, same target class: the trained net's choice).
+    PatternAttribution runs with every estimator of ``subjects``, its patterns fitted again on
+    ``X_fit`` for every randomised network.
 
     Returns ``{"randomized": [names of the layers randomised at each step],
     "methods": {label: {"spearman_abs": [...], "cosine": [...]}}}``, one entry per step.
     """
     target = np.argmax(net.logits(x, backend), axis=1)
     reference = {spec.label: spec(net, x, target, backend)
-                 for spec in cascade_specs(fit_patterns(net, X_fit, estimator="a+-", seed=seed))}
+                 for spec in cascade_specs(fit_all_patterns(net, X_fit, subjects, seed, backend))}
     kernels = net.kernel_layers
     result = {"randomized": [], "methods": {label: {"spearman_abs": [], "cosine": []} for label in reference}}
     for count in range(1, len(kernels)):
         randomized = randomize_top_layers(net, count, seed=seed + count)
-        patterns = fit_patterns(randomized, X_fit, estimator="a+-", seed=seed)
+        patterns = fit_all_patterns(randomized, X_fit, subjects, seed, backend)
         names = [f"{_layer_name(layer)} {k}" for k, layer in enumerate(kernels)][len(kernels) - count:]
         result["randomized"].append(", ".join(names))
         for spec in cascade_specs(patterns):
@@ -73,8 +82,8 @@ def cascading_randomization(net, X_fit, x, *, seed: int = 0, backend=None) -> di
     return result
 
 
-def shift_specs(patterns_by_estimator, variant_label="") -> list:
-    """The methods compared under an input shift (patterns fitted on the data the network sees)."""
+def shift_specs(patterns_by_label: dict) -> list:
+    """The methods compared under an input shift (``{label: Patterns}`` fitted on the data the network sees)."""
     specs = [
         MethodSpec("gradient", "gradient", "gradient"),
         MethodSpec("guided backprop", "guided_backprop", "signal"),
@@ -85,28 +94,25 @@ def shift_specs(patterns_by_estimator, variant_label="") -> list:
         MethodSpec("LRP-ε", "lrp.epsilon", "attribution", {"epsilon": LRP_EPSILON}),
         MethodSpec("deep Taylor (w² first layer)", "deep_taylor", "attribution"),
     ]
-    for key, patterns in patterns_by_estimator.items():
-        label = patterns.estimator.label + (f" (variant={patterns.variant})" if key.endswith("/regime") else "")
-        specs.append(MethodSpec(f"PatternNet {label}", "pattern.net", "signal", {"patterns": patterns}))
-        specs.append(MethodSpec(f"PA {label}", "pattern.attribution", "attribution", {"patterns": patterns}))
-    return specs
+    return specs + pattern_net_specs(patterns_by_label) + pattern_attribution_specs(patterns_by_label)
 
 
 SHIFT_EXPECTED_INVARIANT = ("gradient", "guided backprop", "SmoothGrad", "PatternNet S_a", "PA S_a",
-                            "PatternNet S_a±", "PA S_a±", "PatternNet S_a± (variant=regime)",
-                            "PA S_a± (variant=regime)", "deep Taylor (w² first layer)")
+                            "PatternNet S_a±", "PA S_a±", "PatternNet S_a± (regime)",
+                            "PA S_a± (regime)", "deep Taylor (w² first layer)")
 """Methods expected to be input-shift invariant.  Kindermans, Hooker et al. (2017) report the
 gradient-type methods and PatternNet/PatternAttribution as invariant, and input×gradient,
 integrated gradients with a zero baseline and LRP as changed; for deep Taylor they show that
 invariance depends on the root point — the w² rule used here on the first layer never reads the
 input (its root point moves with the data), so it is expected to be invariant."""
 
-
-def _patterns_for_shift(net, X, seed):
-    patterns = {"a": fit_patterns(net, X, estimator="a", seed=seed),
-                "a+-": fit_patterns(net, X, estimator="a+-", seed=seed)}
-    patterns["a+-/regime"] = fit_patterns(net, X, estimator="a+-", variant="regime", seed=seed)
-    return patterns
+SHIFT_MEASURED = ("PatternNet S_a±", "PA S_a±")
+"""The only rows whose change is a measurement.  Every other row is fixed by construction
+(``docs/math.md#followup-input-shift``): the gradient-type maps and the w² rule never read the
+input's offset, S_a and the regime variant are covariances (shift-invariant), and input×gradient,
+IG with a zero baseline and LRP-z/ε multiply by the shifted input.  The paper's S_a± moves with
+the shift by ``c·(E₊[y] − E[y])`` (``docs/math.md#shift-invariance``): how far its maps move is
+what the experiment measures."""
 
 
 def input_shift(net, X_fit, x, *, shift: float = -1.0, seed: int = 0, tolerance: float = 1e-6,
@@ -115,18 +121,21 @@ def input_shift(net, X_fit, x, *, shift: float = -1.0, seed: int = 0, tolerance:
 
     Both networks give the same logits (checked, reported as ``max_logit_difference``); patterns
     are fitted on ``X_fit`` and on ``X_fit + c`` respectively.  Returns the relative difference
-    ``‖E(x) − E'(x + c)‖/‖E(x)‖`` per method and whether it exceeds ``tolerance``.
+    ``‖E(x) − E'(x + c)‖/‖E(x)‖`` per method, whether it exceeds ``tolerance`` (rounding), whether
+    the method is expected invariant and whether its row is fixed by construction
+    (:data:`SHIFT_MEASURED`).
     """
     shifted_net = shift_absorbed(net, shift)
     max_logit_difference = float(np.max(np.abs(net.logits(x, backend) - shifted_net.logits(x + shift, backend))))
     target = np.argmax(net.logits(x, backend), axis=1)
-    original = shift_specs(_patterns_for_shift(net, X_fit, seed))
-    moved = shift_specs(_patterns_for_shift(shifted_net, X_fit + shift, seed))
+    original = shift_specs(fit_all_patterns(net, X_fit, PATTERN_SUBJECTS, seed, backend))
+    moved = shift_specs(fit_all_patterns(shifted_net, X_fit + shift, PATTERN_SUBJECTS, seed, backend))
     methods = {}
     for a, b in zip(original, moved):
         difference = relative_difference(a(net, x, target, backend), b(shifted_net, x + shift, target, backend))
         methods[a.label] = {"relative_difference": difference, "changed": bool(difference > tolerance),
-                            "expected_invariant": a.label in SHIFT_EXPECTED_INVARIANT}
+                            "expected_invariant": a.label in SHIFT_EXPECTED_INVARIANT,
+                            "by_construction": a.label not in SHIFT_MEASURED}
     return {"shift": shift, "max_logit_difference": max_logit_difference, "tolerance": tolerance,
             "methods": methods}
 
@@ -173,30 +182,38 @@ def linear_suppressor(*, n: int = 4000, seed: int = 0, epochs: int = 30) -> dict
     return result
 
 
-def implementation_invariance(net, X_fit, x, *, seed: int = 0, tolerance: float = 1e-6, backend=None) -> dict:
+INVARIANT_BY_CONSTRUCTION = ("ReLU layer 1 rescaled ×4, next layer ÷4",
+                             "hidden unit duplicated, outgoing weights halved")
+"""Rebuilds under which PatternAttribution is invariant by its algebra: a positive rescaling meets
+``a/α`` in the pattern (``w ⊙ a`` unchanged), and two copies of a unit share its pattern and split
+its relevance (their outgoing weights are halved).  PatternNet is invariant under the rescaling
+only: it has no weights to halve, so a duplicated unit passes its signal down twice.  Only a
+mixing rebuild (the factorised logit layer) is a measurement for PatternAttribution
+(``docs/math.md#followup-implementation-invariance``)."""
+
+
+def implementation_invariance(net, X_fit, x, *, seed: int = 0, tolerance: float = 1e-6, backend=None,
+                              subjects=PATTERN_SUBJECTS) -> dict:
     """Explain ``x`` with ``net`` and with three functionally identical rebuilds of it (rescaled
     ReLU layer, duplicated hidden unit, factorised logit layer; :mod:`.surgery`).
 
-    Returns per construction the largest logit difference (rounding level if identical) and the
-    relative difference of gradient, PatternNet and PatternAttribution (S_a, S_a±) maps.
+    Returns per construction the largest logit difference (rounding level if identical), the
+    relative difference of the gradient, PatternNet and PatternAttribution maps (every estimator of
+    ``subjects``) and whether the construction is invariant by construction
+    (:data:`INVARIANT_BY_CONSTRUCTION`).
     """
     target = np.argmax(net.logits(x, backend), axis=1)
 
     def maps(network):
-        out = {"gradient": MethodSpec("gradient", "gradient", "gradient")(network, x, target, backend)}
-        for key in ("a", "a+-"):
-            patterns = fit_patterns(network, X_fit, estimator=key, seed=seed)
-            label = patterns.estimator.label
-            signal_spec = MethodSpec("", "pattern.net", "signal", {"patterns": patterns})
-            out[f"PatternNet {label}"] = signal_spec(network, x, target, backend)
-            attribution_spec = MethodSpec("", "pattern.attribution", "attribution", {"patterns": patterns})
-            out[f"PA {label}"] = attribution_spec(network, x, target, backend)
-        return out
+        specs = [MethodSpec("gradient", "gradient", "gradient")]
+        patterns = fit_all_patterns(network, X_fit, subjects, seed, backend)
+        specs += pattern_net_specs(patterns) + pattern_attribution_specs(patterns)
+        return {spec.label: spec(network, x, target, backend) for spec in specs}
 
     reference = maps(net)
     constructions = {
-        "ReLU layer 1 rescaled ×4, next layer ÷4": rescaled_equivalent(net, 0, 4.0),
-        "hidden unit duplicated, outgoing weights halved": split_unit_equivalent(net, 0, 0),
+        INVARIANT_BY_CONSTRUCTION[0]: rescaled_equivalent(net, 0, 4.0),
+        INVARIANT_BY_CONSTRUCTION[1]: split_unit_equivalent(net, 0, 0),
         "logit layer factorised W = (W M⁻¹)·M": factorized_equivalent(net, seed),
     }
     result = {"tolerance": tolerance, "constructions": {}}
@@ -206,5 +223,6 @@ def implementation_invariance(net, X_fit, x, *, seed: int = 0, tolerance: float 
             "max_logit_difference": float(np.max(np.abs(net.logits(x, backend) - other.logits(x, backend)))),
             "relative_difference": {label: relative_difference(reference[label], other_maps[label])
                                     for label in reference},
+            "by_construction": name in INVARIANT_BY_CONSTRUCTION,
         }
     return result

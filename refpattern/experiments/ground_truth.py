@@ -6,7 +6,9 @@ Two numbers per method, each averaged over the samples:
   that is uniform in magnitude scores the region's share of the pixels (its *area*), the
   chance level.
 - **signal correlation**: Pearson correlation over pixels between ``E`` and the true signal
-  ``s`` of that sample (undefined samples, a constant ``E`` or ``s``, are left out).
+  ``s`` of that sample (undefined samples, a constant ``E`` or ``s``, are left out);
+- **distractor correlation**: the same with the sample's true distractor ``ε·D`` — how much of
+  the distractor a map keeps (a signal method that removes it scores near 0).
 """
 
 from __future__ import annotations
@@ -46,11 +48,14 @@ def signal_correlation(explanation, signal) -> float:
     return float(np.mean((e * s).sum(axis=1)[defined] / norm[defined]))
 
 
-def score_methods(explanations: dict, regions: dict, signal) -> dict:
-    """``{label: {"mass_<region>": …, "signal_corr": …}}`` for every explanation."""
+def score_methods(explanations: dict, regions: dict, signal, distractor=None) -> dict:
+    """``{label: {"mass_<region>": …, "signal_corr": …[, "distractor_corr": …]}}`` for every explanation
+    (the distractor correlation when the true ``distractor`` is given)."""
     scores = {}
     for label, explanation in explanations.items():
         row = {f"mass_{name}": value for name, value in mass_fractions(explanation, regions).items()}
         row["signal_corr"] = signal_correlation(explanation, signal)
+        if distractor is not None:
+            row["distractor_corr"] = signal_correlation(explanation, distractor)
         scores[label] = row
     return scores

@@ -3,7 +3,9 @@
 One :class:`MethodSpec` per row of every table: a label for humans, the ``explain`` name and
 options, and the kind of output (a *signal* in input units, shown as an image; an
 *attribution* or a *gradient*, shown as a heat map).  The pattern methods need fitted
-patterns, one :class:`refpattern.patterns.Patterns` per estimator, passed in by the caller.
+patterns, one :class:`refpattern.patterns.Patterns` per estimator, passed in by the caller as
+``{label: patterns}`` with the labels of :data:`ESTIMATORS` (:func:`fit_all_patterns` fits them
+from one pass of statistics).
 """
 
 from __future__ import annotations
@@ -13,10 +15,17 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from refpattern.methods import explain
+from refpattern.patterns import fit_statistics, patterns_from_statistics
 
 KINDS = ("signal", "attribution", "gradient")
 
-"""Printable names of the signal estimators (``docs/math.md#estimators``)."""
+ESTIMATORS = {"S_x": ("x", None), "S_w": ("w", None), "S_a": ("a", None), "S_a±": ("a+-", "paper"),
+              "S_a± (regime)": ("a+-", "regime")}
+"""The signal estimators of the experiments: printable label → ``(estimator, variant)``
+(``docs/math.md#estimators``; ``S_a±`` is the paper's, ``S_a± (regime)`` the within-regime variant)."""
+
+PATTERN_SIGNALS = ("S_a±", "S_a± (regime)", "S_a")
+"""The estimators PatternNet is shown with (when their patterns are given)."""
 
 LRP_EPSILON = 0.01
 """ε of LRP-ε in every experiment (the logits of the trained networks are O(10))."""
@@ -35,17 +44,30 @@ class MethodSpec:
         return explain(net, x, self.method, target, backend=backend, **self.options)
 
 
-def pattern_attribution_specs(patterns_by_estimator: dict) -> list:
-    """PatternAttribution with each estimator given, labelled ``PA S_x``, ``PA S_w``, …"""
-    return [MethodSpec(f"PA {patterns.estimator.label}", "pattern.attribution", "attribution", {"patterns": patterns})
-            for patterns in patterns_by_estimator.values()]
+def fit_all_patterns(net, X, labels=tuple(ESTIMATORS), seed: int = 0, backend=None) -> dict:
+    """``{label: Patterns}`` for the estimators ``labels`` of :data:`ESTIMATORS`, all from one pass of
+    statistics over ``X`` (:func:`refpattern.patterns.fit_statistics`)."""
+    stats = fit_statistics(net, X, backend=backend)
+    return {label: patterns_from_statistics(net, stats, *ESTIMATORS[label], seed) for label in labels}
 
 
-def degradation_suite(patterns_by_estimator: dict, *, ig_steps: int = 32, smoothgrad_samples: int = 16,
+def pattern_attribution_specs(patterns_by_label: dict) -> list:
+    """PatternAttribution with each estimator given (``{label: Patterns}``), labelled ``PA S_x``, ``PA S_w``, …"""
+    return [MethodSpec(f"PA {label}", "pattern.attribution", "attribution", {"patterns": patterns})
+            for label, patterns in patterns_by_label.items()]
+
+
+def pattern_net_specs(patterns_by_label: dict) -> list:
+    """PatternNet with the estimators of :data:`PATTERN_SIGNALS` that are given, labelled ``PatternNet S_a±``, …"""
+    return [MethodSpec(f"PatternNet {label}", "pattern.net", "signal", {"patterns": patterns_by_label[label]})
+            for label in PATTERN_SIGNALS if label in patterns_by_label]
+
+
+def degradation_suite(patterns_by_label: dict, *, ig_steps: int = 32, smoothgrad_samples: int = 16,
                       seed: int = 0) -> list:
     """The methods of the degradation test (Fig. 4): PatternAttribution with every estimator
     (``S_x`` is LRP-z), gradient, guided backprop, integrated gradients, SmoothGrad, LRP-ε."""
-    return pattern_attribution_specs(patterns_by_estimator) + [
+    return pattern_attribution_specs(patterns_by_label) + [
         MethodSpec("gradient", "gradient", "gradient"),
         MethodSpec("guided backprop", "guided_backprop", "gradient"),
         MethodSpec("integrated gradients", "integrated_gradients", "attribution", {"steps": ig_steps}),
@@ -54,12 +76,12 @@ def degradation_suite(patterns_by_estimator: dict, *, ig_steps: int = 32, smooth
     ]
 
 
-def full_suite(patterns_by_estimator: dict, *, low: float, high: float, ig_steps: int = 32,
+def full_suite(patterns_by_label: dict, *, low: float, high: float, ig_steps: int = 32,
                smoothgrad_samples: int = 16, seed: int = 0) -> list:
     """Every method of the library, for the gallery (Fig. 5) and the ground-truth scores.
 
     ``low``/``high`` bound the input domain for the z^B rule (the data's min and max).
-    PatternNet uses ``S_a±`` (and ``S_a``) when those patterns are given.
+    PatternNet uses ``S_a±``, ``S_a± (regime)`` and ``S_a`` when those patterns are given.
     """
     specs = [
         MethodSpec("gradient", "gradient", "gradient"),
@@ -76,12 +98,7 @@ def full_suite(patterns_by_estimator: dict, *, low: float, high: float, ig_steps
         MethodSpec("LRP-zB", "lrp.zb", "attribution", {"low": low, "high": high}),
         MethodSpec("deep Taylor", "deep_taylor", "attribution"),
     ]
-    for name in ("a+-", "a"):
-        if name in patterns_by_estimator:
-            patterns = patterns_by_estimator[name]
-            specs.append(MethodSpec(f"PatternNet {patterns.estimator.label}", "pattern.net", "signal",
-                                    {"patterns": patterns}))
-    return specs + pattern_attribution_specs(patterns_by_estimator)
+    return specs + pattern_net_specs(patterns_by_label) + pattern_attribution_specs(patterns_by_label)
 
 
 def explain_all(net, x, specs, target=None, backend=None) -> dict:

@@ -1,4 +1,5 @@
-"""The trained networks of the experiments: a small ReLU CNN with max-pooling and an MLP.
+"""The trained networks of the experiments: a small ReLU CNN with max-pooling, a deeper one (the
+depth ablation of the report) and an MLP.
 
 Both are trained by :func:`refpattern.train.train` (Adam, fixed seed) in seconds, so nothing is
 cached on disk: the same seed gives the same network, bit for bit, on the same machine.
@@ -11,10 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from refpattern.network import Dense, Flatten, ReLU, Sequential, Softmax
+from refpattern.network import Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sequential, Softmax
 from refpattern.train import demo_cnn, train
 
-ARCHITECTURES = ("cnn", "mlp")
+ARCHITECTURES = ("cnn", "cnn_deep", "mlp")
 
 
 @dataclass
@@ -23,7 +24,7 @@ class TrainedModel:
 
     Attributes
     ----------
-    name : "cnn" or "mlp"
+    name : one of :data:`ARCHITECTURES`
     net : Sequential
     train_accuracy, test_accuracy : float, on the training and on a held-out draw
     epochs : int, epochs run (training stops at ``target_accuracy``)
@@ -70,10 +71,27 @@ def mlp(input_shape, classes: int, seed: int = 0, hidden=(64, 32)) -> Sequential
     return Sequential(layers, input_shape=tuple(input_shape))
 
 
+def deep_cnn(input_shape, classes: int, seed: int = 0) -> Sequential:
+    """He-initialised ReLU CNN with six kernel layers (the demo CNN with every convolution doubled):
+    conv 3×3 (C→8), ReLU, conv 3×3 (8→8), ReLU, max-pool 2, conv 3×3 (8→16), ReLU, conv 3×3
+    (16→16), ReLU, max-pool 2, flatten, dense (16·H/4·W/4 → 32), ReLU, dense (32 → K), softmax;
+    every convolution padded by 1."""
+    rng = np.random.default_rng(seed)
+    c, h, w = input_shape
+    return Sequential([
+        Conv2D.he(c, 8, 3, rng, padding=1), ReLU(), Conv2D.he(8, 8, 3, rng, padding=1), ReLU(), MaxPool2D(2),
+        Conv2D.he(8, 16, 3, rng, padding=1), ReLU(), Conv2D.he(16, 16, 3, rng, padding=1), ReLU(), MaxPool2D(2),
+        Flatten(), Dense.he(16 * (h // 4) * (w // 4), 32, rng), ReLU(), Dense.he(32, classes, rng), Softmax(),
+    ], input_shape=tuple(input_shape))
+
+
 def build(name: str, input_shape, classes: int, seed: int = 0) -> Sequential:
-    """An untrained network: ``"cnn"`` (:func:`refpattern.train.demo_cnn`) or ``"mlp"`` (:func:`mlp`)."""
+    """An untrained network: ``"cnn"`` (:func:`refpattern.train.demo_cnn`), ``"cnn_deep"``
+    (:func:`deep_cnn`) or ``"mlp"`` (:func:`mlp`)."""
     if name == "cnn":
         return demo_cnn(tuple(input_shape), classes, seed=seed)
+    if name == "cnn_deep":
+        return deep_cnn(tuple(input_shape), classes, seed=seed)
     if name == "mlp":
         return mlp(input_shape, classes, seed=seed)
     raise ValueError(f"unknown architecture {name!r}; expected one of {ARCHITECTURES}")

@@ -5,21 +5,32 @@ Every ``*_figure`` function returns ``(png_bytes, caption)``.  Figures are
 :class:`~matplotlib.backends.backend_agg.FigureCanvasAgg`: no pyplot, no display and no change
 to the process-wide backend.  A plotting error propagates to the caller.
 
-Display conventions (``docs/conventions.md#display``): a signal ``x`` (an input, or the output of a signal
-method) is shown as ``x / (2·max|x|) + 1/2`` in grey (0 → mid-grey); an attribution or gradient
-as a heat map, red positive and blue negative, scaled by its own ``max|R|``.
+Numbers measured over seeds are given with one value per seed along the first axis; a figure
+shows their mean and, as error bars or a band, the 95 % Student-t interval over seeds
+(:func:`refpattern.experiments.intervals.t_interval`, ``docs/math.md#repetition``).  A single
+value per quantity (one seed) is drawn without error bars.
+
+Display conventions (``docs/conventions.md#display``): a signal ``x`` (an input, or the output of a
+signal method) is shown as ``x / (2·max|x|) + 1/2`` in grey (0 → mid-grey); an attribution or
+gradient as a heat map, red positive and blue negative.  The gallery (:func:`gallery_figure`)
+shares one colour scale per column — ``max|x|`` or ``max|Σ_c R|`` over the column's images — and
+draws it as a colour bar under the column (``docs/math.md#fig5-gallery``), so the rows of a column
+can be compared.
 """
 
 from __future__ import annotations
 
 import io
+import textwrap
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
 from refpattern.experiments.degradation import RANDOM_ORDER
-from refpattern.patterns import resolve_estimator
+from refpattern.experiments.intervals import t_interval
 
 
 def png_bytes(figure: Figure, dpi: int = 100) -> bytes:
@@ -48,13 +59,27 @@ def heat_map(r) -> tuple[np.ndarray, float]:
     return summed, peak if peak > 0 else 1.0
 
 
+def mean_and_error(values) -> tuple:
+    """Mean over seeds and the half-widths of the 95 % t-interval (``(mean, error)``, arrays over the
+    trailing axes); values with one seed (or given without a seed axis) get no error (NaN)."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim == 0:
+        values = values[None]
+    flat = values.reshape(values.shape[0], -1)
+    intervals = [t_interval(flat[:, j]) for j in range(flat.shape[1])]
+    mean = np.array([i.mean for i in intervals]).reshape(values.shape[1:])
+    error = np.array([i.half_width if np.isfinite(i.half_width) else np.nan for i in intervals])
+    return mean, error.reshape(values.shape[1:])
+
+
 def _single_axis(figsize, title: str, ylabel: str, ylim) -> tuple:
     """A new figure with one axis, titled, with its y label and fixed y range: ``(figure, axis)``."""
     figure = Figure(figsize=figsize)
     axis = figure.subplots()
     axis.set_title(title)
     axis.set_ylabel(ylabel)
-    axis.set_ylim(*ylim)
+    if ylim is not None:
+        axis.set_ylim(*ylim)
     return figure, axis
 
 
@@ -64,79 +89,228 @@ def _png_with_legend(figure: Figure, axis, fontsize: int = 7, **options) -> byte
     return png_bytes(figure)
 
 
+def _seed_note(seeds: int) -> str:
+    return f"means over {seeds} seeds with 95 % t-intervals" if seeds > 1 else "one seed, no error bars"
+
+
 def rho_figure(result: dict, title: str = "ρ per kernel layer (Fig. 3)"):
-    """Grouped bars: one group per kernel layer, one bar per estimator."""
+    """Grouped bars: one group per kernel layer, one bar per estimator (mean over seeds, 95 % interval).
+
+    ``result``: ``{"layers": [names], "rho": {label: (S, L) per seed, or (L,)}}``.
+    """
     layers, table = result["layers"], result["rho"]
-    labels = [resolve_estimator(e).label for e in table]
-    values = np.array([[np.nan if v is None else v for v in vs] for vs in table.values()], dtype=float)
-    low = min(0.0, float(np.nanmin(values)) - 0.05) if np.isfinite(values).any() else 0.0
+    labels = list(table)
+    stacked = [np.atleast_2d(np.asarray(vs, dtype=float)) for vs in table.values()]  # None → NaN
+    for label, values in zip(labels, stacked):
+        if values.shape[1] != len(layers):
+            raise ValueError(f"rho_figure: {label} has {values.shape[1]} values per seed for {len(layers)} layers")
+    summary = [mean_and_error(v) for v in stacked]
+    means = np.array([m for m, _ in summary])
+    finite = means[np.isfinite(means)]
+    low = min(0.0, float(finite.min()) - 0.05) if finite.size else 0.0
     width = 0.8 / len(table)
     offsets = [(i - (len(table) - 1) / 2) * width for i in range(len(table))]
-    caption = f"{title}. Bars per kernel layer ({', '.join(layers)}), one per estimator; y from {low:.2f} to 1."
-    figure, axis = _single_axis((1.6 * len(layers) + 2, 3.2), title, "ρ (higher: more distractor removed)", (low, 1.0))
+    caption = (f"{title}. Bars per kernel layer ({', '.join(layers)}), one per estimator "
+               f"({_seed_note(stacked[0].shape[0])}); y from {low:.2f} to 1.")
+    figure, axis = _single_axis((1.6 * len(layers) + 2, 3.2), title, "ρ (higher: more distractor removed)",
+                                (low, 1.05))
     for i, label in enumerate(labels):
-        axis.bar(np.arange(len(layers)) + offsets[i], values[i], width, label=label)
+        mean, error = summary[i]
+        axis.bar(np.arange(len(layers)) + offsets[i], mean, width, label=label,
+                 yerr=None if np.all(np.isnan(error)) else error, capsize=2, error_kw={"linewidth": 0.8})
     axis.set_xticks(np.arange(len(layers)), layers)
     axis.axhline(0, color="black", linewidth=0.5)
-    return _png_with_legend(figure, axis, fontsize=8), caption
+    return _png_with_legend(figure, axis, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0)), caption
 
 
 def degradation_figure(curves: dict, patch: int, title: str = "Image degradation (Fig. 4)"):
-    """Mean softmax probability of the initially chosen class against patches replaced, per method."""
-    steps = len(next(iter(curves.values()))) - 1
-    caption = (f"{title}: mean softmax probability of the initially chosen class (y, 0 to 1) against the number "
-               f"of {patch}×{patch} patches replaced by their per-channel mean (x, 0 to {steps}).")
-    figure, axis = _single_axis((6.5, 4), title, "softmax probability of the initial class", (0, 1.02))
-    for label, curve in curves.items():
-        style = {"color": "black", "linestyle": "--"} if label == RANDOM_ORDER else {}
-        if label.startswith("PA "):
-            style["linewidth"] = 2.2
-        axis.plot(np.arange(len(curve)), curve, label=label, **style)
-    axis.set_xlabel(f"patches replaced by their per-channel mean ({patch}×{patch} px each)")
-    return _png_with_legend(figure, axis, ncol=2), caption
+    """Small multiples, one panel per method: the mean softmax probability of the initially chosen class
+    against patches replaced (mean over seeds, a band of the 95 % interval), with the random order dashed
+    in every panel for reference.  ``curves``: ``{label: (S, P + 1) or (P + 1,)}``."""
+    stacked = {label: np.atleast_2d(np.asarray(c, dtype=float)) for label, c in curves.items()}
+    steps = next(iter(stacked.values())).shape[1] - 1
+    seeds = next(iter(stacked.values())).shape[0]
+    labels = [label for label in stacked if label != RANDOM_ORDER] or list(stacked)
+    columns = min(4, max(1, len(labels)))
+    rows = int(np.ceil(len(labels) / columns))
+    caption = (f"{title}: one panel per method, the mean softmax probability of the initially chosen class (y, 0 to 1) "
+               f"against the number of {patch}×{patch} patches replaced by their per-channel mean (x, 0 to {steps}); "
+               f"{_seed_note(seeds)} (bands); the random order dashed in every panel.")
+    figure = Figure(figsize=(2.3 * columns + 0.4, 1.9 * rows + 0.6))
+    axes = figure.subplots(rows, columns, squeeze=False, sharex=True, sharey=True)
+    reference = mean_and_error(stacked[RANDOM_ORDER])[0] if RANDOM_ORDER in stacked else None
+    x = np.arange(steps + 1)
+    for k, axis in enumerate(axes.ravel()):
+        if k >= len(labels):
+            axis.axis("off")
+            continue
+        label = labels[k]
+        mean, error = mean_and_error(stacked[label])
+        if reference is not None:
+            axis.plot(x, reference, color="black", linestyle="--", linewidth=0.9)
+        axis.plot(x, mean, color=f"C{k % 10}", linewidth=2.0 if label.startswith("PA ") else 1.4)
+        if not np.all(np.isnan(error)):
+            axis.fill_between(x, mean - error, mean + error, color=f"C{k % 10}", alpha=0.25, linewidth=0)
+        axis.set_title(label, fontsize=8)
+        axis.set_ylim(0, 1.02)
+        axis.tick_params(labelsize=7)
+    for axis in axes[-1]:
+        axis.set_xlabel("patches replaced", fontsize=7)
+    for axis in axes[:, 0]:
+        axis.set_ylabel("probability", fontsize=7)
+    figure.suptitle(title, fontsize=9)
+    return png_bytes(figure), caption
+
+
+def interval_figure(values: dict, title: str, xlabel: str, lower_is_better: bool = True, reference=None):
+    """Dots with 95 % interval bars, one row per label, sorted best first.
+
+    ``values``: ``{label: (S,) per seed}`` or ``{label: {series: (S,)}}`` (several series per row, each
+    its own marker); ``reference``: an optional vertical line (e.g. 0).
+    """
+    series = {label: (v if isinstance(v, dict) else {"": v}) for label, v in values.items()}
+    names = list(next(iter(series.values())))
+    first = {label: mean_and_error(np.asarray(s[names[0]], dtype=float))[0] for label, s in series.items()}
+    order = sorted(series, key=lambda k: (np.inf if not np.isfinite(first[k]) else first[k]) *
+                   (1 if lower_is_better else -1))
+    caption = (f"{title}: {xlabel} per method, " + ("lower" if lower_is_better else "higher") +
+               f" is better, best at the top; dots are means over seeds, bars 95 % t-intervals "
+               f"({', '.join(n for n in names if n) or 'one series'}).")
+    figure = Figure(figsize=(6.5, 0.3 * len(order) + 1.2))
+    axis = figure.subplots()
+    axis.set_title(title)
+    markers = ("o", "s", "^", "D")
+    for k, name in enumerate(names):
+        shift = (k - (len(names) - 1) / 2) * 0.2
+        for row, label in enumerate(order):
+            mean, error = mean_and_error(np.asarray(series[label][name], dtype=float))
+            axis.errorbar(mean, row + shift, xerr=None if np.isnan(error) else error, fmt=markers[k % 4],
+                          color=f"C{k}", markersize=4, capsize=2, label=name if row == 0 and name else None)
+    if reference is not None:
+        axis.axvline(reference, color="black", linewidth=0.5)
+    axis.set_yticks(np.arange(len(order)), order, fontsize=7)
+    axis.invert_yaxis()
+    axis.set_xlabel(xlabel)
+    if any(names):
+        axis.legend(fontsize=7)
+    return png_bytes(figure), caption
+
+
+def short_number(x: float) -> str:
+    """A colour-bar tick in at most about 6 characters: ``140``, ``-4.2``, ``0.054``, ``3e-04``, ``2e+05``."""
+    size = abs(x)
+    if size == 0:
+        return "0"
+    if 10 <= size < 1000:
+        return f"{x:.0f}"
+    return f"{x:.2g}" if 0.01 <= size < 10 else f"{x:.0e}"
+
+
+def column_title(label: str, width: int = 13) -> str:
+    """A gallery column's title, wrapped to lines of ``width`` characters."""
+    return "\n".join(textwrap.wrap(label, width)) or label
+
+
+def column_scale(kind: str, value) -> float:
+    """The shared colour limit of a gallery column ``(N, C, H, W)``: ``max|x|`` over its images for a
+    signal, ``max|Σ_c R|`` for a heat map; 1 if the column is all zero."""
+    value = np.asarray(value, dtype=float)
+    shown = value if kind == "signal" else value.sum(axis=1)
+    peak = float(np.max(np.abs(shown)))
+    return peak if peak > 0 else 1.0
 
 
 def gallery_figure(x, explanations: dict, kinds: dict, truth=None,
-                   title: str = "Every method on the same images (Fig. 5)"):
-    """Rows: images; columns: the input (and its true signal), then every method.
+                   title: str = "Every method on the same images (Fig. 5)", rows=None):
+    """Rows: images; columns: the input (and its true signal), the text columns of ``rows``, then every method.
 
     ``explanations``: ``{label: (N, C, H, W)}``; ``kinds``: ``{label: "signal" | "attribution" | "gradient"}``;
-    ``truth``: optional (N, C, H, W) true signals, shown next to the input.
+    ``truth``: optional (N, C, H, W) true signals, shown next to the input; ``rows``: optional
+    ``{"label": [...], "prediction": [...], "confidence": [...]}`` (strings per image, e.g. the
+    paper's label / prediction / confidence columns).  Every image column shares one colour scale
+    (``max|x|`` for signals shown in grey, ``max|Σ_c R|`` for heat maps), drawn as a colour bar
+    under it.
     """
     columns = [("input", x, "signal")]
     if truth is not None:
         columns.append(("true signal", truth, "signal"))
+    text_columns = list(rows or {})
     columns += [(label, value, kinds[label]) for label, value in explanations.items()]
     n = x.shape[0]
-    caption = (f"{title}. Rows: {n} images; columns, left to right: {', '.join(c[0] for c in columns)}. "
-               "Grey: x/(2·max|x|) + 1/2; heat maps: red positive, blue negative, white 0.")
-    figure = Figure(figsize=(1.25 * len(columns), 1.35 * n + 0.6))
-    axes = figure.subplots(n, len(columns), squeeze=False)
-    for col, (label, value, kind) in enumerate(columns):
+    total = len(columns) + len(text_columns)
+    caption = (f"{title}. Rows: {n} images; columns, left to right: {columns[0][0]}"
+               + (", true signal" if truth is not None else "")
+               + (f", {', '.join(text_columns)}" if text_columns else "")
+               + f", {', '.join(c[0] for c in columns[1 + (truth is not None):])}. "
+               "Grey: a signal, 0 mid-grey, scaled by the column's max|x|; heat maps: red positive, blue "
+               "negative, white 0, scaled by the column's max|Σ_c R|; one colour bar per column.")
+    figure = Figure(figsize=(1.05 * total + 0.4, 1.1 * n + 1.3))
+    heights = [1.0] * n + [0.12]
+    widths = []
+    order = []  # what each grid column holds: ("image", index) or ("text", name)
+    leading = 2 if truth is not None else 1
+    for k in range(leading):
+        order.append(("image", k))
+        widths.append(1.0)
+    for name in text_columns:
+        order.append(("text", name))
+        widths.append(0.9)
+    for k in range(leading, len(columns)):
+        order.append(("image", k))
+        widths.append(1.0)
+    grid = figure.add_gridspec(n + 1, len(order), height_ratios=heights, width_ratios=widths, hspace=0.12,
+                               wspace=0.08)
+    for col, (what, which) in enumerate(order):
+        if what == "text":
+            for row in range(n):
+                axis = figure.add_subplot(grid[row, col])
+                axis.axis("off")
+                axis.text(0.5, 0.5, str(rows[which][row]), ha="center", va="center", fontsize=7, wrap=True,
+                          transform=axis.transAxes)
+                if row == 0:
+                    axis.set_title(column_title(which), fontsize=6.5)
+            continue
+        label, value, kind = columns[which]
+        peak = column_scale(kind, value)
+        colours = "gray" if kind == "signal" else "bwr"
         for row in range(n):
-            axis = axes[row, col]
-            if kind == "signal":
-                axis.imshow(signal_image(value[row]), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+            axis = figure.add_subplot(grid[row, col])
+            sample = value[row]
+            if kind == "signal" and sample.shape[0] == 3:
+                axis.imshow(np.clip(np.transpose(sample, (1, 2, 0)) / (2 * peak) + 0.5, 0, 1),
+                            interpolation="nearest")
             else:
-                summed, peak = heat_map(value[row])
-                axis.imshow(summed, cmap="bwr", vmin=-peak, vmax=peak, interpolation="nearest")
+                shown = (sample[0] if sample.shape[0] == 1 else sample.mean(axis=0)) if kind == "signal" \
+                    else sample.sum(axis=0)
+                axis.imshow(shown, cmap=colours, vmin=-peak, vmax=peak, interpolation="nearest")
             axis.set_xticks([])
             axis.set_yticks([])
             if row == 0:
-                axis.set_title(label, fontsize=7)
+                axis.set_title(column_title(label), fontsize=6.5)
+        bar_axis = figure.add_subplot(grid[n, col])
+        scale = ScalarMappable(norm=Normalize(-peak, peak), cmap=colours)
+        bar = figure.colorbar(scale, cax=bar_axis, orientation="horizontal", ticks=[-peak, peak])
+        low, high = bar.ax.set_xticklabels([short_number(-peak), short_number(peak)], fontsize=5)
+        low.set_horizontalalignment("left")
+        high.set_horizontalalignment("right")
     figure.suptitle(title, fontsize=9)
     return png_bytes(figure), caption
 
 
 def cascade_figure(result: dict, measure: str = "spearman_abs"):
-    """Similarity to the trained network's map against the number of re-randomised top layers."""
+    """Similarity to the trained network's map against the number of re-randomised top layers
+    (mean over seeds, 95 % interval bars).  ``result["methods"][label][measure]``: (S, K) or (K,)."""
     steps = np.arange(1, len(result["randomized"]) + 1)
     name = "Spearman correlation of |map|" if measure == "spearman_abs" else "cosine similarity"
+    first = next(iter(result["methods"].values()))[measure]
     caption = (f"Cascading randomisation (Sixt et al., 2020): {name} to the trained network's map (y, −0.2 to 1) "
-               f"after re-randomising the top 1..{len(steps)} kernel layers (x).")
+               f"after re-randomising the top 1..{len(steps)} kernel layers (x); "
+               f"{_seed_note(np.atleast_2d(first).shape[0])}.")
     figure, axis = _single_axis((6, 3.6), "Cascading randomisation (Sixt et al., 2020)", name, (-0.2, 1.05))
     for label, row in result["methods"].items():
-        axis.plot(steps, row[measure], marker="o", label=label, linewidth=2.2 if label.startswith("PA") else 1.2)
+        mean, error = mean_and_error(np.atleast_2d(np.asarray(row[measure], dtype=float)))
+        axis.errorbar(steps, mean, yerr=None if np.all(np.isnan(error)) else error, marker="o", markersize=3,
+                      capsize=2, label=label, linewidth=2.2 if label.startswith("PA") else 1.2)
     axis.set_xticks(steps, [f"top {k}" for k in steps])
     axis.set_xlabel("kernel layers re-randomised (from the logits down)")
     axis.axhline(0, color="black", linewidth=0.5)
@@ -144,14 +318,20 @@ def cascade_figure(result: dict, measure: str = "spearman_abs"):
 
 
 def mass_figure(scores: dict, regions, title: str):
-    """Stacked bars: share of |explanation| in each ground-truth region, per method."""
+    """Grouped bars: share of |explanation| in each ground-truth region, per method (mean over seeds,
+    95 % interval bars).  ``scores[label][f"mass_{region}"]``: (S,) or a number."""
     labels = list(scores)
-    caption = (f"{title}: share of Σ|E| per region, stacked bars (0 to 1), one per method: {', '.join(labels)}.")
-    figure, axis = _single_axis((max(6, 0.45 * len(labels) + 2), 3.6), title, "share of Σ|E|", (0, 1))
-    bottom = np.zeros(len(labels))
-    for region in regions:
-        values = np.array([scores[label][f"mass_{region}"] for label in labels])
-        axis.bar(np.arange(len(labels)), values, bottom=bottom, label=region)
-        bottom += values
+    seeds = np.atleast_1d(scores[labels[0]][f"mass_{list(regions)[0]}"]).shape[0]
+    caption = (f"{title}: share of Σ|E| per region (0 to 1), one group of bars per method: {', '.join(labels)}; "
+               f"{_seed_note(seeds)}.")
+    figure, axis = _single_axis((max(6, 0.55 * len(labels) + 2), 3.6), title, "share of Σ|E|", (0, 1))
+    width = 0.8 / len(regions)
+    for k, region in enumerate(regions):
+        stats = [mean_and_error(np.atleast_1d(np.asarray(scores[label][f"mass_{region}"], dtype=float)))
+                 for label in labels]
+        mean = np.array([float(m) for m, _ in stats])
+        error = np.array([float(e) for _, e in stats])
+        axis.bar(np.arange(len(labels)) + (k - (len(regions) - 1) / 2) * width, mean, width, label=region,
+                 yerr=None if np.all(np.isnan(error)) else error, capsize=2, error_kw={"linewidth": 0.8})
     axis.set_xticks(np.arange(len(labels)), labels, rotation=70, ha="right", fontsize=7)
     return _png_with_legend(figure, axis), caption

@@ -5,9 +5,11 @@
 atomically (``docs/conventions.md#atomic-files``): a failed write leaves the old report intact.
 
 A report is built from *sections*: a title, paragraphs of Markdown-light text (plain text and
-``code``), tables (header + rows of cells) and figures (name → PNG bytes).  The same sections
-render to Markdown and to HTML, so the two files always say the same thing; :func:`text_table`
-renders a table for the terminal.  The formatting of single values lives here too:
+``code``), tables (header + rows of cells; a cell may be a :class:`Link`), figures (name → PNG
+bytes) and *cards* (:class:`Card`: a boxed block with a badge and labelled fields — a claim
+shown right under the figure it is judged on), rendered in that order; a section of level 3 is
+a subsection.  The same sections render to Markdown and to HTML, so the two files always say
+the same thing; :func:`text_table` renders a table for the terminal.  The formatting of single values lives here too:
 :func:`format_cell` (a table cell), :func:`format_vector` (a vector in running text) and
 :func:`jsonable` (plain JSON types for ``report.json``).
 """
@@ -38,12 +40,45 @@ class Table:
     caption: str = ""
 
 
+@dataclass(frozen=True)
+class Link:
+    """A table cell that links to an anchor of the same report (``#claim-fig3_random``)."""
+
+    text: str
+    anchor: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
+TONES = ("good", "mixed", "bad", "open", "plain")
+"""Badge colours of a :class:`Card`: green, amber, red, grey, none."""
+
+
+@dataclass
+class Card:
+    """A boxed block: a title with a badge, and labelled fields ``[(label, text), …]`` (text in
+    the Markdown-light of paragraphs).  ``anchor`` is its id in the page (links point at it)."""
+
+    anchor: str
+    title: str
+    badge: str
+    tone: str = "plain"
+    fields: list = field(default_factory=list)
+
+    def __post_init__(self):
+        if self.tone not in TONES:
+            raise ValueError(f"Card {self.anchor}: tone must be one of {TONES}, got {self.tone!r}")
+
+
 @dataclass
 class Section:
     title: str
     paragraphs: list = field(default_factory=list)
     tables: list = field(default_factory=list)
     figures: list = field(default_factory=list)  # names of figures (keys of the figure dict)
+    cards: list = field(default_factory=list)
+    level: int = 2                               # 2: a section, 3: a subsection
 
 
 def jsonable(value):
@@ -97,6 +132,8 @@ def format_cell(value) -> str:
 
 def _markdown_table(table: Table) -> str:
     def cell(v):
+        if isinstance(v, Link):
+            return f"[{v.text.replace('|', chr(92) + '|')}](#{v.anchor})"
         return format_cell(v).replace("|", "\\|")
 
     lines = []
@@ -113,7 +150,7 @@ def render_markdown(title: str, sections: list, figure_files: dict, captions=Non
     captions = captions or {}
     out = [f"# {title}", ""]
     for section in sections:
-        out += [f"## {section.title}", ""]
+        out += [f"{'#' * section.level} {section.title}", ""]
         for paragraph in section.paragraphs:
             out += [paragraph, ""]
         for table in section.tables:
@@ -122,6 +159,9 @@ def render_markdown(title: str, sections: list, figure_files: dict, captions=Non
             out += [f"![{name}]({figure_files[name]})", ""]
             if captions.get(name):
                 out += [f"*{captions[name]}*", ""]
+        for card in section.cards:
+            out += [f'<a id="{card.anchor}"></a>', "", f"**{card.title}** — *{card.badge}*", ""]
+            out += [f"- *{label}*: {text}" for label, text in card.fields] + [""]
     return "\n".join(out)
 
 
@@ -130,15 +170,29 @@ def _inline_html(text: str) -> str:
     return re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped)
 
 
+def _html_cell(value) -> str:
+    if isinstance(value, Link):
+        return f"<a href=\"#{html.escape(value.anchor)}\">{html.escape(value.text)}</a>"
+    return html.escape(format_cell(value))
+
+
 def _html_table(table: Table) -> str:
     parts = ["<table>"]
     if table.caption:
         parts.append(f"<caption>{_inline_html(table.caption)}</caption>")
     parts.append("<tr>" + "".join(f"<th>{html.escape(format_cell(h))}</th>" for h in table.header) + "</tr>")
     for row in table.rows:
-        parts.append("<tr>" + "".join(f"<td>{html.escape(format_cell(v))}</td>" for v in row) + "</tr>")
+        parts.append("<tr>" + "".join(f"<td>{_html_cell(v)}</td>" for v in row) + "</tr>")
     parts.append("</table>")
     return "\n".join(parts)
+
+
+def _html_card(card: Card) -> str:
+    rows = "".join(f"<div class=\"field\"><span class=\"label\">{html.escape(label)}</span>"
+                   f"<span class=\"text\">{_inline_html(text)}</span></div>" for label, text in card.fields)
+    return (f"<div class=\"card\" id=\"{html.escape(card.anchor)}\"><div class=\"card-title\">"
+            f"<span class=\"badge tone-{card.tone}\">{html.escape(card.badge)}</span> {_inline_html(card.title)}"
+            f"</div>{rows}</div>")
 
 
 _STYLE = """
@@ -151,6 +205,17 @@ img { max-width: 100%; display: block; margin: 1em 0 0.3em 0; }
 figcaption { font-size: 0.85em; color: #444; margin-bottom: 1.5em; }
 figure { margin: 0; }
 code { background: #f3f3f3; padding: 0 3px; }
+h3 { margin-top: 1.6em; }
+.card { border: 1px solid #ccc; border-radius: 6px; padding: 0.5em 0.9em; margin: 0.8em 0 1.2em 0; }
+.card-title { font-weight: bold; margin-bottom: 0.4em; }
+.field { display: flex; gap: 0.8em; font-size: 0.92em; margin: 0.15em 0; }
+.field .label { flex: 0 0 9em; color: #555; font-style: italic; }
+.badge { display: inline-block; padding: 1px 8px; border-radius: 10px; font-size: 0.85em; font-weight: normal; }
+.tone-good { background: #d4edda; color: #155724; }
+.tone-mixed { background: #fff3cd; color: #856404; }
+.tone-bad { background: #f8d7da; color: #721c24; }
+.tone-open { background: #e2e3e5; color: #383d41; }
+.tone-plain { background: #f3f3f3; color: #222; }
 """
 
 
@@ -160,13 +225,15 @@ def render_html(title: str, sections: list, figures: dict, captions=None) -> str
     out = ["<!DOCTYPE html>", "<html><head><meta charset=\"utf-8\">", f"<title>{html.escape(title)}</title>",
            f"<style>{_STYLE}</style></head><body>", f"<h1>{html.escape(title)}</h1>"]
     for section in sections:
-        out.append(f"<h2>{html.escape(section.title)}</h2>")
+        out.append(f"<h{section.level}>{html.escape(section.title)}</h{section.level}>")
         out += [f"<p>{_inline_html(p)}</p>" for p in section.paragraphs]
         out += [_html_table(t) for t in section.tables]
         for name in section.figures:
             data = base64.b64encode(figures[name]).decode("ascii")
-            out.append(f"<figure><img alt=\"{html.escape(name)}\" src=\"data:image/png;base64,{data}\">"
+            out.append(f"<figure id=\"figure-{html.escape(name)}\"><img alt=\"{html.escape(name)}\" "
+                       f"src=\"data:image/png;base64,{data}\">"
                        f"<figcaption>{_inline_html(captions.get(name, ''))}</figcaption></figure>")
+        out += [_html_card(card) for card in section.cards]
     out.append("</body></html>")
     return "\n".join(out)
 

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from refpattern.command_arguments import OutputError, integer_at_least, output_folder, seed
-from refpattern.experiments.ledger import TERMINAL_WIDTHS, claims_json, claims_table, exit_status
+from refpattern.experiments.ledger import TERMINAL_WIDTHS, claims_json, claims_table, exit_status, with_claim_cards
 from refpattern.experiments.report import software_versions, text_table, write_report
 from refpattern.experiments.toy.check import MIN_SAMPLES, check_toy_claims
 from refpattern.experiments.toy.figure import toy_figure
@@ -52,8 +52,8 @@ def run(args) -> int:
                **claims_json(check.claims), "figure": f"{FIGURE}.png"}
     out = Path(args.out)
     try:
-        write_report(out, TITLE, toy_report_sections(check, versions, seconds), {FIGURE: png}, numbers,
-                     {FIGURE: caption})
+        sections = with_claim_cards(toy_report_sections(check, versions, seconds), check.claims, FIGURE)
+        write_report(out, TITLE, sections, {FIGURE: png}, numbers, {FIGURE: caption})
     except OSError as error:
         raise OutputError(f"cannot write the report to {out}: {error}") from error
     table = claims_table(check.claims)

@@ -1,0 +1,175 @@
+"""Repetition over seeds and the confidence intervals every reproduced number is reported with
+(``docs/math.md#repetition``).
+
+Each experiment of ``refpattern reproduce`` is run once per *repetition seed*; a repetition
+draws its own data, initialises and trains its own networks and cuts its own fit/evaluation
+splits, so the S values of one number (S seeds) are independent.  A number is reported as the
+mean over seeds with a two-sided Student-t interval::
+
+    x̄ = (1/S)·Σ_s x_s,   sd = sqrt(Σ_s (x_s − x̄)² / (S − 1)),
+    x̄ ± t_{1−α/2, S−1} · sd / √S                          (α = 0.05: a 95 % interval)
+
+A comparison of two methods measured on the same seeds is the interval of the per-seed
+differences (a paired interval, :func:`paired_difference`): the spread shared by both methods
+(the data draw, the network) cancels.
+
+A verdict is read off an interval and a threshold (:func:`side_of`): the statement holds when
+the whole interval lies on its side of the threshold, fails when the whole interval lies on
+the other side, and is *unresolved* when the interval contains the threshold — more seeds
+would be needed to tell.  With fewer than two finite values there is no interval (it is
+``(−inf, inf)``) and every comparison is unresolved.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.stats import t as student_t
+
+from refpattern.experiments.ledger import FAILS, HOLDS, UNRESOLVED
+
+CONFIDENCE = 0.95
+"""Coverage of every interval in the reports (two-sided)."""
+
+ABOVE, BELOW = "above", "below"
+"""The two sides a statement can put a number on (:func:`side_of`)."""
+
+
+@dataclass(frozen=True)
+class Interval:
+    """The mean of a number over seeds and its two-sided Student-t confidence interval.
+
+    Attributes
+    ----------
+    mean, low, high : float
+        ``x̄`` and ``x̄ ∓ t·sd/√n`` (``±inf`` with fewer than two values; NaN with none).
+    n : int
+        Finite values used (NaN values, e.g. an undefined correlation, are left out).
+    level : float
+        Coverage, e.g. 0.95.
+    values : tuple of float
+        The per-seed values as given (NaN kept), in seed order.
+    """
+
+    mean: float
+    low: float
+    high: float
+    n: int
+    level: float
+    values: tuple
+
+    @property
+    def half_width(self) -> float:
+        return (self.high - self.low) / 2
+
+    def text(self, digits: int = 3) -> str:
+        """``"0.312 [0.290, 0.334]"``; ``"0.312 [n/a]"`` without an interval; ``"n/a"`` without values."""
+        if self.n == 0:
+            return "n/a"
+        mean = _number(self.mean, digits)
+        if not (math.isfinite(self.low) and math.isfinite(self.high)):
+            return f"{mean} [n/a]"
+        return f"{mean} [{_number(self.low, digits)}, {_number(self.high, digits)}]"
+
+    def to_json(self) -> dict:
+        def plain(x):
+            return float(x) if math.isfinite(x) else None
+
+        return {"mean": plain(self.mean), "low": plain(self.low), "high": plain(self.high), "n": self.n,
+                "level": self.level, "values": [plain(float(v)) for v in self.values]}
+
+
+def _number(x: float, digits: int) -> str:
+    text = f"{x:.{digits}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text
+
+
+def t_interval(values, level: float = CONFIDENCE) -> Interval:
+    """The mean of ``values`` (one per seed; NaN left out) with its Student-t interval of coverage ``level``.
+
+    ``x̄ ± t_{(1+level)/2, n−1}·sd/√n``; all values equal give a zero-width interval; one value
+    gives ``(−inf, inf)``; none gives NaN throughout.
+    """
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"t_interval: level must lie in (0, 1), got {level!r}")
+    raw = np.asarray(values, dtype=np.float64).reshape(-1)
+    finite = raw[np.isfinite(raw)]
+    n = int(finite.size)
+    if n == 0:
+        return Interval(math.nan, math.nan, math.nan, 0, level, tuple(raw.tolist()))
+    if np.ptp(finite) == 0:  # equal values: the mean is that value and there is no spread (no rounding)
+        mean, sd = float(finite[0]), 0.0
+    else:
+        mean, sd = float(np.mean(finite)), float(np.std(finite, ddof=1))
+    if n == 1:
+        return Interval(mean, -math.inf, math.inf, 1, level, tuple(raw.tolist()))
+    half = float(student_t.ppf((1.0 + level) / 2.0, n - 1)) * sd / math.sqrt(n)
+    return Interval(mean, mean - half, mean + half, n, level, tuple(raw.tolist()))
+
+
+def paired_difference(a, b, level: float = CONFIDENCE) -> Interval:
+    """The interval of ``a_s − b_s`` over seeds ``s`` (both measured on the same seeds)."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"paired_difference: one value per seed for both, got shapes {a.shape} and {b.shape}")
+    return t_interval(a - b, level)
+
+
+def side_of(interval: Interval, threshold: float, side: str) -> str:
+    """The verdict of "the number lies ``side`` ``threshold``" (``side`` ``"above"`` or ``"below"``).
+
+    ``"holds"`` when the whole interval is strictly on that side, ``"fails"`` when it is strictly
+    on the other side or is the single point ``threshold`` (every seed gave exactly the threshold:
+    the strict statement is false for sure), ``"unresolved"`` when it contains ``threshold`` (or
+    there is no interval).
+    """
+    if side not in (ABOVE, BELOW):
+        raise ValueError(f"side_of: side must be {ABOVE!r} or {BELOW!r}, got {side!r}")
+    if interval.n == 0 or math.isnan(interval.low) or math.isnan(interval.high):
+        return UNRESOLVED
+    if interval.low == interval.high == threshold:
+        return FAILS
+    if side == ABOVE:
+        return HOLDS if interval.low > threshold else FAILS if interval.high < threshold else UNRESOLVED
+    return HOLDS if interval.high < threshold else FAILS if interval.low > threshold else UNRESOLVED
+
+
+def repetition_seeds(base: int, count: int) -> list:
+    """``count`` independent seeds for the repetitions of a run with seed ``base``.
+
+    Drawn by ``numpy.random.SeedSequence(base)`` (32-bit integers), so that repetitions do not
+    share data draws: a repetition's own draws use its seed and a few offsets from it.
+    """
+    if count < 1:
+        raise ValueError(f"repetition_seeds: count must be at least 1, got {count}")
+    return [int(s) for s in np.random.SeedSequence(int(base)).generate_state(count, dtype=np.uint32)]
+
+
+def stack_runs(runs: list):
+    """The per-seed results of a repetition, stacked along a new first axis (one entry per seed).
+
+    ``runs`` are results of the same shape (nested dicts and lists, as one repetition returns
+    them): a number becomes an array ``(S,)``, a list of numbers an array ``(S, L)``; dicts are
+    stacked key by key; anything else (names, flags, lists of text) is taken from the first run
+    (it is the same in every run).  ``None`` (an undefined number) becomes NaN.
+    """
+    first = runs[0]
+    if isinstance(first, dict):
+        return {key: stack_runs([run[key] for run in runs]) for key in first}
+    if _numeric(first):
+        return np.asarray([np.asarray(run, dtype=np.float64) for run in runs], dtype=np.float64)
+    return first
+
+
+def _numeric(value) -> bool:
+    if isinstance(value, (bool, np.bool_, str)):
+        return False
+    if value is None or isinstance(value, (int, float, np.integer, np.floating)):
+        return True
+    if isinstance(value, np.ndarray):
+        return value.dtype.kind in "fiu"
+    if isinstance(value, (list, tuple)):
+        return bool(value) and all(_numeric(v) and not isinstance(v, dict) for v in value)
+    return False
