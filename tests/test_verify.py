@@ -11,7 +11,7 @@ from refpattern import cli
 from refpattern.experiments import verify
 from refpattern.experiments.ledger import FAILS, HOLDS, PARTLY, VERDICTS, Claim
 from refpattern.experiments.toy import tolerances
-from refpattern.experiments.toy.check import ToyCheck, check_toy_claims
+from refpattern.experiments.toy.check import ClaimsReport, check_toy_claims
 
 REQUIRED_CLAIMS = {
     "filter_not_parallel",              # docs/math.md#toy-claim-1
@@ -125,8 +125,8 @@ def test_a_claim_that_must_hold_and_fails_gives_a_nonzero_exit(tmp_path, monkeyp
     conditional = Claim("conditional", "c", "e", "m", HOLDS, source="docs/math.md#estimators",
                         expected_verdict=PARTLY, must_hold=True)
     finding = Claim("finding", "f", "e", "m", FAILS)  # need not hold: reported, not a failure
-    check = ToyCheck(20000, 0, [broken, conditional, finding], None, None, [], {})
-    monkeypatch.setattr(verify, "check_toy_claims", lambda n, seed, progress: check)
+    check = ClaimsReport(20000, 0, [broken, conditional, finding])
+    monkeypatch.setattr(verify, "check_claims", lambda *arguments, **options: check)
     monkeypatch.setattr(verify, "toy_figure", lambda check: (b"", ""))
     assert verify.run(_arguments(tmp_path)) == 1
     report = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
@@ -152,7 +152,7 @@ def test_batch_standard_error_is_the_standard_error_of_the_mean():
     assert tolerances.within(0.0, 4.9 * se[0], se[0]) and not tolerances.within(0.0, 5.1 * se[0], se[0])
 
 
-def _arguments(out, samples=20000, seed=0):
+def _arguments(out, samples=20000, seed=0, config="paper-toy"):
     import argparse
 
-    return argparse.Namespace(samples=samples, seed=seed, out=str(out))
+    return argparse.Namespace(samples=samples, seed=seed, out=str(out), config=config)

@@ -1,15 +1,21 @@
-"""The text of the ``refpattern verify`` report, built from one :class:`~.check.ToyCheck`."""
+"""The text of the ``refpattern verify`` report, built from one :class:`~.check.ClaimsReport`."""
 
 from __future__ import annotations
 
 from refpattern.experiments.ledger import claims_table, failed_claims
-from refpattern.experiments.report import Section
+from refpattern.experiments.report import Section, Table
 from refpattern.experiments.toy.tolerances import BATCHES, EXACT, RELATIVE_EXACT, Z
 
 TITLE = "refpattern verify: the linear toy example (docs/math.md#toy-verify)"
+"""The report's title for the paper's toy (the default configuration)."""
 
 FIGURE = "toy"
-"""Name of the toy figure in the report (written as ``toy.png``)."""
+"""Name of the figure in the report (written as ``toy.png``)."""
+
+
+def title(config_name: str, default: bool) -> str:
+    """:data:`TITLE` for the default configuration, else one naming the configuration."""
+    return TITLE if default else f"refpattern verify: the linear model {config_name!r} (docs/math.md#linear-verify)"
 
 
 def summary(claims) -> str:
@@ -20,8 +26,21 @@ def summary(claims) -> str:
     return f"all {len(claims)} claims came out as the paper and the closed forms predict"
 
 
-def toy_report_sections(check, versions: dict, seconds: float) -> list:
-    """The report: the run and its tolerances, the claims table, the toy figure :data:`FIGURE`."""
+def dimension_table(rows) -> Table:
+    """ρ(random) against ``D``: closed forms and Monte Carlo, one row per dimension."""
+    header = ["D", "ρ(S_w)", "E[ρ(random)] closed form", "mean over directions", "P(beats S_w) closed form",
+              "fraction beating S_w", "first order"]
+    body = [[str(r["dimension"]), f"{r['rho_S_w']:.4f}", f"{r['mean_closed_form']:.5f}",
+             f"{r['mean_estimate']:.5f} ± {r['mean_standard_error']:.5f}", f"{r['probability_closed_form']:.4f}",
+             f"{r['fraction_estimate']:.4f} ± {r['fraction_standard_error']:.4f}", f"{r['first_order']:.5f}"]
+            for r in rows]
+    return Table(header, body, "ρ of the random baseline against the dimension D (closed forms: "
+                               "docs/math.md#linear-random-baseline; ± one standard error)")
+
+
+def toy_report_sections(check, versions: dict, seconds: float, description: str = "") -> list:
+    """The report: the run and its tolerances, the claims table, the figure :data:`FIGURE`, and
+    (when there are) the claims not measured and ρ(random) against ``D``."""
     described = (f"N = {check.n_samples} samples per data set, seed = {check.seed}, "
                  f"refpattern {versions['refpattern']}, NumPy {versions['numpy']}, Python {versions['python']}; "
                  f"{seconds:.1f} s.")
@@ -29,9 +48,16 @@ def toy_report_sections(check, versions: dict, seconds: float) -> list:
                   f"disjoint batches of the same draw (SE = sd/√{BATCHES}); identities to {EXACT:.0e} absolute or "
                   f"{RELATIVE_EXACT:.0e} relative (rounding).  A verdict other than the expected one is in capitals.")
     text = summary(check.claims)
-    return [
-        Section("Claims", [described, tolerances, text[0].upper() + text[1:] + "."], [claims_table(check.claims)]),
-        Section("The toy example", [], [], [FIGURE]),
+    paragraphs = [described] + ([description] if description else []) + [tolerances, text[0].upper() + text[1:] + "."]
+    sections = [Section("Claims", paragraphs, [claims_table(check.claims)])]
+    if check.skipped:
+        sections.append(Section("Not measured", [f"`{key}`: {reason}." for key, reason in check.skipped]))
+    if check.sweep_rows:
+        sections.append(Section("A random direction against the dimension", [], [dimension_table(check.sweep_rows)]))
+    sections += [
+        Section("The toy example" if check.model is None or check.model.is_planar else "The model", [], [], [FIGURE]),
         Section("Numbers", ["Every number is in `report.json`; the closed forms are derived in "
-                            "`refpattern/experiments/toy/model.py`."]),
+                            "`refpattern/experiments/toy/model.py` and `refpattern/linear/closed_forms.py` "
+                            "(docs/math.md#linear-closed-forms)."]),
     ]
+    return sections
