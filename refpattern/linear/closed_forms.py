@@ -24,6 +24,7 @@ formulas; the tests hold them against the general ones here.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -481,7 +482,19 @@ class RandomBaseline:
     method: str
 
 
-def random_ratio_cdf(model: LinearModel, w, t: float) -> float:
+def _grouped_spectrum(model: LinearModel, w):
+    """``(λ, b², n)``: the eigenvalues of ``Σ_x`` with their weights ``b_i² = (u_iᵀw)²/σ²_y``, equal
+    eigenvalues (within ``1e-12·λ_max``) merged into one with multiplicity ``n`` (isotropic noise
+    makes most of them equal: ``D`` terms become a few)."""
+    values, vectors, _ = _spectrum(model)
+    b2 = (vectors.T @ w) ** 2 / output_variance(model, w)
+    edges = np.flatnonzero(np.diff(values) > 1e-12 * max(values[-1], 1e-300)) + 1
+    groups = np.split(np.arange(len(values)), edges)
+    return (np.array([values[g].mean() for g in groups]), np.array([b2[g].sum() for g in groups]),
+            np.array([len(g) for g in groups], dtype=np.float64))
+
+
+def random_ratio_cdf(model: LinearModel, w, t: float, spectrum=None) -> float:
     """``P(T ≤ t)`` for ``T = (wᵀr)²/(σ²_y·rᵀΣ_x⁻¹r)``, ``r ~ N(0, I)`` (full-rank ``Σ_x``), by Gil-Pelaez
     inversion of the characteristic function of ``Q_t = (wᵀr)²/σ²_y − t·rᵀΣ_x⁻¹r``::
 
@@ -489,26 +502,51 @@ def random_ratio_cdf(model: LinearModel, w, t: float) -> float:
         φ(u) = Π_i (1 + 2iut/λ_i)^(−1/2) · (1 − 2iu Σ_i b_i²/(1 + 2iut/λ_i))^(−1/2),
 
     ``λ_i`` the eigenvalues of ``Σ_x``, ``b = Uᵀw/σ_y`` (principal branches are the right ones:
-    ``docs/math.md#linear-random-baseline``)."""
+    ``docs/math.md#linear-random-baseline``); ``spectrum`` is :func:`_grouped_spectrum`'s result."""
     if t <= 0.0:
         return 0.0
     if t >= 1.0:
         return 1.0
-    values, vectors, _ = _spectrum(model)
-    w = np.asarray(w, dtype=np.float64)
-    b2 = (vectors.T @ w) ** 2 / output_variance(model, w)
+    values, b2, multiplicity = _grouped_spectrum(model, np.asarray(w, dtype=np.float64)) if spectrum is None \
+        else spectrum
     nu = t / values
-    scale = 2.0 * (float(np.sum(b2)) + float(np.sum(nu)))
+    scale = 2.0 * (float(np.sum(b2)) + float(np.sum(multiplicity * nu)))
 
     def integrand(x):
         u = x / scale
         first = 1.0 + 2j * u * nu
-        log_phi = -0.5 * np.sum(np.log(first)) - 0.5 * np.log(1.0 - 2j * u * np.sum(b2 / first))
+        log_phi = -0.5 * np.sum(multiplicity * np.log(first)) - 0.5 * np.log(1.0 - 2j * u * np.sum(b2 / first))
         return float(np.exp(log_phi).imag / x)
 
-    value = sum(integrate.quad(integrand, a, z, limit=400, epsabs=QUADRATURE_TOLERANCE,
-                               epsrel=QUADRATURE_TOLERANCE)[0] for a, z in ((0.0, 1.0), (1.0, np.inf)))
+    with warnings.catch_warnings():  # a probability within 1e-15 of 0 or 1 cannot meet the relative tolerance
+        warnings.simplefilter("ignore", integrate.IntegrationWarning)
+        value = sum(integrate.quad(integrand, a, z, limit=400, epsabs=QUADRATURE_TOLERANCE,
+                                   epsrel=QUADRATURE_TOLERANCE)[0] for a, z in ((0.0, 1.0), (1.0, np.inf)))
     return float(min(max(0.5 - value / math.pi, 0.0), 1.0))
+
+
+def random_rho_mean(model: LinearModel, w) -> float:
+    """``E[ρ] = E[1 − sqrt(1 − T)] = ∫₀¹ (1 − F_T(t))/(2·sqrt(1 − t)) dt`` (full-rank ``Σ_x``), integrated in
+    ``τ = sqrt(t)`` (``F_T`` grows like ``sqrt(t)`` at 0) up to where ``1 − F_T < 1e-14``, with breaks at
+    multiples of the first-order ``E[T] ≈ |w|²/(σ²_y tr Σ_x⁻¹)``; the part ``t > 1/2`` in ``v = sqrt(1 − t)``."""
+    w = np.asarray(w, dtype=np.float64)
+    spectrum = _grouped_spectrum(model, w)
+    values, _, multiplicity = spectrum
+    typical = float(w @ w / (output_variance(model, w) * np.sum(multiplicity / values)))
+
+    def tail(t):
+        return 1.0 - random_ratio_cdf(model, w, t, spectrum)
+
+    top = min(typical, 0.5)
+    while top < 0.5 and tail(top) > 1e-14:
+        top = min(2.0 * top, 0.5)
+    breaks = [math.sqrt(k * typical) for k in (0.25, 1.0, 4.0, 16.0) if k * typical < top]
+    mean = integrate.quad(lambda tau: tail(tau * tau) * tau / math.sqrt(1.0 - tau * tau), 0.0, math.sqrt(top),
+                          points=breaks or None, limit=200, epsabs=1e-12, epsrel=1e-10)[0]
+    if top >= 0.5:
+        mean += integrate.quad(lambda v: tail(1.0 - v * v), 0.0, math.sqrt(0.5), limit=200, epsabs=1e-12,
+                               epsrel=1e-10)[0]
+    return float(mean)
 
 
 def random_baseline(model: LinearModel, reference: float, w=None) -> RandomBaseline:
@@ -519,8 +557,8 @@ def random_baseline(model: LinearModel, reference: float, w=None) -> RandomBasel
     * singular ``Σ_x``: every ``r`` has a component the data never takes, so ρ = 0 always: mean 0,
       probability 0 for ``reference ≥ 0`` (exact);
     * otherwise ρ = 1 − sqrt(1 − T) with ``T`` as in :func:`random_ratio_cdf`:
-      ``P(ρ > ρ_ref) = 1 − F_T(1 − (1 − ρ_ref)²)`` and ``E[ρ] = ∫₀¹ (1 − F_T(1 − v²)) dv``
-      (numerical integrals to about 1e-9).
+      ``P(ρ > ρ_ref) = 1 − F_T(1 − (1 − ρ_ref)²)`` and ``E[ρ]`` by :func:`random_rho_mean`
+      (numerical integrals to about 1e-10).
     """
     reference = float(reference)
     if w is None:
@@ -536,9 +574,7 @@ def random_baseline(model: LinearModel, reference: float, w=None) -> RandomBasel
     probability = 1.0 - random_ratio_cdf(model, w, 1.0 - (1.0 - min(max(reference, 0.0), 1.0)) ** 2)
     if reference >= 1.0:
         probability = 0.0
-    mean = integrate.quad(lambda v: 1.0 - random_ratio_cdf(model, w, 1.0 - v * v), 0.0, 1.0, limit=200,
-                          epsabs=1e-10, epsrel=1e-10)[0]
-    return RandomBaseline(float(mean), float(probability), reference,
+    return RandomBaseline(random_rho_mean(model, w), float(probability), reference,
                           "numerical integral (Gil-Pelaez inversion of a quadratic form in r)")
 
 

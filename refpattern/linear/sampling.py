@@ -26,7 +26,7 @@ import numpy as np
 SKIP_ROWS = 1 << 16
 """Rows generated at a time while skipping to a block's start."""
 
-IN_MEMORY_BYTES = 64 << 20
+IN_MEMORY_BYTES = 128 << 20
 """A draw whose inputs ``X`` take at most this many bytes is generated once and kept."""
 
 
@@ -196,11 +196,21 @@ class Draw:
 
     def inputs(self, size: int, start: int = 0, stop: int | None = None):
         """The inputs ``X`` of rows ``start … stop`` for :func:`refpattern.patterns.fit_patterns`/``rho``:
-        the array itself when :attr:`in_memory` (cut there into ``size`` batches), else a function
-        returning a fresh iterable of the same ``size``-row batches (one generation per pass)."""
+        the array itself when :attr:`in_memory` (cut there into ``size`` batches), else an iterable
+        of the same ``size``-row batches whose every ``iter()`` starts over (one generation per pass)."""
         if self.in_memory:
             return self.all().X[start:stop]
-        return lambda: (batch.X for batch in self.batches(size, start, stop))
+        return Inputs(self, size, start, stop)
+
+
+class Inputs:
+    """The inputs of rows ``start … stop`` of a draw in ``size``-row batches; iterating again generates them again."""
+
+    def __init__(self, draw: Draw, size: int, start: int, stop: int | None):
+        self.draw, self.size, self.start, self.stop = draw, size, start, stop
+
+    def __iter__(self):
+        return (batch.X for batch in self.draw.batches(self.size, self.start, self.stop))
 
 
 def _join(a: LinearBatch, b: LinearBatch) -> LinearBatch:

@@ -65,7 +65,8 @@ def filter_with_error(sample: Sample):
     if sample.exact:
         return fitted, None, angle, None, None
     intercept = bool(np.any(sample.model.mean))
-    batches = np.array([part_least_squares(part, sample.k, intercept) for part in sample.draw.parts(BATCHES)])
+    batches = np.array([part_least_squares(part, sample.k, intercept, sample.draw.in_memory)
+                        for part in sample.draw.parts(BATCHES)])
     angles = np.array([axis_angle_deg(w, sample.a_s) for w in batches])
     return fitted, batch_standard_error(batches), angle, float(batch_standard_error(angles)), batches
 

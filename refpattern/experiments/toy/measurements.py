@@ -157,9 +157,12 @@ def sample_least_squares(sample: Sample) -> np.ndarray:
     return normal_equations_filter(sample.batches, lambda batch: batch.s[:, k], intercept)
 
 
-def part_least_squares(part, k: int, intercept: bool) -> np.ndarray:
-    """The least-squares filter on one part (a :class:`~refpattern.linear.sampling.LinearBatch`)."""
-    return least_squares_with_intercept(part.X, part.s[:, k], intercept)
+def part_least_squares(part, k: int, intercept: bool, in_memory: bool = True) -> np.ndarray:
+    """The least-squares filter on one part (a :class:`~refpattern.linear.sampling.LinearBatch`): lstsq for a
+    draw held in memory (as the toy always did), the normal equations for a streamed (large) one."""
+    if in_memory:
+        return least_squares_with_intercept(part.X, part.s[:, k], intercept)
+    return normal_equations_filter(lambda: [part], lambda batch: batch.s[:, k], intercept)
 
 
 def sample_max(sample: Sample, function) -> float:

@@ -39,13 +39,19 @@ MIN_SAMPLES = 10_000
 
 
 def pattern_label(sample: Sample) -> str:
-    """How the texts call S_a's closed form: ``a_s`` where it is ``a_s``, else what it is."""
+    """How the texts call S_a's closed form ``p_k/(wᵀp_k)``: ``a_s`` where it is ``a_s`` (the toy),
+    ``a_s/(wᵀa_s)`` where it is parallel to it, ``p`` (``= a_s + A_dᵀB_k``, a distractor correlated with
+    the signal) or ``p/(wᵀp)``."""
     a, a_s = sample.pattern, sample.a_s
-    if np.array_equal(a, a_s):
-        return "a_s"
-    if np.linalg.norm(a - (a @ a_s) / (a_s @ a_s) * a_s) <= 1e-12 * np.linalg.norm(a):
-        return "a_s/(wᵀa_s)"
-    return "a_s + A_dᵀB_k"
+    p = sample.model.effective_directions[sample.k]
+    base = "a_s" if np.array_equal(p, a_s) else "p"
+    return base if np.array_equal(a, p) else f"{base}/(wᵀ{base})"
+
+
+def signal_definition(sample: Sample) -> str:
+    """`` (p = a_s + A_dᵀB_k …)`` where the label uses ``p``, else ""."""
+    return (" (p = a_s + A_dᵀB_k: the distractors' part correlated with s_k is signal by Eq. 2)"
+            if "p" in pattern_label(sample).replace("wᵀp", "") else "")
 
 
 def claim_pattern_recovers_signal(sample: Sample, a, se) -> Claim:
@@ -57,9 +63,8 @@ def claim_pattern_recovers_signal(sample: Sample, a, se) -> Claim:
     error = float(np.max(np.abs(a - expected)))
     holds = within(a, expected, se)
     closed_form_se = closed_forms.activation_pattern_standard_error(sample.model, sample.w, sample.n, sample.b)
-    statement = ("S_a recovers the signal direction a_s" if label != "a_s + A_dᵀB_k" else
-                 "S_a recovers the signal direction a_s + A_dᵀB_k (the distractor's part correlated with s_k is "
-                 "signal by Eq. 2)")
+    statement = ("S_a recovers the signal direction a_s" if label.startswith("a_s") else
+                 "S_a recovers the signal direction p" + signal_definition(sample))
     numbers = {"a": a, "a_s": sample.a_s, "standard_error": se, "max_abs_error": error,
                "closed_form_standard_error": closed_form_se}
     if label != "a_s":
@@ -110,7 +115,7 @@ def claim_error_rate(sample: Sample, seed) -> Claim:
     label = pattern_label(sample)
     model = sample.model
     limit = ("|a_d|σ/σ_y" if sample.exact and model.distractors == 1 and model.signals == 1 and not model.has_noise
-             else "sqrt(Σ_i n·var[a_i])")
+             and label == "a_s" else "sqrt(Σ_i n·var[a_i])")
     return Claim(
         "pattern_error_rate", "the S_a error shrinks like 1/√N",
         f"slope of log RMS|a − {label}| vs log n = −0.5 (±{Z:.0f} SE); RMS·√n → {limit} = {asymptotic:.3f}",
@@ -165,7 +170,7 @@ def claim_pattern_net(sample: Sample, patterns, a, se) -> Claim:
     if sample.exact and label == "a_s":
         statement, target = "PatternNet returns a_s·y = s", "s"
     elif sample.exact:
-        statement, target = "PatternNet returns the signal (a_s + A_dᵀB_k)·s_k", "the signal"
+        statement, target = "PatternNet returns the signal p·s_k" + signal_definition(sample), "p·s_k"
     else:
         statement, target = (f"PatternNet returns {label}·(wᵀx + b) (the filter's output is not s_k here)",
                              f"{label}·y")

@@ -51,8 +51,8 @@ def _same(a, b) -> bool:
 def _toy_like(sample: Sample) -> bool:
     """The toy's structure: exact read, one uniform signal of scale 1, one distractor, ``wᵀμ_x = 0``."""
     model = sample.model
-    return (sample.exact and model.signals == 1 and model.distractors == 1 and model.signal_kinds[0] == "uniform"
-            and model.signal_scales[0] == 1.0 and sample.w @ model.mean == 0.0)
+    return (sample.exact and pattern_label(sample) == "a_s" and model.signals == 1 and model.distractors == 1
+            and model.signal_kinds[0] == "uniform" and model.signal_scales[0] == 1.0 and sample.w @ model.mean == 0.0)
 
 
 def claim_relu_patterns(unbiased: Sample, biased: Sample, seed, rho_measurable: bool = True) -> list:

@@ -131,7 +131,8 @@ def claim_rho(sample: Sample, seed, directions: int = RANDOM_DIRECTIONS):
                      "mean_rho_random_directions": mean_random, "rho_tolerance_exact": RELATIVE_EXACT,
                      "rho_held_out_three_splits": held_out},
         )
-        formula = ("ρ(S_w) = 1 − |k|σ_y/√(k²σ²_y + σ²), k = a_dᵀa_s/|a_d|²" if model.is_planar
+        base = "a_s" if np.array_equal(model.effective_directions[0], model.signal_directions[0]) else "p"
+        formula = (f"ρ(S_w) = 1 − |k|σ_y/√(k²σ²_y + σ²), k = a_dᵀ{base}/|a_d|²" if model.is_planar
                    else "ρ(S_w) = 1 − sqrt(q/(1 + q)), q = σ²_y·δᵀΣ_x⁺δ, δ = w/wᵀw − a*")
         special = ": 1 − 1/√13" if model.is_planar and abs(closed_w - (1 - 1 / np.sqrt(13))) < 1e-15 else ""
         claims[1] = Claim(
@@ -158,7 +159,8 @@ def claim_rho(sample: Sample, seed, directions: int = RANDOM_DIRECTIONS):
     if not model.is_planar:
         numbers["method"] = baseline.method
     if model.is_planar:
-        statement = "the random baseline in 2-D: ρ(a) = 1 − |t|σ_y/√(t²σ²_y + σ²), a = a_s + t·a_d"
+        base = "a_s" if np.array_equal(model.effective_directions[0], model.signal_directions[0]) else "p"
+        statement = f"the random baseline in 2-D: ρ(a) = 1 − |t|σ_y/√(t²σ²_y + σ²), a = {base} + t·a_d"
     else:
         statement = (f"the random baseline in D = {model.dimension}: ρ(a) = 1 − sqrt(q/(1 + q)), "
                      "q = σ²_y·δᵀΣ_x⁺δ, δ = a − a*")
