@@ -28,7 +28,7 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import integrate, special
+from scipy import integrate, optimize, special
 
 from refpattern.linear import planar
 from refpattern.linear.model import KIND_FOURTH_MOMENT, LinearModel
@@ -348,6 +348,8 @@ def relu_patterns(model: LinearModel, w, b: float, variant: str = "paper") -> tu
 
         paper:  a_r = (p_k + μ_x·κ_r) / (wᵀp_k + wᵀμ_x·κ_r),      regime:  a_r = p_k / (wᵀp_k)
 
+    (a Rademacher ``s_k`` is constant within a regime, ``var_r[y] = 0``: the regime variant is a zero
+    pattern there, as a fit gives)
     (``κ_± = ±1.5/c`` uniform, ``±√(2/π)/c`` Gaussian, ``±1/c`` Rademacher); the toy's
     ``a± = a_s ± 1.5μ·a_d`` is the uniform case with ``c = 1``, ``wᵀμ_x = 0``.
     """
@@ -359,6 +361,8 @@ def relu_patterns(model: LinearModel, w, b: float, variant: str = "paper") -> tu
         p = model.effective_directions[k]
         gain = p @ w
         if variant == "regime":
+            if model.signal_kinds[k] == "rademacher":  # s_k is constant within a regime: var_r[y] = 0
+                return np.zeros(model.dimension), np.zeros(model.dimension)
             return p / gain, p / gain
         c = float(model.signal_scales[k])
         kappa = {"uniform": 1.5 / c, "gaussian": math.sqrt(2.0 / math.pi) / c, "rademacher": 1.0 / c}
@@ -512,16 +516,30 @@ def random_ratio_cdf(model: LinearModel, w, t: float, spectrum=None) -> float:
     nu = t / values
     scale = 2.0 * (float(np.sum(b2)) + float(np.sum(multiplicity * nu)))
 
-    def integrand(x):
+    def phi_imag(x):
         u = x / scale
         first = 1.0 + 2j * u * nu
         log_phi = -0.5 * np.sum(multiplicity * np.log(first)) - 0.5 * np.log(1.0 - 2j * u * np.sum(b2 / first))
-        return float(np.exp(log_phi).imag / x)
+        return float(np.exp(log_phi).imag)
 
+    # φ changes on the scales x = scale/(2|μ|) of the form's eigenvalues μ: the negative ones lie between
+    # the −t/λ_i, the positive one in (0, |b|²] solves Σ b_i²/(μ + t/λ_i) = 1 (secular equation; none
+    # when Σ b_i²λ_i/t ≤ 1).  ∫₀^∞ Im φ(x)/x dx is taken in ξ = log x, split at those scales (each a
+    # region of width O(1) in ξ; Im φ falls exponentially in ξ at both ends).
+    total = float(np.sum(b2))
+    positive = 0.0
+    if float(np.sum(b2 / nu)) > 1.0:
+        positive = optimize.brentq(lambda mu: float(np.sum(b2 / (mu + nu))) - 1.0, 0.0, total, xtol=1e-300,
+                                   rtol=1e-12)
+    rates = [r for r in (positive, float(nu.min()), float(nu.max()), total) if r > 0]
+    edges = sorted({scale / (2.0 * r) for r in rates} | {1.0})
+    breaks = [math.log(e) for e in edges]
+    pieces = list(zip([-np.inf] + breaks, breaks + [np.inf]))
     with warnings.catch_warnings():  # a probability within 1e-15 of 0 or 1 cannot meet the relative tolerance
         warnings.simplefilter("ignore", integrate.IntegrationWarning)
-        value = sum(integrate.quad(integrand, a, z, limit=400, epsabs=QUADRATURE_TOLERANCE,
-                                   epsrel=QUADRATURE_TOLERANCE)[0] for a, z in ((0.0, 1.0), (1.0, np.inf)))
+        value = sum(integrate.quad(lambda xi: phi_imag(math.exp(min(xi, 700.0))) if xi < 700.0 else 0.0, a, z,
+                                   limit=200, epsabs=QUADRATURE_TOLERANCE,
+                                   epsrel=QUADRATURE_TOLERANCE)[0] for a, z in pieces)
     return float(min(max(0.5 - value / math.pi, 0.0), 1.0))
 
 

@@ -85,7 +85,8 @@ def covariance_factor(covariance, name: str) -> np.ndarray:
         diagonal = np.diag(c)
         if np.any(diagonal < 0):
             index = int(np.argmin(diagonal))
-            raise ValueError(f"{name}: a variance must be >= 0, got {diagonal[index]} at [{index}][{index}]")
+            raise ValueError(f"{name}: not a covariance (a negative variance, {diagonal[index]:.6g} at "
+                             f"[{index}][{index}])")
         return np.diag(np.sqrt(diagonal))
     values, vectors = np.linalg.eigh((c + c.T) / 2)
     if values[0] < -PSD_TOLERANCE * max(values[-1], 0.0) - 1e-300:
