@@ -111,9 +111,13 @@ def reads_exactly(model: LinearModel, w, b: float, component: int | None = None)
                 and abs(w @ model.mean + b) <= 1e-12 * (1.0 + abs(b)))
 
 
-def output_variance(model: LinearModel, w) -> float:
-    """``σ²_y = wᵀΣ_x w``."""
+def output_variance(model: LinearModel, w, b: float | None = None) -> float:
+    """``σ²_y = wᵀΣ_x w``; given the bias ``b`` of a filter that reads ``s_k`` exactly
+    (:func:`reads_exactly`), ``σ²_k·(wᵀp_k)²`` (no rounding from the quadratic form: the toy's 1/3)."""
     w = np.asarray(w, dtype=np.float64)
+    if b is not None and reads_exactly(model, w, b):
+        gain = model.effective_directions[model.explained] @ w
+        return float(model.signal_variances[model.explained] * gain * gain)
     return float(w @ model.input_covariance @ w)
 
 
@@ -666,7 +670,7 @@ def activation_pattern_standard_error(model: LinearModel, w, n: int, b: float = 
     residual_directions = model.effective_directions - np.outer(gains, a)
     if not np.any(residual_directions * (gains * excess_kurtosis(model))[:, None]):
         diagonal = np.maximum(np.diag(residual_covariance(model, w, b)), 0.0)
-        return np.sqrt(diagonal) / np.sqrt(output_variance(model, w) * n)
+        return np.sqrt(diagonal) / np.sqrt(output_variance(model, w, b) * n)
     return np.sqrt(activation_pattern_variance(model, w, b) / n)
 
 

@@ -138,7 +138,7 @@ def asymptotic_rms(sample: Sample) -> float:
     residual = model.effective_directions - np.outer(gains, closed_forms.activation_pattern(model, w, b))
     if not np.any(residual * (gains * closed_forms.excess_kurtosis(model))[:, None]):
         trace = float(np.trace(closed_forms.residual_covariance(model, w, b)))
-        return float(np.sqrt(trace) / np.sqrt(closed_forms.output_variance(model, w)))
+        return float(np.sqrt(trace) / np.sqrt(closed_forms.output_variance(model, w, b)))
     return float(np.sqrt(np.sum(se ** 2)))
 
 
