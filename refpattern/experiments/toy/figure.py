@@ -43,10 +43,12 @@ def toy_figure(check) -> tuple[bytes, str]:
     if data.vectors["a_d"] is not None:
         vectors.append((data.vectors["a_d"], "tab:purple", "distractor a_d"))
     vectors.append((basis @ check.pattern, "tab:orange", "learned pattern a (S_a)"))
+    planar = data.dimension == 2
     for vector, colour, label in vectors:
         learned = "learned" in label
+        arrow = vector if planar else vector / max(np.linalg.norm(vector), 1e-300)  # a direction, unit length
         style = {"lw": 2, "linestyle": "--"} if learned else {"lw": 5 if "signal" in label else 2.5, "alpha": 0.75}
-        left.annotate("", xy=tuple(2 * vector), xytext=(0, 0),
+        left.annotate("", xy=tuple(2 * arrow), xytext=(0, 0),
                       arrowprops={"arrowstyle": "-|>", "color": colour, **style})
         left.plot([], [], color=colour, lw=2, linestyle="--" if learned else "-",
                   label=f"{label} = {format_vector(vector, 2)}")
@@ -57,18 +59,18 @@ def toy_figure(check) -> tuple[bytes, str]:
     left.set_ylim(-limit, limit)
     left.axhline(0, color="grey", lw=0.5)
     left.axvline(0, color="grey", lw=0.5)
-    planar = data.dimension == 2
     left.set_xlabel("x₁" if planar else "e₁ᵀx (along a_s)")
     left.set_ylabel("x₂" if planar else "e₂ᵀx (towards a_d)")
     left.set_title(f"x = a_s·y + a_d·ε (N = {data.n_samples}, arrows ×2)" if planar else
-                   f"x in the plane of a_s and a_d (D = {data.dimension}, N = {data.n_samples}, arrows ×2)")
+                   f"plane of a_s, a_d (D = {data.dimension}; unit arrows ×2)")
     left.legend(loc="lower left", fontsize=8, framealpha=0.9)
     shown = len(data.points)
     kind = "toy " if planar else ""
     captions = [f"Left: {shown} of the N = {data.n_samples} {kind}samples coloured by y (−{peak:g} to {peak:g}), "
                 f"with the filter "
                 f"w, the signal a_s, the distractor a_d and the learned S_a pattern (arrows twice their length)"
-                + ("." if planar else f", projected on the plane of a_s and a_d (D = {data.dimension}).")]
+                + ("." if planar else f", projected on the plane of a_s and a_d (D = {data.dimension}); the arrows "
+                                      "show directions (unit length ×2), the legend the projected vectors.")]
     panel = 1
     if rows:
         _rotation_panel(axes[panel], rows, model.is_planar)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from refpattern.experiments.ledger import claims_table, failed_claims
 from refpattern.experiments.report import Section, Table
-from refpattern.experiments.toy.tolerances import BATCHES, EXACT, RELATIVE_EXACT, Z
+from refpattern.experiments.toy.tolerances import BATCHES, BONFERRONI_BASE, EXACT, RELATIVE_EXACT, Z, z_for
 
 TITLE = "refpattern verify: the linear toy example (docs/math.md#toy-verify)"
 """The report's title for the paper's toy (the default configuration)."""
@@ -45,7 +45,9 @@ def toy_report_sections(check, versions: dict, seconds: float, description: str 
                  f"refpattern {versions['refpattern']}, NumPy {versions['numpy']}, Python {versions['python']}; "
                  f"{seconds:.1f} s.")
     tolerances = (f"Statistical tolerances: ±{Z:g} standard errors, the SE measured by batch means over {BATCHES} "
-                  f"disjoint batches of the same draw (SE = sd/√{BATCHES}); identities to {EXACT:.0e} absolute or "
+                  f"disjoint batches of the same draw (SE = sd/√{BATCHES}; a claim comparing more than "
+                  f"{BONFERRONI_BASE} numbers at once uses the Bonferroni Z_n, e.g. {z_for(1000):.2f} for 1000); "
+                  f"identities to {EXACT:.0e} absolute or "
                   f"{RELATIVE_EXACT:.0e} relative (rounding).  A verdict other than the expected one is in capitals.")
     text = summary(check.claims)
     paragraphs = [described] + ([description] if description else []) + [tolerances, text[0].upper() + text[1:] + "."]
