@@ -394,3 +394,15 @@ def test_nothing_passed_in_is_modified_and_the_model_is_read_only():
     np.testing.assert_array_equal(noise, before[1])
     with pytest.raises(ValueError):
         model.signal_directions[0, 0] = 3.0
+
+
+@pytest.mark.parametrize("seed, error", [(-1, ValueError), (1.5, TypeError), (True, TypeError), ([3, -2], ValueError),
+                                         ([], ValueError)])
+def test_a_draw_refuses_a_seed_numpy_would_reinterpret(seed, error):
+    with pytest.raises(error, match="seed: expected an integer >= 0"):
+        Draw(toy.toy_model(), 10, seed)
+
+
+def test_ragged_directions_are_refused_by_name():
+    with pytest.raises(ValueError, match="signal_directions: expected K ≥ 1 rows of D ≥ 1 numbers"):
+        LinearModel([[1.0, 2.0], [3.0]])

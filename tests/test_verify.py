@@ -267,6 +267,19 @@ def test_a_trained_relu_network_on_a_noisy_uniform_signal():
     assert not numbers["jointly_gaussian"] and np.max(numbers["closed_form_gap_regime"]) > 1e-3
 
 
+def test_s_a_pm_claims_without_a_closed_form_are_listed_not_guessed():
+    """Two non-Gaussian signal components both reach the filter's output (noise keeps it from cancelling
+    the second): the regimes have no closed form here, so the four S_a± claims are listed with the reason."""
+    from refpattern.linear import LinearModel
+
+    model = LinearModel([[1.0, 0.0, 0.0], [0.0, 1.0, 0.5]], ["uniform", "rademacher"], [1.0, 0.7],
+                        [[1.0, 1.0, 0.0]], 0.5, 1.0, noise_covariance=0.2)
+    report = _tiny(model)
+    reasons = dict(report.skipped)
+    assert "non-Gaussian signal components [0, 1]" in reasons["relu_patterns_closed_form"]
+    assert all(claim.as_expected for claim in report.claims)
+
+
 def test_check_claims_refuses_what_it_cannot_check():
     from refpattern.experiments.toy.check import check_claims
     from refpattern.experiments.toy.model import toy_model
@@ -275,3 +288,5 @@ def test_check_claims_refuses_what_it_cannot_check():
         check_claims("paper-toy", 10_000)
     with pytest.raises(ValueError, match="at least 10000"):
         check_claims(toy_model(), 9_999)
+    with pytest.raises(TypeError, match="seed: expected an integer >= 0"):
+        check_claims(toy_model(), 10_000, seed=1.0)

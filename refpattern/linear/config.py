@@ -376,6 +376,8 @@ def _directions(value, key: str, dimension: int, reference) -> np.ndarray:
         overlap = _number(value["overlap"], f"{key}.overlap")
         if not -1.0 <= overlap <= 1.0 or reference is None:
             raise ConfigError(f"{key}.overlap: expected a cosine in [-1, 1] (distractors only), got {overlap}")
+        if dimension < 2:
+            raise ConfigError(f"{key}.overlap: needs dimension >= 2 (a direction at an angle to the signal)")
         unit = reference / np.linalg.norm(reference)
         rows = rows - np.outer(rows @ unit, unit)
         rows = rows / np.linalg.norm(rows, axis=1, keepdims=True)

@@ -135,8 +135,11 @@ class LinearModel:
                  explained: int = 0, name: str = "", description: str = "", names=None):
         names = {**DEFAULT_NAMES, **(names or {})}
         self.names = names
-        signal = np.array(signal_directions, dtype=np.float64) if not isinstance(signal_directions, np.ndarray) \
-            else signal_directions
+        try:
+            signal = np.array(signal_directions, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"{names['signal_directions']}: expected K ≥ 1 rows of D ≥ 1 numbers, got "
+                             f"{signal_directions!r}") from None
         if signal.ndim != 2 or signal.shape[0] < 1 or signal.shape[1] < 1:
             raise ValueError(f"{names['signal_directions']}: expected K ≥ 1 rows of D ≥ 1 numbers, got shape "
                              f"{np.shape(signal)}")
@@ -158,7 +161,11 @@ class LinearModel:
         if distractor_directions is None:
             distractors = np.zeros((0, dimension))
         else:
-            distractors = np.array(distractor_directions, dtype=np.float64)
+            try:
+                distractors = np.array(distractor_directions, dtype=np.float64)
+            except (TypeError, ValueError):
+                raise ValueError(f"{names['distractor_directions']}: expected M rows of {dimension} numbers, got "
+                                 f"{distractor_directions!r}") from None
             if distractors.size == 0:
                 distractors = np.zeros((0, dimension))
             if distractors.ndim != 2:

@@ -71,6 +71,22 @@ def _signal_values(rng, kind: str, scale: float, n: int) -> np.ndarray:
     return scale * (2.0 * (rng.random(n) < 0.5) - 1.0)
 
 
+def check_seed(seed, name: str = "seed"):
+    """A seed of ``numpy.random.default_rng``: None, an int ≥ 0, or a sequence of them (not a bool or a
+    float).  Raises ``TypeError``/``ValueError`` naming ``name``; returns the seed."""
+    entries = list(seed) if isinstance(seed, (list, tuple)) else [seed]
+    if seed is None:
+        return None
+    if isinstance(seed, (list, tuple)) and not entries:
+        raise ValueError(f"{name}: expected an integer >= 0 or a sequence of them, got an empty sequence")
+    for entry in entries:
+        if isinstance(entry, bool) or not isinstance(entry, (int, np.integer)):
+            raise TypeError(f"{name}: expected an integer >= 0 or a sequence of them, got {seed!r}")
+        if entry < 0:
+            raise ValueError(f"{name}: expected an integer >= 0 or a sequence of them, got {seed!r}")
+    return seed
+
+
 class Draw:
     """``n`` samples of ``model`` for ``seed`` (any ``numpy.random.default_rng`` seed), read in batches.
 
@@ -86,7 +102,7 @@ class Draw:
             raise ValueError(f"n: expected an integer >= 1, got {n!r}")
         self.model = model
         self.n = int(n)
-        self.seed = seed
+        self.seed = check_seed(seed)
         self.in_memory = (self.n * model.dimension * 8 <= IN_MEMORY_BYTES) if in_memory is None else bool(in_memory)
         self._kept = None
 

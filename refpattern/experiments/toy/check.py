@@ -26,7 +26,7 @@ from refpattern.experiments.toy.filter_claims import (
 )
 from refpattern.experiments.toy.measurements import Sample, fit, mean_text, neuron_pattern
 from refpattern.experiments.toy.model import toy_model
-from refpattern.experiments.toy.network_claims import claim_network
+from refpattern.experiments.toy.network_claims import ANSWER_KEY, CLOSED_FORM_KEY, claim_network
 from refpattern.experiments.toy.pattern_claims import (
     MIN_SAMPLES,
     claim_error_rate,
@@ -41,9 +41,14 @@ from refpattern.experiments.toy.rho_claims import (
     claim_rho_against_dimension,
 )
 from refpattern.experiments.toy.tolerances import BATCHES, batch_standard_error
+from refpattern.linear.closed_forms import NoClosedForm
 from refpattern.linear.config import ClaimOptions, NetworkOptions
 from refpattern.linear.model import LinearModel
 from refpattern.progress import Progress
+
+RELU_KEYS = ("relu_patterns_closed_form", "relu_patterns_recover_signal", "rho_blind_to_relu_bias",
+             "regime_variant_recovers_signal")
+"""The claims about S_a± with a distractor mean (:mod:`.relu_claims`)."""
 
 SHOWN_POINTS = 2000
 """At most this many samples are kept for the figure (a fixed random subset of the main draw)."""
@@ -138,6 +143,9 @@ def check_claims(model: LinearModel, n: int = 1_000_000, seed: int = 0, options:
     if n < MIN_SAMPLES:
         raise ValueError(f"n_samples: expected at least {MIN_SAMPLES} (the error-rate claim needs two batch "
                          f"sizes with enough batches), got {n}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise (ValueError if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) else TypeError)(
+            f"seed: expected an integer >= 0, got {seed!r}")
     options = ClaimOptions() if options is None else options
     progress = Progress.resolve(progress, "check_claims")
     claims, skipped = [], []
@@ -192,11 +200,12 @@ def check_claims(model: LinearModel, n: int = 1_000_000, seed: int = 0, options:
             Sample.of(biased_model, n, seed)
         progress(f"S_a± with a distractor mean (μ = {mean_text(biased.model.distractor_mean)}): paper and regime "
                  "variants")
-        claims.extend(claim_relu_patterns(unbiased, biased, seed, rho_measurable=not rho_why))
+        try:
+            claims.extend(claim_relu_patterns(unbiased, biased, seed, rho_measurable=not rho_why))
+        except NoClosedForm as error:
+            skipped.extend((key, f"no closed form for S_a±: {error}") for key in RELU_KEYS)
     else:
-        for key in ("relu_patterns_closed_form", "relu_patterns_recover_signal", "rho_blind_to_relu_bias",
-                    "regime_variant_recovers_signal"):
-            skipped.append((key, "no distractor: no distractor mean"))
+        skipped.extend((key, "no distractor: no distractor mean") for key in RELU_KEYS)
 
     progress("Eq. 2: cov[x, y] = cov[S(x), y] on the fitting data")
     claims.append(claim_optimum_identity(unbiased or main, biased, seed, a))
@@ -211,7 +220,11 @@ def check_claims(model: LinearModel, n: int = 1_000_000, seed: int = 0, options:
 
     if network is not None:
         progress(f"a shallow ReLU network ({network.hidden} hidden units) trained on sign(s_k): its patterns")
-        claims.extend(claim_network(model, network, n, seed, progress))
+        try:
+            claims.extend(claim_network(model, network, n, seed, progress))
+        except NoClosedForm as error:
+            skipped.extend((key, f"no closed form for a hidden neuron's S_a±: {error}")
+                           for key in (CLOSED_FORM_KEY, ANSWER_KEY))
     return ClaimsReport(n, seed, claims, model, a, rotation_rows, rho_numbers, figure, skipped, sweep_rows)
 
 

@@ -127,7 +127,7 @@ def claim_rho(sample: Sample, seed, directions: int = RANDOM_DIRECTIONS):
         checks["rho(S_x) undefined"] = bool(np.isnan(rho["S_x"]))
         claims[0] = Claim(
             "rho_ranking", "ranking of the signal estimators by ρ (in-sample)",
-            f"ρ(S_a) = 1 ≥ ρ(S_a±) {_symbol(sapm_vs_sw)} ρ(S_w) {_symbol(sw_vs_random)} E[ρ(random)]; "
+            f"ρ(S_a) = 1 ≥ ρ(S_a±) {sapm_vs_sw} ρ(S_w) {sw_vs_random} E[ρ(random)]; "
             "ρ(S_x) undefined (not 1)",
             f"ρ: S_a {rho_text(rho['S_a'])}, S_a± {rho_text(rho['S_a±'])}, S_w {rho_text(rho['S_w'])}, "
             f"E[ρ(random)] {mean_random:.4f} (this draw {rho_text(rho['random'])}), S_x {rho_text(rho['S_x'])}",
@@ -191,10 +191,6 @@ def _relation_holds(left, right, expected: str, se: float, resolved: bool = True
         return abs(left - right) <= Z * se + RELATIVE_EXACT
     difference = sign * (left - right)
     return difference > Z * se if resolved else difference > -Z * se
-
-
-def _symbol(expected: str) -> str:
-    return {">": ">", "<": "<", "=": "="}[expected]
 
 
 def claim_rho_against_dimension(models, reference_dimension: int, directions: int, seed) -> Claim:
