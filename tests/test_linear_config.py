@@ -48,6 +48,16 @@ def test_the_paper_toy_configuration_is_the_toy_model():
     assert config.model.signal_kinds == ("uniform",) and config.samples == 1_000_000 and config.network is None
 
 
+def test_the_default_configuration_does_not_depend_on_package_data(monkeypatch, tmp_path):
+    from refpattern.linear import config as configuration
+
+    assert configuration.DEFAULT_TOML == (configuration.CONFIG_FOLDER / "paper-toy.toml").read_text(encoding="utf-8")
+    monkeypatch.setattr(configuration, "CONFIG_FOLDER", tmp_path)  # an installation without the .toml files
+    built_in = load_config()
+    assert built_in.source == "paper-toy (built in)" and config_names() == ["paper-toy"]
+    assert np.array_equal(built_in.model.input_covariance, toy_model().input_covariance)
+
+
 def test_a_configuration_by_path_and_its_defaults(tmp_path):
     config = load_config(str(write(tmp_path, TOY, "mine.toml")))
     assert config.name == "mine" and config.samples is None

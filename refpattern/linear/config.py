@@ -35,6 +35,31 @@ CONFIG_FOLDER = pathlib.Path(__file__).resolve().parent / "configs"
 DEFAULT_CONFIG = "paper-toy"
 """The configuration ``refpattern verify`` checks without ``--config``."""
 
+DEFAULT_TOML = """# The paper's linear toy (Kindermans et al., ICLR 2018, Sec. 2, Fig. 2): docs/math.md#toy.
+#   x = a_s·y + a_d·ε,   y ~ U[-1, 1],   ε ~ N(μ, σ²)
+# `refpattern verify` checks this one when no --config is given.
+name = "paper-toy"
+description = "the paper's 2-D toy (Sec. 2, Fig. 2): x = a_s·y + a_d·ε"
+dimension = 2
+explained = 0
+samples = 1000000
+
+[signal]
+directions = [[1.0, 0.0]]     # a_s
+distribution = "uniform"      # y ~ U[-scale, scale]
+scale = 1.0
+
+[distractor]
+directions = [[1.0, 1.0]]     # a_d
+mean = 0.0                    # μ (the S_a± claims also draw μ = 1)
+covariance = 1.0              # σ² = 1
+
+[noise]
+covariance = 0.0
+"""
+"""The text of ``configs/paper-toy.toml`` (a test holds them equal): ``refpattern verify`` reads it when an
+installation lacks the package data, so the default check never depends on a data file."""
+
 MODEL_NAMES = {
     "signal_directions": "signal.directions", "signal_kinds": "signal.distribution",
     "signal_scales": "signal.scale", "distractor_directions": "distractor.directions",
@@ -119,7 +144,7 @@ class LinearConfig:
 
 def config_names() -> list:
     """The names of the ready configurations (``--config NAME``)."""
-    return sorted(path.stem for path in CONFIG_FOLDER.glob("*.toml"))
+    return sorted({path.stem for path in CONFIG_FOLDER.glob("*.toml")} | {DEFAULT_CONFIG})
 
 
 def config_path(name_or_path) -> pathlib.Path:
@@ -149,8 +174,10 @@ def _toml():
 
 def load_config(name_or_path=DEFAULT_CONFIG) -> LinearConfig:
     """Read, check and build a configuration (a ready one's name or a path); :class:`ConfigError` if unusable."""
-    path = config_path(name_or_path)
     tomllib = _toml()
+    if str(name_or_path) == DEFAULT_CONFIG and not (CONFIG_FOLDER / f"{DEFAULT_CONFIG}.toml").is_file():
+        return config_from_table(tomllib.loads(DEFAULT_TOML), DEFAULT_CONFIG, f"{DEFAULT_CONFIG} (built in)")
+    path = config_path(name_or_path)
     try:
         with open(path, "rb") as handle:
             table = tomllib.load(handle)
