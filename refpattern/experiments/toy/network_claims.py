@@ -54,13 +54,16 @@ def trained_network(model, options, seed):
     return result.net, float(result.accuracy[-1])
 
 
+def _stacked(layer_patterns) -> np.ndarray:
+    """``(a₊, a₋)`` of every neuron of a layer, side by side: (neurons, 2D)."""
+    return np.concatenate([np.asarray(layer_patterns.a_plus, dtype=np.float64),
+                           np.asarray(layer_patterns.a_minus, dtype=np.float64)], axis=1)
+
+
 def _hidden_patterns(net, X, seed):
+    """The hidden layer's S_a (neurons, D), S_a± paper and regime (neurons, 2D), fitted on ``X``."""
     a = np.asarray(fit(net, X, "a", seed)[0].a, dtype=np.float64)
-    paper = fit(net, X, "a+-", seed, "paper")[0]
-    regime = fit(net, X, "a+-", seed, "regime")[0]
-    stack = lambda p: np.concatenate([np.asarray(p.a_plus, dtype=np.float64),  # noqa: E731
-                                      np.asarray(p.a_minus, dtype=np.float64)], axis=1)
-    return a, stack(paper), stack(regime)
+    return a, _stacked(fit(net, X, "a+-", seed, "paper")[0]), _stacked(fit(net, X, "a+-", seed, "regime")[0])
 
 
 def claim_network(model, options, n, seed, progress=None) -> list:
