@@ -1,14 +1,15 @@
-"""A synthetic linear model ``x = A_s·s + A_d·d + ε`` in ``D`` dimensions (``docs/math.md#linear-model``).
+"""A synthetic linear model ``x = A_sᵀs + A_dᵀd + ε`` in ``D`` dimensions (``docs/math.md#linear-model``).
 
-* ``K`` signal components ``s = (s_1, …, s_K)``, independent, each symmetric with mean 0:
+* ``K`` signal components ``s = (s_1, …, s_K)``, independent (so ``Σ_ss = diag(σ²_k)``; a mixture of
+  sources is written through the directions), each symmetric with mean 0:
   ``"uniform"`` on ``[−c, c]`` (variance ``c²/3``), ``"gaussian"`` ``N(0, c²)`` (variance
   ``c²``) or ``"rademacher"`` ``±c`` (variance ``c²``), ``c`` the component's ``scale``;
   row ``k`` of ``signal_directions`` (K, D) is ``a_s,k``.
 * ``M`` distractors ``d = μ + B·s + L·z``, ``z ~ N(0, I_M)``: any mean ``μ``, any covariance
   ``Σ_dd = cov[d]`` and any cross-covariance ``Σ_ds = cov[d, s]`` (M, K) with the signal, so that
-  ``(s, d)`` has the covariance ``[[Σ_ss, Σ_sdᵀ…]]`` the caller gives; ``B = Σ_ds Σ_ss⁻¹`` and
-  ``L Lᵀ = Σ_dd − B Σ_ss Bᵀ`` (which must be positive semi-definite: that is the joint covariance
-  being one).  Row ``m`` of ``distractor_directions`` (M, D) is ``a_d,m``.
+  ``(s, d)`` has the covariance ``[[Σ_ss, Σ_dsᵀ], [Σ_ds, Σ_dd]]``; ``B = Σ_ds Σ_ss⁻¹`` and
+  ``L Lᵀ = Σ_dd − B Σ_ss Bᵀ``, which is positive semi-definite exactly when that joint matrix is a
+  covariance (else refused).  Row ``m`` of ``distractor_directions`` (M, D) is ``a_d,m``.
 * noise ``ε ~ N(0, Σ_ε)``, any positive semi-definite ``Σ_ε`` (0 allowed).
 
 Folding the distractor's signal part into the signal gives the form every closed form uses
@@ -96,7 +97,7 @@ def covariance_factor(covariance, name: str) -> np.ndarray:
 
 
 class LinearModel:
-    """``x = A_s·s + A_d·d + ε`` (module docstring); which signal component the filter reads is
+    """``x = A_sᵀs + A_dᵀd + ε`` (module docstring); which signal component the filter reads is
     ``explained`` (``k``, 0-based).
 
     Parameters
