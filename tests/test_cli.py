@@ -62,7 +62,7 @@ def no_work(monkeypatch):
     def started(*args, **kwargs):
         raise AssertionError("the command started working before refusing its arguments")
 
-    monkeypatch.setattr(verify, "check_toy_claims", started)
+    monkeypatch.setattr(verify, "check_claims", started)
     monkeypatch.setattr(reproduce, "run_experiments", started)
     monkeypatch.setattr(sys.modules["refpattern.train"], "train", started)  # the module, not refpattern.train()
 
@@ -186,8 +186,7 @@ def test_a_claim_that_fails_exits_one(tmp_path, monkeypatch, capsys):
     from refpattern.experiments.toy.check import ToyCheck
 
     broken = Claim("broken", "a claim", "expected", "measured", FAILS, source="docs/math.md#toy", must_hold=True)
-    monkeypatch.setattr(verify, "check_toy_claims", lambda n, seed, progress: ToyCheck(n, seed, [broken], None, None,
-                                                                                      [], {}))
+    monkeypatch.setattr(verify, "check_claims", lambda model, n, seed, *rest, **options: ToyCheck(n, seed, [broken]))
     monkeypatch.setattr(verify, "toy_figure", lambda check: (b"png", ""))
     assert main(["verify", "--samples", "10000", "--out", str(tmp_path)]) == 1
     assert "Traceback" not in capsys.readouterr().err
@@ -198,8 +197,7 @@ def test_a_report_that_cannot_be_written_exits_three_and_keeps_the_old_one(tmp_p
     from refpattern.experiments.toy.check import ToyCheck
 
     fine = Claim("fine", "a claim", "expected", "measured", HOLDS, source="docs/math.md#toy", must_hold=True)
-    monkeypatch.setattr(verify, "check_toy_claims", lambda n, seed, progress: ToyCheck(n, seed, [fine], None, None,
-                                                                                      [], {}))
+    monkeypatch.setattr(verify, "check_claims", lambda model, n, seed, *rest, **options: ToyCheck(n, seed, [fine]))
     monkeypatch.setattr(verify, "toy_figure", lambda check: (b"png", ""))
     assert main(["verify", "--samples", "10000", "--out", str(tmp_path)]) == 0
     before = {path.name: path.read_bytes() for path in tmp_path.iterdir()}

@@ -104,6 +104,7 @@ FLOORS = {
     "refpattern.patterns": ("refpattern.kernels", "refpattern.network", "refpattern.progress", "refpattern.files"),
     "refpattern.methods": ("refpattern.kernels", "refpattern.network"),
     "refpattern.datasets": (),
+    "refpattern.linear": (),
     "refpattern.train": ("refpattern.network", "refpattern.progress"),
     "refpattern.interop": ("refpattern.kernels", "refpattern.network"),
 }

@@ -3,6 +3,7 @@
 import base64
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from refpattern import cli
 from refpattern.experiments import verify
 from refpattern.experiments.ledger import FAILS, HOLDS, PARTLY, VERDICTS, Claim
 from refpattern.experiments.toy import tolerances
-from refpattern.experiments.toy.check import ToyCheck, check_toy_claims
+from refpattern.experiments.toy.check import ClaimsReport, check_toy_claims
 
 REQUIRED_CLAIMS = {
     "filter_not_parallel",              # docs/math.md#toy-claim-1
@@ -125,8 +126,8 @@ def test_a_claim_that_must_hold_and_fails_gives_a_nonzero_exit(tmp_path, monkeyp
     conditional = Claim("conditional", "c", "e", "m", HOLDS, source="docs/math.md#estimators",
                         expected_verdict=PARTLY, must_hold=True)
     finding = Claim("finding", "f", "e", "m", FAILS)  # need not hold: reported, not a failure
-    check = ToyCheck(20000, 0, [broken, conditional, finding], None, None, [], {})
-    monkeypatch.setattr(verify, "check_toy_claims", lambda n, seed, progress: check)
+    check = ClaimsReport(20000, 0, [broken, conditional, finding])
+    monkeypatch.setattr(verify, "check_claims", lambda *arguments, **options: check)
     monkeypatch.setattr(verify, "toy_figure", lambda check: (b"", ""))
     assert verify.run(_arguments(tmp_path)) == 1
     report = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
@@ -152,7 +153,140 @@ def test_batch_standard_error_is_the_standard_error_of_the_mean():
     assert tolerances.within(0.0, 4.9 * se[0], se[0]) and not tolerances.within(0.0, 5.1 * se[0], se[0])
 
 
-def _arguments(out, samples=20000, seed=0):
+def _arguments(out, samples=20000, seed=0, config="paper-toy"):
     import argparse
 
-    return argparse.Namespace(samples=samples, seed=seed, out=str(out))
+    return argparse.Namespace(samples=samples, seed=seed, out=str(out), config=config)
+
+
+# --- the linear laboratory: verify --config, check_claims on any linear model ------------------------------
+
+def test_the_default_configuration_reproduces_the_toy_only_implementation_exactly():
+    """``tests/data/toy_claims_before_linear_laboratory.json`` is what ``refpattern verify --samples 10000
+    --seed 1`` wrote before the toy became one configuration of the linear laboratory: every claim, every
+    number, every word must be the same."""
+    from refpattern.experiments.report import jsonable
+    from refpattern.experiments.toy.check import check_claims
+    from refpattern.linear.config import load_config
+
+    before = json.loads((Path(__file__).parent / "data" / "toy_claims_before_linear_laboratory.json")
+                        .read_text(encoding="utf-8"))
+    report = check_claims(load_config().model, before["samples"], before["seed"])
+    after = [jsonable(claim.to_json()) for claim in report.claims]
+    assert [c["key"] for c in after] == [c["key"] for c in before["claims"]]
+    for old, new in zip(before["claims"], after):
+        assert new == old, old["key"]
+    assert report.skipped == []
+
+
+def test_verify_with_a_ready_configuration(tmp_path, capsys):
+    status = cli.main(["verify", "--config", "correlated-distractor", "--samples", "10000", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    report = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
+    assert status == 0 and report["exit_status"] == 0 and report["config"] == "correlated-distractor"
+    assert report["samples"] == 10000 and "correlated-distractor: N = 10000" in out
+    claims = {c["key"]: c for c in report["claims"]}
+    np.testing.assert_allclose(claims["pattern_recovers_signal"]["numbers"]["closed_form"], [1.6, 0.6], atol=1e-15)
+    assert "p = a_s + A_dᵀB_k" in claims["pattern_recovers_signal"]["claim"]
+    assert claims["relu_patterns_recover_signal"]["verdict"] == PARTLY
+    markdown = (tmp_path / "report.md").read_text(encoding="utf-8")
+    assert "'correlated-distractor'" in markdown and "docs/math.md#linear-verify" in markdown
+
+
+def _tiny(model, **options):
+    from refpattern.experiments.toy.check import check_claims
+    from refpattern.linear.config import ClaimOptions
+
+    return check_claims(model, 10_000, 2, ClaimOptions(rotations_deg=(0.0, 40.0), random_directions=400),
+                        **options)
+
+
+def test_check_claims_without_a_distractor_lists_what_it_cannot_measure():
+    from refpattern.linear import LinearModel
+
+    report = _tiny(LinearModel([[1.0, 0.5, 0.0]], "rademacher", 0.8, noise_covariance=0.3))
+    skipped = dict(report.skipped)
+    assert {"rotation", "relu_patterns_closed_form", "regime_variant_recovers_signal"} <= set(skipped)
+    assert skipped["rotation"] == "no distractor to rotate"
+    assert all(claim.as_expected for claim in report.claims), [c.key for c in report.claims if not c.as_expected]
+    assert report.claim("filter_not_parallel").claim == "w is parallel to a_s here: the weights show the signal"
+    with pytest.raises(KeyError, match="no distractor to rotate"):
+        report.claim("rotation")
+
+
+def test_a_streamed_draw_measures_what_a_draw_in_memory_does(monkeypatch):
+    """The same model and seed, generated once and kept or generated afresh for every pass: the fits read
+    the same batches (same numbers); least squares and covariances accumulate differently (rounding)."""
+    from refpattern.experiments.toy.model import toy_model
+    from refpattern.linear import sampling
+
+    model = toy_model(0.5, 0.8, 20.0).replace(noise_covariance=0.1)
+    kept = _tiny(model)
+    monkeypatch.setattr(sampling, "IN_MEMORY_BYTES", 0)
+    streamed = _tiny(model)
+    assert [c.key for c in streamed.claims] == [c.key for c in kept.claims]
+    assert [c.verdict for c in streamed.claims] == [c.verdict for c in kept.claims]
+    np.testing.assert_array_equal(streamed.pattern, kept.pattern)
+    np.testing.assert_array_equal(streamed.figure.points, kept.figure.points)
+    for key in ("filter_not_parallel", "rho_ranking", "optimum_identity"):
+        old, new = kept.claim(key).numbers, streamed.claim(key).numbers
+        for name in set(old) & {"w_least_squares", "rho_in_sample", "relative_gap"}:
+            np.testing.assert_allclose(_values(new[name]), _values(old[name]), rtol=1e-9, atol=1e-12)
+
+
+def _values(numbers):
+    return np.array(list(numbers.values()) if isinstance(numbers, dict) else numbers, dtype=float)
+
+
+def test_rho_of_a_random_direction_against_the_dimension():
+    from refpattern.experiments.toy.model import toy_model
+
+    model = toy_model().replace(noise_covariance=0.2)
+    report = _tiny(model, sweep=[2, 8, 64])
+    claim = report.claim("rho_random_against_dimension")
+    assert claim.as_expected and claim.verdict == HOLDS
+    rows = report.sweep_rows
+    assert [r["dimension"] for r in rows] == [2, 8, 64]
+    means = [r["mean_closed_form"] for r in rows]
+    assert means[0] > means[1] > means[2] and rows[-1]["probability_closed_form"] < rows[0]["probability_closed_form"]
+    assert all(abs(r["mean_estimate"] - r["mean_closed_form"]) <= 5 * r["mean_standard_error"] for r in rows)
+
+
+def test_a_trained_relu_network_on_a_noisy_uniform_signal():
+    """Hidden units mixing a uniform signal with Gaussian parts: S_a± (regime) differs from S_a by the
+    closed-form amount (one-dimensional quadratures), and every fitted pattern matches its closed form."""
+    from refpattern.experiments.toy.network_claims import ANSWER_KEY, CLOSED_FORM_KEY
+    from refpattern.linear import LinearModel
+    from refpattern.linear.config import NetworkOptions
+
+    model = LinearModel([[1.0, 0.0]], "uniform", 1.0, [[1.0, 1.0]], 0.5, 1.0, noise_covariance=0.05)
+    report = _tiny(model, network=NetworkOptions(hidden=3, epochs=4, train_samples=800, seed=1))
+    for key in (CLOSED_FORM_KEY, ANSWER_KEY):
+        assert report.claim(key).verdict == HOLDS, report.claim(key).measured
+    numbers = report.claim(ANSWER_KEY).numbers
+    assert not numbers["jointly_gaussian"] and np.max(numbers["closed_form_gap_regime"]) > 1e-3
+
+
+def test_s_a_pm_claims_without_a_closed_form_are_listed_not_guessed():
+    """Two non-Gaussian signal components both reach the filter's output (noise keeps it from cancelling
+    the second): the regimes have no closed form here, so the four S_a± claims are listed with the reason."""
+    from refpattern.linear import LinearModel
+
+    model = LinearModel([[1.0, 0.0, 0.0], [0.0, 1.0, 0.5]], ["uniform", "rademacher"], [1.0, 0.7],
+                        [[1.0, 1.0, 0.0]], 0.5, 1.0, noise_covariance=0.2)
+    report = _tiny(model)
+    reasons = dict(report.skipped)
+    assert "non-Gaussian signal components [0, 1]" in reasons["relu_patterns_closed_form"]
+    assert all(claim.as_expected for claim in report.claims)
+
+
+def test_check_claims_refuses_what_it_cannot_check():
+    from refpattern.experiments.toy.check import check_claims
+    from refpattern.experiments.toy.model import toy_model
+
+    with pytest.raises(TypeError, match="LinearModel"):
+        check_claims("paper-toy", 10_000)
+    with pytest.raises(ValueError, match="at least 10000"):
+        check_claims(toy_model(), 9_999)
+    with pytest.raises(TypeError, match="seed: expected an integer >= 0"):
+        check_claims(toy_model(), 10_000, seed=1.0)

@@ -1,12 +1,14 @@
-"""``refpattern verify``: check every claim of the paper's linear toy example and write a report.
+"""``refpattern verify``: check every claim on a linear model — the paper's toy by default — and write a report.
 
-The claims (``docs/math.md#toy-verify``, and the closed forms of
-:mod:`refpattern.experiments.toy.model`) are measured on fresh draws by
-:func:`~refpattern.experiments.toy.check.check_toy_claims`; the command prints the claims table,
-writes ``report.md``, ``report.html`` (figure embedded), ``toy.png`` and ``report.json`` to
-``--out``, and exits with status 1 when a claim that must hold does not come out as expected
-(``docs/conventions.md#command-line``: a value out of range or an output folder that cannot be
-written is refused by the parser, status 2, before any claim is measured).
+The claims (``docs/math.md#toy-verify``, ``docs/math.md#linear-verify``, and the closed forms of
+:mod:`refpattern.linear.closed_forms`) are measured on fresh draws by
+:func:`~refpattern.experiments.toy.check.check_claims`; the model is a configuration
+(``--config NAME|FILE``, :mod:`refpattern.linear.config`; default ``paper-toy``).  The command
+prints the claims table, writes ``report.md``, ``report.html`` (figure embedded), ``toy.png``
+and ``report.json`` to ``--out``, and exits with status 1 when a claim that must hold does not
+come out as expected (``docs/conventions.md#command-line``: a value out of range, an output
+folder that cannot be written or a configuration that cannot be used is refused with status 2,
+one line, before any claim is measured).
 """
 
 from __future__ import annotations
@@ -14,51 +16,73 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from refpattern.command_arguments import OutputError, integer_at_least, output_folder, seed
+from refpattern.command_arguments import OutputError, UsageError, integer_at_least, output_folder, seed
 from refpattern.experiments.ledger import TERMINAL_WIDTHS, claims_json, claims_table, exit_status, with_claim_cards
 from refpattern.experiments.report import software_versions, text_table, write_report
-from refpattern.experiments.toy.check import MIN_SAMPLES, check_toy_claims
+from refpattern.experiments.toy.check import MIN_SAMPLES, check_claims
 from refpattern.experiments.toy.figure import toy_figure
-from refpattern.experiments.toy.sections import FIGURE, TITLE, summary, toy_report_sections
+from refpattern.experiments.toy.sections import FIGURE, summary, title, toy_report_sections
 from refpattern.experiments.toy.tolerances import BATCHES, EXACT, RELATIVE_EXACT, Z
+from refpattern.linear.config import DEFAULT_CONFIG, ConfigError, config_names, load_config
 from refpattern.progress import Progress
 
 #: The files the report folder receives.
 REPORT_FILES = ("report.md", "report.html", "report.json", f"{FIGURE}.png")
 
+DEFAULT_SAMPLES = 1_000_000
+"""``--samples`` when neither the command line nor the configuration gives it."""
+
 
 def add_arguments(parser) -> None:
+    parser.add_argument("--config", default=DEFAULT_CONFIG, metavar="NAME|FILE",
+                        help=f"the linear model: a ready configuration ({', '.join(config_names())}) or a TOML "
+                             f"file (docs/math.md#linear-config; default {DEFAULT_CONFIG})")
     parser.add_argument("--seed", type=seed, default=0, help="seed of every random draw, >= 0 (default 0)")
     parser.add_argument("--samples", type=integer_at_least(MIN_SAMPLES, "the error-rate check needs two batch sizes "
                                                                         "with enough batches each"),
-                        default=1_000_000, help=f"samples N per toy data set (default 1000000; at least {MIN_SAMPLES})")
+                        default=None, help=f"samples N per data set (default: the configuration's, else "
+                                           f"{DEFAULT_SAMPLES}; at least {MIN_SAMPLES})")
     parser.add_argument("--out", type=output_folder(REPORT_FILES), default="refpattern-report",
                         help="folder for report.md, report.html, report.json and toy.png (default ./refpattern-report)")
 
 
 def run(args) -> int:
     """Measure every claim, write the report, print the table; 0 if every must-hold claim is as expected."""
-    if args.samples < MIN_SAMPLES:
-        print(f"refpattern verify: --samples must be at least {MIN_SAMPLES} (got {args.samples}): the error-rate "
+    config_name = getattr(args, "config", DEFAULT_CONFIG) or DEFAULT_CONFIG
+    try:
+        config = load_config(config_name)
+    except ConfigError as error:
+        raise UsageError(f"--config {config_name}: {error}") from None
+    samples = args.samples if args.samples is not None else (config.samples or DEFAULT_SAMPLES)
+    if samples < MIN_SAMPLES:
+        print(f"refpattern verify: --samples must be at least {MIN_SAMPLES} (got {samples}): the error-rate "
               "check needs two batch sizes with enough batches each", file=sys.stderr)
         return 2
     progress = Progress("verify", enabled=True)
-    check = check_toy_claims(args.samples, args.seed, progress)
+    sweep = [config.model_at(d) for d in config.claims.dimension_sweep]
+    check = check_claims(config.model, samples, args.seed, config.claims, progress, sweep=sweep,
+                         network=config.network)
     progress(f"drawing {FIGURE}.png")
     png, caption = toy_figure(check)
     versions, seconds = software_versions(), progress.seconds
-    numbers = {"samples": args.samples, "seed": args.seed, "elapsed_s": seconds, "versions": versions,
+    default = config_name == DEFAULT_CONFIG
+    numbers = {"samples": samples, "seed": args.seed, "elapsed_s": seconds, "versions": versions,
                "z": Z, "batches": BATCHES, "exact": EXACT, "relative_exact": RELATIVE_EXACT,
-               **claims_json(check.claims), "figure": f"{FIGURE}.png"}
+               **claims_json(check.claims), "figure": f"{FIGURE}.png",
+               "config": config.name, "config_source": config.source, "model": config.model.describe(),
+               "skipped": [{"key": key, "reason": reason} for key, reason in check.skipped]}
+    description = "" if default else f"Model {config.name!r} ({config.source}): {config.model.describe()}."
     out = Path(args.out)
     try:
-        sections = with_claim_cards(toy_report_sections(check, versions, seconds), check.claims, FIGURE)
-        write_report(out, TITLE, sections, {FIGURE: png}, numbers, {FIGURE: caption})
+        sections = with_claim_cards(toy_report_sections(check, versions, seconds, description), check.claims, FIGURE)
+        write_report(out, title(config.name, default), sections, {FIGURE: png}, numbers, {FIGURE: caption})
     except OSError as error:
         raise OutputError(f"cannot write the report to {out}: {error}") from error
     table = claims_table(check.claims)
     print(text_table(table.header, table.rows, TERMINAL_WIDTHS, rule_every_row=True))
+    for key, reason in check.skipped:
+        print(f"not measured: {key} ({reason})")
     print(f"\n{summary(check.claims)}")
-    print(f"N = {args.samples}, seed = {args.seed}, {seconds:.1f} s; report written to {out.resolve()} "
+    print(f"{config.name}: N = {samples}, seed = {args.seed}, {seconds:.1f} s; report written to {out.resolve()} "
           f"(report.md, report.html, report.json, {FIGURE}.png)")
     return exit_status(check.claims)

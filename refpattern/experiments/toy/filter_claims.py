@@ -1,11 +1,16 @@
-"""The toy's claims about the filter ``w`` (``docs/math.md#toy-claims``: claims 1, 2, 3 and 5).
+"""The claims about the filter ``w`` (``docs/math.md#toy-claims``: claims 1, 2, 3 and 5), on any linear model.
 
 * claim 1: ``w`` is not parallel to the signal ``a_s`` (:func:`claim_filter_not_parallel`);
-* claim 2: rotating the distractor ``a_d`` rotates ``w``, while the learned pattern ``S_a``
-  stays at ``a_s`` (:func:`claim_rotation`);
+* claim 2: rotating the distractors rotates ``w``, while the learned pattern ``S_a`` stays at its
+  closed form (``a_s`` when the distractors are independent of the signal; :func:`claim_rotation`);
 * claim 3: Gradient, DeConvNet and Guided Backprop all return ``w`` (:func:`claim_gradient_methods`);
-* claim 5: isotropic noise instead of a distractor only shrinks ``w``, to
-  ``w = a_s/(|a_s|² + σ_n²/σ²_y)`` (:func:`claim_isotropic`).
+* claim 5: isotropic noise instead of a distractor only shrinks ``w`` (:func:`claim_isotropic`).
+
+Each measured filter is compared with its closed form (``docs/math.md#linear-filter``): to
+rounding where ``wᵀx + b = s_k`` exactly (the toy), within ±Z batch-means standard errors
+otherwise — where the batches hold enough samples per dimension for a least-squares fit
+(:data:`~.measurements.LEAST_SQUARES_SAMPLES_PER_DIMENSION`); a claim that cannot be measured at
+this ``N`` is returned as ``None`` with the reason.
 """
 
 from __future__ import annotations
@@ -14,90 +19,197 @@ import numpy as np
 
 from refpattern.experiments.ledger import FAILS, HOLDS, Claim
 from refpattern.experiments.report import format_vector
-from refpattern.experiments.toy import model
-from refpattern.experiments.toy.measurements import fit, least_squares_filter, neuron_pattern
+from refpattern.experiments.toy.measurements import (
+    LEAST_SQUARES_SAMPLES_PER_DIMENSION,
+    Sample,
+    exact_vector_text,
+    fit,
+    neuron_pattern,
+    part_least_squares,
+    sample_least_squares,
+    sample_max,
+    vector_text,
+)
 from refpattern.experiments.toy.tolerances import (
+    BATCHES,
     EXACT,
     Z,
     batch_standard_error,
-    batch_values,
     in_standard_errors,
     within,
 )
+from refpattern.linear.planar import axis_angle_deg
 from refpattern.methods import explain
 
-ROTATIONS_DEG = (-25.0, 0.0, 25.0, 45.0, 65.0, 90.0, 115.0)
-"""Rotations of ``a_d`` for claim 2: ``a_d`` points at 20°, 45°, …, 160°."""
+PARALLEL_DEG = 1e-6
+"""A closed-form angle below this many degrees counts as parallel."""
 
-SIGMA_N = 1.0
-"""Isotropic-noise standard deviation for claim 5."""
+ANGLE_TOLERANCE_DEG = 1e-6
+"""How far a least-squares filter's angle may be from the closed form's where ``wᵀx + b = s_k`` exactly."""
 
 
-def claim_filter_not_parallel(data) -> Claim:
-    """The least-squares filter is the closed form ``w = (1, −1)`` (``wᵀx = y`` exactly), at 45° to ``a_s``."""
-    fitted = least_squares_filter(data.X, data.y)
-    angle = model.axis_angle_deg(fitted, data.a_s)
-    gap = float(np.max(np.abs(fitted - data.w)))
-    holds = gap <= 1e3 * EXACT and abs(angle - 45.0) <= 1e-6
+def least_squares_measurable(sample: Sample) -> str:
+    """Why the least-squares filter cannot be measured on ``sample`` ("" when it can)."""
+    if sample.exact or sample.parts_measurable(LEAST_SQUARES_SAMPLES_PER_DIMENSION, BATCHES):
+        return ""
+    need = BATCHES * LEAST_SQUARES_SAMPLES_PER_DIMENSION * sample.model.dimension
+    return (f"the least-squares filter's batch-means error needs N ≥ {BATCHES}·{LEAST_SQUARES_SAMPLES_PER_DIMENSION}"
+            f"·D = {need} (N = {sample.n})")
+
+
+def filter_with_error(sample: Sample):
+    """``(w, se, angle, angle_se, batches)``: the least-squares filter, its batch-means SE (None where
+    ``wᵀx + b = s_k`` exactly: a rounding tolerance applies), its angle to ``a_s`` and that angle's SE."""
+    fitted = sample_least_squares(sample)
+    angle = axis_angle_deg(fitted, sample.a_s)
+    if sample.exact:
+        return fitted, None, angle, None, None
+    intercept = bool(np.any(sample.model.mean))
+    batches = np.array([part_least_squares(part, sample.k, intercept, sample.draw.in_memory)
+                        for part in sample.draw.parts(BATCHES)])
+    angles = np.array([axis_angle_deg(w, sample.a_s) for w in batches])
+    return fitted, batch_standard_error(batches), angle, float(batch_standard_error(angles)), batches
+
+
+def filter_statement(sample: Sample, angle: float) -> str:
+    """Claim 1's statement: what the closed form says about ``w`` and ``a_s``."""
+    if angle > PARALLEL_DEG:
+        return "w is not parallel to a_s: the weights do not show the signal"
+    return "w is parallel to a_s here: the weights show the signal"
+
+
+def filter_conditions(sample: Sample) -> str:
+    """How the closed-form ``w`` is defined, in words."""
+    model = sample.model
+    if sample.exact and model.signals == 1 and model.distractors == 1:
+        return "wᵀa_s = 1, wᵀa_d = 0"
+    if sample.exact:
+        return "wᵀx + b = s_k exactly"
+    return "w = Σ_x⁺·cov[x, s_k]"
+
+
+def claim_filter_not_parallel(sample: Sample):
+    """The least-squares filter is the closed form (``w = (1, −1)`` on the toy: ``wᵀx = y`` exactly), at
+    the closed form's angle to ``a_s`` (45° on the toy).  Returns ``(claim, "")`` or ``(None, why)``."""
+    why = least_squares_measurable(sample)
+    if why:
+        return None, why
+    closed_angle = axis_angle_deg(sample.w, sample.a_s)
+    fitted, se, angle, angle_se, _ = filter_with_error(sample)
+    gap = float(np.max(np.abs(fitted - sample.w)))
+    statement = filter_statement(sample, closed_angle)
+    numbers = {"w_least_squares": fitted, "w_closed_form": sample.w, "max_abs_gap": gap, "angle_deg": angle,
+               "w_dot_a_s": float(sample.w @ sample.a_s)}
+    if sample.model.distractors:
+        numbers["w_dot_a_d"] = float(sample.w @ sample.model.distractor_directions[0])
+    if se is None:
+        holds = gap <= 1e3 * EXACT and abs(angle - closed_angle) <= ANGLE_TOLERANCE_DEG
+        numbers.update({"tolerance_gap": 1e3 * EXACT, "tolerance_angle_deg": ANGLE_TOLERANCE_DEG})
+        measured = (f"least-squares w = {vector_text(fitted)} (|w − {exact_vector_text(sample.w)}|∞ = {gap:.1e}), "
+                    f"∠(w, a_s) = {angle:.9f}°")
+    else:
+        holds = within(fitted, sample.w, se) and within(angle, closed_angle, angle_se)
+        numbers.update({"standard_error": se, "angle_standard_error_deg": angle_se,
+                        "angle_closed_form_deg": closed_angle})
+        measured = (f"least-squares w = {vector_text(fitted, 4)} ({in_standard_errors(fitted, sample.w, se):.1f} SE "
+                    f"from the closed form), ∠(w, a_s) = {angle:.3f}° ± {angle_se:.3f}°")
     return Claim(
-        "filter_not_parallel", "w is not parallel to a_s: the weights do not show the signal",
-        "w = (1, −1) (wᵀa_s = 1, wᵀa_d = 0), ∠(w, a_s) = 45°",
-        f"least-squares w = {format_vector(fitted)} (|w − (1, −1)|∞ = {gap:.1e}), ∠(w, a_s) = {angle:.9f}°",
-        HOLDS if holds else FAILS,
-        source="docs/math.md#toy-claim-1", must_hold=True,
-        numbers={"w_least_squares": fitted, "w_closed_form": data.w, "max_abs_gap": gap, "angle_deg": angle,
-                 "w_dot_a_s": float(data.w @ data.a_s), "w_dot_a_d": float(data.w @ data.a_d),
-                 "tolerance_gap": 1e3 * EXACT, "tolerance_angle_deg": 1e-6},
-    )
+        "filter_not_parallel", statement,
+        f"w = {exact_vector_text(sample.w)} ({filter_conditions(sample)}), ∠(w, a_s) = {closed_angle:.6g}°",
+        measured, HOLDS if holds else FAILS,
+        source="docs/math.md#toy-claim-1", must_hold=True, numbers=numbers,
+    ), ""
 
 
-def claim_rotation(n_samples, seed):
-    """For each rotation of ``a_d``: ``w ⊥ a_d`` turns with it, the fitted ``S_a`` pattern stays at
-    ``∠a_s = 0°`` (±Z batch-means SE).  Returns ``(claim, rows)``, one row per rotation (for the figure)."""
+def claim_rotation(model, n_samples, seed, rotations):
+    """For each rotation of the distractors (in :meth:`~refpattern.linear.LinearModel.plane`): ``w`` turns
+    (closed form against least squares), the fitted ``S_a`` pattern stays at its closed form's direction
+    (±Z batch-means SE).  Returns ``(claim, rows, why)``: one row per rotation (for the figure), and
+    the claim None with the reason when there is no distractor to rotate."""
+    if model.distractors == 0:
+        return None, [], "no distractor to rotate"
+    if not rotations:
+        return None, [], "no rotations asked for ([claims] rotations_deg = [])"
     rows = []
-    for rotation in ROTATIONS_DEG:
-        data = model.make_toy(n_samples, rotation_deg=rotation, seed=seed)
-        net = data.model()
-        fitted = least_squares_filter(data.X, data.y)
-        a = neuron_pattern(fit(net, data.X, "a", seed))
-        angles = batch_values(lambda part, net=net: model.direction_deg(neuron_pattern(fit(net, part, "a", seed))),
-                              data.X)
+    why = ""
+    for rotation in rotations:
+        variant = model.rotated(rotation)
+        sample = Sample.of(variant, n_samples, seed)
+        why = least_squares_measurable(sample)
+        if why:
+            fitted, w_se, w_gap = None, None, None
+        else:
+            fitted, w_se, _, _, _ = filter_with_error(sample)
+            w_gap = float(np.max(np.abs(fitted - sample.w)))
+        net, source = sample.net, sample.inputs()
+        a = neuron_pattern(fit(net, source, "a", seed))
+        angles = np.array([model.plane_direction_deg(neuron_pattern(fit(net, part.X, "a", seed)))
+                           for part in sample.draw.parts(BATCHES)])
         angle_se = float(batch_standard_error(angles))
-        rows.append({
-            "rotation_deg": rotation, "a_d": data.a_d, "a_d_direction_deg": model.direction_deg(data.a_d),
-            "w_closed_form": data.w, "w_least_squares": fitted,
-            "w_direction_deg": model.direction_deg(fitted), "w_closed_form_direction_deg": model.direction_deg(data.w),
-            "w_gap": float(np.max(np.abs(fitted - data.w))),
-            "pattern": a, "pattern_direction_deg": model.direction_deg(a), "pattern_direction_se_deg": angle_se,
-            "pattern_within": within(model.direction_deg(a), 0.0, angle_se),
-        })
-    w_gap = max(r["w_gap"] for r in rows)
-    worst = max(rows, key=lambda r: abs(r["pattern_direction_deg"]) / max(r["pattern_direction_se_deg"], 1e-300))
-    holds = w_gap <= 1e3 * EXACT and all(r["pattern_within"] for r in rows)
+        closed_direction = model.plane_direction_deg(sample.pattern)
+        direction = model.plane_direction_deg(a)
+        a_d = variant.distractor_directions[0]
+        row = {
+            "rotation_deg": rotation, "a_d": a_d, "a_d_direction_deg": model.plane_direction_deg(a_d),
+            "w_closed_form": sample.w, "w_least_squares": fitted,
+            "w_direction_deg": None if fitted is None else model.plane_direction_deg(fitted),
+            "w_closed_form_direction_deg": model.plane_direction_deg(sample.w),
+            "w_gap": w_gap,
+            "pattern": a, "pattern_direction_deg": direction, "pattern_direction_se_deg": angle_se,
+            "pattern_within": within(direction, closed_direction, angle_se),
+        }
+        if closed_direction != 0.0:
+            row["pattern_closed_form_direction_deg"] = closed_direction
+        if w_se is not None:
+            row["w_standard_error"] = w_se
+            row["w_within"] = within(fitted, sample.w, w_se)
+        rows.append(row)
+    exact = all(r["w_gap"] is not None and "w_standard_error" not in r for r in rows)
+    measured_w = all(r["w_gap"] is not None for r in rows)
+    w_gap = max(r["w_gap"] for r in rows) if measured_w else None
+    deviations = [r["pattern_direction_deg"] - r.get("pattern_closed_form_direction_deg", 0.0) for r in rows]
+    worst = max(range(len(rows)), key=lambda i: abs(deviations[i]) / max(rows[i]["pattern_direction_se_deg"], 1e-300))
+    if exact:
+        w_ok = w_gap <= 1e3 * EXACT
+    else:
+        w_ok = all(r.get("w_within", True) for r in rows)
+    holds = w_ok and all(r["pattern_within"] for r in rows)
     directions = ", ".join(f"{round(r['a_d_direction_deg']) + 0:d}" for r in rows)
-    w_directions = ", ".join(f"{round(r['w_direction_deg']) + 0:d}" for r in rows)
+    w_directions = ", ".join(f"{round(r['w_closed_form_direction_deg']) + 0:d}" for r in rows)
+    w_text = f"w at a_d − 90° = {w_directions}°" if model.is_planar else f"w at {w_directions}° (closed form)"
+    closed_directions = {round(r.get("pattern_closed_form_direction_deg", 0.0), 9) for r in rows}
+    if closed_directions == {0.0}:
+        pattern_text = f"∠S_a = 0° (±{Z:.0f} SE)"
+        pattern_label = "a_s"
+    else:
+        pattern_text = f"∠S_a = its closed form's (±{Z:.0f} SE)"
+        pattern_label = "its closed form cov[x, y]/σ²_y"
+    lower = min(deviations) if closed_directions != {0.0} else min(r["pattern_direction_deg"] for r in rows)
+    upper = max(deviations) if closed_directions != {0.0} else max(r["pattern_direction_deg"] for r in rows)
+    span = "∠S_a − closed form" if closed_directions != {0.0} else "∠S_a"
+    w_measured = f"max |w − w*|∞ = {w_gap:.1e}; " if w_gap is not None else (
+        "w not measured by least squares (" + why + "); " if why else "")
+    numbers = {"rows": rows, "max_w_gap": w_gap, "tolerance_w_gap": 1e3 * EXACT}
     return Claim(
-        "rotation", "rotating a_d rotates w; the learned pattern S_a stays at a_s",
-        f"a_d at {directions}°: w at a_d − 90° = {w_directions}°; ∠S_a = 0° (±{Z:.0f} SE)",
-        f"max |w − w*|∞ = {w_gap:.1e}; ∠S_a ∈ [{min(r['pattern_direction_deg'] for r in rows):+.3f}°, "
-        f"{max(r['pattern_direction_deg'] for r in rows):+.3f}°], worst "
-        f"{abs(worst['pattern_direction_deg']) / worst['pattern_direction_se_deg']:.1f} SE",
+        "rotation", f"rotating a_d rotates w; the learned pattern S_a stays at {pattern_label}",
+        f"a_d at {directions}°: {w_text}; {pattern_text}",
+        f"{w_measured}{span} ∈ [{lower:+.3f}°, {upper:+.3f}°], worst "
+        f"{abs(deviations[worst]) / rows[worst]['pattern_direction_se_deg']:.1f} SE",
         HOLDS if holds else FAILS,
-        source="docs/math.md#toy-claim-2", must_hold=True,
-        numbers={"rows": rows, "max_w_gap": w_gap, "tolerance_w_gap": 1e3 * EXACT},
-    ), rows
+        source="docs/math.md#toy-claim-2", must_hold=True, numbers=numbers,
+    ), rows, ""
 
 
-def claim_gradient_methods(data, net) -> Claim:
-    """On the linear model ``wᵀx`` every sample's Gradient, DeConvNet and Guided Backprop map is ``w``."""
+def claim_gradient_methods(sample: Sample) -> Claim:
+    """On the linear model ``wᵀx + b`` every sample's Gradient, DeConvNet and Guided Backprop map is ``w``."""
     gaps = {}
     for method in ("gradient", "deconvnet", "guided_backprop"):
-        explanation = explain(net, data.X, method)
-        gaps[method] = float(np.max(np.abs(explanation - data.w)))
+        gaps[method] = sample_max(sample, lambda batch, method=method: np.max(np.abs(
+            explain(sample.net, batch.X, method) - sample.w)))
     holds = all(g <= EXACT for g in gaps.values())
     return Claim(
         "gradient_methods_return_w", "Gradient, DeConvNet and Guided Backprop all return w",
-        f"every sample's explanation = w = (1, −1) (to {EXACT:.0e})",
+        f"every sample's explanation = w = {exact_vector_text(sample.w)} (to {EXACT:.0e})",
         "max |R − w| = " + ", ".join(f"{m} {g:.1e}" for m, g in gaps.items()),
         HOLDS if holds else FAILS,
         source="docs/math.md#toy-claim-3", must_hold=True,
@@ -105,32 +217,55 @@ def claim_gradient_methods(data, net) -> Claim:
     )
 
 
-def claim_isotropic(data) -> Claim:
-    """On isotropic-noise data the least-squares ``w`` is ``a_s/(|a_s|² + σ_n²/σ²_y)``: parallel to
-    ``a_s`` and shorter than ``1/|a_s|``."""
-    fitted = least_squares_filter(data.X, data.y)
-    batches = batch_values(lambda part: least_squares_filter(part[:, :2], part[:, 2]),
-                           np.column_stack([data.X, data.y]))
-    se = batch_standard_error(batches)
-    angles = np.array([model.direction_deg(w) for w in batches])
-    angle = model.direction_deg(fitted)
-    angle_se = float(batch_standard_error(angles))
+def claim_isotropic(model, n_samples, seed, sigma_n):
+    """On isotropic-noise data (no distractor, noise ``σ_n² I``) the least-squares ``w`` is its closed form
+    (``a_s/(|a_s|² + σ_n²/σ²_y)`` for one signal): in the span of the signal directions (parallel to
+    ``a_s`` for one signal) and shorter than the noiseless filter.  Returns ``(claim, why)``."""
+    variant = model.with_isotropic_noise(sigma_n)
+    sample = Sample.of(variant, n_samples, seed)
+    why = least_squares_measurable(sample)
+    if why:
+        return None, why
+    fitted, se, _, _, batches = filter_with_error(sample)
+    closed = sample.w
+    noiseless = np.linalg.pinv(model.signal_directions.T)[model.explained]  # wᵀa_s,j = δ_jk, minimum norm
+    unshrunk = float(np.linalg.norm(noiseless))
     norms = np.linalg.norm(batches, axis=1)
     norm, norm_se = float(np.linalg.norm(fitted)), float(batch_standard_error(norms))
-    closed = model.isotropic_ls_filter(data.a_s, data.sigma_n)
-    unshrunk = 1.0 / np.linalg.norm(data.a_s)
-    holds = within(fitted, closed, se) and within(angle, 0.0, angle_se) and norm < unshrunk - Z * norm_se
+    numbers = {"sigma_n": float(sigma_n), "w_least_squares": fitted, "standard_error": se, "w_closed_form": closed}
+    if model.signals == 1:
+        angles = np.array([model.plane_direction_deg(w) for w in batches])
+        angle = model.plane_direction_deg(fitted)
+        angle_se = float(batch_standard_error(angles))
+        closed_angle = model.plane_direction_deg(closed)
+        unshrunk = 1.0 / np.linalg.norm(model.signal_directions[0])
+        holds = within(fitted, closed, se) and within(angle, closed_angle, angle_se) and norm < unshrunk - Z * norm_se
+        numbers.update({"direction_deg": angle, "direction_se_deg": angle_se})
+        expected = (f"w = a_s/(|a_s|² + σ_n²/σ²_y) = {vector_text(closed)}: ∥ a_s, |w| = {np.linalg.norm(closed):.3f} "
+                    f"< 1/|a_s| = {unshrunk:g}")
+        measured = (f"least-squares w = {vector_text(fitted, 5)} ({in_standard_errors(fitted, closed, se):.1f} SE), "
+                    f"∠(w, a_s) = {angle:+.3f}° ± {angle_se:.3f}°")
+        statement = "isotropic noise instead of a distractor only shrinks w"
+    else:
+        span = model.signal_directions.T @ np.linalg.pinv(model.signal_directions.T)
+        outside = float(np.linalg.norm(fitted - span @ fitted))
+        outside_se = float(batch_standard_error([np.linalg.norm(w - span @ w) for w in batches]))
+        holds = (within(fitted, closed, se) and outside <= Z * outside_se + EXACT
+                 and norm < unshrunk - Z * norm_se)
+        numbers.update({"outside_signal_span": outside, "outside_signal_span_se": outside_se})
+        expected = (f"w = Σ_x⁻¹·cov[x, s_k] = {vector_text(closed)} in span(a_s,1…a_s,K), |w| = "
+                    f"{np.linalg.norm(closed):.3f} < {unshrunk:.3f} (noiseless)")
+        measured = (f"least-squares w {in_standard_errors(fitted, closed, se):.1f} SE from the closed form; "
+                    f"|w − span| = {outside:.2e} ± {outside_se:.1e}")
+        statement = "isotropic noise instead of distractors keeps w in the signal span and shrinks it"
+    numbers.update({"norm": norm, "norm_se": norm_se, "unshrunk_norm": unshrunk,
+                    "pattern_closed_form": sample.pattern})
     return Claim(
-        "isotropic_noise_shrinks_w", "isotropic noise instead of a distractor only shrinks w",
-        f"w = a_s/(|a_s|² + σ_n²/σ²_y) = {format_vector(closed)}: ∥ a_s, |w| = {np.linalg.norm(closed):.3f} "
-        f"< 1/|a_s| = {unshrunk:g}",
-        f"least-squares w = {format_vector(fitted, 5)} ({in_standard_errors(fitted, closed, se):.1f} SE), "
-        f"∠(w, a_s) = {angle:+.3f}° ± {angle_se:.3f}°",
+        "isotropic_noise_shrinks_w", statement, expected, measured,
         HOLDS if holds else FAILS,
-        source="docs/math.md#toy-claim-5", must_hold=True,
-        numbers={"sigma_n": data.sigma_n, "w_least_squares": fitted, "standard_error": se, "w_closed_form": closed,
-                 "direction_deg": angle, "direction_se_deg": angle_se, "norm": norm, "norm_se": norm_se,
-                 "unshrunk_norm": unshrunk,
-                 "pattern_closed_form": model.isotropic_activation_pattern(data.a_s, data.sigma_n)},
-    )
+        source="docs/math.md#toy-claim-5", must_hold=True, numbers=numbers,
+    ), ""
 
+
+__all__ = ["claim_filter_not_parallel", "claim_gradient_methods", "claim_isotropic", "claim_rotation",
+           "format_vector"]

@@ -1,18 +1,96 @@
-"""What the toy's claims measure on a draw: least-squares filters, covariances, and the pattern
-and ρ of the toy's single output neuron, fitted with :func:`refpattern.patterns.fit_patterns`.
+"""What the claims measure on a draw of a linear model: least-squares filters, covariances, and the
+pattern and ρ of the model's output neuron, fitted with :func:`refpattern.patterns.fit_patterns`.
 
-Every function works on the float64 arrays of :class:`~refpattern.experiments.toy.model.ToyData`
-and the one-neuron linear model ``wᵀx`` (:func:`~refpattern.experiments.toy.model.linear_model`).
+A :class:`Sample` bundles a model (:class:`~refpattern.linear.LinearModel`), one draw of it
+(:class:`~refpattern.linear.sampling.Draw`), its optimal filter ``(w, b)`` and the one-neuron
+network ``wᵀx + b``.  A draw small enough is held in memory and every function here computes as
+the toy always did (the same arrays, the same operations); a larger one streams, and the
+functions accumulate over its batches (least squares then from the normal equations).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
+from refpattern.experiments.report import format_vector
+from refpattern.linear import closed_forms
+from refpattern.linear.model import LinearModel
+from refpattern.linear.sampling import Draw
+from refpattern.network import Dense, Sequential
 from refpattern.patterns import fit_patterns, rho
 
 FIT_BATCH_SIZE = 1 << 16
 """``batch_size`` passed to ``fit_patterns`` and ``rho`` (they stream; larger batches are just faster)."""
+
+LEAST_SQUARES_SAMPLES_PER_DIMENSION = 10
+"""A statistical least-squares claim needs batches of at least this many samples per input dimension."""
+
+RHO_SAMPLES_PER_DIMENSION = 20
+"""ρ measured on data needs batches of at least this many samples per input dimension (with fewer,
+the regression of Eq. 1 fits noise: ``docs/math.md#rho-held-out``)."""
+
+
+def linear_network(w, b: float = 0.0) -> Sequential:
+    """``Sequential([Dense(w[None, :], [b])])``: one output ``wᵀx + b``."""
+    w = np.asarray(w, dtype=np.float64)
+    return Sequential([Dense(w[None, :], [float(b)])])
+
+
+@dataclass
+class Sample:
+    """A model, one draw of it, its optimal filter and the network ``wᵀx + b``.
+
+    Attributes
+    ----------
+    model, draw, w, b, net
+    exact : bool        ``wᵀx + b = s_k`` exactly (:func:`~refpattern.linear.closed_forms.reads_exactly`)
+    pattern : (D,)      S_a's closed form (``p_k/(wᵀp_k)`` for the optimal filter; ``a_s`` on the toy)
+    """
+
+    model: LinearModel
+    draw: Draw
+    w: np.ndarray
+    b: float
+    net: Sequential
+    exact: bool
+    pattern: np.ndarray
+
+    @classmethod
+    def of(cls, model: LinearModel, n: int, seed, w=None, b=None) -> Sample:
+        """Draw ``n`` samples of ``model`` with ``seed``; ``w, b`` default to the optimal filter."""
+        if w is None:
+            w, b = closed_forms.optimal_filter(model)
+            pattern = closed_forms.signal_pattern(model)
+        else:
+            pattern = closed_forms.activation_pattern(model, w, b)
+        draw = Draw(model, n, seed)
+        return cls(model, draw, w, b, linear_network(w, b), closed_forms.reads_exactly(model, w, b), pattern)
+
+    @property
+    def n(self) -> int:
+        return self.draw.n
+
+    @property
+    def k(self) -> int:
+        return self.model.explained
+
+    @property
+    def a_s(self) -> np.ndarray:
+        """The explained component's direction ``a_s,k``."""
+        return self.model.signal_directions[self.k]
+
+    def inputs(self, start: int = 0, stop: int | None = None):
+        """The inputs for ``fit_patterns``/``rho`` (an array in memory, else a re-iterable source)."""
+        return self.draw.inputs(FIT_BATCH_SIZE, start, stop)
+
+    def batches(self):
+        return self.draw.batches(FIT_BATCH_SIZE)
+
+    def parts_measurable(self, per_dimension: int, parts: int) -> bool:
+        """Each of ``parts`` batches holds at least ``per_dimension × D`` samples."""
+        return self.n // parts >= per_dimension * self.model.dimension
 
 
 def covariance_with(X, y) -> np.ndarray:
@@ -20,9 +98,76 @@ def covariance_with(X, y) -> np.ndarray:
     return ((X - X.mean(axis=0)) * (y - y.mean())[:, None]).mean(axis=0)
 
 
+def streamed_covariance(batches, function) -> np.ndarray:
+    """``cov[u, y]`` over every row of ``batches()`` where ``function(batch) = (u (n, d), y (n,))``: two passes."""
+    n, sum_u, sum_y = 0, 0.0, 0.0
+    for batch in batches():
+        u, y = function(batch)
+        n += len(y)
+        sum_u, sum_y = sum_u + u.sum(axis=0), sum_y + y.sum()
+    mean_u, mean_y = sum_u / n, sum_y / n
+    total = 0.0
+    for batch in batches():
+        u, y = function(batch)
+        total = total + ((u - mean_u) * (y - mean_y)[:, None]).sum(axis=0)
+    return total / n
+
+
+def sample_covariance(sample: Sample, function) -> np.ndarray:
+    """``cov[u, y]`` over the draw with ``function(batch) = (u, y)``: on the whole array in memory
+    (:func:`covariance_with`, as the toy did), else streamed."""
+    if sample.draw.in_memory:
+        return covariance_with(*function(sample.draw.all()))
+    return streamed_covariance(sample.batches, function)
+
+
 def least_squares_filter(X, y) -> np.ndarray:
-    """``argmin_w Σ (y − wᵀx)²`` (no intercept; the toy's inputs have mean zero or ``wᵀx = y`` exactly)."""
+    """``argmin_w Σ (y − wᵀx)²`` (no intercept; the minimum-norm solution)."""
     return np.linalg.lstsq(X, y, rcond=None)[0]
+
+
+def least_squares_with_intercept(X, y, intercept: bool) -> np.ndarray:
+    """The filter part of the least-squares fit of ``y`` on ``x`` (and a constant when ``intercept``)."""
+    if not intercept:
+        return least_squares_filter(X, y)
+    return least_squares_filter(np.column_stack([X, np.ones(len(y))]), y)[:-1]
+
+
+def normal_equations_filter(batches, target, intercept: bool) -> np.ndarray:
+    """:func:`least_squares_with_intercept` from streamed sums ``Σ x̃x̃ᵀ, Σ x̃y`` (``x̃`` with a 1 appended
+    when ``intercept``), solved with a pseudo-inverse (minimum norm; eigenvalues ``≤ 1e-12·λ_max``
+    dropped)."""
+    gram, moment = 0.0, 0.0
+    for batch in batches():
+        X = np.column_stack([batch.X, np.ones(len(batch))]) if intercept else batch.X
+        y = target(batch)
+        gram, moment = gram + X.T @ X, moment + X.T @ y
+    solution = np.linalg.pinv(gram, rcond=1e-12, hermitian=True) @ moment
+    return solution[:-1] if intercept else solution
+
+
+def sample_least_squares(sample: Sample) -> np.ndarray:
+    """The least-squares filter of the explained component ``s_k`` on the draw, with an intercept
+    when the model's mean input is not 0 (lstsq on the array in memory, else normal equations)."""
+    intercept = bool(np.any(sample.model.mean))
+    k = sample.k
+    if sample.draw.in_memory:
+        whole = sample.draw.all()
+        return least_squares_with_intercept(whole.X, whole.s[:, k], intercept)
+    return normal_equations_filter(sample.batches, lambda batch: batch.s[:, k], intercept)
+
+
+def part_least_squares(part, k: int, intercept: bool, in_memory: bool = True) -> np.ndarray:
+    """The least-squares filter on one part (a :class:`~refpattern.linear.sampling.LinearBatch`): lstsq for a
+    draw held in memory (as the toy always did), the normal equations for a streamed (large) one."""
+    if in_memory:
+        return least_squares_with_intercept(part.X, part.s[:, k], intercept)
+    return normal_equations_filter(lambda: [part], lambda batch: batch.s[:, k], intercept)
+
+
+def sample_max(sample: Sample, function) -> float:
+    """``max`` of ``function(batch)`` (a number per batch) over the draw's batches."""
+    return float(max(function(batch) for batch in sample.batches()))
 
 
 def fit(net, X, estimator, seed, variant="paper"):
@@ -31,15 +176,15 @@ def fit(net, X, estimator, seed, variant="paper"):
                         progress=False)
 
 
-def neuron_pattern(patterns) -> np.ndarray:
-    """The single neuron's ``a`` (estimators "a", "w", "random"), shape (2,)."""
-    return np.asarray(patterns[0].a, dtype=np.float64)[0]
+def neuron_pattern(patterns, neuron: int = 0) -> np.ndarray:
+    """Neuron ``neuron``'s ``a`` of the first kernel layer (estimators "a", "w", "random"), shape (D,)."""
+    return np.asarray(patterns[0].a, dtype=np.float64)[neuron]
 
 
-def neuron_relu_patterns(patterns) -> np.ndarray:
-    """The single neuron's ``(a₊, a₋)`` stacked, shape (4,)."""
-    return np.concatenate([np.asarray(patterns[0].a_plus, dtype=np.float64)[0],
-                           np.asarray(patterns[0].a_minus, dtype=np.float64)[0]])
+def neuron_relu_patterns(patterns, neuron: int = 0) -> np.ndarray:
+    """Neuron ``neuron``'s ``(a₊, a₋)`` of the first kernel layer stacked, shape (2D,)."""
+    return np.concatenate([np.asarray(patterns[0].a_plus, dtype=np.float64)[neuron],
+                           np.asarray(patterns[0].a_minus, dtype=np.float64)[neuron]])
 
 
 def neuron_rho(net, X, patterns, fit_v_on=None) -> float:
@@ -49,11 +194,42 @@ def neuron_rho(net, X, patterns, fit_v_on=None) -> float:
 
 
 def relu_signal_estimate(relu_patterns, y, bias=0.0) -> np.ndarray:
-    """``S_a±(x) = a₊·y`` where ``y + b > 0`` else ``a₋·y``, shape (N, 2)."""
-    a_plus, a_minus = relu_patterns[:2], relu_patterns[2:]
+    """``S_a±(x) = a₊·y`` where ``y + b > 0`` else ``a₋·y``, shape (N, D)."""
+    half = len(relu_patterns) // 2
+    a_plus, a_minus = relu_patterns[:half], relu_patterns[half:]
     return np.where((y + bias > 0)[:, None], a_plus, a_minus) * y[:, None]
 
 
 def rho_text(value) -> str:
     """ρ with six decimals, or ``"undefined"`` (NaN: the estimator leaves no distractor, as ``S_x``)."""
     return "undefined" if np.isnan(value) else f"{value:.6f}".replace("-0.000000", "0.000000")
+
+
+# --- text -----------------------------------------------------------------------------------------
+
+SHOWN_ENTRIES = 4
+"""Vectors longer than this are shown by their first entries and their length."""
+
+
+def vector_text(values, digits: int = 3, style: str = "f") -> str:
+    """:func:`~refpattern.experiments.report.format_vector`, shortened to the first entries for long vectors."""
+    values = np.ravel(values)
+    if len(values) <= SHOWN_ENTRIES:
+        return format_vector(values, digits, style)
+    return format_vector(values[:SHOWN_ENTRIES - 1], digits, style)[:-1] + f", … ({len(values)} entries))"
+
+
+def exact_vector_text(values) -> str:
+    """A vector of small integers as ``(1, −1)`` (typographic minus), any other as :func:`vector_text`."""
+    values = np.ravel(np.asarray(values, dtype=np.float64))
+    if len(values) <= SHOWN_ENTRIES and np.all(values == np.round(values)) and np.all(np.abs(values) < 1e6):
+        return "(" + ", ".join(f"{int(v)}".replace("-", "−") for v in values + 0.0) + ")"
+    return vector_text(values)
+
+
+def mean_text(mean) -> str:
+    """``μ`` as the claims print it: ``0``, ``1``, ``-0.5`` or ``(0.5, 1, …)``."""
+    values = np.ravel(mean)
+    if len(values) and np.all(values == values[0]):
+        return f"{values[0]:g}"
+    return vector_text(values, 3)

@@ -1,8 +1,11 @@
-"""The toy's claims about the learned pattern ``S_a`` (``docs/math.md#toy-claim-4``).
+"""The claims about the learned pattern ``S_a`` (``docs/math.md#toy-claim-4``), on any linear model.
 
-* ``S_a`` recovers the signal direction: ``a = cov[x, y]/σ²_y = a_s`` (:func:`claim_pattern_recovers_signal`),
-  with an error that shrinks like ``1/√N`` (:func:`claim_error_rate`);
-* PatternNet returns ``a·y = s`` (:func:`claim_pattern_net`);
+* ``S_a`` recovers the signal direction: ``a = cov[x, y]/σ²_y = p_k/(wᵀp_k)`` — ``a_s`` on the toy,
+  ``a_s + A_dᵀB_k`` when a distractor correlates with the signal (``docs/math.md#linear-patterns``;
+  :func:`claim_pattern_recovers_signal`), with an error that shrinks like ``1/√N``
+  (:func:`claim_error_rate`);
+* PatternNet returns ``a·y`` — the signal ``p_k·s_k`` where the filter reads ``s_k`` exactly
+  (:func:`claim_pattern_net`);
 * PatternAttribution returns ``w ⊙ a·y``, whose sum is ``y`` (:func:`claim_pattern_attribution`).
 """
 
@@ -11,10 +14,16 @@ from __future__ import annotations
 import numpy as np
 
 from refpattern.experiments.ledger import FAILS, HOLDS, Claim
-from refpattern.experiments.report import format_vector
-from refpattern.experiments.toy import model
-from refpattern.experiments.toy.measurements import fit, neuron_pattern
+from refpattern.experiments.toy.measurements import (
+    Sample,
+    exact_vector_text,
+    fit,
+    neuron_pattern,
+    vector_text,
+)
 from refpattern.experiments.toy.tolerances import EXACT, Z, in_standard_errors, within
+from refpattern.linear import closed_forms
+from refpattern.linear.sampling import Draw
 from refpattern.methods import explain
 
 RATE_MIN_BATCHES = 20
@@ -29,41 +38,66 @@ MIN_SAMPLES = 10_000
 """Smallest sample size of a check: two batch sizes ≥ ``RATE_MIN_BATCH_SIZE`` with ``RATE_MIN_BATCHES`` batches each."""
 
 
-def claim_pattern_recovers_signal(data, a, se) -> Claim:
-    """The fitted ``a = cov[x, y]/σ²_y`` is ``a_s`` within ±Z·``se`` (batch-means SE) per component;
-    the closed-form SE ``|a_d|σ/√(σ²_y N)`` is reported next to it."""
-    error = float(np.max(np.abs(a - data.a_s)))
-    holds = within(a, data.a_s, se)
-    closed_form_se = np.abs(data.a_d) * data.sigma / np.sqrt(model.SIGMA_Y2 * data.n_samples)
+def pattern_label(sample: Sample) -> str:
+    """How the texts call S_a's closed form ``p_k/(wᵀp_k)``: ``a_s`` where it is ``a_s`` (the toy),
+    ``a_s/(wᵀa_s)`` where it is parallel to it, ``p`` (``= a_s + A_dᵀB_k``, a distractor correlated with
+    the signal) or ``p/(wᵀp)``."""
+    a, a_s = sample.pattern, sample.a_s
+    p = sample.model.effective_directions[sample.k]
+    base = "a_s" if np.array_equal(p, a_s) else "p"
+    return base if np.array_equal(a, p) else f"{base}/(wᵀ{base})"
+
+
+def signal_definition(sample: Sample) -> str:
+    """`` (p = a_s + A_dᵀB_k …)`` where the label uses ``p``, else ""."""
+    return (" (p = a_s + A_dᵀB_k: the distractors' part correlated with s_k is signal by Eq. 2)"
+            if "p" in pattern_label(sample).replace("wᵀp", "") else "")
+
+
+def claim_pattern_recovers_signal(sample: Sample, a, se) -> Claim:
+    """The fitted ``a = cov[x, y]/σ²_y`` is its closed form (``a_s`` on the toy) within ±Z·``se``
+    (batch-means SE) per component; the closed-form SE (``docs/math.md#linear-standard-errors``) is
+    reported next to it."""
+    expected = sample.pattern
+    label = pattern_label(sample)
+    error = float(np.max(np.abs(a - expected)))
+    holds = within(a, expected, se)
+    closed_form_se = closed_forms.activation_pattern_standard_error(sample.model, sample.w, sample.n, sample.b)
+    statement = ("S_a recovers the signal direction a_s" if label.startswith("a_s") else
+                 "S_a recovers the signal direction p" + signal_definition(sample))
+    numbers = {"a": a, "a_s": sample.a_s, "standard_error": se, "max_abs_error": error,
+               "closed_form_standard_error": closed_form_se}
+    if label != "a_s":
+        numbers["closed_form"] = expected
     return Claim(
-        "pattern_recovers_signal", "S_a recovers the signal direction a_s",
-        f"a = cov[x,y]/σ²_y = a_s = (1, 0) (±{Z:.0f} SE per component)",
-        f"a = {format_vector(a, 5)}, |a − a_s|∞ = {error:.2e} = {in_standard_errors(a, data.a_s, se):.1f} SE "
-        f"(SE {format_vector(se, 1, 'e')})",
+        "pattern_recovers_signal", statement,
+        f"a = cov[x,y]/σ²_y = {label} = {exact_vector_text(expected)} (±{Z:.0f} SE per component)",
+        f"a = {vector_text(a, 5)}, |a − {label}|∞ = {error:.2e} = {in_standard_errors(a, expected, se):.1f} SE "
+        f"(SE {vector_text(se, 1, 'e')})",
         HOLDS if holds else FAILS,
-        source="docs/math.md#toy-claim-4", must_hold=True,
-        numbers={"a": a, "a_s": data.a_s, "standard_error": se, "max_abs_error": error,
-                 "closed_form_standard_error": closed_form_se},
+        source="docs/math.md#toy-claim-4", must_hold=True, numbers=numbers,
     )
 
 
-def claim_error_rate(n_samples, seed, net) -> Claim:
-    """RMS of ``|a − a_s|`` at several batch sizes ``n``, slope of ``log RMS`` on ``log n``.
+def claim_error_rate(sample: Sample, seed) -> Claim:
+    """RMS of ``|a − a*|`` (``a*`` the closed form) at several batch sizes ``n``, slope of ``log RMS`` on ``log n``.
 
     Each size gets its own fresh draw (so the sizes are independent), split into
-    ``m ≥ RATE_MIN_BATCHES`` batches of ``n``; ``RMS_n² = mean_batches |a − a_s|²``.  By the
+    ``m ≥ RATE_MIN_BATCHES`` batches of ``n``; ``RMS_n² = mean_batches |a − a*|²``.  By the
     delta method ``var(log RMS_n) = κ / (4m)`` with ``κ = var(e²)/E[e²]²`` (κ = 2 for a
-    Gaussian error along one direction, as here), pooled over sizes, so the weighted
-    least-squares slope has ``SE = sqrt(κ/4 / Σ m (log n − mean)²)``.
+    Gaussian error along one direction, as on the toy), pooled over sizes, so the weighted
+    least-squares slope has ``SE = sqrt(κ/4 / Σ m (log n − mean)²)``.  ``RMS·√n`` tends to
+    ``sqrt(Σ_i n·var[â_i])`` (``docs/math.md#linear-standard-errors``).
     """
+    n_samples, net, expected = sample.n, sample.net, sample.pattern
     sizes, rms, chunks, kappas = [], [], [], []
     n = n_samples // RATE_MIN_BATCHES
     level = 0
     while n >= RATE_MIN_BATCH_SIZE:
         m = min(n_samples // n, RATE_MAX_BATCHES)
-        draw = model.make_toy(n * m, seed=[seed, 1, level])
-        errors = np.array([np.sum((neuron_pattern(fit(net, part, "a", seed)) - draw.a_s) ** 2)
-                           for part in np.split(draw.X, m)])
+        draw = Draw(sample.model, n * m, seed=[seed, 1, level])
+        errors = np.array([np.sum((neuron_pattern(fit(net, part.X, "a", seed)) - expected) ** 2)
+                           for part in draw.parts(m)])
         sizes.append(n)
         chunks.append(m)
         rms.append(np.sqrt(errors.mean()))
@@ -76,11 +110,15 @@ def claim_error_rate(n_samples, seed, net) -> Claim:
     slope = float(np.sum(m * (x - x_bar) * y) / np.sum(m * (x - x_bar) ** 2)) if len(sizes) > 1 else np.nan
     slope_se = float(np.sqrt(kappa / 4 / np.sum(m * (x - x_bar) ** 2))) if len(sizes) > 1 else np.nan
     holds = len(sizes) >= 2 and abs(slope + 0.5) <= Z * slope_se
-    asymptotic = np.sqrt(2.0) * 1.0 / np.sqrt(model.SIGMA_Y2)  # RMS·√n → |a_d|·σ/σ_y
+    asymptotic = asymptotic_rms(sample)
     scaled = np.sqrt(sizes) * np.array(rms)
+    label = pattern_label(sample)
+    model = sample.model
+    limit = ("|a_d|σ/σ_y" if sample.exact and model.distractors == 1 and model.signals == 1 and not model.has_noise
+             and label == "a_s" else "sqrt(Σ_i n·var[a_i])")
     return Claim(
         "pattern_error_rate", "the S_a error shrinks like 1/√N",
-        f"slope of log RMS|a − a_s| vs log n = −0.5 (±{Z:.0f} SE); RMS·√n → |a_d|σ/σ_y = {asymptotic:.3f}",
+        f"slope of log RMS|a − {label}| vs log n = −0.5 (±{Z:.0f} SE); RMS·√n → {limit} = {asymptotic:.3f}",
         f"slope {slope:+.3f} ± {slope_se:.3f} over n = {sizes[-1]}…{sizes[0]} ({len(sizes)} sizes, "
         f"{int(m.sum())} fits); RMS·√n = {scaled.min():.3f}…{scaled.max():.3f}",
         HOLDS if holds else FAILS,
@@ -91,36 +129,77 @@ def claim_error_rate(n_samples, seed, net) -> Claim:
     )
 
 
-def claim_pattern_net(data, net, patterns, a, y_out, se) -> Claim:
-    """PatternNet of ``wᵀx`` is ``a·y`` to rounding, and ``s = a_s·y`` up to ``|a − a_s|·|y| ≤ Z·se·max|y|``."""
-    signal = explain(net, data.X, "pattern.net", patterns=patterns)
-    identity_gap = float(np.max(np.abs(signal - a * y_out[:, None])))
-    signal_gap = float(np.max(np.abs(signal - data.s)))
-    bound = float(np.max(Z * se) * np.max(np.abs(data.y)) + EXACT)  # PatternNet − s = (a − a_s)·y
-    holds = identity_gap <= EXACT and signal_gap <= bound
+def asymptotic_rms(sample: Sample) -> float:
+    """``lim RMS|â − a|·√n = sqrt(Σ_i n·var[â_i])``; written ``sqrt(tr Σ_r)/σ_y`` without excess kurtosis
+    (the toy's ``|a_d|σ/σ_y = √6``, to the last bit)."""
+    model, w, b = sample.model, sample.w, sample.b
+    se = closed_forms.activation_pattern_standard_error(model, w, 1, b)
+    gains = model.effective_directions @ w
+    residual = model.effective_directions - np.outer(gains, closed_forms.activation_pattern(model, w, b))
+    if not np.any(residual * (gains * closed_forms.excess_kurtosis(model))[:, None]):
+        trace = float(np.trace(closed_forms.residual_covariance(model, w, b)))
+        return float(np.sqrt(trace) / np.sqrt(closed_forms.output_variance(model, w, b)))
+    return float(np.sqrt(np.sum(se ** 2)))
+
+
+def signal_reference(sample: Sample, batch, y_out):
+    """What PatternNet should return on ``batch``: ``p_k·s_k`` (the signal; ``a_s·y = s`` on the toy) where
+    the filter reads ``s_k`` exactly, else the closed-form pattern times the output, ``a*·(wᵀx + b)``."""
+    if sample.exact:
+        return batch.s[:, sample.k][:, None] * sample.pattern
+    return y_out[:, None] * sample.pattern
+
+
+def amplitude(sample: Sample, batch, y_out):
+    """``s_k`` where the filter reads it exactly (the toy's ``y``), else the output ``wᵀx + b``."""
+    return batch.s[:, sample.k] if sample.exact else y_out
+
+
+def claim_pattern_net(sample: Sample, patterns, a, se) -> Claim:
+    """PatternNet of ``wᵀx + b`` is ``a·y`` to rounding, and the signal up to ``|a − a*|·|y| ≤ Z·se·max|y|``."""
+    net = sample.net
+    identity_gap = signal_gap = largest = 0.0
+    for batch in sample.batches():
+        y_out = net.forward(batch.X)[:, 0]
+        signal = explain(net, batch.X, "pattern.net", patterns=patterns)
+        identity_gap = max(identity_gap, float(np.max(np.abs(signal - a * y_out[:, None]))))
+        signal_gap = max(signal_gap, float(np.max(np.abs(signal - signal_reference(sample, batch, y_out)))))
+        largest = max(largest, float(np.max(np.abs(amplitude(sample, batch, y_out)))))
+    bound = float(np.max(Z * se) * largest + EXACT)  # PatternNet − signal = (a − a*)·y
+    label = pattern_label(sample)
+    if sample.exact and label == "a_s":
+        statement, target = "PatternNet returns a_s·y = s", "s"
+    elif sample.exact:
+        statement, target = "PatternNet returns the signal p·s_k" + signal_definition(sample), "p·s_k"
+    else:
+        statement, target = (f"PatternNet returns {label}·(wᵀx + b) (the filter's output is not s_k here)",
+                             f"{label}·y")
     return Claim(
-        "pattern_net_returns_signal", "PatternNet returns a_s·y = s",
-        f"PatternNet(x) = a·y exactly (to {EXACT:.0e}); = s up to the pattern's error (≤ {Z:.0f} SE·|y|)",
-        f"max |PN − a·y| = {identity_gap:.1e}; max |PN − s| = {signal_gap:.2e} (bound {bound:.2e})",
-        HOLDS if holds else FAILS,
+        "pattern_net_returns_signal", statement,
+        f"PatternNet(x) = a·y exactly (to {EXACT:.0e}); = {target} up to the pattern's error (≤ {Z:.0f} SE·|y|)",
+        f"max |PN − a·y| = {identity_gap:.1e}; max |PN − {target}| = {signal_gap:.2e} (bound {bound:.2e})",
+        HOLDS if identity_gap <= EXACT and signal_gap <= bound else FAILS,
         source="docs/math.md#toy-claim-4", must_hold=True,
         numbers={"max_abs_gap_to_a_y": identity_gap, "max_abs_gap_to_s": signal_gap, "bound_gap_to_s": bound},
     )
 
 
-def claim_pattern_attribution(data, net, patterns, a, y_out) -> Claim:
-    """PatternAttribution of ``wᵀx`` is ``w ⊙ a·y`` and sums to ``wᵀa·y = y`` (both to rounding)."""
-    attribution = explain(net, data.X, "pattern.attribution", patterns=patterns)
-    identity_gap = float(np.max(np.abs(attribution - data.w * a * y_out[:, None])))
-    sum_gap = float(np.max(np.abs(attribution.sum(axis=1) - data.y)))
+def claim_pattern_attribution(sample: Sample, patterns, a) -> Claim:
+    """PatternAttribution of ``wᵀx + b`` is ``w ⊙ a·y`` and sums to ``wᵀa·y = y`` (both to rounding)."""
+    net, w = sample.net, sample.w
+    identity_gap = sum_gap = 0.0
+    for batch in sample.batches():
+        y_out = net.forward(batch.X)[:, 0]
+        attribution = explain(net, batch.X, "pattern.attribution", patterns=patterns)
+        identity_gap = max(identity_gap, float(np.max(np.abs(attribution - w * a * y_out[:, None]))))
+        sum_gap = max(sum_gap, float(np.max(np.abs(attribution.sum(axis=1) - amplitude(sample, batch, y_out)))))
     holds = identity_gap <= EXACT and sum_gap <= EXACT
     return Claim(
-        "pattern_attribution_sums_to_y", "PatternAttribution returns w ⊙ a_s·y, whose sum is y",
+        "pattern_attribution_sums_to_y", f"PatternAttribution returns w ⊙ {pattern_label(sample)}·y, whose sum is y",
         f"PA(x) = w ⊙ a·y and Σ_i PA_i = y (wᵀa = 1), both to {EXACT:.0e}",
-        f"max |PA − w⊙a·y| = {identity_gap:.1e}; max |ΣPA − y| = {sum_gap:.1e}; wᵀa − 1 = {data.w @ a - 1:.1e}",
+        f"max |PA − w⊙a·y| = {identity_gap:.1e}; max |ΣPA − y| = {sum_gap:.1e}; wᵀa − 1 = {w @ a - 1:.1e}",
         HOLDS if holds else FAILS,
         source="docs/math.md#toy-claim-4", must_hold=True,
         numbers={"max_abs_gap_to_w_a_y": identity_gap, "max_abs_sum_gap": sum_gap,
-                 "w_dot_a_minus_1": float(data.w @ a - 1)},
+                 "w_dot_a_minus_1": float(w @ a - 1)},
     )
-

@@ -1,9 +1,11 @@
-"""The toy's claims about ``S_a±`` when the distractor has a mean ``μ ≠ 0`` (``docs/math.md#sapm-mu-bias``).
+"""The claims about ``S_a±`` when the distractor has a mean ``μ ≠ 0`` (``docs/math.md#sapm-mu-bias``,
+``docs/math.md#linear-relu-patterns``), on any linear model with a distractor.
 
-With ``ε ~ N(μ, σ²)`` the paper's two-regime estimator is biased, ``a± = a_s ± 1.5μ·a_d``
-(:func:`refpattern.experiments.toy.model.relu_patterns`), so it recovers ``a_s`` only when
-``μ = 0``; ρ cannot see the bias (``cov[d̂, y] = 0``, ρ = 1); the within-regime variant
-``variant="regime"`` recovers ``a_s`` for every ``μ``.  :func:`claim_relu_patterns` measures all four.
+With a distractor mean the paper's two-regime estimator is biased (on the toy ``a± = a_s ±
+1.5μ·a_d``; in general :func:`refpattern.linear.closed_forms.relu_patterns`), so it recovers S_a's
+pattern only when ``μ = 0``; ρ cannot see the bias (``cov[d̂, y] = 0`` on the fitting data, ρ = 1);
+the within-regime variant ``variant="regime"`` recovers ``a_s`` for every ``μ`` where the filter
+reads the signal exactly.  :func:`claim_relu_patterns` measures all four against the closed forms.
 """
 
 from __future__ import annotations
@@ -11,100 +13,162 @@ from __future__ import annotations
 import numpy as np
 
 from refpattern.experiments.ledger import FAILS, HOLDS, PARTLY, Claim
-from refpattern.experiments.report import format_vector
-from refpattern.experiments.toy import model
 from refpattern.experiments.toy.measurements import (
-    covariance_with,
+    Sample,
     fit,
+    mean_text,
     neuron_relu_patterns,
     neuron_rho,
     relu_signal_estimate,
     rho_text,
+    sample_covariance,
+    vector_text,
 )
+from refpattern.experiments.toy.pattern_claims import pattern_label
 from refpattern.experiments.toy.tolerances import (
+    BATCHES,
     RELATIVE_EXACT,
     batch_standard_error,
-    batch_values,
     in_standard_errors,
     within,
 )
+from refpattern.linear import closed_forms
 
 MU_BIASED = 1.0
-"""The distractor mean used for the ``S_a±`` caveat."""
+"""The distractor mean used for the ``S_a±`` caveat when a model's own mean is 0."""
 
 ONLY_WHEN_MU_ZERO = "holds only when μ = 0"
 """The condition of a ``partly`` verdict for ``S_a±`` recovering ``a_s``."""
 
+SAME_PATTERN = 1e-9
+"""Closed forms within this (relative to their size) count as the same pattern."""
 
-def claim_relu_patterns(data, biased, net, seed) -> list:
-    """``S_a±`` at μ = 0 (``data``) and at μ = MU_BIASED (``biased``), paper and regime variants: four claims."""
+
+def _same(a, b) -> bool:
+    return bool(np.max(np.abs(a - b)) <= SAME_PATTERN * max(np.max(np.abs(b)), 1e-300))
+
+
+def _toy_like(sample: Sample) -> bool:
+    """The toy's structure: exact read, one uniform signal of scale 1, one distractor, ``wᵀμ_x = 0``."""
+    model = sample.model
+    return (sample.exact and pattern_label(sample) == "a_s" and model.signals == 1 and model.distractors == 1
+            and model.signal_kinds[0] == "uniform" and model.signal_scales[0] == 1.0 and sample.w @ model.mean == 0.0)
+
+
+def claim_relu_patterns(unbiased: Sample, biased: Sample, seed, rho_measurable: bool = True) -> list:
+    """``S_a±`` at μ = 0 (``unbiased``) and at the biased mean (``biased``), paper and regime variants: four claims."""
     fitted, se = {}, {}
-    for label, sample in (("mu0", data), ("mu1", biased)):
+    for label, sample in (("mu0", unbiased), ("mu1", biased)):
         for variant in ("paper", "regime"):
-            fitted[label, variant] = neuron_relu_patterns(fit(net, sample.X, "a+-", seed, variant))
+            net = sample.net
+            fitted[label, variant] = neuron_relu_patterns(fit(net, sample.inputs(), "a+-", seed, variant))
             se[label, variant] = batch_standard_error(
-                batch_values(lambda part, variant=variant: neuron_relu_patterns(fit(net, part, "a+-", seed, variant)),
-                             sample.X))
-    a_s2 = np.tile(data.a_s, 2)
-    closed = np.concatenate(model.relu_patterns(biased.a_s, biased.a_d, MU_BIASED, "paper"))
-    mu = f"μ = {MU_BIASED:g}"
+                [neuron_relu_patterns(fit(net, part.X, "a+-", seed, variant)) for part in sample.draw.parts(BATCHES)])
+    target = np.tile(unbiased.pattern, 2)
+    label = pattern_label(unbiased)
+    closed = {(name, variant): np.concatenate(closed_forms.relu_patterns(sample.model, sample.w, sample.b, variant))
+              for name, sample in (("mu0", unbiased), ("mu1", biased)) for variant in ("paper", "regime")}
+    mu_value = biased.model.distractor_mean
+    mu = f"μ = {mean_text(mu_value)}"
+    mu_number = float(mu_value[0]) if np.all(mu_value == mu_value[0]) else mu_value
+    dimension = unbiased.model.dimension
+    toy_like = _toy_like(biased)
     claims = []
 
-    measured, error = fitted["mu1", "paper"], se["mu1", "paper"]
+    measured, error, expected = fitted["mu1", "paper"], se["mu1", "paper"], closed["mu1", "paper"]
+    if toy_like:
+        expected_text = (f"a₊ = a_s + 1.5μ·a_d = {vector_text(expected[:dimension])}, a₋ = a_s − 1.5μ·a_d = "
+                         f"{vector_text(expected[dimension:])}")
+    else:
+        expected_text = (f"a₊ = {vector_text(expected[:dimension])}, a₋ = {vector_text(expected[dimension:])} "
+                         "(closed form, docs/math.md#linear-relu-patterns)")
     claims.append(Claim(
-        "relu_patterns_closed_form", f"S_a± (paper variant) at {mu} equals its closed form",
-        f"a₊ = a_s + 1.5μ·a_d = {format_vector(closed[:2])}, a₋ = a_s − 1.5μ·a_d = {format_vector(closed[2:])}",
-        f"a₊ = {format_vector(measured[:2], 4)}, a₋ = {format_vector(measured[2:], 4)} "
-        f"({in_standard_errors(measured, closed, error):.1f} SE)",
-        HOLDS if within(measured, closed, error) else FAILS,
+        "relu_patterns_closed_form", f"S_a± (paper variant) at {mu} equals its closed form", expected_text,
+        f"a₊ = {vector_text(measured[:dimension], 4)}, a₋ = {vector_text(measured[dimension:], 4)} "
+        f"({in_standard_errors(measured, expected, error):.1f} SE)",
+        HOLDS if within(measured, expected, error) else FAILS,
         source="docs/math.md#sapm-mu-bias", must_hold=True,
-        numbers={"mu": MU_BIASED, "measured": measured, "closed_form": closed, "standard_error": error},
+        numbers={"mu": mu_number, "measured": measured, "closed_form": expected, "standard_error": error},
     ))
 
-    at_zero = within(fitted["mu0", "paper"], a_s2, se["mu0", "paper"])
-    at_mu = within(fitted["mu1", "paper"], a_s2, se["mu1", "paper"])
+    closed_at_zero = _same(closed["mu0", "paper"], target)
+    closed_at_mu = _same(closed["mu1", "paper"], target)
+    expected_verdict = (HOLDS if closed_at_mu else PARTLY) if closed_at_zero else FAILS
+    at_zero = within(fitted["mu0", "paper"], target, se["mu0", "paper"])
+    at_mu = within(fitted["mu1", "paper"], target, se["mu1", "paper"])
     verdict = (HOLDS if at_mu else PARTLY) if at_zero else FAILS
+    bias = float(np.linalg.norm(closed["mu1", "paper"][:dimension] - unbiased.pattern))
+    if not closed_at_zero:
+        expected_text = (f"a₊, a₋ ≠ {label} already at μ = 0 (|a₊ − {label}| = "
+                         f"{np.linalg.norm(closed['mu0', 'paper'][:dimension] - unbiased.pattern):.3f}: the output "
+                         "is not s_k, docs/math.md#linear-relu-patterns)")
+    else:
+        bias_name = "1.5|μ|·|a_d|" if toy_like else f"|a₊ − {label}|"
+        expected_text = f"a₊ = a₋ = {label} at μ = 0; off by {bias_name} = {bias:.3f} at {mu}"
+    numbers = {"mu0": fitted["mu0", "paper"], "mu0_standard_error": se["mu0", "paper"],
+               "mu1": fitted["mu1", "paper"], "mu1_standard_error": se["mu1", "paper"], "a_s": unbiased.a_s}
+    if label != "a_s":
+        numbers["target"] = unbiased.pattern
     claims.append(Claim(
-        "relu_patterns_recover_signal", "S_a± (paper variant) recovers a_s",
-        f"a₊ = a₋ = a_s at μ = 0; off by 1.5|μ|·|a_d| = {1.5 * MU_BIASED * np.sqrt(2):.3f} at {mu}",
-        f"μ = 0: {in_standard_errors(fitted['mu0', 'paper'], a_s2, se['mu0', 'paper']):.1f} SE from a_s; "
-        f"{mu}: |a₊ − a_s| = {np.linalg.norm(fitted['mu1', 'paper'][:2] - data.a_s):.3f} "
-        f"({in_standard_errors(fitted['mu1', 'paper'], a_s2, se['mu1', 'paper']):.0f} SE)",
+        "relu_patterns_recover_signal", f"S_a± (paper variant) recovers {label}", expected_text,
+        f"μ = 0: {in_standard_errors(fitted['mu0', 'paper'], target, se['mu0', 'paper']):.1f} SE from {label}; "
+        f"{mu}: |a₊ − {label}| = {np.linalg.norm(fitted['mu1', 'paper'][:dimension] - unbiased.pattern):.3f} "
+        f"({in_standard_errors(fitted['mu1', 'paper'], target, se['mu1', 'paper']):.0f} SE)",
         verdict, condition=ONLY_WHEN_MU_ZERO if verdict == PARTLY else "",
         source="docs/math.md#sapm-mu-bias", must_hold=True,
-        expected_verdict=PARTLY,
-        numbers={"mu0": fitted["mu0", "paper"], "mu0_standard_error": se["mu0", "paper"],
-                 "mu1": fitted["mu1", "paper"], "mu1_standard_error": se["mu1", "paper"], "a_s": data.a_s},
+        expected_verdict=expected_verdict, numbers=numbers,
     ))
 
     # ρ cannot see the bias: cov[d̂, y] = 0 and ρ = 1 on the fitting data
-    y = net.forward(biased.X)[:, 0]
-    d_hat = biased.X - relu_signal_estimate(fitted["mu1", "paper"], y)
-    covariance = covariance_with(d_hat, y)
-    scale = float(np.max(np.abs(covariance_with(biased.X, y))))
-    rho_biased = neuron_rho(net, biased.X, fit(net, biased.X, "a+-", seed, "paper"))
-    blind = bool(np.max(np.abs(covariance)) <= RELATIVE_EXACT * scale and abs(rho_biased - 1.0) <= RELATIVE_EXACT)
+    net, b = biased.net, biased.b
+
+    def distractor_estimate(batch):
+        y = net.forward(batch.X)[:, 0] - b
+        return batch.X - relu_signal_estimate(fitted["mu1", "paper"], y, b), y
+
+    covariance = sample_covariance(biased, distractor_estimate)
+    scale = float(np.max(np.abs(sample_covariance(biased, lambda batch: (batch.X, net.forward(batch.X)[:, 0] - b)))))
+    rho_biased = (neuron_rho(net, biased.inputs(), fit(net, biased.inputs(), "a+-", seed, "paper"))
+                  if rho_measurable else None)
+    blind = bool(np.max(np.abs(covariance)) <= RELATIVE_EXACT * scale
+                 and (rho_biased is None or abs(rho_biased - 1.0) <= RELATIVE_EXACT))
+    if toy_like:
+        expected_text = "cov[d̂, y] = a_d·(cov[ε, y] − 1.5μ·cov[|y|, y]) = 0, so ρ(S_a±) = 1 although a± ≠ a_s"
+    else:
+        expected_text = ("cov[d̂, y] = 0 on the fitting data (docs/math.md#eq2-variants), so ρ(S_a±) = 1 "
+                         + (f"although a± ≠ {label}" if not closed_at_mu else f"(and a± = {label} here)"))
     claims.append(Claim(
-        "rho_blind_to_relu_bias", f"ρ cannot see the S_a± bias at {mu}",
-        "cov[d̂, y] = a_d·(cov[ε, y] − 1.5μ·cov[|y|, y]) = 0, so ρ(S_a±) = 1 although a± ≠ a_s",
-        f"cov[d̂, y] = {format_vector(covariance, 1, 'e')}; ρ(S_a±) = {rho_text(rho_biased)}",
+        "rho_blind_to_relu_bias", f"ρ cannot see the S_a± bias at {mu}", expected_text,
+        f"cov[d̂, y] = {vector_text(covariance, 1, 'e')}; ρ(S_a±) = "
+        + (rho_text(rho_biased) if rho_biased is not None else "not measured (N too small for D)"),
         HOLDS if blind else FAILS,
         source="docs/math.md#sapm-mu-bias", must_hold=True,
         numbers={"cov_d_hat_y": covariance, "cov_x_y_scale": scale, "rho": rho_biased},
     ))
 
-    regime, regime_se = fitted["mu1", "regime"], se["mu1", "regime"]
-    rho_regime = neuron_rho(net, biased.X, fit(net, biased.X, "a+-", seed, "regime"))
+    regime, regime_se, regime_closed = fitted["mu1", "regime"], se["mu1", "regime"], closed["mu1", "regime"]
+    rho_regime = (neuron_rho(net, biased.inputs(), fit(net, biased.inputs(), "a+-", seed, "regime"))
+                  if rho_measurable else None)
+    recovers = _same(regime_closed, target)
+    numbers = {"measured": regime, "standard_error": regime_se, "rho": rho_regime,
+               "mu0_measured": fitted["mu0", "regime"], "mu0_standard_error": se["mu0", "regime"]}
+    if recovers and label == "a_s":
+        statement = f"S_a± with variant=\"regime\" recovers a_s at {mu}"
+        expected_text = "a₊ = cov₊[x, y]/var₊[y] = a_s and a₋ = a_s for every μ"
+    elif recovers:
+        statement = f"S_a± with variant=\"regime\" recovers {label} at {mu}"
+        expected_text = f"a₊ = cov₊[x, y]/var₊[y] = {label} and a₋ = {label} for every μ"
+    else:
+        statement = f"S_a± with variant=\"regime\" equals its closed form at {mu}"
+        expected_text = (f"a₊ = cov₊[x, y]/var₊[y] = {vector_text(regime_closed[:dimension])}, a₋ = "
+                         f"{vector_text(regime_closed[dimension:])} (≠ {label}: the output is not s_k)")
+        numbers["closed_form"] = regime_closed
     claims.append(Claim(
-        "regime_variant_recovers_signal", f"S_a± with variant=\"regime\" recovers a_s at {mu}",
-        "a₊ = cov₊[x, y]/var₊[y] = a_s and a₋ = a_s for every μ",
-        f"a₊ = {format_vector(regime[:2], 4)}, a₋ = {format_vector(regime[2:], 4)} "
-        f"({in_standard_errors(regime, a_s2, regime_se):.1f} SE); "
-        f"ρ = {rho_text(rho_regime)}",
-        HOLDS if within(regime, a_s2, regime_se) else FAILS,
-        source="docs/math.md#sapm-mu-bias", must_hold=True,
-        numbers={"measured": regime, "standard_error": regime_se, "rho": rho_regime,
-                 "mu0_measured": fitted["mu0", "regime"], "mu0_standard_error": se["mu0", "regime"]},
+        "regime_variant_recovers_signal", statement, expected_text,
+        f"a₊ = {vector_text(regime[:dimension], 4)}, a₋ = {vector_text(regime[dimension:], 4)} "
+        f"({in_standard_errors(regime, regime_closed, regime_se):.1f} SE); "
+        f"ρ = {rho_text(rho_regime) if rho_regime is not None else 'not measured'}",
+        HOLDS if within(regime, regime_closed, regime_se) else FAILS,
+        source="docs/math.md#sapm-mu-bias", must_hold=True, numbers=numbers,
     ))
     return claims
-

@@ -12,6 +12,10 @@ How the tolerances are set (never tuned to pass)
   error shrinks like ``1/√n``.  With 49 degrees of freedom a true claim exceeds 5 SE with
   probability 7.7·10⁻⁶ per number, so a report of ~50 numbers raises a false alarm for
   fewer than 1 seed in 2500; a wrong closed form or a bug is typically off by hundreds of SE.
+* **Long vectors** (a pattern in ``D = 1000`` dimensions is 1000 numbers): a claim that compares
+  ``n > 4`` components at once uses ``Z_n`` with ``n·P(|t₄₉| > Z_n) = 4·P(|t₄₉| > 5)`` (Bonferroni),
+  so that its chance of a false alarm is that of four numbers at ``Z = 5`` (``Z_n ≈ 6.9`` for
+  ``n = 2000``); vectors of up to four components — every vector of the toy — keep ``Z = 5``.
 * The ``1/√N`` rate is a weighted least-squares slope of ``log RMS error`` on ``log n`` over
   independent draws; its SE comes from the spread of the squared errors (delta method, pooled
   over the sizes; see :func:`refpattern.experiments.toy.pattern_claims.claim_error_rate`).
@@ -49,9 +53,27 @@ def batch_standard_error(values) -> np.ndarray:
     return values.std(axis=0, ddof=1) / np.sqrt(len(values))
 
 
+BONFERRONI_BASE = 4
+"""Vectors of up to this many components are compared at ``Z``; longer ones at :func:`z_for`."""
+
+
+def z_for(components: int) -> float:
+    """``Z`` for a claim comparing ``components`` numbers: ``Z`` up to :data:`BONFERRONI_BASE` of them, else
+    the ``Z_n`` with ``n·P(|t_{K−1}| > Z_n) = BONFERRONI_BASE·P(|t_{K−1}| > Z)`` (Student's t with the
+    batch-means degrees of freedom)."""
+    if components <= BONFERRONI_BASE:
+        return Z
+    from scipy.stats import t
+
+    tail = t.sf(Z, BATCHES - 1) * BONFERRONI_BASE / components
+    return float(max(Z, t.isf(tail, BATCHES - 1)))
+
+
 def within(measured, expected, se) -> bool:
-    """``|measured − expected| ≤ Z·SE`` in every component (plus the rounding floor ``EXACT``)."""
-    return bool(np.all(np.abs(np.asarray(measured) - np.asarray(expected)) <= Z * np.asarray(se) + EXACT))
+    """``|measured − expected| ≤ Z_n·SE`` in every component (plus the rounding floor ``EXACT``), ``Z_n`` from
+    :func:`z_for` (``Z`` for up to four components)."""
+    deviation = np.abs(np.asarray(measured) - np.asarray(expected))
+    return bool(np.all(deviation <= z_for(deviation.size) * np.asarray(se) + EXACT))
 
 
 def in_standard_errors(measured, expected, se) -> float:

@@ -1,0 +1,382 @@
+"""A synthetic linear model ``x = A_sᵀs + A_dᵀd + ε`` in ``D`` dimensions (``docs/math.md#linear-model``).
+
+* ``K`` signal components ``s = (s_1, …, s_K)``, independent (so ``Σ_ss = diag(σ²_k)``; a mixture of
+  sources is written through the directions), each symmetric with mean 0:
+  ``"uniform"`` on ``[−c, c]`` (variance ``c²/3``), ``"gaussian"`` ``N(0, c²)`` (variance
+  ``c²``) or ``"rademacher"`` ``±c`` (variance ``c²``), ``c`` the component's ``scale``;
+  row ``k`` of ``signal_directions`` (K, D) is ``a_s,k``.
+* ``M`` distractors ``d = μ + B·s + L·z``, ``z ~ N(0, I_M)``: any mean ``μ``, any covariance
+  ``Σ_dd = cov[d]`` and any cross-covariance ``Σ_ds = cov[d, s]`` (M, K) with the signal, so that
+  ``(s, d)`` has the covariance ``[[Σ_ss, Σ_dsᵀ], [Σ_ds, Σ_dd]]``; ``B = Σ_ds Σ_ss⁻¹`` and
+  ``L Lᵀ = Σ_dd − B Σ_ss Bᵀ``, which is positive semi-definite exactly when that joint matrix is a
+  covariance (else refused).  Row ``m`` of ``distractor_directions`` (M, D) is ``a_d,m``.
+* noise ``ε ~ N(0, Σ_ε)``, any positive semi-definite ``Σ_ε`` (0 allowed).
+
+Folding the distractor's signal part into the signal gives the form every closed form uses
+(``docs/math.md#linear-model``)::
+
+    x = μ_x + Σ_k p_k s_k + g,    μ_x = A_dᵀμ,    p_k = a_s,k + A_dᵀB_k (the *effective* signal
+                                                   direction, rows of ``effective_directions``),
+    g ~ N(0, Σ_g),  Σ_g = A_dᵀ L Lᵀ A_d + Σ_ε,  independent of s,
+    Σ_x = Σ_k σ²_k p_k p_kᵀ + Σ_g.
+
+Nothing here draws or fits; sampling is :mod:`refpattern.linear.sampling`, the closed forms are
+:mod:`refpattern.linear.closed_forms`.  Every array the model holds is a read-only float64 copy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+SIGNAL_KINDS = ("uniform", "gaussian", "rademacher")
+"""The signal distributions: uniform on ``[−c, c]``, ``N(0, c²)``, ``±c`` with probability 1/2 each."""
+
+KIND_VARIANCE = {"uniform": 1.0 / 3.0, "gaussian": 1.0, "rademacher": 1.0}
+"""``var[s]/c²`` of each kind (uniform: ``c²/3``; the toy's ``σ²_y = 1/3``)."""
+
+KIND_FOURTH_MOMENT = {"uniform": 1.0 / 5.0, "gaussian": 3.0, "rademacher": 1.0}
+"""``E[s⁴]/c⁴`` of each kind (uniform: ``c⁴/5``)."""
+
+PSD_TOLERANCE = 1e-12
+"""A covariance is positive semi-definite when its smallest eigenvalue is ≥ −this × its largest."""
+
+DEFAULT_NAMES = {
+    "signal_directions": "signal_directions", "signal_kinds": "signal_kinds", "signal_scales": "signal_scales",
+    "distractor_directions": "distractor_directions", "distractor_mean": "distractor_mean",
+    "distractor_covariance": "distractor_covariance", "cross_covariance": "cross_covariance",
+    "noise_covariance": "noise_covariance", "explained": "explained",
+}
+
+
+def _read_only(array) -> np.ndarray:
+    array = np.array(array, dtype=np.float64, copy=True)
+    array.setflags(write=False)
+    return array
+
+
+def _matrix(value, shape, name) -> np.ndarray:
+    try:
+        array = np.array(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: expected numbers of shape {shape}, got {value!r}") from None
+    if array.shape != tuple(shape):
+        raise ValueError(f"{name}: expected shape {tuple(shape)}, got {array.shape}")
+    bad = np.argwhere(~np.isfinite(array))
+    if len(bad):
+        where = "".join(f"[{i}]" for i in bad[0])
+        raise ValueError(f"{name}{where}: not finite ({array[tuple(bad[0])]})")
+    return array
+
+
+def covariance_factor(covariance, name: str) -> np.ndarray:
+    """``L`` with ``L Lᵀ = covariance`` (n, n), for a positive semi-definite covariance.
+
+    A diagonal covariance gets ``L = diag(sqrt(c_ii))`` exactly (so a variance ``σ²`` gives the
+    standard deviation ``σ`` to the last bit); any other the eigen-factor ``U·sqrt(max(λ, 0))``.
+    Raises ``ValueError`` naming ``name`` when the matrix is not symmetric or has an eigenvalue
+    below ``−PSD_TOLERANCE × λ_max`` (not a covariance).
+    """
+    c = np.asarray(covariance, dtype=np.float64)
+    if c.size == 0:
+        return c.copy()
+    scale = float(np.max(np.abs(c)))
+    if not np.allclose(c, c.T, rtol=0.0, atol=1e-12 * scale):
+        raise ValueError(f"{name}: a covariance must be symmetric, got {c.tolist()}")
+    if np.count_nonzero(c - np.diag(np.diag(c))) == 0:
+        diagonal = np.diag(c)
+        if np.any(diagonal < 0):
+            index = int(np.argmin(diagonal))
+            raise ValueError(f"{name}: not a covariance (a negative variance, {diagonal[index]:.6g} at "
+                             f"[{index}][{index}])")
+        return np.diag(np.sqrt(diagonal))
+    values, vectors = np.linalg.eigh((c + c.T) / 2)
+    if values[0] < -PSD_TOLERANCE * max(values[-1], 0.0) - 1e-300:
+        raise ValueError(f"{name}: not a covariance (not positive semi-definite: smallest eigenvalue "
+                         f"{values[0]:.3g}, largest {values[-1]:.3g})")
+    return vectors * np.sqrt(np.maximum(values, 0.0))
+
+
+class LinearModel:
+    """``x = A_sᵀs + A_dᵀd + ε`` (module docstring); which signal component the filter reads is
+    ``explained`` (``k``, 0-based).
+
+    Parameters
+    ----------
+    signal_directions : (K, D)
+        Row ``k`` is ``a_s,k``; ``K ≥ 1``.
+    signal_kinds : str or sequence of K str
+        Each one of :data:`SIGNAL_KINDS`.
+    signal_scales : float or (K,)
+        ``c > 0`` of each component (0 would make the signal covariance singular: refused).
+    distractor_directions : (M, D), optional
+        Row ``m`` is ``a_d,m`` (default: no distractor, ``M = 0``).
+    distractor_mean : float or (M,)
+        ``μ`` (default 0).
+    distractor_covariance : float, (M,) or (M, M)
+        ``cov[d]``: a number is that variance for every distractor (times ``I``), a vector the
+        diagonal (default 1).
+    cross_covariance : (M, K), optional
+        ``cov[d, s]`` (default 0: the distractors are independent of the signal).
+    noise_covariance : float, (D,) or (D, D)
+        ``Σ_ε``, read like ``distractor_covariance`` (default 0: no noise).
+    explained : int
+        ``k``: the signal component the optimal filter extracts (default 0).
+    name, description : str
+        How reports call the model.
+    names : dict, optional
+        How messages name each argument (a configuration file passes its keys).
+
+    Raises ``ValueError`` naming the argument for a wrong shape, a non-finite value, a scale that
+    is not > 0, a covariance that is not one, or an explained component whose direction does not
+    reach ``x`` (``p_k = 0``: nothing to filter).
+    """
+
+    def __init__(self, signal_directions, signal_kinds="uniform", signal_scales=1.0, distractor_directions=None,
+                 distractor_mean=0.0, distractor_covariance=1.0, cross_covariance=None, noise_covariance=0.0,
+                 explained: int = 0, name: str = "", description: str = "", names=None):
+        names = {**DEFAULT_NAMES, **(names or {})}
+        self.names = names
+        try:
+            signal = np.array(signal_directions, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"{names['signal_directions']}: expected K ≥ 1 rows of D ≥ 1 numbers, got "
+                             f"{signal_directions!r}") from None
+        if signal.ndim != 2 or signal.shape[0] < 1 or signal.shape[1] < 1:
+            raise ValueError(f"{names['signal_directions']}: expected K ≥ 1 rows of D ≥ 1 numbers, got shape "
+                             f"{np.shape(signal)}")
+        k_count, dimension = signal.shape
+        signal = _matrix(signal, (k_count, dimension), names["signal_directions"])
+        kinds = (signal_kinds,) * k_count if isinstance(signal_kinds, str) else tuple(signal_kinds)
+        if len(kinds) != k_count:
+            raise ValueError(f"{names['signal_kinds']}: expected {k_count} distributions (one per signal "
+                             f"component), got {len(kinds)}")
+        for index, kind in enumerate(kinds):
+            if kind not in SIGNAL_KINDS:
+                raise ValueError(f"{names['signal_kinds']}[{index}]: expected one of {SIGNAL_KINDS}, got {kind!r}")
+        scales = _matrix(np.broadcast_to(np.asarray(signal_scales, dtype=np.float64), (k_count,))
+                         if np.ndim(signal_scales) == 0 else signal_scales, (k_count,), names["signal_scales"])
+        for index, scale in enumerate(scales):
+            if not scale > 0:
+                raise ValueError(f"{names['signal_scales']}[{index}]: must be > 0, got {scale} (a signal with "
+                                 f"scale 0 makes the signal covariance singular: no filter can read it)")
+        if distractor_directions is None:
+            distractors = np.zeros((0, dimension))
+        else:
+            try:
+                distractors = np.array(distractor_directions, dtype=np.float64)
+            except (TypeError, ValueError):
+                raise ValueError(f"{names['distractor_directions']}: expected M rows of {dimension} numbers, got "
+                                 f"{distractor_directions!r}") from None
+            if distractors.size == 0:
+                distractors = np.zeros((0, dimension))
+            if distractors.ndim != 2:
+                raise ValueError(f"{names['distractor_directions']}: expected M rows of {dimension} numbers, "
+                                 f"got shape {distractors.shape}")
+        m_count = distractors.shape[0]
+        distractors = _matrix(distractors, (m_count, dimension), names["distractor_directions"])
+        mean = _matrix(np.full(m_count, float(distractor_mean)) if np.ndim(distractor_mean) == 0
+                       else distractor_mean, (m_count,), names["distractor_mean"])
+        covariance = _square(distractor_covariance, m_count, names["distractor_covariance"])
+        cross = np.zeros((m_count, k_count)) if cross_covariance is None else \
+            _matrix(cross_covariance, (m_count, k_count), names["cross_covariance"])
+        noise = _square(noise_covariance, dimension, names["noise_covariance"])
+        if isinstance(explained, bool) or not isinstance(explained, (int, np.integer)):
+            raise ValueError(f"{names['explained']}: expected an integer, got {explained!r}")
+        if not 0 <= explained < k_count:
+            raise ValueError(f"{names['explained']}: expected a signal component 0…{k_count - 1}, got {explained}")
+
+        self.signal_directions = _read_only(signal)
+        self.signal_kinds = kinds
+        self.signal_scales = _read_only(scales)
+        self.distractor_directions = _read_only(distractors)
+        self.distractor_mean = _read_only(mean)
+        self.distractor_covariance = _read_only(covariance)
+        self.cross_covariance = _read_only(cross)
+        self.noise_covariance = _read_only(noise)
+        self.explained = int(explained)
+        self.name = str(name)
+        self.description = str(description)
+
+        # uniform: c·c/3 (the toy's σ²_y = 1.0/3.0 to the last bit); gaussian and rademacher: c·c
+        variances = np.array([scale * scale / 3.0 if kind == "uniform" else scale * scale
+                              for kind, scale in zip(kinds, scales)])
+        self.signal_variances = _read_only(variances)
+        regression = cross / variances if m_count else np.zeros((0, k_count))
+        self.signal_regression = _read_only(regression)
+        conditional = covariance - regression @ np.diag(variances) @ regression.T if np.any(regression) else covariance
+        self.distractor_factor = _read_only(covariance_factor(
+            conditional, f"{names['distractor_covariance']} with {names['cross_covariance']} (the covariance of "
+                         "(s, d))" if np.any(regression) else names["distractor_covariance"]))
+        self.conditional_distractor_covariance = _read_only(conditional)
+        self.noise_factor = _read_only(covariance_factor(noise, names["noise_covariance"]))
+        self.effective_directions = _read_only(signal + regression.T @ distractors if np.any(regression) else signal)
+        self.mean = _read_only(mean @ distractors if m_count else np.zeros(dimension))
+        gaussian = distractors.T @ conditional @ distractors + noise if m_count else noise.copy()
+        self.gaussian_covariance = _read_only(gaussian)
+        p = self.effective_directions
+        self.input_covariance = _read_only((p.T * variances) @ p + gaussian)
+        if not np.any(self.effective_directions[self.explained]):
+            raise ValueError(f"{names['signal_directions']}[{self.explained}]: the explained component does not "
+                             "reach x (its effective direction a_s,k + A_dᵀB_k is 0): there is nothing to filter")
+
+    def gaussian_variance(self, w) -> float:
+        """``wᵀΣ_g w`` computed as ``(A_d w)ᵀ·cov[d | s]·(A_d w) + wᵀΣ_ε w`` (no cancellation when ``w ⊥ a_d``)."""
+        w = np.asarray(w, dtype=np.float64)
+        reach = self.distractor_directions @ w
+        return float(reach @ self.conditional_distractor_covariance @ reach + w @ self.noise_covariance @ w)
+
+    # --- sizes -----------------------------------------------------------------------------------
+
+    @property
+    def dimension(self) -> int:
+        """``D``."""
+        return self.signal_directions.shape[1]
+
+    @property
+    def signals(self) -> int:
+        """``K``."""
+        return self.signal_directions.shape[0]
+
+    @property
+    def distractors(self) -> int:
+        """``M``."""
+        return self.distractor_directions.shape[0]
+
+    @property
+    def has_noise(self) -> bool:
+        return bool(np.any(self.noise_covariance))
+
+    @property
+    def is_planar(self) -> bool:
+        """The paper's structure: ``D = 2``, one signal, one distractor, no noise, a full-rank ``Σ_x``.
+
+        There every pattern with ``wᵀa = 1`` is ``p_k + t·a_d`` and the closed forms of
+        :mod:`refpattern.linear.planar` apply (``docs/math.md#toy-rho``).
+        """
+        if not (self.dimension == 2 and self.signals == 1 and self.distractors == 1 and not self.has_noise):
+            return False
+        p, a_d = self.effective_directions[0], self.distractor_directions[0]
+        determinant = p[0] * a_d[1] - p[1] * a_d[0]
+        return bool(self.conditional_distractor_covariance[0, 0] > 0
+                    and abs(determinant) > 1e-12 * np.linalg.norm(p) * np.linalg.norm(a_d))
+
+    # --- variants -----------------------------------------------------------------------------------
+
+    def parameters(self) -> dict:
+        """The constructor's arguments (a variant changes some of them)."""
+        return {"signal_directions": self.signal_directions, "signal_kinds": self.signal_kinds,
+                "signal_scales": self.signal_scales, "distractor_directions": self.distractor_directions,
+                "distractor_mean": self.distractor_mean, "distractor_covariance": self.distractor_covariance,
+                "cross_covariance": self.cross_covariance, "noise_covariance": self.noise_covariance,
+                "explained": self.explained, "name": self.name, "description": self.description,
+                "names": self.names}
+
+    def replace(self, **changes) -> LinearModel:
+        """A copy with some constructor arguments changed (validated like a new model)."""
+        return LinearModel(**{**self.parameters(), **changes})
+
+    def with_distractor_mean(self, mean) -> LinearModel:
+        """The same model with the distractor mean ``μ`` (a number for every distractor, or (M,))."""
+        return self.replace(distractor_mean=np.full(self.distractors, float(mean)) if np.ndim(mean) == 0 else mean)
+
+    def with_isotropic_noise(self, sigma: float) -> LinearModel:
+        """No distractor; noise ``σ² I`` instead (``docs/math.md#toy-claim-5``)."""
+        return self.replace(distractor_directions=None, distractor_mean=np.zeros(0),
+                            distractor_covariance=np.zeros((0, 0)), cross_covariance=None,
+                            noise_covariance=np.diag(np.full(self.dimension, float(sigma) ** 2)))
+
+    def plane(self) -> np.ndarray:
+        """``E`` (2, D): the orthonormal basis ``e₁ ∥ a_s,k``, ``e₂`` ⊥ ``e₁`` in the plane of the first
+        distractor (the first axis not parallel to ``a_s,k`` when there is none, or it is parallel).
+
+        In the toy ``E = I`` exactly, so coordinates in the plane are the toy's coordinates.
+        """
+        e1 = self.signal_directions[self.explained] / np.linalg.norm(self.signal_directions[self.explained])
+        candidates = list(self.distractor_directions[:1]) + list(np.eye(self.dimension))
+        for candidate in candidates:
+            rest = candidate - (e1 @ candidate) * e1
+            norm = np.linalg.norm(rest)
+            if norm > 1e-9 * max(np.linalg.norm(candidate), 1e-300):
+                return np.vstack([e1, rest / norm])
+        return np.vstack([e1, np.zeros(self.dimension)])  # D = 1: no second axis
+
+    def plane_coordinates(self, v) -> np.ndarray:
+        """``E·v``: the coordinates of ``v`` (…, D) in :meth:`plane`."""
+        return np.asarray(v, dtype=np.float64) @ self.plane().T
+
+    def plane_direction_deg(self, v) -> float:
+        """The direction of ``v`` in :meth:`plane`, ``atan2(e₂ᵀv, e₁ᵀv)`` in degrees (the toy's
+        ``direction_deg`` when ``D = 2``)."""
+        u, w = self.plane_coordinates(v)
+        return float(np.degrees(np.arctan2(w, u)))
+
+    def rotate_in_plane(self, v, angle_deg: float) -> np.ndarray:
+        """``v`` with its :meth:`plane` part rotated by ``angle_deg`` (from ``e₁`` towards ``e₂``); the part
+        outside the plane is kept.  In the toy this is the 2-D rotation, to the last bit."""
+        t = np.deg2rad(angle_deg)
+        rotation = np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])
+        basis = self.plane()
+        v = np.asarray(v, dtype=np.float64)
+        coordinates = basis @ v
+        return basis.T @ (rotation @ coordinates) + (v - basis.T @ coordinates)
+
+    def rotated(self, angle_deg: float) -> LinearModel:
+        """Every distractor direction rotated by ``angle_deg`` in :meth:`plane` (the signal fixed)."""
+        rotated = np.array([self.rotate_in_plane(a_d, angle_deg) for a_d in self.distractor_directions])
+        return self.replace(distractor_directions=rotated.reshape(self.distractors, self.dimension))
+
+    def embedded(self, dimension: int, noise_variance: float | None = None) -> LinearModel:
+        """The same model in ``dimension ≥ D`` dimensions: directions padded with zeros, the noise
+        covariance padded with ``noise_variance`` on the new diagonal (default: the mean of the
+        current diagonal).  The ``D``-dimensional part is unchanged, the new axes carry noise only."""
+        dimension = int(dimension)
+        if dimension < self.dimension:
+            raise ValueError(f"dimension: expected at least {self.dimension}, got {dimension}")
+        extra = dimension - self.dimension
+        if noise_variance is None:
+            noise_variance = float(np.mean(np.diag(self.noise_covariance)))
+        noise = np.zeros((dimension, dimension))
+        noise[:self.dimension, :self.dimension] = self.noise_covariance
+        noise[self.dimension:, self.dimension:] = np.eye(extra) * float(noise_variance)
+        return self.replace(signal_directions=np.pad(self.signal_directions, ((0, 0), (0, extra))),
+                            distractor_directions=np.pad(self.distractor_directions, ((0, 0), (0, extra))),
+                            noise_covariance=noise)
+
+    def describe(self) -> str:
+        """One line: sizes, kinds, mean, noise."""
+        kinds = ", ".join(f"{kind}({scale:g})" for kind, scale in zip(self.signal_kinds, self.signal_scales))
+        parts = [f"D = {self.dimension}", f"K = {self.signals} signal(s) [{kinds}], explained k = {self.explained}",
+                 f"M = {self.distractors} distractor(s)"]
+        if self.distractors:
+            parts.append(f"μ = {_short(self.distractor_mean)}")
+            if np.any(self.cross_covariance):
+                parts.append("correlated with the signal")
+        noise = f"tr Σ_ε = {np.trace(self.noise_covariance):.3g}" if self.has_noise else "none"
+        parts.append(f"noise {noise}")
+        return ", ".join(parts)
+
+    def __repr__(self) -> str:
+        label = f"{self.name!r}: " if self.name else ""
+        return f"LinearModel({label}{self.describe()})"
+
+
+def _short(values) -> str:
+    values = np.ravel(values)
+    if len(values) and np.all(values == values[0]):
+        return f"{values[0]:g}" if len(values) == 1 else f"{values[0]:g} each"
+    return "(" + ", ".join(f"{v:g}" for v in values[:4]) + (", …" if len(values) > 4 else "") + ")"
+
+
+def _square(value, size: int, name: str) -> np.ndarray:
+    """A covariance given as a number (× I), a vector (the diagonal) or a (size, size) matrix."""
+    if np.ndim(value) == 0:
+        number = _matrix(value, (), name)
+        return np.eye(size) * float(number)
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: expected a number, {size} numbers (the diagonal) or a {size}×{size} matrix, "
+                         f"got {value!r}") from None
+    if array.ndim == 1 and size > 0:
+        return np.diag(_matrix(array, (size,), name))
+    return _matrix(array, (size, size), name)

@@ -1,0 +1,202 @@
+"""Closed forms of the planar case: one signal and one distractor in two dimensions, no noise
+(``docs/math.md#toy``; the paper's toy of Sec. 2 and its rotations).
+
+With ``x = a_s·y + a_d·ε`` in ``R²`` (``ε`` independent of ``y``, ``wᵀa_s = 1``, ``wᵀa_d = 0``) every
+pattern with ``wᵀa = 1`` is ``a_s + t·a_d`` for one number ``t``, which gives ρ, the filter and the
+random baseline in a few operations.  These are the formulas ``refpattern verify`` has always
+used on the toy; :mod:`refpattern.linear.closed_forms` uses them whenever a model is planar
+(:attr:`~refpattern.linear.model.LinearModel.is_planar`, with ``a_s`` the effective signal
+direction and ``σ`` the distractor's standard deviation given the signal), and the general forms
+otherwise (the tests hold both together to 1e-12).  ``σ²_y`` defaults to ``1/3`` (``y ~ U[−1, 1]``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+SIGMA_Y2 = 1.0 / 3.0
+"""``σ²_y = Var[y]`` for ``y ~ U[−1, 1]``."""
+
+DISTRACTOR_DIRECTION = np.array([1.0, 1.0])
+"""``a_d = (1, 1)ᵀ`` before any rotation."""
+
+HALF_MEAN_OVER_HALF_SECOND_MOMENT = 1.5
+"""``E₊[y] / E₊[y²] = (1/2) / (1/3) = 3/2`` for ``y ~ U[−1, 1]`` (the 1.5 in ``a± = a_s ± 1.5μ·a_d``)."""
+
+
+# --- directions -----------------------------------------------------------------------------
+
+def rotate(v, angle_deg: float) -> np.ndarray:
+    """Rotate a 2-vector counter-clockwise by ``angle_deg`` degrees."""
+    t = np.deg2rad(angle_deg)
+    rotation = np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])
+    return rotation @ np.asarray(v, dtype=np.float64)
+
+
+def direction_deg(v) -> float:
+    """The direction of a 2-vector in degrees, ``atan2(v₂, v₁)`` in (−180°, 180°]."""
+    v = np.asarray(v, dtype=np.float64)
+    return float(np.degrees(np.arctan2(v[1], v[0])))
+
+
+def axis_angle_deg(u, v) -> float:
+    """Angle in [0°, 90°] between the *lines* spanned by ``u`` and ``v`` (sign ignored)."""
+    u, v = np.asarray(u, dtype=np.float64), np.asarray(v, dtype=np.float64)
+    cosine = abs(u @ v) / (np.linalg.norm(u) * np.linalg.norm(v))
+    return float(np.degrees(np.arccos(min(cosine, 1.0))))
+
+
+def distractor_direction(rotation_deg: float = 0.0) -> np.ndarray:
+    """``a_d`` = ``(1, 1)ᵀ`` rotated by ``rotation_deg`` (norm √2, direction 45° + rotation)."""
+    return rotate(DISTRACTOR_DIRECTION, rotation_deg)
+
+
+# --- closed forms ------------------------------------------------------------------------------
+
+def optimal_filter(a_s, a_d) -> np.ndarray:
+    """The filter with ``wᵀa_s = 1`` and ``wᵀa_d = 0`` (``docs/math.md#toy-filter``).
+
+    In two dimensions this is the unique solution of ``[a_sᵀ; a_dᵀ] w = (1, 0)ᵀ``::
+
+        w = (a_d₂, −a_d₁)ᵀ / (a_s₁·a_d₂ − a_s₂·a_d₁),
+
+    i.e. the normal of ``a_d`` scaled so that ``wᵀa_s = 1``.  For ``a_s = (1, 0)``,
+    ``a_d = (1, 1)``: ``w = (1, −1)ᵀ``.  Then ``wᵀx = y`` exactly, so ``w`` is also the
+    zero-residual least-squares filter for any ``μ, σ``.  Rotating ``a_d`` by θ rotates
+    ``w`` by θ (``w ⊥ a_d``).  Raises when ``a_d ∥ a_s`` (no such filter).
+    """
+    a_s, a_d = np.asarray(a_s, dtype=np.float64), np.asarray(a_d, dtype=np.float64)
+    determinant = a_s[0] * a_d[1] - a_s[1] * a_d[0]
+    if abs(determinant) < 1e-12 * np.linalg.norm(a_s) * np.linalg.norm(a_d):
+        raise ValueError(f"optimal_filter: a_d = {a_d} is parallel to a_s = {a_s}; no w has wᵀa_s = 1 and wᵀa_d = 0")
+    return np.array([a_d[1], -a_d[0]]) / determinant
+
+
+def activation_pattern(a_s, a_d=None) -> np.ndarray:
+    """The pattern ``a = cov[x, y]/σ²_y`` of the optimal filter, in closed form: ``a = a_s``.
+
+    With ``y_out = wᵀx = y`` and ``ε`` independent of ``y``:
+    ``cov[x, y] = a_s·σ²_y + a_d·cov[ε, y] = a_s·σ²_y``, so ``a = a_s`` for every ``μ``,
+    ``σ`` and every direction of ``a_d`` (``a_d`` is accepted for symmetry, unused).
+    """
+    return np.asarray(a_s, dtype=np.float64).copy()
+
+
+def relu_patterns(a_s, a_d, mu: float, variant: str = "paper") -> tuple[np.ndarray, np.ndarray]:
+    """``(a₊, a₋)`` of ``S_a±`` for the optimal filter (gate ``wᵀx + 0 > 0`` ⇔ ``y > 0``).
+
+    ``variant="paper"`` (``docs/math.md#sapm-mu-bias``, unconditional ``E[y] = 0``)::
+
+        E₊[x y] = a_s·E₊[y²] + a_d·μ·E₊[y] = a_s/3 + a_d·μ/2
+        a₊ = E₊[x y] / wᵀE₊[x y] = (a_s/3 + a_d μ/2) / (1/3) = a_s + 1.5 μ·a_d
+        a₋ = a_s − 1.5 μ·a_d           (E₋[y] = −1/2)
+
+    so ``S_a±`` recovers ``a_s`` only when ``μ = 0``.  Still ``d̂ = x − S_a±(x) =
+    a_d·(ε − 1.5 μ |y|)`` and ``cov[d̂, y] = a_d·(cov[ε, y] − 1.5 μ·cov[|y|, y]) = 0`` (``|y|``
+    is even, ``y`` odd), so ρ(S_a±) = 1 and ρ cannot see the bias.
+
+    ``variant="regime"`` (``E₊[x]·E₊[y]``): ``a₊ = cov₊[x, y]/var₊[y] = a_s`` and likewise
+    ``a₋ = a_s``, for every ``μ`` (``ε`` is independent of ``y`` within each regime).
+    """
+    a_s, a_d = np.asarray(a_s, dtype=np.float64), np.asarray(a_d, dtype=np.float64)
+    if variant == "paper":
+        shift = HALF_MEAN_OVER_HALF_SECOND_MOMENT * mu * a_d
+        return a_s + shift, a_s - shift
+    if variant == "regime":
+        return a_s.copy(), a_s.copy()
+    raise ValueError(f"variant: expected 'paper' or 'regime', got {variant!r}")
+
+
+def isotropic_ls_filter(a_s, sigma_n: float, sigma_y2: float = SIGMA_Y2) -> np.ndarray:
+    """Least-squares filter ``argmin_w E[(y − wᵀx)²]`` for ``x = a_s y + n``, ``n ~ N(0, σ_n² I)``.
+
+    ``E[xxᵀ] = σ²_y a_s a_sᵀ + σ_n² I`` and ``E[x y] = σ²_y a_s``; Sherman–Morrison gives::
+
+        w = (σ²_y a_s a_sᵀ + σ_n² I)⁻¹ σ²_y a_s = a_s / (|a_s|² + σ_n²/σ²_y).
+
+    ``w`` stays parallel to ``a_s`` and only shrinks (``|w| < 1/|a_s|``), like an L2 (ridge)
+    penalty ``σ_n²/σ²_y``: isotropic noise does not rotate the filter (``docs/math.md#toy-claim-5``).
+    """
+    a_s = np.asarray(a_s, dtype=np.float64)
+    return a_s / (a_s @ a_s + sigma_n ** 2 / sigma_y2)
+
+
+def isotropic_activation_pattern(a_s, sigma_n: float, sigma_y2: float = SIGMA_Y2) -> np.ndarray:
+    """``a = cov[x, wᵀx]/var[wᵀx]`` for the isotropic LS filter: ``a = a_s·(1 + σ_n²/(σ²_y |a_s|²))``.
+
+    From the normal equations ``E[xxᵀ] w = σ²_y a_s``: ``cov[x, wᵀx] = σ²_y a_s`` and
+    ``var[wᵀx] = σ²_y wᵀa_s``, so ``a = a_s / (wᵀa_s)`` — parallel to ``a_s`` with ``wᵀa = 1``.
+    """
+    a_s = np.asarray(a_s, dtype=np.float64)
+    return a_s / (isotropic_ls_filter(a_s, sigma_n, sigma_y2) @ a_s)
+
+
+def pattern_rho(a, a_s, a_d, sigma: float, sigma_y2: float = SIGMA_Y2) -> float:
+    """``ρ`` (Eq. 1) of ``S(x) = a·wᵀx`` on distractor data, for any pattern with ``wᵀa = 1``.
+
+    ``w`` is the optimal filter; in two dimensions ``wᵀ(a − a_s) = 0`` puts ``a − a_s`` on the line
+    ``w^⊥ = span(a_d)``: ``a = a_s + t·a_d`` with ``t = (a − a_s)ᵀa_d / |a_d|²``.  Then
+    ``d̂ = x − a·y = a_d·(ε − t·y)``, a single direction, and the best ``v`` reads
+    ``ε − t·y``::
+
+        ρ = 1 − |t|·σ_y / sqrt(t²σ²_y + σ²)      (independent of μ).
+
+    ``t = 0`` (``S_a``) gives ρ = 1; ``S_w`` has ``t = −k`` (:func:`filter_estimator_rho`); the
+    random baseline ``a = r/(wᵀr)`` has a random ``t`` (:func:`random_pattern_rho`).
+    """
+    a, a_s, a_d = (np.asarray(v, dtype=np.float64) for v in (a, a_s, a_d))
+    t = (a - a_s) @ a_d / (a_d @ a_d)
+    return float(1.0 - abs(t) * np.sqrt(sigma_y2) / np.sqrt(t ** 2 * sigma_y2 + sigma ** 2))
+
+
+def random_pattern_rho(a_s, a_d, sigma: float, reference: float, sigma_y2: float = SIGMA_Y2) -> tuple[float, float]:
+    """Mean of ρ over the random baseline, and the probability that one draw beats ``reference``.
+
+    The random estimator (``docs/math.md#random-baseline``) is ``a = r/(wᵀr)`` with ``r ~ N(0, I)``: the line
+    of ``r`` has a uniform angle ``φ ∈ (−90°, 90°]``, so ``E[ρ] = (1/π)∫ ρ(a(φ)) dφ`` with
+    :func:`pattern_rho` (numerical quadrature).  ρ falls with ``|t|``, so ``ρ > reference`` ⇔
+    ``|t| < t_ref`` ⇔ the line of ``r`` lies between those of ``a_s − t_ref·a_d`` and
+    ``a_s + t_ref·a_d`` (an arc around ``a_s``), with probability ``angle/π``.  In two
+    dimensions a random direction therefore beats ``S_w`` quite often (35 % for the default toy):
+    the paper's "random removes almost no correlation" is a statement about high dimensions.
+    """
+    from scipy.integrate import quad
+
+    a_s, a_d = np.asarray(a_s, dtype=np.float64), np.asarray(a_d, dtype=np.float64)
+    w = optimal_filter(a_s, a_d)
+
+    def rho_at(phi):
+        r = np.array([np.cos(phi), np.sin(phi)])
+        wr = w @ r
+        return 0.0 if wr == 0 else pattern_rho(r / wr, a_s, a_d, sigma, sigma_y2)
+
+    # break the integral where wᵀr = 0 (ρ → 0 from both sides) and at a_s (the kink t = 0)
+    breaks = sorted({(np.arctan2(-w[0], w[1]) + np.pi / 2) % np.pi - np.pi / 2,
+                     (np.arctan2(a_s[1], a_s[0]) + np.pi / 2) % np.pi - np.pi / 2})
+    mean = quad(rho_at, -np.pi / 2, np.pi / 2, points=breaks, limit=200, epsabs=1e-12, epsrel=1e-12)[0] / np.pi
+    if reference >= 1.0:
+        return float(mean), 0.0
+    # |t| at which ρ = reference: (1 − ρ)² (t²σ²_y + σ²) = t²σ²_y
+    q = (1.0 - reference) ** 2
+    t_ref = np.sqrt(q * sigma ** 2 / (sigma_y2 * (1.0 - q)))
+    u, v = a_s - t_ref * a_d, a_s + t_ref * a_d
+    arc = np.arccos(np.clip(u @ v / (np.linalg.norm(u) * np.linalg.norm(v)), -1.0, 1.0))
+    return float(mean), float(arc / np.pi)
+
+
+def filter_estimator_rho(a_s, a_d, sigma: float, sigma_y2: float = SIGMA_Y2) -> float:
+    """``ρ(S_w)`` (Eq. 1) on the toy in closed form.
+
+    ``S_w(x) = w wᵀx / (wᵀw)``; in two dimensions ``d̂ = (I − wwᵀ/wᵀw) x`` is the projection
+    of ``x`` on the line ``w^⊥ = span(a_d)``::
+
+        d̂ = a_d·u,   u = a_dᵀx / |a_d|² = k·y + ε,   k = a_dᵀa_s / |a_d|².
+
+    ``Σ = cov[d̂] = a_d a_dᵀ (k² σ²_y + σ²)`` and ``c = cov[d̂, y] = a_d k σ²_y``, so
+    ``max_v corr = sqrt(cᵀΣ⁺c / σ²_y) = |k| σ_y / sqrt(k² σ²_y + σ²)`` and
+    ``ρ(S_w) = 1 − |k| σ_y / sqrt(k² σ²_y + σ²)`` (independent of ``μ``).
+    For ``a_d = (1, 1)``, ``σ = 1``: ``k = 1/2``, ``ρ = 1 − 1/√13 ≈ 0.72265``.
+    """
+    a_s, a_d = np.asarray(a_s, dtype=np.float64), np.asarray(a_d, dtype=np.float64)
+    k = (a_d @ a_s) / (a_d @ a_d)
+    return float(1.0 - abs(k) * np.sqrt(sigma_y2) / np.sqrt(k ** 2 * sigma_y2 + sigma ** 2))
