@@ -32,9 +32,11 @@ from refpattern.command_arguments import (
 
 COMMANDS = {
     "verify": ("refpattern.experiments.verify",
-               "check every claim of the paper's linear toy example (Sec. 2, 4) and write a report"),
+               "check every claim of the paper's linear toy example (Sec. 2, 4), or of any linear model "
+               "(--config), and write a report"),
     "reproduce": ("refpattern.experiments.reproduce",
-                  "reproduce the paper's CNN experiments (Fig. 3, 4, 5) on built-in data"),
+                  "reproduce the paper's CNN experiments (Fig. 3, 4, 5) over seeds, on built-in images or "
+                  "digits, and write a report"),
     "train": ("refpattern.train_demo", "train the demo CNN on the built-in synthetic image task and report accuracy"),
     "golden": ("refpattern.experiments.golden",
                "write a golden suite (small networks, inputs, every method's output, certified against 50-digit "
