@@ -4,7 +4,10 @@
 statistics (:mod:`refpattern.patterns.statistics`) are sums, so the two steps can be split:
 workers fit statistics on shards and ``stats_a.merge(stats_b)`` combines them exactly.  Under a
 memory limit the statistics are taken in several passes over the data
-(:mod:`refpattern.patterns.passes` plans them).  Every pass over the data is :func:`stream_batches`.
+(:mod:`refpattern.patterns.passes` plans them).  Every pass over the data is :func:`stream_batches`
+(:mod:`refpattern.patterns.streaming`); a Dask array is read chunk by chunk on Dask's workers and
+the chunks' statistics merged in a tree (:mod:`refpattern.patterns.distributed`), one Dask
+computation per pass.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import numpy as np
 
 from refpattern.kernels import get_backend
 from refpattern.patterns.container import Patterns, network_fingerprint
+from refpattern.patterns.distributed import accumulate_dask_array, is_dask_collection
 from refpattern.patterns.estimate import LayerEstimate, estimate_network
 from refpattern.patterns.estimators import resolve_estimator
 from refpattern.patterns.passes import check_same_shift, data_source, parse_memory_limit, plan_passes
@@ -35,9 +39,12 @@ def fit_statistics(net, X, batch_size: int = 256, backend=None, second_moment: b
     Parameters
     ----------
     net : Sequential
-    X : ndarray (N, …) or iterable of ndarrays
+    X : ndarray (N, …), iterable of ndarrays or dask.array.Array (N, …)
         An array is cut into batches of ``batch_size`` samples; an iterable (list, generator)
-        yields batches.  Every batch is checked with ``net.check_input``.
+        yields batches.  Every batch is checked with ``net.check_input``.  A Dask array, chunked
+        along the samples, is fitted chunk by chunk on Dask's workers (the ``distributed`` client in
+        use, else Dask's local scheduler) and the chunks' statistics merged in a tree: the same
+        statistics up to rounding (:mod:`refpattern.patterns.distributed`, ``docs/conventions.md#dask-fits``).
     batch_size : int
     backend : {"numpy", "numba", "cuda"} or None
         The kernels of the forward pass and of the statistics (:func:`refpattern.kernels.get_backend`;
@@ -59,6 +66,10 @@ def fit_statistics(net, X, batch_size: int = 256, backend=None, second_moment: b
     batch_size = check_batch_size(batch_size)
     backend = get_backend(backend)
     stats = NetworkStatistics.empty(net, second_moment)
+    if is_dask_collection(X):  # chunks on Dask's workers, merged in a tree (refpattern.patterns.distributed)
+        layers = list(stats)
+        accumulate_dask_array(net, layers, X, batch_size, backend, Progress.resolve(progress, label), label)
+        return NetworkStatistics(layers)
     counter = Progress.resolve(progress, label).counter(label, samples_total(X))
     if stream_batches(net, stats, X, batch_size, backend, counter) == 0:
         raise ValueError("X: no data (an empty array or an iterable without batches)")
@@ -76,7 +87,8 @@ def fit_patterns(net, X, estimator="a+-", batch_size=256, variant=None, seed=Non
         Fitting data (an array is cut into ``batch_size`` batches; an iterable yields batches; a
         callable is called with no argument and returns such an array or iterable, afresh for
         every pass over the data).  None is allowed for the data-free estimators "x", "w" and
-        "random" (no counts then).  A fit in several passes (``memory_limit``) reads the data
+        "random" (no counts then).  A Dask array (N, …) is fitted on Dask (:func:`fit_statistics`).
+        A fit in several passes (``memory_limit``) reads the data
         once per pass, so X must then give the same batches every time: an array, a list or tuple
         of batches, an iterable whose ``iter()`` starts over, or a callable; a one-shot iterator
         (a generator) is refused with a ``ValueError`` before anything is read from it.
@@ -148,8 +160,12 @@ def fit_patterns_in_passes(net, X, plan, estimator, batch_size=256, backend=None
         for k, neurons in items:
             stats[k] = LayerStatistics(net.layers[kernel_indices[k]], k, kernel_indices[k], neurons=neurons)
         source = data()
-        counter = reporter.counter(f"fit_patterns pass {number}/{len(plan)}", samples_total(source))
-        samples = stream_batches(net, stats, source, batch_size, backend, counter)
+        name = f"fit_patterns pass {number}/{len(plan)}"
+        if is_dask_collection(source):  # one Dask reduction per pass (refpattern.patterns.distributed)
+            samples = accumulate_dask_array(net, stats, source, batch_size, backend, reporter, name)
+        else:
+            counter = reporter.counter(name, samples_total(source))
+            samples = stream_batches(net, stats, source, batch_size, backend, counter)
         if samples == 0:
             raise ValueError(f"X: no data in pass {number} of {len(plan)} (an empty array or an iterable without "
                              "batches)")
