@@ -18,7 +18,6 @@ from test_patterns_passes import SPLIT_LIMIT, assert_same_patterns, degenerate_c
 import refpattern as rp
 from refpattern.patterns import fit_patterns, fit_statistics
 from refpattern.patterns.distributed import SENT_SUMS, ChunkStatistics, NetworkFile, dask_array_from_npy
-from refpattern.patterns.estimators import FEW_SAMPLES
 from refpattern.patterns.passes import plan_passes, statistics_bytes
 
 da = pytest.importorskip("dask.array")
@@ -42,14 +41,18 @@ def chunked(x, chunks):
     return da.from_array(x, chunks=(chunks,) + x.shape[1:])
 
 
+#: A regime holding at least this fraction of a layer's observations is held to ``tol`` itself.
+BALANCED = 0.1
+
+
 def assert_same_as_single_process(got, want, tol=1e-12):
-    """:func:`assert_same_patterns` (counts and degenerate entries exactly), with the patterns of a
-    neuron's regime within ``tol`` relative to the layer's largest entry, or, for a regime that holds
-    fewer than ``FEW_SAMPLES`` observations (listed by ``patterns.report()`` as estimated from few
-    samples), within ``tol·n/n_regime``: its sums are the differences of sums over all ``n``
-    observations (``Σ₋ = Σ − Σ₊``), whose rounding is that much larger next to them.  (Single-process
-    fits in other batch sizes differ from each other by as much: 1.1e-12 on such a neuron with 6 of
-    300 observations.)"""
+    """:func:`assert_same_patterns` (counts and degenerate entries exactly), with each neuron's
+    pattern in a regime (``a₊``, ``a₋``) within ``tol`` relative to the layer's largest entry where
+    the regime holds at least :data:`BALANCED` of the observations, and within ``tol·n/n_regime``
+    where it holds fewer: its sums are the differences of sums over all ``n`` observations
+    (``Σ₋ = Σ − Σ₊``), whose rounding is that much larger next to them.  A single-process fit in
+    another batch size moves such a pattern as much (``bench_cnn``, 4096 samples, batches of 256 vs
+    200: 5.7e-12 on a regime of 176 of 1 048 576 observations, 1.1e-12 here on one of 6 of 300)."""
     assert_same_patterns(got, want, tol=np.inf)
     for g, w in zip(got, want):
         if w.counts is None:
@@ -60,12 +63,13 @@ def assert_same_as_single_process(got, want, tol=1e-12):
             o = w.shape[0]
             difference = np.abs(getattr(g, name) - getattr(w, name)).reshape(o, -1).max(axis=1)
             relative = difference / max(np.max(np.abs(getattr(w, name))), 1e-300)
-            few = count < FEW_SAMPLES
-            bound = np.where(few, tol * w.n_samples / np.maximum(count, 1), tol)
-            record_error(np.max(relative[~few], initial=0.0), name)
-            record_error(np.max(relative[few], initial=0.0), name + " (few samples)")
-            assert np.all(relative <= bound), (f"kernel layer {g.kernel_index} {name}: {relative.max():.2e} relative "
-                                               f"(neuron {relative.argmax()}, {count[relative.argmax()]} observations)")
+            small = count < BALANCED * w.n_samples
+            bound = np.where(small, tol * w.n_samples / np.maximum(count, 1), tol)
+            record_error(np.max(relative[~small], initial=0.0), name + " (a regime of >= 10 % of the observations)")
+            record_error(np.max(relative[small], initial=0.0), name + " (a regime of < 10 % of the observations)")
+            worst = int(np.argmax(relative / bound))
+            assert np.all(relative <= bound), (f"kernel layer {g.kernel_index} {name}: {relative[worst]:.2e} relative "
+                                               f"(neuron {worst}, {count[worst]} of {w.n_samples} observations)")
 
 
 def assert_same_statistics(got, want, tol=1e-12):
@@ -98,8 +102,8 @@ CHUNKINGS = [300, 100, 37, 7, (1, 150, 5, 144), (120, 1, 1, 178)]
 def test_cluster_fit_equals_the_single_process_fit(client, chunks, estimator, variant):
     """Each chunk's sums are taken around its own shift; merge re-centres them onto chunk 0's and
     adds, so the result is the one-process fit up to rounding: patterns ≤ 1e-12 relative (a regime
-    of few observations: :func:`assert_same_as_single_process`), counts and degenerate entries (a
-    dead neuron, a zero kernel) exactly."""
+    of under 10 % of the observations: :func:`assert_same_as_single_process`), counts and degenerate
+    entries (a dead neuron, a zero kernel) exactly."""
     net, x = degenerate_cnn(), data(300)
     want = fit_patterns(net, x, estimator, batch_size=16, variant=variant, backend="numpy")
     got = fit_patterns(net, chunked(x, chunks), estimator, batch_size=16, variant=variant, backend="numpy")

@@ -23,8 +23,10 @@ Dask computation::
   least a batch, exactly that shift).
 
 The sums are those of a single-process fit up to rounding, whatever the chunking, the number of
-workers or the order in which chunks finish: the patterns agree to ≤ 1e-12 relative, the counts and
-degenerate entries exactly (``tests/test_patterns_distributed.py``).
+workers or the order in which chunks finish: the counts and degenerate entries agree exactly, the
+patterns to ≤ 1e-12 relative (a regime of few observations, whose sums are differences ``Σ − Σ₊``, to
+``1e-12·n/n_regime``, as a single-process fit in another batch size; ``docs/conventions.md#dask-fits``,
+``tests/test_patterns_distributed.py``).
 
 The network travels once per worker: with a ``distributed`` client it is scattered to every worker
 (``broadcast=True``) as its network file (:meth:`Sequential.save <refpattern.Sequential.save>`:
