@@ -141,7 +141,7 @@ def test_rho_prints_the_per_layer_table(files, capsys):
 
 # --- on Dask workers -------------------------------------------------------------------------------------
 
-def test_fit_on_two_workers_equals_the_fit_in_this_process(files, capsys):
+def test_fit_info_explain_round_trip_on_two_workers(files, capsys):
     pytest.importorskip("distributed")
     folder, net, x, inputs = files
     assert cli("fit", folder / "net.npz", folder / "data.npy", "--workers", 2, "--chunk-size", 10,
@@ -151,9 +151,33 @@ def test_fit_on_two_workers_equals_the_fit_in_this_process(files, capsys):
     assert f"fit_patterns: {SAMPLES}/{SAMPLES} samples, done" in err
     patterns = rp.Patterns.load(folder / "p2.npz")
     assert_same_patterns(patterns, rp.fit_patterns(net, x.astype(np.float64), batch_size=4, backend="numpy"))
+    assert cli("info", folder / "p2.npz") == 0
+    out = capsys.readouterr().out
+    assert stored_checksum(folder / "p2.npz") in out and patterns.report() in out
     assert cli("explain", folder / "net.npz", f"{folder / 'inputs.npz'}:images", "--method", "pattern.net",
                "--patterns", folder / "p2.npz", "--out", folder / "pn.npy", "--quiet") == 0
     np.testing.assert_array_equal(np.load(folder / "pn.npy"), rp.explain(net, inputs, "pattern.net", patterns=patterns))
+
+
+def test_fit_and_rho_on_a_running_scheduler(files, capsys):
+    """``--scheduler ADDRESS``: a cluster started elsewhere (here a LocalCluster of this test)."""
+    distributed = pytest.importorskip("distributed")
+    folder, net, x, _ = files
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  silence_logs=40) as cluster:
+        address = cluster.scheduler_address
+        assert cli("fit", folder / "net.npz", folder / "data.npy", "--scheduler", address, "--chunk-size", 20,
+                   "--batch-size", 8, "--out", folder / "ps.npz") == 0
+        assert cli("rho", folder / "net.npz", folder / "data.npy", "--patterns", folder / "ps.npz", "--scheduler",
+                   address, "--chunk-size", 16, "--batch-size", 8) == 0
+    captured = capsys.readouterr()
+    assert f"running on the Dask scheduler {address} (2 worker(s) now)" in captured.err
+    patterns = rp.Patterns.load(folder / "ps.npz")
+    assert_same_patterns(patterns, rp.fit_patterns(net, x.astype(np.float64), batch_size=8))
+    want = rp.rho(net, x.astype(np.float64), patterns, batch_size=8)
+    for k in range(len(net.kernel_layers)):
+        row = next(line for line in captured.out.splitlines() if line.startswith(f"{k} "))
+        assert row.split()[-1] == f"{want[k]:.4f}"
 
 
 def test_a_zarr_store_as_data(files):
@@ -283,6 +307,39 @@ def test_a_file_that_cannot_be_written_exits_three(files, monkeypatch, capsys):
 
 
 # --- models the converters read ------------------------------------------------------------------------
+
+def test_an_onnx_model(files, capsys):
+    pytest.importorskip("onnx")
+    from test_interop_onnx import dense_graph, make_model
+
+    folder, *_ = files
+    nodes, initializers = dense_graph(np.random.default_rng(4), with_batchnorm=False)
+    model = make_model(nodes, initializers, [None, 12])
+    import onnx
+
+    onnx.save(model, str(folder / "model.onnx"))
+    x = np.random.default_rng(6).normal(size=(40, 12))
+    np.save(folder / "flat.npy", x)
+    net = rp.interop.from_onnx(model)
+    assert cli("fit", folder / "model.onnx", folder / "flat.npy", "--out", folder / "onnx.npz", "--quiet") == 0
+    assert_same_patterns(rp.Patterns.load(folder / "onnx.npz"), rp.fit_patterns(net, x), tol=0.0)
+    assert cli("info", folder / "model.onnx") == 0
+    assert "a refpattern network converted from an ONNX model" in capsys.readouterr().out
+
+
+def test_a_keras_model(files, capsys):
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    keras = pytest.importorskip("keras")
+    folder, _, x, _ = files
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(2, 3, padding="same", activation="relu"),
+                              keras.layers.Flatten(), keras.layers.Dense(3)])
+    model.save(folder / "model.keras")
+    net = rp.interop.from_keras(model)  # takes NCHW, like the data file
+    assert cli("fit", folder / "model.keras", folder / "data.npy", "--out", folder / "keras.npz", "--quiet") == 0
+    assert_same_patterns(rp.Patterns.load(folder / "keras.npz"), rp.fit_patterns(net, x.astype(np.float64)),
+                         tol=0.0)
+
 
 def test_a_torch_model_with_allow_pickle(files):
     torch = pytest.importorskip("torch")

@@ -59,8 +59,9 @@ def table(rows) -> list:
 
 
 def describe_network(net, path: str, stored_checksum) -> str:
+    kinds = {"onnx": "an ONNX", "keras": "a Keras", "torch": "a torch", "network": "a"}
     lines = [f"{path}: a refpattern network" + (" file (refpattern.Sequential)" if stored_checksum else
-                                                 f" converted from a {file_kind(path)} model")]
+                                                 f" converted from {kinds[file_kind(path)]} model")]
     if stored_checksum:
         lines.append(f"checksum (SHA-256 of the entries): {stored_checksum}")
     shapes = net.output_shapes(net.input_shape) if net.input_shape is not None else None
