@@ -240,6 +240,8 @@ def refusal_cases(folder):
         "a target out of range": (["explain", net, f"{folder / 'inputs.npz'}:images", "--method", "gradient",
                                    "--target", "3", *out], "--target", "class 3 out of range"),
         "an unknown estimator": (["fit", net, data, "--estimator", "b", *out], "--estimator", "b"),
+        "a memory limit below one neuron's sums": (["fit", net, data, "--memory-limit", "1KiB", *out],
+                                                   "--memory-limit", "cannot hold the statistics of even one neuron"),
         "info of a garbage file": (["info", garbage], "MODEL", "not a readable"),
     }
 
@@ -248,7 +250,8 @@ REFUSALS = ["a garbage model file", "a truncated model file", "a patterns file a
             "a torch pickle without --allow-pickle", "data of another per-sample shape", "integer data",
             "an archive of several arrays", "an existing output", "an existing explain output", "an unknown method",
             "an unknown option", "an option out of range", "a pattern method without patterns",
-            "a target out of range", "an unknown estimator", "info of a garbage file"]
+            "a target out of range", "an unknown estimator", "a memory limit below one neuron's sums",
+            "info of a garbage file"]
 
 
 @pytest.mark.parametrize("case", REFUSALS)
@@ -263,6 +266,17 @@ def test_a_mistake_is_one_line_exit_two_and_nothing_written(case, files, no_work
     assert err.startswith(f"refpattern {argv[0]}: error: {prefix}") and message in err, err
     assert {path: path.read_bytes() for path in folder.iterdir() if path.is_file()} == before
     assert not (folder / "new.npz").exists() and not (folder / "maps").exists()
+
+
+@pytest.mark.parametrize("command", ["fit", "rho"])
+def test_dask_options_without_dask_name_the_extra(command, files, no_work, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "distributed", None)  # as on a machine without the extra
+    folder, *_ = files
+    argv = [command, folder / "net.npz", folder / "data.npy", "--workers", 2]
+    argv += ["--out", folder / "new.npz"] if command == "fit" else ["--estimator", "w"]
+    assert cli(*argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and 'pip install "refpattern[dask]"' in err and "Traceback" not in err
 
 
 def test_a_mistake_in_a_fresh_process_has_no_traceback(files):

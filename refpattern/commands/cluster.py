@@ -52,6 +52,13 @@ def _import(module: str):
         raise UsageError(f"{option}: {' '.join(str(error).split())}") from None
 
 
+def check_dask_installed(args) -> None:
+    """Raise :class:`UsageError` (naming the extra) if ``--workers``/``--scheduler`` was given and
+    Dask's ``distributed`` cannot be imported; called before any work."""
+    if uses_dask(args):
+        _import("distributed")
+
+
 @contextlib.contextmanager
 def dask_client(args, progress):
     """A context giving the ``distributed.Client`` the command's options ask for, or None (in this
@@ -82,4 +89,4 @@ def dask_client(args, progress):
         yield client
 
 
-__all__ = ["DEFAULT_CHUNK_SIZE", "add_cluster_arguments", "dask_client", "uses_dask"]
+__all__ = ["DEFAULT_CHUNK_SIZE", "add_cluster_arguments", "check_dask_installed", "dask_client", "uses_dask"]

@@ -22,12 +22,12 @@ import io
 import time
 
 from refpattern.command_arguments import UsageError, integer_at_least
-from refpattern.commands.cluster import add_cluster_arguments, dask_client, uses_dask
+from refpattern.commands.cluster import add_cluster_arguments, check_dask_installed, dask_client, uses_dask
 from refpattern.commands.data_files import DataFile, add_data_arguments
 from refpattern.commands.model_files import add_model_arguments, load_network
 from refpattern.commands.output_files import add_output_arguments, check_output_file, write_output
 from refpattern.patterns import fit_patterns, resolve_estimator
-from refpattern.patterns.passes import parse_memory_limit
+from refpattern.patterns.passes import parse_memory_limit, plan_passes
 from refpattern.progress import Progress
 
 
@@ -70,9 +70,14 @@ def run(args) -> int:
     except (ValueError, TypeError) as error:
         raise UsageError(f"--estimator {args.estimator}: {error}") from None
     check_output_file(args.out, args.overwrite)
+    check_dask_installed(args)
     data = DataFile(args.data, args.array)
     net = load_network(args.model, args.allow_pickle, args.input_shape or data.shape[1:])
     data.check_network(net)
+    try:
+        plan_passes(net, args.memory_limit)
+    except ValueError as error:
+        raise UsageError(f"--memory-limit: {str(error).removeprefix('memory_limit: ')}") from None
     progress(f"fitting {estimator.label} on {data.label.split(' ', 1)[1]} ({data.samples} samples, per-sample shape "
              f"{data.shape[1:]}), {len(net.kernel_layers)} kernel layers")
     start = time.perf_counter()

@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 from refpattern.command_arguments import UsageError, integer_at_least
-from refpattern.commands.cluster import add_cluster_arguments, dask_client, uses_dask
+from refpattern.commands.cluster import add_cluster_arguments, check_dask_installed, dask_client, uses_dask
 from refpattern.commands.data_files import DataFile, add_data_arguments
 from refpattern.commands.explain import load_patterns
 from refpattern.commands.fit import add_common_arguments
@@ -66,6 +66,7 @@ def run(args) -> int:
             estimator = resolve_estimator(args.estimator)
         except (ValueError, TypeError) as error:
             raise UsageError(f"--estimator {args.estimator}: {error}") from None
+    check_dask_installed(args)
     data = DataFile(args.data, args.array)
     held_out = None if args.fit_v_on is None else DataFile(args.fit_v_on, args.array, role="--fit-v-on")
     net = load_network(args.model, args.allow_pickle, args.input_shape or data.shape[1:])
