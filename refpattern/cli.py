@@ -41,6 +41,13 @@ COMMANDS = {
     "golden": ("refpattern.experiments.golden",
                "write a golden suite (small networks, inputs, every method's output, certified against 50-digit "
                "arithmetic) for other libraries' tests"),
+    "fit": ("refpattern.commands.fit",
+            "fit patterns for a network stored on disk (in this process, or on Dask: --workers, --scheduler)"),
+    "explain": ("refpattern.commands.explain",
+                "explain stored inputs with a stored network (.npy out, --png heat maps)"),
+    "rho": ("refpattern.commands.rho", "the quality criterion rho per kernel layer of stored patterns on stored data"),
+    "info": ("refpattern.commands.info", "describe a network or patterns file (layers, shapes, estimator, degenerate "
+             "neurons, checksum and fingerprint)"),
 }
 
 

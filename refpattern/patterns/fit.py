@@ -4,7 +4,10 @@
 statistics (:mod:`refpattern.patterns.statistics`) are sums, so the two steps can be split:
 workers fit statistics on shards and ``stats_a.merge(stats_b)`` combines them exactly.  Under a
 memory limit the statistics are taken in several passes over the data
-(:mod:`refpattern.patterns.passes` plans them).  Every pass over the data is :func:`stream_batches`.
+(:mod:`refpattern.patterns.passes` plans them).  Every pass over the data is :func:`stream_batches`
+(:mod:`refpattern.patterns.streaming`); a Dask array is read chunk by chunk on Dask's workers and
+the chunks' statistics merged in a tree (:mod:`refpattern.patterns.distributed`), one Dask
+computation per pass.
 """
 
 from __future__ import annotations
@@ -12,108 +15,21 @@ from __future__ import annotations
 import numpy as np
 
 from refpattern.kernels import get_backend
-from refpattern.network.elementwise import ReLU
-from refpattern.network.sequential import Sequential
-from refpattern.network.validation import check_count
 from refpattern.patterns.container import Patterns, network_fingerprint
+from refpattern.patterns.distributed import accumulate_dask_array, is_dask_collection
 from refpattern.patterns.estimate import LayerEstimate, estimate_network
 from refpattern.patterns.estimators import resolve_estimator
 from refpattern.patterns.passes import check_same_shift, data_source, parse_memory_limit, plan_passes
 from refpattern.patterns.statistics import LayerStatistics, NetworkStatistics
+from refpattern.patterns.streaming import (
+    accumulate_batch,
+    check_batch_size,
+    check_network,
+    iter_batches,
+    samples_total,
+    stream_batches,
+)
 from refpattern.progress import Progress
-
-
-def check_batch_size(batch_size) -> int:
-    """``batch_size``: an int >= 1 (:func:`~refpattern.network.validation.check_count`)."""
-    return check_count(batch_size, "batch_size")
-
-
-def check_network(net) -> None:
-    if not isinstance(net, Sequential):
-        raise TypeError(f"net: expected a refpattern.Sequential, got {type(net).__name__}")
-
-
-def iter_batches(X, batch_size: int):
-    """Batches of ``X``: slices of ``batch_size`` samples of an array, or the items of an iterable
-    of arrays (each one a batch, used as given).  Yields arrays; never copies an array input."""
-    if isinstance(X, np.ndarray):
-        if X.ndim == 0:
-            yield X  # refused by net.check_input with a clear message
-            return
-        for start in range(0, X.shape[0], batch_size):
-            yield X[start:start + batch_size]
-        return
-    if isinstance(X, (str, bytes)) or not hasattr(X, "__iter__"):
-        raise TypeError(f"X: expected an array or an iterable of arrays (batches), got {type(X).__name__}")
-    yield from X
-
-
-def accumulate_batch(net, stats, x, backend) -> None:
-    """The forward pass of one batch, adding each kernel layer's (input, output) to its statistics
-    as soon as both exist.  Only two activations are alive at a time (the same numbers as
-    ``net.trace`` up to rounding, without keeping the whole trace).
-
-    Parameters
-    ----------
-    stats : sequence
-        One entry per kernel layer of ``net`` (``stats[k]`` for ``net.kernel_layers[k]``): a
-        :class:`~refpattern.patterns.statistics.LayerStatistics` to add to, possibly for a block
-        of the layer's neurons, or None for a layer this pass takes no statistics of.  The
-        forward pass stops after the last kernel layer that has statistics.
-    backend : Backend
-        The kernels (:func:`refpattern.kernels.get_backend`).  Where the backend has a
-        ``forward_statistics``, a kernel layer whose statistics cover the whole layer gets its
-        output and its statistics from one pass over the patches.
-    """
-    taken = [k for k, layer_stats in enumerate(stats) if layer_stats is not None]
-    if not taken:
-        return
-    layers = net.layers[:net.kernel_indices[taken[-1]] + 1]
-    a = x
-    kernel = 0
-    skip_relu = False
-    for index, layer in enumerate(layers):
-        if skip_relu:  # already applied in place below
-            skip_relu = False
-            continue
-        if not layer.is_kernel:
-            a = layer.forward(a, backend)
-            continue
-        layer_stats = stats[kernel]
-        kernel += 1
-        relu_next = index + 1 < len(layers) and isinstance(layers[index + 1], ReLU)
-        if layer_stats is not None and backend.forward_statistics is not None and layer_stats.covers_layer:
-            a = layer_stats.forward_accumulate(a, backend, relu=relu_next)
-            skip_relu = relu_next
-            continue
-        out = layer.forward(a, backend)
-        if layer_stats is not None:
-            layer_stats.accumulate(a, out if layer_stats.covers_layer else out[:, layer_stats.neurons], backend)
-        if relu_next:
-            np.maximum(out, 0.0, out=out)  # the kernel output is ours and no longer needed
-            skip_relu = True
-        a = out
-
-
-def stream_batches(net, stats, X, batch_size: int, backend, counter) -> int:
-    """One pass over the data: every batch of ``X`` checked (``net.check_input``, batches counted
-    from 1 in messages) and added to ``stats`` (:func:`accumulate_batch`); returns the number of
-    samples read."""
-    samples = 0
-    for number, batch in enumerate(iter_batches(X, batch_size), start=1):
-        x = net.check_input(batch, f"X (batch {number})")
-        try:
-            accumulate_batch(net, stats, x, backend)
-        except ValueError as error:  # a magnitude float64 cannot carry (docs/conventions.md#scale)
-            raise ValueError(f"X (batch {number}): {error}") from None
-        samples += x.shape[0]
-        counter.update(x.shape[0])
-    counter.close()
-    return samples
-
-
-def _total(X):
-    return X.shape[0] if isinstance(X, np.ndarray) and X.ndim else None
 
 
 def fit_statistics(net, X, batch_size: int = 256, backend=None, second_moment: bool = False,
@@ -123,9 +39,12 @@ def fit_statistics(net, X, batch_size: int = 256, backend=None, second_moment: b
     Parameters
     ----------
     net : Sequential
-    X : ndarray (N, …) or iterable of ndarrays
+    X : ndarray (N, …), iterable of ndarrays or dask.array.Array (N, …)
         An array is cut into batches of ``batch_size`` samples; an iterable (list, generator)
-        yields batches.  Every batch is checked with ``net.check_input``.
+        yields batches.  Every batch is checked with ``net.check_input``.  A Dask array, chunked
+        along the samples, is fitted chunk by chunk on Dask's workers (the ``distributed`` client in
+        use, else Dask's local scheduler) and the chunks' statistics merged in a tree: the same
+        statistics up to rounding (:mod:`refpattern.patterns.distributed`, ``docs/conventions.md#dask-fits``).
     batch_size : int
     backend : {"numpy", "numba", "cuda"} or None
         The kernels of the forward pass and of the statistics (:func:`refpattern.kernels.get_backend`;
@@ -147,7 +66,11 @@ def fit_statistics(net, X, batch_size: int = 256, backend=None, second_moment: b
     batch_size = check_batch_size(batch_size)
     backend = get_backend(backend)
     stats = NetworkStatistics.empty(net, second_moment)
-    counter = Progress.resolve(progress, label).counter(label, _total(X))
+    if is_dask_collection(X):  # chunks on Dask's workers, merged in a tree (refpattern.patterns.distributed)
+        layers = list(stats)
+        accumulate_dask_array(net, layers, X, batch_size, backend, Progress.resolve(progress, label), label)
+        return NetworkStatistics(layers)
+    counter = Progress.resolve(progress, label).counter(label, samples_total(X))
     if stream_batches(net, stats, X, batch_size, backend, counter) == 0:
         raise ValueError("X: no data (an empty array or an iterable without batches)")
     return stats
@@ -164,7 +87,8 @@ def fit_patterns(net, X, estimator="a+-", batch_size=256, variant=None, seed=Non
         Fitting data (an array is cut into ``batch_size`` batches; an iterable yields batches; a
         callable is called with no argument and returns such an array or iterable, afresh for
         every pass over the data).  None is allowed for the data-free estimators "x", "w" and
-        "random" (no counts then).  A fit in several passes (``memory_limit``) reads the data
+        "random" (no counts then).  A Dask array (N, …) is fitted on Dask (:func:`fit_statistics`).
+        A fit in several passes (``memory_limit``) reads the data
         once per pass, so X must then give the same batches every time: an array, a list or tuple
         of batches, an iterable whose ``iter()`` starts over, or a callable; a one-shot iterator
         (a generator) is refused with a ``ValueError`` before anything is read from it.
@@ -236,8 +160,12 @@ def fit_patterns_in_passes(net, X, plan, estimator, batch_size=256, backend=None
         for k, neurons in items:
             stats[k] = LayerStatistics(net.layers[kernel_indices[k]], k, kernel_indices[k], neurons=neurons)
         source = data()
-        counter = reporter.counter(f"fit_patterns pass {number}/{len(plan)}", _total(source))
-        samples = stream_batches(net, stats, source, batch_size, backend, counter)
+        name = f"fit_patterns pass {number}/{len(plan)}"
+        if is_dask_collection(source):  # one Dask reduction per pass (refpattern.patterns.distributed)
+            samples = accumulate_dask_array(net, stats, source, batch_size, backend, reporter, name)
+        else:
+            counter = reporter.counter(name, samples_total(source))
+            samples = stream_batches(net, stats, source, batch_size, backend, counter)
         if samples == 0:
             raise ValueError(f"X: no data in pass {number} of {len(plan)} (an empty array or an iterable without "
                              "batches)")
