@@ -68,7 +68,10 @@ converts with ``numpy.asarray`` like a 1-D array of them) and the per-neuron val
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
+import threadpoolctl
 
 from refpattern.network.validation import all_finite, check_count, check_level, check_seed
 from refpattern.patterns.container import Patterns
@@ -192,7 +195,8 @@ def regression(sigma, c, cutoff):
     sigma (m, D, D), c (m, D) -> v (m, D), explained (m,).  With ``q = Uᵀc``,
     ``cᵀΣ⁺c = Σ_k (q_k/sqrt(λ_k))²`` over the kept eigenvalues: no raw magnitude is squared.
     """
-    lam, u = np.linalg.eigh(sigma)
+    with single_threaded_lapack():
+        lam, u = np.linalg.eigh(sigma)
     lam_max = lam[:, -1:]
     keep = (lam > cutoff * lam_max) & (lam_max > 0)
     inverse = np.zeros_like(lam)
@@ -201,6 +205,20 @@ def regression(sigma, c, cutoff):
     v = np.einsum("mdk,mk->md", u, q * inverse)
     whitened = q * np.sqrt(inverse)
     return v, np.einsum("mk,mk->m", whitened, whitened)
+
+
+@functools.cache
+def _thread_pools():
+    """The native thread pools of the loaded BLAS/LAPACK libraries (NumPy's and SciPy's OpenBLAS)."""
+    return threadpoolctl.ThreadpoolController()
+
+
+def single_threaded_lapack():
+    """A context in which BLAS/LAPACK run on one thread.  The stacks of small ``D×D``
+    eigendecompositions of ρ are far slower threaded: each call wakes the pool for little work, and
+    NumPy's OpenBLAS threads then spin against SciPy's, which the Numba kernels use (``reproduce
+    --quick``: 165 s with the default threads, 26 s on one, on 2 cores)."""
+    return _thread_pools().limit(limits=1, user_api="blas")
 
 
 def _check_moments(stats, moments) -> None:
