@@ -1,0 +1,72 @@
+"""BLAS ``dgemm`` for ``@njit(nogil=True)`` code: strided row-major views and ``beta``.
+
+Numba's ``np.dot`` inside ``@njit`` code multiplies contiguous arrays into a fresh or a contiguous
+``out`` array.  The fast kernels also need to write a product into a block of a larger array (a
+band of an image's output rows, a column block of the running sums) and to add a product into
+running sums in place (``beta = 1``, no temporary the size of the sums).  :func:`gemm` does both
+by calling the same BLAS function Numba's ``np.dot`` and ``scipy.linalg.blas`` call, SciPy's
+``dgemm`` (``scipy.linalg.cython_blas``), through a function pointer passed as an argument
+(:data:`DGEMM`): a pointer passed as an argument keeps the compiled kernels cacheable, one read
+from a global would not.
+
+Layout: every array is a 2-D float64 view whose rows are contiguous (``strides[1] == 8``; rows may
+be further apart, e.g. a column block of a C-ordered matrix).  BLAS is column-major, so the
+row-major product ``C = op(A)·op(B)`` is computed as ``Cᵀ = op(B)ᵀ·op(A)ᵀ`` on the same memory,
+with no copy.
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+import numpy as np
+from numba import njit
+from numba.extending import get_cython_function_address
+
+__all__ = ["DGEMM", "gemm"]
+
+#: SciPy's ``dgemm`` as a ctypes function (Fortran calling convention: all 13 arguments by pointer);
+#: pass it to :func:`gemm` as its first argument.
+DGEMM = ctypes.CFUNCTYPE(None, *([ctypes.c_void_p] * 13))(
+    get_cython_function_address("scipy.linalg.cython_blas", "dgemm"))
+
+_NO_TRANSPOSE, _TRANSPOSE = 78, 84  # ord("N"), ord("T")
+
+
+@njit(cache=True, nogil=True)
+def gemm(dgemm, a, b, c, beta, transpose_a, transpose_b):
+    """``c ← op(a)·op(b) + beta·c`` in place, ``op(a) = aᵀ`` when ``transpose_a`` (likewise ``b``).
+
+    Parameters
+    ----------
+    dgemm : :data:`DGEMM`
+    a, b, c : 2-D float64 arrays with contiguous rows (``strides[1] == 8``)
+        ``op(a)`` (M, K), ``op(b)`` (K, N), ``c`` (M, N); ``c`` must not overlap ``a`` or ``b``.
+    beta : float
+        0 overwrites ``c`` (its old values are never read, NaN included), 1 adds to it.
+    """
+    m, n = c.shape
+    k = a.shape[0] if transpose_a else a.shape[1]
+    if m == 0 or n == 0:
+        return
+    if k == 0:  # an empty sum: BLAS would be asked for leading dimensions of empty operands
+        if beta == 0.0:
+            c[:, :] = 0.0
+        else:
+            c[:, :] *= beta
+        return
+    # Cᵀ (N, M) = op(b)ᵀ · op(a)ᵀ in column-major terms; the memory of a row-major (r, s) view is the
+    # column-major (s, r) matrix with leading dimension strides[0] / 8
+    flags = np.empty(2, dtype=np.uint8)
+    flags[0] = _TRANSPOSE if transpose_b else _NO_TRANSPOSE
+    flags[1] = _TRANSPOSE if transpose_a else _NO_TRANSPOSE
+    sizes = np.empty(6, dtype=np.int32)
+    sizes[0], sizes[1], sizes[2] = n, m, k
+    sizes[3] = max(1, b.strides[0] // 8, b.shape[1])
+    sizes[4] = max(1, a.strides[0] // 8, a.shape[1])
+    sizes[5] = max(1, c.strides[0] // 8, c.shape[1])
+    scalars = np.empty(2)
+    scalars[0], scalars[1] = 1.0, beta
+    dgemm(flags[0:].ctypes, flags[1:].ctypes, sizes[0:].ctypes, sizes[1:].ctypes, sizes[2:].ctypes,
+          scalars[0:].ctypes, b.ctypes, sizes[3:].ctypes, a.ctypes, sizes[4:].ctypes, scalars[1:].ctypes,
+          c.ctypes, sizes[5:].ctypes)
