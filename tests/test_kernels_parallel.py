@@ -18,7 +18,18 @@ import sys
 import numpy as np
 import pytest
 from conftest import reference_sums
-from test_kernels_numba import CONV_CASES, POOL_CASES, assert_matches, check_maxpool, conv_arrays
+from hypothesis import given
+from test_kernels_numba import (
+    CONV_CASES,
+    POOL_CASES,
+    SEEDS,
+    SETTINGS,
+    assert_matches,
+    check_conv_backward_input,
+    check_maxpool,
+    conv_arrays,
+    conv_cases,
+)
 from test_statistics_kernels import assert_matches as assert_sums_match
 from test_statistics_kernels import empty_sums, forward_case, output_scale, random_conv_case
 
@@ -45,12 +56,16 @@ def three_workers(monkeypatch):
 # --- layer kernels ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("rows_backward", [True, False], ids=["rows-backward", "col2im-backward"])
 @pytest.mark.parametrize("samples", [1, 2, 5])
 @pytest.mark.parametrize("n, c, o, h, w, kernel, stride, padding", CONV_CASES)
-def test_convolutions_on_three_workers_match_reference(three_workers, monkeypatch, samples, n, c, o, h, w, kernel,
-                                                       stride, padding):
-    """One sample: its bands of output rows (forward) and blocks of input channels (backward) are the
-    units; several: the samples.  Bands of one output row make every band boundary a range boundary."""
+def test_convolutions_on_three_workers_match_reference(three_workers, monkeypatch, samples, rows_backward, n, c, o,
+                                                       h, w, kernel, stride, padding):
+    """The units: bands of output rows (forward; stride-1 backward: bands of the input's rows), blocks of
+    input channels (the other backward passes of one sample), samples.  Bands of one output row make
+    every band boundary a range boundary.  The stride-1 backward pass runs as the forward convolution of
+    ``grad_y`` with the flipped kernel for any number of channels here (``rows-backward``), or never."""
+    monkeypatch.setattr(nb, "ROWS_BACKWARD_MIN_CHANNELS", 1 if rows_backward else 1 << 30)
     case = (samples, c, o, h, w, kernel, stride, padding)
     x, weight, grad_y = conv_arrays(case, seed=samples)
     for band_entries in (1 << 20, 1):  # whole images, then one output row per band
@@ -63,6 +78,19 @@ def test_convolutions_on_three_workers_match_reference(three_workers, monkeypatc
         assert_matches(nb.conv2d_backward_weight(grad_y, x, kernel, stride, padding),
                        ref.conv2d_backward_weight(grad_y, x, kernel, stride, padding),
                        ref.conv2d_backward_weight(np.abs(grad_y), np.abs(x), kernel, stride, padding))
+
+
+@SETTINGS
+@given(case=conv_cases(), seed=SEEDS)
+def test_flipped_kernel_backward_matches_reference_random(case, seed):
+    """The stride-1 backward pass as the forward convolution of ``grad_y`` with the flipped kernel, for
+    every drawn shape (pads wider than the kernel crop ``grad_y``); other strides take GEMM + col2im."""
+    previous = nb.ROWS_BACKWARD_MIN_CHANNELS
+    nb.ROWS_BACKWARD_MIN_CHANNELS = 1  # hypothesis runs many examples per test call: no monkeypatch fixture
+    try:
+        check_conv_backward_input(case, seed)
+    finally:
+        nb.ROWS_BACKWARD_MIN_CHANNELS = previous
 
 
 @pytest.mark.parametrize("ties", [False, True], ids=["distinct", "ties"])

@@ -58,6 +58,12 @@ MIN_PRODUCT_WORK = 1 << 20
 MIN_LOOP_WORK = 1 << 15
 
 
+#: Input channels from which a stride-1 convolution's backward pass runs as the forward convolution of
+#: ``grad_y`` with the flipped kernel: that product computes one output row per input channel, too few
+#: below this for BLAS to use its packed operand well (an image's 3 colour channels: GEMM + col2im).
+ROWS_BACKWARD_MIN_CHANNELS = 16
+
+
 def _contiguous(array) -> np.ndarray:
     """``array`` as C-contiguous float64 (itself when it already is; the kernels only read it)."""
     return np.ascontiguousarray(array, dtype=np.float64)
@@ -168,6 +174,66 @@ def _conv2d_forward_range(dgemm, x, weight_matrix, kh, kw, sh, sw, top, left, oh
         m = (row_end - row_begin) * ow
         _im2col(x[n], kh, kw, sh, sw, top, left, oh, ow, cols, row_begin, row_end)
         gemm(dgemm, weight_matrix, cols[:, :m], y[n, :, row_begin * ow:row_end * ow], 0.0, False, False)
+
+
+@njit(cache=True, nogil=True)
+def _shifted_rows(image, kw, sw, top, left, ow, row_begin, row_end, rows):
+    """The ``kw`` column shifts of the padded image rows ``[row_begin, row_end)``, side by side:
+    ``rows[c*kw + j, (r - row_begin)*OW + q] = x_pad[c, r, q*sw + j]`` (``x_pad[c, r, s] =
+    image[c, r − top, s − left]``, 0 outside the image; ``top``/``left`` may be negative: a crop).
+
+    Row ``r`` of ``x_pad`` read at output row ``p`` through kernel row ``i`` is ``r = p + i`` (vertical
+    stride 1), so the patch entries of kernel row ``i`` for output rows ``[p0, p1)`` are the columns
+    ``[(p0 + i − row_begin)·OW, (p1 + i − row_begin)·OW)`` of ``rows``: one matrix per kernel row,
+    no copy (:func:`_conv2d_rows_range`).
+
+    image : (C, H, W); rows : (C*kw, ≥ (row_end − row_begin)*OW) with contiguous rows, written
+    """
+    channels, height, width = image.shape
+    for c in range(channels):
+        for j in range(kw):
+            k = c * kw + j
+            for r in range(row_begin, row_end):
+                source = r - top
+                base = (r - row_begin) * ow
+                if source < 0 or source >= height:
+                    for q in range(ow):
+                        rows[k, base + q] = 0.0
+                    continue
+                for q in range(ow):
+                    s = q * sw + j - left
+                    if s >= 0 and s < width:
+                        rows[k, base + q] = image[c, source, s]
+                    else:
+                        rows[k, base + q] = 0.0
+
+
+@njit(cache=True, nogil=True)
+def _conv2d_rows_range(dgemm, x, weight_rows, kw, sw, top, left, oh, ow, band, y, start, stop):
+    """A convolution of vertical stride 1 for units ``[start, stop)`` (unit ``u``: the band of output
+    rows ``[b·band, (b+1)·band)`` of sample ``u // bands``, ``b = u % bands``), as ``kh`` GEMMs over
+    the shifted rows of :func:`_shifted_rows` instead of one over the whole patch matrix::
+
+        y[n, :, band] = Σ_i W_i · rows[:, (p0 + i − p0)·OW : (p1 + i − p0)·OW],   W_i[o, c*kw + j] = W[o, c, i, j]
+
+    (a patch buffer ``kh`` times smaller than im2col's, and the same products).
+
+    x : (N, C, H, W) float64, C-contiguous; weight_rows : (kh, O, C*kw), C-contiguous;
+    y : (N, O, OH*OW) float64, written
+    """
+    kh = weight_rows.shape[0]
+    channels = x.shape[1]
+    bands = (oh + band - 1) // band
+    rows = np.empty((channels * kw, (band + kh - 1) * ow))
+    for unit in range(start, stop):
+        n = unit // bands
+        p0 = (unit % bands) * band
+        p1 = min(oh, p0 + band)
+        m = (p1 - p0) * ow
+        _shifted_rows(x[n], kw, sw, top, left, ow, p0, p1 + kh - 1, rows)
+        out = y[n, :, p0 * ow:p1 * ow]
+        for i in range(kh):
+            gemm(dgemm, weight_rows[i], rows[:, i * ow:i * ow + m], out, 0.0 if i == 0 else 1.0, False, False)
 
 
 @njit(cache=True, nogil=True)
@@ -363,10 +429,23 @@ def _band_rows(patch_size: int, oh: int, ow: int) -> int:
     return max(1, min(oh, MAX_PATCH_ELEMENTS // max(1, patch_size * ow)))
 
 
+def _rows_convolution(x, weight_rows, kw, sw, top, left, oh, ow):
+    """:func:`_conv2d_rows_range` over the workers: (N, C, H, W) -> (N, O, OH*OW)."""
+    n, c = x.shape[:2]
+    kh, o = weight_rows.shape[:2]
+    band = max(1, min(oh, MAX_PATCH_ELEMENTS // max(1, c * kw * ow) - (kh - 1)))
+    y = np.empty((n, o, oh * ow))
+    run_in_ranges(_conv2d_rows_range, n * -(-oh // band), DGEMM, x, weight_rows, kw, sw, top, left, oh, ow, band, y,
+                  grain=_grain(o * c * kh * kw * band * ow, MIN_PRODUCT_WORK))
+    return y
+
+
 def conv2d_forward(x, weight, stride, padding):
-    """Twin of ``numpy_reference.conv2d_forward`` (im2col + GEMM per band of output rows):
+    """Twin of ``numpy_reference.conv2d_forward``:
     ``y[n, o, p, q] = Σ_{c,i,j} weight[o, c, i, j] · x_pad[n, c, p*sh + i, q*sw + j]``.
 
+    Vertical stride 1: ``kh`` GEMMs over the ``kw`` shifted rows per band of output rows
+    (:func:`_conv2d_rows_range`); otherwise im2col + one GEMM per band (:func:`_conv2d_forward_range`).
     x (N, C, H, W), weight (O, C, kh, kw), stride a pair, padding ``((top, bottom), (left, right))``
     -> y (N, O, OH, OW) with ``OH = (H + top + bottom − kh) // sh + 1``.
     """
@@ -375,6 +454,9 @@ def conv2d_forward(x, weight, stride, padding):
     n, c, h, w = x.shape
     o, _, kh, kw = weight.shape
     oh, ow = conv_output_size(h, kh, sh, top, bottom), conv_output_size(w, kw, sw, left, right)
+    if sh == 1:  # W_i[o, c*kw + j] = W[o, c, i, j]
+        weight_rows = np.ascontiguousarray(weight.transpose(2, 0, 1, 3)).reshape(kh, o, c * kw)
+        return _rows_convolution(x, weight_rows, kw, sw, top, left, oh, ow).reshape(n, o, oh, ow)
     band = _band_rows(c * kh * kw, oh, ow)
     bands = -(-oh // band)
     y = np.empty((n, o, oh * ow))
@@ -384,18 +466,26 @@ def conv2d_forward(x, weight, stride, padding):
 
 
 def conv2d_backward_input(grad_y, weight, input_shape, stride, padding):
-    """Twin of ``numpy_reference.conv2d_backward_input`` (transposed GEMM + col2im per band of
-    output rows): ``grad_x[n, c, p*sh + i - top, q*sw + j - left] += Σ_o grad_y[n, o, p, q] · weight[o, c, i, j]``.
+    """Twin of ``numpy_reference.conv2d_backward_input``:
+    ``grad_x[n, c, p*sh + i - top, q*sw + j - left] += Σ_o grad_y[n, o, p, q] · weight[o, c, i, j]``.
 
+    Stride 1 and at least :data:`ROWS_BACKWARD_MIN_CHANNELS` input channels: the forward convolution
+    of ``grad_y``, padded by ``kh − 1 − top`` rows above and ``kw − 1 − left`` columns left, with the
+    flipped kernel ``W'[c, o, i, j] = W[o, c, kh−1−i, kw−1−j]`` (:func:`_conv2d_rows_range`, each
+    worker a band of the input's rows; a negative pad crops ``grad_y``); otherwise the transposed
+    GEMM + col2im per band of output rows (:func:`_conv2d_backward_input_range`: each sample one
+    unit of work, or, with fewer samples than workers, each block of its input channels).
     grad_y (N, O, OH, OW), weight (O, C, kh, kw), input_shape (N, C, H, W), padding
-    ``((top, bottom), (left, right))`` -> grad_x (input_shape).  Each sample is one unit of work,
-    or, when there are fewer samples than workers, each block of its input channels.
+    ``((top, bottom), (left, right))`` -> grad_x (input_shape).
     """
     grad_y, weight = _contiguous(grad_y), _contiguous(weight)
     n, c, h, w = (int(s) for s in input_shape)
     (sh, sw), ((top, _), (left, _)) = stride, padding  # oh, ow come with grad_y
     o, _, kh, kw = weight.shape
     oh, ow = grad_y.shape[2:]
+    if sh == sw == 1 and c >= ROWS_BACKWARD_MIN_CHANNELS:  # W'_i[c, o*kw + j] = W[o, c, kh−1−i, kw−1−j]
+        weight_rows = np.ascontiguousarray(weight[:, :, ::-1, ::-1].transpose(2, 1, 0, 3)).reshape(kh, c, o * kw)
+        return _rows_convolution(grad_y, weight_rows, kw, 1, kh - 1 - top, kw - 1 - left, h, w).reshape(n, c, h, w)
     workers = worker_count()
     channel_block = c if n >= workers else -(-c // workers)
     band = _band_rows(channel_block * kh * kw, oh, ow)
