@@ -45,7 +45,7 @@ pytestmark = pytest.mark.skipif(not workers.blas_threads_controllable(),
 def three_workers(monkeypatch):
     """Three workers and no minimum work per worker: every kernel splits even tiny work."""
     for module, name in ((nb, "MIN_PRODUCT_WORK"), (nb, "MIN_LOOP_WORK"), (numba_statistics, "MIN_WORK_PER_WORKER"),
-                         (numba_statistics, "MIN_LOOP_WORK")):
+                         (numba_statistics, "MIN_OBSERVATIONS_PER_WORKER")):
         monkeypatch.setattr(module, name, 1)
     previous = workers.set_worker_count(3)
     assert workers.worker_count() == 3
@@ -124,6 +124,23 @@ def test_split_by_gate_on_three_workers_matches_reference(three_workers, closed_
         np.testing.assert_array_equal(got_closed, want_closed)
     else:
         assert got_closed is None and want_closed is None
+
+
+@pytest.mark.parametrize("split", [True, False], ids=["three-workers", "one-thread"])
+def test_relu_kernels_equal_their_twins_bit_for_bit(three_workers, monkeypatch, split):
+    """``max(x, 0)`` and ``grad_y · 1[x > 0]`` exactly as NumPy computes them: −0.0, NaN and inf included."""
+    if not split:
+        monkeypatch.setattr(nb, "MIN_LOOP_WORK", 1 << 30)
+    rng = np.random.default_rng(10)
+    x = rng.normal(size=(3, 4, 5, 7))
+    x.flat[:7] = [0.0, -0.0, np.nan, np.inf, -np.inf, 1e-320, -1e-320]
+    grad_y = rng.normal(size=x.shape)
+    grad_y.flat[5:12] = [-0.0, np.nan, np.inf, -3.0, -np.inf, 0.0, -1e-320]
+    with np.errstate(invalid="ignore"):  # inf · 0 is NaN in both
+        pairs = ((nb.relu_forward(x), ref.relu_forward(x)), (nb.relu_backward(grad_y, x), ref.relu_backward(grad_y, x)))
+    for got, want in pairs:
+        assert got.shape == want.shape and got.dtype == np.float64
+        np.testing.assert_array_equal(got.view(np.int64), want.view(np.int64))
 
 
 # --- the fused statistics ----------------------------------------------------------------------------------

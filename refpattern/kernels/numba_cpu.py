@@ -1,9 +1,10 @@
 """Numba CPU kernels: the fast twins of :mod:`refpattern.kernels.numpy_reference`.
 
-Same eight functions, same signatures, same results (to about 1e-12 relative in float64;
+Same ten functions, same signatures, same results (to about 1e-12 relative in float64;
 ``tests/test_kernels_numba.py`` holds each one to its NumPy twin):
 ``split_by_gate``, ``dense_forward``, ``dense_backward_input``, ``conv2d_forward``,
-``conv2d_backward_input``, ``conv2d_backward_weight``, ``maxpool_forward``, ``maxpool_backward``.
+``conv2d_backward_input``, ``conv2d_backward_weight``, ``maxpool_forward``, ``maxpool_backward``,
+``relu_forward``, ``relu_backward``.
 
 The kernels assume valid input: the layers (:mod:`refpattern.network`) check shapes, strides
 and paddings once, at their public methods.  A kernel only makes its arrays C-contiguous
@@ -20,7 +21,9 @@ product), each calling BLAS on one thread:
   the image (:func:`refpattern.kernels.blas.gemm` writes into bands and column blocks in place);
 - max-pooling: direct loops over each window (forward) and over the winners (backward);
 - dense layers: one GEMM per worker on its rows of the batch, or for a small batch its block of
-  the output's columns.
+  the output's columns;
+- the ReLU and the gate split: one pass over a range of the entries each (the same arithmetic as
+  the twins, bit for bit).
 
 Every result but the weight gradient (partial sums per worker, added in worker order) is computed
 element by element in the same order whatever the number of workers.  Why one BLAS thread per
@@ -45,6 +48,8 @@ __all__ = [
     "conv2d_backward_weight",
     "maxpool_forward",
     "maxpool_backward",
+    "relu_forward",
+    "relu_backward",
 ]
 
 
@@ -384,6 +389,23 @@ def _split_by_gate_range(upstream, output, open_part, start, stop):
     return closed_nonzero
 
 
+@njit(cache=True, nogil=True)
+def _relu_forward_range(x, y, start, stop):
+    """``y = max(x, 0)`` on the flat entries ``[start, stop)``, as ``np.maximum(x, 0.0)``: ``x`` where
+    ``x > 0`` or NaN, else +0.0 (also for −0.0)."""
+    for i in range(start, stop):
+        value = x[i]
+        y[i] = value if (value > 0.0) | (value != value) else 0.0
+
+
+@njit(cache=True, nogil=True)
+def _relu_backward_range(grad_y, x, grad_x, start, stop):
+    """``grad_x = grad_y · 1[x > 0]`` on the flat entries ``[start, stop)``, as the twin computes it
+    (a product with 1.0 or 0.0: −0.0 and NaN where NumPy gives them)."""
+    for i in range(start, stop):
+        grad_x[i] = grad_y[i] * (1.0 if x[i] > 0 else 0.0)
+
+
 def _matrix_product(left, right, transpose_right):
     """``left · op(right)`` (N, M): split by rows of ``left`` over the workers when the batch is
     large enough, else by columns of the result (each worker then reads its part of ``right``)."""
@@ -411,6 +433,22 @@ def split_by_gate(upstream, output):
     if not any(closed):
         return open_part, None
     return open_part, np.where(output > 0, 0.0, upstream)
+
+
+def relu_forward(x):
+    """Twin of ``numpy_reference.relu_forward``: ``max(x, 0)``, any shape."""
+    x = _contiguous(x)
+    y = np.empty(x.shape)
+    run_in_ranges(_relu_forward_range, x.size, x.ravel(), y.ravel(), grain=MIN_LOOP_WORK)
+    return y
+
+
+def relu_backward(grad_y, x):
+    """Twin of ``numpy_reference.relu_backward``: ``grad_y · 1[x > 0]``; ``grad_y`` and ``x`` of one shape."""
+    grad_y, x = _contiguous(grad_y), _contiguous(x)
+    grad_x = np.empty(grad_y.shape)
+    run_in_ranges(_relu_backward_range, grad_y.size, grad_y.ravel(), x.ravel(), grad_x.ravel(), grain=MIN_LOOP_WORK)
+    return grad_x
 
 
 def dense_forward(x, weight):

@@ -59,16 +59,18 @@ from refpattern.kernels.workers import run_in_ranges, worker_count
 __all__ = ["MAX_CHUNK_ELEMENTS", "MAX_WORKER_SUM_ELEMENTS", "accumulate_statistics", "forward_statistics"]
 
 #: Largest chunk buffer (patch entries ``M·D``, or ``M·3O`` for the right-hand side) a worker
-#: builds at once.
-MAX_CHUNK_ELEMENTS = 1 << 20
-#: Largest number of sum entries (``products``, and ``sum_xx`` when kept) all workers but the first
-#: hold of their own during a call; a layer with larger sums runs as one range, with BLAS threading
-#: as it does by itself (VGG-16's dense layers).
+#: builds at once (2 MiB: the core's cache keeps it between the products that read it).
+MAX_CHUNK_ELEMENTS = 1 << 18
+#: Largest number of sum entries (``products``, and ``sum_xx`` when kept) the workers hold of their
+#: own during a call, all together: a layer with larger sums runs on fewer workers, or as one range
+#: with BLAS threading as it does by itself (VGG-16's dense layers).
 MAX_WORKER_SUM_ELEMENTS = 1 << 23
 #: Least multiply-adds a worker is given; smaller batches run on fewer threads.
 MIN_WORK_PER_WORKER = 1 << 20
-#: Least entries :func:`_input_radius` gives a worker.
-MIN_LOOP_WORK = 1 << 15
+#: Least observations (patch-matrix rows) a worker is given: zeroing its own sums and adding them up
+#: costs about as much as its products on a few hundred observations (a dense layer's batch), so
+#: such a call runs as one range with BLAS threading as it does by itself.
+MIN_OBSERVATIONS_PER_WORKER = 1024
 
 _NO_VECTOR = np.empty(0)
 _NO_ROWS = np.empty((0, 0))
@@ -282,24 +284,28 @@ def _forward_gate_rows(x, weight_matrix, bias, offsets, tolerances, kh, kw, sh, 
 
 @njit(cache=True, nogil=True)
 def _statistics_range(dgemm, dense, x_rows, x_image, weight_matrix, shift, kh, kw, sh, sw, pad_top, pad_left, oh, ow,
-                      rows_per_chunk, forward, z, bias, offsets, tolerances, relu, out, products, sum_x, n_plus,
-                      output_sums, sum_xx, second_moment, start, stop):
+                      rows_per_chunk, forward, z, bias, offsets, tolerances, relu, out, products, own_products,
+                      sum_x, n_plus, output_sums, sum_xx, second_moment, start, stop):
     """The statistics of output rows ``[start, stop)`` (module docstring, steps 1–4), chunk by chunk.
 
-    An output row is ``r = n·OH + p`` (Dense: the sample ``n``, ``OH = OW = 1``).  The range that
-    starts at row 0 adds into the caller's sums (``products`` … ``sum_xx``) in place; every other
-    range adds into zeroed sums of its own and returns them, for the caller to add in range order.
+    An output row is ``r = n·OH + p`` (Dense: the sample ``n``, ``OH = OW = 1``).  With
+    ``own_products`` the range adds ``[Ỹ | Ỹ⊙G | G]ᵀ·P̃`` into zeroed sums of its own, *transposed*,
+    (3O, D) (BLAS's faster orientation for these shapes: ``benchmarks/README.md``), and returns them
+    for the caller to add into ``products`` in range order; without, it adds into ``products``
+    (D, 3O) in place.  The range that starts at row 0 adds the other sums (``sum_x`` … ``sum_xx``)
+    in place; every other range into zeroed sums of its own, returned likewise.
 
     dense : the layer is Dense (``x_rows`` (N, D) is read; ``x_image`` is its (N, D, 1, 1) view)
     forward : compute the output into ``out`` (N, O, OH, OW) from ``bias``, ``offsets`` and
         ``tolerances`` (:func:`_forward_gate_rows`); else read the gate from ``z`` (:func:`_gate_rows`)
     second_moment : also add ``P̃ᵀP̃`` into ``sum_xx`` (else ``sum_xx`` is an unused (0, 0) array)
 
-    Returns ``(products, sum_x, n_plus, output_sums, sum_xx)`` of this range.
+    Returns ``(products of this range, sum_x, n_plus, output_sums, sum_xx)``.
     """
     n_out, d = weight_matrix.shape
+    if own_products:
+        products = np.zeros((3 * n_out, d))
     if start != 0:
-        products = np.zeros_like(products)
         sum_x = np.zeros_like(sum_x)
         n_plus = np.zeros_like(n_plus)
         output_sums = np.zeros_like(output_sums)
@@ -329,36 +335,28 @@ def _statistics_range(dgemm, dense, x_rows, x_image, weight_matrix, shift, kh, k
                                oh, ow, row_begin, row_end, relu, out, right, n_plus, output_sums)
         else:
             _gate_rows(z, oh, ow, row_begin, row_end, right, n_plus, output_sums)
-        # 4. products (D, 3O) += P̃ᵀ·[Ỹ | Ỹ⊙G | G]: one GEMM straight into the sums (and P̃ᵀP̃)
+        # 4. P̃ᵀ·[Ỹ | Ỹ⊙G | G]: one GEMM straight into the sums (and P̃ᵀP̃)
         if dense:
-            gemm(dgemm, p_rows, right[:, :m], products, 1.0, True, True)
+            if own_products:
+                gemm(dgemm, right[:, :m], p_rows, products, 1.0, False, False)
+            else:
+                gemm(dgemm, p_rows, right[:, :m], products, 1.0, True, True)
             if second_moment:
                 gemm(dgemm, p_rows, p_rows, sum_xx, 1.0, True, False)
         else:
-            gemm(dgemm, p_cols, right[:, :m], products, 1.0, False, True)
+            if own_products:
+                gemm(dgemm, right[:, :m], p_cols, products, 1.0, False, True)
+            else:
+                gemm(dgemm, p_cols, right[:, :m], products, 1.0, False, True)
             if second_moment:
                 gemm(dgemm, p_cols, p_cols, sum_xx, 1.0, False, True)
     return products, sum_x, n_plus, output_sums, sum_xx
 
 
-@njit(cache=True, nogil=True)
-def _extremes_range(flat, start, stop):
-    """``(min, max)`` of ``flat[start:stop]`` (NaN-free input: the layers checked it)."""
-    low = np.inf
-    high = -np.inf
-    for i in range(start, stop):
-        value = flat[i]
-        low = min(low, value)
-        high = max(high, value)
-    return low, high
-
-
 def _input_radius(x, shift, padded):
     """``R[k] ≥ |x̃_k|`` for every observation: ``max(|max x − c_k|, |min x − c_k|)`` over the
     whole batch, and ``|c_k|`` too when windows reach the zero padding (``x̃ = 0 − c_k`` there)."""
-    flat = x.ravel()
-    extremes = run_in_ranges(_extremes_range, flat.size, flat, grain=MIN_LOOP_WORK)
-    low, high = min(e[0] for e in extremes), max(e[1] for e in extremes)
+    low, high = x.min(), x.max()
     radius = np.maximum(np.abs(high - shift), np.abs(low - shift))
     if padded:
         np.maximum(radius, np.abs(shift), out=radius)
@@ -482,20 +480,25 @@ def _pass(x, weight_matrix, shift, conv, output_size, products, sum_x, n_plus, o
     if max_chunk_elements is None:
         max_chunk_elements = MAX_CHUNK_ELEMENTS
     rows_per_chunk = max(1, max_chunk_elements // (ow * max(d, 3 * n_out)))
-    arguments = (DGEMM, dense, x_rows, x_image, weight_matrix, shift, *geometry, oh, ow, rows_per_chunk,
-                 *forward_arguments, products, sum_x, n_plus, output_sums, sum_xx_array, second_moment)
-    # every worker but the first keeps sums of its own for the call: only where they are small
-    own_sums = products.size + (sum_xx.size if second_moment else 0)
-    if (worker_count() - 1) * own_sums > MAX_WORKER_SUM_ELEMENTS:
-        _statistics_range(*arguments, 0, rows_total)  # one range, BLAS threading as it does by itself
+    head = (DGEMM, dense, x_rows, x_image, weight_matrix, shift, *geometry, oh, ow, rows_per_chunk,
+            *forward_arguments, products)
+    tail = (sum_x, n_plus, output_sums, sum_xx_array, second_moment)
+    # every worker adds into sums of its own (the (3O, D) products; all but the first worker the others
+    # too), only where they are small; the parts that may run at once follow from that
+    own = products.size + (sum_xx.size if second_moment else 0)
+    parts = min(worker_count(), MAX_WORKER_SUM_ELEMENTS // max(1, own),
+                rows_total * ow // MIN_OBSERVATIONS_PER_WORKER)
+    if parts <= 1:  # one range in place, BLAS threading as it does by itself (VGG-16's dense layers)
+        _statistics_range(*head, False, *tail, 0, rows_total)
         return rows_total * ow
-    ranges = run_in_ranges(_statistics_range, rows_total, *arguments,
-                           grain=max(1, MIN_WORK_PER_WORKER // (ow * d * 4 * n_out)))
-    for partial in ranges[1:]:  # in range order
-        products += partial[0]
-        sum_x += partial[1]
-        n_plus += partial[2]
-        output_sums += partial[3]
-        if second_moment:
-            sum_xx += partial[4]
+    ranges = run_in_ranges(_statistics_range, rows_total, *head, True, *tail,
+                           grain=max(1, MIN_WORK_PER_WORKER // (ow * d * 4 * n_out)), parts=parts)
+    for number, partial in enumerate(ranges):  # in range order
+        products += partial[0].T
+        if number:
+            sum_x += partial[1]
+            n_plus += partial[2]
+            output_sums += partial[3]
+            if second_moment:
+                sum_xx += partial[4]
     return rows_total * ow

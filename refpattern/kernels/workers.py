@@ -147,16 +147,16 @@ def single_threaded_blas():
     return _BLAS
 
 
-def run_in_ranges(function, n: int, *args, grain: int = 1) -> list:
+def run_in_ranges(function, n: int, *args, grain: int = 1, parts: int | None = None) -> list:
     """``function(*args, start, stop)`` for contiguous ranges covering ``[0, n)``, at most one per
-    worker and none shorter than ``grain`` (but one range at least), all at once, with BLAS on one
-    thread; returns their results in the order of the ranges.
+    worker (and at most ``parts``) and none shorter than ``grain`` (but one range at least), all at
+    once, with BLAS on one thread; returns their results in the order of the ranges.
 
     ``function`` must release the GIL (``@njit(nogil=True)``) for the ranges to run in parallel,
     and its ranges must write disjoint memory.  The first range runs on the calling thread; every
     range has finished (or raised) before this returns, and the first exception is raised.
     """
-    parts = max(1, min(worker_count(), n // max(1, grain)))
+    parts = max(1, min(worker_count(), n // max(1, grain), worker_count() if parts is None else parts))
     with _BLAS:
         if parts == 1:
             return [function(*args, 0, n)]
