@@ -36,7 +36,15 @@ def stabilized_divide(numerator, denominator, stabilizer):
         out = np.zeros(np.broadcast(numerator, denominator).shape)
         np.divide(numerator, denominator, out=out, where=denominator != 0)
         return out
-    return numerator / (denominator + stabilizer * np.where(denominator >= 0, 1.0, -1.0))
+    if not (isinstance(numerator, np.ndarray) and isinstance(denominator, np.ndarray)
+            and numerator.shape == denominator.shape and numerator.dtype == denominator.dtype == np.float64):
+        return numerator / (denominator + stabilizer * np.where(denominator >= 0, 1.0, -1.0))
+    # the same numbers in one buffer and four passes: ``s·sgn(z)`` is ``copysign(s, z + 0.0)`` (adding
+    # 0.0 turns −0.0 into +0.0, whose sign counts as +1 here), and ``±s`` is exactly ``s · ±1.0``
+    out = np.add(denominator, 0.0)
+    np.copysign(stabilizer, out, out=out)
+    np.add(denominator, out, out=out)
+    return np.divide(numerator, out, out=out)
 
 
 def _bias_shaped(layer, bias, like):
@@ -73,7 +81,8 @@ class EpsilonRule(Rule):
 
     def backward(self, layer, x, output, upstream, backend=None):
         s = stabilized_divide(upstream, output, self.epsilon)
-        return x * layer.linear_transpose(s, layer.weight, x.shape, backend)
+        relevance = layer.linear_transpose(s, layer.weight, x.shape, backend)  # a fresh array: x · it in place
+        return np.multiply(x, relevance, out=relevance)
 
 
 class AlphaBetaRule(Rule):
