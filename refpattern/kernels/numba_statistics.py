@@ -54,7 +54,7 @@ from numba import njit
 
 from refpattern.kernels.blas import DGEMM, gemm
 from refpattern.kernels.numpy_reference import conv_output_size
-from refpattern.kernels.workers import run_in_ranges, worker_count
+from refpattern.kernels.workers import blas_threads_controllable, run_in_ranges, worker_count
 
 __all__ = ["MAX_CHUNK_ELEMENTS", "MAX_WORKER_SUM_ELEMENTS", "accumulate_statistics", "forward_statistics"]
 
@@ -484,15 +484,19 @@ def _pass(x, weight_matrix, shift, conv, output_size, products, sum_x, n_plus, o
             *forward_arguments, products)
     tail = (sum_x, n_plus, output_sums, sum_xx_array, second_moment)
     # every worker adds into sums of its own (the (3O, D) products; all but the first worker the others
-    # too), only where they are small; the parts that may run at once follow from that
+    # too), where they are small enough to copy and each worker gets enough observations to pay for
+    # them; otherwise one range adds in place, with BLAS threading as it does by itself (its GEMMs are
+    # large then: a dense layer's batch, VGG-16's dense layers)
+    # (with a single worker: one range on one BLAS thread, as every other kernel then runs)
     own = products.size + (sum_xx.size if second_moment else 0)
-    parts = min(worker_count(), MAX_WORKER_SUM_ELEMENTS // max(1, own),
-                rows_total * ow // MIN_OBSERVATIONS_PER_WORKER)
-    if parts <= 1:  # one range in place, BLAS threading as it does by itself (VGG-16's dense layers)
+    workers = worker_count()
+    parts = min(workers, MAX_WORKER_SUM_ELEMENTS // max(1, own), rows_total * ow // MIN_OBSERVATIONS_PER_WORKER)
+    single = workers == 1 and blas_threads_controllable() and own <= MAX_WORKER_SUM_ELEMENTS
+    if parts < 2 and not single:
         _statistics_range(*head, False, *tail, 0, rows_total)
         return rows_total * ow
     ranges = run_in_ranges(_statistics_range, rows_total, *head, True, *tail,
-                           grain=max(1, MIN_WORK_PER_WORKER // (ow * d * 4 * n_out)), parts=parts)
+                           grain=max(1, MIN_WORK_PER_WORKER // (ow * d * 4 * n_out)), parts=max(1, parts))
     for number, partial in enumerate(ranges):  # in range order
         products += partial[0].T
         if number:
