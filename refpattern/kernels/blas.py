@@ -9,6 +9,9 @@ by calling the same BLAS function Numba's ``np.dot`` and ``scipy.linalg.blas`` c
 (:data:`DGEMM`): a pointer passed as an argument keeps the compiled kernels cacheable, one read
 from a global would not.
 
+:func:`gemv` is the matrix-vector product of the same BLAS: a GEMM with one row would pack the whole
+matrix first (a dense layer's weights, for a batch of one sample), a GEMV reads it once.
+
 Layout: every array is a 2-D float64 view whose rows are contiguous (``strides[1] == 8``; rows may
 be further apart, e.g. a column block of a C-ordered matrix).  BLAS is column-major, so the
 row-major product ``C = op(A)·op(B)`` is computed as ``Cᵀ = op(B)ᵀ·op(A)ᵀ`` on the same memory,
@@ -23,12 +26,15 @@ import numpy as np
 from numba import njit
 from numba.extending import get_cython_function_address
 
-__all__ = ["DGEMM", "gemm"]
+__all__ = ["DGEMM", "DGEMV", "gemm", "gemv"]
 
 #: SciPy's ``dgemm`` as a ctypes function (Fortran calling convention: all 13 arguments by pointer);
 #: pass it to :func:`gemm` as its first argument.
 DGEMM = ctypes.CFUNCTYPE(None, *([ctypes.c_void_p] * 13))(
     get_cython_function_address("scipy.linalg.cython_blas", "dgemm"))
+#: SciPy's ``dgemv`` (11 arguments by pointer); pass it to :func:`gemv`.
+DGEMV = ctypes.CFUNCTYPE(None, *([ctypes.c_void_p] * 11))(
+    get_cython_function_address("scipy.linalg.cython_blas", "dgemv"))
 
 _NO_TRANSPOSE, _TRANSPOSE = 78, 84  # ord("N"), ord("T")
 
@@ -70,3 +76,32 @@ def gemm(dgemm, a, b, c, beta, transpose_a, transpose_b):
     dgemm(flags[0:].ctypes, flags[1:].ctypes, sizes[0:].ctypes, sizes[1:].ctypes, sizes[2:].ctypes,
           scalars[0:].ctypes, b.ctypes, sizes[3:].ctypes, a.ctypes, sizes[4:].ctypes, scalars[1:].ctypes,
           c.ctypes, sizes[5:].ctypes)
+
+
+@njit(cache=True, nogil=True)
+def gemv(dgemv, a, x, y, transpose_a):
+    """``y ← op(a)·x`` (``op(a) = aᵀ`` when ``transpose_a``) for a 2-D float64 view ``a`` with contiguous
+    rows and contiguous 1-D ``x``, ``y`` (``y`` must not overlap ``a`` or ``x``).
+
+    Parameters
+    ----------
+    dgemv : :data:`DGEMV`
+    a : (M, K), or (K, M) when ``transpose_a``; x : (K,); y : (M,), overwritten
+    """
+    rows, columns = a.shape
+    if y.shape[0] == 0:
+        return
+    if x.shape[0] == 0:
+        y[:] = 0.0
+        return
+    # the memory of the row-major (rows, columns) view is the column-major (columns, rows) matrix
+    flags = np.empty(1, dtype=np.uint8)
+    flags[0] = _NO_TRANSPOSE if transpose_a else _TRANSPOSE
+    sizes = np.empty(4, dtype=np.int32)
+    sizes[0], sizes[1] = columns, rows
+    sizes[2] = max(1, a.strides[0] // 8, columns)
+    sizes[3] = 1
+    scalars = np.empty(2)
+    scalars[0], scalars[1] = 1.0, 0.0
+    dgemv(flags.ctypes, sizes[0:].ctypes, sizes[1:].ctypes, scalars[0:].ctypes, a.ctypes, sizes[2:].ctypes,
+          x.ctypes, sizes[3:].ctypes, scalars[1:].ctypes, y.ctypes, sizes[3:].ctypes)

@@ -35,7 +35,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from refpattern.kernels.blas import DGEMM, gemm
+from refpattern.kernels.blas import DGEMM, DGEMV, gemm, gemv
 from refpattern.kernels.numpy_reference import conv_output_size
 from refpattern.kernels.workers import run_in_ranges, worker_count
 
@@ -362,14 +362,20 @@ def _maxpool_backward_range(grad_y, winner, kh, kw, sh, sw, grad_x, start, stop)
 
 
 @njit(cache=True, nogil=True)
-def _product_range(dgemm, left, right, transpose_right, by_rows, out, start, stop):
+def _product_range(dgemm, dgemv, left, right, transpose_right, by_rows, out, start, stop):
     """Rows ``[start, stop)`` (``by_rows``) or columns ``[start, stop)`` of
-    ``out = left · op(right)``, ``op(right) = rightᵀ`` when ``transpose_right``.
+    ``out = left · op(right)``, ``op(right) = rightᵀ`` when ``transpose_right``; a single row of
+    ``left`` (one sample) as a matrix-vector product, which reads ``right`` once without packing it.
 
     left : (N, K); right : (M, K) or (K, M); out : (N, M), written; all C-contiguous float64
     """
     if by_rows:
         gemm(dgemm, left[start:stop], right, out[start:stop], 0.0, False, transpose_right)
+    elif left.shape[0] == 1:
+        if transpose_right:
+            gemv(dgemv, right[start:stop], left[0], out[0, start:stop], False)
+        else:
+            gemv(dgemv, right[:, start:stop], left[0], out[0, start:stop], True)
     elif transpose_right:
         gemm(dgemm, left, right[start:stop], out[:, start:stop], 0.0, False, True)
     else:
@@ -413,7 +419,7 @@ def _matrix_product(left, right, transpose_right):
     m = right.shape[0] if transpose_right else right.shape[1]
     out = np.empty((n, m))
     by_rows = n >= 8 * worker_count()
-    run_in_ranges(_product_range, n if by_rows else m, DGEMM, left, right, transpose_right, by_rows, out,
+    run_in_ranges(_product_range, n if by_rows else m, DGEMM, DGEMV, left, right, transpose_right, by_rows, out,
                   grain=_grain(k * (m if by_rows else n), MIN_PRODUCT_WORK))
     return out
 
@@ -462,6 +468,13 @@ def dense_backward_input(grad_y, weight):
     return _matrix_product(_contiguous(grad_y), _contiguous(weight), False)
 
 
+def _split_bands(band: int, n: int, oh: int) -> int:
+    """``band`` output rows per unit, fewer where a batch of ``n`` samples has fewer samples than
+    workers: then each image is cut into enough bands for every worker to get one."""
+    per_sample = -(-worker_count() // max(1, n))
+    return band if per_sample <= 1 else max(1, min(band, -(-oh // per_sample)))
+
+
 def _band_rows(patch_size: int, oh: int, ow: int) -> int:
     """Output rows per band: a patch buffer of at most :data:`MAX_PATCH_ELEMENTS` entries (one row at least)."""
     return max(1, min(oh, MAX_PATCH_ELEMENTS // max(1, patch_size * ow)))
@@ -471,7 +484,7 @@ def _rows_convolution(x, weight_rows, kw, sw, top, left, oh, ow):
     """:func:`_conv2d_rows_range` over the workers: (N, C, H, W) -> (N, O, OH*OW)."""
     n, c = x.shape[:2]
     kh, o = weight_rows.shape[:2]
-    band = max(1, min(oh, MAX_PATCH_ELEMENTS // max(1, c * kw * ow) - (kh - 1)))
+    band = _split_bands(max(1, min(oh, MAX_PATCH_ELEMENTS // max(1, c * kw * ow) - (kh - 1))), n, oh)
     y = np.empty((n, o, oh * ow))
     run_in_ranges(_conv2d_rows_range, n * -(-oh // band), DGEMM, x, weight_rows, kw, sw, top, left, oh, ow, band, y,
                   grain=_grain(o * c * kh * kw * band * ow, MIN_PRODUCT_WORK))
@@ -495,7 +508,7 @@ def conv2d_forward(x, weight, stride, padding):
     if sh == 1:  # W_i[o, c*kw + j] = W[o, c, i, j]
         weight_rows = np.ascontiguousarray(weight.transpose(2, 0, 1, 3)).reshape(kh, o, c * kw)
         return _rows_convolution(x, weight_rows, kw, sw, top, left, oh, ow).reshape(n, o, oh, ow)
-    band = _band_rows(c * kh * kw, oh, ow)
+    band = _split_bands(_band_rows(c * kh * kw, oh, ow), n, oh)
     bands = -(-oh // band)
     y = np.empty((n, o, oh * ow))
     run_in_ranges(_conv2d_forward_range, n * bands, DGEMM, x, weight.reshape(o, c * kh * kw), kh, kw, sh, sw, top,
