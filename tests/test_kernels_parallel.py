@@ -63,9 +63,11 @@ def test_convolutions_on_three_workers_match_reference(three_workers, monkeypatc
                                                        h, w, kernel, stride, padding):
     """The units: bands of output rows (forward; stride-1 backward: bands of the input's rows), blocks of
     input channels (the other backward passes of one sample), samples.  Bands of one output row make
-    every band boundary a range boundary.  The stride-1 backward pass runs as the forward convolution of
-    ``grad_y`` with the flipped kernel for any number of channels here (``rows-backward``), or never."""
+    every band boundary a range boundary.  Stride-1 convolutions run over shifted rows and their backward
+    pass as the forward convolution of ``grad_y`` with the flipped kernel for any number of channels here
+    (``rows-backward``), or never (im2col, GEMM + col2im)."""
     monkeypatch.setattr(nb, "ROWS_BACKWARD_MIN_CHANNELS", 1 if rows_backward else 1 << 30)
+    monkeypatch.setattr(nb, "ROWS_FORWARD_MIN_CHANNELS", 1 if rows_backward else 1 << 30)  # both ways forward too
     case = (samples, c, o, h, w, kernel, stride, padding)
     x, weight, grad_y = conv_arrays(case, seed=samples)
     for band_entries in (1 << 20, 1):  # whole images, then one output row per band

@@ -63,10 +63,14 @@ MIN_PRODUCT_WORK = 1 << 20
 MIN_LOOP_WORK = 1 << 15
 
 
+#: Input channels from which a convolution of vertical stride 1 runs as ``kh`` GEMMs over shifted rows
+#: (:func:`_conv2d_rows_range`); a single channel gives those GEMMs too short an inner dimension (``kw``)
+#: and takes im2col (measured: ``benchmarks/README.md``).
+ROWS_FORWARD_MIN_CHANNELS = 2
 #: Input channels from which a stride-1 convolution's backward pass runs as the forward convolution of
 #: ``grad_y`` with the flipped kernel: that product computes one output row per input channel, too few
-#: below this for BLAS to use its packed operand well (an image's 3 colour channels: GEMM + col2im).
-ROWS_BACKWARD_MIN_CHANNELS = 16
+#: below this for BLAS to use its packed operand well (GEMM + col2im is faster up to 16 channels).
+ROWS_BACKWARD_MIN_CHANNELS = 32
 
 
 def _contiguous(array) -> np.ndarray:
@@ -331,6 +335,43 @@ def _maxpool_forward_range(x, kh, kw, sh, sw, y, winner, start, stop):
 
 
 @njit(cache=True, nogil=True)
+def _takes_over(value, best):
+    """Whether ``value`` replaces the running maximum ``best``: larger, or the first NaN (then nothing does)."""
+    return (value > best) | ((value != value) & (best == best))
+
+
+@njit(cache=True, nogil=True)
+def _maxpool_2x2_forward_range(x, sh, sw, y, winner, start, stop):
+    """:func:`_maxpool_forward_range` for 2×2 windows, the four entries of a window in registers
+    (2–3× faster than the general loop; the same comparisons in the same order, so the same winners)."""
+    channels, oh, ow = y.shape[1], y.shape[2], y.shape[3]
+    for plane in range(start, stop):
+        n = plane // channels
+        c = plane % channels
+        image = x[n, c]
+        for p in range(oh):
+            top = image[p * sh]
+            bottom = image[p * sh + 1]
+            out = y[n, c, p]
+            win = winner[n, c, p]
+            for q in range(ow):
+                s = q * sw
+                best = top[s]
+                k = 0
+                value = top[s + 1]
+                better = _takes_over(value, best)
+                best, k = (value, 1) if better else (best, k)
+                value = bottom[s]
+                better = _takes_over(value, best)
+                best, k = (value, 2) if better else (best, k)
+                value = bottom[s + 1]
+                better = _takes_over(value, best)
+                best, k = (value, 3) if better else (best, k)
+                out[q] = best
+                win[q] = k
+
+
+@njit(cache=True, nogil=True)
 def _maxpool_backward_range(grad_y, winner, kh, kw, sh, sw, grad_x, start, stop):
     """Twin of ``numpy_reference.maxpool_backward`` for the planes ``[start, stop)``: route each
     ``grad_y`` to its winner.
@@ -495,8 +536,9 @@ def conv2d_forward(x, weight, stride, padding):
     """Twin of ``numpy_reference.conv2d_forward``:
     ``y[n, o, p, q] = Σ_{c,i,j} weight[o, c, i, j] · x_pad[n, c, p*sh + i, q*sw + j]``.
 
-    Vertical stride 1: ``kh`` GEMMs over the ``kw`` shifted rows per band of output rows
-    (:func:`_conv2d_rows_range`); otherwise im2col + one GEMM per band (:func:`_conv2d_forward_range`).
+    Vertical stride 1 and at least :data:`ROWS_FORWARD_MIN_CHANNELS` input channels: ``kh`` GEMMs over
+    the ``kw`` shifted rows per band of output rows (:func:`_conv2d_rows_range`); otherwise im2col + one
+    GEMM per band (:func:`_conv2d_forward_range`).
     x (N, C, H, W), weight (O, C, kh, kw), stride a pair, padding ``((top, bottom), (left, right))``
     -> y (N, O, OH, OW) with ``OH = (H + top + bottom − kh) // sh + 1``.
     """
@@ -505,7 +547,7 @@ def conv2d_forward(x, weight, stride, padding):
     n, c, h, w = x.shape
     o, _, kh, kw = weight.shape
     oh, ow = conv_output_size(h, kh, sh, top, bottom), conv_output_size(w, kw, sw, left, right)
-    if sh == 1:  # W_i[o, c*kw + j] = W[o, c, i, j]
+    if sh == 1 and c >= ROWS_FORWARD_MIN_CHANNELS:  # W_i[o, c*kw + j] = W[o, c, i, j]
         weight_rows = np.ascontiguousarray(weight.transpose(2, 0, 1, 3)).reshape(kh, o, c * kw)
         return _rows_convolution(x, weight_rows, kw, sw, top, left, oh, ow).reshape(n, o, oh, ow)
     band = _split_bands(_band_rows(c * kh * kw, oh, ow), n, oh)
@@ -577,8 +619,11 @@ def maxpool_forward(x, size, stride):
     oh, ow = conv_output_size(x.shape[2], kh, sh, 0, 0), conv_output_size(x.shape[3], kw, sw, 0, 0)
     y = np.empty((n, c, oh, ow))
     winner = np.empty((n, c, oh, ow), dtype=np.int64)
-    run_in_ranges(_maxpool_forward_range, n * c, x, kh, kw, sh, sw, y, winner,
-                  grain=_grain(oh * ow * kh * kw, MIN_LOOP_WORK))
+    grain = _grain(oh * ow * kh * kw, MIN_LOOP_WORK)
+    if kh == kw == 2:
+        run_in_ranges(_maxpool_2x2_forward_range, n * c, x, sh, sw, y, winner, grain=grain)
+    else:
+        run_in_ranges(_maxpool_forward_range, n * c, x, kh, kw, sh, sw, y, winner, grain=grain)
     return y, winner
 
 
