@@ -476,7 +476,7 @@ def split_by_gate(upstream, output):
     upstream, output = _contiguous(upstream), _contiguous(output)
     open_part = np.empty(upstream.shape)
     closed = run_in_ranges(_split_by_gate_range, upstream.size, upstream.ravel(), output.ravel(), open_part.ravel(),
-                           grain=MIN_LOOP_WORK)
+                           grain=MIN_LOOP_WORK, blas=False)
     if not any(closed):
         return open_part, None
     return open_part, np.where(output > 0, 0.0, upstream)
@@ -486,7 +486,7 @@ def relu_forward(x):
     """Twin of ``numpy_reference.relu_forward``: ``max(x, 0)``, any shape."""
     x = _contiguous(x)
     y = np.empty(x.shape)
-    run_in_ranges(_relu_forward_range, x.size, x.ravel(), y.ravel(), grain=MIN_LOOP_WORK)
+    run_in_ranges(_relu_forward_range, x.size, x.ravel(), y.ravel(), grain=MIN_LOOP_WORK, blas=False)
     return y
 
 
@@ -494,7 +494,8 @@ def relu_backward(grad_y, x):
     """Twin of ``numpy_reference.relu_backward``: ``grad_y · 1[x > 0]``; ``grad_y`` and ``x`` of one shape."""
     grad_y, x = _contiguous(grad_y), _contiguous(x)
     grad_x = np.empty(grad_y.shape)
-    run_in_ranges(_relu_backward_range, grad_y.size, grad_y.ravel(), x.ravel(), grad_x.ravel(), grain=MIN_LOOP_WORK)
+    run_in_ranges(_relu_backward_range, grad_y.size, grad_y.ravel(), x.ravel(), grad_x.ravel(), grain=MIN_LOOP_WORK,
+                  blas=False)
     return grad_x
 
 
@@ -621,9 +622,9 @@ def maxpool_forward(x, size, stride):
     winner = np.empty((n, c, oh, ow), dtype=np.int64)
     grain = _grain(oh * ow * kh * kw, MIN_LOOP_WORK)
     if kh == kw == 2:
-        run_in_ranges(_maxpool_2x2_forward_range, n * c, x, sh, sw, y, winner, grain=grain)
+        run_in_ranges(_maxpool_2x2_forward_range, n * c, x, sh, sw, y, winner, grain=grain, blas=False)
     else:
-        run_in_ranges(_maxpool_forward_range, n * c, x, kh, kw, sh, sw, y, winner, grain=grain)
+        run_in_ranges(_maxpool_forward_range, n * c, x, kh, kw, sh, sw, y, winner, grain=grain, blas=False)
     return y, winner
 
 
@@ -636,5 +637,5 @@ def maxpool_backward(grad_y, winner, input_shape, size, stride):
     n, c = grad_y.shape[:2]
     grad_x = np.empty((n, c, int(input_shape[2]), int(input_shape[3])))
     run_in_ranges(_maxpool_backward_range, n * c, grad_y, winner, kh, kw, sh, sw, grad_x,
-                  grain=_grain(int(input_shape[2]) * int(input_shape[3]), MIN_LOOP_WORK))
+                  grain=_grain(int(input_shape[2]) * int(input_shape[3]), MIN_LOOP_WORK), blas=False)
     return grad_x

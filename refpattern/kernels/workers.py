@@ -147,16 +147,21 @@ def single_threaded_blas():
     return _BLAS
 
 
-def run_in_ranges(function, n: int, *args, grain: int = 1, parts: int | None = None) -> list:
+def run_in_ranges(function, n: int, *args, grain: int = 1, parts: int | None = None, blas: bool = True) -> list:
     """``function(*args, start, stop)`` for contiguous ranges covering ``[0, n)``, at most one per
     worker (and at most ``parts``) and none shorter than ``grain`` (but one range at least), all at
-    once, with BLAS on one thread; returns their results in the order of the ranges.
+    once, with BLAS on one thread (``blas=False``: for a ``function`` that calls no BLAS, which then
+    runs alone on the calling thread without touching BLAS's setting); returns their results in the
+    order of the ranges.
 
     ``function`` must release the GIL (``@njit(nogil=True)``) for the ranges to run in parallel,
     and its ranges must write disjoint memory.  The first range runs on the calling thread; every
     range has finished (or raised) before this returns, and the first exception is raised.
     """
-    parts = max(1, min(worker_count(), n // max(1, grain), worker_count() if parts is None else parts))
+    workers = worker_count() if blas else max(1, _workers)
+    parts = max(1, min(workers, n // max(1, grain), workers if parts is None else parts))
+    if parts == 1 and not blas:
+        return [function(*args, 0, n)]
     with _BLAS:
         if parts == 1:
             return [function(*args, 0, n)]
