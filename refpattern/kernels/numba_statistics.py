@@ -15,19 +15,32 @@ in place::
     output_sums += [Σỹ; Σỹ⊙g; Σỹ²; Σỹ²⊙g]   (4, O)
     sum_xx   += P̃ᵀP̃                        (D, D), only when given (ρ needs it)
 
-How (per chunk of at most :data:`MAX_CHUNK_ELEMENTS` patch entries, buffers reused):
+How: the observations (rows of ``P̃``; for Conv2D whole output rows ``(n, p)``) are cut into one
+contiguous range per worker thread (:func:`refpattern.kernels.workers.run_in_ranges`), and each
+worker runs the whole pass over its range in one ``@njit(nogil=True)`` loop
+(:func:`_statistics_range`), per chunk of at most :data:`MAX_CHUNK_ELEMENTS` patch entries
+(buffers reused, small enough to stay in the core's cache), with BLAS on one thread:
 
-1. one ``@njit`` loop writes the shifted patches straight from the input, *transposed*
-   (``cols`` = ``P̃ᵀ``, (D, M), the im2col layout of :mod:`refpattern.kernels.numba_cpu`), and
-   adds up ``sum_x`` on the way (Dense: ``P̃`` = ``x − c`` as (M, D));
-2. one BLAS GEMM writes ``Ỹᵀ = W·P̃ᵀ`` into the first ``O`` rows of ``right`` = ``[Ỹ | Ỹ⊙G | G]ᵀ``
+1. a loop writes the shifted patches straight from the input, *transposed* (``P̃ᵀ``, (D, M), the
+   im2col layout of :mod:`refpattern.kernels.numba_cpu`), and adds up ``sum_x`` on the way
+   (Dense: ``P̃`` = ``x − c`` as (M, D));
+2. one GEMM writes ``Ỹᵀ = W·P̃ᵀ`` into the first ``O`` rows of ``right`` = ``[Ỹ | Ỹ⊙G | G]ᵀ``
    (3O, M);
-3. one ``@njit`` loop reads the gate from ``z``, fills the other ``2O`` rows of ``right`` and
-   adds up the ``O``-vectors;
-4. ONE BLAS GEMM ``productsᵀ += right·P̃`` with ``beta = 1`` straight into the caller's
-   running sums (``scipy.linalg.blas.dgemm(..., beta=1.0, c=products.T, overwrite_c=True)``,
-   ``products.T`` being the Fortran view of the C-ordered buffer): no (D, O) temporary is ever
-   made, which is what keeps the 25088→4096 layer of VGG-16 within its 3 × 822 MB of sums.
+3. a loop reads the gate from ``z``, fills the other ``2O`` rows of ``right`` and adds up the
+   ``O``-vectors;
+4. ONE GEMM adds ``right·P̃`` into the worker's own ``(3O, D)`` sums, the orientation in which
+   BLAS runs these shapes fastest (``benchmarks/README.md``); the caller adds the workers' sums,
+   transposed, into ``products`` in range order (``sum_x`` … likewise; the first worker adds
+   those in place).
+
+Where the workers' own sums would be large (more than :data:`MAX_WORKER_SUM_ELEMENTS` entries in
+all: VGG-16's dense layers), or a call has too few observations to pay for them (fewer than
+:data:`MIN_OBSERVATIONS_PER_WORKER` per worker: a dense layer's batch), the pass runs as one range
+whose step 4 adds ``P̃ᵀ·right`` straight into the caller's ``products`` with ``beta = 1``
+(:func:`refpattern.kernels.blas.gemm` on the C-ordered buffer), BLAS threading as it does by
+itself: no (D, O) temporary is ever made, which is what keeps the 25088→4096 layer of VGG-16 within
+its 3 × 822 MB of sums.  The sums of a call therefore depend, in the last bits, on the number of
+workers; for one machine and thread count they are the same every run.
 
 ``forward_statistics`` is the same pass that also returns the layer's output: the fit's forward
 pass and its statistics share one patch matrix and one product.  The output is read off the
@@ -41,10 +54,10 @@ activations equal ``net.forward``'s up to rounding.  Where the bound cannot vouc
 ``x``, as the forward pass does, so gates are never decided by rounding noise: a zero-bias unit
 on an all-zero patch (a dead region after a ReLU) stays exactly 0 and closed, as in the forward pass.
 
-All BLAS calls go to SciPy's BLAS (the library Numba's ``np.dot`` also uses) and the ``@njit``
-loops are serial, as in :mod:`refpattern.kernels.numba_cpu` (``benchmarks/README.md`` says why).
-The kernels assume valid input: :class:`~refpattern.patterns.statistics.LayerStatistics`
-checks the batch and owns the running sums (C-contiguous, of the right shapes).
+All BLAS calls go to SciPy's BLAS (the library Numba's ``np.dot`` also uses), from ``@njit`` code
+(:mod:`refpattern.kernels.blas`).  The kernels assume valid input:
+:class:`~refpattern.patterns.statistics.LayerStatistics` checks the batch and owns the running sums
+(C-contiguous, of the right shapes).
 """
 
 from __future__ import annotations
