@@ -302,6 +302,12 @@ def _conv2d_backward_weight_range(dgemm, grad_y, x, kh, kw, sh, sw, top, left, o
 
 
 @njit(cache=True, nogil=True)
+def _takes_over(value, best):
+    """Whether ``value`` replaces the running maximum ``best``: larger, or the first NaN (then nothing does)."""
+    return (value > best) | ((value != value) & (best == best))
+
+
+@njit(cache=True, nogil=True)
 def _maxpool_forward_range(x, kh, kw, sh, sw, y, winner, start, stop):
     """Twin of ``numpy_reference.maxpool_forward`` for the planes ``[start, stop)`` (plane
     ``n·C + c``): the first maximum of each window.
@@ -326,18 +332,11 @@ def _maxpool_forward_range(x, kh, kw, sh, sw, y, winner, start, stop):
                 for i in range(kh):
                     for j in range(kw):
                         value = image[r0 + i, s0 + j]
-                        # branch-free: a larger value, or the first NaN, takes over (then nothing does)
-                        better = (value > best) | ((value != value) & (best == best))
+                        better = _takes_over(value, best)  # branch-free below
                         best = value if better else best
                         best_k = i * kw + j if better else best_k
                 y[n, c, p, q] = best
                 winner[n, c, p, q] = best_k
-
-
-@njit(cache=True, nogil=True)
-def _takes_over(value, best):
-    """Whether ``value`` replaces the running maximum ``best``: larger, or the first NaN (then nothing does)."""
-    return (value > best) | ((value != value) & (best == best))
 
 
 @njit(cache=True, nogil=True)
