@@ -349,6 +349,34 @@ def explain_curve(rounds: int, patterns) -> str:
 # --------------------------------------------------------------------------------------
 
 
+def _status_bytes(field: str) -> int | None:
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def reset_peak_rss() -> int:
+    """Reset this process's peak RSS to its current RSS where Linux allows it (``/proc/self/clear_refs``),
+    and return the current RSS: ``ru_maxrss`` alone would keep the parent's RSS at the fork that started
+    this process.  Elsewhere: ``ru_maxrss`` as it is."""
+    try:
+        with open("/proc/self/clear_refs", "w") as clear:
+            clear.write("5")
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return _status_bytes("VmRSS") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def peak_rss() -> int:
+    """The peak RSS since :func:`reset_peak_rss` (``VmHWM``; ``ru_maxrss`` where there is none)."""
+    return _status_bytes("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def fit_child(samples: int, width: float) -> dict:
     """One S_a± fit of ``bench_cnn_width(width)`` on ``samples`` streamed samples, in this fresh process;
     the DGEMM rate is measured after the fit (OpenBLAS's own buffers would count in the peak RSS)."""
@@ -362,12 +390,12 @@ def fit_child(samples: int, width: float) -> dict:
         for start in range(0, samples, FIT_BATCH):
             yield draw.normal(size=(min(FIT_BATCH, samples - start),) + net.input_shape)
 
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    before = reset_peak_rss()
     load = load_average()
     start = time.perf_counter()
     rp.fit_patterns(net, batches(), "a+-", batch_size=FIT_BATCH, progress=False)
     seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = peak_rss()
     square = np.asfortranarray(np.random.default_rng(0).normal(size=(DGEMM_SIZE, DGEMM_SIZE)))
     dgemm_seconds = best_time(lambda: dgemm(1.0, square, square), 3)
     return {"samples": samples, "width": width, "seconds": seconds, "peak_rss": peak, "rss_before": before,
