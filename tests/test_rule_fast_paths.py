@@ -37,3 +37,25 @@ def test_stabilized_divide_of_other_shapes_and_types_broadcasts_as_written():
     np.testing.assert_array_equal(stabilized_divide(numerator, denominator, 0.5), as_written(numerator, denominator,
                                                                                               0.5))
     np.testing.assert_array_equal(stabilized_divide(np.float32(1.0), np.array([-1.0, 1.0]), 1.0), [-0.5, 0.5])
+
+
+def test_pattern_products_are_kept_only_for_read_only_arrays_and_dropped_with_the_pattern():
+    from refpattern.methods import rules
+
+    rng = np.random.default_rng(12)
+    weight, pattern = rng.normal(size=(5, 7)), rng.normal(size=(5, 7))
+    first = rules.pattern_product(weight, pattern)
+    np.testing.assert_array_equal(first, weight * pattern)
+    assert not first.flags.writeable
+    assert rules.pattern_product(weight, pattern) is not first           # writeable inputs: never kept
+    weight.setflags(write=False)
+    pattern.setflags(write=False)
+    kept = rules.pattern_product(weight, pattern)
+    assert rules.pattern_product(weight, pattern) is kept                # read-only: the same product again
+    np.testing.assert_array_equal(kept, weight * pattern)
+    other = weight.copy()
+    other.setflags(write=False)
+    assert rules.pattern_product(other, pattern) is not kept             # another weight array: recomputed
+    size = len(rules._PATTERN_PRODUCTS)
+    del pattern
+    assert len(rules._PATTERN_PRODUCTS) == size - 1                      # dropped with the pattern array
