@@ -25,9 +25,9 @@ product), each calling BLAS on one thread:
 - the ReLU and the gate split: one pass over a range of the entries each (the same arithmetic as
   the twins, bit for bit).
 
-Every result but the weight gradient (partial sums per worker, added in worker order) is computed
-element by element in the same order whatever the number of workers.  Why one BLAS thread per
-worker, and what else was measured: ``benchmarks/README.md``.
+Every entry of a result but the weight gradient (partial sums per worker, added in worker order)
+comes whole from one worker.  Why one BLAS thread per worker, and what else was measured:
+``docs/backends.md#numba-threads`` and ``benchmarks/README.md``.
 """
 
 from __future__ import annotations
