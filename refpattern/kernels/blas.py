@@ -40,6 +40,20 @@ _NO_TRANSPOSE, _TRANSPOSE = 78, 84  # ord("N"), ord("T")
 
 
 @njit(cache=True, nogil=True)
+def _call_dgemm(dgemm, flag_a, flag_b, m, n, k, a, lda, b, ldb, beta, c, ldc):
+    """``dgemm`` in BLAS's own (column-major) terms; ``a``, ``b``, ``c`` are the arrays' ``.ctypes``
+    (one compiled version for every layout of the arrays they come from)."""
+    flags = np.empty(2, dtype=np.uint8)
+    flags[0], flags[1] = flag_a, flag_b
+    sizes = np.empty(6, dtype=np.int32)
+    sizes[0], sizes[1], sizes[2], sizes[3], sizes[4], sizes[5] = m, n, k, lda, ldb, ldc
+    scalars = np.empty(2)
+    scalars[0], scalars[1] = 1.0, beta
+    dgemm(flags[0:].ctypes, flags[1:].ctypes, sizes[0:].ctypes, sizes[1:].ctypes, sizes[2:].ctypes,
+          scalars[0:].ctypes, a, sizes[3:].ctypes, b, sizes[4:].ctypes, scalars[1:].ctypes, c, sizes[5:].ctypes)
+
+
+@njit(cache=True, nogil=True, inline="always")
 def gemm(dgemm, a, b, c, beta, transpose_a, transpose_b):
     """``c ← op(a)·op(b) + beta·c`` in place, ``op(a) = aᵀ`` when ``transpose_a`` (likewise ``b``).
 
@@ -50,32 +64,24 @@ def gemm(dgemm, a, b, c, beta, transpose_a, transpose_b):
         ``op(a)`` (M, K), ``op(b)`` (K, N), ``c`` (M, N); ``c`` must not overlap ``a`` or ``b``.
     beta : float
         0 overwrites ``c`` (its old values are never read, NaN included), 1 adds to it.
+
+    Inlined into its callers (``inline="always"``): compiling it once per combination of array
+    layouts cost a third of the kernels' first-call compilation.
     """
     m, n = c.shape
     k = a.shape[0] if transpose_a else a.shape[1]
     if m == 0 or n == 0:
         return
     if k == 0:  # an empty sum: BLAS would be asked for leading dimensions of empty operands
-        if beta == 0.0:
-            c[:, :] = 0.0
-        else:
-            c[:, :] *= beta
+        for i in range(m):  # (plain loops: an in-place array expression costs seconds of compilation)
+            for j in range(n):
+                c[i, j] = 0.0 if beta == 0.0 else c[i, j] * beta
         return
     # Cᵀ (N, M) = op(b)ᵀ · op(a)ᵀ in column-major terms; the memory of a row-major (r, s) view is the
     # column-major (s, r) matrix with leading dimension strides[0] / 8
-    flags = np.empty(2, dtype=np.uint8)
-    flags[0] = _TRANSPOSE if transpose_b else _NO_TRANSPOSE
-    flags[1] = _TRANSPOSE if transpose_a else _NO_TRANSPOSE
-    sizes = np.empty(6, dtype=np.int32)
-    sizes[0], sizes[1], sizes[2] = n, m, k
-    sizes[3] = max(1, b.strides[0] // 8, b.shape[1])
-    sizes[4] = max(1, a.strides[0] // 8, a.shape[1])
-    sizes[5] = max(1, c.strides[0] // 8, c.shape[1])
-    scalars = np.empty(2)
-    scalars[0], scalars[1] = 1.0, beta
-    dgemm(flags[0:].ctypes, flags[1:].ctypes, sizes[0:].ctypes, sizes[1:].ctypes, sizes[2:].ctypes,
-          scalars[0:].ctypes, b.ctypes, sizes[3:].ctypes, a.ctypes, sizes[4:].ctypes, scalars[1:].ctypes,
-          c.ctypes, sizes[5:].ctypes)
+    _call_dgemm(dgemm, _TRANSPOSE if transpose_b else _NO_TRANSPOSE, _TRANSPOSE if transpose_a else _NO_TRANSPOSE,
+                n, m, k, b.ctypes, max(1, b.strides[0] // 8, b.shape[1]), a.ctypes,
+                max(1, a.strides[0] // 8, a.shape[1]), beta, c.ctypes, max(1, c.strides[0] // 8, c.shape[1]))
 
 
 @njit(cache=True, nogil=True)
