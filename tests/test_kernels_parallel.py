@@ -148,13 +148,12 @@ def test_relu_kernels_equal_their_twins_bit_for_bit(three_workers, monkeypatch, 
 # --- the fused statistics ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("private_sums", [True, False], ids=["own-sums-per-worker", "one-range"])
+@pytest.mark.parametrize("private_sums", ["three", "two", "one-range"])
 @pytest.mark.parametrize("seed", range(6))
 def test_statistics_on_three_workers_match_batch_sums(three_workers, monkeypatch, seed, private_sums):
-    """Each worker adds its rows into sums of its own, added in range order; a layer whose sums would
-    be too large to copy runs as one range."""
-    if not private_sums:
-        monkeypatch.setattr(numba_statistics, "MAX_WORKER_SUM_ELEMENTS", 0)
+    """Each worker adds its rows into sums of its own, added in range order; where the copies may hold
+    only two layers' sums two workers run, and a layer whose sums would be too large to copy at all
+    runs as one range adding in place."""
     rng = np.random.default_rng(200 + seed)
     x, _, weight_matrix, conv = random_conv_case(rng, asymmetric=seed % 2 == 1)
     x = np.concatenate([x, x[::-1] + 0.5])  # at least two samples
@@ -162,6 +161,8 @@ def test_statistics_on_three_workers_match_batch_sums(three_workers, monkeypatch
     bias = rng.normal(0, 0.5, o)
     z = ref.conv2d_forward(x, weight_matrix.reshape((o, x.shape[1]) + conv[0]), conv[1], conv[2])
     z += bias[None, :, None, None]
+    limit = {"three": 1 << 30, "two": 2 * (3 * o * d + d * d), "one-range": 0}[private_sums]  # sums: products, sum_xx
+    monkeypatch.setattr(numba_statistics, "MAX_WORKER_SUM_ELEMENTS", limit)
     shift = rng.normal(0.5, 0.3, d)
     want, scale = reference_sums(x, z, weight_matrix, shift, conv)
     for max_elements in (1 << 22, 1):
@@ -274,3 +275,23 @@ def test_a_forked_child_runs_the_kernels(three_workers):
     child.join(timeout=120)
     assert child.exitcode == 0
     np.testing.assert_array_equal(got, want)
+
+
+def test_kernels_called_from_several_threads_at_once_give_the_same_numbers(three_workers):
+    """Callers share the pool and the BLAS setting: four threads explaining at once get each its own
+    (serial) answer, and BLAS's thread count comes back once the last one has finished."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from conftest import random_cnn
+
+    import refpattern as rp
+
+    net = random_cnn()
+    inputs = [np.random.default_rng(seed).normal(size=(6, 2, 9, 9)) for seed in range(8)]
+    want = [rp.explain(net, x, "gradient") for x in inputs]
+    before = workers.single_threaded_blas().get()
+    with ThreadPoolExecutor(4) as callers:
+        got = list(callers.map(lambda x: rp.explain(net, x, "gradient"), inputs))
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
+    assert workers.single_threaded_blas().get() == before
