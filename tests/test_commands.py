@@ -119,7 +119,8 @@ def test_explain_options_targets_and_batches(files):
     assert cli("explain", folder / "net.npz", folder / "inputs.npz", "--array", "images", "--method", "lrp.epsilon",
                "--option", "epsilon=0.01", "--target", "0,2,1", "--batch-size", 2, "--out", folder / "e.npy") == 0
     want = rp.explain(net, inputs, "lrp.epsilon", np.array([0, 2, 1]), epsilon=0.01)
-    np.testing.assert_array_equal(np.load(folder / "e.npy"), want)
+    # batches of 2 and one batch of 3: the Numba kernels cut the work by batch (docs/backends.md#numba-determinism)
+    np.testing.assert_allclose(np.load(folder / "e.npy"), want, rtol=1e-13, atol=1e-15 * np.abs(want).max())
     assert cli("explain", folder / "net.npz", f"{folder / 'inputs.npz'}:images", "--method", "integrated_gradients",
                "--option", "steps=4", "--option", "quadrature=gauss_legendre", "--out", folder / "ig.npy") == 0
     np.testing.assert_array_equal(np.load(folder / "ig.npy"),

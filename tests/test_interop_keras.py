@@ -28,11 +28,15 @@ pytestmark = [pytest.mark.peers,  # Keras 3.15 with NumPy 2 warns inside get_wei
 
 @pytest.fixture(autouse=True)
 def float64_keras():
-    previous = keras.config.floatx()
+    # set_floatx alone does not reach layers once another test has made Keras resolve its global dtype
+    # policy (float32 then stays): set both
+    previous, previous_policy = keras.config.floatx(), keras.config.dtype_policy()
     keras.config.set_floatx("float64")
+    keras.config.set_dtype_policy("float64")
     keras.utils.set_random_seed(0)
     yield
     keras.config.set_floatx(previous)
+    keras.config.set_dtype_policy(previous_policy)
 
 
 def relative_error(actual, expected):

@@ -161,10 +161,10 @@ def _arguments(out, samples=20000, seed=0, config="paper-toy"):
 
 # --- the linear laboratory: verify --config, check_claims on any linear model ------------------------------
 
-def test_the_default_configuration_reproduces_the_toy_only_implementation_exactly():
+def test_the_default_configuration_reproduces_the_toy_only_implementation():
     """``tests/data/toy_claims_before_linear_laboratory.json`` is what ``refpattern verify --samples 10000
     --seed 1`` wrote before the toy became one configuration of the linear laboratory: every claim, every
-    number, every word must be the same."""
+    word must be the same and every number the same to rounding."""
     from refpattern.experiments.report import jsonable
     from refpattern.experiments.toy.check import check_claims
     from refpattern.linear.config import load_config
@@ -175,9 +175,35 @@ def test_the_default_configuration_reproduces_the_toy_only_implementation_exactl
     after = [jsonable(claim.to_json()) for claim in report.claims]
     assert [c["key"] for c in after] == [c["key"] for c in before["claims"]]
     for old, new in zip(before["claims"], after):
-        # every field the old report had is unchanged (the claims ledger may add fields: rule, figure …)
-        assert {name: new[name] for name in old} == old, old["key"]
+        # every field the old report had is unchanged (the claims ledger may add fields: rule, figure …);
+        # the numbers to rounding, since the Numba kernels' summation order has changed since the file
+        # was written (docs/backends.md#numba-determinism), the words exactly
+        words = [name for name in old if name not in ("numbers", "measured")]
+        assert {name: new[name] for name in words} == {name: old[name] for name in words}, old["key"]
+        assert re.sub(NUMBER, "#", new["measured"]) == re.sub(NUMBER, "#", old["measured"]), old["key"]
+        assert_same_numbers(new["numbers"], old["numbers"], old["key"])
     assert report.skipped == []
+
+
+#: A number as a claim's measured text prints it.
+NUMBER = r"[-+]?\d+(\.\d+)?(e[-+]?\d+)?"
+
+
+def assert_same_numbers(got, want, where, rtol=1e-9, atol=1e-12):
+    """Nested dicts and lists of numbers equal to ``rtol`` relative, or ``atol`` absolute for the
+    rounding-level residuals some claims report (identities that hold to 1e-15); text exactly."""
+    if isinstance(want, dict):
+        assert isinstance(got, dict) and set(got) == set(want), where
+        for key in want:
+            assert_same_numbers(got[key], want[key], f"{where}.{key}", rtol, atol)
+    elif isinstance(want, list):
+        assert isinstance(got, list) and len(got) == len(want), where
+        for index, (g, w) in enumerate(zip(got, want)):
+            assert_same_numbers(g, w, f"{where}[{index}]", rtol, atol)
+    elif isinstance(want, float) and isinstance(got, float):
+        assert abs(got - want) <= rtol * abs(want) + atol, (where, got, want)
+    else:
+        assert got == want, (where, got, want)
 
 
 def test_verify_with_a_ready_configuration(tmp_path, capsys):

@@ -568,7 +568,8 @@ for name in suite["networks"]:
 
 ```python
 import keras
-keras.backend.set_floatx("float64")
+keras.config.set_floatx("float64")
+keras.config.set_dtype_policy("float64")   # in a test suite Keras may have fixed float32 layers already
 
 def keras_model(ref, meta):                       # kernels (kh, kw, in, out) and (in, out); Flatten order (H, W, C)
     model = keras.Sequential([keras.Input(tuple(meta["network"]["keras"][0]["input_shape"]))])

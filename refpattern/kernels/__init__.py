@@ -12,9 +12,10 @@ readable reference twins):
 
 Layer operations: ``split_by_gate``, ``dense_forward``, ``dense_backward_input``,
 ``conv2d_forward``, ``conv2d_backward_input``, ``conv2d_backward_weight``, ``maxpool_forward``,
-``maxpool_backward``.  ``accumulate_statistics`` adds one batch of a kernel layer to running
-sums; ``forward_statistics`` (where a backend has one) also returns the layer output from the
-same pass, and None means "run the forward pass, then ``accumulate_statistics``".
+``maxpool_backward``, ``relu_forward``, ``relu_backward``.  ``accumulate_statistics`` adds one
+batch of a kernel layer to running sums; ``forward_statistics`` (where a backend has one) also
+returns the layer output from the same pass, and None means "run the forward pass, then
+``accumulate_statistics``".
 
 Every kernel assumes valid input: the layers and :class:`~refpattern.patterns.statistics.LayerStatistics`
 check arguments once, at their public methods.  The kernel modules import nothing of refpattern
@@ -31,7 +32,8 @@ BACKENDS = ("numpy", "numba", "cuda")
 DEFAULT_BACKEND = "numba"
 
 LAYER_OPERATIONS = ("split_by_gate", "dense_forward", "dense_backward_input", "conv2d_forward",
-                    "conv2d_backward_input", "conv2d_backward_weight", "maxpool_forward", "maxpool_backward")
+                    "conv2d_backward_input", "conv2d_backward_weight", "maxpool_forward", "maxpool_backward",
+                    "relu_forward", "relu_backward")
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,8 @@ class Backend:
     conv2d_backward_weight: Callable
     maxpool_forward: Callable
     maxpool_backward: Callable
+    relu_forward: Callable
+    relu_backward: Callable
     accumulate_statistics: Callable
     forward_statistics: Callable | None = None
 

@@ -15,19 +15,32 @@ in place::
     output_sums += [Σỹ; Σỹ⊙g; Σỹ²; Σỹ²⊙g]   (4, O)
     sum_xx   += P̃ᵀP̃                        (D, D), only when given (ρ needs it)
 
-How (per chunk of at most :data:`MAX_CHUNK_ELEMENTS` patch entries, buffers reused):
+How: the observations (rows of ``P̃``; for Conv2D whole output rows ``(n, p)``) are cut into one
+contiguous range per worker thread (:func:`refpattern.kernels.workers.run_in_ranges`), and each
+worker runs the whole pass over its range in one ``@njit(nogil=True)`` loop
+(:func:`_statistics_range`), per chunk of at most :data:`MAX_CHUNK_ELEMENTS` patch entries
+(buffers reused, small enough to stay in the core's cache), with BLAS on one thread:
 
-1. one ``@njit`` loop writes the shifted patches straight from the input, *transposed*
-   (``cols`` = ``P̃ᵀ``, (D, M), the im2col layout of :mod:`refpattern.kernels.numba_cpu`), and
-   adds up ``sum_x`` on the way (Dense: ``P̃`` = ``x − c`` as (M, D));
-2. one BLAS GEMM writes ``Ỹᵀ = W·P̃ᵀ`` into the first ``O`` rows of ``right`` = ``[Ỹ | Ỹ⊙G | G]ᵀ``
+1. a loop writes the shifted patches straight from the input, *transposed* (``P̃ᵀ``, (D, M), the
+   im2col layout of :mod:`refpattern.kernels.numba_cpu`), and adds up ``sum_x`` on the way
+   (Dense: ``P̃`` = ``x − c`` as (M, D));
+2. one GEMM writes ``Ỹᵀ = W·P̃ᵀ`` into the first ``O`` rows of ``right`` = ``[Ỹ | Ỹ⊙G | G]ᵀ``
    (3O, M);
-3. one ``@njit`` loop reads the gate from ``z``, fills the other ``2O`` rows of ``right`` and
-   adds up the ``O``-vectors;
-4. ONE BLAS GEMM ``productsᵀ += right·P̃`` with ``beta = 1`` straight into the caller's
-   running sums (``scipy.linalg.blas.dgemm(..., beta=1.0, c=products.T, overwrite_c=True)``,
-   ``products.T`` being the Fortran view of the C-ordered buffer): no (D, O) temporary is ever
-   made, which is what keeps the 25088→4096 layer of VGG-16 within its 3 × 822 MB of sums.
+3. a loop reads the gate from ``z``, fills the other ``2O`` rows of ``right`` and adds up the
+   ``O``-vectors;
+4. ONE GEMM adds ``right·P̃`` into the worker's own ``(3O, D)`` sums, the orientation in which
+   BLAS runs these shapes fastest (``benchmarks/README.md``); the caller adds the workers' sums,
+   transposed, into ``products`` in range order (``sum_x`` … likewise; the first worker adds
+   those in place).
+
+Where the workers' own sums would be large (more than :data:`MAX_WORKER_SUM_ELEMENTS` entries in
+all: VGG-16's dense layers), or a call has too few observations to pay for them (fewer than
+:data:`MIN_OBSERVATIONS_PER_WORKER` per worker: a dense layer's batch), the pass runs as one range
+whose step 4 adds ``P̃ᵀ·right`` straight into the caller's ``products`` with ``beta = 1``
+(:func:`refpattern.kernels.blas.gemm` on the C-ordered buffer), BLAS threading as it does by
+itself: no (D, O) temporary is ever made, which is what keeps the 25088→4096 layer of VGG-16 within
+its 3 × 822 MB of sums.  The sums of a call therefore depend, in the last bits, on the number of
+workers; for one machine and thread count they are the same every run.
 
 ``forward_statistics`` is the same pass that also returns the layer's output: the fit's forward
 pass and its statistics share one patch matrix and one product.  The output is read off the
@@ -41,24 +54,40 @@ activations equal ``net.forward``'s up to rounding.  Where the bound cannot vouc
 ``x``, as the forward pass does, so gates are never decided by rounding noise: a zero-bias unit
 on an all-zero patch (a dead region after a ReLU) stays exactly 0 and closed, as in the forward pass.
 
-All BLAS calls go to SciPy's BLAS (the library Numba's ``np.dot`` also uses) and the ``@njit``
-loops are serial, as in :mod:`refpattern.kernels.numba_cpu` (``benchmarks/README.md`` says why).
-The kernels assume valid input: :class:`~refpattern.patterns.statistics.LayerStatistics`
-checks the batch and owns the running sums (C-contiguous, of the right shapes).
+All BLAS calls go to SciPy's BLAS (the library Numba's ``np.dot`` also uses), from ``@njit`` code
+(:mod:`refpattern.kernels.blas`).  The kernels assume valid input:
+:class:`~refpattern.patterns.statistics.LayerStatistics` checks the batch and owns the running sums
+(C-contiguous, of the right shapes).
 """
 
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
-from scipy.linalg.blas import dgemm
 
+from refpattern.kernels.blas import DGEMM, gemm
 from refpattern.kernels.numpy_reference import conv_output_size
+from refpattern.kernels.workers import blas_threads_controllable, run_in_ranges, worker_count
 
-__all__ = ["MAX_CHUNK_ELEMENTS", "accumulate_statistics", "forward_statistics"]
+__all__ = ["MAX_CHUNK_ELEMENTS", "MAX_WORKER_SUM_ELEMENTS", "accumulate_statistics", "forward_statistics"]
 
-#: Largest chunk buffer (patch entries ``M·D``, or ``M·3O`` for the right-hand side) built at once.
-MAX_CHUNK_ELEMENTS = 1 << 20
+#: Largest chunk buffer (patch entries ``M·D``, or ``M·3O`` for the right-hand side) a worker
+#: builds at once (2 MiB: the core's cache keeps it between the products that read it).
+MAX_CHUNK_ELEMENTS = 1 << 18
+#: Largest number of sum entries (``products``, and ``sum_xx`` when kept) the workers hold of their
+#: own during a call, all together: a layer with larger sums runs on fewer workers, or as one range
+#: with BLAS threading as it does by itself (VGG-16's dense layers).
+MAX_WORKER_SUM_ELEMENTS = 1 << 23
+#: Least multiply-adds a worker is given; smaller batches run on fewer threads.
+MIN_WORK_PER_WORKER = 1 << 20
+#: Least observations (patch-matrix rows) a worker is given: zeroing its own sums and adding them up
+#: costs about as much as its products on a few hundred observations (a dense layer's batch), so
+#: such a call runs as one range with BLAS threading as it does by itself.
+MIN_OBSERVATIONS_PER_WORKER = 1024
+
+_NO_VECTOR = np.empty(0)
+_NO_ROWS = np.empty((0, 0))
+_NO_IMAGE = np.empty((0, 0, 0, 0))
 
 
 # --------------------------------------------------------------------------------------
@@ -70,7 +99,7 @@ MAX_CHUNK_ELEMENTS = 1 << 20
 # lets LLVM vectorise the running sums; it changes only the order of the additions.
 
 
-@njit(cache=True, fastmath={"reassoc"})
+@njit(cache=True, nogil=True, fastmath={"reassoc"})
 def _shifted_columns(x, shift, kh, kw, sh, sw, pad_top, pad_left, oh, ow, row_begin, row_end, cols, sum_x):
     """Shifted patches of output rows ``[row_begin, row_end)``, transposed, and their sum.
 
@@ -110,7 +139,7 @@ def _shifted_columns(x, shift, kh, kw, sh, sw, pad_top, pad_left, oh, ow, row_be
                 sum_x[k] += total
 
 
-@njit(cache=True, fastmath={"reassoc"})
+@njit(cache=True, nogil=True, fastmath={"reassoc"})
 def _shifted_rows(x, shift, row_begin, row_end, rows, sum_x):
     """Dense: ``rows[m] = x[row_begin + m] − shift`` (M, D) and ``sum_x += Σ_m rows[m]``."""
     d = x.shape[1]
@@ -121,7 +150,7 @@ def _shifted_rows(x, shift, row_begin, row_end, rows, sum_x):
             sum_x[k] += value
 
 
-@njit(cache=True, fastmath={"reassoc"})
+@njit(cache=True, nogil=True, fastmath={"reassoc"})
 def _gate_rows(z, oh, ow, row_begin, row_end, right, n_plus, output_sums):
     """Fill rows ``O…3O`` of ``right`` from ``Ỹᵀ`` (rows ``0…O``) and the gate, add the O-vectors.
 
@@ -167,17 +196,7 @@ def _gate_rows(z, oh, ow, row_begin, row_end, right, n_plus, output_sums):
 UNIT_ROUNDOFF = 2.0 ** -53
 
 
-def _input_radius(x, shift, padded):
-    """``R[k] ≥ |x̃_k|`` for every observation: ``max(|max x − c_k|, |min x − c_k|)`` over the
-    whole batch, and ``|c_k|`` too when windows reach the zero padding (``x̃ = 0 − c_k`` there)."""
-    low, high = x.min(), x.max()
-    radius = np.maximum(np.abs(high - shift), np.abs(low - shift))
-    if padded:
-        np.maximum(radius, np.abs(shift), out=radius)
-    return radius
-
-
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _offsets_and_tolerances(weight_matrix, bias, shift, radius):
     """``offset_o = b_o + Σ_k w_ok c_k`` (so that ``z = ỹ + offset``) and the sign tolerance
 
@@ -204,7 +223,7 @@ def _offsets_and_tolerances(weight_matrix, bias, shift, radius):
     return offsets, tolerances
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _direct_output(x, w_row, b, n, p, q, kh, kw, sh, sw, pad_top, pad_left):
     """``wᵀx + b`` of one observation straight from the input (padded positions skipped: they are
     0), the sum first and the bias last, as the forward pass computes it."""
@@ -222,7 +241,7 @@ def _direct_output(x, w_row, b, n, p, q, kh, kw, sh, sw, pad_top, pad_left):
     return total + b
 
 
-@njit(cache=True, fastmath={"reassoc"})
+@njit(cache=True, nogil=True, fastmath={"reassoc"})
 def _forward_gate_rows(x, weight_matrix, bias, offsets, tolerances, kh, kw, sh, sw, pad_top, pad_left, oh, ow,
                        row_begin, row_end, relu, out, right, n_plus, output_sums):
     """:func:`_gate_rows` that also writes the layer output: ``z = ỹ + offset_o``, recomputed
@@ -272,23 +291,98 @@ def _forward_gate_rows(x, weight_matrix, bias, offsets, tolerances, kh, kw, sh, 
 
 
 # --------------------------------------------------------------------------------------
+# one worker's range of output rows: the whole pass, chunk by chunk, in one nogil loop
+# --------------------------------------------------------------------------------------
+
+
+@njit(cache=True, nogil=True)
+def _statistics_range(dgemm, dense, x_rows, x_image, weight_matrix, shift, kh, kw, sh, sw, pad_top, pad_left, oh, ow,
+                      rows_per_chunk, forward, z, bias, offsets, tolerances, relu, out, products, own_products,
+                      sum_x, n_plus, output_sums, sum_xx, second_moment, start, stop):
+    """The statistics of output rows ``[start, stop)`` (module docstring, steps 1–4), chunk by chunk.
+
+    An output row is ``r = n·OH + p`` (Dense: the sample ``n``, ``OH = OW = 1``).  With
+    ``own_products`` the range adds ``[Ỹ | Ỹ⊙G | G]ᵀ·P̃`` into zeroed sums of its own, *transposed*,
+    (3O, D) (BLAS's faster orientation for these shapes: ``benchmarks/README.md``), and returns them
+    for the caller to add into ``products`` in range order; without, it adds into ``products``
+    (D, 3O) in place.  The range that starts at row 0 adds the other sums (``sum_x`` … ``sum_xx``)
+    in place; every other range into zeroed sums of its own, returned likewise.
+
+    dense : the layer is Dense (``x_rows`` (N, D) is read; ``x_image`` is its (N, D, 1, 1) view)
+    forward : compute the output into ``out`` (N, O, OH, OW) from ``bias``, ``offsets`` and
+        ``tolerances`` (:func:`_forward_gate_rows`); else read the gate from ``z`` (:func:`_gate_rows`)
+    second_moment : also add ``P̃ᵀP̃`` into ``sum_xx`` (else ``sum_xx`` is an unused (0, 0) array)
+
+    Returns ``(products of this range, sum_x, n_plus, output_sums, sum_xx)``.
+    """
+    n_out, d = weight_matrix.shape
+    if own_products:
+        products = np.zeros((3 * n_out, d))
+    if start != 0:
+        sum_x = np.zeros_like(sum_x)
+        n_plus = np.zeros_like(n_plus)
+        output_sums = np.zeros_like(output_sums)
+        sum_xx = np.zeros_like(sum_xx)
+    chunk_rows = min(rows_per_chunk, max(1, stop - start))
+    if dense:
+        patches = np.empty((chunk_rows * ow, d))   # P̃ (M, D)
+    else:
+        patches = np.empty((d, chunk_rows * ow))   # P̃ᵀ (D, M)
+    right = np.empty((3 * n_out, chunk_rows * ow))  # [Ỹ | Ỹ⊙G | G]ᵀ (3O, M)
+    for row_begin in range(start, stop, chunk_rows):
+        row_end = min(stop, row_begin + chunk_rows)
+        m = (row_end - row_begin) * ow
+        # 1. shifted patches (and Σx̃); 2. Ỹᵀ (O, M) = W·P̃ᵀ into the first O rows of `right`
+        if dense:
+            p_rows = patches[:m]
+            _shifted_rows(x_rows, shift, row_begin, row_end, p_rows, sum_x)
+            gemm(dgemm, weight_matrix, p_rows, right[:n_out, :m], 0.0, False, True)
+        else:
+            p_cols = patches[:, :m]
+            _shifted_columns(x_image, shift, kh, kw, sh, sw, pad_top, pad_left, oh, ow, row_begin, row_end, p_cols,
+                             sum_x)
+            gemm(dgemm, weight_matrix, p_cols, right[:n_out, :m], 0.0, False, False)
+        # 3. the gate, [Ỹ⊙G | G] and the O-vectors
+        if forward:
+            _forward_gate_rows(x_image, weight_matrix, bias, offsets, tolerances, kh, kw, sh, sw, pad_top, pad_left,
+                               oh, ow, row_begin, row_end, relu, out, right, n_plus, output_sums)
+        else:
+            _gate_rows(z, oh, ow, row_begin, row_end, right, n_plus, output_sums)
+        # 4. P̃ᵀ·[Ỹ | Ỹ⊙G | G]: one GEMM straight into the sums (and P̃ᵀP̃)
+        if dense:
+            if own_products:
+                gemm(dgemm, right[:, :m], p_rows, products, 1.0, False, False)
+            else:
+                gemm(dgemm, p_rows, right[:, :m], products, 1.0, True, True)
+            if second_moment:
+                gemm(dgemm, p_rows, p_rows, sum_xx, 1.0, True, False)
+        else:
+            if own_products:
+                gemm(dgemm, right[:, :m], p_cols, products, 1.0, False, True)
+            else:
+                gemm(dgemm, p_cols, right[:, :m], products, 1.0, False, True)
+            if second_moment:
+                gemm(dgemm, p_cols, p_cols, sum_xx, 1.0, False, True)
+    return products, sum_x, n_plus, output_sums, sum_xx
+
+
+def _input_radius(x, shift, padded):
+    """``R[k] ≥ |x̃_k|`` for every observation: ``max(|max x − c_k|, |min x − c_k|)`` over the
+    whole batch, and ``|c_k|`` too when windows reach the zero padding (``x̃ = 0 − c_k`` there)."""
+    low, high = x.min(), x.max()
+    radius = np.maximum(np.abs(high - shift), np.abs(low - shift))
+    if padded:
+        np.maximum(radius, np.abs(shift), out=radius)
+    return radius
+
+
+# --------------------------------------------------------------------------------------
 # the public functions (arguments already checked by LayerStatistics)
 # --------------------------------------------------------------------------------------
 
 
-def _gemm_into(c, a, b, beta, trans_a=0, trans_b=0):
-    """``c ← op(a)·op(b) + beta·c`` in place (BLAS dgemm; ``c``, ``a``, ``b`` Fortran-ordered views).
-
-    scipy's wrapper works in place on a Fortran-contiguous float64 ``c``; should it ever hand back
-    a copy instead, the result is written back, so the caller's array is right either way.
-    """
-    result = dgemm(1.0, a, b, beta=beta, c=c, trans_a=trans_a, trans_b=trans_b, overwrite_c=1)
-    if not np.may_share_memory(result, c):  # pragma: no cover - not seen with scipy 1.17
-        c[...] = result
-
-
 def accumulate_statistics(x, z, weight_matrix, shift, conv, products, sum_x, n_plus, output_sums,
-                          sum_xx=None, max_chunk_elements=MAX_CHUNK_ELEMENTS) -> int:
+                          sum_xx=None, max_chunk_elements=None) -> int:
     """Twin of ``numpy_reference.accumulate_statistics``: add one batch of a kernel layer to the
     running sums, in place (module docstring).
 
@@ -312,6 +406,8 @@ def accumulate_statistics(x, z, weight_matrix, shift, conv, products, sum_x, n_p
         ``Σx̃``; ``Σg``; rows ``Σỹ, Σỹ⊙g, Σỹ², Σỹ²⊙g``.  All added to.
     sum_xx : (D, D) float64 or None
         ``Σx̃x̃ᵀ``, added to when given.
+    max_chunk_elements : int or None
+        The largest chunk (patch entries) a worker builds at once (None: :data:`MAX_CHUNK_ELEMENTS`).
 
     Returns
     -------
@@ -322,16 +418,12 @@ def accumulate_statistics(x, z, weight_matrix, shift, conv, products, sum_x, n_p
     n_samples, n_out = x.shape[0], weight_matrix.shape[0]
     if conv is None:
         z = z.reshape(n_samples, n_out, 1, 1)
-
-    def gate(rows, right):
-        return _gate_rows(z, z.shape[2], z.shape[3], rows[0], rows[1], right, n_plus, output_sums)
-
-    return _chunked_pass(x, weight_matrix, shift, conv, (z.shape[2], z.shape[3]), products, sum_x, sum_xx,
-                         max_chunk_elements, gate)
+    return _pass(x, weight_matrix, shift, conv, (z.shape[2], z.shape[3]), products, sum_x, n_plus, output_sums,
+                 sum_xx, max_chunk_elements, z=z)
 
 
 def forward_statistics(x, weight_matrix, bias, shift, conv, products, sum_x, n_plus, output_sums, sum_xx=None,
-                       relu=False, max_chunk_elements=MAX_CHUNK_ELEMENTS):
+                       relu=False, max_chunk_elements=None):
     """The layer's output for one batch, with the batch added to the running sums in the same pass.
 
     Same sums as :func:`accumulate_statistics` (to rounding), but the output ``z = Wx + b`` is
@@ -342,7 +434,7 @@ def forward_statistics(x, weight_matrix, bias, shift, conv, products, sum_x, n_p
 
     Parameters
     ----------
-    x, weight_matrix, shift, conv, products, sum_x, n_plus, output_sums, sum_xx
+    x, weight_matrix, shift, conv, products, sum_x, n_plus, output_sums, sum_xx, max_chunk_elements
         As in :func:`accumulate_statistics`.
     bias : ndarray, shape (O,)
     relu : bool
@@ -359,13 +451,12 @@ def forward_statistics(x, weight_matrix, bias, shift, conv, products, sum_x, n_p
                                      for a in (x, weight_matrix, bias, shift))
     n_samples, n_out = x.shape[0], weight_matrix.shape[0]
     if conv is None:
-        x_image, geometry, padded = x.reshape(x.shape[0], x.shape[1], 1, 1), (1, 1, 1, 1, 0, 0), False
-        oh, ow = 1, 1
+        oh = ow = 1
+        padded = False
         output_shape = (n_samples, n_out)
     else:
         (kh, kw), (sh, sw), ((pad_top, pad_bottom), (pad_left, pad_right)) = conv
         padded = max(pad_top, pad_bottom, pad_left, pad_right) > 0  # windows may reach the zero padding
-        x_image, geometry = x, (kh, kw, sh, sw, pad_top, pad_left)  # the first window starts at (−pad_top, −pad_left)
         oh = conv_output_size(x.shape[2], kh, sh, pad_top, pad_bottom)
         ow = conv_output_size(x.shape[3], kw, sw, pad_left, pad_right)
         output_shape = (n_samples, n_out, oh, ow)
@@ -374,51 +465,57 @@ def forward_statistics(x, weight_matrix, bias, shift, conv, products, sum_x, n_p
     radius = _input_radius(x, shift, padded)
     offsets, tolerances = _offsets_and_tolerances(weight_matrix, bias, shift, radius)
     out = np.empty((n_samples, n_out, oh, ow))
-
-    def gate(rows, right):
-        _forward_gate_rows(x_image, weight_matrix, bias, offsets, tolerances, *geometry, oh, ow, rows[0], rows[1],
-                           bool(relu), out, right, n_plus, output_sums)
-
-    n = _chunked_pass(x, weight_matrix, shift, conv, (oh, ow), products, sum_x, sum_xx, max_chunk_elements, gate)
-    return (out.reshape(n_samples, n_out) if conv is None else out), n
+    n = _pass(x, weight_matrix, shift, conv, (oh, ow), products, sum_x, n_plus, output_sums, sum_xx,
+              max_chunk_elements, forward=(bias, offsets, tolerances, bool(relu), out))
+    return out.reshape(output_shape), n
 
 
-def _chunked_pass(x, weight_matrix, shift, conv, output_size, products, sum_x, sum_xx, max_chunk_elements, gate):
-    """The loop both public functions share: per chunk of output rows, shifted patches → ``Ỹ`` →
-    ``gate(rows, right)`` (fills ``[Ỹ⊙G | G]`` and the O-vectors) → one GEMM into ``products``."""
+def _pass(x, weight_matrix, shift, conv, output_size, products, sum_x, n_plus, output_sums, sum_xx,
+          max_chunk_elements, z=None, forward=None):
+    """The pass both public functions share (:func:`_statistics_range` over the workers): the gate
+    read from ``z``, or (``forward = (bias, offsets, tolerances, relu, out)``) the output computed."""
     n_out, d = weight_matrix.shape
     n_samples = x.shape[0]
     oh, ow = output_size
-    if conv is not None:  # the bottom/right padding enters through oh, ow only
+    dense = conv is None
+    if dense:
+        x_rows, x_image, geometry = x, x.reshape(n_samples, d, 1, 1), (1, 1, 1, 1, 0, 0)
+    else:  # the bottom/right padding enters through oh, ow only
         (kh, kw), (sh, sw), ((pad_top, _), (pad_left, _)) = conv
-
-    # chunks of whole output rows (n, p), at least one row each; buffers reused, the ragged last
-    # chunk gets its own (BLAS needs contiguous operands)
+        x_rows, x_image, geometry = _NO_ROWS, x, (kh, kw, sh, sw, pad_top, pad_left)
+    if forward is None:
+        forward_arguments = (False, z, _NO_VECTOR, _NO_VECTOR, _NO_VECTOR, False, _NO_IMAGE)
+    else:
+        forward_arguments = (True, _NO_IMAGE) + tuple(forward)
+    second_moment = sum_xx is not None
+    sum_xx_array = sum_xx if second_moment else _NO_ROWS
     rows_total = n_samples * oh
+    if max_chunk_elements is None:
+        max_chunk_elements = MAX_CHUNK_ELEMENTS
     rows_per_chunk = max(1, max_chunk_elements // (ow * max(d, 3 * n_out)))
-    products_f = products.T                    # Fortran view (3O, D): BLAS writes into `products`
-    sum_xx_f = None if sum_xx is None else sum_xx.T
-    buffers = {}
-    for row_begin in range(0, rows_total, rows_per_chunk):
-        row_end = min(rows_total, row_begin + rows_per_chunk)
-        m = (row_end - row_begin) * ow
-        if m not in buffers:
-            buffers.clear()
-            patches = np.empty((m, d) if conv is None else (d, m))  # P̃ (Dense) or P̃ᵀ (Conv2D)
-            buffers[m] = patches, np.empty((3 * n_out, m))          # [Ỹ | Ỹ⊙G | G]ᵀ (3O, M)
-        patches, right = buffers[m]
-        if conv is None:
-            _shifted_rows(x, shift, row_begin, row_end, patches, sum_x)
-            transposed = 1                     # patches.T is the Fortran (D, M) matrix P̃ᵀ
-        else:
-            _shifted_columns(x, shift, kh, kw, sh, sw, pad_top, pad_left, oh, ow, row_begin, row_end, patches, sum_x)
-            transposed = 0                     # patches.T is the Fortran (M, D) matrix P̃
-        p_f = patches.T
-        # Ỹ (M, O) = P̃ Wᵀ, written through the Fortran view of right[:O] (C-ordered (O, M))
-        _gemm_into(right[:n_out].T, p_f, weight_matrix.T, beta=0.0, trans_a=transposed)
-        gate((row_begin, row_end), right)
-        # productsᵀ (3O, D) += [Ỹ | Ỹ⊙G | G]ᵀ P̃: one GEMM straight into the running sums
-        _gemm_into(products_f, right.T, p_f, beta=1.0, trans_a=1, trans_b=transposed)
-        if sum_xx_f is not None:               # sum_xxᵀ (D, D) += P̃ᵀ P̃
-            _gemm_into(sum_xx_f, p_f, p_f, beta=1.0, trans_a=1 - transposed, trans_b=transposed)
+    head = (DGEMM, dense, x_rows, x_image, weight_matrix, shift, *geometry, oh, ow, rows_per_chunk,
+            *forward_arguments, products)
+    tail = (sum_x, n_plus, output_sums, sum_xx_array, second_moment)
+    # every worker adds into sums of its own (the (3O, D) products; all but the first worker the others
+    # too), where they are small enough to copy and each worker gets enough observations to pay for
+    # them; otherwise one range adds in place, with BLAS threading as it does by itself (its GEMMs are
+    # large then: a dense layer's batch, VGG-16's dense layers)
+    # (with a single worker: one range on one BLAS thread, as every other kernel then runs)
+    own = products.size + (sum_xx.size if second_moment else 0)
+    workers = worker_count()
+    parts = min(workers, MAX_WORKER_SUM_ELEMENTS // max(1, own), rows_total * ow // MIN_OBSERVATIONS_PER_WORKER)
+    single = workers == 1 and blas_threads_controllable() and own <= MAX_WORKER_SUM_ELEMENTS
+    if parts < 2 and not single:
+        _statistics_range(*head, False, *tail, 0, rows_total)
+        return rows_total * ow
+    ranges = run_in_ranges(_statistics_range, rows_total, *head, True, *tail,
+                           grain=max(1, MIN_WORK_PER_WORKER // (ow * d * 4 * n_out)), parts=max(1, parts))
+    for number, partial in enumerate(ranges):  # in range order
+        products += partial[0].T
+        if number:
+            sum_x += partial[1]
+            n_plus += partial[2]
+            output_sums += partial[3]
+            if second_moment:
+                sum_xx += partial[4]
     return rows_total * ow

@@ -85,6 +85,16 @@ def split_by_gate(upstream, output):
     return np.where(gate, upstream, 0.0), (closed if closed.any() else None)
 
 
+def relu_forward(x):
+    """``max(x, 0)`` entry by entry (the ReLU layer's output)."""
+    return np.maximum(x, 0.0)
+
+
+def relu_backward(grad_y, x):
+    """The ReLU's vector-Jacobian product: ``grad_y · 1[x > 0]`` (the gate is closed at 0)."""
+    return grad_y * (x > 0)
+
+
 def dense_forward(x, weight):
     """``y = x @ weightᵀ`` (no bias): x (N, in), weight (out, in) -> (N, out)."""
     return x @ weight.T

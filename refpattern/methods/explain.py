@@ -8,9 +8,13 @@ Besides dispatching, ``explain`` is where a method's options and its numbers are
   ``high``, ``baseline``; SmoothGrad checks its own in :mod:`refpattern.methods.smoothgrad`);
 - the forward pass checks the input of every kernel layer against the magnitudes float64 carries
   (:meth:`~refpattern.network.sequential.Sequential.trace`);
-- every step of the backward pass is run through :class:`FiniteSignal`, so that an overflow
-  raises a ``ValueError`` naming the method, the layer and the magnitude instead of returning
-  inf or NaN (a finite input never gives a non-finite explanation silently).
+- every step of the backward pass that could overflow is run through :class:`FiniteSignal`, so
+  that an overflow raises a ``ValueError`` naming the method, the layer and the magnitude instead
+  of returning inf or NaN (a finite input never gives a non-finite explanation silently).  The
+  steps that cannot (:func:`keeps_signal_finite`: the ReLU rules, flatten, max-pooling without
+  overlapping windows) pass a finite signal on unscanned: the signal placed on the logits is finite
+  (the forward pass bounds every kernel layer's output), and every step after it is either checked
+  or proven to keep it finite.
 """
 
 from __future__ import annotations
@@ -20,8 +24,11 @@ import numpy as np
 from refpattern.methods.backprop import modified_backward, start_signal
 from refpattern.methods.composite import Composite
 from refpattern.methods.registry import GRADIENT_METHODS, METHODS, canonical_name
+from refpattern.methods.relu_rules import DeconvReLU, GatedReLU, GuidedReLU, LayerBackward, PassReLU
 from refpattern.methods.rule import Rule
 from refpattern.methods.targets import resolve_targets
+from refpattern.network.elementwise import Flatten
+from refpattern.network.maxpool import MaxPool2D
 from refpattern.network.sequential import Sequential
 from refpattern.network.validation import (
     LARGEST_MAGNITUDE,
@@ -87,15 +94,36 @@ class FiniteSignal(Rule):
         return downstream
 
 
+#: Rules each of whose output entries is an entry of the signal from above, 0, or ``max(entry, 0)``:
+#: a finite signal stays finite (exact types: a subclass may compute something else).
+ENTRYWISE_RULES = (GatedReLU, DeconvReLU, GuidedReLU, PassReLU)
+
+
+def keeps_signal_finite(rule, layer) -> bool:
+    """Whether ``rule`` on ``layer`` passes a finite signal on finite, whatever its values, so that
+    its result need not be scanned: the ReLU rules (:data:`ENTRYWISE_RULES`), a flatten's reshape,
+    and max-pooling's routing where no two windows overlap (each input gets at most one entry)."""
+    if type(rule) in ENTRYWISE_RULES:
+        return True
+    if type(rule) is LayerBackward:
+        if type(layer) is Flatten:
+            return True
+        if type(layer) is MaxPool2D:
+            return all(stride >= size for stride, size in zip(layer.stride, layer.size))
+    return False
+
+
 class FiniteComposite:
-    """A composite whose every rule is wrapped in :class:`FiniteSignal` (what
-    :func:`~refpattern.methods.backprop.modified_backward` asks of a composite: ``rule_for``)."""
+    """A composite whose every rule that could overflow is wrapped in :class:`FiniteSignal` (what
+    :func:`~refpattern.methods.backprop.modified_backward` asks of a composite: ``rule_for``); the
+    others (:func:`keeps_signal_finite`) run as they are."""
 
     def __init__(self, composite: Composite, method: str):
         self.composite, self.method, self.start = composite, method, composite.start
 
     def rule_for(self, index: int, layer, net) -> Rule:
-        return FiniteSignal(self.composite.rule_for(index, layer, net), self.method, index)
+        rule = self.composite.rule_for(index, layer, net)
+        return rule if keeps_signal_finite(rule, layer) else FiniteSignal(rule, self.method, index)
 
 
 def explain(net, x, method, target=None, *, backend=None, **options):

@@ -29,6 +29,7 @@ from refpattern.methods.rules import (
     IdentitySignalRule,
     WSquareRule,
     ZBRule,
+    pattern_product,
 )
 from refpattern.methods.smoothgrad import smoothgrad, smoothgrad_noise
 
@@ -157,7 +158,7 @@ def _pattern_composite(options, net, attribution: bool):
         if output_pattern == "a+" and index == net.kernel_indices[-1]:  # iNNvestigate 1.x: one pattern
             a_minus = a_plus
         if attribution:
-            a_plus, a_minus = layer.weight * a_plus, layer.weight * a_minus
+            a_plus, a_minus = pattern_product(layer.weight, a_plus), pattern_product(layer.weight, a_minus)
         layer_rules[index] = GatedPatternRule(a_plus, a_minus, f"{name} (kernel layer {k})")
     return Composite(kernel=GradientRule(), relu=GatedReLU(), layer_rules=layer_rules, start="logit")
 

@@ -6,8 +6,7 @@
 
 from __future__ import annotations
 
-import numpy as np
-
+from refpattern.kernels import get_backend
 from refpattern.methods.rule import Rule
 
 
@@ -15,21 +14,22 @@ class GatedReLU(Rule):
     """Exact gradient: ``R · 1[x > 0]`` (gradient, PatternNet, PatternAttribution)."""
 
     def backward(self, layer, x, output, upstream, backend=None):
-        return upstream * (x > 0)
+        return get_backend(backend).relu_backward(upstream, x)
 
 
 class DeconvReLU(Rule):
     """DeConvNet (Zeiler & Fergus, 2014): ``max(R, 0)``, ignoring the forward gate."""
 
     def backward(self, layer, x, output, upstream, backend=None):
-        return np.maximum(upstream, 0.0)
+        return get_backend(backend).relu_forward(upstream)
 
 
 class GuidedReLU(Rule):
     """Guided Backprop (Springenberg et al., 2015): ``max(R, 0) · 1[x > 0]``."""
 
     def backward(self, layer, x, output, upstream, backend=None):
-        return np.maximum(upstream, 0.0) * (x > 0)
+        kernels = get_backend(backend)
+        return kernels.relu_backward(kernels.relu_forward(upstream), x)
 
 
 class PassReLU(Rule):

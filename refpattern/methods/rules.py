@@ -18,6 +18,8 @@ exactly zero contributes zero.
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from refpattern.kernels import get_backend
@@ -36,7 +38,15 @@ def stabilized_divide(numerator, denominator, stabilizer):
         out = np.zeros(np.broadcast(numerator, denominator).shape)
         np.divide(numerator, denominator, out=out, where=denominator != 0)
         return out
-    return numerator / (denominator + stabilizer * np.where(denominator >= 0, 1.0, -1.0))
+    if not (isinstance(numerator, np.ndarray) and isinstance(denominator, np.ndarray)
+            and numerator.shape == denominator.shape and numerator.dtype == denominator.dtype == np.float64):
+        return numerator / (denominator + stabilizer * np.where(denominator >= 0, 1.0, -1.0))
+    # the same numbers in one buffer and four passes: ``s·sgn(z)`` is ``copysign(s, z + 0.0)`` (adding
+    # 0.0 turns −0.0 into +0.0, whose sign counts as +1 here), and ``±s`` is exactly ``s · ±1.0``
+    out = np.add(denominator, 0.0)
+    np.copysign(stabilizer, out, out=out)
+    np.add(denominator, out, out=out)
+    return np.divide(numerator, out, out=out)
 
 
 def _bias_shaped(layer, bias, like):
@@ -73,7 +83,8 @@ class EpsilonRule(Rule):
 
     def backward(self, layer, x, output, upstream, backend=None):
         s = stabilized_divide(upstream, output, self.epsilon)
-        return x * layer.linear_transpose(s, layer.weight, x.shape, backend)
+        relevance = layer.linear_transpose(s, layer.weight, x.shape, backend)  # a fresh array: x · it in place
+        return np.multiply(x, relevance, out=relevance)
 
 
 class AlphaBetaRule(Rule):
@@ -260,6 +271,33 @@ class GatedPatternRule(Rule):
         if closed_part is not None:
             downstream += layer.linear_transpose(closed_part, self.closed_weight, x.shape, backend)
         return downstream
+
+
+#: PatternAttribution's ``w ⊙ a`` of read-only arrays of at most this many entries is kept for the next
+#: call (a dense layer's product is a few milliseconds of a one-sample explanation; VGG-16's largest,
+#: 800 MB, is not kept).
+PATTERN_PRODUCT_CACHE_ELEMENTS = 1 << 22
+_PATTERN_PRODUCTS = {}  # id(pattern array) -> (weak reference to it, weight array, w ⊙ a); dropped with it
+
+
+def pattern_product(weight, pattern):
+    """``weight ⊙ pattern`` (PatternAttribution's ``V = w ⊙ a``, ``docs/math.md#rule-patternnet``), a
+    read-only array.  Where both are read-only (a layer's weights and fitted patterns are) and small
+    enough (:data:`PATTERN_PRODUCT_CACHE_ELEMENTS`), the product is kept with the pattern array and
+    handed out again for the same weight array: the same numbers, without recomputing them per call."""
+    keep = (isinstance(weight, np.ndarray) and isinstance(pattern, np.ndarray) and not weight.flags.writeable
+            and not pattern.flags.writeable and pattern.size <= PATTERN_PRODUCT_CACHE_ELEMENTS)
+    if keep:
+        kept = _PATTERN_PRODUCTS.get(id(pattern))
+        if kept is not None and kept[0]() is pattern and kept[1] is weight:
+            return kept[2]
+    product = np.multiply(weight, pattern)
+    product.setflags(write=False)
+    if keep:
+        key = id(pattern)
+        _PATTERN_PRODUCTS[key] = (weakref.ref(pattern, lambda _, key=key: _PATTERN_PRODUCTS.pop(key, None)), weight,
+                                  product)
+    return product
 
 
 class IdentitySignalRule(Rule):

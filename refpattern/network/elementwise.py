@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from refpattern.kernels import get_backend
+
 
 class ReLU:
     """``y = max(x, 0)``; backward ``∂L/∂x = grad_y · 1[x > 0]`` (the gate is closed at 0)."""
@@ -17,10 +19,12 @@ class ReLU:
         return tuple(input_shape)
 
     def forward(self, x, backend=None):
-        return np.maximum(x, 0.0)
+        """``max(x, 0)`` (the backend's ``relu_forward``)."""
+        return get_backend(backend).relu_forward(x)
 
     def backward(self, x, grad_y, backend=None):
-        return grad_y * (x > 0)
+        """``grad_y · 1[x > 0]`` (the backend's ``relu_backward``)."""
+        return get_backend(backend).relu_backward(grad_y, x)
 
 
 class Flatten:

@@ -126,8 +126,9 @@ def all_finite(array) -> bool:
     """Whether every entry of ``array`` is finite: the sum is NaN or inf if one entry is, so one
     pass without a temporary decides the usual case; a non-finite sum (maybe an overflow of finite
     entries) is settled entry by entry."""
-    if array.size == 0 or math.isfinite(float(np.sum(array))):
-        return True
+    with np.errstate(over="ignore", invalid="ignore"):  # a sum that overflows is settled below, silently
+        if array.size == 0 or math.isfinite(float(np.sum(array))):
+            return True
     return bool(np.isfinite(array).all())
 
 
