@@ -1,4 +1,5 @@
-"""Writing files so that a failed write never destroys the file already there.
+"""Writing files so that a failed write never destroys the file already there, and reading the
+``.npz`` archives refpattern writes without ever unpickling.
 
 Every file refpattern writes (``Patterns.save``, the reports of ``refpattern verify`` and
 ``refpattern reproduce`` and their figures) goes through :func:`write_atomically` or
@@ -16,15 +17,22 @@ Every file refpattern writes (``Patterns.save``, the reports of ``refpattern ver
 The new file gets the permissions of the file it replaces, or ``0o666`` less the umask (what
 ``open(path, "w")`` gives) when there was none.  A target that is a symbolic link is resolved
 first, so the link keeps pointing at the (replaced) file, as a plain ``open`` would write through
-it.  This module imports nothing of refpattern (a floor of its own, below every other).
+it.  :func:`read_npz` reads every entry of an ``.npz`` archive with ``allow_pickle=False`` and turns
+whatever a damaged or foreign file raises into one ``ValueError`` that names the file.  This module
+imports nothing of refpattern (a floor of its own, below every other).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import tempfile
+import zipfile
+import zlib
 from collections.abc import Callable, Mapping
+
+import numpy as np
 
 #: What a file is written with: its bytes, or a function ``write(handle)`` that writes them to
 #: the binary file ``handle`` (open for writing, at position 0).
@@ -126,4 +134,48 @@ def write_atomically(path, content: Content) -> None:
     write_files_atomically({path: content})
 
 
-__all__ = ["write_atomically", "write_files_atomically"]
+def file_name(path) -> str:
+    """How messages name ``path``: the path itself, or a file object's ``name``."""
+    return getattr(path, "name", "<file object>") if hasattr(path, "read") else os.fspath(path)
+
+
+def read_npz(path, what: str) -> dict:
+    """Every entry of the ``.npz`` archive at ``path`` (a path or a binary file object), read with
+    ``allow_pickle=False``.
+
+    ``what`` names the kind of file in the messages (``"refpattern network file"``).  Raises
+    ``ValueError`` naming the file for anything that is not a readable archive (a single ``.npy``,
+    truncated or garbage bytes) or holds an object array (named by its entry: refpattern never
+    unpickles); ``FileNotFoundError`` for a missing file."""
+    name = file_name(path)
+    try:
+        with contextlib.ExitStack() as stack:
+            # a path is opened here, not by np.load, which leaves its own handle open when the
+            # archive turns out to be truncated
+            handle = path if hasattr(path, "read") else stack.enter_context(open(path, "rb"))
+            loaded = np.load(handle, allow_pickle=False)
+            if not isinstance(loaded, np.lib.npyio.NpzFile):
+                raise ValueError("a single .npy array, not an .npz archive")
+            with loaded as archive:
+                arrays = {}
+                for key in archive.files:
+                    try:
+                        arrays[key] = archive[key]
+                    except ValueError as error:
+                        if "allow_pickle" not in str(error):
+                            raise
+                        raise ValueError(f"{name}: entry {key!r} holds pickled Python objects (an object array); "
+                                         f"a {what} holds plain numeric and text arrays only, and refpattern "
+                                         "never unpickles") from None
+    except FileNotFoundError:
+        raise
+    except ValueError as error:
+        if str(error).startswith(f"{name}: "):
+            raise
+        raise ValueError(f"{name}: not a readable {what} (ValueError: {error})") from None
+    except (OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error, NotImplementedError) as error:
+        raise ValueError(f"{name}: not a readable {what} ({type(error).__name__}: {error})") from None
+    return arrays
+
+
+__all__ = ["file_name", "read_npz", "write_atomically", "write_files_atomically"]

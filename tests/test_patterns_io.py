@@ -119,7 +119,8 @@ def test_garbage_and_foreign_npz_are_refused(tmp_path):
         Patterns.load(single)
     pickled = tmp_path / "pickled.npz"
     np.savez(pickled, format_name=np.array([{"a": 1}], dtype=object))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="pickled.npz: entry 'format_name' holds pickled Python objects.*"
+                                         "refpattern patterns file"):
         Patterns.load(pickled)
 
 

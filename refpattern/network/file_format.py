@@ -37,15 +37,11 @@ by entry.  Writing goes through :func:`refpattern.files.write_atomically`
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import os
-import zipfile
-import zlib
 
 import numpy as np
 
-from refpattern.files import write_atomically
+from refpattern.files import file_name, read_npz, write_atomically
 from refpattern.network.conv2d import Conv2D
 from refpattern.network.dense import Dense
 from refpattern.network.elementwise import Flatten, ReLU, Softmax
@@ -124,50 +120,17 @@ def write_file(layers, input_shape, path) -> None:
     write_atomically(path, lambda handle: np.savez(handle, **arrays))
 
 
-def _file_name(path) -> str:
-    return getattr(path, "name", "<file object>") if hasattr(path, "read") else os.fspath(path)
-
-
 def read_arrays(path) -> dict:
     """Every entry of the ``.npz`` archive at ``path`` (a path or a binary file object), read with
     ``allow_pickle=False``.  Raises ``ValueError`` (naming the file) for anything that is not a
     readable archive or holds an object array; ``FileNotFoundError`` for a missing file."""
-    name = _file_name(path)
-    try:
-        with contextlib.ExitStack() as stack:
-            # a path is opened here, not by np.load, which leaves its own handle open when the
-            # archive turns out to be truncated
-            handle = path if hasattr(path, "read") else stack.enter_context(open(path, "rb"))
-            loaded = np.load(handle, allow_pickle=False)
-            if not isinstance(loaded, np.lib.npyio.NpzFile):
-                raise ValueError("a single .npy array, not an .npz archive")
-            with loaded as archive:
-                arrays = {}
-                for key in archive.files:
-                    try:
-                        arrays[key] = archive[key]
-                    except ValueError as error:
-                        if "allow_pickle" not in str(error):
-                            raise
-                        raise ValueError(f"{name}: entry {key!r} holds pickled Python objects (an object array); "
-                                         "a refpattern network file holds plain numeric and text arrays only, and "
-                                         "refpattern never unpickles") from None
-    except FileNotFoundError:
-        raise
-    except ValueError as error:
-        if str(error).startswith(f"{name}: "):
-            raise
-        raise ValueError(f"{name}: not a readable refpattern network file (ValueError: {error})") from None
-    except (OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error, NotImplementedError) as error:
-        raise ValueError(f"{name}: not a readable refpattern network file "
-                         f"({type(error).__name__}: {error})") from None
-    return arrays
+    return read_npz(path, "refpattern network file")
 
 
 def read_file(path) -> tuple:
     """The layers and input shape of a file written by :func:`write_file` (a path or a binary file
     object), checked completely: ``(layers, input_shape)`` (:func:`read_entries`)."""
-    return read_entries(read_arrays(path), _file_name(path))
+    return read_entries(read_arrays(path), file_name(path))
 
 
 def read_entries(arrays: dict, name: str) -> tuple:

@@ -29,15 +29,11 @@ naming the problem.  :meth:`Patterns.check_network` refuses patterns that do not
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import os
-import zipfile
-import zlib
 
 import numpy as np
 
-from refpattern.files import write_atomically
+from refpattern.files import file_name, read_npz, write_atomically
 from refpattern.patterns.estimators import estimator_from_file
 from refpattern.patterns.layer_patterns import REGIMES, DegenerateNeuron, LayerPatterns, RegimeCounts
 
@@ -101,23 +97,7 @@ def read_file(path) -> tuple:
     completely: ``(estimator, layers, fingerprint, version)`` (:func:`read_entries`).  Raises
     ``ValueError`` for a truncated, corrupt or tampered file or an unsupported format version;
     ``FileNotFoundError`` for a missing one."""
-    name = getattr(path, "name", "<file object>") if hasattr(path, "read") else os.fspath(path)
-    try:
-        with contextlib.ExitStack() as stack:
-            # a path is opened here, not by np.load, which leaves its own handle open when the
-            # archive turns out to be truncated
-            handle = path if hasattr(path, "read") else stack.enter_context(open(path, "rb"))
-            loaded = np.load(handle, allow_pickle=False)
-            if not isinstance(loaded, np.lib.npyio.NpzFile):
-                raise ValueError("a single .npy array, not an .npz archive")
-            with loaded as archive:
-                arrays = {key: archive[key] for key in archive.files}
-    except FileNotFoundError:
-        raise
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error, NotImplementedError) as error:
-        raise ValueError(f"{name}: not a readable refpattern patterns file "
-                         f"({type(error).__name__}: {error})") from None
-    return read_entries(arrays, name)
+    return read_entries(read_npz(path, "refpattern patterns file"), file_name(path))
 
 
 def _checksum(arrays: dict) -> str:
