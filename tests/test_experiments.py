@@ -3,6 +3,7 @@
 import base64
 import io
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -430,6 +431,16 @@ def test_plotting_errors_propagate():
         plots.gallery_figure(np.zeros((1, 1, 4, 4)), {"g": np.zeros((1, 1, 4, 4))}, kinds={})
     with pytest.raises(ValueError):  # 2 layers, 3 values per estimator
         plots.rho_figure({"layers": ["a", "b"], "rho": {"a": [0.1, 0.2, 0.3]}})
+
+
+def test_rho_figure_holds_every_interval_whole():
+    """Three seeds of a held-out ρ that scatter widely: the axis reaches past the interval's top
+    (mean + t₀.₉₇₅,₂·s/√3), not to a fixed 1.05, and the caption says so."""
+    values = np.array([[0.1, 1.3], [0.2, 0.5], [0.3, 0.9]])  # layer 2: mean 0.9, s = 0.4
+    top = 0.9 + 4.302652729749462 * 0.4 / np.sqrt(3)  # scipy.stats.t.ppf(0.975, 2)
+    _, caption = plots.rho_figure({"layers": ["a", "b"], "rho": {"S_a": values}})
+    shown = float(re.search(r"to (-?[\d.]+)\.$", caption).group(1))
+    assert shown >= top > 1.05, (caption, top)
 
 
 def test_figures_need_no_pyplot():

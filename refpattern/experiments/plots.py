@@ -106,14 +106,17 @@ def rho_figure(result: dict, title: str = "ρ per kernel layer (Fig. 3)"):
             raise ValueError(f"rho_figure: {label} has {values.shape[1]} values per seed for {len(layers)} layers")
     summary = [mean_and_error(v) for v in stacked]
     means = np.array([m for m, _ in summary])
-    finite = means[np.isfinite(means)]
-    low = min(0.0, float(finite.min()) - 0.05) if finite.size else 0.0
+    errors = np.nan_to_num(np.array([e for _, e in summary]))
+    finite = np.isfinite(means)
+    # the axis holds every interval whole (held-out ρ can exceed 1, and few seeds give wide intervals)
+    low = min(0.0, float((means - errors)[finite].min()) - 0.05) if finite.any() else 0.0
+    high = max(1.05, float((means + errors)[finite].max()) + 0.05) if finite.any() else 1.05
     width = 0.8 / len(table)
     offsets = [(i - (len(table) - 1) / 2) * width for i in range(len(table))]
     caption = (f"{title}. Bars per kernel layer ({', '.join(layers)}), one per estimator "
-               f"({_seed_note(stacked[0].shape[0])}); y from {low:.2f} to 1.")
+               f"({_seed_note(stacked[0].shape[0])}); y from {low:.2f} to {high:.2f}.")
     figure, axis = _single_axis((1.6 * len(layers) + 2, 3.2), title, "ρ (higher: more distractor removed)",
-                                (low, 1.05))
+                                (low, high))
     for i, label in enumerate(labels):
         mean, error = summary[i]
         axis.bar(np.arange(len(layers)) + offsets[i], mean, width, label=label,
