@@ -126,6 +126,12 @@ def test_stabilizer_sign_convention():
     z = np.array([-2.0, 0.0, 3.0])
     np.testing.assert_array_equal(stabilized_divide(np.ones(3), z, 0.5), 1 / np.array([-2.5, 0.5, 3.5]))
     np.testing.assert_array_equal(stabilized_divide(np.ones(3), z, 0.0), np.array([-0.5, 0.0, 1 / 3]))
+    # +0.0 and −0.0 are both 0: sgn = +1 for each, on the one-buffer path (float64 arrays of one shape)
+    # and on the general one (here a broadcast numerator)
+    z = np.array([0.0, -0.0, -1.0])
+    want = np.array([2.0, 2.0, 1 / -1.5])
+    np.testing.assert_array_equal(stabilized_divide(np.ones(3), z, 0.5), want)
+    np.testing.assert_array_equal(stabilized_divide(np.ones((2, 3)), z, 0.5), np.stack([want, want]))
 
 
 FLAT_AND_GAMMA = {

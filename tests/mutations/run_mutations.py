@@ -56,21 +56,28 @@ class Mutation:
 MUTATIONS = [
     # ReLU rules (docs/math.md#rules-notation)
     Mutation("guided_backprop_without_max", "ReLU rule", "refpattern/methods/relu_rules.py",
-             "return np.maximum(upstream, 0.0) * (x > 0)", "return upstream * (x > 0)", (E2E,)),
+             "return kernels.relu_backward(kernels.relu_forward(upstream), x)",
+             "return kernels.relu_backward(upstream, x)", (E2E,)),
     Mutation("deconvnet_gated_by_the_forward_pass", "ReLU rule", "refpattern/methods/relu_rules.py",
-             "return np.maximum(upstream, 0.0)\n", "return np.maximum(upstream, 0.0) * (x > 0)\n", (E2E,)),
+             "return get_backend(backend).relu_forward(upstream)\n",
+             "return get_backend(backend).relu_backward(get_backend(backend).relu_forward(upstream), x)\n", (E2E,)),
     # PatternNet / PatternAttribution
     Mutation("identity_signal_divides_by_z_with_bias", "pattern rule", "refpattern/methods/rules.py",
              "y = layer.linear(x, layer.weight, backend)", "y = output", (E2E,)),
     Mutation("pattern_attribution_without_w", "pattern rule", "refpattern/methods/registry.py",
-             "a_plus, a_minus = layer.weight * a_plus, layer.weight * a_minus", "a_plus, a_minus = a_plus, a_minus",
+             "a_plus, a_minus = pattern_product(layer.weight, a_plus), pattern_product(layer.weight, a_minus)",
+             "a_plus, a_minus = a_plus, a_minus",
              ("tests/test_pattern_methods.py",)),
     # ρ
     Mutation("rho_absolute_eigenvalue_cutoff", "rho cutoff", "refpattern/patterns/rho.py",
              "keep = (lam > cutoff * lam_max) & (lam_max > 0)", "keep = (lam > cutoff) & (lam_max > 0)", (E2E,)),
     # sign conventions, stabilisers and the bias (docs/conventions.md#stabilisers)
     Mutation("stabiliser_sign_at_zero_is_minus", "stabiliser sign", "refpattern/methods/rules.py",
-             "np.where(denominator >= 0, 1.0, -1.0)", "np.where(denominator > 0, 1.0, -1.0)", (E2E,)),
+             "np.where(denominator >= 0, 1.0, -1.0)", "np.where(denominator > 0, 1.0, -1.0)",
+             (E2E, "tests/test_lrp_rules.py")),
+    Mutation("stabiliser_sign_of_minus_zero_is_minus", "stabiliser sign", "refpattern/methods/rules.py",
+             "np.copysign(stabilizer, out, out=out)", "np.copysign(stabilizer, denominator, out=out)",
+             (E2E, "tests/test_lrp_rules.py")),
     Mutation("lrp_z_passes_relevance_through_z_zero", "zero denominator", "refpattern/methods/rules.py",
              "np.divide(numerator, denominator, out=out, where=denominator != 0)",
              "np.divide(numerator, np.where(denominator == 0, 1.0, denominator), out=out)", (E2E,)),
@@ -126,8 +133,8 @@ MUTATIONS = [
     Mutation("trapezoid_halves_only_the_first_weight", "quadrature weights",
              "refpattern/methods/integrated_gradients.py", "weights[[0, -1]] /= 2", "weights[[0]] /= 2", (E2E,)),
     Mutation("smoothgrad_sigma_of_the_whole_batch", "SmoothGrad sigma", "refpattern/methods/smoothgrad.py",
-             "sigma = noise_level * (x.max(axis=axes) - x.min(axis=axes))",
-             "sigma = noise_level * (x.max() - x.min()) * np.ones(x.shape[0])", (E2E,)),
+             "high, low = x.max(axis=axes), x.min(axis=axes)",
+             "high, low = x.max() * np.ones(x.shape[0]), x.min() * np.ones(x.shape[0])", (E2E,)),
     # atomic files and the fingerprint of the weights (docs/conventions.md#robustness)
     Mutation("save_writes_the_target_in_place", "atomic files", "refpattern/files.py",
              'descriptor, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory or ".")',
