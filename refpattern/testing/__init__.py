@@ -36,17 +36,12 @@ The framework rows come from the same networks run as dense matrices with NumPy 
 float32 (``tests/framework_emulation.py``: gradient, LRP-ε, PatternAttribution).  The test
 networks are tiny; deeper and wider networks accumulate more rounding, and LRP divides by
 denominators that can be small — hence the headroom.  ``atol`` is 0 in every row.
-
-The comparison lives in ``refpattern/testing/compare.py``, the reference files in
-``refpattern/testing/reference.py``; this package re-exports their public names.
 """
 
 from __future__ import annotations
 
+from refpattern.testing import compare
 from refpattern.testing.compare import (
-    BACKEND_TOLERANCE,
-    FLOAT32_TOLERANCE,
-    FLOAT64_TOLERANCE,
     LAYOUTS,
     TOLERANCES,
     ExplanationComparison,
@@ -62,6 +57,15 @@ from refpattern.testing.reference import (
     load_reference,
     save_reference,
 )
+
+# The tolerance table is defined in compare.py; bound here again with its comments, which Sphinx reads from
+# this package's own source for the API pages of refpattern.testing.
+#: refpattern's backends against each other (numpy, numba, cuda and its simulator).
+BACKEND_TOLERANCE = compare.BACKEND_TOLERANCE
+#: Another framework computing in float64 (the default of :func:`assert_explanation_close`).
+FLOAT64_TOLERANCE = compare.FLOAT64_TOLERANCE
+#: Another framework computing in float32.
+FLOAT32_TOLERANCE = compare.FLOAT32_TOLERANCE
 
 __all__ = [
     "BACKEND_TOLERANCE", "CONVENTIONS", "ExplanationComparison", "FLOAT32_TOLERANCE", "FLOAT64_TOLERANCE", "LAYOUTS",
