@@ -1,10 +1,10 @@
 """A peer library's test that uses a refpattern reference file without refpattern (run by
 tests/test_peers_reference_file.py in a subprocess; not collected by pytest).
 
-    python -I peer_reference_check.py REFERENCE.npz path/to/refpattern/testing.py RTOL
+    python -I peer_reference_check.py REFERENCE.npz path/to/refpattern/testing/reference.py RTOL
 
 It blocks ``import refpattern`` before anything else, takes ``load_reference`` from the text of
-refpattern/testing.py (the function is self-contained: NumPy and json only, as a peer suite would copy it),
+refpattern/testing/reference.py (the function is self-contained: NumPy and json only, as a peer suite would copy it),
 rebuilds the network in PyTorch from the file's torch-layout layers, and compares Zennit's and Captum's
 explanations with the stored ones: per sample ``max|peer − reference| / max|reference| ≤ RTOL``.
 Prints one line per method; exits 1 if any comparison fails.

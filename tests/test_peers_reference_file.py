@@ -22,7 +22,7 @@ pytest.importorskip("captum")
 
 pytestmark = [pytest.mark.peers, pytest.mark.filterwarnings("ignore:Using padding=.same. with even kernel")]
 TESTS = pathlib.Path(__file__).resolve().parent
-TESTING_SOURCE = TESTS.parent / "refpattern" / "testing.py"
+TESTING_SOURCE = TESTS.parent / "refpattern" / "testing" / "reference.py"
 METHODS = ["gradient", "input_x_gradient", "guided_backprop", "deconvnet", "lrp.epsilon", "lrp.alpha_2_beta_1",
            "zennit.epsilon_plus", "integrated_gradients"]
 

@@ -28,6 +28,11 @@ within its bound; 1 written, but an error exceeds its bound; 2 a usage error (an
 is a file, mpmath missing without ``--no-certify``), before any work; 3 the files could not be
 written (nothing in DIR changed).  Every file is written at once through
 :func:`refpattern.files.write_files_atomically`.
+
+This module builds and certifies the suite and runs the command; the networks are in
+``refpattern/experiments/golden_networks.py`` and the README text in ``golden_readme.py``.  Their public
+names are imported here too, so ``from refpattern.experiments.golden import NETWORKS, readme, …``
+works as before.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ import json
 import os
 import platform
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -57,8 +62,18 @@ from refpattern.command_arguments import (
     seed,
 )
 from refpattern.experiments.golden_exact import DEFAULT_DIGITS, ExactTwin, import_mpmath, ulps
+from refpattern.experiments.golden_networks import (  # noqa: F401
+    DEFAULT_SAMPLES,
+    FIT_SAMPLES,
+    LARGEST_CONDITION,
+    NETWORKS,
+    GoldenNetwork,
+    golden_networks,
+    logit_condition,
+)
+from refpattern.experiments.golden_readme import README_TEMPLATE, readme  # noqa: F401
 from refpattern.files import write_files_atomically
-from refpattern.network import Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sequential, Softmax
+from refpattern.network import Sequential
 from refpattern.patterns import Patterns, fit_patterns
 from refpattern.progress import Progress
 from refpattern.testing import load_reference, save_reference
@@ -66,9 +81,6 @@ from refpattern.testing import load_reference, save_reference
 FORMAT = "refpattern.golden"
 VERSION = 1
 DEFAULT_OUT = "refpattern-golden"
-#: Samples explained per network, and the fit data for the patterns.
-DEFAULT_SAMPLES = 3
-FIT_SAMPLES = 128
 #: SmoothGrad's explicit perturbations: K draws of N(0, NOISE_SCALE²) per entry.
 SMOOTHGRAD_DRAWS = 4
 NOISE_SCALE = 0.1
@@ -97,160 +109,6 @@ _KIND = {"gradient": "gradient", "input_x_gradient": "gradient", "deconvnet": "g
 def bound_kind(method: str) -> str:
     """The :data:`ULP_BOUNDS` row of a method (canonical name)."""
     return _KIND.get(method, "lrp")
-
-
-@dataclass
-class GoldenNetwork:
-    """One network of the suite: what it is for, its inputs, targets (None: the argmax) and fit data."""
-
-    name: str
-    description: str
-    net: Sequential
-    x: np.ndarray
-    targets: np.ndarray | None
-    fit_x: np.ndarray
-    notes: dict = field(default_factory=dict)
-
-
-def _dense_relu(rng, samples):
-    net = Sequential([Dense(rng.normal(0, 0.6, (6, 5)), rng.normal(0, 0.3, 6)), ReLU(),
-                      Dense(rng.normal(0, 0.6, (4, 6)), rng.normal(0, 0.3, 4)), ReLU(),
-                      Dense(rng.normal(0, 0.6, (3, 4)), rng.normal(0, 0.3, 3))], input_shape=(5,))
-    golden = GoldenNetwork("dense_relu", "Dense 5→6→4→3 with ReLUs and biases", net, rng.normal(size=(samples, 5)),
-                           None, rng.normal(size=(FIT_SAMPLES, 5)))
-    return _well_conditioned(golden, lambda n: rng.normal(size=(n, 5)), samples)
-
-
-def _cnn_padding(rng, samples):
-    conv1 = Conv2D(rng.normal(0, 0.5, (3, 2, 3, 3)), rng.normal(0, 0.2, 3), stride=2, padding=((0, 1), (1, 0)))
-    conv2 = Conv2D(rng.normal(0, 0.5, (4, 3, 2, 3)), rng.normal(0, 0.2, 4), stride=1, padding="same")
-    shape = (2, 7, 6)
-    flat = int(np.prod(Sequential([conv1, conv2], input_shape=shape).output_shapes(shape)[-1]))
-    net = Sequential([conv1, ReLU(), conv2, ReLU(), Flatten(), Dense(rng.normal(0, 0.4, (5, flat)),
-                                                                       rng.normal(0, 0.2, 5)), ReLU(),
-                      Dense(rng.normal(0, 0.5, (3, 5)), rng.normal(0, 0.2, 3))], input_shape=shape)
-    description = ("Conv2D 3×3 stride 2 with asymmetric padding ((0, 1), (1, 0)), Conv2D 2×3 'same' (on 3×3: rows "
-                   "(0, 1), columns (1, 1)), Flatten of (4, 3, 3), Dense 36→5→3")
-    golden = GoldenNetwork("cnn_padding", description, net, rng.normal(size=(samples,) + shape), None,
-                           rng.normal(size=(FIT_SAMPLES,) + shape))
-    return _well_conditioned(golden, lambda n: rng.normal(size=(n,) + shape), samples)
-
-
-def _tied_windows(net, x) -> int:
-    """Max-pool windows (over every sample) whose maximum is positive and reached more than once."""
-    pool_index = next(i for i, layer in enumerate(net.layers) if isinstance(layer, MaxPool2D))
-    a = net.trace(x)[pool_index]
-    (kh, kw), (sh, sw) = net.layers[pool_index].size, net.layers[pool_index].stride
-    count = 0
-    for p in range((a.shape[2] - kh) // sh + 1):
-        for q in range((a.shape[3] - kw) // sw + 1):
-            window = a[:, :, p * sh:p * sh + kh, q * sw:q * sw + kw].reshape(a.shape[0], a.shape[1], -1)
-            top = window.max(axis=2)
-            count += int(np.sum((top > 0) & ((window == top[..., None]).sum(axis=2) > 1)))
-    return count
-
-
-def _maxpool_ties(rng, samples):
-    """Inputs on a grid of 1/4 and a 1×1 convolution by 1 and 1/2 (exact in float64): maxima tie exactly."""
-    conv = Conv2D(np.array([1.0, 0.5]).reshape(2, 1, 1, 1), np.zeros(2))
-    net = Sequential([conv, ReLU(), MaxPool2D(2, stride=1), Flatten(),
-                      Dense(rng.normal(0, 0.5, (4, 18)), rng.normal(0, 0.2, 4)), ReLU(),
-                      Dense(rng.normal(0, 0.5, (3, 4)), rng.normal(0, 0.2, 3))], input_shape=(1, 4, 4))
-
-    def grid(n):
-        return rng.integers(-2, 4, size=(n, 1, 4, 4)).astype(np.float64) / 4
-
-    def tied(n):
-        x = grid(n)
-        x[:, 0, :2, :2] = np.array([[0.75, 0.75], [0.25, 0.75]])  # a positive tie in the first window of each sample
-        return x
-
-    description = ("Conv2D 1×1 (weights 1 and 1/2, no bias), ReLU, MaxPool2D 2×2 stride 1 (overlapping), Dense "
-                   "18→4→3; inputs on a grid of 1/4, so pooling windows hold exact ties that carry relevance")
-    golden = _well_conditioned(GoldenNetwork("maxpool_ties", description, net, tied(samples), None,
-                                             grid(FIT_SAMPLES)), tied, samples)
-    golden.notes["tied_windows"] = _tied_windows(net, golden.x)
-    return golden
-
-
-def _batchnorm_folded(rng, samples):
-    """Conv2D followed by BatchNorm (inference), folded by hand into the convolution:
-    ``W' = W·γ/√(σ² + ε)``, ``b' = (b − μ)·γ/√(σ² + ε) + β`` per output channel."""
-    weight, bias = rng.normal(0, 0.5, (3, 1, 3, 3)), rng.normal(0, 0.2, 3)
-    gamma, beta = rng.uniform(0.5, 1.5, 3), rng.normal(0, 0.2, 3)
-    mean, variance, epsilon = rng.normal(0, 0.3, 3), rng.uniform(0.5, 2.0, 3), 1e-3
-    scale = gamma / np.sqrt(variance + epsilon)
-    folded = Conv2D(weight * scale[:, None, None, None], (bias - mean) * scale + beta, padding=1)
-    net = Sequential([folded, ReLU(), Flatten(), Dense(rng.normal(0, 0.3, (3, 75)), rng.normal(0, 0.2, 3))],
-                     input_shape=(1, 5, 5))
-    golden = _well_conditioned(GoldenNetwork("batchnorm_folded", "", net, rng.normal(size=(samples, 1, 5, 5)),
-                                             None, rng.normal(size=(FIT_SAMPLES, 1, 5, 5))),
-                               lambda n: rng.normal(size=(n, 1, 5, 5)), samples)
-    x = golden.x
-    unfolded = Conv2D(weight, bias, padding=1).forward(x)
-    with_norm = (unfolded - mean[None, :, None, None]) / np.sqrt(variance + epsilon)[None, :, None, None] \
-        * gamma[None, :, None, None] + beta[None, :, None, None]
-    golden.description = "Conv2D 3×3 (padding 1) with a BatchNorm folded into it by hand, ReLU, Flatten, Dense 75→3"
-    golden.notes["batchnorm"] = {
-        "folding": "W' = W·γ/√(σ² + ε), b' = (b − μ)·γ/√(σ² + ε) + β per output channel",
-        "gamma": gamma.tolist(), "beta": beta.tolist(), "mean": mean.tolist(), "variance": variance.tolist(),
-        "epsilon": epsilon, "conv_weight": weight.tolist(), "conv_bias": bias.tolist(),
-        "largest_difference_folded_vs_conv_then_norm": float(np.max(np.abs(folded.forward(x) - with_norm))),
-    }
-    return golden
-
-
-def _softmax_head(rng, samples):
-    net = Sequential([Dense(rng.normal(0, 0.6, (5, 4)), rng.normal(0, 0.3, 5)), ReLU(),
-                      Dense(rng.normal(0, 0.6, (3, 5)), rng.normal(0, 0.3, 3)), Softmax()], input_shape=(4,))
-    golden = GoldenNetwork("softmax_head", "Dense 4→5→3 ending in a Softmax (explanations of the pre-softmax "
-                           "logit), explicit targets 0, 1, 2, 0, …", net, rng.normal(size=(samples, 4)),
-                           np.arange(samples) % 3, rng.normal(size=(FIT_SAMPLES, 4)))
-    return _well_conditioned(golden, lambda n: rng.normal(size=(n, 4)), samples)
-
-
-#: Largest condition number ``(Σ_k |w_tk·h_k| + |b_t|) / |y_t|`` of an explained logit: an input whose ``y_t``
-#: is the small difference of large terms (where every float64 library loses digits, and every method that
-#: starts from ``y_t`` with it) is drawn again.
-LARGEST_CONDITION = 8.0
-
-
-def logit_condition(net, x, targets=None) -> np.ndarray:
-    """Per sample, ``(Σ_k |w_tk·h_k| + |b_t|) / |y_t|`` of the explained logit ``y_t`` (the argmax unless
-    ``targets``), ``h`` the input of the last kernel layer (inf where ``y_t = 0``)."""
-    activations = net.trace(x)
-    logits, hidden = activations[-1], activations[net.kernel_indices[-1]].reshape(len(x), -1)
-    targets = np.argmax(logits, axis=1) if targets is None else np.asarray(targets)
-    layer = net.layers[net.kernel_indices[-1]]
-    rows = np.arange(len(x))
-    terms = np.abs(layer.weight[targets] * hidden).sum(axis=1) + np.abs(layer.bias[targets])
-    with np.errstate(divide="ignore"):
-        return terms / np.abs(logits[rows, targets])
-
-
-def _well_conditioned(golden: GoldenNetwork, draw, samples: int) -> GoldenNetwork:
-    """``golden`` with every input whose explained logit is ill-conditioned (:data:`LARGEST_CONDITION`)
-    replaced by a new draw of ``draw(1)`` (at most 1000 draws)."""
-    x = golden.x.copy()
-    for n in range(samples):
-        for _ in range(1000):
-            target = None if golden.targets is None else golden.targets[n:n + 1]
-            if logit_condition(golden.net, x[n:n + 1], target)[0] <= LARGEST_CONDITION:
-                break
-            x[n] = draw(1)[0]
-    golden.x = x
-    return golden
-
-
-NETWORKS = {"dense_relu": _dense_relu, "cnn_padding": _cnn_padding, "maxpool_ties": _maxpool_ties,
-            "batchnorm_folded": _batchnorm_folded, "softmax_head": _softmax_head}
-
-
-def golden_networks(samples: int = DEFAULT_SAMPLES, seed: int = 0, names=None) -> list:
-    """The networks of the suite (all of :data:`NETWORKS`, or ``names``), each with ``samples`` inputs;
-    network ``i`` draws from ``numpy.random.default_rng([seed, i])``."""
-    names = list(NETWORKS) if names is None else list(names)
-    return [NETWORKS[name](np.random.default_rng([seed, list(NETWORKS).index(name)]), samples) for name in names]
 
 
 def method_cases(golden: GoldenNetwork, patterns, rng) -> list:
@@ -496,142 +354,6 @@ def suite_files(names=None) -> tuple:
     names = list(NETWORKS) if names is None else list(names)
     return tuple(f"{name}{suffix}" for name in names
                  for suffix in (".npz", ".network.npz", ".patterns.npz", ".fit_x.npy")) + ("manifest.json", "README.md")
-
-
-README_TEMPLATE = """\
-# refpattern golden suite
-
-Written by `refpattern golden` (refpattern {version}, backend `{backend}`, seed {seed}){certified}.
-What every number means: refpattern's `docs/conventions.md` (explained logit `y_t`, start values,
-stabilisers `z + s·sgn(z)` with `sgn(0) = +1`, max-pool ties to the first maximum, ReLU gates,
-layouts); `manifest.json` lists every file, network, case and option.
-
-| network | what it tests |
-|---|---|
-{table}
-
-Files per network `<name>`: `<name>.npz` (inputs `x.NCHW`/`x.NHWC`, `targets`, `y_t`, `logits`, the network
-in both layouts under `manifest.json`'s `network`, and `explanation.<case>.NCHW`/`.NHWC` per case),
-`<name>.network.npz` (the network for `refpattern.Sequential.load`), `<name>.patterns.npz` (its S_a±
-patterns for `refpattern.Patterns.load`, also inside `<name>.npz` in both layouts) and `<name>.fit_x.npy`
-(the data they were fitted on). A case `<method>@<option>=<value>` is the method with a second option value.
-
-## Reading the suite (NumPy and json only)
-
-```python
-import json, numpy as np
-suite = json.load(open("manifest.json"))          # run from this folder
-
-def load(name):                                   # one network's reference file
-    with np.load(suite["networks"][name]["reference"], allow_pickle=False) as f:
-        ref = {{key: f[key] for key in f.files}}
-    return ref, json.loads(str(ref["manifest.json"]))   # arrays; the file's own manifest
-
-ref, meta = load("dense_relu")
-expected = ref[meta["methods"]["lrp.epsilon"]["explanation"]["NCHW"]]   # options: meta["methods"][...]["options"]
-```
-
-## From a torch test
-
-```python
-import torch
-
-def torch_model(ref, meta):                       # the network up to its logits, float64
-    layers = []
-    for L in meta["network"]["torch"]:            # padding is ((top, bottom), (left, right))
-        if L["type"] == "Conv2D":
-            (t, b), (l, r) = L["padding"]; w = ref[L["weight"]["array"]]
-            layers += [torch.nn.ZeroPad2d((l, r, t, b)), torch.nn.Conv2d(w.shape[1], w.shape[0], w.shape[2:],
-                                                                          stride=tuple(L["stride"]))]
-        elif L["type"] == "Dense":
-            layers.append(torch.nn.Linear(*ref[L["weight"]["array"]].shape[::-1]))
-        elif L["type"] == "MaxPool2D":
-            layers.append(torch.nn.MaxPool2d(tuple(L["kernel_size"]), tuple(L["stride"])))
-        elif L["type"] in ("ReLU", "Flatten"):
-            layers.append(getattr(torch.nn, L["type"])())
-        if "weight" in L:
-            layers[-1].weight.data = torch.tensor(ref[L["weight"]["array"]])
-            layers[-1].bias.data = torch.tensor(ref[L["bias"]["array"]])
-    return torch.nn.Sequential(*layers).double()
-
-for name in suite["networks"]:
-    ref, meta = load(name)
-    x = torch.tensor(ref["x.NCHW"], requires_grad=True)
-    logits = torch_model(ref, meta)(x)
-    np.testing.assert_allclose(logits.detach().numpy(), ref["logits"], rtol=1e-12, atol=1e-14)
-    logits[range(len(x)), torch.tensor(ref["targets"])].sum().backward()    # gradient of y_t
-    np.testing.assert_allclose(x.grad.numpy(), ref[meta["methods"]["gradient"]["explanation"]["NCHW"]],
-                               rtol=1e-10, atol=1e-14)
-```
-
-## From a Keras test (channels last)
-
-```python
-import keras
-keras.config.set_floatx("float64")
-keras.config.set_dtype_policy("float64")   # in a test suite Keras may have fixed float32 layers already
-
-def keras_model(ref, meta):                       # kernels (kh, kw, in, out) and (in, out); Flatten order (H, W, C)
-    model = keras.Sequential([keras.Input(tuple(meta["network"]["keras"][0]["input_shape"]))])
-    for L in meta["network"]["keras"]:
-        if L["type"] == "Conv2D":
-            k = ref[L["kernel"]["array"]]
-            model.add(keras.layers.ZeroPadding2D(tuple(map(tuple, L["padding"]))))
-            model.add(keras.layers.Conv2D(k.shape[3], k.shape[:2], strides=tuple(L["strides"])))
-        elif L["type"] == "Dense":
-            model.add(keras.layers.Dense(ref[L["kernel"]["array"]].shape[1]))
-        elif L["type"] == "MaxPool2D":
-            model.add(keras.layers.MaxPooling2D(tuple(L["pool_size"]), tuple(L["strides"])))
-        elif L["type"] in ("ReLU", "Flatten"):
-            model.add(getattr(keras.layers, L["type"])())
-        if "kernel" in L:
-            model.layers[-1].set_weights([ref[L["kernel"]["array"]], ref[L["bias"]["array"]]])
-    return model
-
-for name in suite["networks"]:
-    ref, meta = load(name)
-    x = ref["x.NHWC"] if "x.NHWC" in ref else ref["x.NCHW"]   # images NHWC; flat inputs have no layout
-    np.testing.assert_allclose(keras_model(ref, meta)(x), ref["logits"], rtol=1e-12, atol=1e-14)
-    entries = meta["methods"]["gradient"]["explanation"]
-    expected = ref[entries.get("NHWC", entries["NCHW"])]     # the gradient, channels last
-```
-
-Gradient-type methods start from 1 at `y_t`, LRP, deep Taylor, PatternNet and PatternAttribution from
-the value `y_t`; max-pooling routes to the first maximum of a window (`maxpool_ties` fails a library that
-breaks ties otherwise). Compare maps as `refpattern.testing` does: per sample,
-`|actual − expected| ≤ rtol·max|expected_n|` (rtol 1e-10 for a float64 library, 1e-4 for float32).
-iNNvestigate 1.x takes the patterns as a list of Keras kernels,
-`[layer["a_plus"]["keras"] for layer in meta["methods"]["pattern.attribution"]["options"]["patterns"]["layers"]]`
-(as arrays: `ref[...["array"]]`), and uses one pattern per layer: compare it with the case
-`pattern.attribution@output_pattern=a+`. These snippets were written for torch ≥ 2 and Keras 3 and not
-run by refpattern (neither is one of its dependencies).
-{certificate}"""
-
-
-def readme(manifest: dict) -> str:
-    """The suite's README.md: what each network tests and how to load the suite from torch and Keras."""
-    table = "\n".join(f"| `{name}` | {entry['description']} |" for name, entry in manifest["networks"].items())
-    certified, certificate = "", ""
-    if manifest["certified"]:
-        bounds = manifest["certificate"]["bounds_ulps"]
-        certified = f", certified against {manifest['certificate']['digits']}-digit arithmetic"
-        rows = []
-        for name, entry in manifest["networks"].items():
-            methods = entry["certificate"]["methods"]
-            worst = max(methods.items(), key=lambda item: item[1]["max_ulps"])
-            patterns = max(value["max_ulps"] for value in entry["certificate"]["patterns"].values())
-            rows.append(f"| `{name}` | {entry['certificate']['logits']['max_ulps']:.2f} | "
-                        f"{worst[1]['max_ulps']:.2f} (`{worst[0]}`) | {patterns:.2f} | "
-                        f"{'yes' if entry['certificate']['within_bounds'] else '**no**'} |")
-        certificate = ("\n## Certificate\n\nEvery logit, `y_t`, explanation and pattern was computed again in "
-                       f"{manifest['certificate']['digits']}-digit arithmetic by a loop-based twin independent of "
-                       "refpattern's code (mpmath). Largest error of refpattern's float64 numbers, in ulps of the "
-                       "largest exact entry of each output (per network; every value is in `manifest.json`):\n\n"
-                       "| network | logits | explanations | S_a± patterns | within bounds |\n|---|---|---|---|---|\n"
-                       + "\n".join(rows) + "\n\nBounds (ulps): "
-                       + ", ".join(f"{kind} {bound:g}" for kind, bound in bounds.items()) + ".\n")
-    return README_TEMPLATE.format(version=manifest["refpattern_version"], backend=manifest["backend"],
-                                  seed=manifest["seed"], certified=certified, table=table, certificate=certificate)
 
 
 # --- the command ------------------------------------------------------------------------------------------
