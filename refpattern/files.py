@@ -18,13 +18,15 @@ The new file gets the permissions of the file it replaces, or ``0o666`` less the
 ``open(path, "w")`` gives) when there was none.  A target that is a symbolic link is resolved
 first, so the link keeps pointing at the (replaced) file, as a plain ``open`` would write through
 it.  :func:`read_npz` reads every entry of an ``.npz`` archive with ``allow_pickle=False`` and turns
-whatever a damaged or foreign file raises into one ``ValueError`` that names the file.  This module
+whatever a damaged or foreign file raises into one ``ValueError`` that names the file;
+:func:`archive_checksum` is the checksum both file formats store.  This module
 imports nothing of refpattern (a floor of its own, below every other).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import stat
 import tempfile
@@ -134,6 +136,18 @@ def write_atomically(path, content: Content) -> None:
     write_files_atomically({path: content})
 
 
+def archive_checksum(arrays: Mapping) -> str:
+    """SHA-256 (hex) over every entry of ``arrays`` but ``checksum``: per entry, in sorted name
+    order, its name, dtype, shape and C-ordered bytes (the ``checksum`` entry of network and
+    patterns files)."""
+    digest = hashlib.sha256()
+    for key in sorted(k for k in arrays if k != "checksum"):
+        value = np.ascontiguousarray(arrays[key])
+        digest.update(f"{key}|{value.dtype.str}|{value.shape}|".encode())
+        digest.update(value.tobytes())
+    return digest.hexdigest()
+
+
 def file_name(path) -> str:
     """How messages name ``path``: the path itself, or a file object's ``name``."""
     return getattr(path, "name", "<file object>") if hasattr(path, "read") else os.fspath(path)
@@ -178,4 +192,4 @@ def read_npz(path, what: str) -> dict:
     return arrays
 
 
-__all__ = ["file_name", "read_npz", "write_atomically", "write_files_atomically"]
+__all__ = ["archive_checksum", "file_name", "read_npz", "write_atomically", "write_files_atomically"]

@@ -37,11 +37,9 @@ by entry.  Writing goes through :func:`refpattern.files.write_atomically`
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 
-from refpattern.files import file_name, read_npz, write_atomically
+from refpattern.files import archive_checksum, file_name, read_npz, write_atomically
 from refpattern.network.conv2d import Conv2D
 from refpattern.network.dense import Dense
 from refpattern.network.elementwise import Flatten, ReLU, Softmax
@@ -63,14 +61,9 @@ _HEADER = ("format_name", "format_version", "n_layers", "input_shape", "has_inpu
 
 
 def checksum(arrays: dict) -> str:
-    """SHA-256 (hex) over every entry but ``checksum``: per entry, in sorted name order, its name,
-    dtype, shape and C-ordered bytes (the same construction as the patterns file)."""
-    digest = hashlib.sha256()
-    for key in sorted(k for k in arrays if k != "checksum"):
-        value = np.ascontiguousarray(arrays[key])
-        digest.update(f"{key}|{value.dtype.str}|{value.shape}|".encode())
-        digest.update(value.tobytes())
-    return digest.hexdigest()
+    """SHA-256 (hex) over every entry but ``checksum`` (:func:`refpattern.files.archive_checksum`,
+    the same construction as the patterns file)."""
+    return archive_checksum(arrays)
 
 
 def network_arrays(layers, input_shape) -> dict:

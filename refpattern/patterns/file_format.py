@@ -29,11 +29,9 @@ naming the problem.  :meth:`Patterns.check_network` refuses patterns that do not
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 
-from refpattern.files import file_name, read_npz, write_atomically
+from refpattern.files import archive_checksum, file_name, read_npz, write_atomically
 from refpattern.patterns.estimators import estimator_from_file
 from refpattern.patterns.layer_patterns import REGIMES, DegenerateNeuron, LayerPatterns, RegimeCounts
 
@@ -73,7 +71,7 @@ def patterns_arrays(patterns) -> dict:
         arrays[p + "degenerate_zeroed"] = np.array([d.zeroed for d in deg], dtype=bool)
     fingerprint = () if patterns.fingerprint is None else patterns.fingerprint
     arrays["fingerprint"] = np.array(fingerprint, dtype=f"<U{FINGERPRINT_LENGTH}")
-    arrays["checksum"] = np.array(_checksum(arrays))
+    arrays["checksum"] = np.array(archive_checksum(arrays))
     return arrays
 
 
@@ -98,15 +96,6 @@ def read_file(path) -> tuple:
     ``ValueError`` for a truncated, corrupt or tampered file or an unsupported format version;
     ``FileNotFoundError`` for a missing one."""
     return read_entries(read_npz(path, "refpattern patterns file"), file_name(path))
-
-
-def _checksum(arrays: dict) -> str:
-    digest = hashlib.sha256()
-    for key in sorted(k for k in arrays if k != "checksum"):
-        value = np.ascontiguousarray(arrays[key])
-        digest.update(f"{key}|{value.dtype.str}|{value.shape}|".encode())
-        digest.update(value.tobytes())
-    return digest.hexdigest()
 
 
 def read_entries(arrays: dict, name: str) -> tuple:
@@ -222,6 +211,6 @@ def read_entries(arrays: dict, name: str) -> tuple:
     if extra:
         fail(f"unexpected entries {extra} (tampered file or another layer count)")
     checksum = arrays["checksum"]
-    if checksum.shape != () or checksum.dtype.kind != "U" or checksum.item() != _checksum(arrays):
+    if checksum.shape != () or checksum.dtype.kind != "U" or checksum.item() != archive_checksum(arrays):
         fail("checksum mismatch: the file was modified or is corrupt")
     return estimator, layers, fingerprint, version
