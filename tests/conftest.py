@@ -1,5 +1,6 @@
 """Shared small networks for the tests (tiny so that the suite stays fast on 2 cores)."""
 
+import io
 import os
 import subprocess
 import sys
@@ -117,3 +118,16 @@ def report_largest_errors(request):
     module = request.node.nodeid.split("::")[0]
     for key, relative in sorted(_LARGEST_ERRORS.pop(module, {}).items()):
         print(f"\n{key}: largest relative error {relative:.2e}")
+
+
+def failing_savez(after_bytes, error):
+    """A stand-in for ``np.savez`` that writes ``after_bytes`` bytes of a real archive, then fails."""
+    real = np.savez
+
+    def savez(file, *args, **kwds):
+        buffer = io.BytesIO()
+        real(buffer, *args, **kwds)
+        file.write(buffer.getvalue()[:after_bytes])
+        raise error
+
+    return savez

@@ -9,7 +9,7 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import random_cnn
+from conftest import failing_savez, random_cnn
 
 from refpattern import Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sequential, Softmax, explain, fit_patterns
 from refpattern.network import file_format
@@ -218,19 +218,6 @@ def test_a_newer_format_version_is_refused_with_the_version_this_one_reads(tmp_p
     rewrite(path, lambda arrays: arrays.update({"format_version": np.array(0, dtype=np.int64)}), resign=True)
     with pytest.raises(ValueError, match="format version 0 is not a version of this format"):
         Sequential.load(path)
-
-
-def failing_savez(after_bytes, error):
-    """A stand-in for ``np.savez`` that writes ``after_bytes`` bytes of a real archive, then fails."""
-    real = np.savez
-
-    def savez(file, *args, **kwds):
-        buffer = io.BytesIO()
-        real(buffer, *args, **kwds)
-        file.write(buffer.getvalue()[:after_bytes])
-        raise error
-
-    return savez
 
 
 @pytest.mark.parametrize("error", [OSError(28, "No space left on device"), RuntimeError("midway"),

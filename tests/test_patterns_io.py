@@ -10,6 +10,7 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import failing_savez
 
 from refpattern import Conv2D, Dense, Flatten, ReLU, Sequential, explain, rho
 from refpattern.files import archive_checksum
@@ -202,19 +203,6 @@ def test_file_objects_work_too():
 
 
 # --- atomic saving (docs/conventions.md#atomic-files) ------------------------------------------
-
-
-def failing_savez(after_bytes, error):
-    """A stand-in for ``np.savez`` that writes ``after_bytes`` bytes of a real archive, then fails."""
-    real = np.savez
-
-    def savez(file, *args, **kwds):
-        buffer = io.BytesIO()
-        real(buffer, *args, **kwds)
-        file.write(buffer.getvalue()[:after_bytes])
-        raise error
-
-    return savez
 
 
 @pytest.mark.parametrize("error", [OSError(28, "No space left on device"), RuntimeError("midway"),
