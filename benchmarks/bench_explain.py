@@ -12,12 +12,11 @@ Run: ``python -m pytest benchmarks/bench_explain.py -s`` (prints the ratios); to
 
 from __future__ import annotations
 
-import time
 from functools import partial
 
 import numpy as np
 import pytest
-from networks import bench_cnn, bench_inputs
+from networks import bench_cnn, bench_inputs, best_time
 
 import refpattern as rp
 
@@ -28,12 +27,7 @@ EPSILON = 1e-3
 def best_of(function, repeats=5):
     """Minimum wall time of ``repeats`` calls (after one warm-up call)."""
     function()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
+    return best_time(function, repeats)
 
 
 def _torch_modules(net, torch, weights=None):

@@ -44,7 +44,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from networks import bench_cnn, bench_inputs
+from networks import bench_cnn, bench_inputs, best_time
 
 import refpattern as rp
 from refpattern.kernels import workers
@@ -67,16 +67,6 @@ def load_average() -> str:
         return "/".join(f"{value:.2f}" for value in os.getloadavg())
     except OSError:  # pragma: no cover
         return "n/a"
-
-
-def best_time(function, repeats: int) -> float:
-    """Minimum wall time of ``repeats`` calls."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 # --------------------------------------------------------------------------------------

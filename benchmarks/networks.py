@@ -1,6 +1,8 @@
-"""The named reference networks of the benchmarks (He-initialised with a fixed seed)."""
+"""The named reference networks of the benchmarks (He-initialised with a fixed seed), and the timer they share."""
 
 from __future__ import annotations
+
+import time
 
 import numpy as np
 
@@ -49,3 +51,13 @@ def vgg16_shaped(seed: int = 0, image_size: int = 224, classes: int = 1000) -> r
 def bench_inputs(n: int, seed: int = 1, shape=(3, 32, 32)) -> np.ndarray:
     """Standard-normal inputs for the benchmarks."""
     return np.random.default_rng(seed).normal(size=(n,) + tuple(shape))
+
+
+def best_time(function, repeats: int) -> float:
+    """Minimum wall time of ``repeats`` calls of ``function()`` (no warm-up)."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return min(times)

@@ -94,10 +94,9 @@ def dense_layers(net, x_sample):
     return steps
 
 
-def gradient_dense(net, x_sample, target):
-    """``∂y_target/∂x`` of one sample by the chain rule over the dense matrices: ``Wᵀ`` per kernel layer,
-    the ReLU's 0/1 mask of its forward input, ``Mᵀ`` per routing matrix (start: 1 at the target logit)."""
-    steps = dense_layers(net, x_sample)
+def dense_activations(steps, x_sample):
+    """The input and every step's output (a list of vectors) of ``x_sample`` through ``steps``
+    (:func:`dense_layers`): ``W a + b`` per kernel layer, ``max(a, 0)`` per ReLU, ``M a`` per routing."""
     activations = [x_sample.ravel()]
     for step in steps:
         a = activations[-1]
@@ -107,6 +106,14 @@ def gradient_dense(net, x_sample, target):
             activations.append(np.maximum(a, 0))
         else:
             activations.append(step[1] @ a)
+    return activations
+
+
+def gradient_dense(net, x_sample, target):
+    """``∂y_target/∂x`` of one sample by the chain rule over the dense matrices: ``Wᵀ`` per kernel layer,
+    the ReLU's 0/1 mask of its forward input, ``Mᵀ`` per routing matrix (start: 1 at the target logit)."""
+    steps = dense_layers(net, x_sample)
+    activations = dense_activations(steps, x_sample)
     g = np.zeros_like(activations[-1])
     g[target] = 1.0
     for index in range(len(steps) - 1, -1, -1):
@@ -194,15 +201,7 @@ def lrp_dense(net, x_sample, target, kernel_rule, first_rule=None):
     Starts from ``R = y_t`` at the target logit; ReLU passes relevance; max-pool routes.
     """
     steps = dense_layers(net, x_sample)
-    activations = [x_sample.ravel()]
-    for step in steps:
-        a = activations[-1]
-        if step[0] == "kernel":
-            activations.append(step[1] @ a + step[2])
-        elif step[0] == "relu":
-            activations.append(np.maximum(a, 0))
-        else:
-            activations.append(step[1] @ a)
+    activations = dense_activations(steps, x_sample)
     R = np.zeros_like(activations[-1])
     R[target] = activations[-1][target]
     first_kernel = next(i for i, s in enumerate(steps) if s[0] == "kernel")
