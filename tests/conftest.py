@@ -112,6 +112,19 @@ def record_error(relative, label=""):
     errors[key] = max(errors.get(key, 0.0), float(relative))
 
 
+def assert_fields_close(got, want, names, tol, where):
+    """For each attribute in ``names``: both None, or arrays equal to ``tol`` relative to ``want``'s
+    largest entry (the largest relative error is kept by :func:`record_error` under the name)."""
+    for name in names:
+        if getattr(want, name) is None:
+            assert getattr(got, name) is None, f"{where} {name}: expected None"
+            continue
+        scale = max(np.max(np.abs(getattr(want, name))), 1e-300)
+        relative = np.max(np.abs(getattr(got, name) - getattr(want, name))) / scale
+        record_error(relative, name)
+        assert relative <= tol, f"{where} {name}: {relative:.2e} relative"
+
+
 @pytest.fixture(scope="module", autouse=True)
 def report_largest_errors(request):
     yield

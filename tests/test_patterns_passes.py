@@ -5,7 +5,7 @@ a byte count that is the statistics' real size; data that can be read once per p
 
 import numpy as np
 import pytest
-from conftest import pattern_cnn, random_cnn, record_error
+from conftest import assert_fields_close, pattern_cnn, random_cnn
 
 from refpattern import Dense, Sequential
 from refpattern.patterns import LayerStatistics, fit_patterns
@@ -43,14 +43,7 @@ def assert_same_patterns(got, want, tol=1e-12):
     for g, w in zip(got, want):
         assert (g.kernel_index, g.layer_index, g.layer_name, g.shape) == (w.kernel_index, w.layer_index, w.layer_name,
                                                                           w.shape)
-        for name in ("a", "a_plus", "a_minus"):
-            if getattr(w, name) is None:
-                assert getattr(g, name) is None
-                continue
-            scale = max(np.max(np.abs(getattr(w, name))), 1e-300)
-            relative = np.max(np.abs(getattr(g, name) - getattr(w, name))) / scale
-            record_error(relative, name)
-            assert relative <= tol, f"kernel layer {g.kernel_index} {name}: {relative:.2e} relative"
+        assert_fields_close(g, w, ("a", "a_plus", "a_minus"), tol, f"kernel layer {g.kernel_index}")
         assert g.n_samples == w.n_samples
         assert (g.counts is None) == (w.counts is None)
         if w.counts is not None:
