@@ -44,6 +44,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from bench_patterns import blas_floor, floor_operands, one_batch_activations
 from networks import bench_cnn, bench_inputs, best_time
 
 import refpattern as rp
@@ -168,6 +169,38 @@ def torch_anchors(net, patterns, x, torch):
     }
 
 
+def explain_floor_operands(net, x) -> list:
+    """Per kernel layer, for the batch ``x``, operands shaped like the two products of an explanation:
+    the forward ``P·Wᵀ`` ((B·M, D)·(D, O)) and the backward to the input, either ``U·W`` ((B·M, O)·(O, D);
+    col2im, which adds the patches back into the image, is not a product) or, from
+    ``ROWS_BACKWARD_MIN_CHANNELS`` input channels on, as the refpattern kernel does, the forward
+    convolution of the upstream signal with the flipped kernel ((B·M_in, O·kh·kw)·(O·kh·kw, C)).
+    Only the shapes matter for the time; the entries are standard normal."""
+    from refpattern.kernels.numba_cpu import ROWS_BACKWARD_MIN_CHANNELS
+
+    rng = np.random.default_rng(0)
+    batch = len(x)
+    operands = []
+    for _, m, d, o in multiply_adds(net):
+        operands.append((rng.normal(size=(batch * m, d)), rng.normal(size=(d, o))))
+    for index, (_, m, d, o) in zip(net.kernel_indices, multiply_adds(net)):
+        layer = net.layers[index]
+        channels = layer.weight.shape[1]
+        if isinstance(layer, rp.Conv2D) and channels >= ROWS_BACKWARD_MIN_CHANNELS:
+            m_in = int(np.prod(net.output_shapes(net.input_shape)[index][1:]))
+            k = o * d // channels
+            operands.append((rng.normal(size=(batch * m_in, k)), rng.normal(size=(k, channels))))
+        else:
+            operands.append((rng.normal(size=(batch * m, o)), rng.normal(size=(o, d))))
+    return operands
+
+
+def explain_floor(operands) -> None:
+    """``numpy.matmul`` of every operand pair (the forward and the backward products of every kernel layer)."""
+    for left, right in operands:
+        np.matmul(left, right)
+
+
 def import_torch(threads: int):
     try:
         import torch
@@ -196,6 +229,7 @@ class Peak:
         self.b = np.asfortranarray(rng.normal(size=(DGEMM_SIZE, DGEMM_SIZE)))
         self.times = {}
         self.loads = []
+        self.operands = None
 
     def record(self, name: str, seconds: float) -> None:
         self.times[name] = min(seconds, self.times.get(name, float("inf")))
@@ -207,6 +241,18 @@ class Peak:
 
     def dgemm_rate(self) -> float:
         return 2.0 * DGEMM_SIZE ** 3 / self.times["dgemm"]
+
+    def products_alone(self) -> None:
+        """The ceiling of any design whose products are BLAS calls: the same FLOP as the fit and as an
+        explanation, done by ``numpy.matmul`` (BLAS threads as by default) on operands prepared outside
+        the timer, with nothing else (no im2col, ReLU, pooling, checks, allocation of results aside)."""
+        if self.operands is None:
+            self.operands = (floor_operands(self.net, one_batch_activations(self.net, self.fit_data[:FIT_BATCH])),
+                             explain_floor_operands(self.net, self.x))
+        fit_operands, explain_operands = self.operands
+        batches = len(self.fit_data) // FIT_BATCH
+        self.record("fit products alone", best_time(lambda: blas_floor(fit_operands, batches), 1))
+        self.record("explain products alone", best_time(lambda: explain_floor(explain_operands), 5))
 
     def run(self) -> None:
         net, x = self.net, self.x
@@ -223,6 +269,7 @@ class Peak:
             for method in FRACTION_METHODS:
                 options = method_options(method, self.patterns)
                 self.record(method, best_time(lambda m=method, o=options: rp.explain(net, x, m, **o), 5))
+            self.products_alone()
         self.loads.append(load_average())
 
     def fraction_table(self) -> str:
@@ -244,6 +291,11 @@ class Peak:
             seconds = self.times[method]
             lines.append(f"{f'explain {method}, batch {BATCH}':34}{seconds:>10.4f}{explain_flop / 1e9:>9.2f}"
                          f"{explain_flop / seconds / 1e9:>9.1f}{explain_flop / seconds / rate:>10.2f}{'0.70':>8}")
+        lines.append("the same FLOP as BLAS products alone (numpy.matmul, operands prepared outside the timer):")
+        for name, flop in (("fit products alone", fit_flop), ("explain products alone", explain_flop)):
+            seconds = self.times[name]
+            lines.append(f"{name:34}{seconds:>10.4f}{flop / 1e9:>9.2f}{flop / seconds / 1e9:>9.1f}"
+                         f"{flop / seconds / rate:>10.2f}")
         return "\n".join(lines)
 
 
