@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import refpattern as rp
+from refpattern.methods import Composite, EpsilonRule, GatedReLU, PassReLU, Rule
 
 
 def small_cnn(seed=0):
@@ -48,3 +49,77 @@ def test_network_without_a_row_of_logits_is_refused():
     conv_only = rp.Sequential([rp.Conv2D(np.ones((2, 1, 3, 3)))])
     with pytest.raises(ValueError, match=r"logits\) must have shape \(N, classes\).*got shape \(1, 2, 2, 2\)"):
         rp.explain(conv_only, np.ones((1, 1, 4, 4)), "lrp.epsilon")
+
+
+# --- composites and rules of your own -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("composite, where", [
+    (lambda: Composite(relu=EpsilonRule()), r"layer 1 \(ReLU\(\)\) gets EpsilonRule, a rule for a Dense or Conv2D"),
+    (lambda: Composite(layer_rules={2: EpsilonRule()}), r"layer 2 \(MaxPool2D.*gets EpsilonRule"),
+    (lambda: Composite(kernel=PassReLU()), r"layer 0 \(Conv2D.*gets PassReLU, a rule for a ReLU layer"),
+    (lambda: Composite(layer_rules={3: GatedReLU()}), r"layer 3 \(Flatten\(\)\) gets GatedReLU"),
+])
+def test_a_builtin_rule_on_the_wrong_kind_of_layer_is_refused(net, x, composite, where):
+    """A kernel rule on a ReLU or max-pooling layer failed with AttributeError ('linear_transpose'); a ReLU
+    rule on another layer with NumPy's broadcast/reshape wording (and the Numba kernel read past its input)."""
+    with pytest.raises(ValueError, match=where):
+        rp.explain(net, x, composite())
+
+
+@pytest.mark.parametrize("layer_rules, error, message", [
+    ({-1: EpsilonRule()}, ValueError, r"layer_rules keys .* got -1"),
+    ({"0": EpsilonRule()}, TypeError, r"layer_rules keys .* got '0' \(str\)"),
+    ({True: EpsilonRule()}, TypeError, r"layer_rules keys .* got True \(bool\)"),
+    ([EpsilonRule()], TypeError, r"layer_rules must be a dict"),
+    (None, TypeError, r"layer_rules must be a dict"),
+])
+def test_layer_rules_keys_are_positions(layer_rules, error, message):
+    """Keys -1 and '0' were silently never used, True was used as position 1, a list failed with AttributeError."""
+    with pytest.raises(error, match=message):
+        Composite(layer_rules=layer_rules)
+
+
+def test_layer_rules_past_the_logits_are_refused(x):
+    """A position past the last layer, or the position of a final Softmax, was silently never used."""
+    layers = small_cnn().layers + (rp.Softmax(),)
+    with_softmax = rp.Sequential(layers, input_shape=(1, 4, 4))
+    for index in (5, 99):
+        with pytest.raises(ValueError, match=rf"layer_rules\[{index}\] is not a layer .* has 5 layers up to"):
+            rp.explain(with_softmax, x, Composite(layer_rules={index: EpsilonRule()}))
+
+
+@pytest.mark.parametrize("where", ["kernel", "relu"])
+def test_a_missing_kernel_or_relu_rule_is_refused(where):
+    """Composite(kernel=None) was accepted and failed in the backward pass with AttributeError."""
+    with pytest.raises(TypeError, match=rf"Composite: {where} must be a refpattern.methods.Rule"):
+        Composite(**{where: None})
+
+
+class ReturnsWhat(Rule):
+    """A rule of one's own that returns ``make(the gradient step)``."""
+
+    def __init__(self, make):
+        self.make = make
+
+    def backward(self, layer, x, output, upstream, backend=None):
+        return self.make(layer.linear_transpose(upstream, layer.weight, x.shape, backend))
+
+
+@pytest.mark.parametrize("make, got", [
+    (lambda g: g.tolist(), "returned list"),
+    (lambda g: g.astype(np.float32), "dtype float32"),
+    (lambda g: g.astype(np.int64), "dtype int64"),
+    (lambda g: g.reshape(len(g), -1)[:, :3], r"shape \(3, 3\)"),
+])
+def test_a_rule_result_that_is_not_a_float64_array_shaped_like_the_input_is_refused(net, x, make, got):
+    """A list failed with AttributeError; a float32, int or wrongly shaped result at the first layer was
+    returned as the explanation."""
+    composite = Composite(first_kernel=ReturnsWhat(make))
+    with pytest.raises(TypeError, match=rf"rule ReturnsWhat at layer 0 \(Conv2D.*{got}.*float64 numpy.ndarray shaped"):
+        rp.explain(net, x, composite)
+
+
+def test_a_rule_of_ones_own_that_returns_the_gradient_step_gives_the_gradient(net, x):
+    composite = Composite(kernel=ReturnsWhat(lambda g: g))
+    np.testing.assert_array_equal(rp.explain(net, x, composite), rp.explain(net, x, "gradient"))
