@@ -6,7 +6,16 @@ import numpy as np
 import pytest
 
 import refpattern as rp
-from refpattern.methods import Composite, EpsilonRule, GatedReLU, PassReLU, Rule
+from refpattern.methods import (
+    AlphaBetaRule,
+    Composite,
+    EpsilonRule,
+    GatedPatternRule,
+    GatedReLU,
+    PassReLU,
+    Rule,
+    ZBRule,
+)
 
 
 def small_cnn(seed=0):
@@ -123,3 +132,41 @@ def test_a_rule_result_that_is_not_a_float64_array_shaped_like_the_input_is_refu
 def test_a_rule_of_ones_own_that_returns_the_gradient_step_gives_the_gradient(net, x):
     composite = Composite(kernel=ReturnsWhat(lambda g: g))
     np.testing.assert_array_equal(rp.explain(net, x, composite), rp.explain(net, x, "gradient"))
+
+
+# --- rule objects built directly ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("alpha, beta, error, message", [
+    ("2", 1, TypeError, r"lrp.alpha_beta alpha: expected a real number .* got '2' \(str\)"),
+    (True, False, TypeError, r"lrp.alpha_beta alpha: .* got True \(bool\)"),
+    (np.array([2.0]), 1, TypeError, r"lrp.alpha_beta alpha: .* got array"),
+    (2, None, TypeError, r"lrp.alpha_beta beta: .* got None"),
+    (0.5, -0.5, ValueError, r"lrp.alpha_beta alpha: expected a finite number in \[1, inf\), got 0.5"),
+    (2, 0.5, ValueError, r"alpha - beta = 1"),
+])
+def test_alpha_beta_rule_checks_its_arguments_by_name(alpha, beta, error, message):
+    """AlphaBetaRule("2", 1) and AlphaBetaRule(True, False) were accepted as numbers; an array or None
+    failed with float()'s wording."""
+    with pytest.raises(error, match=message):
+        AlphaBetaRule(alpha, beta)
+
+
+@pytest.mark.parametrize("low, error, message", [
+    ("a", TypeError, r"lrp.zb low: expected a real numeric array, got dtype <U1"),
+    (False, TypeError, r"lrp.zb low: expected a real numeric array, got dtype bool"),
+    (np.ma.array([0.0], mask=[True]), TypeError, r"lrp.zb low: a masked array is refused"),
+    (np.nan, ValueError, r"lrp.zb low: contains NaN or inf"),
+])
+def test_zb_rule_checks_its_bounds_by_name(low, error, message):
+    """ZBRule("a", 1) failed with 'could not convert string to float'; False was the bound 0; a masked
+    bound lost its mask."""
+    with pytest.raises(error, match=message):
+        ZBRule(low, 1.0)
+
+
+def test_gated_pattern_rule_checks_its_patterns_by_name():
+    with pytest.raises(TypeError, match=r"mine: open-gate pattern: expected a real numeric array"):
+        GatedPatternRule("a", np.zeros((2, 2)), "mine")
+    with pytest.raises(TypeError, match=r"mine: closed-gate pattern: a masked array is refused"):
+        GatedPatternRule(np.zeros((2, 2)), np.ma.array(np.zeros((2, 2)), mask=True), "mine")
