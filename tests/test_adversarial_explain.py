@@ -170,3 +170,32 @@ def test_gated_pattern_rule_checks_its_patterns_by_name():
         GatedPatternRule("a", np.zeros((2, 2)), "mine")
     with pytest.raises(TypeError, match=r"mine: closed-gate pattern: a masked array is refused"):
         GatedPatternRule(np.zeros((2, 2)), np.ma.array(np.zeros((2, 2)), mask=True), "mine")
+
+
+# --- lrp.zb's rest ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("options, message", [
+    (dict(alpha=2.0, beta=1.0), r"lrp.zb: option alpha=2.0 is not used by rest='lrp.epsilon', which takes epsilon"),
+    (dict(bias=False), r"option bias=False is not used by rest='lrp.epsilon'"),
+    (dict(rest="lrp.alpha_beta", epsilon=0.1), r"option epsilon=0.1 is not used by rest='lrp.alpha_beta'"),
+    (dict(rest="lrp.z", epsilon=0.1), r"option epsilon=0.1 is not used by rest='lrp.z', which takes no options"),
+])
+def test_zb_options_that_its_rest_rule_never_reads_are_refused(net, x, options, message):
+    """lrp.zb with alpha=2, beta=1 silently ran LRP-ε above the first layer (rest defaults to lrp.epsilon)."""
+    with pytest.raises(ValueError, match=message):
+        rp.explain(net, x, "lrp.zb", low=-3.0, high=3.0, **options)
+
+
+def test_zb_with_alpha_beta_above_is_alpha_beta_above(net, x):
+    """The options reach the rule above when rest takes them: z^B below, αβ(2, 1) above, as a Composite."""
+    got = rp.explain(net, x, "lrp.zb", low=-3.0, high=3.0, rest="lrp.alpha_beta", alpha=2.0, beta=1.0)
+    composite = Composite(kernel=AlphaBetaRule(2.0, 1.0), first_kernel=ZBRule(-3.0, 3.0), relu=PassReLU(),
+                          start="logit")
+    np.testing.assert_array_equal(got, rp.explain(net, x, composite))
+
+
+@pytest.mark.parametrize("rest", [None, 1, ["lrp.epsilon"]])
+def test_zb_rest_of_another_type_is_named(net, x, rest):
+    """rest=None failed with 'method: expected a method name', naming no option."""
+    with pytest.raises(TypeError, match=r"lrp.zb option rest: expected the name of an LRP rule"):
+        rp.explain(net, x, "lrp.zb", low=-3.0, high=3.0, rest=rest)
