@@ -199,3 +199,28 @@ def test_zb_rest_of_another_type_is_named(net, x, rest):
     """rest=None failed with 'method: expected a method name', naming no option."""
     with pytest.raises(TypeError, match=r"lrp.zb option rest: expected the name of an LRP rule"):
         rp.explain(net, x, "lrp.zb", low=-3.0, high=3.0, rest=rest)
+
+
+# --- Integrated Gradients and SmoothGrad options ---------------------------------------------------
+
+@pytest.mark.parametrize("masked", ["alphas", "weights"])
+def test_masked_ig_nodes_or_weights_are_refused(net, x, masked):
+    """A masked node or weight was used with the value under its mask (the baseline already refused masks)."""
+    options = {"alphas": [0.5, 1.0], "weights": [0.5, 0.5]}
+    options[masked] = np.ma.array(options[masked], mask=[False, True])
+    with pytest.raises(TypeError, match=rf"integrated_gradients option {masked}: a masked array is refused"):
+        rp.explain(net, x, "integrated_gradients", **options)
+
+
+def test_unsigned_per_sample_seeds_above_int64_draw_their_documented_noise(net, x):
+    """uint64 seeds >= 2^63 failed with NumPy's 'expected non-negative integer' after an int64 cast.
+    The noise is ε[:, n] = default_rng([SMOOTHGRAD_TAG, seed[n]]).standard_normal, scaled by
+    σ = noise_level·(max x − min x) (docs/conventions.md#smoothgrad)."""
+    from refpattern.methods.smoothgrad import SMOOTHGRAD_TAG
+
+    seeds = np.array([2 ** 63, 2 ** 64 - 1, 7], dtype=np.uint64)
+    sigma = 0.15 * (x.max(axis=(1, 2, 3)) - x.min(axis=(1, 2, 3)))
+    noise = np.stack([sigma[n] * np.random.default_rng([SMOOTHGRAD_TAG, int(s)]).standard_normal((2, 1, 4, 4))
+                      for n, s in enumerate(seeds)], axis=1)
+    expected = rp.explain(net, x, "smoothgrad", noise=noise)
+    np.testing.assert_array_equal(rp.explain(net, x, "smoothgrad", seed=seeds, samples=2), expected)
