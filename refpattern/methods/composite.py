@@ -16,16 +16,34 @@ the value ``y_t``), ``docs/conventions.md#start-values``.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field
 
-from refpattern.methods.relu_rules import GatedReLU, LayerBackward
+import numpy as np
+
+from refpattern.methods.relu_rules import DeconvReLU, GatedReLU, GuidedReLU, LayerBackward, PassReLU
 from refpattern.methods.rule import Rule
-from refpattern.methods.rules import GradientRule
+from refpattern.methods.rules import (
+    AlphaBetaRule,
+    EpsilonRule,
+    FlatRule,
+    GammaRule,
+    GatedPatternRule,
+    GradientRule,
+    IdentitySignalRule,
+    WSquareRule,
+    ZBRule,
+)
 from refpattern.network.conv2d import Conv2D
 from refpattern.network.dense import Dense
 from refpattern.network.elementwise import ReLU
 
 STARTS = ("one", "logit")
+#: The built-in rules that read a kernel layer's weights and linear map (Dense, Conv2D only).
+KERNEL_RULES = (GradientRule, EpsilonRule, AlphaBetaRule, ZBRule, WSquareRule, FlatRule, GammaRule, GatedPatternRule,
+                IdentitySignalRule)
+#: The built-in rules of a ReLU layer: elementwise in the signal and the ReLU's input, of one shape.
+RELU_RULES = (GatedReLU, DeconvReLU, GuidedReLU, PassReLU)
 
 
 @dataclass
@@ -54,6 +72,20 @@ class Composite:
     def __post_init__(self):
         if self.start not in STARTS:
             raise ValueError(f"Composite: start must be one of {STARTS}, got {self.start!r}")
+        for where in ("kernel", "relu"):
+            if getattr(self, where) is None:
+                raise TypeError(f"Composite: {where} must be a refpattern.methods.Rule (every network may have such "
+                                "layers), got None")
+        if not isinstance(self.layer_rules, dict):
+            raise TypeError(f"Composite: layer_rules must be a dict {{position in net.layers: Rule}}, got "
+                            f"{type(self.layer_rules).__name__}")
+        for index in self.layer_rules:
+            if isinstance(index, (bool, np.bool_)) or not isinstance(index, numbers.Integral):
+                raise TypeError(f"Composite: layer_rules keys must be positions in net.layers (ints >= 0), got "
+                                f"{index!r} ({type(index).__name__})")
+            if index < 0:
+                raise ValueError(f"Composite: layer_rules keys must be positions in net.layers (ints >= 0), got "
+                                 f"{index} (a position from the end is not read)")
         rules = {"kernel": self.kernel, "relu": self.relu, "first_kernel": self.first_kernel, "dense": self.dense,
                  "conv": self.conv, "first_conv": self.first_conv,
                  **{f"layer_rules[{index!r}]": rule for index, rule in self.layer_rules.items()}}
@@ -61,6 +93,28 @@ class Composite:
             if rule is not None and not isinstance(rule, Rule):
                 raise TypeError(f"Composite: {where} must be a refpattern.methods.Rule (with backward(layer, x, "
                                 f"output, upstream, backend)), got {type(rule).__name__}")
+
+    def check_network(self, net) -> None:
+        """Refuse (``ValueError`` naming the layer and the rule) a composite that does not fit ``net``:
+        a ``layer_rules`` position that is not a layer up to the logits, a built-in kernel rule
+        (:data:`KERNEL_RULES`) on a layer without weights, a built-in ReLU rule (:data:`RELU_RULES`)
+        on a layer other than a ReLU.  A rule of your own is not checked here."""
+        layers = net.logit_layers
+        for index in self.layer_rules:
+            if index >= len(layers):
+                raise ValueError(f"Composite: layer_rules[{index}] is not a layer the backward pass visits: the "
+                                 f"network has {len(layers)} layers up to its logits (positions 0..{len(layers) - 1})")
+        for index, layer in enumerate(layers):
+            rule = self.rule_for(index, layer, net)
+            if not isinstance(rule, Rule):  # a field set to something else after construction
+                raise TypeError(f"Composite: layer {index} ({layer!r}) gets {type(rule).__name__}, not a "
+                                "refpattern.methods.Rule")
+            if isinstance(rule, KERNEL_RULES) and not layer.is_kernel:
+                raise ValueError(f"Composite: layer {index} ({layer!r}) gets {type(rule).__name__}, a rule for a "
+                                 "Dense or Conv2D layer (it reads the layer's weights)")
+            if isinstance(rule, RELU_RULES) and not isinstance(layer, ReLU):
+                raise ValueError(f"Composite: layer {index} ({layer!r}) gets {type(rule).__name__}, a rule for a "
+                                 "ReLU layer (its signal and input have one shape)")
 
     def rule_for(self, index: int, layer, net) -> Rule:
         """The rule that ``net.layers[index]`` uses."""

@@ -86,6 +86,12 @@ class FiniteSignal(Rule):
     def backward(self, layer, x, output, upstream, backend=None):
         with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused below, naming the layer
             downstream = self.rule.backward(layer, x, output, upstream, backend)
+        if not (isinstance(downstream, np.ndarray) and downstream.dtype == np.float64 and downstream.shape == x.shape):
+            got = (f"{type(downstream).__name__} of dtype {downstream.dtype} and shape {downstream.shape}"
+                   if isinstance(downstream, np.ndarray) else type(downstream).__name__)
+            raise TypeError(f"explain {self.method!r}: rule {type(self.rule).__name__} at layer {self.index} "
+                            f"({layer!r}) returned {got}; a rule returns a float64 numpy.ndarray shaped like the "
+                            f"layer's input, {x.shape}")
         if not all_finite(downstream):
             raise ValueError(f"explain {self.method!r}: the backward pass overflows float64 at layer {self.index} "
                              f"({layer!r}, rule {type(self.rule).__name__}): the signal it passes down is not finite "
@@ -174,6 +180,7 @@ def explain(net, x, method, target=None, *, backend=None, **options):
     activations = net.trace(x, backend, check=False, context=context)
     targets = resolve_targets(activations[-1], target)
     if composite is not None:
+        composite.check_network(net)
         signal = start_signal(activations[-1], targets, composite.start)
         return modified_backward(net, activations, signal, FiniteComposite(composite, name), backend)
 

@@ -118,6 +118,9 @@ def path_rule(steps=None, quadrature_name=None, alphas=None, weights=None):
                          f"(got steps={steps!r}, quadrature={quadrature_name!r})")
     arrays = []
     for name, value in (("alphas", alphas), ("weights", weights)):
+        if isinstance(value, np.ma.MaskedArray):  # as the baseline: a masked entry has no value to use
+            raise TypeError(f"integrated_gradients option {name}: a masked array is refused (its masked entries have "
+                            "no value); pass value.filled(fill) or numpy.ma.getdata(value)")
         array = np.asarray(value)
         if array.dtype == object or not (np.issubdtype(array.dtype, np.floating)
                                          or np.issubdtype(array.dtype, np.integer)) or array.dtype == bool:

@@ -109,14 +109,30 @@ def _lrp_zb(options, net):
     """z^B on the first kernel layer (bounds ``low``/``high``), the ``rest`` method above it."""
     if options["low"] is None or options["high"] is None:
         raise ValueError("lrp.zb: needs low= and high= (bounds of the input domain)")
-    rest_name = canonical_name(options["rest"])
+    if not isinstance(options["rest"], str):
+        raise TypeError(f"lrp.zb option rest: expected the name of an LRP rule such as 'lrp.epsilon', got "
+                        f"{options['rest']!r} ({type(options['rest']).__name__})")
+    rest_name = ALIASES.get(options["rest"], options["rest"])
     if rest_name == "lrp.zb" or not rest_name.startswith("lrp.") or rest_name not in METHODS:
         raise ValueError(f"lrp.zb: rest must name an LRP rule such as 'lrp.epsilon', got {options['rest']!r}")
     builder, defaults = METHODS[rest_name]
+    zb_defaults = METHODS["lrp.zb"][1]
+    for option in sorted(set(zb_defaults) - {"low", "high", "rest", "stabilizer"} - set(defaults)):
+        if not _equal(options[option], zb_defaults[option]):  # given, but the rule above would never read it
+            raise ValueError(f"lrp.zb: option {option}={options[option]!r} is not used by rest={options['rest']!r}, "
+                             f"which takes {', '.join(sorted(defaults)) or 'no options'}")
     rest_options = {k: options[k] for k in defaults if k in options}
     rest = builder({**defaults, **rest_options}, net)
     rest.first_kernel = ZBRule(options["low"], options["high"], options["stabilizer"])
     return rest
+
+
+def _equal(value, default) -> bool:
+    """Whether an option's value is its default (False where comparing them gives no single bool)."""
+    try:
+        return bool(value == default)
+    except (TypeError, ValueError):
+        return False
 
 
 def _deep_taylor(options, net):

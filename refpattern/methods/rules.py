@@ -24,6 +24,7 @@ import numpy as np
 
 from refpattern.kernels import get_backend
 from refpattern.methods.rule import Rule
+from refpattern.network.validation import as_float_array, check_level
 
 DEFAULT_STABILIZER = 1e-6
 
@@ -98,8 +99,8 @@ class AlphaBetaRule(Rule):
     """
 
     def __init__(self, alpha=1.0, beta=0.0, bias=True, stabilizer=DEFAULT_STABILIZER):
-        alpha, beta = float(alpha), float(beta)
-        if not (np.isfinite(alpha) and np.isfinite(beta)) or alpha < 1 or beta < 0 or abs(alpha - beta - 1) > 1e-12:
+        alpha, beta = check_level(alpha, "lrp.alpha_beta alpha", 1.0), check_level(beta, "lrp.alpha_beta beta")
+        if abs(alpha - beta - 1) > 1e-12:
             raise ValueError("lrp.alpha_beta: needs alpha - beta = 1, alpha >= 1, beta >= 0; "
                              f"got alpha={alpha}, beta={beta}")
         if not isinstance(bias, (bool, np.bool_)):
@@ -134,10 +135,8 @@ class ZBRule(Rule):
     """
 
     def __init__(self, low, high, stabilizer=DEFAULT_STABILIZER):
-        self.low = np.asarray(low, dtype=np.float64)
-        self.high = np.asarray(high, dtype=np.float64)
-        if not (np.all(np.isfinite(self.low)) and np.all(np.isfinite(self.high))):
-            raise ValueError("lrp.zb: low and high must be finite")
+        # real numbers (no bools, strings or masked entries), finite: a TypeError/ValueError naming the bound
+        self.low, self.high = as_float_array(low, "lrp.zb low"), as_float_array(high, "lrp.zb high")
         if np.any(self.low > self.high):
             raise ValueError("lrp.zb: needs low <= high everywhere")
         self.stabilizer = _check_stabilizer("lrp.zb", stabilizer)
@@ -252,8 +251,10 @@ class GatedPatternRule(Rule):
     """
 
     def __init__(self, open_weight, closed_weight, name: str):
-        self.open_weight = np.asarray(open_weight, dtype=np.float64)
-        self.closed_weight = np.asarray(closed_weight, dtype=np.float64)
+        # real arrays, masked ones refused; not scanned for NaN here (fitted patterns are finite, and the
+        # backward pass refuses a non-finite signal, naming the layer)
+        self.open_weight = as_float_array(open_weight, f"{name}: open-gate pattern", allow_nonfinite=True)
+        self.closed_weight = as_float_array(closed_weight, f"{name}: closed-gate pattern", allow_nonfinite=True)
         self.name = name
 
     def backward(self, layer, x, output, upstream, backend=None):

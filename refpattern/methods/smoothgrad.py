@@ -32,7 +32,8 @@ SMOOTHGRAD_TAG = 0x534D4F4F544847
 
 def check_noise_seed(seed, n_samples: int):
     """``seed``: None (the default, 0), a non-negative int, or one non-negative int per sample
-    (a sequence or an integer array of shape ``(N,)``); returned as an int or an int64 array.
+    (a sequence or an integer array of shape ``(N,)``); returned as an int, or an int64 array (uint64 for
+    an unsigned one).
     Floats (also in an array), bools and masked arrays are refused with the option's name."""
     name = "smoothgrad option seed"
     if seed is None:
@@ -55,7 +56,8 @@ def check_noise_seed(seed, n_samples: int):
         raise ValueError(f"{name}: expected one int per sample, shape ({n_samples},), got shape {seeds.shape}")
     if np.any(seeds < 0):
         raise ValueError(f"{name}: expected non-negative ints, got {int(seeds[seeds < 0][0])}")
-    return seeds.astype(np.int64)
+    # unsigned seeds stay unsigned: a uint64 seed >= 2^63 cast to int64 would turn negative
+    return seeds.astype(np.uint64 if np.issubdtype(seeds.dtype, np.unsignedinteger) else np.int64)
 
 
 def smoothgrad_noise(x, samples, noise_level, seed, noise):
