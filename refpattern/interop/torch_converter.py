@@ -183,7 +183,7 @@ def from_torch(module, input_shape):
     for index, (name, child) in enumerate(_leaves(torch, module)):
         kind = type(child).__name__
         position, description = f"layer {index} ({name!r})", repr(child)
-        if _hooks(child):
+        if _hooks(child) and not kind.startswith("Lazy"):  # a lazy module's own hook: refused below as lazy
             builder.refuse(position, description, f"has forward hooks ({', '.join(_hooks(child))}), which may change "
                                                   "what it computes (weight_norm and spectral_norm work by hooks too); "
                                                   "remove them first")
