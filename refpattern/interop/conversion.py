@@ -135,6 +135,16 @@ class ChainBuilder:
         """Raise :class:`UnsupportedLayerError` for this layer."""
         raise UnsupportedLayerError(self.converter, position, layer, reason)
 
+    def construct(self, position: str, description: str, make, *arguments):
+        """``make(*arguments)`` — a refpattern layer's constructor or ``with_parameters`` — for the
+        framework layer at ``position``; a parameter the layer refuses (NaN or inf, a bias of
+        another length, an empty axis) raises the same ``TypeError``/``ValueError`` with this
+        converter, the position and the layer in front."""
+        try:
+            return make(*arguments)
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"{self.converter}: {position}, {description}: {error}") from None
+
     def add(self, layer, position: str, description: str) -> None:
         """Append a refpattern layer converted from the framework layer at ``position``."""
         if self._softmax_at is not None:
@@ -169,7 +179,8 @@ class ChainBuilder:
             weight, bias = fold_batchnorm(layer.weight, layer.bias, *arrays, epsilon)
         except ValueError as error:
             self.refuse(position, description, str(error))
-        self.layers[-1] = layer.with_parameters(weight, bias)  # a second BatchNorm folds in as well
+        # a second BatchNorm folds in as well
+        self.layers[-1] = self.construct(position, description, layer.with_parameters, weight, bias)
 
     def add_to_bias(self, position: str, description: str, value) -> None:
         """Add the per-output constant ``value`` (shape ``(out,)``) to the bias of the kernel layer added just
@@ -178,7 +189,8 @@ class ChainBuilder:
             self.refuse(position, description, "adds a constant that is not the bias of a Conv2D/Dense directly "
                                                "before it")
         layer = self.layers[-1]
-        self.layers[-1] = layer.with_parameters(layer.weight, layer.bias + np.asarray(value, dtype=np.float64))
+        self.layers[-1] = self.construct(position, description, layer.with_parameters, layer.weight,
+                                         layer.bias + np.asarray(value, dtype=np.float64))
 
     def network(self) -> Sequential:
         """The converted :class:`~refpattern.Sequential` (with ``input_shape``)."""

@@ -121,8 +121,12 @@ def innvestigate_patterns(patterns, net, input_shape=None) -> list:
     same arrays up to rounding.
     """
     exported = export_patterns(patterns, net, "keras", input_shape)
-    field = "a_plus" if "a_plus" in exported[0] else "a"
-    return [entry[field] for entry in exported]
+    fields = tuple(patterns.estimator.fields)
+    field = "a_plus" if "a_plus" in fields else "a"
+    if field not in fields:
+        raise ValueError(f"innvestigate_patterns: estimator {patterns.estimator.name!r} has the fields {fields}; "
+                         "iNNvestigate takes one pattern per layer, 'a' (S_w, S_a, random) or 'a_plus' (S_a±)")
+    return [entry[field] for entry in exported]  # no kernel layer: an empty list
 
 
 __all__ = ["export_patterns", "innvestigate_patterns"]

@@ -203,7 +203,8 @@ class _KerasChain:
                 extra = [same_padding(n, k, s) for n, k, s in zip(padded, weight.shape[2:], stride)]
                 pads = tuple((a + c, b + d) for (a, b), (c, d) in zip(pads, extra))
             padding = pads
-        self.builder.add(Conv2D(weight, weights.get("bias"), stride, padding), position, description)
+        self.builder.add(self.builder.construct(position, description, Conv2D, weight, weights.get("bias"), stride,
+                                                padding), position, description)
         self._activation(config.get("activation"), position, description)
 
     def _dense(self, layer, position, description, config) -> None:
@@ -221,7 +222,8 @@ class _KerasChain:
             weight = dense_weight_from_keras(weights["kernel"], flattened_from)
         except ValueError as error:
             self.builder.refuse(position, description, str(error))
-        self.builder.add(Dense(weight, weights.get("bias")), position, description)
+        self.builder.add(self.builder.construct(position, description, Dense, weight, weights.get("bias")), position,
+                         description)
         self._activation(config.get("activation"), position, description)
 
     def _maxpool(self, position, description, config) -> None:
@@ -235,7 +237,7 @@ class _KerasChain:
                                                            "padding ('same' is accepted where it pads nothing)")
         elif config.get("padding", "valid") != "valid":
             self.builder.refuse(position, description, f"padding={config['padding']!r}; only 'valid'")
-        self.builder.add(MaxPool2D(size, stride), position, description)
+        self.builder.add(self.builder.construct(position, description, MaxPool2D, size, stride), position, description)
 
     def _flatten(self, position, description) -> None:
         if len(self.builder.shape) == 3:

@@ -30,6 +30,7 @@ from refpattern.network.dense import Dense
 from refpattern.network.elementwise import Flatten, ReLU, Softmax
 from refpattern.network.maxpool import MaxPool2D
 from refpattern.network.sequential import Sequential
+from refpattern.network.validation import check_sample_shape
 
 LAYOUTS = ("torch", "keras")
 
@@ -167,7 +168,7 @@ def flattened_inputs(net, input_shape=None) -> dict:
     """
     if not isinstance(net, Sequential):
         raise TypeError(f"flattened_inputs: net must be a refpattern.Sequential, got {type(net).__name__}")
-    input_shape = net.input_shape if input_shape is None else tuple(int(s) for s in input_shape)
+    input_shape = net.input_shape if input_shape is None else check_sample_shape(input_shape)
     shapes = net.output_shapes(input_shape) if input_shape is not None else None
     found, flattened_from = {}, None
     for index, layer in enumerate(net.layers):
@@ -225,7 +226,7 @@ def network_weights(net, layout: str = "torch", input_shape=None) -> list:
         raise TypeError(f"network_weights: net must be a refpattern.Sequential, got {type(net).__name__}")
     if layout not in LAYOUTS:
         raise ValueError(f"network_weights: layout must be one of {LAYOUTS}, got {layout!r}")
-    input_shape = net.input_shape if input_shape is None else tuple(int(s) for s in input_shape)
+    input_shape = net.input_shape if input_shape is None else check_sample_shape(input_shape)
     shapes = net.output_shapes(input_shape) if input_shape is not None else None
     keras = layout == "keras"
     if keras:

@@ -166,7 +166,8 @@ class _OnnxChain:
                                                        f"weight's {kernel}")
         stride = self._spatial(attributes, "strides", position, description, (1, 1))
         padding = self._pads(attributes, kernel, stride, position, description)
-        self.builder.add(Conv2D(weight, bias, stride, padding), position, description)
+        self.builder.add(self.builder.construct(position, description, Conv2D, weight, bias, stride, padding), position,
+                         description)
 
     def _op_Gemm(self, node, attributes, position, description):
         if int(attributes.get("transA", 0)) != 0:
@@ -182,14 +183,14 @@ class _OnnxChain:
         if len(node.input) > 2 and node.input[2]:
             bias = beta * self._vector(self.constant(node.input[2], position, description, "C"), weight.shape[0],
                                        position, description)
-        self.builder.add(Dense(weight, bias), position, description)
+        self.builder.add(self.builder.construct(position, description, Dense, weight, bias), position, description)
 
     def _op_MatMul(self, node, attributes, position, description):
         matrix = self.constant(node.input[1], position, description, "second input").astype(np.float64)
         if matrix.ndim != 2:
             self.builder.refuse(position, description, f"second input of shape {matrix.shape}; expected a matrix "
                                                        "(in, out)")
-        self.builder.add(Dense(matrix.T), position, description)
+        self.builder.add(self.builder.construct(position, description, Dense, matrix.T), position, description)
 
     def _vector(self, value, size, position, description):
         """A bias given as a scalar, ``(size,)`` or ``(1, size)`` as ``(size,)``."""
@@ -242,7 +243,7 @@ class _OnnxChain:
                                                        f"{self.builder.shape} adds a partial window; refpattern's "
                                                        "max-pooling floors (ceil_mode is accepted only where every "
                                                        "window fits)")
-        self.builder.add(MaxPool2D(size, stride), position, description)
+        self.builder.add(self.builder.construct(position, description, MaxPool2D, size, stride), position, description)
 
     def _op_Flatten(self, node, attributes, position, description):
         rank = len(self.builder.shape) + 1
@@ -329,6 +330,8 @@ def from_onnx(model_or_path):
         onnx is not installed (``pip install "refpattern[onnx]"``).
     TypeError
         ``model_or_path`` is none of the accepted kinds.
+    ValueError
+        The bytes or the file are not a readable ONNX model (``OSError`` for a missing file).
     UnsupportedLayerError
         (a ``ValueError``) for any other operator or setting, or a graph that is not one chain;
         the message names the node's index and name, and why.
@@ -337,10 +340,18 @@ def from_onnx(model_or_path):
     import_framework("onnx.numpy_helper")
     if isinstance(model_or_path, onnx.ModelProto):
         model = model_or_path
-    elif isinstance(model_or_path, (bytes, bytearray)):
-        model = onnx.load_from_string(bytes(model_or_path))
-    elif isinstance(model_or_path, (str, os.PathLike)):
-        model = onnx.load(os.fspath(model_or_path))
+    elif isinstance(model_or_path, (bytes, bytearray, str, os.PathLike)):
+        source = "the bytes given" if isinstance(model_or_path, (bytes, bytearray)) else os.fspath(model_or_path)
+        try:
+            if isinstance(model_or_path, (bytes, bytearray)):
+                model = onnx.load_from_string(bytes(model_or_path))
+            else:
+                model = onnx.load(os.fspath(model_or_path))
+        except OSError:  # a missing file, a directory: the operating system's own error
+            raise
+        except Exception as error:  # protobuf's DecodeError and the like: not an ONNX model
+            raise ValueError(f"from_onnx: could not read an ONNX model from {source} ({type(error).__name__}: "
+                             f"{error})") from None
     else:
         raise TypeError(f"from_onnx: expected an onnx.ModelProto, its bytes or a path to a .onnx file, got "
                         f"{type(model_or_path).__name__}")

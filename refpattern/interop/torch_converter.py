@@ -32,9 +32,21 @@ def _leaves(torch, module, prefix=""):
             yield path, child
 
 
-def _array(torch, tensor) -> np.ndarray:
-    """A parameter or buffer as a new float64 NumPy array."""
+def _array(torch, tensor, builder, position, description) -> np.ndarray:
+    """A parameter or buffer as a new float64 NumPy array; a complex tensor (a cast would drop its
+    imaginary part) or one on the meta device (no values) is refused, naming the module."""
+    if tensor.is_complex():
+        builder.refuse(position, description, f"has a complex parameter ({tensor.dtype}); only real weights are "
+                                              "converted")
+    if tensor.is_meta:
+        builder.refuse(position, description, "has parameters on the meta device, which hold no values; load or "
+                                              "initialise the weights first")
     return tensor.detach().to(device="cpu", dtype=torch.float64).numpy().copy()
+
+
+def _hooks(module) -> list:
+    """The names of the forward hooks registered on ``module`` (they may change what it computes)."""
+    return [kind for kind in ("_forward_pre_hooks", "_forward_hooks") if getattr(module, kind, None)]
 
 
 def _pair(value) -> tuple:
@@ -49,13 +61,16 @@ def _conv2d(torch, builder, module, position, description):
     if module.padding_mode != "zeros":
         builder.refuse(position, description, f"padding_mode={module.padding_mode!r}; only 'zeros' is supported")
     padding = module.padding if isinstance(module.padding, str) else _pair(module.padding)
-    bias = None if module.bias is None else _array(torch, module.bias)
-    builder.add(Conv2D(_array(torch, module.weight), bias, _pair(module.stride), padding), position, description)
+    bias = None if module.bias is None else _array(torch, module.bias, builder, position, description)
+    weight = _array(torch, module.weight, builder, position, description)
+    builder.add(builder.construct(position, description, Conv2D, weight, bias, _pair(module.stride), padding), position,
+                description)
 
 
 def _linear(torch, builder, module, position, description):
-    bias = None if module.bias is None else _array(torch, module.bias)
-    builder.add(Dense(_array(torch, module.weight), bias), position, description)
+    bias = None if module.bias is None else _array(torch, module.bias, builder, position, description)
+    weight = _array(torch, module.weight, builder, position, description)
+    builder.add(builder.construct(position, description, Dense, weight, bias), position, description)
 
 
 def _maxpool2d(builder, module, position, description):
@@ -72,7 +87,7 @@ def _maxpool2d(builder, module, position, description):
             builder.refuse(position, description, f"ceil_mode=True on an input of per-sample shape {builder.shape} "
                                                   "adds a partial window; refpattern's max-pooling floors (ceil_mode "
                                                   "is accepted only where every window fits, (H − k) % s = 0)")
-    builder.add(MaxPool2D(size, stride), position, description)
+    builder.add(builder.construct(position, description, MaxPool2D, size, stride), position, description)
 
 
 def _batchnorm(torch, builder, module, position, description, kind):
@@ -84,10 +99,11 @@ def _batchnorm(torch, builder, module, position, description, kind):
         builder.refuse(position, description, f"reads a per-sample input of shape {builder.shape}; {kind} is folded "
                                               f"into a {'Conv2d' if expected == 3 else 'Linear'} before it")
     channels = builder.shape[0]
-    gamma = np.ones(channels) if module.weight is None else _array(torch, module.weight)
-    beta = np.zeros(channels) if module.bias is None else _array(torch, module.bias)
-    builder.fold_batchnorm(position, description, gamma, beta, _array(torch, module.running_mean),
-                           _array(torch, module.running_var), float(module.eps))
+    arrays = [None if tensor is None else _array(torch, tensor, builder, position, description)
+              for tensor in (module.weight, module.bias, module.running_mean, module.running_var)]
+    gamma = np.ones(channels) if arrays[0] is None else arrays[0]
+    beta = np.zeros(channels) if arrays[1] is None else arrays[1]
+    builder.fold_batchnorm(position, description, gamma, beta, arrays[2], arrays[3], float(module.eps))
 
 
 def _flatten(builder, module, position, description):
@@ -125,7 +141,9 @@ def from_torch(module, input_shape):
           that layer with their running statistics (``docs/conventions.md#batchnorm-folding``);
         - ``Dropout`` (and its variants) and ``Identity``: left out.
 
-        Subclasses of these modules are refused (their ``forward`` may differ).
+        Subclasses of these modules are refused (their ``forward`` may differ), and so is a
+        ``module`` that overrides ``nn.Sequential.forward``, and any module with forward hooks
+        (they may change its output).
     input_shape : tuple
         Per-sample input shape, ``(C, H, W)`` or ``(F,)`` (no batch axis).
 
@@ -153,9 +171,22 @@ def from_torch(module, input_shape):
         raise TypeError(f"from_torch: module must be a torch.nn.Sequential (nested Sequentials are opened), got "
                         f"{type(module).__name__}")
     builder = ChainBuilder(CONVERTER, input_shape)
+    if type(module).forward is not nn.Sequential.forward:
+        builder.refuse("the model", type(module).__name__, "overrides nn.Sequential.forward, which may compute "
+                                                           "something other than the chain of its modules; pass an "
+                                                           "nn.Sequential (a subclass only if it keeps its forward)")
+    for name, container in [("the model", module)] + [(f"{path!r}", child) for path, child in
+                                                      module.named_modules() if path and type(child) is nn.Sequential]:
+        if _hooks(container):
+            builder.refuse(name, type(container).__name__, f"has forward hooks ({', '.join(_hooks(container))}), "
+                                                           "which may change what it computes; remove them first")
     for index, (name, child) in enumerate(_leaves(torch, module)):
         kind = type(child).__name__
         position, description = f"layer {index} ({name!r})", repr(child)
+        if _hooks(child) and not kind.startswith("Lazy"):  # a lazy module's own hook: refused below as lazy
+            builder.refuse(position, description, f"has forward hooks ({', '.join(_hooks(child))}), which may change "
+                                                  "what it computes (weight_norm and spectral_norm work by hooks too); "
+                                                  "remove them first")
         if type(child) is nn.Conv2d:
             _conv2d(torch, builder, child, position, description)
         elif type(child) is nn.Linear:

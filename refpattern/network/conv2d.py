@@ -7,6 +7,7 @@ input size as TensorFlow/Keras and PyTorch do), so that converted models need no
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -14,9 +15,12 @@ import numpy as np
 from refpattern.kernels import get_backend
 from refpattern.kernels.numpy_reference import conv_output_size
 from refpattern.network.validation import (
+    check_count,
+    check_generator,
     check_layer_input,
     check_layer_upstream,
     check_layer_weight,
+    check_level,
     check_padding,
     check_pair,
     kernel_parameters,
@@ -101,10 +105,17 @@ class Conv2D:
 
     @classmethod
     def he(cls, in_ch, out_ch, kernel_size, rng, stride=1, padding=0, bias=0.0) -> Conv2D:
-        """He-initialised layer: ``weight ~ N(0, 2/(in_ch·kh·kw))``, constant ``bias``."""
+        """He-initialised layer: ``weight ~ N(0, 2/(in_ch·kh·kw))``, constant ``bias``.
+
+        ``in_ch``, ``out_ch``: ints >= 1; ``kernel_size``: an int or a pair of ints >= 1; ``rng``: a
+        ``numpy.random.Generator``; ``bias``: a finite real number (each refused with the argument's
+        name otherwise)."""
+        in_ch, out_ch = check_count(in_ch, "Conv2D.he in_ch"), check_count(out_ch, "Conv2D.he out_ch")
         kh, kw = check_pair(kernel_size, "Conv2D kernel_size", minimum=1)
+        rng = check_generator(rng, "Conv2D.he rng")
+        bias = check_level(bias, "Conv2D.he bias", low=-math.inf)
         std = np.sqrt(2.0 / (in_ch * kh * kw))
-        return cls(rng.normal(0.0, std, size=(out_ch, in_ch, kh, kw)), np.full(out_ch, float(bias)), stride, padding)
+        return cls(rng.normal(0.0, std, size=(out_ch, in_ch, kh, kw)), np.full(out_ch, bias), stride, padding)
 
     def with_parameters(self, weight, bias) -> Conv2D:
         return Conv2D(weight, bias, self.stride, self.padding)
@@ -149,6 +160,7 @@ class Conv2D:
 
     def backward(self, x, grad_y, backend=None):
         """``∂L/∂x`` = transposed convolution of ``grad_y`` with ``W``: (N, O, OH, OW) -> (N, C, H, W)."""
+        check_layer_input(self, x)
         return self.linear_transpose(grad_y, self.weight, x.shape, backend)
 
     def parameter_gradients(self, x, grad_y, backend=None):

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from refpattern.kernels import get_backend
 from refpattern.network.validation import (
+    check_count,
+    check_generator,
     check_layer_input,
     check_layer_upstream,
     check_layer_weight,
+    check_level,
     kernel_parameters,
 )
 
@@ -38,8 +43,14 @@ class Dense:
 
     @classmethod
     def he(cls, n_in: int, n_out: int, rng: np.random.Generator, bias: float = 0.0) -> Dense:
-        """He-initialised layer: ``weight ~ N(0, 2/n_in)``, constant ``bias``."""
-        return cls(rng.normal(0.0, np.sqrt(2.0 / n_in), size=(n_out, n_in)), np.full(n_out, float(bias)))
+        """He-initialised layer: ``weight ~ N(0, 2/n_in)``, constant ``bias``.
+
+        ``n_in``, ``n_out``: ints >= 1; ``rng``: a ``numpy.random.Generator``; ``bias``: a finite
+        real number (each refused with the argument's name otherwise)."""
+        n_in, n_out = check_count(n_in, "Dense.he n_in"), check_count(n_out, "Dense.he n_out")
+        rng = check_generator(rng, "Dense.he rng")
+        bias = check_level(bias, "Dense.he bias", low=-math.inf)
+        return cls(rng.normal(0.0, np.sqrt(2.0 / n_in), size=(n_out, n_in)), np.full(n_out, bias))
 
     def with_parameters(self, weight, bias) -> Dense:
         """The same layer with other parameters (used by training and by tests)."""
@@ -80,6 +91,7 @@ class Dense:
 
     def backward(self, x, grad_y, backend=None):
         """``∂L/∂x = grad_y @ W``: (N, out) -> (N, in)."""
+        check_layer_input(self, x)
         return self.linear_transpose(grad_y, self.weight, x.shape, backend)
 
     def parameter_gradients(self, x, grad_y, backend=None):

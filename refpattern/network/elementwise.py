@@ -1,10 +1,18 @@
-"""Layers without parameters: ReLU, Flatten, Softmax (forward and backward side by side)."""
+"""Layers without parameters: ReLU, Flatten, Softmax (forward and backward side by side).
+
+Every method checks its arrays (a ``TypeError``/``ValueError`` naming the layer:
+:func:`~refpattern.network.validation.check_layer_input` and ``check_layer_upstream``) before
+computing, as the kernel layers do.
+"""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
 from refpattern.kernels import get_backend
+from refpattern.network.validation import check_layer_input, check_layer_upstream
 
 
 class ReLU:
@@ -19,11 +27,14 @@ class ReLU:
         return tuple(input_shape)
 
     def forward(self, x, backend=None):
-        """``max(x, 0)`` (the backend's ``relu_forward``)."""
+        """``max(x, 0)`` (the backend's ``relu_forward``): (N, ...) -> (N, ...)."""
+        check_layer_input(self, x)
         return get_backend(backend).relu_forward(x)
 
     def backward(self, x, grad_y, backend=None):
-        """``grad_y · 1[x > 0]`` (the backend's ``relu_backward``)."""
+        """``grad_y · 1[x > 0]`` (the backend's ``relu_backward``); ``grad_y`` shaped like ``x``."""
+        check_layer_input(self, x)
+        check_layer_upstream(self, grad_y, x.shape)
         return get_backend(backend).relu_backward(grad_y, x)
 
 
@@ -36,12 +47,17 @@ class Flatten:
         return "Flatten()"
 
     def output_shape(self, input_shape: tuple) -> tuple:
-        return (int(np.prod(input_shape)),)
+        return (math.prod(int(s) for s in input_shape),)  # Python ints: no int64 wrap-around
 
     def forward(self, x, backend=None):
-        return x.reshape(x.shape[0], -1)
+        """(N, C, H, W) -> (N, C·H·W) (a view where NumPy can give one)."""
+        features = check_layer_input(self, x)[0]
+        return x.reshape(x.shape[0], features)
 
     def backward(self, x, grad_y, backend=None):
+        """``grad_y`` (N, C·H·W) reshaped to ``x``'s shape (N, C, H, W)."""
+        check_layer_input(self, x)
+        check_layer_upstream(self, grad_y, x.shape)
         return grad_y.reshape(x.shape)
 
 
@@ -76,8 +92,13 @@ class Softmax:
         return tuple(input_shape)
 
     def forward(self, x, backend=None):
+        """Logits (N, classes) -> probabilities (N, classes)."""
+        check_layer_input(self, x)
         return softmax(x)
 
     def backward(self, x, grad_y, backend=None):
-        p = self.forward(x)
+        """``grad_y`` (N, classes) at the probabilities -> (N, classes) at the logits."""
+        check_layer_input(self, x)
+        check_layer_upstream(self, grad_y, x.shape)
+        p = softmax(x)
         return p * (grad_y - (grad_y * p).sum(axis=-1, keepdims=True))

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from refpattern.network.conv2d import Conv2D
 from refpattern.network.dense import Dense
 from refpattern.network.elementwise import Flatten, ReLU, Softmax
 from refpattern.network.file_format import read_file, write_file
 from refpattern.network.maxpool import MaxPool2D
-from refpattern.network.validation import check_batch, check_magnitude, largest_row_sum, peak_magnitude
+from refpattern.network.validation import (
+    check_batch,
+    check_magnitude,
+    check_sample_shape,
+    largest_row_sum,
+    peak_magnitude,
+)
 
 LAYER_TYPES = (Dense, Conv2D, ReLU, MaxPool2D, Flatten, Softmax)
 
@@ -20,8 +28,9 @@ class Sequential:
     layers : sequence of Dense, Conv2D, ReLU, MaxPool2D, Flatten, Softmax
         A :class:`Softmax` may only be the last layer.
     input_shape : tuple, optional
-        Per-sample input shape (without the batch axis), e.g. ``(3, 32, 32)``.  When given,
-        shapes are checked now; otherwise at every call.  A mismatch names the layer and
+        Per-sample input shape (without the batch axis), e.g. ``(3, 32, 32)``: ints >= 1 (a
+        float, a bool or a string is refused, not truncated).  When given, shapes are checked
+        now; otherwise at every call.  A mismatch names the layer and
         both shapes.
 
     Attributes
@@ -33,6 +42,9 @@ class Sequential:
     """
 
     def __init__(self, layers, input_shape=None):
+        if not isinstance(layers, Iterable) or isinstance(layers, (str, bytes)):
+            raise TypeError(f"Sequential: layers must be a sequence of layers, e.g. [Dense(...), ReLU()], got "
+                            f"{type(layers).__name__}")
         layers = tuple(layers)
         if not layers:
             raise ValueError("Sequential: needs at least one layer")
@@ -45,7 +57,7 @@ class Sequential:
                                  f"(of {len(layers)}); Softmax is only allowed last")
         self.layers = layers
         self.kernel_indices = tuple(i for i, layer in enumerate(layers) if layer.is_kernel)
-        self.input_shape = None if input_shape is None else tuple(int(s) for s in input_shape)
+        self.input_shape = None if input_shape is None else check_sample_shape(input_shape, "Sequential input_shape")
         if self.input_shape is not None:
             self.output_shapes(self.input_shape)
         self._output_bounds = {}  # layer index -> (max_o Σ|w_o|, max|b|), computed on first use

@@ -69,6 +69,8 @@ def kernel_parameters(weight, bias, layer: str, layout: str):
     weight = np.array(as_float_array(weight, f"{layer} weight"), dtype=np.float64)
     if weight.ndim != layout.count(",") + 1:
         raise ValueError(f"{layer} weight: expected shape {layout}, got {weight.shape}")
+    if weight.size == 0:  # no neuron, no input or an empty kernel window: nothing a layer computes
+        raise ValueError(f"{layer} weight: expected shape {layout} with every axis >= 1, got {weight.shape}")
     if bias is None:
         bias = np.zeros(weight.shape[0])
     bias = np.array(as_float_array(bias, f"{layer} bias"), dtype=np.float64)
@@ -273,6 +275,15 @@ def check_layer_weight(layer, weight, name: str = "weight") -> None:
                          f"got {weight.shape}")
 
 
+def check_generator(rng, name: str = "rng"):
+    """A random generator with a ``normal`` method (``numpy.random.Generator``, or a legacy
+    ``RandomState``); anything else (a seed, None) is refused with a ``TypeError`` naming ``name``."""
+    if not isinstance(rng, (np.random.Generator, np.random.RandomState)):
+        raise TypeError(f"{name}: expected a numpy.random.Generator (numpy.random.default_rng(seed)), got "
+                        f"{rng!r} ({type(rng).__name__})")
+    return rng
+
+
 def check_pair(value, name: str, *, minimum: int) -> tuple[int, int]:
     """Turn an int or a pair of ints into a pair, each at least ``minimum``."""
     if isinstance(value, (bool, np.bool_)):
@@ -288,6 +299,22 @@ def check_pair(value, name: str, *, minimum: int) -> tuple[int, int]:
     if min(pair) < minimum:
         raise ValueError(f"{name}: each value must be >= {minimum}, got {pair}")
     return pair
+
+
+def check_sample_shape(value, name: str = "input_shape") -> tuple[int, ...]:
+    """A per-sample shape (no batch axis), e.g. ``(C, H, W)`` or ``(F,)``: a tuple, list or 1-d
+    integer array of at least one int >= 1; NumPy integers are accepted, floats (even ``2.0``),
+    bools, strings and None are refused rather than truncated or read character by character.
+    Returns a tuple of Python ints."""
+    if isinstance(value, np.ndarray) and value.ndim == 1 and np.issubdtype(value.dtype, np.integer):
+        value = value.tolist()
+    if not isinstance(value, (tuple, list)) or not all(_is_int(v) for v in value):
+        raise TypeError(f"{name}: expected the per-sample shape as a tuple of ints (no batch axis), e.g. (C, H, W) "
+                        f"or (F,), got {value!r} ({type(value).__name__})")
+    if not value or min(value) < 1:
+        raise ValueError(f"{name}: expected at least one axis, each of size >= 1 (the per-sample shape, no batch "
+                         f"axis), got {tuple(value)}")
+    return tuple(int(v) for v in value)
 
 
 #: The padding names :func:`check_padding` accepts (``docs/conventions.md#padding``).
