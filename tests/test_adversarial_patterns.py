@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import refpattern as rp
-from refpattern.patterns import rho
+from refpattern.patterns import LayerStatistics, NetworkStatistics, rho
 
 
 def two_layer_net(seed=0, d=4, hidden=3, out=1):
@@ -31,3 +31,53 @@ def test_held_out_rho_with_no_variance_on_the_v_split_regresses_on_nothing(backe
     result = rho(net, x, patterns, fit_v_on=x_v, backend=backend)
     for values in result.per_neuron:
         np.testing.assert_array_equal(values, 1.0)
+
+
+# --- statistics: what the public objects accept -------------------------------------------------
+
+def test_statistics_api_refuses_what_is_not_a_network_or_statistics():
+    net = two_layer_net()
+    x = np.random.default_rng(2).normal(size=(30, 4))
+    stats = rp.fit_statistics(net, x)
+    for call, name in ((lambda: rp.patterns_from_statistics(None, stats), "net"),
+                       (lambda: rp.patterns_from_statistics(None, None, "w"), "net"),
+                       (lambda: rp.patterns_from_statistics(net, list(stats)), "stats"),
+                       (lambda: rp.patterns_from_statistics(net, stats[0]), "stats"),
+                       (lambda: NetworkStatistics.empty(None), "net"),
+                       (lambda: stats.check_network("net"), "net"),
+                       (lambda: NetworkStatistics([1, 2]), "entry 0")):
+        with pytest.raises(TypeError, match=name):
+            call()
+
+
+def test_layer_statistics_accumulate_refuses_a_missing_or_non_finite_output():
+    """z's sign is the gate of every observation: None crashed inside the kernel (numpy: 'NoneType'
+    object is not subscriptable; numba: a reshape error), NaN silently closed every gate."""
+    net = two_layer_net()
+    layer = net.kernel_layers[0]
+    x = np.random.default_rng(2).normal(size=(5, 4))
+    stats = LayerStatistics(layer, 0, 0)
+    with pytest.raises(TypeError, match=r"Dense\(in=4, out=3\): z must be .*got None"):
+        stats.accumulate(x, None, backend="numpy")
+    with pytest.raises(ValueError, match=r"Dense\(in=4, out=3\): z holds NaN or inf"):
+        stats.accumulate(x, np.full((5, 3), np.nan), backend="numpy")
+    with pytest.raises(TypeError, match=r"z must be a floating-point array, got dtype int64"):
+        stats.accumulate(x, np.ones((5, 3), dtype=np.int64), backend="numpy")
+    assert stats.n == 0  # nothing was added
+    stats.accumulate(x, layer.forward(x), backend="numpy")
+    assert stats.n == 5
+
+
+def test_recentering_and_rescaling_refuse_values_that_would_corrupt_the_sums():
+    """A NaN shift made every sum NaN; a scale that is not a power of two was recorded although the
+    sums were multiplied by a power of two (rescaled(3.0) kept σ = 3 with sums scaled by 1/4)."""
+    net = two_layer_net()
+    stats = rp.fit_statistics(net, np.random.default_rng(2).normal(size=(30, 4)))[0]
+    with pytest.raises(ValueError, match=r"Dense\(in=4, out=3\): shift holds NaN or inf"):
+        stats.recentered(np.full(4, np.nan))
+    for scale in (3.0, 0.0, -2.0, np.inf, True):
+        with pytest.raises(ValueError, match=r"Dense\(in=4, out=3\): scale must be a positive power of two"):
+            stats.rescaled(scale)
+    rescaled = stats.rescaled(4.0)  # a power of two: the sums are in units of σ = 4, σ^k for order k
+    np.testing.assert_array_equal(rescaled.sum_x * 4.0, stats.sum_x)
+    np.testing.assert_array_equal(rescaled.sum_xy * 16.0, stats.sum_xy)
