@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 import refpattern as rp
-from refpattern.patterns import LayerStatistics, NetworkStatistics, rho
+from refpattern.files import archive_checksum
+from refpattern.patterns import Estimator, LayerStatistics, NetworkStatistics, Patterns, rho
 
 
 def two_layer_net(seed=0, d=4, hidden=3, out=1):
@@ -81,3 +82,22 @@ def test_recentering_and_rescaling_refuse_values_that_would_corrupt_the_sums():
     rescaled = stats.rescaled(4.0)  # a power of two: the sums are in units of σ = 4, σ^k for order k
     np.testing.assert_array_equal(rescaled.sum_x * 4.0, stats.sum_x)
     np.testing.assert_array_equal(rescaled.sum_xy * 16.0, stats.sum_xy)
+
+
+# --- Patterns: report, check_network, the file ---------------------------------------------------
+
+def test_patterns_report_and_check_network_name_a_bad_argument():
+    """report(-1) silently dropped the last entry, report(1.5) raised NumPy's slice wording;
+    check_network(None) ended in an AttributeError."""
+    net = two_layer_net()
+    patterns = rp.fit_patterns(net, np.random.default_rng(2).normal(size=(3, 4)))  # few samples: entries to report
+    entries = len(patterns[0].degenerate)
+    assert entries > 1
+    for bad, error in ((-1, ValueError), (True, TypeError), (1.5, TypeError), ("3", TypeError)):
+        with pytest.raises(error, match="max_per_layer"):
+            patterns.report(bad)
+    shown = patterns.report(1).splitlines()
+    assert f"  ... and {entries - 1} more" in shown
+    with pytest.raises(TypeError, match="net must be a refpattern.Sequential, got NoneType"):
+        patterns.check_network(None)
+
