@@ -101,3 +101,60 @@ def test_patterns_report_and_check_network_name_a_bad_argument():
     with pytest.raises(TypeError, match="net must be a refpattern.Sequential, got NoneType"):
         patterns.check_network(None)
 
+
+def rewritten(path, tmp_path, change):
+    """A copy of the patterns file ``path`` with ``change(arrays)`` applied and a matching checksum
+    (what a tampering that knows the format writes)."""
+    with np.load(path, allow_pickle=False) as archive:
+        arrays = {key: archive[key] for key in archive.files}
+    change(arrays)
+    arrays.pop("checksum")
+    arrays["checksum"] = np.array(archive_checksum(arrays))
+    target = tmp_path / "crafted.npz"
+    np.savez(target, **arrays)
+    return target
+
+
+@pytest.mark.parametrize("entry,value,words", [
+    ("layer_0.layer_index", -5, "layer_index -5"),
+    ("layer_0.n_samples", -5, "n_samples -5"),
+    ("seed", 5, "seed entry must be -1, got 5"),
+    ("layer_0.degenerate_count", "negative", "observation count is outside"),
+])
+def test_a_file_whose_values_contradict_each_other_is_refused(tmp_path, entry, value, words):
+    """Values that a fit never writes (a negative layer index, sample count or degenerate count, a
+    seed for an estimator that draws none), with a consistent checksum, loaded before."""
+    net = two_layer_net()
+    patterns = rp.fit_patterns(net, np.random.default_rng(2).normal(size=(3, 4)))
+    path = tmp_path / "patterns.npz"
+    patterns.save(path)
+
+    def change(arrays):
+        if value == "negative":
+            arrays[entry] = -np.ones_like(arrays[entry])
+            if entry == "layer_0.degenerate_count":  # the layer without counts: the n_samples check is not hit
+                arrays.pop("layer_0.counts", None)
+        else:
+            arrays[entry] = np.array(value, dtype=np.int64)
+            if entry == "layer_0.n_samples":
+                arrays.pop("layer_0.counts")
+    assert patterns[0].degenerate
+    with pytest.raises(ValueError, match=words):
+        Patterns.load(rewritten(path, tmp_path, change))
+
+
+def test_a_seed_the_file_cannot_hold_is_refused_before_anything_is_written(tmp_path):
+    """default_rng takes any non-negative int; the file's seed entry is int64, and saving a
+    seed >= 2**63 ended in NumPy's OverflowError."""
+    net = two_layer_net()
+    for seed in (2 ** 63 - 1, 2 ** 63):
+        patterns = rp.fit_patterns(net, None, "random", seed=seed)
+        path = tmp_path / f"{seed}.npz"
+        if seed < 2 ** 63:
+            patterns.save(path)
+            assert Patterns.load(path).seed == seed
+        else:
+            with pytest.raises(ValueError, match=f"seed: .*{seed}.*int64"):
+                patterns.save(path)
+            assert not path.exists()
+

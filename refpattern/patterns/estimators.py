@@ -218,6 +218,8 @@ def estimator_from_file(name: str, variant: str, seed: int) -> Estimator:
         raise ValueError(f"estimator {name!r} has no variant, got {variant!r}")
     if cls.seeded and seed < 0:
         raise ValueError(f"estimator {name!r} needs a seed >= 0, got {seed}")
+    if not cls.seeded and seed != -1:
+        raise ValueError(f"estimator {name!r} draws no random numbers, so its seed entry must be -1, got {seed}")
     return cls(variant or None, seed if cls.seeded else None)
 
 
