@@ -158,3 +158,26 @@ def test_a_seed_the_file_cannot_hold_is_refused_before_anything_is_written(tmp_p
                 patterns.save(path)
             assert not path.exists()
 
+
+# --- estimators and options ------------------------------------------------------------------
+
+def test_the_abstract_estimator_is_refused_at_the_api():
+    """Estimator (the base class) or an instance of it passed resolve_estimator and crashed with
+    NotImplementedError inside the fit."""
+    net = two_layer_net()
+    x = np.random.default_rng(2).normal(size=(30, 4))
+    for estimator in (Estimator, Estimator()):
+        with pytest.raises(TypeError, match="estimator: .*abstract base"):
+            rp.fit_patterns(net, x, estimator)
+        with pytest.raises(TypeError, match="estimator: .*abstract base"):
+            rho(net, x, estimator)
+
+
+def test_second_moment_must_be_a_bool():
+    """second_moment="no" was read as True (a non-empty string)."""
+    net = two_layer_net()
+    x = np.random.default_rng(2).normal(size=(30, 4))
+    for value in ("no", None, 1):
+        with pytest.raises(TypeError, match="second_moment: expected True or False"):
+            rp.fit_statistics(net, x, second_moment=value)
+    assert rp.fit_statistics(net, x, second_moment=np.True_)[0].sum_xx.shape == (4, 4)

@@ -184,6 +184,10 @@ def resolve_estimator(estimator, variant: str | None = None, seed=None) -> Estim
     """
     if seed is not None:
         seed = check_seed(seed)
+    if (isinstance(estimator, Estimator) or isinstance(estimator, type) and issubclass(estimator, Estimator)) \
+            and not estimator.name:
+        raise TypeError(f"estimator: {estimator!r} is the abstract base or a subclass without a name, which computes no "
+                        "patterns; give a name such as 'a+-' or a concrete Estimator (TwoComponent, Linear, …)")
     if isinstance(estimator, Estimator):
         for option, given, own in (("variant", variant, estimator.variant), ("seed", seed, estimator.seed)):
             if given is not None and given != own:
