@@ -181,3 +181,20 @@ def test_second_moment_must_be_a_bool():
         with pytest.raises(TypeError, match="second_moment: expected True or False"):
             rp.fit_statistics(net, x, second_moment=value)
     assert rp.fit_statistics(net, x, second_moment=np.True_)[0].sum_xx.shape == (4, 4)
+
+
+# --- refpattern.testing ------------------------------------------------------------------------
+
+def test_assert_explanation_close_refuses_a_masked_actual_with_masked_entries():
+    """numpy.asarray dropped the mask, so the values under it were compared (and passed)."""
+    from refpattern.testing import assert_explanation_close
+
+    net = two_layer_net(out=3)
+    x = np.random.default_rng(2).normal(size=(3, 4))
+    reference = rp.explain(net, x, "gradient")
+    masked = np.ma.masked_array(reference, mask=np.zeros(reference.shape, dtype=bool))
+    assert_explanation_close(masked, net, x, "gradient")  # nothing masked: its values
+    masked[0, 0] = np.ma.masked
+    with pytest.raises(ValueError, match="actual: a masked array with 1 masked entries"):
+        assert_explanation_close(masked, net, x, "gradient")
+
