@@ -198,3 +198,63 @@ def test_assert_explanation_close_refuses_a_masked_actual_with_masked_entries():
     with pytest.raises(ValueError, match="actual: a masked array with 1 masked entries"):
         assert_explanation_close(masked, net, x, "gradient")
 
+
+@pytest.fixture(scope="module")
+def reference_arrays(tmp_path_factory):
+    from refpattern.testing import save_reference
+
+    net = two_layer_net(out=3)
+    x = np.random.default_rng(2).normal(size=(3, 4))
+    path = save_reference(tmp_path_factory.mktemp("reference") / "reference.npz", net, x, ["gradient"])
+    with np.load(path, allow_pickle=False) as archive:
+        return {name: archive[name] for name in archive.files}
+
+
+def crafted_reference(arrays, tmp_path, change):
+    """A copy of a reference file's ``arrays`` after ``change(arrays, manifest)``; the edited manifest
+    is written back unless ``change`` replaced the manifest entry itself."""
+    import json
+
+    arrays = dict(arrays)
+    written = arrays["manifest.json"]
+    manifest = json.loads(str(written))
+    change(arrays, manifest)
+    if arrays["manifest.json"] is written:
+        arrays["manifest.json"] = np.array(json.dumps(manifest))
+    path = tmp_path / "crafted.npz"
+    np.savez(path, **arrays)
+    return path
+
+
+@pytest.mark.parametrize("change,words", [
+    (lambda a, m: a.__setitem__("manifest.json", np.array("{not json")), "manifest.json is not JSON"),
+    (lambda a, m: (m.clear(), m.update({"format": "refpattern.reference", "version": 1})), "'entries' should be"),
+    (lambda a, m: m.__setitem__("methods", []), "'methods' should be a JSON object"),
+    (lambda a, m: m["methods"]["gradient"].pop("explanation"), "method 'gradient' should have"),
+    (lambda a, m: m["methods"]["gradient"]["explanation"].__setitem__("NCHW", "nope"), "entry 'nope' is not in"),
+    (lambda a, m: m["network"].__setitem__("torch", [{"w": {"array": "nope", "shape": [1], "dtype": "f8"}}]),
+     "refers to an entry 'nope'"),
+    (lambda a, m: (a.pop("y_t"), m["entries"].remove("y_t")), "missing entry 'y_t'"),
+    (lambda a, m: m.__setitem__("version", True), "version True"),
+])
+def test_load_reference_refuses_a_malformed_manifest_naming_the_file(reference_arrays, tmp_path, change, words):
+    """A manifest that is not what save_reference writes ended in KeyError, AttributeError or a bare
+    JSONDecodeError (load_reference is copied into other test suites, which then see those)."""
+    from refpattern.testing import load_reference
+
+    path = crafted_reference(reference_arrays, tmp_path, change)
+    with pytest.raises(ValueError, match="crafted.npz: .*" + words.replace("(", r"\(")):
+        load_reference(path)
+
+
+def test_load_reference_refuses_what_is_not_an_npz_archive(tmp_path):
+    from refpattern.testing import load_reference
+
+    single = tmp_path / "single.npy"
+    np.save(single, np.zeros(3))
+    with pytest.raises(ValueError, match="single.npy: .*not an .npz archive"):
+        load_reference(single)
+    garbage = tmp_path / "garbage.npz"
+    garbage.write_bytes(b"xx")
+    with pytest.raises(ValueError, match="garbage.npz: not a readable refpattern reference file"):
+        load_reference(garbage)
