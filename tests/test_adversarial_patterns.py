@@ -258,3 +258,29 @@ def test_load_reference_refuses_what_is_not_an_npz_archive(tmp_path):
     garbage.write_bytes(b"xx")
     with pytest.raises(ValueError, match="garbage.npz: not a readable refpattern reference file"):
         load_reference(garbage)
+
+
+# --- data that is constant but for the rounding of the forward pass ------------------------------
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_identical_samples_through_a_padded_convolution_give_zero_patterns_on_every_backend(backend):
+    """Every sample is the same, so the Dense layer after the convolution sees one input vector:
+    σ²_y = 0 for each of its neurons, whose S_a and regime-S_a± patterns must be zero (a degenerate
+    entry) and whose ρ is undefined.  The Numba forward pass gives the identical samples outputs that
+    differ in the last bit, and the zero test, relative to the shifted moments (themselves rounding
+    noise), passed: S_a was an O(1) pattern drawn from noise (0.60 here), ρ 0 in-sample and 1.74
+    held-out, where NumPy gave zero, NaN and 1."""
+    if backend == "numba":
+        pytest.importorskip("numba")
+    rng = np.random.default_rng(4)
+    conv = rp.Conv2D(rng.normal(size=(3, 2, 3, 3)), rng.normal(0, 0.1, 3), padding="same")
+    net = rp.Sequential([conv, rp.ReLU(), rp.Flatten(), rp.Dense(rng.normal(size=(2, 75)))], input_shape=(2, 5, 5))
+    x = np.ones((4, 2, 5, 5))
+    for estimator, variant in (("a", None), ("a+-", "paper"), ("a+-", "regime")):
+        dense = rp.fit_patterns(net, x, estimator, variant=variant, backend=backend)[1]
+        np.testing.assert_array_equal(dense.a_plus, 0.0)
+        np.testing.assert_array_equal(dense.a_minus, 0.0)
+        assert all(entry.zeroed for entry in dense.degenerate)
+    assert np.isnan(rho(net, x, "w", backend=backend).per_neuron[1]).all()
+    varied = np.concatenate([x, x + rng.normal(size=x.shape)])
+    np.testing.assert_array_equal(rho(net, varied, "w", fit_v_on=x, backend=backend).per_neuron[1], 1.0)

@@ -77,7 +77,7 @@ import threadpoolctl
 from refpattern.network.validation import all_finite, check_count, check_level, check_seed
 from refpattern.patterns.container import Patterns
 from refpattern.patterns.estimate import estimate_network
-from refpattern.patterns.estimators import ZERO_TOLERANCE, resolve_estimator
+from refpattern.patterns.estimators import ZERO_TOLERANCE, is_rounding_noise, resolve_estimator
 from refpattern.patterns.fit import check_batch_size, check_network, fit_statistics
 
 #: Relative eigenvalue cut-off of the pseudo-inverse ``Σ⁺``.
@@ -232,8 +232,12 @@ def _check_moments(stats, moments) -> None:
 
 
 def _zero_variance(stats, var_y, neurons):
+    """``σ²_y = 0`` up to rounding: ``σ²_y ≤ 1e-12·E[ỹ²]`` (shifted), or ``σ²_y ≤ 2⁻⁸⁰·E[y²]``
+    (unshifted: the rounding noise of an input that is constant but for the forward pass,
+    :data:`~refpattern.patterns.estimators.ROUNDING_TOLERANCE`)."""
     second = stats.sum_yy[neurons] / stats.n
-    return var_y <= ZERO_TOLERANCE * second
+    return (var_y <= ZERO_TOLERANCE * second) | is_rounding_noise(var_y, stats.sum_y[neurons] / stats.n, second,
+                                                                 stats.scaled_gamma[neurons])
 
 
 def layer_rho(stats, a_plus, a_minus, neurons, cutoff, v_stats=None):
