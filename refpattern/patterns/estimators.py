@@ -195,8 +195,8 @@ def resolve_estimator(estimator, variant: str | None = None, seed=None) -> Estim
         seed = check_seed(seed)
     if (isinstance(estimator, Estimator) or isinstance(estimator, type) and issubclass(estimator, Estimator)) \
             and not estimator.name:
-        raise TypeError(f"estimator: {estimator!r} is the abstract base or a subclass without a name, which computes no "
-                        "patterns; give a name such as 'a+-' or a concrete Estimator (TwoComponent, Linear, …)")
+        raise TypeError(f"estimator: {estimator!r} is the abstract base or a subclass without a name, which computes "
+                        "no patterns; give a name such as 'a+-' or a concrete Estimator (TwoComponent, Linear, …)")
     if isinstance(estimator, Estimator):
         for option, given, own in (("variant", variant, estimator.variant), ("seed", seed, estimator.seed)):
             if given is not None and given != own:
@@ -378,7 +378,6 @@ class TwoComponent(Estimator):
         return notes["plus"] + notes["minus"]
 
 
-__all__ = ["BLOCK_ELEMENTS", "FEW_SAMPLES", "RANDOM_TAG", "REGISTRY", "ROUNDING_TOLERANCE", "VARIANTS", "ZERO_TOLERANCE",
-           "Estimator",
-           "Filter", "Identity", "Linear", "RandomDirection", "TwoComponent", "check_seed", "estimator_from_file",
-           "resolve_estimator"]
+__all__ = ["BLOCK_ELEMENTS", "FEW_SAMPLES", "RANDOM_TAG", "REGISTRY", "ROUNDING_TOLERANCE", "VARIANTS",
+           "ZERO_TOLERANCE", "Estimator", "Filter", "Identity", "Linear", "RandomDirection", "TwoComponent",
+           "check_seed", "estimator_from_file", "resolve_estimator"]

@@ -332,8 +332,8 @@ class LayerStatistics:
         ``accumulate_statistics`` does the work (``"numpy"``: the readable reference path).
         """
         if z is None:
-            raise TypeError(f"{self.layer_name}: z must be the layer's output wᵀx + b for the batch x (a floating-point "
-                            "array), got None")
+            raise TypeError(f"{self.layer_name}: z must be the layer's output wᵀx + b for the batch x (a "
+                            "floating-point array), got None")
         self._check_batch(x, z)
         if x.shape[0] == 0:
             return
