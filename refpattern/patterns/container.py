@@ -21,6 +21,8 @@ import weakref
 
 import numpy as np
 
+from refpattern.network.sequential import Sequential
+from refpattern.network.validation import check_count
 from refpattern.patterns.estimators import Estimator
 from refpattern.patterns.file_format import read_file, write_file
 from refpattern.patterns.layer_patterns import DegenerateNeuron, LayerPatterns, RegimeCounts
@@ -215,7 +217,9 @@ class Patterns:
 
     def report(self, max_per_layer: int | None = 20) -> str:
         """Human-readable text: per layer, the neurons whose pattern was set to zero or was
-        estimated from few samples (at most ``max_per_layer`` lines each; None for all)."""
+        estimated from few samples (at most ``max_per_layer`` lines each, an int >= 0; None for all)."""
+        if max_per_layer is not None:
+            max_per_layer = check_count(max_per_layer, "report: max_per_layer", minimum=0)
         variant = f", variant {self.variant!r}" if self.variant else ""
         lines = [f"Patterns: estimator {self.estimator.name!r}{variant}, {len(self)} kernel layers"]
         if self.fingerprint is None:
@@ -248,6 +252,8 @@ class Patterns:
         """
         if not isinstance(strict, (bool, np.bool_)):
             raise TypeError(f"check_network: strict must be True or False, got {strict!r}")
+        if not isinstance(net, Sequential):
+            raise TypeError(f"check_network: net must be a refpattern.Sequential, got {type(net).__name__}")
         kernels = net.kernel_layers
         if len(kernels) != len(self):
             raise ValueError(f"patterns: fitted for {len(self)} kernel layers, the network has {len(kernels)}")

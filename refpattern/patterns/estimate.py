@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from refpattern.network.sequential import Sequential
 from refpattern.network.validation import all_finite
 from refpattern.patterns.container import Patterns, network_fingerprint
 from refpattern.patterns.estimators import Estimator, resolve_estimator
 from refpattern.patterns.layer_patterns import DegenerateNeuron, LayerPatterns, RegimeCounts
+from refpattern.patterns.statistics import NetworkStatistics
 
 #: The order of a layer's degenerate entries: zeroed over all observations, kept from few
 #: observations, then the gate-open and gate-closed regimes; by neuron within each group.
@@ -167,4 +169,8 @@ def patterns_from_statistics(net, stats, estimator="a+-", variant=None, seed=Non
     seed : int or None
         Only used by "random" (None: 0).
     """
+    if not isinstance(net, Sequential):
+        raise TypeError(f"net: expected a refpattern.Sequential, got {type(net).__name__}")
+    if stats is not None and not isinstance(stats, NetworkStatistics):
+        raise TypeError(f"stats: expected NetworkStatistics (fit_statistics) or None, got {type(stats).__name__}")
     return estimate_network(net, stats, resolve_estimator(estimator, variant, seed))

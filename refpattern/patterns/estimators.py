@@ -44,7 +44,13 @@ dependence on the origin.  S_a and the regime variant are shift-invariant.
 Degenerate neurons.  A denominator that is zero up to rounding (``|den| ≤`` :data:`ZERO_TOLERANCE`
 × the sum of the magnitudes of its terms: a zero kernel, a constant output) or a regime with no
 observation (a dead unit, a never-negative unit) gives a zero pattern in that regime, as in
-iNNvestigate, and a note; a regime with fewer than :data:`FEW_SAMPLES` observations is noted
+iNNvestigate, and a note.  The sum of magnitudes is taken in the shifted coordinates, where a
+layer input that is the same for every sample but for the rounding of the forward pass (a
+constant batch through a padded convolution with the Numba kernels) has moments that are all
+rounding noise; so a denominator is also zero when ``|den| ≤`` :data:`ROUNDING_TOLERANCE` ·
+``E_r[y²]``, the second moment of ``y`` itself (``E_r[(ỹ + γ)²]``): a spread of ``y`` below 2⁻⁴⁰
+of its magnitude, which float64 data far from that limit never has
+(``docs/conventions.md#degenerate``).  A regime with fewer than :data:`FEW_SAMPLES` observations is noted
 but kept.  No NaN and no warning is produced.
 
 Adding an estimator is one subclass of :class:`Estimator` (anywhere: subclassing registers its
@@ -62,6 +68,9 @@ from refpattern.network.validation import check_seed
 
 #: A denominator with ``|den| ≤ ZERO_TOLERANCE · (sum of |terms|)`` counts as zero.
 ZERO_TOLERANCE = 1e-12
+#: A variance-like denominator with ``|den| ≤ ROUNDING_TOLERANCE · E[y²]`` (``y`` unshifted) is the
+#: rounding noise of the forward pass (a spread of ``y`` below 2⁻⁴⁰ of its magnitude) and counts as zero.
+ROUNDING_TOLERANCE = 2.0 ** -80
 #: First entropy word of the random estimator's generator (ASCII "RANDPAT").
 RANDOM_TAG = 0x52414E44504154
 #: A regime with fewer observations than this is noted (the pattern is kept).
@@ -184,6 +193,10 @@ def resolve_estimator(estimator, variant: str | None = None, seed=None) -> Estim
     """
     if seed is not None:
         seed = check_seed(seed)
+    if (isinstance(estimator, Estimator) or isinstance(estimator, type) and issubclass(estimator, Estimator)) \
+            and not estimator.name:
+        raise TypeError(f"estimator: {estimator!r} is the abstract base or a subclass without a name, which computes "
+                        "no patterns; give a name such as 'a+-' or a concrete Estimator (TwoComponent, Linear, …)")
     if isinstance(estimator, Estimator):
         for option, given, own in (("variant", variant, estimator.variant), ("seed", seed, estimator.seed)):
             if given is not None and given != own:
@@ -218,6 +231,8 @@ def estimator_from_file(name: str, variant: str, seed: int) -> Estimator:
         raise ValueError(f"estimator {name!r} has no variant, got {variant!r}")
     if cls.seeded and seed < 0:
         raise ValueError(f"estimator {name!r} needs a seed >= 0, got {seed}")
+    if not cls.seeded and seed != -1:
+        raise ValueError(f"estimator {name!r} draws no random numbers, so its seed entry must be -1, got {seed}")
     return cls(variant or None, seed if cls.seeded else None)
 
 
@@ -226,6 +241,12 @@ def estimator_from_file(name: str, variant: str, seed: int) -> Estimator:
 def is_zero(denominator, scale):
     """``|denominator| ≤ ZERO_TOLERANCE · scale`` (elementwise; exact zero when ``scale`` is 0)."""
     return np.abs(denominator) <= ZERO_TOLERANCE * scale
+
+
+def is_rounding_noise(denominator, y_mean, yy_mean, gamma):
+    """``|denominator| ≤ ROUNDING_TOLERANCE · E[y²]`` with ``E[y²] = E[(ỹ + γ)²] = E[ỹ²] + γ·(2E[ỹ] + γ)``
+    (the second moment of the unshifted ``y``, in the units of the sums; elementwise)."""
+    return np.abs(denominator) <= ROUNDING_TOLERANCE * np.abs(yy_mean + gamma * (2 * y_mean + gamma))
 
 
 def divide_columns(numerator, denominator, zero):
@@ -298,7 +319,8 @@ class Linear(Estimator):
             m = stats.moments(block)
             numerator = m["xy"] - np.outer(m["x"], m["y"])
             denominator = m["yy"] - m["y"] ** 2
-            zero = is_zero(denominator, m["yy"] + m["y"] ** 2)
+            zero = (is_zero(denominator, m["yy"] + m["y"] ** 2)
+                    | is_rounding_noise(denominator, m["y"], m["yy"], stats.scaled_gamma[block]))
             notes += [(block.start + o, "all", "σ²_y = 0 (zero kernel or constant output)", True)
                       for o in np.flatnonzero(zero)]
             a[block] = divide_columns(numerator, denominator, zero)
@@ -341,7 +363,7 @@ class TwoComponent(Estimator):
                     scale = yy_r + y_r ** 2
                     what = f"var{sign}[y] = 0"
                 empty = counts[regime][block] == 0
-                zero = empty | is_zero(denominator, scale)
+                zero = empty | is_zero(denominator, scale) | is_rounding_noise(denominator, y_r, yy_r, gamma)
                 out["a_" + regime][block] = divide_columns(numerator, denominator, zero)
                 for local in range(block.stop - block.start):
                     o = block.start + local
@@ -356,6 +378,6 @@ class TwoComponent(Estimator):
         return notes["plus"] + notes["minus"]
 
 
-__all__ = ["BLOCK_ELEMENTS", "FEW_SAMPLES", "RANDOM_TAG", "REGISTRY", "VARIANTS", "ZERO_TOLERANCE", "Estimator",
-           "Filter", "Identity", "Linear", "RandomDirection", "TwoComponent", "check_seed", "estimator_from_file",
-           "resolve_estimator"]
+__all__ = ["BLOCK_ELEMENTS", "FEW_SAMPLES", "RANDOM_TAG", "REGISTRY", "ROUNDING_TOLERANCE", "VARIANTS",
+           "ZERO_TOLERANCE", "Estimator", "Filter", "Identity", "Linear", "RandomDirection", "TwoComponent",
+           "check_seed", "estimator_from_file", "resolve_estimator"]

@@ -43,7 +43,14 @@ FINGERPRINT_LENGTH = 64  # SHA-256 in hex
 
 
 def patterns_arrays(patterns) -> dict:
-    """The entries of the file of ``patterns`` (module docstring), its checksum included."""
+    """The entries of the file of ``patterns`` (module docstring), its checksum included.
+
+    Raises ``ValueError`` for a seed the file's int64 entry cannot hold (``seed >= 2**63``).
+    """
+    if patterns.seed is not None and patterns.seed > np.iinfo(np.int64).max:
+        raise ValueError(f"seed: the {patterns.estimator.name!r} patterns were drawn with seed {patterns.seed}, which "
+                         f"the file's int64 seed entry cannot hold (at most 2**63 - 1 = {np.iinfo(np.int64).max}); "
+                         "fit with a smaller seed to save them")
     arrays = {
         "format_name": np.array(FORMAT_NAME),
         "format_version": np.array(FORMAT_VERSION, dtype=np.int64),
@@ -121,8 +128,9 @@ def read_entries(arrays: dict, name: str) -> tuple:
     if version not in READABLE_VERSIONS:
         fail(f"format version {version} is not supported (this refpattern reads versions "
              f"{', '.join(map(str, READABLE_VERSIONS))})")
+    estimator_name, variant, seed = scalar("estimator", "U"), scalar("variant", "U"), scalar("seed", "i")
     try:
-        estimator = estimator_from_file(scalar("estimator", "U"), scalar("variant", "U"), scalar("seed", "i"))
+        estimator = estimator_from_file(estimator_name, variant, seed)
     except ValueError as error:
         fail(str(error))
     n_layers = scalar("n_layers", "i")
@@ -159,6 +167,8 @@ def read_entries(arrays: dict, name: str) -> tuple:
         layer_index = scalar(p + "layer_index", "i")
         layer_name = scalar(p + "layer_name", "U")
         n_samples = scalar(p + "n_samples", "i")
+        if layer_index < 0 or n_samples < 0:
+            fail(f"kernel layer {k}: layer_index {layer_index} and n_samples {n_samples} must be >= 0")
         keys = [shape_key, p + "layer_index", p + "layer_name", p + "n_samples"]
         patterns = {}
         for label in estimator.fields:
@@ -199,6 +209,8 @@ def read_entries(arrays: dict, name: str) -> tuple:
             fail(f"kernel layer {k}: degenerate entries have wrong dtypes")
         if np.any(deg["neuron"] < 0) or np.any(deg["neuron"] >= n_out):
             fail(f"kernel layer {k}: a degenerate neuron index is outside 0..{n_out - 1}")
+        if np.any(deg["count"] < 0) or np.any(deg["count"] > n_samples):
+            fail(f"kernel layer {k}: a degenerate entry's observation count is outside 0..{n_samples} (n_samples)")
         if not set(deg["regime"].tolist()) <= set(REGIMES):
             fail(f"kernel layer {k}: unknown regime in {sorted(set(deg['regime'].tolist()))}")
         degenerate = [DegenerateNeuron(k, int(nr), str(rg), str(rs), int(ct), bool(zr))

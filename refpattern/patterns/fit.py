@@ -64,6 +64,8 @@ def fit_statistics(net, X, batch_size: int = 256, backend=None, second_moment: b
     """
     check_network(net)
     batch_size = check_batch_size(batch_size)
+    if not isinstance(second_moment, (bool, np.bool_)):
+        raise TypeError(f"second_moment: expected True or False, got {second_moment!r}")
     backend = get_backend(backend)
     stats = NetworkStatistics.empty(net, second_moment)
     if is_dask_collection(X):  # chunks on Dask's workers, merged in a tree (refpattern.patterns.distributed)

@@ -45,8 +45,9 @@ Held-out protocol (the paper's Fig. 3): with ``fit_v_on=X_v``, ``v = Σ_v⁺ c_v
 estimator name are fitted on the data ``v`` is fitted on (``X_v`` if given, else ``X``); for the
 paper's three-split protocol, pass a ``Patterns`` fitted on a third split.  Where the best
 correlation on ``X_v`` is at most :data:`NO_CORRELATION` (1e-6) — always so for S_a and the paper's
-S_a± fitted on ``X_v`` itself, whose ``c_v`` is 0 up to rounding — there is no direction to
-regress on: ``v = 0`` and the correlation is 0, instead of a direction drawn from rounding noise.
+S_a± fitted on ``X_v`` itself, whose ``c_v`` is 0 up to rounding — or where ``y`` has no variance on ``X_v``
+(``σ²_y ≤ 1e-12·E[ỹ²]`` there: constant data, a single sample) there is no direction to regress
+on: ``v = 0`` and the correlation is 0, instead of a direction drawn from rounding noise.
 
 In-sample ρ needs many more observations than inputs: with ``N ≤ D`` the regression fits ``y``
 exactly and ρ = 0 whatever the estimator (a dense layer over a big feature map); use the
@@ -76,7 +77,7 @@ import threadpoolctl
 from refpattern.network.validation import all_finite, check_count, check_level, check_seed
 from refpattern.patterns.container import Patterns
 from refpattern.patterns.estimate import estimate_network
-from refpattern.patterns.estimators import ZERO_TOLERANCE, resolve_estimator
+from refpattern.patterns.estimators import ZERO_TOLERANCE, is_rounding_noise, resolve_estimator
 from refpattern.patterns.fit import check_batch_size, check_network, fit_statistics
 
 #: Relative eigenvalue cut-off of the pseudo-inverse ``Σ⁺``.
@@ -231,8 +232,12 @@ def _check_moments(stats, moments) -> None:
 
 
 def _zero_variance(stats, var_y, neurons):
+    """``σ²_y = 0`` up to rounding: ``σ²_y ≤ 1e-12·E[ỹ²]`` (shifted), or ``σ²_y ≤ 2⁻⁸⁰·E[y²]``
+    (unshifted: the rounding noise of an input that is constant but for the forward pass,
+    :data:`~refpattern.patterns.estimators.ROUNDING_TOLERANCE`)."""
     second = stats.sum_yy[neurons] / stats.n
-    return var_y <= ZERO_TOLERANCE * second
+    return (var_y <= ZERO_TOLERANCE * second) | is_rounding_noise(var_y, stats.sum_y[neurons] / stats.n, second,
+                                                                 stats.scaled_gamma[neurons])
 
 
 def layer_rho(stats, a_plus, a_minus, neurons, cutoff, v_stats=None):
@@ -254,8 +259,11 @@ def layer_rho(stats, a_plus, a_minus, neurons, cutoff, v_stats=None):
             _check_moments(v_stats, (sigma_v, c_v))
             v, explained_v = regression(sigma_v, c_v, cutoff)
             # no correlation left to regress on the v split (S_a, paper S_a± fitted there: c_v = 0 up
-            # to rounding): v would be a rounding-noise direction, so it is 0 and the correlation 0
-            no_direction = np.clip(explained_v, 0.0, None) <= NO_CORRELATION ** 2 * np.abs(var_y_v)
+            # to rounding), or no variance of y there at all (constant or single-sample X_v: Σ_v, c_v
+            # and σ²_y are rounding noise, and so is their ratio): v would be a rounding-noise
+            # direction, so it is 0 and the correlation 0
+            no_direction = ((np.clip(explained_v, 0.0, None) <= NO_CORRELATION ** 2 * np.abs(var_y_v))
+                            | _zero_variance(v_stats, var_y_v, part))
             v[no_direction] = 0.0
             var_v = np.einsum("md,mde,me->m", v, sigma, v)
             numerator = np.einsum("md,md->m", v, c)

@@ -74,6 +74,7 @@ from refpattern.kernels import get_backend
 from refpattern.kernels.numpy_reference import extract_patches
 from refpattern.network.conv2d import Conv2D
 from refpattern.network.dense import Dense
+from refpattern.network.sequential import Sequential
 from refpattern.network.validation import (
     all_finite,
     check_layer_input,
@@ -312,10 +313,14 @@ class LayerStatistics:
         expected = (x.shape[0], self.n_neurons) + tuple(out[1:])
         if z is not None:
             if not isinstance(z, np.ndarray) or not np.issubdtype(z.dtype, np.floating):
-                raise TypeError(f"{self.layer_name}: z must be a floating-point array, got {type(z).__name__}")
+                what = f"dtype {z.dtype}" if isinstance(z, np.ndarray) else type(z).__name__
+                raise TypeError(f"{self.layer_name}: z must be a floating-point array, got {what}")
             if z.shape != expected:
                 raise ValueError(f"{self.layer_name}: z must have the shape of the output of neurons "
                                  f"{self.neurons.start}:{self.neurons.stop} for x {x.shape}, {expected}; got {z.shape}")
+            if not all_finite(z):
+                raise ValueError(f"{self.layer_name}: z holds NaN or inf; its sign is the ReLU gate of every "
+                                 "observation, which NaN does not have")
         return expected
 
     def accumulate(self, x, z, backend=None) -> None:
@@ -326,6 +331,9 @@ class LayerStatistics:
         ``backend``: a name or a :class:`~refpattern.kernels.Backend`, whose
         ``accumulate_statistics`` does the work (``"numpy"``: the readable reference path).
         """
+        if z is None:
+            raise TypeError(f"{self.layer_name}: z must be the layer's output wᵀx + b for the batch x (a "
+                            "floating-point array), got None")
         self._check_batch(x, z)
         if x.shape[0] == 0:
             return
@@ -354,7 +362,12 @@ class LayerStatistics:
         """Express the sums in units of another power of two ``scale`` (in place): a sum of order
         ``k`` (:data:`SUM_ORDERS`) is multiplied by ``(σ/scale)^k``, exactly (a power of two) but
         for contributions that fall below float64's smallest numbers, which are negligible next to
-        the ones that made the new scale necessary."""
+        the ones that made the new scale necessary.  Raises ``ValueError`` unless ``scale`` is a
+        positive power of two."""
+        if (isinstance(scale, (bool, np.bool_)) or not isinstance(scale, (int, float, np.integer, np.floating))
+                or not (math.isfinite(scale) and scale > 0 and math.frexp(scale)[0] == 0.5)):
+            raise ValueError(f"{self.layer_name}: scale must be a positive power of two (the sums are exact "
+                             f"multiples of it), got {scale!r}")
         exponent = math.frexp(self.scale)[1] - math.frexp(scale)[1]  # σ/scale = 2^exponent
         if exponent == 0:
             return
@@ -448,6 +461,8 @@ class LayerStatistics:
         shift = np.asarray(shift, dtype=np.float64)
         if shift.shape != (self.n_inputs,):
             raise ValueError(f"{self.layer_name}: shift must have shape ({self.n_inputs},), got {shift.shape}")
+        if not all_finite(shift):
+            raise ValueError(f"{self.layer_name}: shift holds NaN or inf")
         new = self.copy()
         shift = shift.copy()
         shift.setflags(write=False)
@@ -562,9 +577,14 @@ class NetworkStatistics:
 
     def __init__(self, layers):
         self.layers = tuple(layers)
+        for k, layer in enumerate(self.layers):
+            if not isinstance(layer, LayerStatistics):
+                raise TypeError(f"NetworkStatistics: entry {k} must be a LayerStatistics, got {type(layer).__name__}")
 
     @classmethod
     def empty(cls, net, second_moment: bool = False) -> NetworkStatistics:
+        if not isinstance(net, Sequential):
+            raise TypeError(f"net: expected a refpattern.Sequential, got {type(net).__name__}")
         return cls(LayerStatistics(net.layers[index], k, index, second_moment)
                    for k, index in enumerate(net.kernel_indices))
 
@@ -594,7 +614,10 @@ class NetworkStatistics:
         return NetworkStatistics(a.merge(b) for a, b in zip(self.layers, other.layers))
 
     def check_network(self, net) -> None:
-        """Raise ``ValueError`` unless these statistics were taken for ``net``'s kernel layers."""
+        """Raise ``ValueError`` unless these statistics were taken for ``net``'s kernel layers
+        (``TypeError`` if ``net`` is not a Sequential)."""
+        if not isinstance(net, Sequential):
+            raise TypeError(f"net: expected a refpattern.Sequential, got {type(net).__name__}")
         kernels = net.kernel_layers
         if len(kernels) != len(self):
             raise ValueError(f"statistics have {len(self)} kernel layers, the network has {len(kernels)}")

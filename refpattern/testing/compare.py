@@ -218,6 +218,10 @@ def compare_explanation(actual, net, x, method, *, target=None, layout="NCHW", r
     targets = resolve_targets(logits, target)
     y_t = logits[np.arange(len(targets)), targets]
 
+    if isinstance(actual, np.ma.MaskedArray) and np.ma.count_masked(actual):
+        raise ValueError(f"actual: a masked array with {np.ma.count_masked(actual)} masked entries of {actual.size}; "
+                         "a masked entry has no value to compare (pass actual.filled(value), or numpy.ma.getdata"
+                         "(actual) to compare the values under the mask)")
     try:
         raw = np.asarray(actual)
     except Exception as error:
@@ -300,7 +304,7 @@ def assert_explanation_close(actual, net, x, method, *, target=None, layout="NCH
     ----------
     actual : array-like, shaped like ``x``
         The explanation under test (a NumPy array, or anything ``numpy.asarray`` reads, e.g. a
-        CPU tensor); never modified.
+        CPU tensor); never modified.  A masked array with masked entries is refused (``ValueError``).
     net : Sequential
         The same network in refpattern (:mod:`refpattern.interop` for the layouts).
     x : ndarray of floats

@@ -226,26 +226,69 @@ def load_reference(path) -> dict:
     - ``"explanations"``: ``{method: {"NCHW": array, "NHWC": array}}``;
     - ``"options"``, ``"resolved"``: ``{method: {name: value}}`` with arrays in place;
     - ``"conventions"``, ``"refpattern_version"``.
+
+    Raises ``ValueError`` naming the file for one that is not a readable ``.npz`` archive, has no
+    manifest or one that is not the JSON object ``save_reference`` writes (format, version 1, its
+    keys), or lacks an entry the manifest lists or refers to; ``FileNotFoundError`` for a missing one.
     """
     import json
+    import zipfile
 
     import numpy as np
 
-    with np.load(path, allow_pickle=False) as archive:
-        arrays = {name: archive[name] for name in archive.files}
+    def fail(message):
+        raise ValueError(f"{path}: {message}")
+
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        fail(f"not a readable refpattern reference file ({type(error).__name__}: {error})")
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        fail("not a refpattern reference file (a single .npy array, not an .npz archive)")
+    with archive:
+        try:
+            arrays = {name: archive[name] for name in archive.files}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+            fail(f"not a readable refpattern reference file ({type(error).__name__}: {error})")
     if "manifest.json" not in arrays:
-        raise ValueError(f"{path}: not a refpattern reference file (no manifest.json entry)")
-    manifest = json.loads(str(arrays.pop("manifest.json")))
-    if manifest.get("format") != "refpattern.reference" or manifest.get("version") != 1:
-        raise ValueError(f"{path}: format {manifest.get('format')!r} version {manifest.get('version')!r}; expected "
-                         "'refpattern.reference' version 1")
-    missing = sorted(set(manifest["entries"]) - set(arrays))
+        fail("not a refpattern reference file (no manifest.json entry)")
+    text = arrays.pop("manifest.json")
+    if text.shape != () or text.dtype.kind != "U":
+        fail(f"manifest.json should be one text entry, got dtype {text.dtype} shape {text.shape}")
+    try:
+        manifest = json.loads(str(text))
+    except ValueError as error:
+        fail(f"manifest.json is not JSON ({error})")
+    if not isinstance(manifest, dict):
+        fail(f"manifest.json should hold a JSON object, got {type(manifest).__name__}")
+    version = manifest.get("version")
+    if manifest.get("format") != "refpattern.reference" or type(version) is not int or version != 1:
+        fail(f"format {manifest.get('format')!r} version {version!r}; expected 'refpattern.reference' version 1")
+    for key, kind, word in (("entries", list, "array"), ("methods", dict, "object"), ("network", dict, "object"),
+                            ("conventions", dict, "object"), ("refpattern_version", str, "string")):
+        if not isinstance(manifest.get(key), kind):
+            fail(f"manifest.json: {key!r} should be a JSON {word}, got {type(manifest.get(key)).__name__}")
+    missing = sorted(set(map(str, manifest["entries"])) - set(arrays))
     if missing:
-        raise ValueError(f"{path}: entries listed in the manifest are missing: {missing}")
+        fail(f"entries listed in the manifest are missing: {missing}")
+    for name in ("x.NCHW", "targets", "y_t", "logits"):
+        if name not in arrays:
+            fail(f"missing entry {name!r}")
+    for name, record in manifest["methods"].items():
+        if not (isinstance(record, dict) and all(isinstance(record.get(key), dict)
+                                                 for key in ("explanation", "options", "resolved"))):
+            fail(f"manifest.json: method {name!r} should have the objects 'explanation', 'options' and 'resolved'")
+        for entry in record["explanation"].values():
+            if not (isinstance(entry, str) and entry in arrays):
+                fail(f"method {name!r}: its explanation entry {entry!r} is not in the file")
 
     def resolve(value):
         if isinstance(value, dict):
             if set(value) == {"array", "shape", "dtype"}:
+                if not (isinstance(value["array"], str) and value["array"] in arrays):
+                    fail(f"the manifest refers to an entry {value['array']!r} that is not in the file")
                 return arrays[value["array"]]
             return {key: resolve(item) for key, item in value.items()}
         if isinstance(value, list):
