@@ -26,6 +26,7 @@ imports nothing of refpattern (a floor of its own, below every other).
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import stat
@@ -66,6 +67,8 @@ def _stage(target: str, content: Content) -> str:
     """Write a temporary file next to ``target`` with ``content``; return its path (removed on failure)."""
     if not (callable(content) or isinstance(content, (bytes, bytearray, memoryview))):
         raise TypeError(f"{target}: content must be bytes or a function write(handle), got {type(content).__name__}")
+    if os.path.isdir(target):  # else the rename below fails naming the temporary file, not the target
+        raise IsADirectoryError(errno.EISDIR, "is a directory; give the path of a file to write", target)
     directory, name = os.path.split(target)
     descriptor, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory or ".")
     try:
@@ -153,6 +156,33 @@ def file_name(path) -> str:
     return getattr(path, "name", "<file object>") if hasattr(path, "read") else os.fspath(path)
 
 
+#: Deflate's largest compression ratio (1032:1, zlib's technical notes), with room to spare: an
+#: archive member that claims to expand beyond this is not one ``numpy.savez`` wrote.
+DEFLATE_MAX_RATIO = 1100
+
+
+def _check_declared_size(archive, key: str, name: str) -> None:
+    """Refuse an entry whose ``.npy`` header declares more bytes than its archive member can hold,
+    before NumPy allocates them (a crafted header of shape ``(2**40,)`` would otherwise end in a
+    ``MemoryError`` or exhaust the machine's memory)."""
+    member_name = key + ".npy" if key + ".npy" in archive.zip.namelist() else key
+    info = archive.zip.getinfo(member_name)
+    if info.compress_type != zipfile.ZIP_STORED and info.file_size > DEFLATE_MAX_RATIO * info.compress_size + 1024:
+        raise ValueError(f"{name}: entry {key!r} claims {info.file_size} bytes from {info.compress_size} compressed "
+                         "ones, more than compression can give: the archive is damaged or crafted")
+    read_header = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+    with archive.zip.open(info) as member:
+        version = np.lib.format.read_magic(member)
+        if version not in read_header:  # another .npy version: NumPy's own reader judges it
+            return
+        shape, _, dtype = read_header[version](member)
+        header = member.tell()
+    declared = dtype.itemsize * int(np.prod(shape, dtype=object))
+    if declared > info.file_size - header:
+        raise ValueError(f"{name}: entry {key!r} declares shape {shape} of {dtype} ({declared} bytes), but its "
+                         f"archive member holds {info.file_size - header} bytes: the archive is damaged or crafted")
+
+
 def read_npz(path, what: str) -> dict:
     """Every entry of the ``.npz`` archive at ``path`` (a path or a binary file object), read with
     ``allow_pickle=False``.
@@ -173,6 +203,7 @@ def read_npz(path, what: str) -> dict:
             with loaded as archive:
                 arrays = {}
                 for key in archive.files:
+                    _check_declared_size(archive, key, name)
                     try:
                         arrays[key] = archive[key]
                     except ValueError as error:

@@ -8,9 +8,10 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from refpattern.files import write_atomically, write_files_atomically
+from refpattern.files import read_npz, write_atomically, write_files_atomically
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -102,3 +103,54 @@ def test_a_file_size_limit_hit_while_saving_patterns_keeps_the_old_file(tmp_path
     assert result.returncode == 0, result.stdout + result.stderr
     assert path.read_bytes() == before and listing(tmp_path) == ["patterns.npz"]
     assert len(Patterns.load(path)) == 1
+
+
+def _archive_with_header(path, shape, data: bytes, compress: bool = False) -> None:
+    """A one-entry ``.npz`` whose ``.npy`` header declares ``shape`` (float64) over ``data``."""
+    import io
+    import zipfile
+
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False, "shape": shape})
+    mode = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+    with zipfile.ZipFile(path, "w", compression=mode) as archive:
+        archive.writestr("weights.npy", header.getvalue() + data)
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_an_entry_declaring_more_than_its_archive_holds_is_refused_before_allocating(tmp_path, compress):
+
+    path = tmp_path / "crafted.npz"
+    _archive_with_header(path, (2 ** 40,), np.arange(4.0).tobytes(), compress)  # 8 TiB declared, 32 bytes held
+    with pytest.raises(ValueError, match=r"crafted\.npz: entry 'weights' declares shape \(1099511627776,\)"):
+        read_npz(path, "refpattern network file")
+    _archive_with_header(path, (4,), np.arange(4.0).tobytes(), compress)  # the honest header reads back
+    np.testing.assert_array_equal(read_npz(path, "refpattern network file")["weights"], np.arange(4.0))
+
+
+def test_a_member_claiming_more_than_deflate_can_expand_is_refused(tmp_path):
+    import zipfile
+
+
+    path = tmp_path / "bomb.npz"
+    _archive_with_header(path, (4,), np.arange(4.0).tobytes(), compress=True)
+    raw = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo("weights.npy")
+    # the uncompressed size in the central directory (offset 24 from its signature) set to 1 GiB
+    central = raw.rindex(b"PK\x01\x02")
+    raw[central + 24:central + 28] = (2 ** 30).to_bytes(4, "little")
+    path.write_bytes(bytes(raw))
+    assert info.compress_size < 1024
+    with pytest.raises(ValueError, match="bomb.npz: entry 'weights' claims 1073741824 bytes"):
+        read_npz(path, "refpattern network file")
+
+
+def test_saving_onto_a_directory_names_the_directory(tmp_path):
+
+    folder = tmp_path / "out"
+    folder.mkdir()
+    with pytest.raises(IsADirectoryError, match="is a directory") as caught:
+        write_atomically(folder, b"x")
+    assert caught.value.filename == os.path.realpath(folder)
+    assert list(folder.iterdir()) == [] and sorted(p.name for p in tmp_path.iterdir()) == ["out"]
