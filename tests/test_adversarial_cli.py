@@ -68,3 +68,44 @@ def test_an_overlap_with_a_zero_signal_direction_is_refused_by_name(tmp_path):
             "[distractor]\ndirections = { random = \"unit\", overlap = 0.5 }\n")
     with pytest.raises(ConfigError, match=r"^distractor\.directions\.overlap: the explained signal direction is 0"):
         load_config(write(tmp_path, text))
+
+
+# --- the linear model's float64 range --------------------------------------------------------------
+
+@pytest.mark.parametrize("edit, key", [
+    ("[signal]\nscale = 1e-300\n", r"signal\.scale\[0\]: 1e-300 gives the variance 0"),   # c² underflows
+    ("[signal]\nscale = 1e300\n", r"signal\.scale\[0\]: 1e\+300 gives the variance inf"),  # c² overflows
+])
+def test_a_scale_whose_variance_leaves_float64_is_refused(tmp_path, edit, key):
+    text = TOY.replace("[signal]\n", edit)
+    with pytest.raises(ConfigError, match=rf"^{key}, outside float64's normal range"):
+        load_config(write(tmp_path, text))
+
+
+def test_a_direction_too_small_for_its_variance_is_refused(tmp_path):
+    """|a_s| = 1e-200: σ²|a_s|² = 1e-400/3 is 0 in float64, so Σ_x would be 0 (no filter, NaN claims)."""
+    text = TOY.replace("[[1.0, 0.0]]", "[[1e-200, 0.0]]").replace("[[1.0, 1.0]]", "[[0.0, 1.0]]")
+    with pytest.raises(ConfigError, match=r"^signal\.directions\[0\]: the explained component's variance in x"):
+        load_config(write(tmp_path, text))
+
+
+@pytest.mark.parametrize("edit", ["[noise]\ncovariance = 1e308\n",                 # tr Σ_x = 2e308 = inf
+                                  "[distractor]\ndirections = [[1e300, 1e300]]\n"])  # a_d a_dᵀ overflows
+def test_a_model_whose_covariance_overflows_is_refused(tmp_path, edit, capsys):
+    text = TOY.replace("[distractor]\ndirections = [[1.0, 1.0]]\n", edit)
+    with pytest.raises(ConfigError, match=r"^the model overflows float64: tr Σ_x = inf"):
+        load_config(write(tmp_path, text))
+    assert main(["verify", "--config", str(write(tmp_path, text)), "--samples", "10000",
+                 "--out", str(tmp_path / "r")]) == 2
+    one_error_line(capsys, "refpattern verify: error: --config")
+
+
+def test_the_range_check_keeps_a_model_at_its_edges():
+    """Scales whose variance is just inside float64's normal range still make a model, with the exact variance."""
+    from refpattern.linear.model import LinearModel
+
+    small = LinearModel([[1.0, 0.0]], "gaussian", 1e-150)
+    assert small.signal_variances[0] == 1e-150 * 1e-150 == small.input_covariance[0, 0]
+    large = LinearModel([[1.0, 0.0]], "gaussian", 1e150)
+    assert large.input_covariance[0, 0] == 1e150 * 1e150 and np.isfinite(large.input_covariance).all()
+
