@@ -109,3 +109,19 @@ def test_the_range_check_keeps_a_model_at_its_edges():
     large = LinearModel([[1.0, 0.0]], "gaussian", 1e150)
     assert large.input_covariance[0, 0] == 1e150 * 1e150 and np.isfinite(large.input_covariance).all()
 
+
+
+# --- refpattern verify's arguments -----------------------------------------------------------------
+
+def test_too_few_samples_from_the_configuration_name_the_configuration(tmp_path, capsys):
+    """``samples = 5`` in the file, no ``--samples``: the message once blamed ``--samples``, which was not given."""
+    path = write(tmp_path, "samples = 5\n" + TOY)
+    assert main(["verify", "--config", str(path), "--out", str(tmp_path / "r")]) == 2
+    line = one_error_line(capsys, f"refpattern verify: error: --config {path}: samples = 5, must be at least 10000")
+    assert not (tmp_path / "r").exists() and "--samples" in line  # the way out is named too
+
+
+def test_a_dimension_too_large_for_memory_names_the_configuration(tmp_path, capsys):
+    path = write(tmp_path, "dimension = 100000000\n[signal]\ndirections = { axes = [0] }\n")
+    assert main(["verify", "--config", str(path), "--samples", "10000", "--out", str(tmp_path / "r")]) == 2
+    one_error_line(capsys, f"refpattern verify: error: --config {path}: the model does not fit in memory")
