@@ -24,8 +24,11 @@ def write(tmp_path, text, name="model.toml"):
 
 
 def one_error_line(capsys, prefix):
-    """The stderr of a refused command: exactly one line, starting with ``prefix``."""
+    """The stderr of a refused command: exactly one error line, starting with ``prefix`` (after the usage,
+    for a value argparse refuses)."""
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    if lines and lines[0].startswith("usage: "):
+        lines = [line for line in lines if not line.startswith((" ", "usage: "))]
     assert len(lines) == 1 and lines[0].startswith(prefix), lines
     return lines[0]
 
@@ -125,3 +128,39 @@ def test_a_dimension_too_large_for_memory_names_the_configuration(tmp_path, caps
     path = write(tmp_path, "dimension = 100000000\n[signal]\ndirections = { axes = [0] }\n")
     assert main(["verify", "--config", str(path), "--samples", "10000", "--out", str(tmp_path / "r")]) == 2
     one_error_line(capsys, f"refpattern verify: error: --config {path}: the model does not fit in memory")
+
+
+# --- the file commands ------------------------------------------------------------------------------
+
+@pytest.fixture
+def stored(tmp_path):
+    """A small network file and data for it: ``(net.npz, x.npy)``."""
+    import refpattern as rp
+
+    rng = np.random.default_rng(0)
+    net = rp.Sequential([rp.Dense.he(4, 3, rng), rp.ReLU(), rp.Dense.he(3, 2, rng)], input_shape=(4,))
+    net.save(tmp_path / "net.npz")
+    np.save(tmp_path / "x.npy", rng.standard_normal((12, 4)))
+    return str(tmp_path / "net.npz"), str(tmp_path / "x.npy")
+
+
+def test_fit_refuses_a_seed_the_patterns_file_cannot_store(stored, tmp_path, capsys):
+    """``--seed 2**63`` once fitted and then crashed with OverflowError writing the int64 seed."""
+    from refpattern import Patterns
+
+    net, data = stored
+    out = tmp_path / "p.npz"
+    assert main(["fit", net, data, "--estimator", "random", "--seed", str(2 ** 63), "--out", str(out)]) == 2
+    line = one_error_line(capsys, "refpattern fit: error: argument --seed: must be at most 9223372036854775807")
+    assert "64-bit" in line and not out.exists()
+    assert main(["fit", net, data, "--estimator", "random", "--seed", str(2 ** 63 - 1), "--out", str(out),
+                 "--quiet"]) == 0
+    assert Patterns.load(out).seed == 2 ** 63 - 1
+
+
+def test_info_refuses_a_negative_count(stored, tmp_path, capsys):
+    net, data = stored
+    assert main(["fit", net, data, "--out", str(tmp_path / "p.npz"), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["info", str(tmp_path / "p.npz"), "--max-per-layer", "-5"]) == 2
+    one_error_line(capsys, "refpattern info: error: argument --max-per-layer: must be at least 0, got -5")
