@@ -164,3 +164,15 @@ def test_info_refuses_a_negative_count(stored, tmp_path, capsys):
     capsys.readouterr()
     assert main(["info", str(tmp_path / "p.npz"), "--max-per-layer", "-5"]) == 2
     one_error_line(capsys, "refpattern info: error: argument --max-per-layer: must be at least 0, got -5")
+
+
+def test_rho_blames_the_held_out_file_that_holds_nan(stored, tmp_path, capsys):
+    """NaN in ``--fit-v-on`` only: the message once named DATA, the clean file."""
+    net, data = stored
+    bad = np.load(data)
+    bad[3, 1] = np.nan
+    np.save(tmp_path / "held_out.npy", bad)
+    assert main(["rho", net, data, "--estimator", "a", "--fit-v-on", str(tmp_path / "held_out.npy"), "--quiet"]) == 2
+    one_error_line(capsys, f"refpattern rho: error: --fit-v-on {tmp_path / 'held_out.npy'}: ")
+    assert main(["rho", net, str(tmp_path / "held_out.npy"), "--estimator", "a", "--fit-v-on", data, "--quiet"]) == 2
+    one_error_line(capsys, f"refpattern rho: error: DATA {tmp_path / 'held_out.npy'}: ")
