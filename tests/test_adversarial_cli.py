@@ -176,3 +176,13 @@ def test_rho_blames_the_held_out_file_that_holds_nan(stored, tmp_path, capsys):
     one_error_line(capsys, f"refpattern rho: error: --fit-v-on {tmp_path / 'held_out.npy'}: ")
     assert main(["rho", net, str(tmp_path / "held_out.npy"), "--estimator", "a", "--fit-v-on", data, "--quiet"]) == 2
     one_error_line(capsys, f"refpattern rho: error: DATA {tmp_path / 'held_out.npy'}: ")
+
+
+def test_out_of_memory_points_at_samples_only_where_the_command_has_it(stored, tmp_path, capsys):
+    """explain with ``steps`` of 1e14 (728 TiB of nodes): one line, exit 2, and no advice about an option
+    the command does not have."""
+    net, data = stored
+    assert main(["explain", net, data, "--method", "integrated_gradients", "--option", "steps=99999999999999",
+                 "--out", str(tmp_path / "e.npy"), "--quiet"]) == 2
+    line = one_error_line(capsys, "refpattern explain: error: out of memory")
+    assert "--samples" not in line and not (tmp_path / "e.npy").exists()
