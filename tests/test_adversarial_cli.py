@@ -186,3 +186,33 @@ def test_out_of_memory_points_at_samples_only_where_the_command_has_it(stored, t
                  "--out", str(tmp_path / "e.npy"), "--quiet"]) == 2
     line = one_error_line(capsys, "refpattern explain: error: out of memory")
     assert "--samples" not in line and not (tmp_path / "e.npy").exists()
+
+
+# --- the data generators --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("generator, arguments, error, message", [
+    ("make_image_task", {"n": 8, "classes": 0}, ValueError, "classes must be >= 1, got 0"),         # was IndexError
+    ("make_image_task", {"n": 8, "channels": 0}, ValueError, "channels must be >= 1, got 0"),       # was np.stack's
+    ("make_image_task", {"n": 8, "noise": float("nan")}, ValueError, "noise must be finite"),      # was NaN images
+    ("make_image_task", {"n": 8, "distractor": float("inf")}, ValueError, "distractor must be finite"),
+    ("make_image_task", {"n": "8"}, TypeError, "n must be an integer, got '8'"),
+    ("make_image_task", {"n": 8, "seed": 1.5}, TypeError, "seed must be an integer, got 1.5"),
+    ("make_suppressor_task", {"n": 4, "channels": 0}, ValueError, "channels must be >= 1"),      # was empty images
+    ("make_suppressor_task", {"n": 4, "noise": -1.0}, ValueError, "noise must be finite and >= 0, got -1.0"),
+    ("make_linear_suppressor", {"n": 4, "signal_scale": float("nan")}, ValueError, "signal_scale must be finite"),
+    ("make_linear_suppressor", {"n": True}, TypeError, "n must be an integer, got True"),
+])
+def test_the_generators_refuse_bad_arguments_by_name(generator, arguments, error, message):
+    from refpattern import datasets
+
+    with pytest.raises(error, match=rf"^{generator}: {message}"):
+        getattr(datasets, generator)(**arguments)
+
+
+def test_the_generators_still_take_numpy_integers_and_seed_sequences():
+    from refpattern.datasets import make_image_task
+
+    task = make_image_task(np.int64(8), size=np.int32(9), seed=[1, 2])
+    again = make_image_task(8, size=9, seed=[1, 2])
+    assert task.X.shape == (8, 1, 9, 9) and np.array_equal(task.X, again.X)
+    assert np.array_equal(task.X, task.signal + task.distractor + task.noise)
