@@ -117,7 +117,8 @@ def main(argv=None) -> int:
         return EXIT_USAGE
     except MemoryError as error:
         detail = f" ({error})" if str(error) else ""
-        print(f"{prefix}: error: out of memory{detail}; try smaller sizes (--samples)", file=sys.stderr)
+        sizes = " (--samples)" if hasattr(args, "samples") else ""  # explain, fit, rho: sizes are in options/files
+        print(f"{prefix}: error: out of memory{detail}; try smaller sizes{sizes}", file=sys.stderr)
         return EXIT_USAGE
     except OutputError as error:
         print(f"{prefix}: error: {error}", file=sys.stderr)

@@ -44,17 +44,20 @@ class OutputError(Exception):
     """The command's files could not be written (exit status 3, one line on stderr)."""
 
 
-def integer_at_least(minimum: int, why: str = ""):
-    """An ``argparse`` type: an int ``≥ minimum``; ``why`` is said when the value is too small."""
+def integer_at_least(minimum: int, why: str = "", maximum: int | None = None):
+    """An ``argparse`` type: an int ``≥ minimum`` (and ``≤ maximum`` if given); ``why`` is said when the
+    value is out of range."""
 
     def parse(text: str) -> int:
         try:
             value = int(text, 10)
         except (TypeError, ValueError):
             raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        reason = f" ({why})" if why else ""
         if value < minimum:
-            reason = f" ({why})" if why else ""
             raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}{reason}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"must be at most {maximum}, got {value}{reason}")
         return value
 
     parse.__name__ = f"integer >= {minimum}"  # argparse names the type in some messages

@@ -165,6 +165,11 @@ class DataFile:
         return lambda: (np.asarray(self.array[start:start + batch_size])
                         for start in range(0, self.samples, batch_size))
 
+    def is_finite(self, batch_size: int) -> bool:
+        """Whether every value is finite (read batch by batch; for telling which file a refusal is about)."""
+        return all(np.isfinite(self.read(start, start + batch_size)).all()
+                   for start in range(0, self.samples, batch_size))
+
     def read(self, start: int, stop: int) -> np.ndarray:
         """Samples ``start:stop`` as an ndarray."""
         return np.asarray(self.array[start:stop])

@@ -30,6 +30,9 @@ from refpattern.patterns import fit_patterns, resolve_estimator
 from refpattern.patterns.passes import parse_memory_limit, plan_passes
 from refpattern.progress import Progress
 
+SEED_MAXIMUM = 2 ** 63 - 1
+"""The largest ``--seed``: the patterns file stores it as an int64 (``docs/conventions.md#patterns-file-format``)."""
+
 
 def memory_limit(text: str) -> int:
     """An ``argparse`` type: :func:`~refpattern.patterns.passes.parse_memory_limit`."""
@@ -55,7 +58,9 @@ def add_arguments(parser) -> None:
                         help='the signal estimator: a+- (S_a±, default), a, w, x, random; also "relu", "linear"')
     parser.add_argument("--variant", default=None, choices=["paper", "regime"],
                         help="S_a±: the paper's unconditional E[y] (default) or the within-regime E₊[y]")
-    parser.add_argument("--seed", type=integer_at_least(0), default=None, help="the random estimator's seed")
+    parser.add_argument("--seed", type=integer_at_least(0, "the patterns file stores the seed as a 64-bit integer",
+                                                        maximum=SEED_MAXIMUM),
+                        default=None, help=f"the random estimator's seed, 0 … {SEED_MAXIMUM}")
     parser.add_argument("--memory-limit", type=memory_limit, default=None, metavar="BYTES",
                         help='the most bytes of running sums held at once (e.g. "2GiB"): several passes over the data')
     add_common_arguments(parser)

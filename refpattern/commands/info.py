@@ -21,7 +21,7 @@ import zipfile
 
 import numpy as np
 
-from refpattern.command_arguments import UsageError
+from refpattern.command_arguments import UsageError, integer_at_least
 from refpattern.commands.model_files import file_kind, input_shape, load_network
 from refpattern.patterns import Patterns, network_fingerprint
 
@@ -36,7 +36,7 @@ def add_arguments(parser) -> None:
                              "holds; only for files you trust")
     parser.add_argument("--input-shape", type=input_shape, default=None, metavar="C,H,W",
                         help="per-sample input shape of a torch model")
-    parser.add_argument("--max-per-layer", type=int, default=20, metavar="N",
+    parser.add_argument("--max-per-layer", type=integer_at_least(0), default=20, metavar="N",
                         help="patterns: degenerate neurons listed per layer (default 20)")
 
 
@@ -107,7 +107,7 @@ def run(args) -> int:
             patterns = Patterns.load(path)
         except ValueError as error:
             raise UsageError(f"FILE {' '.join(str(error).split())}") from None
-        print(describe_patterns(patterns, path, stored, max(args.max_per_layer, 0)))
+        print(describe_patterns(patterns, path, stored, args.max_per_layer))
         return 0
     net = load_network(path, args.allow_pickle, args.input_shape)
     print(describe_network(net, path, stored if name == "refpattern.Sequential" else None))

@@ -85,7 +85,11 @@ def run(args) -> int:
             result = rho(net, read(data), which, fit_v_on=read(held_out), batch_size=args.batch_size,
                          max_neurons=args.max_neurons, backend=args.backend, progress=progress)
         except (ValueError, TypeError) as error:
-            raise UsageError(f"{data.label}: {' '.join(str(error).split())}") from None
+            # rho names the batches "X" whichever file they came from: blame --fit-v-on when only it holds NaN/inf
+            blamed = data
+            if held_out is not None and not held_out.is_finite(args.batch_size) and data.is_finite(args.batch_size):
+                blamed = held_out
+            raise UsageError(f"{blamed.label}: {' '.join(str(error).split())}") from None
     protocol = "in-sample" if held_out is None else f"v fitted on {held_out.label.split(' ', 1)[1]}"
     print(f"rho on {data.samples} samples ({protocol}), {time.perf_counter() - start:.1f} s")
     print(table(net, result))

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from refpattern.datasets.arguments import check_count, check_seed, check_spread
+
 
 @dataclass(frozen=True)
 class LinearSuppressorData:
@@ -59,8 +61,12 @@ DISTRACTOR_DIRECTION = np.array([1.0, 1.0])
 def make_linear_suppressor(n: int = 4000, *, signal_scale: float = 1.0, distractor_std: float = 1.0,
                            seed: int = 0) -> LinearSuppressorData:
     """Draw ``n`` samples (balanced classes in random order) of the model in the module docstring."""
-    if n < 2:
+    where = "make_linear_suppressor"
+    if check_count(n, "n", 0, where) < 2:
         raise ValueError(f"make_linear_suppressor: need n >= 2, got {n}")
+    check_spread(signal_scale, "signal_scale", where)
+    check_spread(distractor_std, "distractor_std", where)
+    check_seed(seed, where)
     rng = np.random.default_rng(seed)
     labels = rng.permutation(np.arange(n) % 2).astype(np.int64)
     z = signal_scale * (2.0 * labels - 1.0)

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from refpattern.datasets.arguments import check_count, check_seed, check_spread
+
 
 @dataclass(frozen=True)
 class SuppressorImageTask:
@@ -98,10 +100,15 @@ def suppressor_regions(channels: int, size: int) -> tuple[np.ndarray, np.ndarray
 def make_suppressor_task(n: int = 2048, *, size: int = 16, channels: int = 1, distractor: float = 1.0,
                          noise: float = 0.2, seed: int = 0) -> SuppressorImageTask:
     """Draw ``n`` samples of the suppressor task (module docstring); balanced classes in random order."""
-    if n < 2:
+    where = "make_suppressor_task"
+    if check_count(n, "n", 0, where) < 2:
         raise ValueError(f"make_suppressor_task: need n >= 2, got {n}")
-    if size < 8:
+    if check_count(size, "size", 0, where) < 8:
         raise ValueError(f"make_suppressor_task: size must be >= 8, got {size}")
+    check_count(channels, "channels", 1, where)
+    check_spread(distractor, "distractor", where)
+    check_spread(noise, "noise", where)
+    check_seed(seed, where)
     rng = np.random.default_rng(seed)
     signal_region, suppressor_region = suppressor_regions(channels, size)
     signal_pattern = signal_region.astype(np.float64)

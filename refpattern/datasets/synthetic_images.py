@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from refpattern.datasets.arguments import check_count, check_seed, check_spread
+
 
 @dataclass(frozen=True)
 class ImageTask:
@@ -107,10 +109,16 @@ def make_image_task(n: int = 2048, *, size: int = 16, channels: int = 1, classes
     ``texture`` (``"flat"`` or ``"checker"``) only changes the class patterns ``P_k``; the random
     draws are the same for both.
     """
-    if n < classes:
+    where = "make_image_task"
+    classes = check_count(classes, "classes", 1, where)
+    if check_count(n, "n", 0, where) < classes:
         raise ValueError(f"make_image_task: need n >= classes ({classes}), got {n}")
-    if size < 8:
+    if check_count(size, "size", 0, where) < 8:
         raise ValueError(f"make_image_task: size must be >= 8, got {size}")
+    check_count(channels, "channels", 1, where)
+    check_spread(distractor, "distractor", where)
+    check_spread(noise, "noise", where)
+    check_seed(seed, where)
     rng = np.random.default_rng(seed)
     patterns = signal_patterns(classes, channels, size, texture)
     d_pattern = distractor_pattern(channels, size)

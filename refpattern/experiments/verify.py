@@ -13,7 +13,6 @@ one line, before any claim is measured).
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from refpattern.command_arguments import OutputError, UsageError, integer_at_least, output_folder, seed
@@ -53,11 +52,13 @@ def run(args) -> int:
         config = load_config(config_name)
     except ConfigError as error:
         raise UsageError(f"--config {config_name}: {error}") from None
+    except MemoryError as error:  # a dimension (or dimension_sweep) whose D×D covariance does not fit
+        raise UsageError(f"--config {config_name}: the model does not fit in memory ({error}); give a smaller "
+                         "dimension") from None
     samples = args.samples if args.samples is not None else (config.samples or DEFAULT_SAMPLES)
-    if samples < MIN_SAMPLES:
-        print(f"refpattern verify: --samples must be at least {MIN_SAMPLES} (got {samples}): the error-rate "
-              "check needs two batch sizes with enough batches each", file=sys.stderr)
-        return 2
+    if samples < MIN_SAMPLES:  # --samples is checked by argparse: this is the configuration's
+        raise UsageError(f"--config {config_name}: samples = {samples}, must be at least {MIN_SAMPLES} (the "
+                         "error-rate check needs two batch sizes with enough batches each; or give --samples)")
     progress = Progress("verify", enabled=True)
     sweep = [config.model_at(d) for d in config.claims.dimension_sweep]
     check = check_claims(config.model, samples, args.seed, config.claims, progress, sweep=sweep,

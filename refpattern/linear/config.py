@@ -183,6 +183,8 @@ def load_config(name_or_path=DEFAULT_CONFIG) -> LinearConfig:
             table = tomllib.load(handle)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"not a valid TOML file ({error})") from None
+    except UnicodeDecodeError as error:  # tomllib decodes UTF-8 first: a binary file is not TOML either
+        raise ConfigError(f"not a valid TOML file (not UTF-8 text: {error.reason} at byte {error.start})") from None
     except OSError as error:
         raise ConfigError(f"cannot read it ({error.strerror or error})") from None
     return config_from_table(table, path.stem, str(path))
@@ -254,12 +256,15 @@ def build_model(table: dict, name: str) -> LinearModel:
 def _claim_options(table: dict, model: LinearModel, whole: dict) -> ClaimOptions:
     options = {}
     if "rotations_deg" in table:
-        options["rotations_deg"] = tuple(float(v) for v in _numbers(table["rotations_deg"], "claims.rotations_deg",
-                                                                    vector=True))
+        rotations = _numbers(table["rotations_deg"], "claims.rotations_deg", vector=True)
+        if rotations.ndim != 1:
+            raise ConfigError(f"claims.rotations_deg: expected a list of angles, got a nested list (shape "
+                              f"{rotations.shape})")
+        options["rotations_deg"] = tuple(float(v) for v in rotations)
     if "isotropic_sigma" in table:
         options["isotropic_sigma"] = _positive(table["isotropic_sigma"], "claims.isotropic_sigma")
     if "biased_mean" in table:
-        options["biased_mean"] = float(_numbers(table["biased_mean"], "claims.biased_mean"))
+        options["biased_mean"] = _number(table["biased_mean"], "claims.biased_mean")
     if "random_directions" in table:
         options["random_directions"] = _integer(table["random_directions"], "claims.random_directions", 10)
     if "dimension_sweep" in table:
@@ -312,7 +317,7 @@ def _kind(value) -> str:
     if isinstance(value, dict):
         return "a table"
     if isinstance(value, list):
-        return "a list"
+        return "a list" if value else "an empty list"
     return f"{type(value).__name__} {value!r}"
 
 
@@ -333,9 +338,13 @@ def _string(value, key: str) -> str:
 def _number(value, key: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ConfigError(f"{key}: expected a number, got {_kind(value)}")
-    if not math.isfinite(value):
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond float64's range
+        raise ConfigError(f"{key}: not finite in float64 (an integer of {len(str(abs(value)))} digits)") from None
+    if not math.isfinite(number):
         raise ConfigError(f"{key}: not finite ({value})")
-    return float(value)
+    return number
 
 
 def _numbers(value, key: str, vector: bool = False):
@@ -372,8 +381,9 @@ def _directions(value, key: str, dimension: int, reference) -> np.ndarray:
     if isinstance(value, list):
         rows = _numbers(value, key)
         if rows.ndim != 2 or rows.shape[1] != dimension:
-            raise ConfigError(f"{key}: expected rows of dimension = {dimension} numbers, got "
-                              f"{'a flat list' if rows.ndim == 1 else f'rows of {rows.shape[-1]}'}")
+            got = ("an empty list" if rows.size == 0 else "a flat list" if rows.ndim == 1
+                   else f"rows of {rows.shape[-1]}" if rows.ndim == 2 else f"a list nested {rows.ndim} deep")
+            raise ConfigError(f"{key}: expected rows of dimension = {dimension} numbers, got {got}")
         return rows
     if not isinstance(value, dict):
         raise ConfigError(f"{key}: expected a list of rows or a rule ({{ axes = … }} or {{ random = … }}), "
@@ -405,6 +415,8 @@ def _directions(value, key: str, dimension: int, reference) -> np.ndarray:
             raise ConfigError(f"{key}.overlap: expected a cosine in [-1, 1] (distractors only), got {overlap}")
         if dimension < 2:
             raise ConfigError(f"{key}.overlap: needs dimension >= 2 (a direction at an angle to the signal)")
+        if not np.any(reference):
+            raise ConfigError(f"{key}.overlap: the explained signal direction is 0, so there is no angle to it")
         unit = reference / np.linalg.norm(reference)
         rows = rows - np.outer(rows @ unit, unit)
         rows = rows / np.linalg.norm(rows, axis=1, keepdims=True)

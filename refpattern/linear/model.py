@@ -37,6 +37,9 @@ KIND_VARIANCE = {"uniform": 1.0 / 3.0, "gaussian": 1.0, "rademacher": 1.0}
 KIND_FOURTH_MOMENT = {"uniform": 1.0 / 5.0, "gaussian": 3.0, "rademacher": 1.0}
 """``E[s⁴]/c⁴`` of each kind (uniform: ``c⁴/5``)."""
 
+TINY, HUGE = float(np.finfo(np.float64).tiny), float(np.finfo(np.float64).max)
+"""float64's normal range: a variance outside it (a scale whose square underflows or overflows) is refused."""
+
 PSD_TOLERANCE = 1e-12
 """A covariance is positive semi-definite when its smallest eigenvalue is ≥ −this × its largest."""
 
@@ -198,8 +201,14 @@ class LinearModel:
         self.description = str(description)
 
         # uniform: c·c/3 (the toy's σ²_y = 1.0/3.0 to the last bit); gaussian and rademacher: c·c
-        variances = np.array([scale * scale / 3.0 if kind == "uniform" else scale * scale
-                              for kind, scale in zip(kinds, scales)])
+        with np.errstate(over="ignore", under="ignore"):
+            variances = np.array([scale * scale / 3.0 if kind == "uniform" else scale * scale
+                                  for kind, scale in zip(kinds, scales)])
+        for index, variance in enumerate(variances):
+            if not TINY <= variance < np.inf:
+                raise ValueError(f"{names['signal_scales']}[{index}]: {scales[index]:.3g} gives the variance "
+                                 f"{variance:.3g}, outside float64's normal range [{TINY:.3g}, {HUGE:.3g}]; "
+                                 "rescale the model")
         self.signal_variances = _read_only(variances)
         regression = cross / variances if m_count else np.zeros((0, k_count))
         self.signal_regression = _read_only(regression)
@@ -210,14 +219,27 @@ class LinearModel:
         self.conditional_distractor_covariance = _read_only(conditional)
         self.noise_factor = _read_only(covariance_factor(noise, names["noise_covariance"]))
         self.effective_directions = _read_only(signal + regression.T @ distractors if np.any(regression) else signal)
-        self.mean = _read_only(mean @ distractors if m_count else np.zeros(dimension))
-        gaussian = distractors.T @ conditional @ distractors + noise if m_count else noise.copy()
-        self.gaussian_covariance = _read_only(gaussian)
-        p = self.effective_directions
-        self.input_covariance = _read_only((p.T * variances) @ p + gaussian)
+        with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+            self.mean = _read_only(mean @ distractors if m_count else np.zeros(dimension))
+            gaussian = distractors.T @ conditional @ distractors + noise if m_count else noise.copy()
+            self.gaussian_covariance = _read_only(gaussian)
+            p = self.effective_directions
+            self.input_covariance = _read_only((p.T * variances) @ p + gaussian)
+            explained_variance = variances[self.explained] * float(p[self.explained] @ p[self.explained])
+            total_variance = float(np.sum(np.diag(self.input_covariance)))
         if not np.any(self.effective_directions[self.explained]):
             raise ValueError(f"{names['signal_directions']}[{self.explained}]: the explained component does not "
                              "reach x (its effective direction a_s,k + A_dᵀB_k is 0): there is nothing to filter")
+        if not (np.all(np.isfinite(self.mean)) and np.all(np.isfinite(self.input_covariance))
+                and np.isfinite(total_variance)):
+            raise ValueError(f"the model overflows float64: tr Σ_x = {total_variance:.3g}, E[x] up to "
+                             f"{np.max(np.abs(self.mean)):.3g} (from {names['signal_directions']}, "
+                             f"{names['signal_scales']}, {names['distractor_directions']}, {names['distractor_mean']}, "
+                             f"{names['distractor_covariance']}, {names['noise_covariance']}); rescale the model")
+        if not explained_variance >= TINY:
+            raise ValueError(f"{names['signal_directions']}[{self.explained}]: the explained component's variance in "
+                             f"x, σ²_k·|p_k|² = {explained_variance:.3g}, is below float64's normal range "
+                             f"({TINY:.3g}); rescale the model")
 
     def gaussian_variance(self, w) -> float:
         """``wᵀΣ_g w`` computed as ``(A_d w)ᵀ·cov[d | s]·(A_d w) + wᵀΣ_ε w`` (no cancellation when ``w ⊥ a_d``)."""
