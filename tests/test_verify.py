@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from refpattern import cli
+from refpattern.command_arguments import UsageError
 from refpattern.experiments import verify
 from refpattern.experiments.ledger import FAILS, HOLDS, PARTLY, VERDICTS, Claim
 from refpattern.experiments.toy import tolerances
@@ -139,7 +140,8 @@ def test_a_claim_that_must_hold_and_fails_gives_a_nonzero_exit(tmp_path, monkeyp
 
 
 def test_too_few_samples_is_refused(tmp_path):
-    assert verify.run(_arguments(tmp_path, samples=100)) == 2
+    with pytest.raises(UsageError, match=r"^--samples 100: must be at least 10000"):  # the CLI exits 2 on it
+        verify.run(_arguments(tmp_path, samples=100))
     with pytest.raises(ValueError, match="at least"):
         check_toy_claims(100)
 

@@ -56,9 +56,11 @@ def run(args) -> int:
         raise UsageError(f"--config {config_name}: the model does not fit in memory ({error}); give a smaller "
                          "dimension") from None
     samples = args.samples if args.samples is not None else (config.samples or DEFAULT_SAMPLES)
-    if samples < MIN_SAMPLES:  # --samples is checked by argparse: this is the configuration's
-        raise UsageError(f"--config {config_name}: samples = {samples}, must be at least {MIN_SAMPLES} (the "
-                         "error-rate check needs two batch sizes with enough batches each; or give --samples)")
+    if samples < MIN_SAMPLES:  # argparse checks --samples on the command line; run() may be called directly
+        source = (f"--samples {samples}" if args.samples is not None
+                  else f"--config {config_name}: samples = {samples}")
+        raise UsageError(f"{source}: must be at least {MIN_SAMPLES} (the error-rate check needs two batch sizes "
+                         "with enough batches each)" + ("" if args.samples is not None else "; or give --samples"))
     progress = Progress("verify", enabled=True)
     sweep = [config.model_at(d) for d in config.claims.dimension_sweep]
     check = check_claims(config.model, samples, args.seed, config.claims, progress, sweep=sweep,
