@@ -57,10 +57,10 @@ def run(args) -> int:
                          "dimension") from None
     samples = args.samples if args.samples is not None else (config.samples or DEFAULT_SAMPLES)
     if samples < MIN_SAMPLES:  # argparse checks --samples on the command line; run() may be called directly
-        source = (f"--samples {samples}" if args.samples is not None
-                  else f"--config {config_name}: samples = {samples}")
-        raise UsageError(f"{source}: must be at least {MIN_SAMPLES} (the error-rate check needs two batch sizes "
-                         "with enough batches each)" + ("" if args.samples is not None else "; or give --samples"))
+        given = args.samples is not None
+        source = f"--samples {samples}:" if given else f"--config {config_name}: samples = {samples},"
+        raise UsageError(f"{source} must be at least {MIN_SAMPLES} (the error-rate check needs two batch sizes "
+                         "with enough batches each)" + ("" if given else "; or give --samples"))
     progress = Progress("verify", enabled=True)
     sweep = [config.model_at(d) for d in config.claims.dimension_sweep]
     check = check_claims(config.model, samples, args.seed, config.claims, progress, sweep=sweep,
