@@ -81,6 +81,10 @@ def train(net, X, labels, *, epochs: int = 10, batch_size: int = 64, learning_ra
     -------
     TrainResult with ``.net`` and the per-epoch ``loss``, ``accuracy`` and ``seconds``.
     """
+    if not isinstance(net, Sequential):
+        raise TypeError(f"train net: expected a refpattern.Sequential, got {type(net).__name__}")
+    if not net.kernel_indices:
+        raise ValueError(f"train net: the network has no kernel layer (Dense or Conv2D), nothing to train: {net!r}")
     epochs, batch_size = check_count(epochs, "train epochs"), check_count(batch_size, "train batch_size")
     learning_rate = check_level(learning_rate, "train learning_rate", 0.0, low_open=True)
     weight_decay = check_level(weight_decay, "train weight_decay")
@@ -97,7 +101,11 @@ def train(net, X, labels, *, epochs: int = 10, batch_size: int = 64, learning_ra
     if labels.dtype == bool or not np.issubdtype(labels.dtype, np.integer) or labels.shape != (X.shape[0],):
         raise ValueError(f"train: labels must be ints of shape ({X.shape[0]},), "
                          f"got dtype {labels.dtype} shape {labels.shape}")
-    classes = net.output_shapes(X.shape[1:])[len(net.logit_layers)][0]
+    logit_shape = net.output_shapes(X.shape[1:])[len(net.logit_layers)]
+    if len(logit_shape) != 1:
+        raise ValueError(f"train net: the softmax cross-entropy needs flat logits (classes,), the network's last "
+                         f"layer gives per-sample shape {logit_shape}; end it with Flatten and Dense")
+    classes = logit_shape[0]
     if labels.min() < 0 or labels.max() >= classes:
         raise ValueError(f"train: labels must lie in 0..{classes - 1}, got range {labels.min()}..{labels.max()}")
     progress = Progress.resolve(progress, "train")
