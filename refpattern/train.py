@@ -80,6 +80,14 @@ def train(net, X, labels, *, epochs: int = 10, batch_size: int = 64, learning_ra
     Returns
     -------
     TrainResult with ``.net`` and the per-epoch ``loss``, ``accuracy`` and ``seconds``.
+
+    Raises
+    ------
+    ValueError
+        ``train: training diverged at epoch e, after s Adam step(s) …`` when, after a step, a
+        parameter, Adam's second moment ``v`` (the square of a gradient) or the forward pass leaves
+        what float64 carries (``docs/conventions.md#scale``): never NaN weights nor a step that an
+        overflowed ``v = inf`` silently turned into 0.
     """
     if not isinstance(net, Sequential):
         raise TypeError(f"train net: expected a refpattern.Sequential, got {type(net).__name__}")
@@ -124,22 +132,36 @@ def train(net, X, labels, *, epochs: int = 10, batch_size: int = 64, learning_ra
             batch = order[begin:begin + batch_size]
             current = net.with_layers([layers[i].with_parameters(*params[i]) if i in params else layers[i]
                                        for i in range(len(layers))])
-            loss, gradients = loss_gradients(current, X[batch], labels[batch], backend)
+            try:
+                loss, gradients = loss_gradients(current, X[batch], labels[batch], backend)
+            except ValueError as error:  # an overflow in the forward pass: the data's fault only before any step
+                if step == 0:
+                    raise
+                raise ValueError(f"{diverged(epoch, step, learning_rate, weight_decay)}: {error}") from error
             losses.append(loss)
             step += 1
             for i, grads in gradients.items():
-                for p, g, m, v in zip(params[i], grads, moments[i][0], moments[i][1]):
-                    g = g + weight_decay * p
-                    m *= beta1
-                    m += (1 - beta1) * g
-                    v *= beta2
-                    v += (1 - beta2) * g * g
-                    m_hat = m / (1 - beta1 ** step)
-                    v_hat = v / (1 - beta2 ** step)
-                    p -= learning_rate * m_hat / (np.sqrt(v_hat) + 1e-8)
+                for name, p, g, m, v in zip(("weight", "bias"), params[i], grads, moments[i][0], moments[i][1]):
+                    with np.errstate(over="ignore", invalid="ignore"):
+                        g = g + weight_decay * p
+                        m *= beta1
+                        m += (1 - beta1) * g
+                        v *= beta2
+                        v += (1 - beta2) * g * g
+                        m_hat = m / (1 - beta1 ** step)
+                        v_hat = v / (1 - beta2 ** step)
+                        p -= learning_rate * m_hat / (np.sqrt(v_hat) + 1e-8)
+                    if not (np.all(np.isfinite(v)) and np.all(np.isfinite(p))):
+                        raise ValueError(f"{diverged(epoch, step, learning_rate, weight_decay)}: layer {i} "
+                                         f"({layers[i]!r}): the {name} gradient (with weight decay) reached "
+                                         f"magnitude {np.max(np.abs(g)):.4g}; its square (Adam's second moment) or "
+                                         "the updated parameters left float64's range")
         trained = net.with_layers([layers[i].with_parameters(*params[i]) if i in params else layers[i]
                                    for i in range(len(layers))])
-        accuracy = float(np.mean(np.argmax(trained.logits(X, backend), axis=1) == labels))
+        try:
+            accuracy = float(np.mean(np.argmax(trained.logits(X, backend), axis=1) == labels))
+        except ValueError as error:
+            raise ValueError(f"{diverged(epoch, step, learning_rate, weight_decay)}: {error}") from error
         result.net = trained
         result.loss.append(float(np.mean(losses)))
         result.accuracy.append(accuracy)
@@ -148,6 +170,12 @@ def train(net, X, labels, *, epochs: int = 10, batch_size: int = 64, learning_ra
         if target_accuracy is not None and accuracy >= target_accuracy:
             break
     return result
+
+
+def diverged(epoch: int, step: int, learning_rate: float, weight_decay: float) -> str:
+    """The start of the error raised when the parameters leave what float64 carries during training."""
+    return (f"train: training diverged at epoch {epoch + 1}, after {step} Adam step(s) (learning_rate "
+            f"{learning_rate:g}, weight_decay {weight_decay:g}); lower learning_rate (or weight_decay)")
 
 
 def demo_cnn(input_shape=(1, 16, 16), classes: int = 4, seed: int = 0) -> Sequential:

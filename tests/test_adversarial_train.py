@@ -47,3 +47,48 @@ def test_train_refuses_logits_that_are_not_flat():
         train(net, X, np.zeros(6, dtype=int), epochs=1)
 
 
+# --- train: divergence is reported, never a silent NaN or a frozen weight ---------------------------
+
+def test_a_diverging_learning_rate_is_named_as_training_divergence():
+    X, y = small_data()
+    with pytest.raises(ValueError, match=r"train: training diverged at epoch 1, after 1 Adam step.*learning_rate "
+                                         r"1e\+300") as caught:
+        train(small_net(), X, y, epochs=3, learning_rate=1e300)
+    assert "layer 2" in str(caught.value)
+
+
+def test_a_gradient_whose_square_overflows_is_refused_rather_than_freezing_the_weights():
+    # Adam's first step moves every parameter by learning_rate·g/(|g|+1e-8) ≈ learning_rate·sign(g);
+    # with g ≈ 1e300 (weight decay), g² overflowed, v = inf and the step silently became 0.
+    X, y = small_data()
+    pattern = r"training diverged.*weight_decay 1e\+300.*layer \d+ \(Dense.*weight gradient"
+    with pytest.raises(ValueError, match=pattern):
+        train(small_net(), X, y, epochs=1, weight_decay=1e300, learning_rate=0.1)
+
+
+def test_an_overflow_before_any_step_is_left_to_the_data_error():
+    # Data near the top of the accepted range and large weights: the first forward pass overflows;
+    # no step was taken, so it is the data's error, not a divergence.
+    net = Sequential([Dense(np.full((2, 4), 1e20), np.zeros(2))], input_shape=(4,))
+    X = np.full((4, 4), 1e288)
+    with pytest.raises(ValueError, match=r"layer 0 .*output can reach") as caught:
+        train(net, X, np.zeros(4, dtype=int), epochs=1)
+    assert "diverged" not in str(caught.value)
+
+
+def test_a_large_but_finite_learning_rate_still_trains_as_adam_says():
+    # One full batch, one step, bias-corrected Adam: every parameter moves by
+    # −lr·g/(|g| + 1e-8) with g the loss gradient (independent closed form of the first step).
+    from refpattern.train import loss_gradients
+
+    X, y = small_data()
+    net = small_net()
+    lr = 1e3
+    _, gradients = loss_gradients(net, X, y)
+    result = train(net, X, y, epochs=1, batch_size=len(y), learning_rate=lr)
+    for index, (gw, gb) in gradients.items():
+        layer, trained = net.layers[index], result.net.layers[index]
+        np.testing.assert_allclose(trained.weight, layer.weight - lr * gw / (np.abs(gw) + 1e-8), rtol=1e-12)
+        np.testing.assert_allclose(trained.bias, layer.bias - lr * gb / (np.abs(gb) + 1e-8), rtol=1e-12)
+
+
