@@ -13,7 +13,7 @@ import numpy as np
 
 from refpattern.network.elementwise import log_softmax
 from refpattern.network.sequential import Sequential
-from refpattern.network.validation import check_count, check_level, check_seed
+from refpattern.network.validation import check_count, check_level, check_sample_shape, check_seed
 from refpattern.progress import Progress
 
 
@@ -186,7 +186,12 @@ def demo_cnn(input_shape=(1, 16, 16), classes: int = 4, seed: int = 0) -> Sequen
     """
     from refpattern.network import Conv2D, Dense, Flatten, MaxPool2D, ReLU, Softmax
 
-    rng = np.random.default_rng(seed)
+    input_shape = check_sample_shape(input_shape, "demo_cnn input_shape")
+    if len(input_shape) != 3 or min(input_shape[1:]) < 4:
+        raise ValueError(f"demo_cnn input_shape: expected (C, H, W) with H, W >= 4 (two 2x2 max-pools), "
+                         f"got {input_shape}")
+    classes = check_count(classes, "demo_cnn classes")
+    rng = np.random.default_rng(check_seed(seed, "demo_cnn seed"))
     c, h, w = input_shape
     return Sequential([
         Conv2D.he(c, 8, 3, rng, padding=1), ReLU(), MaxPool2D(2),

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from refpattern.network import Conv2D, Dense, Flatten, ReLU, Sequential, Softmax
-from refpattern.train import train
+from refpattern.train import demo_cnn, train
 
 
 def small_net(classes=3, softmax=True):
@@ -92,3 +92,27 @@ def test_a_large_but_finite_learning_rate_still_trains_as_adam_says():
         np.testing.assert_allclose(trained.bias, layer.bias - lr * gb / (np.abs(gb) + 1e-8), rtol=1e-12)
 
 
+# --- demo_cnn's arguments ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("shape, error", [((16, 16), ValueError), ((1, 3, 3), ValueError), ((1, 16, 3), ValueError),
+                                          (None, TypeError), ((1, 16.0, 16), TypeError), ((0, 16, 16), ValueError)])
+def test_demo_cnn_refuses_input_shapes_it_cannot_build_on(shape, error):
+    with pytest.raises(error, match="demo_cnn input_shape"):
+        demo_cnn(shape)
+
+
+@pytest.mark.parametrize("seed, error", [(-1, ValueError), (1.5, TypeError), (None, TypeError), (True, TypeError)])
+def test_demo_cnn_refuses_bad_seeds_by_name(seed, error):
+    with pytest.raises(error, match="demo_cnn seed"):
+        demo_cnn(seed=seed)
+
+
+@pytest.mark.parametrize("classes, error", [(0, ValueError), (2.5, TypeError), (True, TypeError)])
+def test_demo_cnn_refuses_bad_class_counts_by_name(classes, error):
+    with pytest.raises(error, match="demo_cnn classes"):
+        demo_cnn(classes=classes)
+
+
+def test_demo_cnn_on_the_smallest_image_it_takes():
+    net = demo_cnn((2, 4, 5), classes=3, seed=np.int64(1))
+    assert net.output_shapes(net.input_shape)[-1] == (3,)
