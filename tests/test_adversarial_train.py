@@ -116,3 +116,67 @@ def test_demo_cnn_refuses_bad_class_counts_by_name(classes, error):
 def test_demo_cnn_on_the_smallest_image_it_takes():
     net = demo_cnn((2, 4, 5), classes=3, seed=np.int64(1))
     assert net.output_shapes(net.input_shape)[-1] == (3,)
+
+
+# --- degradation: the patch order must be a permutation ----------------------------------------------
+
+def degradation_setup():
+    rng = np.random.default_rng(0)
+    net = Sequential([Flatten(), Dense.he(16, 3, rng), Softmax()], input_shape=(1, 4, 4))
+    return net, rng.normal(size=(2, 1, 4, 4))
+
+
+@pytest.mark.parametrize("first_row", [[0, 0, 2, 3], [0, 1, 2, -1], [0, 1, 2, 4]])
+def test_degradation_refuses_an_order_that_is_not_a_permutation(first_row):
+    # A repeated index left a patch's rank uninitialised (np.empty_like) and a negative one wrapped
+    # around: the curves were silently wrong.
+    from refpattern.experiments.degradation import degradation_curves
+
+    net, x = degradation_setup()
+    order = np.array([first_row, [3, 2, 1, 0]])
+    with pytest.raises(ValueError, match=r"degradation: each row of order must be a permutation of 0\.\.3, row 0"):
+        degradation_curves(net, x, order, 2)
+
+
+@pytest.mark.parametrize("dtype", [float, bool])
+def test_degradation_refuses_an_order_of_non_integers(dtype):
+    from refpattern.experiments.degradation import degradation_curves
+
+    net, x = degradation_setup()
+    with pytest.raises(TypeError, match="degradation: order must hold integer patch indices, got dtype"):
+        degradation_curves(net, x, np.array([[0, 1, 2, 3], [3, 2, 1, 0]]).astype(dtype), 2)
+
+
+@pytest.mark.parametrize("name, value, error", [("patch", 2.0, TypeError), ("patch", True, TypeError),
+                                                ("patch", None, TypeError), ("patch", 0, ValueError),
+                                                ("steps", 2.7, TypeError), ("steps", True, TypeError),
+                                                ("steps", -1, ValueError)])
+def test_degradation_refuses_patch_and_steps_that_are_not_counts(name, value, error):
+    from refpattern.experiments.degradation import degradation_curves
+
+    net, x = degradation_setup()
+    arguments = {"patch": 2, name: value}
+    with pytest.raises(error, match=f"degradation {name}: expected an int"):
+        degradation_curves(net, x, np.array([[0, 1, 2, 3], [3, 2, 1, 0]]), **arguments)
+
+
+def test_degradation_curve_replacing_the_best_patch_equals_the_independent_computation():
+    from refpattern.experiments.degradation import degradation_curves
+
+    net, x = degradation_setup()
+    order = np.array([[2, 0, 1, 3], [3, 2, 1, 0]])
+    curves = degradation_curves(net, x, order, 2, steps=1)
+    degraded = x.copy()
+    degraded[0, :, 2:, :2] = x[0, :, 2:, :2].mean()  # image 0's patch 2 (row 1, column 0)
+    degraded[1, :, 2:, 2:] = x[1, :, 2:, 2:].mean()  # image 1's patch 3
+    chosen = np.argmax(net.forward(x), axis=1)
+    np.testing.assert_allclose(curves[:, 1], net.forward(degraded)[[0, 1], chosen], rtol=1e-13)
+
+
+@pytest.mark.parametrize("arguments, match", [((-1, 4), "random_orders n"), ((2, 0), "random_orders patches"),
+                                              ((2, 4, 1.5), "random_orders seed")])
+def test_random_orders_checks_its_arguments_by_name(arguments, match):
+    from refpattern.experiments.degradation import random_orders
+
+    with pytest.raises((TypeError, ValueError), match=match):
+        random_orders(*arguments)
