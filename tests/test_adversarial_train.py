@@ -180,3 +180,68 @@ def test_random_orders_checks_its_arguments_by_name(arguments, match):
 
     with pytest.raises((TypeError, ValueError), match=match):
         random_orders(*arguments)
+
+
+# --- similarity and ground-truth scores: scale-free, one shape, finite --------------------------------
+
+SCALES = [1e-300, 1e-200, 1.0, 1e200, 1e300]
+
+
+@pytest.mark.parametrize("scale", SCALES)
+def test_similarities_of_a_map_with_itself_and_its_double_at_any_scale(scale):
+    # cos(a, a) = 1, ‖a − 2a‖/‖a‖ = 1, ‖0 − a‖ = ‖a‖ (products of tiny entries underflowed: 0; of
+    # huge ones overflowed: NaN).
+    from refpattern.experiments.similarity import cosine_similarity, relative_difference, spearman_abs
+
+    a = np.random.default_rng(0).normal(size=(3, 1, 2, 3)) * scale
+    assert cosine_similarity(a, a) == pytest.approx(1.0, rel=1e-14)
+    assert cosine_similarity(a, -a) == pytest.approx(-1.0, rel=1e-14)
+    assert relative_difference(a, 2 * a) == pytest.approx(1.0, rel=1e-14)
+    assert spearman_abs(a, a) == pytest.approx(1.0, rel=1e-14)
+    if scale < 1e300:  # ‖a‖ itself must be representable
+        norms = [math_norm(row) for row in a]
+        assert relative_difference(np.zeros_like(a), a) == pytest.approx(np.mean(norms), rel=1e-14)
+
+
+def math_norm(row):
+    import math
+
+    peak = float(np.max(np.abs(row)))
+    return peak * math.sqrt(sum((float(v) / peak) ** 2 for v in row.ravel()))
+
+
+@pytest.mark.parametrize("scale", SCALES)
+def test_signal_correlation_at_any_scale(scale):
+    from refpattern.experiments.ground_truth import signal_correlation
+
+    e = np.random.default_rng(1).normal(size=(2, 1, 3, 3))
+    assert signal_correlation(e * scale, e) == pytest.approx(1.0, rel=1e-14)
+    assert signal_correlation(e * scale, -e * scale) == pytest.approx(-1.0, rel=1e-14)
+
+
+@pytest.mark.parametrize("function", ["cosine_similarity", "spearman_abs", "relative_difference"])
+@pytest.mark.parametrize("a, b, match", [
+    (np.ones((2, 3)), np.ones((1, 3)), "one shape"),          # was broadcast silently
+    (np.ones((2, 3)), np.ones((3, 3)), "one shape"),          # spearman/relative_difference zipped rows
+    (np.zeros((0, 3)), np.zeros((0, 3)), "non-empty"),
+    (np.array([[np.nan, 1.0]]), np.ones((1, 2)), "first map holds 1 NaN or inf"),  # cosine gave 0
+])
+def test_similarities_refuse_maps_that_do_not_pair(function, a, b, match):
+    from refpattern.experiments import similarity
+
+    with pytest.raises(ValueError, match=f"{function}: .*{match}"):
+        getattr(similarity, function)(a, b)
+
+
+def test_mass_fractions_refuses_masks_that_are_not_bool_or_do_not_fit():
+    from refpattern.experiments.ground_truth import mass_fractions
+
+    e = np.random.default_rng(2).normal(size=(2, 1, 3, 3))
+    with pytest.raises(TypeError, match="mass_fractions region 'm': expected a bool mask, got dtype int64"):
+        mass_fractions(e, {"m": np.ones((1, 3, 3), dtype=np.int64) * 2})  # counted every pixel twice
+    with pytest.raises(ValueError, match=r"mass_fractions region 'm': a mask of shape \(4, 4\) does not fit"):
+        mass_fractions(e, {"m": np.ones((4, 4), bool)})
+    top = np.zeros((1, 3, 3), bool)
+    top[0, 0] = True
+    expected = np.mean([np.abs(x[0, 0]).sum() / np.abs(x).sum() for x in e])
+    assert mass_fractions(e, {"top": top})["top"] == pytest.approx(expected, rel=1e-14)
