@@ -245,3 +245,44 @@ def test_mass_fractions_refuses_masks_that_are_not_bool_or_do_not_fit():
     top[0, 0] = True
     expected = np.mean([np.abs(x[0, 0]).sum() / np.abs(x).sum() for x in e])
     assert mass_fractions(e, {"top": top})["top"] == pytest.approx(expected, rel=1e-14)
+
+
+# --- intervals: arguments by name, runs that do not stack --------------------------------------------
+
+@pytest.mark.parametrize("level, error", [("0.9", TypeError), (None, TypeError), (True, TypeError), (1.0, ValueError),
+                                          (0.0, ValueError), (np.nan, ValueError)])
+def test_t_interval_refuses_levels_by_name(level, error):
+    from refpattern.experiments.intervals import t_interval
+
+    with pytest.raises(error, match="t_interval level"):
+        t_interval([1.0, 2.0, 3.0], level)
+
+
+def test_t_interval_with_a_float32_level_equals_scipy():
+    from scipy import stats
+
+    from refpattern.experiments.intervals import t_interval
+
+    values = [0.3, 0.5, 0.45]
+    interval = t_interval(values, np.float32(0.9))
+    low, high = stats.t.interval(float(np.float32(0.9)), 2, loc=np.mean(values), scale=stats.sem(values))
+    assert (interval.low, interval.high) == pytest.approx((low, high), rel=1e-14)
+
+
+@pytest.mark.parametrize("base, count, error, match", [(1.5, 2, TypeError, "base"), (True, 2, TypeError, "base"),
+                                                       (-1, 2, ValueError, "base"), (0, 2.0, TypeError, "count"),
+                                                       (0, 0, ValueError, "count")])
+def test_repetition_seeds_refuses_what_it_used_to_truncate(base, count, error, match):
+    from refpattern.experiments.intervals import repetition_seeds
+
+    with pytest.raises(error, match=f"repetition_seeds {match}"):
+        repetition_seeds(base, count)
+
+
+@pytest.mark.parametrize("runs, match", [([], "no runs"), ([{"a": 1.0}, {"b": 2.0}], "run 1 has other entries"),
+                                         ([[1.0, 2.0], [1.0, 2.0, 3.0]], "differ in shape")])
+def test_stack_runs_refuses_runs_that_do_not_stack(runs, match):
+    from refpattern.experiments.intervals import stack_runs
+
+    with pytest.raises(ValueError, match=f"stack_runs: {match}"):
+        stack_runs(runs)
