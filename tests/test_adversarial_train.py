@@ -280,7 +280,7 @@ def test_repetition_seeds_refuses_what_it_used_to_truncate(base, count, error, m
 
 
 @pytest.mark.parametrize("runs, match", [([], "no runs"), ([{"a": 1.0}, {"b": 2.0}], "run 1 has other entries"),
-                                         ([[1.0, 2.0], [1.0, 2.0, 3.0]], "differ in shape")])
+                                         ([[1.0, 2.0], [1.0, 2.0, 3.0]], "the runs. numbers differ in shape")])
 def test_stack_runs_refuses_runs_that_do_not_stack(runs, match):
     from refpattern.experiments.intervals import stack_runs
 
