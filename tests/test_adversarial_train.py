@@ -286,3 +286,64 @@ def test_stack_runs_refuses_runs_that_do_not_stack(runs, match):
 
     with pytest.raises(ValueError, match=f"stack_runs: {match}"):
         stack_runs(runs)
+
+
+# --- Dask: an array of unknown size that holds no samples ---------------------------------------------
+
+def unknown_size_dask_array(keep):
+    """A Dask array of the rows ``keep`` of 20 samples, chunked by 5, whose size Dask does not know."""
+    dask_array = pytest.importorskip("dask.array")
+    X = np.random.default_rng(0).normal(size=(20, 4))
+    selected = dask_array.from_array(X, chunks=(5, 4))[dask_array.from_array(keep, chunks=5)]
+    assert np.isnan(selected.shape[0])
+    return X, selected
+
+
+@pytest.mark.parametrize("call", ["fit_statistics", "fit_patterns", "fit_patterns_x", "rho", "memory_limit"])
+def test_a_dask_array_of_unknown_size_without_samples_is_refused_as_no_data(call):
+    # Before: fit_statistics returned statistics of 0 observations and fit_patterns("x") patterns
+    # (a NumPy array without samples is refused), rho blamed a float64 overflow.
+    dask = pytest.importorskip("dask")
+    import refpattern as rp
+
+    net = small_net()
+    X, empty = unknown_size_dask_array(np.zeros(20, bool))
+    patterns = rp.fit_patterns(net, X, "a+-")
+    run = {"fit_statistics": lambda: rp.fit_statistics(net, empty),
+           "fit_patterns": lambda: rp.fit_patterns(net, empty, "a+-"),
+           "fit_patterns_x": lambda: rp.fit_patterns(net, empty, "x"),
+           "rho": lambda: rp.rho(net, empty, patterns),
+           "memory_limit": lambda: rp.fit_patterns(net, empty, "a+-", memory_limit=2000)}[call]
+    with dask.config.set(scheduler="synchronous"), pytest.raises(ValueError, match=r"X: no data \(a Dask array of "
+                                                                                     r"unknown size"):
+        run()
+
+
+def test_a_dask_array_of_unknown_size_with_empty_chunks_fits_its_samples():
+    dask = pytest.importorskip("dask")
+    import refpattern as rp
+
+    net = small_net()
+    keep = np.zeros(20, bool)
+    keep[[7, 16, 17]] = True  # chunks 0 and 2 end up empty
+    X, selected = unknown_size_dask_array(keep)
+    with dask.config.set(scheduler="synchronous"):
+        statistics = rp.fit_statistics(net, selected)
+        fitted = rp.fit_patterns(net, selected, "a+-")
+    assert [s.n for s in statistics] == [3, 3]
+    expected = rp.fit_patterns(net, X[keep], "a+-")
+    compared = 0
+    for ours, theirs in zip(fitted.layers, expected.layers):
+        for name, value in vars(theirs).items():
+            if isinstance(value, np.ndarray) and value.dtype.kind == "f":
+                np.testing.assert_allclose(getattr(ours, name), value, rtol=1e-12, atol=1e-14)
+                compared += 1
+    assert compared > 0
+
+
+def test_dask_array_from_npy_names_a_path_that_is_not_one():
+    pytest.importorskip("dask.array")
+    from refpattern.patterns.distributed import dask_array_from_npy
+
+    with pytest.raises(TypeError, match="dask_array_from_npy path: expected a path to a .npy file, got NoneType"):
+        dask_array_from_npy(None, 3)
