@@ -13,7 +13,7 @@ import numpy as np
 
 from refpattern.network.elementwise import log_softmax
 from refpattern.network.sequential import Sequential
-from refpattern.network.validation import check_count, check_level, check_seed
+from refpattern.network.validation import check_count, check_level, check_sample_shape, check_seed
 from refpattern.progress import Progress
 
 
@@ -80,7 +80,19 @@ def train(net, X, labels, *, epochs: int = 10, batch_size: int = 64, learning_ra
     Returns
     -------
     TrainResult with ``.net`` and the per-epoch ``loss``, ``accuracy`` and ``seconds``.
+
+    Raises
+    ------
+    ValueError
+        ``train: training diverged at epoch e, after s Adam step(s) …`` when, after a step, a
+        parameter, Adam's second moment ``v`` (the square of a gradient) or the forward pass leaves
+        what float64 carries (``docs/conventions.md#scale``): never NaN weights nor a step that an
+        overflowed ``v = inf`` silently turned into 0.
     """
+    if not isinstance(net, Sequential):
+        raise TypeError(f"train net: expected a refpattern.Sequential, got {type(net).__name__}")
+    if not net.kernel_indices:
+        raise ValueError(f"train net: the network has no kernel layer (Dense or Conv2D), nothing to train: {net!r}")
     epochs, batch_size = check_count(epochs, "train epochs"), check_count(batch_size, "train batch_size")
     learning_rate = check_level(learning_rate, "train learning_rate", 0.0, low_open=True)
     weight_decay = check_level(weight_decay, "train weight_decay")
@@ -97,7 +109,11 @@ def train(net, X, labels, *, epochs: int = 10, batch_size: int = 64, learning_ra
     if labels.dtype == bool or not np.issubdtype(labels.dtype, np.integer) or labels.shape != (X.shape[0],):
         raise ValueError(f"train: labels must be ints of shape ({X.shape[0]},), "
                          f"got dtype {labels.dtype} shape {labels.shape}")
-    classes = net.output_shapes(X.shape[1:])[len(net.logit_layers)][0]
+    logit_shape = net.output_shapes(X.shape[1:])[len(net.logit_layers)]
+    if len(logit_shape) != 1:
+        raise ValueError(f"train net: the softmax cross-entropy needs flat logits (classes,), the network's last "
+                         f"layer gives per-sample shape {logit_shape}; end it with Flatten and Dense")
+    classes = logit_shape[0]
     if labels.min() < 0 or labels.max() >= classes:
         raise ValueError(f"train: labels must lie in 0..{classes - 1}, got range {labels.min()}..{labels.max()}")
     progress = Progress.resolve(progress, "train")
@@ -116,22 +132,36 @@ def train(net, X, labels, *, epochs: int = 10, batch_size: int = 64, learning_ra
             batch = order[begin:begin + batch_size]
             current = net.with_layers([layers[i].with_parameters(*params[i]) if i in params else layers[i]
                                        for i in range(len(layers))])
-            loss, gradients = loss_gradients(current, X[batch], labels[batch], backend)
+            try:
+                loss, gradients = loss_gradients(current, X[batch], labels[batch], backend)
+            except ValueError as error:  # an overflow in the forward pass: the data's fault only before any step
+                if step == 0:
+                    raise
+                raise ValueError(f"{diverged(epoch, step, learning_rate, weight_decay)}: {error}") from error
             losses.append(loss)
             step += 1
             for i, grads in gradients.items():
-                for p, g, m, v in zip(params[i], grads, moments[i][0], moments[i][1]):
-                    g = g + weight_decay * p
-                    m *= beta1
-                    m += (1 - beta1) * g
-                    v *= beta2
-                    v += (1 - beta2) * g * g
-                    m_hat = m / (1 - beta1 ** step)
-                    v_hat = v / (1 - beta2 ** step)
-                    p -= learning_rate * m_hat / (np.sqrt(v_hat) + 1e-8)
+                for name, p, g, m, v in zip(("weight", "bias"), params[i], grads, moments[i][0], moments[i][1]):
+                    with np.errstate(over="ignore", invalid="ignore"):
+                        g = g + weight_decay * p
+                        m *= beta1
+                        m += (1 - beta1) * g
+                        v *= beta2
+                        v += (1 - beta2) * g * g
+                        m_hat = m / (1 - beta1 ** step)
+                        v_hat = v / (1 - beta2 ** step)
+                        p -= learning_rate * m_hat / (np.sqrt(v_hat) + 1e-8)
+                    if not (np.all(np.isfinite(v)) and np.all(np.isfinite(p))):
+                        raise ValueError(f"{diverged(epoch, step, learning_rate, weight_decay)}: layer {i} "
+                                         f"({layers[i]!r}): the {name} gradient (with weight decay) reached "
+                                         f"magnitude {np.max(np.abs(g)):.4g}; its square (Adam's second moment) or "
+                                         "the updated parameters left float64's range")
         trained = net.with_layers([layers[i].with_parameters(*params[i]) if i in params else layers[i]
                                    for i in range(len(layers))])
-        accuracy = float(np.mean(np.argmax(trained.logits(X, backend), axis=1) == labels))
+        try:
+            accuracy = float(np.mean(np.argmax(trained.logits(X, backend), axis=1) == labels))
+        except ValueError as error:
+            raise ValueError(f"{diverged(epoch, step, learning_rate, weight_decay)}: {error}") from error
         result.net = trained
         result.loss.append(float(np.mean(losses)))
         result.accuracy.append(accuracy)
@@ -142,6 +172,12 @@ def train(net, X, labels, *, epochs: int = 10, batch_size: int = 64, learning_ra
     return result
 
 
+def diverged(epoch: int, step: int, learning_rate: float, weight_decay: float) -> str:
+    """The start of the error raised when the parameters leave what float64 carries during training."""
+    return (f"train: training diverged at epoch {epoch + 1}, after {step} Adam step(s) (learning_rate "
+            f"{learning_rate:g}, weight_decay {weight_decay:g}); lower learning_rate (or weight_decay)")
+
+
 def demo_cnn(input_shape=(1, 16, 16), classes: int = 4, seed: int = 0) -> Sequential:
     """The small He-initialised ReLU CNN used by the demo, notebooks and experiments.
 
@@ -150,7 +186,12 @@ def demo_cnn(input_shape=(1, 16, 16), classes: int = 4, seed: int = 0) -> Sequen
     """
     from refpattern.network import Conv2D, Dense, Flatten, MaxPool2D, ReLU, Softmax
 
-    rng = np.random.default_rng(seed)
+    input_shape = check_sample_shape(input_shape, "demo_cnn input_shape")
+    if len(input_shape) != 3 or min(input_shape[1:]) < 4:
+        raise ValueError(f"demo_cnn input_shape: expected (C, H, W) with H, W >= 4 (two 2x2 max-pools), "
+                         f"got {input_shape}")
+    classes = check_count(classes, "demo_cnn classes")
+    rng = np.random.default_rng(check_seed(seed, "demo_cnn seed"))
     c, h, w = input_shape
     return Sequential([
         Conv2D.he(c, 8, 3, rng, padding=1), ReLU(), MaxPool2D(2),

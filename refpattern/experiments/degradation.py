@@ -28,6 +28,7 @@ import numpy as np
 
 from refpattern.methods.targets import resolve_targets
 from refpattern.network.elementwise import softmax
+from refpattern.network.validation import check_count, check_seed
 
 #: The label of the baseline curve whose patches are replaced in a random order (Fig. 4).
 RANDOM_ORDER = "random"
@@ -35,7 +36,8 @@ RANDOM_ORDER = "random"
 
 def _check_patch(shape, patch: int):
     c, h, w = shape
-    if patch < 1 or h % patch or w % patch:
+    patch = check_count(patch, "degradation patch")
+    if h % patch or w % patch:
         raise ValueError(f"degradation: patch size {patch} must divide the image size {h}×{w}")
     return c, h // patch, w // patch
 
@@ -63,7 +65,8 @@ def order_by_score(scores) -> np.ndarray:
 
 def random_orders(n: int, patches: int, seed: int = 0) -> np.ndarray:
     """One random permutation of the ``patches`` patch indices per image: (n, patches) ints."""
-    rng = np.random.default_rng(seed)
+    n, patches = check_count(n, "random_orders n", minimum=0), check_count(patches, "random_orders patches")
+    rng = np.random.default_rng(check_seed(seed, "random_orders seed"))
     return np.stack([rng.permutation(patches) for _ in range(n)]) if n else np.zeros((0, patches), dtype=int)
 
 
@@ -94,7 +97,15 @@ def degradation_curves(net, x, order, patch: int, target=None, backend=None, rep
     patches = rows * cols
     if order.shape != (n_images, patches):
         raise ValueError(f"degradation: order must have shape ({n_images}, {patches}), got {order.shape}")
-    steps = patches if steps is None else int(steps)
+    if order.dtype == bool or not np.issubdtype(order.dtype, np.integer):
+        raise TypeError(f"degradation: order must hold integer patch indices, got dtype {order.dtype}")
+    not_permutations = np.flatnonzero(np.any(np.sort(order, axis=1) != np.arange(patches), axis=1))
+    if not_permutations.size:  # a repeated index would leave a patch without a rank
+        row = order[not_permutations[0]]
+        raise ValueError(f"degradation: each row of order must be a permutation of 0..{patches - 1}, row "
+                         f"{not_permutations[0]} holds {np.unique(row).size} distinct values in "
+                         f"{row.min()}..{row.max()}")
+    steps = patches if steps is None else check_count(steps, "degradation steps", minimum=0)
     if not 0 <= steps <= patches:
         raise ValueError(f"degradation: steps must lie in 0..{patches} (the number of patches), got {steps}")
     targets = resolve_targets(net.logits(x, backend), target)

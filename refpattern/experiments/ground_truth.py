@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from refpattern.experiments.similarity import flat_pair, scaled_rows
+
 
 def mass_fractions(explanation, regions: dict) -> dict:
     """``{name: mean over samples of Σ_M |E| / Σ |E|}`` for bool masks shaped like ``explanation``.
@@ -25,7 +27,15 @@ def mass_fractions(explanation, regions: dict) -> dict:
     total = magnitude.sum(axis=1)
     fractions = {}
     for name, mask in regions.items():
-        inside = (magnitude * np.broadcast_to(mask, explanation.shape).reshape(magnitude.shape)).sum(axis=1)
+        mask = np.asarray(mask)
+        if mask.dtype != bool:  # a mask of 2s would count its pixels twice
+            raise TypeError(f"mass_fractions region {name!r}: expected a bool mask, got dtype {mask.dtype}")
+        try:
+            mask = np.broadcast_to(mask, explanation.shape)
+        except ValueError:
+            raise ValueError(f"mass_fractions region {name!r}: a mask of shape {mask.shape} does not fit the "
+                             f"explanation's shape {explanation.shape}") from None
+        inside = (magnitude * mask.reshape(magnitude.shape)).sum(axis=1)
         fractions[name] = float(np.mean(np.divide(inside, total, out=np.zeros_like(inside), where=total > 0)))
     return fractions
 
@@ -37,8 +47,8 @@ def area_fractions(regions: dict, shape) -> dict:
 
 def signal_correlation(explanation, signal) -> float:
     """Mean over samples of the Pearson correlation between ``E`` and ``s`` over pixels (NaN if none defined)."""
-    e = explanation.reshape(explanation.shape[0], -1)
-    s = signal.reshape(signal.shape[0], -1)
+    e, s = flat_pair(explanation, signal, "signal_correlation")
+    e, s = scaled_rows(e), scaled_rows(s)  # exact powers of two: the correlation does not change
     e = e - e.mean(axis=1, keepdims=True)
     s = s - s.mean(axis=1, keepdims=True)
     norm = np.sqrt((e * e).sum(axis=1) * (s * s).sum(axis=1))

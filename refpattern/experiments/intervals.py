@@ -29,6 +29,7 @@ import numpy as np
 from scipy.stats import t as student_t
 
 from refpattern.experiments.ledger import FAILS, HOLDS, UNRESOLVED
+from refpattern.network.validation import check_count, check_level, check_seed
 
 CONFIDENCE = 0.95
 """Coverage of every interval in the reports (two-sided)."""
@@ -92,8 +93,7 @@ def t_interval(values, level: float = CONFIDENCE) -> Interval:
     ``x̄ ± t_{(1+level)/2, n−1}·sd/√n``; all values equal give a zero-width interval; one value
     gives ``(−inf, inf)``; none gives NaN throughout.
     """
-    if not 0.0 < level < 1.0:
-        raise ValueError(f"t_interval: level must lie in (0, 1), got {level!r}")
+    level = check_level(level, "t_interval level", 0.0, 1.0, low_open=True)
     raw = np.asarray(values, dtype=np.float64).reshape(-1)
     finite = raw[np.isfinite(raw)]
     n = int(finite.size)
@@ -142,9 +142,8 @@ def repetition_seeds(base: int, count: int) -> list:
     Drawn by ``numpy.random.SeedSequence(base)`` (32-bit integers), so that repetitions do not
     share data draws: a repetition's own draws use its seed and a few offsets from it.
     """
-    if count < 1:
-        raise ValueError(f"repetition_seeds: count must be at least 1, got {count}")
-    return [int(s) for s in np.random.SeedSequence(int(base)).generate_state(count, dtype=np.uint32)]
+    base, count = check_seed(base, "repetition_seeds base"), check_count(count, "repetition_seeds count")
+    return [int(s) for s in np.random.SeedSequence(base).generate_state(count, dtype=np.uint32)]
 
 
 def stack_runs(runs: list):
@@ -155,11 +154,20 @@ def stack_runs(runs: list):
     stacked key by key; anything else (names, flags, lists of text) is taken from the first run
     (it is the same in every run).  ``None`` (an undefined number) becomes NaN.
     """
+    if not runs:
+        raise ValueError("stack_runs: no runs to stack (one result per seed expected)")
     first = runs[0]
     if isinstance(first, dict):
+        for index, run in enumerate(runs):
+            if not isinstance(run, dict) or run.keys() != first.keys():
+                raise ValueError(f"stack_runs: run {index} has other entries than run 0 "
+                                 f"({sorted(run) if isinstance(run, dict) else type(run).__name__} vs {sorted(first)})")
         return {key: stack_runs([run[key] for run in runs]) for key in first}
     if _numeric(first):
-        return np.asarray([np.asarray(run, dtype=np.float64) for run in runs], dtype=np.float64)
+        values = [np.asarray(run, dtype=np.float64) for run in runs]
+        if any(v.shape != values[0].shape for v in values):
+            raise ValueError(f"stack_runs: the runs' numbers differ in shape: {[v.shape for v in values]}")
+        return np.asarray(values, dtype=np.float64)
     return first
 
 

@@ -258,6 +258,8 @@ def dask_array_from_npy(path, samples_per_chunk: int):
     at least one axis."""
     dask, array = import_dask("dask"), import_dask("dask.array")
     samples_per_chunk = check_batch_size(samples_per_chunk)
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise TypeError(f"dask_array_from_npy path: expected a path to a .npy file, got {type(path).__name__}")
     path = os.path.abspath(os.fspath(path))
     try:
         mapped = np.load(path, mmap_mode="r", allow_pickle=False)
@@ -390,6 +392,9 @@ def accumulate_dask_array(net, stats, X, batch_size, backend, progress, label: s
     if result.problem:
         kind, message = result.problem
         raise (TypeError if kind == "TypeError" else ValueError)(message)
+    if result.samples == 0:  # only an array of unknown size gets here (check_dask_array refuses a known 0)
+        raise ValueError(f"X: no data (a Dask array of unknown size, shape {X.shape}, whose {len(leaves)} chunk(s) "
+                         "held no samples)")
     for k, s in enumerate(result.statistics(net)):
         stats[k] = s
     return result.samples
