@@ -93,6 +93,31 @@ class Sample:
         return self.n // parts >= per_dimension * self.model.dimension
 
 
+def input_rank(model: LinearModel) -> int:
+    """The rank of ``Σ_x = Σ_k σ²_k p_k p_kᵀ + Σ_g``, from the directions its sources vary along, each of
+    unit length (so that no source's scale hides another's): the effective signal directions ``p_k ≠ 0`` and
+    the eigenvectors of ``Σ_g`` above ``EIGENVALUE_CUTOFF`` of its largest eigenvalue; the rank of their
+    Gram matrix with the same cut-off (the closed forms' zero)."""
+    cutoff = closed_forms.EIGENVALUE_CUTOFF
+    directions = [p / np.linalg.norm(p) for p in model.effective_directions if np.any(p)]
+    values, vectors = np.linalg.eigh(model.gaussian_covariance)
+    directions += list(vectors[:, values > cutoff * values[-1]].T) if values[-1] > 0 else []
+    gram = np.linalg.eigvalsh(np.array(directions).T @ np.array(directions))
+    return int(np.count_nonzero(gram > cutoff * gram[-1]))
+
+
+def no_distractor_left(model: LinearModel) -> str:
+    """Why S_a, S_w and S_a± leave no distractor on ``model`` ("" when they leave one).
+
+    Where ``Σ_x`` has rank 1, ``x − E[x] = p·u`` for one number ``u`` per sample, and every pattern of the
+    optimal filter is ``p/(wᵀp)``: the distractor estimate ``d̂ = x − a·y`` is 0 for every sample, so ρ is
+    ``0/0`` (``docs/math.md#linear-rounding``) and S_a has no sampling error (``Σ_r = 0``)."""
+    if input_rank(model) > 1:
+        return ""
+    why = "D = 1" if model.dimension == 1 else "Σ_x has rank 1 (x − E[x] varies along one direction only)"
+    return f"{why}: S_a, S_w and S_a± leave no distractor (d̂ ≡ 0)"
+
+
 def covariance_with(X, y) -> np.ndarray:
     """``cov[x, y]`` over the rows (normalised by N), shape (d,)."""
     return ((X - X.mean(axis=0)) * (y - y.mean())[:, None]).mean(axis=0)

@@ -21,7 +21,7 @@ from refpattern.experiments.toy.measurements import (
     neuron_pattern,
     vector_text,
 )
-from refpattern.experiments.toy.tolerances import EXACT, Z, in_standard_errors, within
+from refpattern.experiments.toy.tolerances import EXACT, Z, in_standard_errors, magnitude, rounding_bound, within
 from refpattern.linear import closed_forms
 from refpattern.linear.sampling import Draw
 from refpattern.methods import explain
@@ -61,7 +61,7 @@ def claim_pattern_recovers_signal(sample: Sample, a, se) -> Claim:
     expected = sample.pattern
     label = pattern_label(sample)
     error = float(np.max(np.abs(a - expected)))
-    holds = within(a, expected, se)
+    holds = within(a, expected, se, rounding_bound(magnitude(expected), sample.n))
     closed_form_se = closed_forms.activation_pattern_standard_error(sample.model, sample.w, sample.n, sample.b)
     statement = ("S_a recovers the signal direction a_s" if label.startswith("a_s") else
                  "S_a recovers the signal direction p" + signal_definition(sample))
@@ -101,7 +101,9 @@ def claim_error_rate(sample: Sample, seed) -> Claim:
         sizes.append(n)
         chunks.append(m)
         rms.append(np.sqrt(errors.mean()))
-        kappas.append(errors.var(ddof=1) / errors.mean() ** 2)
+        # κ is scale-free: take it in units of a power of two near |a*|² (exact, and no overflow of e⁴)
+        unit = 2.0 ** (2 * np.frexp(magnitude(expected))[1])
+        kappas.append((errors / unit).var(ddof=1) / (errors / unit).mean() ** 2)
         level += 1
         n = int(round(sizes[0] / RATE_STEP ** level))
     m, x, y = np.array(chunks), np.log(sizes), np.log(rms)
@@ -165,7 +167,8 @@ def claim_pattern_net(sample: Sample, patterns, a, se) -> Claim:
         identity_gap = max(identity_gap, float(np.max(np.abs(signal - a * y_out[:, None]))))
         signal_gap = max(signal_gap, float(np.max(np.abs(signal - signal_reference(sample, batch, y_out)))))
         largest = max(largest, float(np.max(np.abs(amplitude(sample, batch, y_out)))))
-    bound = float(np.max(Z * se) * largest + EXACT)  # PatternNet − signal = (a − a*)·y
+    # PatternNet − signal = (a − a*)·y; where S_a has no sampling error, what rounding alone can do
+    bound = max(float(np.max(Z * se) * largest + EXACT), rounding_bound(magnitude(sample.pattern) * largest, sample.n))
     label = pattern_label(sample)
     if sample.exact and label == "a_s":
         statement, target = "PatternNet returns a_s·y = s", "s"

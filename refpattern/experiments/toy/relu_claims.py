@@ -30,6 +30,8 @@ from refpattern.experiments.toy.tolerances import (
     RELATIVE_EXACT,
     batch_standard_error,
     in_standard_errors,
+    magnitude,
+    rounding_bound,
     within,
 )
 from refpattern.linear import closed_forms
@@ -86,7 +88,7 @@ def claim_relu_patterns(unbiased: Sample, biased: Sample, seed, rho_measurable: 
         "relu_patterns_closed_form", f"S_a± (paper variant) at {mu} equals its closed form", expected_text,
         f"a₊ = {vector_text(measured[:dimension], 4)}, a₋ = {vector_text(measured[dimension:], 4)} "
         f"({in_standard_errors(measured, expected, error):.1f} SE)",
-        HOLDS if within(measured, expected, error) else FAILS,
+        HOLDS if within(measured, expected, error, rounding_bound(magnitude(expected), biased.n)) else FAILS,
         source="docs/math.md#sapm-mu-bias", must_hold=True,
         numbers={"mu": mu_number, "measured": measured, "closed_form": expected, "standard_error": error},
     ))
@@ -94,8 +96,8 @@ def claim_relu_patterns(unbiased: Sample, biased: Sample, seed, rho_measurable: 
     closed_at_zero = _same(closed["mu0", "paper"], target)
     closed_at_mu = _same(closed["mu1", "paper"], target)
     expected_verdict = (HOLDS if closed_at_mu else PARTLY) if closed_at_zero else FAILS
-    at_zero = within(fitted["mu0", "paper"], target, se["mu0", "paper"])
-    at_mu = within(fitted["mu1", "paper"], target, se["mu1", "paper"])
+    at_zero = within(fitted["mu0", "paper"], target, se["mu0", "paper"], rounding_bound(magnitude(target), unbiased.n))
+    at_mu = within(fitted["mu1", "paper"], target, se["mu1", "paper"], rounding_bound(magnitude(target), biased.n))
     verdict = (HOLDS if at_mu else PARTLY) if at_zero else FAILS
     bias = float(np.linalg.norm(closed["mu1", "paper"][:dimension] - unbiased.pattern))
     if not closed_at_zero:
@@ -168,7 +170,8 @@ def claim_relu_patterns(unbiased: Sample, biased: Sample, seed, rho_measurable: 
         f"a₊ = {vector_text(regime[:dimension], 4)}, a₋ = {vector_text(regime[dimension:], 4)} "
         f"({in_standard_errors(regime, regime_closed, regime_se):.1f} SE); "
         f"ρ = {rho_text(rho_regime) if rho_regime is not None else 'not measured'}",
-        HOLDS if within(regime, regime_closed, regime_se) else FAILS,
+        HOLDS if within(regime, regime_closed, regime_se, rounding_bound(magnitude(regime_closed), biased.n))
+        else FAILS,
         source="docs/math.md#sapm-mu-bias", must_hold=True, numbers=numbers,
     ))
     return claims

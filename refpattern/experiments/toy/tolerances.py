@@ -16,6 +16,13 @@ How the tolerances are set (never tuned to pass)
   ``n > 4`` components at once uses ``Z_n`` with ``n·P(|t₄₉| > Z_n) = 4·P(|t₄₉| > 5)`` (Bonferroni),
   so that its chance of a false alarm is that of four numbers at ``Z = 5`` (``Z_n ≈ 6.9`` for
   ``n = 2000``); vectors of up to four components — every vector of the toy — keep ``Z = 5``.
+* **Rounding** where the sampling error is zero: on a degenerate model a measured quantity can have
+  no sampling error at all (``x − E[x]`` a multiple of ``y``: every batch fits the same pattern), and
+  its batch-means SE then measures rounding only, so ``Z·SE`` is no tolerance.  Every statistical
+  comparison therefore also allows the rounding bound ``Z·ε·√N·M`` (:func:`rounding_bound`; ``ε =
+  2⁻⁵²``, ``N`` the terms summed, ``M`` the magnitude of the quantity: its largest component, or one
+  radian for an angle), ``docs/math.md#linear-rounding``.  It is ``≈ 10⁻¹²·M`` at ``N = 10⁶``,
+  far below ``Z·SE`` wherever there is sampling error.
 * The ``1/√N`` rate is a weighted least-squares slope of ``log RMS error`` on ``log n`` over
   independent draws; its SE comes from the spread of the squared errors (delta method, pooled
   over the sizes; see :func:`refpattern.experiments.toy.pattern_claims.claim_error_rate`).
@@ -26,6 +33,8 @@ How the tolerances are set (never tuned to pass)
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -69,11 +78,32 @@ def z_for(components: int) -> float:
     return float(max(Z, t.isf(tail, BATCHES - 1)))
 
 
-def within(measured, expected, se) -> bool:
-    """``|measured − expected| ≤ Z_n·SE`` in every component (plus the rounding floor ``EXACT``), ``Z_n`` from
-    :func:`z_for` (``Z`` for up to four components)."""
+EPSILON = float(np.finfo(np.float64).eps)
+"""``ε = 2⁻⁵²``: the spacing of float64 numbers at 1 (twice the unit roundoff)."""
+
+DEGREES_PER_RADIAN = 180.0 / math.pi
+"""The magnitude of an angle in degrees for :func:`rounding_bound` (rounding moves a direction by
+about its vector's relative rounding error, in radians)."""
+
+
+def rounding_bound(magnitude, terms) -> float:
+    """``Z·ε·√terms·magnitude``: how far float64 rounding alone can move a quantity of this ``magnitude``
+    computed from sums of ``terms`` numbers (``docs/math.md#linear-rounding``): each sum's relative
+    error is a random walk of ``terms`` roundings of at most ``ε/2`` each, ``Z`` of its spreads."""
+    return float(Z * EPSILON * math.sqrt(max(float(terms), 1.0)) * float(magnitude))
+
+
+def magnitude(*values) -> float:
+    """The largest ``|component|`` of ``values`` (the ``M`` of :func:`rounding_bound`)."""
+    return float(max(np.max(np.abs(np.asarray(v, dtype=np.float64)), initial=0.0) for v in values))
+
+
+def within(measured, expected, se, rounding=EXACT) -> bool:
+    """``|measured − expected| ≤ Z_n·SE + rounding`` in every component, ``Z_n`` from :func:`z_for` (``Z``
+    for up to four components); ``rounding`` is what rounding alone can do where the SE is zero
+    (:func:`rounding_bound`; by default ``EXACT``, for O(1) values)."""
     deviation = np.abs(np.asarray(measured) - np.asarray(expected))
-    return bool(np.all(deviation <= z_for(deviation.size) * np.asarray(se) + EXACT))
+    return bool(np.all(deviation <= z_for(deviation.size) * np.asarray(se) + rounding))
 
 
 def in_standard_errors(measured, expected, se) -> float:
