@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import refpattern as rp
+from refpattern.linear import LinearModel
 
 
 @pytest.mark.parametrize("method", ["gradient", "deconvnet", "guided_backprop"])
@@ -45,3 +46,21 @@ def test_start_values():
     x = rng.normal(size=(2, 4))
     np.testing.assert_allclose(rp.explain(net, x, "lrp.z"), w * x, rtol=1e-14)
     np.testing.assert_allclose(rp.explain(net, x, "input_x_gradient"), w * x, rtol=1e-14)
+
+
+@pytest.mark.parametrize("scale", np.linspace(0.1, 3.0, 17))
+@pytest.mark.parametrize("distractor_variance", [0.3, 2.0, 5.0])
+def test_a_perfectly_correlated_distractor_is_a_legal_model(scale, distractor_variance):
+    """``cov[s, d] = σ_s σ_d``: ``d = (σ_d/σ_s)·s``, so ``x = (a_s + r·a_d)·s`` with ``r = σ_d/σ_s``.  The
+    conditional variance ``σ²_d − cov² / σ²_s`` is 0 up to rounding of either sign; rounding below zero
+    was refused as "a negative variance" for about a quarter of such models."""
+    signal, distractor = np.array([1.0, 0.0]), np.array([1.0, 1.0])
+    signal_variance = scale * scale / 3.0  # uniform
+    model = LinearModel([signal], "uniform", scale, distractor_directions=[distractor],
+                        distractor_covariance=distractor_variance,
+                        cross_covariance=[[np.sqrt(distractor_variance * signal_variance)]])
+    assert model.conditional_distractor_covariance[0, 0] == 0.0 or \
+        0.0 < model.conditional_distractor_covariance[0, 0] <= 1e-12 * distractor_variance
+    direction = signal + np.sqrt(distractor_variance / signal_variance) * distractor
+    expected = signal_variance * np.outer(direction, direction)
+    np.testing.assert_allclose(model.input_covariance, expected, rtol=1e-12, atol=1e-12 * np.abs(expected).max())

@@ -71,29 +71,33 @@ def _matrix(value, shape, name) -> np.ndarray:
     return array
 
 
-def covariance_factor(covariance, name: str) -> np.ndarray:
+def covariance_factor(covariance, name: str, scale: float | None = None) -> np.ndarray:
     """``L`` with ``L Lᵀ = covariance`` (n, n), for a positive semi-definite covariance.
 
     A diagonal covariance gets ``L = diag(sqrt(c_ii))`` exactly (so a variance ``σ²`` gives the
     standard deviation ``σ`` to the last bit); any other the eigen-factor ``U·sqrt(max(λ, 0))``.
-    Raises ``ValueError`` naming ``name`` when the matrix is not symmetric or has an eigenvalue
-    below ``−PSD_TOLERANCE × λ_max`` (not a covariance).
+    Raises ``ValueError`` naming ``name`` when the matrix is not symmetric or has a variance or an
+    eigenvalue below ``−PSD_TOLERANCE × scale`` (not a covariance).  ``scale``: the magnitude of the
+    numbers ``covariance`` was computed from (a conditional covariance ``Σ_d − Σ_ds Σ_s⁻¹ Σ_sd`` is a
+    difference of such numbers, and a perfectly correlated distractor leaves rounding of either
+    sign there); default the largest of ``|covariance|`` and its largest eigenvalue.
     """
     c = np.asarray(covariance, dtype=np.float64)
     if c.size == 0:
         return c.copy()
-    scale = float(np.max(np.abs(c)))
-    if not np.allclose(c, c.T, rtol=0.0, atol=1e-12 * scale):
+    largest = float(np.max(np.abs(c)))
+    if not np.allclose(c, c.T, rtol=0.0, atol=1e-12 * largest):
         raise ValueError(f"{name}: a covariance must be symmetric, got {c.tolist()}")
+    scale = largest if scale is None else max(float(scale), largest)
     if np.count_nonzero(c - np.diag(np.diag(c))) == 0:
         diagonal = np.diag(c)
-        if np.any(diagonal < 0):
+        if np.any(diagonal < -PSD_TOLERANCE * scale):
             index = int(np.argmin(diagonal))
             raise ValueError(f"{name}: not a covariance (a negative variance, {diagonal[index]:.6g} at "
                              f"[{index}][{index}])")
-        return np.diag(np.sqrt(diagonal))
+        return np.diag(np.sqrt(np.maximum(diagonal, 0.0)))
     values, vectors = np.linalg.eigh((c + c.T) / 2)
-    if values[0] < -PSD_TOLERANCE * max(values[-1], 0.0) - 1e-300:
+    if values[0] < -PSD_TOLERANCE * max(values[-1], scale) - 1e-300:
         raise ValueError(f"{name}: not a covariance (not positive semi-definite: smallest eigenvalue "
                          f"{values[0]:.3g}, largest {values[-1]:.3g})")
     return vectors * np.sqrt(np.maximum(values, 0.0))
@@ -212,10 +216,18 @@ class LinearModel:
         self.signal_variances = _read_only(variances)
         regression = cross / variances if m_count else np.zeros((0, k_count))
         self.signal_regression = _read_only(regression)
-        conditional = covariance - regression @ np.diag(variances) @ regression.T if np.any(regression) else covariance
+        explained = regression @ np.diag(variances) @ regression.T  # the part of cov[d] that s explains
+        conditional = covariance - explained if np.any(regression) else covariance
         self.distractor_factor = _read_only(covariance_factor(
             conditional, f"{names['distractor_covariance']} with {names['cross_covariance']} (the covariance of "
-                         "(s, d))" if np.any(regression) else names["distractor_covariance"]))
+                         "(s, d))" if np.any(regression) else names["distractor_covariance"],
+            scale=float(max(np.max(np.abs(covariance), initial=0.0), np.max(np.abs(explained), initial=0.0)))))
+        if np.any(regression):  # a perfectly correlated distractor: rounding of either sign is a zero variance
+            diagonal = np.arange(m_count)
+            rounding = (conditional[diagonal, diagonal] < 0)
+            if np.any(rounding):
+                conditional = conditional.copy()
+                conditional[diagonal[rounding], diagonal[rounding]] = 0.0
         self.conditional_distractor_covariance = _read_only(conditional)
         self.noise_factor = _read_only(covariance_factor(noise, names["noise_covariance"]))
         self.effective_directions = _read_only(signal + regression.T @ distractors if np.any(regression) else signal)
