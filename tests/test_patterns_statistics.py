@@ -200,3 +200,67 @@ def test_progress_only_on_a_terminal_or_when_asked(capsys):
     fit_patterns(net, x, "a", batch_size=2, progress=True)
     err = capsys.readouterr()
     assert "5/5 samples" in err.err and err.out == ""
+
+
+def test_the_shift_lies_on_a_binary_grid_a_thousandth_of_each_spread():
+    from refpattern.patterns.statistics import SHIFT_GRID_BITS, grid_shift
+
+    rng = np.random.default_rng(3)
+    low = rng.normal(size=50) * 10.0 ** rng.integers(-5, 12, size=50)
+    spread = rng.uniform(1e-3, 1e3, size=50)
+    mean = low + spread * rng.uniform(size=50)
+    shift = grid_shift(mean, low, low + spread)
+    step = 2.0 ** (np.floor(np.log2(spread)) - SHIFT_GRID_BITS)
+    assert np.all(shift / step == np.round(shift / step))  # on the grid (a power of two: exact division)
+    assert np.all(np.abs(shift - mean) <= step / 2)  # the nearest grid point: at most spread/2^11 from the mean
+    constant = grid_shift([0.1, 3.7], [0.1, 3.7], [0.1, 3.7])
+    assert constant.tolist() == [0.1, 3.7]  # a constant feature: its value, so that x − c = 0 exactly
+
+
+def test_integer_data_and_weights_fit_exactly_on_every_backend():
+    """Integer inputs and weights: every pre-activation is an exact integer, and with the shift on a
+    binary grid so are ``x − c`` and the fused pass's ``ỹ + (b + Wc)``; the numba backend, which reads
+    each layer's output off the shifted product, then hands every layer the numbers ``net.forward``
+    gives, and both backends count exactly the open gates (``y > 0``) of integer arithmetic.  With the
+    shift at the unrounded mean, pre-activations that are exactly 0 came out of the fused pass as
+    ±rounding, and the numba fit's S_a± patterns differed from numpy's by up to 3 %."""
+    pytest.importorskip("numba")
+    rng = np.random.default_rng(0)
+
+    def conv(c_in, c_out):
+        return Conv2D(rng.integers(-1, 2, size=(c_out, c_in, 3, 3)).astype(float), None, padding=1)
+
+    from refpattern import Flatten, ReLU
+
+    net = Sequential([conv(1, 4), ReLU(), conv(4, 4), ReLU(), conv(4, 4), ReLU(), Flatten(),
+                      Dense(rng.integers(-1, 2, size=(3, 4 * 64)).astype(float))], input_shape=(1, 8, 8))
+    x = rng.integers(-2, 3, size=(200, 1, 8, 8)).astype(float)
+    # the open gates of integer arithmetic, layer by layer (int64 throughout)
+    exact_open, a = [], x.astype(np.int64)
+    for layer in net.layers:
+        if isinstance(layer, Conv2D):
+            w = layer.weight.astype(np.int64)
+            padded = np.pad(a, ((0, 0), (0, 0), (1, 1), (1, 1)))
+            z = np.zeros((a.shape[0], w.shape[0]) + a.shape[2:], dtype=np.int64)
+            for i in range(3):
+                for j in range(3):
+                    z += np.einsum("ncij,oc->noij", padded[:, :, i:i + a.shape[2], j:j + a.shape[3]], w[:, :, i, j])
+            exact_open.append((z > 0).sum(axis=(0, 2, 3)))
+            a = z
+        elif isinstance(layer, Dense):
+            z = a @ layer.weight.astype(np.int64).T
+            exact_open.append((z > 0).sum(axis=0))
+            a = z
+        elif isinstance(layer, ReLU):
+            a = np.maximum(a, 0)
+        else:
+            a = a.reshape(len(a), -1)
+    reference, fused = fit_statistics(net, x, backend="numpy"), fit_statistics(net, x, backend="numba")
+    for k, (ours, theirs, counts) in enumerate(zip(fused, reference, exact_open)):
+        np.testing.assert_array_equal(theirs.n_plus, counts, err_msg=f"numpy backend, kernel layer {k}")
+        np.testing.assert_array_equal(ours.n_plus, counts, err_msg=f"numba backend, kernel layer {k}")
+        for name in ("sum_x", "sum_y", "sum_x_plus", "sum_y_plus", "sum_xy", "sum_xy_plus"):
+            np.testing.assert_array_equal(getattr(ours, name), getattr(theirs, name), err_msg=f"{name}, layer {k}")
+    for ours, theirs in zip(all_patterns(fit_patterns(net, x, "a+-", backend="numba", progress=False)),
+                            all_patterns(fit_patterns(net, x, "a+-", backend="numpy", progress=False))):
+        np.testing.assert_array_equal(ours, theirs)

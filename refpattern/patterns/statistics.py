@@ -12,7 +12,8 @@ flattened in ``(C, kh, kw)`` order (``docs/math.md#observations``).  Neuron ``o`
 
 Everything the estimators (``S_a``, ``S_a±``, Sec. 4) and ρ (Eq. 1) need is a function of sums
 over observations.  To stay accurate when the inputs carry a large offset, the sums are taken
-around a *shift* ``c ∈ R^D`` (the mean observation of the first samples seen, :data:`SHIFT_SAMPLE_ELEMENTS`),
+around a *shift* ``c ∈ R^D`` (the mean observation of the first samples seen, :data:`SHIFT_SAMPLE_ELEMENTS`,
+rounded to a binary grid a thousandth of each feature's spread, :func:`grid_shift`),
 and, so that products of inputs neither overflow nor turn subnormal at any data scale, in units
 of a power of two ``σ = 2^e`` per layer, the *scale* (``docs/conventions.md#scale``)::
 
@@ -90,6 +91,8 @@ SUM_FIELDS = ("n", "n_plus", "sum_x", "sum_x_plus", "sum_y", "sum_y_plus", "sum_
 #: The shift ``c`` is the mean observation of the first samples of the first batch whose patch
 #: matrix holds at most this many entries (at least one sample).
 SHIFT_SAMPLE_ELEMENTS = 1 << 22
+#: The shift is rounded to a binary grid of 2^-SHIFT_GRID_BITS of each feature's spread (:func:`grid_shift`).
+SHIFT_GRID_BITS = 10
 #: The scale ``σ`` is 1 while the largest input magnitude seen lies in [1/UNIT_RANGE, UNIT_RANGE];
 #: a batch larger than ``UNIT_RANGE·σ`` re-scales the sums (module docstring).
 UNIT_RANGE = 2.0 ** 100
@@ -110,11 +113,36 @@ def scale_for(peak: float) -> float:
 def observation_mean(layer, x):
     """``(1/M)·Σ x`` over the observations of one batch, (D,), without building the patch matrix
     (Conv2D: a mean over a strided view of the input padded by the layer's pads for its size)."""
+    return _observation_moments(layer, x)[0]
+
+
+def _observation_moments(layer, x):
+    """Per input feature over the observations of one batch: mean, smallest, largest, each (D,)."""
     if isinstance(layer, Conv2D):
         pads = layer.pads(x.shape[2:])
         patches = extract_patches(x, layer.kernel_size, layer.stride, pads)  # (N, OH, OW, C, kh, kw)
-        return patches.mean(axis=(0, 1, 2)).reshape(-1)
-    return x.mean(axis=0)
+        axes = (0, 1, 2)
+        return tuple(f(patches, axis=axes).reshape(-1) for f in (np.mean, np.min, np.max))
+    return x.mean(axis=0), x.min(axis=0), x.max(axis=0)
+
+
+def grid_shift(mean, low, high):
+    """The shift ``c`` (D,): each ``mean_k`` rounded to the binary grid ``2^(⌊log₂(high_k − low_k)⌋ −
+    SHIFT_GRID_BITS)`` (``low_k`` itself where the observations are constant).
+
+    Any ``c`` gives the same statistics in exact arithmetic; rounding it to a power-of-two grid a
+    thousandth of the feature's spread keeps what the shift is for (``x − c`` of the order of the
+    spread, however large the offset) and makes ``x − c`` exact whenever the data lie on a coarser
+    binary grid (integers, multiples of 2⁻ᵏ): then a layer with such weights computes ``w·(x − c)``,
+    ``b + wᵀc`` and their sum exactly, and the fused forward pass (``docs/backends.md#forward-statistics``)
+    hands the next layer the same numbers as ``net.forward`` (``docs/conventions.md#shift-grid``)."""
+    mean, low, high = (np.asarray(a, dtype=np.float64) for a in (mean, low, high))
+    spread = high - low
+    shift = low.copy()  # a constant feature: its value, so that x − c = 0 exactly
+    varying = spread > 0
+    exponent = np.frexp(spread[varying])[1] - 1 - SHIFT_GRID_BITS  # 2^⌊log₂ spread⌋ / 2^SHIFT_GRID_BITS
+    shift[varying] = np.ldexp(np.round(np.ldexp(mean[varying], -exponent)), exponent)
+    return shift
 
 
 def neuron_slice(neurons, n_out: int, name: str) -> slice:
@@ -424,7 +452,7 @@ class LayerStatistics:
             _, oh, ow = self.layer.output_shape(x.shape[1:])
             rows_per_sample = oh * ow
         samples = max(1, SHIFT_SAMPLE_ELEMENTS // max(1, rows_per_sample * self.n_inputs))
-        shift = observation_mean(self.layer, x[:samples])
+        shift = grid_shift(*_observation_moments(self.layer, x[:samples]))
         shift.setflags(write=False)
         self.shift = shift
 
