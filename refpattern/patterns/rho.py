@@ -82,6 +82,8 @@ from refpattern.patterns.fit import check_batch_size, check_network, fit_statist
 
 #: Relative eigenvalue cut-off of the pseudo-inverse ``Σ⁺``.
 DEFAULT_CUTOFF = 1e-10
+#: ``Σ`` whose largest eigenvalue is below this × D × the scale of its terms is rounding noise (:func:`rounding_floor`).
+ROUNDING_FLOOR = 2.0 ** -40
 #: First entropy word of the neuron-subsample generator (ASCII "RHOSUB").
 SUBSAMPLE_TAG = 0x52484F535542
 #: A regression on the ``v`` split whose best correlation is at most this has no direction: ``v = 0``.
@@ -190,8 +192,30 @@ def distractor_moments(stats, a_plus, a_minus, neurons):
     return sigma, c, var_y
 
 
-def regression(sigma, c, cutoff):
-    """``v = Σ⁺c`` and ``cᵀΣ⁺c`` for a stack: eigenvalues ``λ ≤ cutoff·λ_max`` are discarded.
+def rounding_floor(stats, a_plus, a_minus, neurons):
+    """Per neuron, (m,): ``2⁻⁴⁰·D·(tr Σ_x + tr B T Bᵀ)``, far above the rounding error of the
+    eigenvalues of ``Σ = Σ_x − B Kᵀ − K Bᵀ + B T Bᵀ`` (each entry a difference of such terms).  A ``Σ``
+    whose largest eigenvalue lies below it is rounding noise: the distractor estimate has no variance
+    (a layer with one input, where ``x − a·y`` is constant for every estimator with ``wᵀa = 1``), and
+    :func:`regression` then keeps no direction (``docs/conventions.md#rho-conventions``)."""
+    n = float(stats.n)
+    mean_x = stats.sum_x / n
+    trace_x = float(np.sum(np.diag(stats.sum_xx) / n - mean_x * mean_x))
+    s_y, s_yp, n_p = stats.sum_y[neurons], stats.sum_y_plus[neurons], stats.n_plus[neurons].astype(np.float64)
+    var_plus = stats.sum_yy_plus[neurons] / n - (s_yp / n) ** 2
+    var_minus = (stats.sum_yy[neurons] - stats.sum_yy_plus[neurons]) / n - ((s_y - s_yp) / n) ** 2
+    gate = n_p / n - (n_p / n) ** 2
+    gamma = stats.scaled_gamma[neurons]
+    a_p, a_m = a_plus[neurons], a_minus[neurons]
+    # tr B T Bᵀ ≤ Σ_j |b_j|² T_jj summed with the absolute cross terms: bounded by (Σ_j |b_j| √T_jj)²
+    spread = (np.linalg.norm(a_p, axis=1) * np.sqrt(np.abs(var_plus)) + np.linalg.norm(a_m, axis=1)
+              * np.sqrt(np.abs(var_minus)) + np.abs(gamma) * np.linalg.norm(a_p - a_m, axis=1) * np.sqrt(np.abs(gate)))
+    return ROUNDING_FLOOR * stats.n_inputs * (abs(trace_x) + spread ** 2)
+
+
+def regression(sigma, c, cutoff, floor=None):
+    """``v = Σ⁺c`` and ``cᵀΣ⁺c`` for a stack: eigenvalues ``λ ≤ cutoff·λ_max`` are discarded, and
+    every one where ``λ_max ≤ floor`` (m,) (:func:`rounding_floor`: ``Σ`` is rounding noise).
 
     sigma (m, D, D), c (m, D) -> v (m, D), explained (m,).  With ``q = Uᵀc``,
     ``cᵀΣ⁺c = Σ_k (q_k/sqrt(λ_k))²`` over the kept eigenvalues: no raw magnitude is squared.
@@ -199,7 +223,7 @@ def regression(sigma, c, cutoff):
     with single_threaded_lapack():
         lam, u = np.linalg.eigh(sigma)
     lam_max = lam[:, -1:]
-    keep = (lam > cutoff * lam_max) & (lam_max > 0)
+    keep = (lam > cutoff * lam_max) & (lam_max > (0.0 if floor is None else np.asarray(floor)[:, None]))
     inverse = np.zeros_like(lam)
     np.divide(1.0, lam, out=inverse, where=keep)
     q = np.einsum("mdk,md->mk", u, c)
@@ -252,12 +276,12 @@ def layer_rho(stats, a_plus, a_minus, neurons, cutoff, v_stats=None):
         _check_moments(stats, (sigma, c, var_y))
         ok = ~_zero_variance(stats, var_y, part)
         if v_stats is None:
-            _, explained = regression(sigma, c, cutoff)
+            _, explained = regression(sigma, c, cutoff, rounding_floor(stats, a_plus, a_minus, part))
             value = np.sqrt(np.clip(explained, 0.0, None) / np.where(ok, var_y, 1.0))
         else:
             sigma_v, c_v, var_y_v = distractor_moments(v_stats, a_plus, a_minus, part)
             _check_moments(v_stats, (sigma_v, c_v))
-            v, explained_v = regression(sigma_v, c_v, cutoff)
+            v, explained_v = regression(sigma_v, c_v, cutoff, rounding_floor(v_stats, a_plus, a_minus, part))
             # no correlation left to regress on the v split (S_a, paper S_a± fitted there: c_v = 0 up
             # to rounding), or no variance of y there at all (constant or single-sample X_v: Σ_v, c_v
             # and σ²_y are rounding noise, and so is their ratio): v would be a rounding-noise
