@@ -188,3 +188,17 @@ def test_a_layer_with_one_input_has_no_distractor_and_rho_one(backend):
     for estimator in ("a", "a+-", "w", "random"):
         assert rho(net, x, estimator, backend=backend, seed=0)[0] == 1.0
         assert rho(net, x, estimator, fit_v_on=held_out, backend=backend, seed=0)[0] == 1.0
+
+
+def test_bad_held_out_data_is_named_fit_v_on():
+    rng = np.random.default_rng(0)
+    net = Sequential([Dense.he(4, 3, rng), ReLU(), Dense.he(3, 2, rng)], input_shape=(4,))
+    x = rng.normal(size=(50, 4))
+    held_out = x.copy()
+    held_out[3, 1] = np.nan
+    with pytest.raises(ValueError, match=r"^fit_v_on \(batch 1\): contains 1 NaN"):
+        rho(net, x, "a", fit_v_on=held_out)
+    with pytest.raises(ValueError, match=r"^fit_v_on \(batch 1\): expected per-sample shape \(4,\), got \(5,\)"):
+        rho(net, x, "a", fit_v_on=rng.normal(size=(50, 5)))
+    with pytest.raises(ValueError, match=r"^X \(batch 1\): contains 1 NaN"):  # X itself keeps its name
+        rho(net, held_out, "a", fit_v_on=x)

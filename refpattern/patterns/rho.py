@@ -365,8 +365,13 @@ def rho(net, X, patterns_or_estimator, fit_v_on=None, batch_size=256, cutoff=DEF
     stats = fit_statistics(net, X, batch_size, backend, second_moment=True, progress=progress, label="rho")
     v_stats = None
     if fit_v_on is not None:
-        v_stats = fit_statistics(net, fit_v_on, batch_size, backend, second_moment=True, progress=progress,
-                                 label="rho (fit v)")
+        try:
+            v_stats = fit_statistics(net, fit_v_on, batch_size, backend, second_moment=True, progress=progress,
+                                     label="rho (fit v)")
+        except (TypeError, ValueError) as error:  # the data checks name the data "X": here it is fit_v_on
+            message = str(error)
+            named = "fit_v_on" + message[1:] if message.startswith(("X ", "X:")) else f"fit_v_on: {message}"
+            raise type(error)(named) from None
     if patterns is None:
         patterns = estimate_network(net, v_stats if v_stats is not None else stats, estimator)
 
