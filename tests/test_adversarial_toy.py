@@ -132,3 +132,18 @@ def test_the_rounding_bound_is_its_formula_and_covers_a_fit_without_sampling_err
     assert not tolerances.within(expected * (1 + 1e-9), expected, 0.0,
                                  tolerances.rounding_bound(tolerances.magnitude(expected), N))
     assert math.isclose(tolerances.magnitude([-3.0, 2.0], 1.5), 3.0)
+
+
+@pytest.mark.parametrize("mean", [2.0, -0.5])
+def test_a_constant_distractor_with_a_mean_leaves_the_minimum_norm_filter(mean):
+    """``cov[d] = 0``, ``μ ≠ 0``: ``x = a_s·s + μ·a_d`` and every ``w`` with ``wᵀa_s = 1``, whatever its
+    component along the constant direction, fits, with ``b`` absorbing ``μ·wᵀa_d``.  The
+    closed form is the minimum-norm ``w = a_s/|a_s|² = (1, 0)``; the least-squares fit with an
+    appended constant column returned the ``w`` of the minimum-norm pair ``(w, b)``, (1, −0.8) at
+    μ = 2, and claim 1 "failed".  Centred inputs give the minimum-norm ``w``."""
+    model = LinearModel([[1.0, 0.0]], "uniform", 1.0, [[1.0, 1.0]], distractor_mean=mean, distractor_covariance=0.0)
+    report, _ = checked(model)
+    claim = report.claim("filter_not_parallel")
+    assert claim.verdict == "holds"
+    np.testing.assert_allclose(claim.numbers["w_closed_form"], [1.0, 0.0], atol=1e-15)
+    np.testing.assert_allclose(claim.numbers["w_least_squares"], [1.0, 0.0], atol=1e-12)

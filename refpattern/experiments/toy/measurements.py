@@ -152,19 +152,26 @@ def least_squares_filter(X, y) -> np.ndarray:
 
 
 def least_squares_with_intercept(X, y, intercept: bool) -> np.ndarray:
-    """The filter part of the least-squares fit of ``y`` on ``x`` (and a constant when ``intercept``)."""
+    """The filter part of the least-squares fit of ``y`` on ``x`` (and a constant when ``intercept``).
+
+    With an intercept the inputs are centred first (on their mean), so that among the filters that
+    fit equally well the minimum-norm ``w`` is returned, as the closed forms give it, not the ``w``
+    of the minimum-norm pair ``(w, b)``: where an input direction is constant (a distractor with a
+    mean but no variance) the two differ (``docs/math.md#linear-rounding``)."""
     if not intercept:
         return least_squares_filter(X, y)
-    return least_squares_filter(np.column_stack([X, np.ones(len(y))]), y)[:-1]
+    centred = X - X.mean(axis=0)
+    return least_squares_filter(np.column_stack([centred, np.ones(len(y))]), y)[:-1]
 
 
-def normal_equations_filter(batches, target, intercept: bool) -> np.ndarray:
-    """:func:`least_squares_with_intercept` from streamed sums ``Σ x̃x̃ᵀ, Σ x̃y`` (``x̃`` with a 1 appended
-    when ``intercept``), solved with a pseudo-inverse (minimum norm; eigenvalues ``≤ 1e-12·λ_max``
-    dropped)."""
+def normal_equations_filter(batches, target, intercept: bool, center=None) -> np.ndarray:
+    """:func:`least_squares_with_intercept` from streamed sums ``Σ x̃x̃ᵀ, Σ x̃y`` (``x̃`` = ``x − center``
+    with a 1 appended when ``intercept``; ``center`` the model's mean input, default 0), solved with a
+    pseudo-inverse (minimum norm; eigenvalues ``≤ 1e-12·λ_max`` dropped)."""
     gram, moment = 0.0, 0.0
     for batch in batches():
-        X = np.column_stack([batch.X, np.ones(len(batch))]) if intercept else batch.X
+        X = batch.X if center is None else batch.X - center
+        X = np.column_stack([X, np.ones(len(batch))]) if intercept else X
         y = target(batch)
         gram, moment = gram + X.T @ X, moment + X.T @ y
     solution = np.linalg.pinv(gram, rcond=1e-12, hermitian=True) @ moment
@@ -179,7 +186,8 @@ def sample_least_squares(sample: Sample) -> np.ndarray:
     if sample.draw.in_memory:
         whole = sample.draw.all()
         return least_squares_with_intercept(whole.X, whole.s[:, k], intercept)
-    return normal_equations_filter(sample.batches, lambda batch: batch.s[:, k], intercept)
+    return normal_equations_filter(sample.batches, lambda batch: batch.s[:, k], intercept,
+                                   sample.model.mean if intercept else None)
 
 
 def part_least_squares(part, k: int, intercept: bool, in_memory: bool = True) -> np.ndarray:
@@ -187,7 +195,8 @@ def part_least_squares(part, k: int, intercept: bool, in_memory: bool = True) ->
     draw held in memory (as the toy always did), the normal equations for a streamed (large) one."""
     if in_memory:
         return least_squares_with_intercept(part.X, part.s[:, k], intercept)
-    return normal_equations_filter(lambda: [part], lambda batch: batch.s[:, k], intercept)
+    return normal_equations_filter(lambda: [part], lambda batch: batch.s[:, k], intercept,
+                                   part.X.mean(axis=0) if intercept else None)
 
 
 def sample_max(sample: Sample, function) -> float:
