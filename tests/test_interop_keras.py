@@ -212,6 +212,8 @@ REFUSED = [
     (lambda: chain(layers.Conv2D(2, 3), layers.ZeroPadding2D(1)), 1, r"ends the model; zero padding is merged"),
     (lambda: chain(layers.Conv2D(2, 3, activation="relu"), layers.BatchNormalization()), 1,
      r"directly before it, and this one follows ReLU"),
+    (lambda: chain(layers.Conv2D(2, 3), layers.BatchNormalization(renorm=True)), 1,
+     r"renorm=True \(batch renormalisation"),
     (lambda: chain(layers.Dense(3)), 0, r"reads a per-sample shape \(1, 8, 8\).*put a Flatten before it"),
     (lambda: chain(layers.Conv2D(2, 3, data_format="channels_first"), shape=(1, 8, 8)), 0,
      r"data_format='channels_first'"),

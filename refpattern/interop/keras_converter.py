@@ -251,6 +251,10 @@ class _KerasChain:
         if axis not in channel_axes:
             self.builder.refuse(position, description, f"axis={config.get('axis')}; only the channel axis (-1) is "
                                                        "supported")
+        if config.get("renorm"):  # more weight arrays than the four below: it read as "is the model built?"
+            self.builder.refuse(position, description, "renorm=True (batch renormalisation, which keeps further "
+                                                       "moving statistics) is not supported; only plain "
+                                                       "BatchNormalization is folded")
         names = (("gamma",) if config.get("scale", True) else ()) + (("beta",) if config.get("center", True) else ())
         weights = self._weights(layer, config, position, description, names + ("moving_mean", "moving_variance"))
         channels = self.builder.shape[0]
