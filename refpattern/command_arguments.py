@@ -35,6 +35,19 @@ exit status:
   {EXIT_INTERRUPTED}  interrupted (Ctrl-C)
 """
 
+#: The exit status of the commands on files (``fit``, ``explain``, ``rho``, ``info``; their ``--help`` epilog).
+FILE_COMMAND_EXIT_STATUS_HELP = f"""\
+exit status:
+  {EXIT_OK}    done: the output files were written (info, rho: the summary printed)
+  {EXIT_USAGE}    usage error: an unknown option or value, a number out of range, an input
+       file that is missing, unreadable or not of the kind or shape needed, an
+       output that exists (without --overwrite) or cannot be written,
+       --backend cuda without a usable GPU
+  {EXIT_OUTPUT}    the output files could not be written (disk full, ...); files already
+       there are unchanged
+  {EXIT_INTERRUPTED}  interrupted (Ctrl-C)
+"""
+
 
 class UsageError(Exception):
     """A user mistake found after the arguments were parsed (exit status 2, one line on stderr)."""
@@ -122,5 +135,5 @@ def output_folder(files=()):
 
 
 __all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_OUTPUT", "EXIT_STATUS_HELP", "EXIT_USAGE",
-           "OutputError", "UsageError", "check_output_folder", "fraction", "integer_at_least", "output_folder",
-           "seed"]
+           "FILE_COMMAND_EXIT_STATUS_HELP", "OutputError", "UsageError", "check_output_folder", "fraction",
+           "integer_at_least", "output_folder", "seed"]

@@ -234,3 +234,4 @@ def test_interrupt_and_out_of_memory_are_one_line(error, status, message, monkey
     assert main(["train"]) == status
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err
+

@@ -32,7 +32,7 @@ import warnings
 
 import numpy as np
 
-from refpattern.command_arguments import UsageError, integer_at_least
+from refpattern.command_arguments import FILE_COMMAND_EXIT_STATUS_HELP, UsageError, integer_at_least
 from refpattern.commands.data_files import DataFile, add_data_arguments
 from refpattern.commands.model_files import add_model_arguments, load_network
 from refpattern.commands.output_files import (
@@ -56,6 +56,7 @@ SIGNAL_METHODS = ("pattern.net", "deconvnet", "guided_backprop")
 
 
 def add_arguments(parser) -> None:
+    parser.epilog = FILE_COMMAND_EXIT_STATUS_HELP
     add_model_arguments(parser)
     add_data_arguments(parser, "INPUTS", "the samples to explain")
     parser.add_argument("--method", required=True, metavar="NAME",

@@ -21,7 +21,7 @@ import argparse
 import io
 import time
 
-from refpattern.command_arguments import UsageError, integer_at_least
+from refpattern.command_arguments import FILE_COMMAND_EXIT_STATUS_HELP, UsageError, integer_at_least
 from refpattern.commands.cluster import add_cluster_arguments, check_dask_installed, dask_client, uses_dask
 from refpattern.commands.data_files import DataFile, add_data_arguments
 from refpattern.commands.model_files import add_model_arguments, load_network
@@ -52,6 +52,7 @@ def add_common_arguments(parser) -> None:
 
 
 def add_arguments(parser) -> None:
+    parser.epilog = FILE_COMMAND_EXIT_STATUS_HELP
     add_model_arguments(parser)
     add_data_arguments(parser, "DATA", "the fitting data")
     parser.add_argument("--estimator", default="a+-", metavar="NAME",

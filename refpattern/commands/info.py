@@ -21,7 +21,7 @@ import zipfile
 
 import numpy as np
 
-from refpattern.command_arguments import UsageError, integer_at_least
+from refpattern.command_arguments import FILE_COMMAND_EXIT_STATUS_HELP, UsageError, integer_at_least
 from refpattern.commands.model_files import file_kind, input_shape, load_network
 from refpattern.patterns import Patterns, network_fingerprint
 
@@ -30,6 +30,7 @@ SHORT_HASH = 12
 
 
 def add_arguments(parser) -> None:
+    parser.epilog = FILE_COMMAND_EXIT_STATUS_HELP
     parser.add_argument("file", metavar="FILE", help="a network file, a patterns file, or a model the converters read")
     parser.add_argument("--allow-pickle", action="store_true",
                         help="allow reading a torch model (.pt/.pth), which is a pickle: loading it runs any code it "

@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from refpattern.command_arguments import UsageError, integer_at_least
+from refpattern.command_arguments import FILE_COMMAND_EXIT_STATUS_HELP, UsageError, integer_at_least
 from refpattern.commands.cluster import add_cluster_arguments, check_dask_installed, dask_client, uses_dask
 from refpattern.commands.data_files import DataFile, add_data_arguments
 from refpattern.commands.explain import load_patterns
@@ -29,6 +29,7 @@ from refpattern.progress import Progress
 
 
 def add_arguments(parser) -> None:
+    parser.epilog = FILE_COMMAND_EXIT_STATUS_HELP
     add_model_arguments(parser)
     add_data_arguments(parser, "DATA", "where the correlation is evaluated")
     which = parser.add_mutually_exclusive_group(required=True)
