@@ -1,7 +1,7 @@
 """notebooks/05_linear_laboratory.ipynb: stored executed (its figures and tables are the point), small,
 without an error, and it still runs top to bottom with this checkout (its asserts compare every closed
-form with its estimate: running it is a test).  Notebooks 01–04 are stored without outputs and run by
-tests/test_notebooks.py; this one is committed with its outputs, so it is checked here."""
+form with its estimate: running it is a test).  Every notebook is stored with its outputs and
+tests/test_notebooks.py re-executes 01–05; this file adds the checks of notebook 05's own content."""
 
 import pathlib
 
