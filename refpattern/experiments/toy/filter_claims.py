@@ -256,13 +256,14 @@ def claim_isotropic(model, n_samples, seed, sigma_n):
                       "of the least-squares w cannot be resolved; give a smaller [claims] isotropic_sigma or more "
                       "samples")
     numbers = {"sigma_n": float(sigma_n), "w_least_squares": fitted, "standard_error": se, "w_closed_form": closed}
+    at_closed_form = within(fitted, closed, se, rounding_bound(magnitude(closed), n_samples))
     if model.signals == 1:
         angles = np.array([model.plane_direction_deg(w) for w in batches])
         angle = model.plane_direction_deg(fitted)
         angle_se = float(batch_standard_error(angles))
         closed_angle = model.plane_direction_deg(closed)
         unshrunk = 1.0 / np.linalg.norm(model.signal_directions[0])
-        holds = (within(fitted, closed, se, rounding_bound(magnitude(closed), n_samples))
+        holds = (at_closed_form
                  and within(angle, closed_angle, angle_se, rounding_bound(DEGREES_PER_RADIAN, n_samples))
                  and norm < unshrunk - Z * norm_se)
         numbers.update({"direction_deg": angle, "direction_se_deg": angle_se})
@@ -275,7 +276,7 @@ def claim_isotropic(model, n_samples, seed, sigma_n):
         span = model.signal_directions.T @ np.linalg.pinv(model.signal_directions.T)
         outside = float(np.linalg.norm(fitted - span @ fitted))
         outside_se = float(batch_standard_error([np.linalg.norm(w - span @ w) for w in batches]))
-        holds = (within(fitted, closed, se, rounding_bound(magnitude(closed), n_samples))
+        holds = (at_closed_form
                  and outside <= Z * outside_se + EXACT
                  and norm < unshrunk - Z * norm_se)
         numbers.update({"outside_signal_span": outside, "outside_signal_span_se": outside_se})
