@@ -230,3 +230,41 @@ def test_network_file_round_trip_is_unchanged_by_the_new_checks():
     buffer.seek(0)
     x = rng.normal(size=(3, 1, 4, 4))
     np.testing.assert_array_equal(Sequential.load(buffer).forward(x), net.forward(x))
+
+
+# --------------------------------------------------------------------------------------
+# sizes beyond what an image in memory can have (docs/conventions.md#geometry-limit)
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("make, name", [
+    (lambda v: rp.Conv2D(np.ones((2, 1, 3, 3)), np.zeros(2), stride=v), "Conv2D stride"),
+    (lambda v: rp.Conv2D(np.ones((2, 1, 3, 3)), np.zeros(2), padding=v), "Conv2D padding"),
+    (lambda v: rp.MaxPool2D(v), "MaxPool2D size"),
+    (lambda v: rp.MaxPool2D(2, stride=v), "MaxPool2D stride"),
+])
+@pytest.mark.parametrize("value", [2 ** 31, 2 ** 70])
+def test_sizes_past_the_ceiling_are_refused_naming_the_argument(make, name, value):
+    # before: a stride of 2**70 reached the Numba kernels and failed there with a TypingError
+    with pytest.raises(ValueError, match=f"{name}.*2\\*\\*31 - 1"):
+        make(value)
+
+
+def test_a_stride_at_the_ceiling_is_one_window_like_any_stride_past_the_image():
+    rng = np.random.default_rng(0)
+    weight, bias, x = rng.normal(size=(2, 1, 3, 3)), rng.normal(size=2), rng.normal(size=(3, 1, 4, 4))
+    at_ceiling = rp.Sequential([rp.Conv2D(weight, bias, stride=2 ** 31 - 1), rp.Flatten()], input_shape=(1, 4, 4))
+    past_image = rp.Sequential([rp.Conv2D(weight, bias, stride=2), rp.Flatten()], input_shape=(1, 4, 4))
+    # only the window at (0, 0) fits either way: y = Σ W·x[:, :, :3, :3] + b
+    direct = np.einsum("ocij,ncij->no", weight, x[:, :, :3, :3]) + bias
+    np.testing.assert_allclose(at_ceiling.forward(x), direct, rtol=1e-13)
+    np.testing.assert_array_equal(at_ceiling.forward(x), past_image.forward(x))
+    np.testing.assert_array_equal(rp.explain(at_ceiling, x, "gradient", target=1),
+                                  rp.explain(past_image, x, "gradient", target=1))
+
+
+def test_padding_no_array_could_hold_is_refused_when_the_network_is_built():
+    # before: NumPy's "Maximum allowed dimension exceeded" at forward time, naming no layer
+    layer = rp.Conv2D(np.ones((2, 1, 3, 3)), np.zeros(2), padding=2 ** 29)
+    with pytest.raises(ValueError, match="layer 0 .*Conv2D.*exceeds 2\\*\\*60"):
+        rp.Sequential([layer, rp.Flatten()], input_shape=(1, 4, 4))

@@ -15,6 +15,7 @@ import numpy as np
 from refpattern.kernels import get_backend
 from refpattern.kernels.numpy_reference import conv_output_size
 from refpattern.network.validation import (
+    MAX_SAMPLE_ENTRIES,
     check_count,
     check_generator,
     check_layer_input,
@@ -137,6 +138,12 @@ class Conv2D:
         if oh < 1 or ow < 1:
             raise ValueError(f"input {tuple(input_shape[1:])} (padded by ((top, bottom), (left, right)) = "
                              f"{((top, bottom), (left, right))}) is smaller than the kernel ({kh}, {kw})")
+        padded = c * (input_shape[1] + top + bottom) * (input_shape[2] + left + right)
+        if max(padded, o * oh * ow) > MAX_SAMPLE_ENTRIES:
+            raise ValueError(f"one sample's padded input ({padded} entries) or output ({o}·{oh}·{ow} entries) "
+                             f"exceeds 2**60, more float64 entries than NumPy can allocate "
+                             f"(docs/conventions.md#geometry-limit); padding {((top, bottom), (left, right))}, "
+                             f"stride {self.stride}")
         return (o, oh, ow)
 
     def linear(self, x, weight, backend=None):

@@ -284,8 +284,18 @@ def check_generator(rng, name: str = "rng"):
     return rng
 
 
+#: The largest kernel size, stride, pool size or pad a layer accepts, ``2³¹ − 1``
+#: (``docs/conventions.md#geometry-limit``): an image axis longer than that cannot be held in memory,
+#: and a larger value would reach the compiled kernels as a Python int they cannot type.
+MAX_GEOMETRY = 2 ** 31 - 1
+#: The most float64 entries one sample's (padded) array may hold, ``2⁶⁰`` (``2⁶³`` bytes: NumPy's
+#: limit on the size of an array).
+MAX_SAMPLE_ENTRIES = 2 ** 60
+
+
 def check_pair(value, name: str, *, minimum: int) -> tuple[int, int]:
-    """Turn an int or a pair of ints into a pair, each at least ``minimum``."""
+    """Turn an int or a pair of ints into a pair, each at least ``minimum`` and at most
+    :data:`MAX_GEOMETRY`."""
     if isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name}: expected an int or a pair of ints, got {value!r}")
     if isinstance(value, numbers.Integral):
@@ -298,6 +308,9 @@ def check_pair(value, name: str, *, minimum: int) -> tuple[int, int]:
         raise TypeError(f"{name}: expected an int or a pair of ints, got {value!r}")
     if min(pair) < minimum:
         raise ValueError(f"{name}: each value must be >= {minimum}, got {pair}")
+    if max(pair) > MAX_GEOMETRY:
+        raise ValueError(f"{name}: each value must be at most 2**31 - 1 = {MAX_GEOMETRY} (docs/conventions.md#"
+                         f"geometry-limit), got {pair}")
     return pair
 
 
@@ -357,6 +370,9 @@ def check_padding(value, name: str):
         raise ValueError(f"{name}: {forms}; got {value!r}")
     if min(min(pads[0]), min(pads[1])) < 0:
         raise ValueError(f"{name}: every pad must be >= 0, got {value!r} (((top, bottom), (left, right)) = {pads})")
+    if max(max(pads[0]), max(pads[1])) > MAX_GEOMETRY:
+        raise ValueError(f"{name}: every pad must be at most 2**31 - 1 = {MAX_GEOMETRY} (docs/conventions.md#"
+                         f"geometry-limit), got {value!r}")
     return pads
 
 
