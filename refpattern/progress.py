@@ -48,6 +48,11 @@ class Progress:
     def __init__(self, label: str, enabled: bool | None = None, stream=None):
         self.stream = sys.stderr if stream is None else stream
         self.label = str(label)
+        numpy_bool = type(enabled).__module__ == "numpy" and type(enabled).__name__ in ("bool", "bool_")
+        if enabled is not None and not isinstance(enabled, bool) and not numpy_bool:
+            # (a string such as "no" would read as True; numpy.bool_ by name: this floor imports nothing)
+            raise TypeError(f"Progress enabled: expected True, False or None, got {enabled!r} "
+                            f"({type(enabled).__name__})")
         self.enabled = _is_terminal(self.stream) if enabled is None else bool(enabled)
         self.started = time.perf_counter()
 

@@ -202,6 +202,15 @@ def test_progress_only_on_a_terminal_or_when_asked(capsys):
     assert "5/5 samples" in err.err and err.out == ""
 
 
+@pytest.mark.parametrize("enabled", ["no", "False", 0, 1.0, [True]])
+def test_a_reporter_is_switched_by_a_bool_not_by_what_reads_as_true(enabled):
+    from refpattern.progress import Progress
+
+    with pytest.raises(TypeError, match="Progress enabled: expected True, False or None"):
+        Progress("fit", enabled=enabled)  # before: "no" (a non-empty string) switched it on
+    assert Progress("fit", enabled=np.bool_(False)).enabled is False
+
+
 def test_the_shift_lies_on_a_binary_grid_a_thousandth_of_each_spread():
     from refpattern.patterns.statistics import SHIFT_GRID_BITS, grid_shift
 
