@@ -216,3 +216,18 @@ def test_the_generators_still_take_numpy_integers_and_seed_sequences():
     again = make_image_task(8, size=9, seed=[1, 2])
     assert task.X.shape == (8, 1, 9, 9) and np.array_equal(task.X, again.X)
     assert np.array_equal(task.X, task.signal + task.distractor + task.noise)
+
+
+@pytest.mark.parametrize("config", ["", "  "])
+def test_an_empty_configuration_is_refused_not_read_as_the_default(config, capsys):
+    # before: `verify --config ""` ran (and reported) the default model as if no --config was given
+    assert main(["verify", "--config", config, "--samples", "10000"]) == 2
+    assert "--config: expected a configuration name" in one_error_line(capsys, "refpattern verify: error: --config")
+
+
+@pytest.mark.parametrize("text, value", [("nan", None), ("NaN", None), ("inf", np.inf), ("-inf", -np.inf)])
+def test_nan_and_inf_as_option_values_are_numbers(text, value):
+    from refpattern.commands.explain import option_value
+
+    read = option_value("epsilon", text)  # before: the text 'nan', which a range check named as a string
+    assert isinstance(read, float) and (np.isnan(read) if value is None else read == value)

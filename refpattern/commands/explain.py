@@ -85,8 +85,9 @@ def option_value(key: str, text: str):
         except (OSError, ValueError) as error:
             raise UsageError(f"--option {key}: cannot read the array {text[1:]} ({type(error).__name__}: {error})") \
                 from None
-    lowered = {"true": True, "false": False, "none": None}
-    if text.lower() in lowered:
+    lowered = {"true": True, "false": False, "none": None, "nan": float("nan"), "inf": float("inf"),
+               "+inf": float("inf"), "-inf": float("-inf")}
+    if text.lower() in lowered:  # (nan and inf are floats, so that the option's check names them as numbers)
         return lowered[text.lower()]
     try:
         return ast.literal_eval(text)

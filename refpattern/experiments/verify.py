@@ -47,7 +47,12 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     """Measure every claim, write the report, print the table; 0 if every must-hold claim is as expected."""
-    config_name = getattr(args, "config", DEFAULT_CONFIG) or DEFAULT_CONFIG
+    config_name = getattr(args, "config", None)
+    if config_name is None:
+        config_name = DEFAULT_CONFIG
+    elif not str(config_name).strip():  # before: an empty --config ran the default model as if none was given
+        raise UsageError(f"--config: expected a configuration name ({', '.join(config_names())}) or a TOML file, "
+                         f"got {config_name!r}")
     try:
         config = load_config(config_name)
     except ConfigError as error:
