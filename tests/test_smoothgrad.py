@@ -87,3 +87,30 @@ def test_an_int_seed_draws_for_the_whole_batch_so_a_sample_alone_gets_other_nois
     np.testing.assert_array_equal(eta, sigma[:, None, None, None]
                                   * np.random.default_rng(7).standard_normal((4, 3, 2, 9, 9)))
     assert not np.allclose(smoothgrad_noise(x[1:2], 4, 0.2, 7, None)[:, 0], eta[:, 1])
+
+
+@pytest.mark.parametrize("seed", [7, [3, 1, 4]])
+def test_the_draws_one_at_a_time_are_the_numbers_of_one_draw_of_the_whole_array(seed):
+    """SmoothGrad holds one perturbation at a time (``noise_draws``): its K draws of ``x.shape`` read the
+    generator's stream in the order one draw of ``(K,) + x.shape`` does, so the noise, and the explanation,
+    are the numbers the whole-array draw gives (computed here from the generator directly)."""
+    from refpattern.methods.smoothgrad import SMOOTHGRAD_TAG, noise_draws
+
+    x = np.random.default_rng(2).normal(size=(3, 2, 4))
+    sigma = (0.3 * (x.max(axis=(1, 2)) - x.min(axis=(1, 2))))[:, None, None]
+    if isinstance(seed, int):
+        whole = sigma * np.random.default_rng(seed).standard_normal((5,) + x.shape)
+    else:
+        whole = sigma * np.stack([np.random.default_rng([SMOOTHGRAD_TAG, s]).standard_normal((5, 2, 4)) for s in seed],
+                                 axis=1)
+    count, draws = noise_draws(x, 5, 0.3, seed, None)
+    draws = list(draws)
+    assert count == 5 and all(eta.shape == x.shape for eta in draws)
+    np.testing.assert_array_equal(np.stack(draws), whole)
+
+
+def test_an_empty_noise_array_is_refused_rather_than_averaged_to_nan():
+    x = np.ones((2, 3))
+    net = rp.Sequential([rp.Dense(np.eye(3))], input_shape=(3,))
+    with pytest.raises(ValueError, match="at least one perturbation"):  # before: 0/0, an explanation of NaN
+        rp.explain(net, x, "smoothgrad", noise=np.zeros((0, 2, 3)))

@@ -31,7 +31,7 @@ from refpattern.methods.rules import (
     ZBRule,
     pattern_product,
 )
-from refpattern.methods.smoothgrad import smoothgrad, smoothgrad_noise
+from refpattern.methods.smoothgrad import noise_draws, smoothgrad
 
 DEFAULT_EPSILON = 1e-6
 
@@ -241,8 +241,8 @@ def _integrated_gradients(gradient_at, x, activations, options):
 
 def _smoothgrad(gradient_at, x, activations, options):
     """SmoothGrad (:mod:`refpattern.methods.smoothgrad`)."""
-    noise = smoothgrad_noise(x, options["samples"], options["noise_level"], options["seed"], options["noise"])
-    return smoothgrad(gradient_at, x, noise)
+    count, noise = noise_draws(x, options["samples"], options["noise_level"], options["seed"], options["noise"])
+    return smoothgrad(gradient_at, x, noise, count)
 
 
 GRADIENT_METHODS = {

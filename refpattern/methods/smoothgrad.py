@@ -61,7 +61,8 @@ def check_noise_seed(seed, n_samples: int):
 
 
 def smoothgrad_noise(x, samples, noise_level, seed, noise):
-    """The perturbations ``η``, shape ``(samples,) + x.shape``.
+    """The perturbations ``η``, shape ``(samples,) + x.shape``, all at once: the readable twin of
+    :func:`noise_draws` (the same numbers, stacked).
 
     With ``noise`` given it is used as-is (``η_k = noise[k]``; ``noise_level`` and ``seed``
     must then be left out, ``samples`` may be omitted and must agree if given).  Otherwise
@@ -70,6 +71,18 @@ def smoothgrad_noise(x, samples, noise_level, seed, noise):
     from ``default_rng([SMOOTHGRAD_TAG, seed[n]])`` when it is one int per sample (module
     docstring).  Every option is checked by name (``samples`` an int >= 1, ``noise_level`` a
     finite number >= 0, ``seed`` non-negative ints); a ``σ`` too large for float64 is refused.
+    """
+    count, draws = noise_draws(x, samples, noise_level, seed, noise)
+    return np.stack(list(draws)) if count else np.empty((0,) + x.shape)
+
+
+def noise_draws(x, samples, noise_level, seed, noise):
+    """``(K, η_1, η_2, …)`` as the count ``K`` and an iterator over the ``η_k`` (each ``x.shape``):
+    :func:`smoothgrad_noise`'s numbers one perturbation at a time, so that an explanation holds one
+    ``η_k`` instead of all ``K`` (``K·N·D`` floats).  Every option is checked here, before the first
+    draw.  The draws are the same numbers as one draw of the whole array: a NumPy ``Generator`` fills
+    ``standard_normal((K,) + shape)`` in C order from one stream, and ``K`` draws of ``shape`` read
+    the same stream in the same order (``tests/test_smoothgrad.py`` holds the two to equality).
     """
     if samples is not None:
         samples = check_count(samples, "smoothgrad option samples")
@@ -83,11 +96,13 @@ def smoothgrad_noise(x, samples, noise_level, seed, noise):
             raise TypeError(f"smoothgrad: noise must be a float array, got dtype {noise.dtype}")
         if noise.ndim != x.ndim + 1 or noise.shape[1:] != x.shape:
             raise ValueError(f"smoothgrad: noise must have shape (samples,) + {x.shape}, got {noise.shape}")
+        if noise.shape[0] == 0:  # (a mean over no perturbation would be 0/0)
+            raise ValueError(f"smoothgrad: noise must hold at least one perturbation, got shape {noise.shape}")
         if samples is not None and samples != noise.shape[0]:
             raise ValueError(f"smoothgrad: samples={samples} disagrees with noise.shape[0]={noise.shape[0]}")
         if not np.all(np.isfinite(noise)):
             raise ValueError("smoothgrad: noise contains NaN or inf")
-        return noise.astype(np.float64)
+        return noise.shape[0], (eta.astype(np.float64) for eta in noise)
     samples = DEFAULT_SAMPLES if samples is None else samples
     noise_level = DEFAULT_NOISE_LEVEL if noise_level is None else check_level(noise_level,
                                                                                "smoothgrad option noise_level")
@@ -105,15 +120,21 @@ def smoothgrad_noise(x, samples, noise_level, seed, noise):
                          "noise_level or rescale the data")
     sigma = sigma.reshape((-1,) + (1,) * (x.ndim - 1))
     if isinstance(seed, int):
-        return sigma * np.random.default_rng(seed).standard_normal((samples,) + x.shape)
-    draws = np.stack([np.random.default_rng([SMOOTHGRAD_TAG, int(s)]).standard_normal((samples,) + x.shape[1:])
-                      for s in seed], axis=1)
-    return sigma * draws
+        generator = np.random.default_rng(seed)
+        return samples, (sigma * generator.standard_normal(x.shape) for _ in range(samples))
+    generators = [np.random.default_rng([SMOOTHGRAD_TAG, int(s)]) for s in seed]
+    return samples, (sigma * np.stack([g.standard_normal(x.shape[1:]) for g in generators])
+                     for _ in range(samples))
 
 
-def smoothgrad(gradient_at, x, noise):
-    """``(1/K) Σ_k gradient_at(x + η_k)``."""
+def smoothgrad(gradient_at, x, noise, count=None):
+    """``(1/K) Σ_k gradient_at(x + η_k)``: ``noise`` an array ``(K,) + x.shape`` or an iterable of the
+    ``η_k`` with their number ``count`` (:func:`noise_draws`)."""
     total = np.zeros_like(x)
+    k = 0
     for eta in noise:
         total += gradient_at(x + eta)
-    return total / noise.shape[0]
+        k += 1
+    if count is not None and k != count:
+        raise RuntimeError(f"smoothgrad: {k} perturbations came, {count} were announced")
+    return total / k
