@@ -68,7 +68,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--out", type=output_folder(("report.md", "report.html", "report.json")), default=DEFAULT_OUT,
                         help=f"report folder (default ./{DEFAULT_OUT})")
     parser.add_argument("--quick", action="store_true",
-                        help=f"smaller data, fewer images and {QUICK.seeds} seeds (under 2 minutes)")
+                        help=f"smaller data, fewer images and {QUICK.seeds} seeds (about 30 s on two quiet cores, "
+                             "twice that under load)")
     parser.add_argument("--seed", type=seed, default=0,
                         help="base seed: the repetitions' seeds are drawn from it, >= 0 (default 0)")
     parser.add_argument("--seeds", type=integer_at_least(MIN_SEEDS, "an interval over seeds needs two"), default=None,
