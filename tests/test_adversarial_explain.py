@@ -224,3 +224,15 @@ def test_unsigned_per_sample_seeds_above_int64_draw_their_documented_noise(net, 
                       for n, s in enumerate(seeds)], axis=1)
     expected = rp.explain(net, x, "smoothgrad", noise=noise)
     np.testing.assert_array_equal(rp.explain(net, x, "smoothgrad", seed=seeds, samples=2), expected)
+
+
+def test_gamma_and_the_stabilizer_take_any_real_number_as_epsilon_does():
+    from fractions import Fraction
+
+    net = rp.Sequential([rp.Dense(np.eye(3)), rp.ReLU(), rp.Dense(np.ones((2, 3)))], input_shape=(3,))
+    x = np.array([[1.0, 2.0, 3.0]])
+    # before: Fraction(1, 4) was refused for gamma ("must be a number") while epsilon took it
+    as_fraction = rp.explain(net, x, "lrp.gamma", gamma=Fraction(1, 4), stabilizer=Fraction(1, 2 ** 20))
+    np.testing.assert_array_equal(as_fraction, rp.explain(net, x, "lrp.gamma", gamma=0.25, stabilizer=2.0 ** -20))
+    with pytest.raises(TypeError, match="lrp.gamma: gamma must be a number"):
+        rp.explain(net, x, "lrp.gamma", gamma=1j)

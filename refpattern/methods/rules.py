@@ -18,6 +18,7 @@ exactly zero contributes zero.
 
 from __future__ import annotations
 
+import numbers
 import weakref
 
 import numpy as np
@@ -58,7 +59,7 @@ def _bias_shaped(layer, bias, like):
 
 
 def _check_stabilizer(rule: str, value) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.floating, np.integer)):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):  # Fraction too
         raise TypeError(f"{rule}: stabilizer must be a number, got {value!r}")
     value = float(value)
     if not np.isfinite(value) or value < 0:
@@ -212,7 +213,7 @@ class GammaRule(Rule):
     """
 
     def __init__(self, gamma=0.25, stabilizer=DEFAULT_STABILIZER):
-        if isinstance(gamma, (bool, np.bool_)) or not isinstance(gamma, (int, float, np.floating, np.integer)):
+        if isinstance(gamma, (bool, np.bool_)) or not isinstance(gamma, numbers.Real):  # Fraction too
             raise TypeError(f"lrp.gamma: gamma must be a number, got {gamma!r}")
         gamma = float(gamma)
         if not np.isfinite(gamma) or gamma < 0:
