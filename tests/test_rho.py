@@ -202,3 +202,18 @@ def test_bad_held_out_data_is_named_fit_v_on():
         rho(net, x, "a", fit_v_on=rng.normal(size=(50, 5)))
     with pytest.raises(ValueError, match=r"^X \(batch 1\): contains 1 NaN"):  # X itself keeps its name
         rho(net, held_out, "a", fit_v_on=x)
+
+
+def test_in_sample_rho_with_fewer_samples_than_inputs_is_zero_and_never_below():
+    """With N ≤ D the regression fits y exactly: every correlation is 1, ρ = 0 (docs/math.md), and a
+    correlation cannot exceed 1 but by rounding (Cauchy–Schwarz), so ρ is never negative."""
+    values = []
+    for seed in range(8):
+        rng = np.random.default_rng(seed)
+        net = Sequential([Dense.he(20, 6, rng), ReLU(), Dense.he(6, 3, rng)], input_shape=(20,))
+        x = rng.normal(size=(12, 20))
+        for estimator in ("w", "random"):
+            values.append(rho(net, x, estimator).per_neuron[0])
+    values = np.concatenate(values)
+    assert np.all(values >= 0.0)  # before: down to −2e-15
+    np.testing.assert_allclose(values, 0.0, atol=1e-12)

@@ -294,7 +294,9 @@ def layer_rho(stats, a_plus, a_minus, neurons, cutoff, v_stats=None):
             denominator = np.sqrt(np.clip(var_v, 0.0, None)) * np.sqrt(np.where(ok, var_y, 1.0))
             value = np.zeros(len(part))
             np.divide(numerator, denominator, out=value, where=denominator > 0)
-        corr[start:start + len(part)] = np.where(ok, value, np.nan)
+        # |corr| ≤ 1 (Cauchy–Schwarz: cᵀΣ⁺c ≤ σ²_y for moments of one joint distribution); beyond it is rounding
+        # (in-sample with N ≤ D, where the regression fits y exactly, ρ came out as −2e-15)
+        corr[start:start + len(part)] = np.where(ok, np.clip(value, -1.0, 1.0), np.nan)
     return corr
 
 
