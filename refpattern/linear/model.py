@@ -40,6 +40,14 @@ KIND_FOURTH_MOMENT = {"uniform": 1.0 / 5.0, "gaussian": 3.0, "rademacher": 1.0}
 TINY, HUGE = float(np.finfo(np.float64).tiny), float(np.finfo(np.float64).max)
 """float64's normal range: a variance outside it (a scale whose square underflows or overflows) is refused."""
 
+UNIT_ROUNDOFF = float(np.finfo(np.float64).eps) / 2.0
+"""``u = 2⁻⁵³``: float64 rounds ``x + δ`` back to ``x`` when ``|δ|`` is below half an ulp of ``x``, which lies
+between ``u·|x|/2`` and ``u·|x|``."""
+
+RESOLUTION_RATIO = 1.0 / UNIT_ROUNDOFF
+"""``1/u = 2⁵³ ≈ 9.0e15``: a random source whose every part is this many times smaller than another part in a
+coordinate it reaches is lost to rounding there (``docs/math.md#linear-resolution``): refused."""
+
 PSD_TOLERANCE = 1e-12
 """A covariance is positive semi-definite when its smallest eigenvalue is ≥ −this × its largest."""
 
@@ -134,8 +142,9 @@ class LinearModel:
         How messages name each argument (a configuration file passes its keys).
 
     Raises ``ValueError`` naming the argument for a wrong shape, a non-finite value, a scale that
-    is not > 0, a covariance that is not one, or an explained component whose direction does not
-    reach ``x`` (``p_k = 0``: nothing to filter).
+    is not > 0, a covariance that is not one, an explained component whose direction does not
+    reach ``x`` (``p_k = 0``: nothing to filter), or a random source lost to rounding next to a part
+    more than ``2⁵³`` times larger in a coordinate (``docs/math.md#linear-resolution``).
     """
 
     def __init__(self, signal_directions, signal_kinds="uniform", signal_scales=1.0, distractor_directions=None,
@@ -213,6 +222,8 @@ class LinearModel:
                 raise ValueError(f"{names['signal_scales']}[{index}]: {scales[index]:.3g} gives the variance "
                                  f"{variance:.3g}, outside float64's normal range [{TINY:.3g}, {HUGE:.3g}]; "
                                  "rescale the model")
+        _check_resolution(signal, np.sqrt(variances), distractors, np.sqrt(np.maximum(np.diag(covariance), 0.0)),
+                          mean, names)
         self.signal_variances = _read_only(variances)
         regression = cross / variances if m_count else np.zeros((0, k_count))
         self.signal_regression = _read_only(regression)
@@ -399,6 +410,42 @@ def _short(values) -> str:
     if len(values) and np.all(values == values[0]):
         return f"{values[0]:g}" if len(values) == 1 else f"{values[0]:g} each"
     return "(" + ", ".join(f"{v:g}" for v in values[:4]) + (", …" if len(values) > 4 else "") + ")"
+
+
+def _check_resolution(signal, signal_deviations, distractors, distractor_deviations, mean, names) -> None:
+    """Refuse a model whose ``x`` float64 cannot hold (``docs/math.md#linear-resolution``).
+
+    The parts of coordinate ``i`` are ``σ_k·|a_s,k[i]|`` (signal components), ``σ_m·|a_d,m[i]|`` (distractors,
+    ``σ_m² = Σ_dd[m, m]``) and ``|μ_m·a_d,m[i]|`` (the distractors' mean); ``T_i`` is the largest.  A random source
+    ``r`` (a signal component or a distractor with variance) of size ``S_r = max_i`` of its parts is lost to
+    rounding in a coordinate ``i`` it reaches when ``T_i > S_r/u`` (:data:`RESOLUTION_RATIO`): a value it
+    adds there is about half an ulp of ``x_i`` or less.  Raises ``ValueError`` naming both sources, the coordinate and
+    the ratio.  (Noise is left out: a part lost next to independent noise changes ``Σ_x`` at second order.)
+    """
+    sources = [(f"{names['signal_directions']}[{k}]", signal[k], signal_deviations[k]) for k in range(len(signal))]
+    sources += [(f"{names['distractor_directions']}[{m}]", distractors[m], distractor_deviations[m])
+                for m in range(len(distractors))]
+    with np.errstate(over="ignore", under="ignore"):
+        parts = [(f"{label} (standard deviation)", np.abs(direction) * deviation)
+                 for label, direction, deviation in sources]
+        parts += [(f"{names['distractor_mean']}[{m}] (mean, along {names['distractor_directions']}[{m}])",
+                   np.abs(distractors[m] * mean[m])) for m in range(len(distractors))]
+        largest = np.max([part for _, part in parts], axis=0)
+        for (label, direction, deviation), (_, part) in zip(sources, parts):
+            size = float(np.max(part))
+            if not deviation > 0 or not size > 0:
+                continue  # no variance (or underflow, refused elsewhere): nothing random to lose
+            reached = np.flatnonzero(direction != 0)
+            ratios = largest[reached] / size
+            worst = int(np.argmax(ratios))
+            if ratios[worst] > RESOLUTION_RATIO:
+                i = int(reached[worst])
+                big = next(other for other, p in parts if p[i] == largest[i])
+                raise ValueError(
+                    f"{label}: lost to float64 rounding in x[{i}], where {big} adds {largest[i]:.3g} against at "
+                    f"most {size:.3g} (standard deviation) from {label} in any coordinate: a ratio of "
+                    f"{ratios[worst]:.3g} > 1/u = 2^53 = {RESOLUTION_RATIO:.3g} (float64 keeps ~16 digits, "
+                    "docs/math.md#linear-resolution); rescale the sources or set that part to 0")
 
 
 def _square(value, size: int, name: str) -> np.ndarray:
