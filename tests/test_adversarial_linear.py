@@ -85,3 +85,57 @@ def test_a_config_file_names_its_keys_and_verify_exits_2(tmp_path, capsys):
     path.write_text(text)
     assert cli.main(["verify", "--config", str(path), "--out", str(tmp_path / "out")]) == 2
     assert "distractor.directions[0]: lost to float64 rounding" in capsys.readouterr().err
+
+
+# --- arguments of the wrong type: named, never read as 1, 0, NaN or a parsed string ---------------------------
+
+@pytest.mark.parametrize("argument, value, what", [
+    ("signal_directions", [[True, False]], "booleans"),
+    ("signal_directions", [["1", "0"]], "strings"),
+    ("signal_directions", [[1 + 0j, 0.0]], "complex numbers"),
+    ("signal_directions", None, "objects that are not numbers"),
+    ("signal_scales", True, "booleans"),
+    ("signal_scales", "2", "strings"),
+    ("signal_scales", None, "objects that are not numbers"),
+    ("signal_scales", 1j, "complex numbers"),
+    ("distractor_mean", True, "booleans"),
+    ("distractor_mean", "1", "strings"),
+    ("distractor_mean", None, "objects that are not numbers"),
+    ("distractor_covariance", "1", "strings"),
+    ("distractor_covariance", None, "objects that are not numbers"),
+    ("noise_covariance", True, "booleans"),
+    ("noise_covariance", None, "objects that are not numbers"),
+    ("distractor_directions", [[1j, 1.0]], "complex numbers"),
+])
+def test_a_number_argument_of_another_type_is_a_type_error_naming_it(argument, value, what):
+    arguments = {"signal_directions": [[1.0, 0.0]], "distractor_directions": [[1.0, 1.0]], argument: value}
+    with pytest.raises(TypeError, match=rf"^{argument}: expected real numbers, got {what} "):
+        LinearModel(**arguments)
+
+
+@pytest.mark.parametrize("kinds", [None, 3, b"uniform", {"uniform": 1}])
+def test_signal_kinds_of_another_type_is_a_type_error_naming_it(kinds):
+    with pytest.raises(TypeError, match=r"^signal_kinds: expected one of \('uniform', 'gaussian', 'rademacher'\)"):
+        LinearModel([[1.0, 0.0]], kinds)
+
+
+def test_names_must_be_a_dict():
+    with pytest.raises(TypeError, match=r"^names: expected a dict"):
+        LinearModel([[1.0, 0.0]], names=["x"])
+
+
+def test_a_masked_direction_is_refused_with_the_count_and_an_unmasked_one_read_as_its_values():
+    masked = np.ma.masked_array([[1.0, 7.0]], mask=[[False, True]])
+    with pytest.raises(ValueError, match=r"^signal_directions: a masked array with 1 masked entries"):
+        LinearModel(masked)
+    model = LinearModel(np.ma.masked_array([[1.0, 7.0]], mask=[[False, False]]))
+    np.testing.assert_array_equal(model.signal_directions, [[1.0, 7.0]])
+    assert type(model.signal_directions) is np.ndarray
+
+
+def test_integers_numpy_scalars_and_0d_arrays_give_the_model_of_the_floats():
+    floats = LinearModel([[1.0, 0.0]], "uniform", 2.0, [[1.0, 1.0]], distractor_mean=3.0, distractor_covariance=0.5)
+    others = LinearModel(np.array([[1, 0]]), ("uniform",), np.float32(2.0), [(1, 1)], distractor_mean=np.array(3),
+                         distractor_covariance=np.float64(0.5))
+    np.testing.assert_array_equal(others.input_covariance, floats.input_covariance)
+    np.testing.assert_array_equal(others.mean, floats.mean)

@@ -65,11 +65,28 @@ def _read_only(array) -> np.ndarray:
     return array
 
 
-def _matrix(value, shape, name) -> np.ndarray:
+def _real(value, name: str, expected: str = "a number or nested lists of numbers of equal lengths") -> np.ndarray:
+    """``value`` as a float64 array, refusing what is not real numbers: ``TypeError`` naming ``name`` for
+    booleans, strings, None, complex numbers and other objects (never read as 1, 0, NaN or a parsed string),
+    ``ValueError`` for a masked array with masked entries (no value is guessed) or a ragged list."""
+    if isinstance(value, np.ma.MaskedArray):
+        if np.ma.is_masked(value):
+            raise ValueError(f"{name}: a masked array with {int(np.ma.count_masked(value))} masked entries "
+                             "(refpattern does not guess values: pass value.filled(...))")
+        value = np.ma.getdata(value)
     try:
-        array = np.array(value, dtype=np.float64)
+        array = np.asarray(value)
     except (TypeError, ValueError):
-        raise ValueError(f"{name}: expected numbers of shape {shape}, got {value!r}") from None
+        raise ValueError(f"{name}: expected {expected}, got {value!r}") from None
+    if array.dtype.kind not in "iuf":
+        what = {"b": "booleans", "U": "strings", "S": "bytes", "c": "complex numbers"}.get(
+            array.dtype.kind, "objects that are not numbers" if array.dtype.kind == "O" else str(array.dtype))
+        raise TypeError(f"{name}: expected real numbers, got {what} ({value!r})")
+    return np.array(array, dtype=np.float64)
+
+
+def _matrix(value, shape, name) -> np.ndarray:
+    array = _real(value, name, f"numbers of shape {tuple(shape)}")
     if array.shape != tuple(shape):
         raise ValueError(f"{name}: expected shape {tuple(shape)}, got {array.shape}")
     bad = np.argwhere(~np.isfinite(array))
@@ -141,7 +158,9 @@ class LinearModel:
     names : dict, optional
         How messages name each argument (a configuration file passes its keys).
 
-    Raises ``ValueError`` naming the argument for a wrong shape, a non-finite value, a scale that
+    Raises ``TypeError`` naming the argument for booleans, strings, None or complex numbers where
+    real numbers go (and for ``signal_kinds`` that is not a string or a list/tuple of them), and
+    ``ValueError`` naming it for a masked array with masked entries, a wrong shape, a non-finite value, a scale that
     is not > 0, a covariance that is not one, an explained component whose direction does not
     reach ``x`` (``p_k = 0``: nothing to filter), or a random source lost to rounding next to a part
     more than ``2⁵³`` times larger in a coordinate (``docs/math.md#linear-resolution``).
@@ -150,18 +169,19 @@ class LinearModel:
     def __init__(self, signal_directions, signal_kinds="uniform", signal_scales=1.0, distractor_directions=None,
                  distractor_mean=0.0, distractor_covariance=1.0, cross_covariance=None, noise_covariance=0.0,
                  explained: int = 0, name: str = "", description: str = "", names=None):
+        if names is not None and not isinstance(names, dict):
+            raise TypeError(f"names: expected a dict from argument to the name messages give it, got {names!r}")
         names = {**DEFAULT_NAMES, **(names or {})}
         self.names = names
-        try:
-            signal = np.array(signal_directions, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise ValueError(f"{names['signal_directions']}: expected K ≥ 1 rows of D ≥ 1 numbers, got "
-                             f"{signal_directions!r}") from None
+        signal = _real(signal_directions, names["signal_directions"], "K ≥ 1 rows of D ≥ 1 numbers")
         if signal.ndim != 2 or signal.shape[0] < 1 or signal.shape[1] < 1:
             raise ValueError(f"{names['signal_directions']}: expected K ≥ 1 rows of D ≥ 1 numbers, got shape "
                              f"{np.shape(signal)}")
         k_count, dimension = signal.shape
         signal = _matrix(signal, (k_count, dimension), names["signal_directions"])
+        if not isinstance(signal_kinds, (str, list, tuple)):
+            raise TypeError(f"{names['signal_kinds']}: expected one of {SIGNAL_KINDS} or a list of {k_count} of them, "
+                            f"got {signal_kinds!r}")
         kinds = (signal_kinds,) * k_count if isinstance(signal_kinds, str) else tuple(signal_kinds)
         if len(kinds) != k_count:
             raise ValueError(f"{names['signal_kinds']}: expected {k_count} distributions (one per signal "
@@ -169,7 +189,7 @@ class LinearModel:
         for index, kind in enumerate(kinds):
             if kind not in SIGNAL_KINDS:
                 raise ValueError(f"{names['signal_kinds']}[{index}]: expected one of {SIGNAL_KINDS}, got {kind!r}")
-        scales = _matrix(np.broadcast_to(np.asarray(signal_scales, dtype=np.float64), (k_count,))
+        scales = _matrix(np.broadcast_to(_real(signal_scales, names["signal_scales"]), (k_count,))
                          if np.ndim(signal_scales) == 0 else signal_scales, (k_count,), names["signal_scales"])
         for index, scale in enumerate(scales):
             if not scale > 0:
@@ -178,11 +198,7 @@ class LinearModel:
         if distractor_directions is None:
             distractors = np.zeros((0, dimension))
         else:
-            try:
-                distractors = np.array(distractor_directions, dtype=np.float64)
-            except (TypeError, ValueError):
-                raise ValueError(f"{names['distractor_directions']}: expected M rows of {dimension} numbers, got "
-                                 f"{distractor_directions!r}") from None
+            distractors = _real(distractor_directions, names["distractor_directions"], f"M rows of {dimension} numbers")
             if distractors.size == 0:
                 distractors = np.zeros((0, dimension))
             if distractors.ndim != 2:
@@ -190,7 +206,8 @@ class LinearModel:
                                  f"got shape {distractors.shape}")
         m_count = distractors.shape[0]
         distractors = _matrix(distractors, (m_count, dimension), names["distractor_directions"])
-        mean = _matrix(np.full(m_count, float(distractor_mean)) if np.ndim(distractor_mean) == 0
+        mean = _matrix(np.full(m_count, float(_real(distractor_mean, names["distractor_mean"])))
+                       if np.ndim(distractor_mean) == 0
                        else distractor_mean, (m_count,), names["distractor_mean"])
         covariance = _square(distractor_covariance, m_count, names["distractor_covariance"])
         cross = np.zeros((m_count, k_count)) if cross_covariance is None else \
@@ -453,11 +470,7 @@ def _square(value, size: int, name: str) -> np.ndarray:
     if np.ndim(value) == 0:
         number = _matrix(value, (), name)
         return np.eye(size) * float(number)
-    try:
-        array = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name}: expected a number, {size} numbers (the diagonal) or a {size}×{size} matrix, "
-                         f"got {value!r}") from None
+    array = _real(value, name, f"a number, {size} numbers (the diagonal) or a {size}×{size} matrix")
     if array.ndim == 1 and size > 0:
         return np.diag(_matrix(array, (size,), name))
     return _matrix(array, (size, size), name)
