@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from refpattern import cli
+from refpattern.linear import closed_forms as cf
 from refpattern.linear.config import ConfigError, config_from_table
 from refpattern.linear.model import RESOLUTION_RATIO, UNIT_ROUNDOFF, LinearModel
 
@@ -139,3 +140,46 @@ def test_integers_numpy_scalars_and_0d_arrays_give_the_model_of_the_floats():
                          distractor_covariance=np.float64(0.5))
     np.testing.assert_array_equal(others.input_covariance, floats.input_covariance)
     np.testing.assert_array_equal(others.mean, floats.mean)
+
+
+# --- the model's variants and the closed forms' options ------------------------------------------------------
+
+TOY = LinearModel([[1.0, 0.0]], "uniform", 1.0, [[1.0, 1.0]])
+
+
+@pytest.mark.parametrize("sigma, error", [(-1.0, ValueError), (float("nan"), ValueError), (None, TypeError),
+                                          (True, TypeError)])
+def test_isotropic_noise_needs_a_standard_deviation(sigma, error):
+    # σ = −1 used to give the noise of σ = 1 silently
+    with pytest.raises(error, match=r"^sigma: expected"):
+        TOY.with_isotropic_noise(sigma)
+
+
+@pytest.mark.parametrize("dimension", [2.7, "3", True])
+def test_embedded_needs_an_integer_dimension(dimension):
+    # 2.7 used to be cut to 2 and "3" parsed
+    with pytest.raises(TypeError, match=r"^dimension: expected an integer"):
+        TOY.embedded(dimension)
+
+
+@pytest.mark.parametrize("component, error", [(1, ValueError), (-1, ValueError), (0.5, TypeError),
+                                              (True, TypeError)])
+def test_a_closed_form_component_is_an_index_of_a_signal(component, error):
+    # 1 used to raise IndexError, −1 to read the last component, 0.5 to be cut to 0
+    for closed_form in (cf.optimal_filter, cf.signal_pattern):
+        with pytest.raises(error, match=r"^component: expected"):
+            closed_form(TOY, component)
+
+
+def test_the_random_baseline_beats_a_reference_of_0_or_below_with_probability_1():
+    # ρ > 0 for every random line but wᵀr = 0; the planar formula used to divide 0 by 0 (probability nan)
+    for reference in (0.0, -0.5):
+        baseline = cf.random_baseline(TOY, reference)
+        assert baseline.probability == 1.0
+        assert baseline.mean == cf.random_baseline(TOY, 0.5).mean
+
+
+@pytest.mark.parametrize("reference", [float("nan"), float("inf"), None, "0.5"])
+def test_the_random_baseline_needs_a_finite_reference(reference):
+    with pytest.raises(ValueError, match=r"^reference: expected a finite number"):
+        cf.random_baseline(TOY, reference)

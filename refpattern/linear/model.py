@@ -342,7 +342,10 @@ class LinearModel:
         return self.replace(distractor_mean=np.full(self.distractors, float(mean)) if np.ndim(mean) == 0 else mean)
 
     def with_isotropic_noise(self, sigma: float) -> LinearModel:
-        """No distractor; noise ``σ² I`` instead (``docs/math.md#toy-claim-5``)."""
+        """No distractor; noise ``σ² I`` instead (``docs/math.md#toy-claim-5``); ``σ ≥ 0``."""
+        sigma = _real(sigma, "sigma", "a number ≥ 0")
+        if sigma.ndim or not np.isfinite(sigma) or not sigma >= 0:
+            raise ValueError(f"sigma: expected a finite number ≥ 0 (a standard deviation), got {sigma.tolist()!r}")
         return self.replace(distractor_directions=None, distractor_mean=np.zeros(0),
                             distractor_covariance=np.zeros((0, 0)), cross_covariance=None,
                             noise_covariance=np.diag(np.full(self.dimension, float(sigma) ** 2)))
@@ -391,6 +394,8 @@ class LinearModel:
         """The same model in ``dimension ≥ D`` dimensions: directions padded with zeros, the noise
         covariance padded with ``noise_variance`` on the new diagonal (default: the mean of the
         current diagonal).  The ``D``-dimensional part is unchanged, the new axes carry noise only."""
+        if isinstance(dimension, bool) or not isinstance(dimension, (int, np.integer)):
+            raise TypeError(f"dimension: expected an integer, got {dimension!r}")
         dimension = int(dimension)
         if dimension < self.dimension:
             raise ValueError(f"dimension: expected at least {self.dimension}, got {dimension}")
