@@ -49,6 +49,17 @@ class NoClosedForm(ValueError):
 
 # --- the filter -------------------------------------------------------------------------------------
 
+def _component(model: LinearModel, component) -> int:
+    """``component`` as an index ``0 … K−1`` (None: the model's explained one); else an error naming it."""
+    if component is None:
+        return model.explained
+    if isinstance(component, bool) or not isinstance(component, (int, np.integer)):
+        raise TypeError(f"component: expected an integer (a signal component) or None, got {component!r}")
+    if not 0 <= component < model.signals:
+        raise ValueError(f"component: expected a signal component 0…{model.signals - 1}, got {component}")
+    return int(component)
+
+
 def optimal_filter(model: LinearModel, component: int | None = None) -> tuple[np.ndarray, float]:
     """``(w, b)``: the linear least-squares filter of signal component ``k`` (default: the model's
     explained one) and its bias.
@@ -59,7 +70,7 @@ def optimal_filter(model: LinearModel, component: int | None = None) -> tuple[np
     (:func:`refpattern.linear.planar.optimal_filter`); one signal with isotropic noise and no
     distractor — Sherman–Morrison, ``w = a_s/(|a_s|² + σ_n²/σ²_y)``.
     """
-    k = model.explained if component is None else int(component)
+    k = _component(model, component)
     p = model.effective_directions[k]
     if model.is_planar and k == 0:
         w = planar.optimal_filter(p, model.distractor_directions[0])
@@ -100,7 +111,7 @@ def is_full_rank(model: LinearModel) -> bool:
 def reads_exactly(model: LinearModel, w, b: float, component: int | None = None) -> bool:
     """``wᵀx + b = s_k`` exactly (up to rounding): the filter reads component ``k`` with gain 1, no
     other component, no Gaussian part, and ``b = −wᵀμ_x`` (the paper's toy: ``wᵀx = y``)."""
-    k = model.explained if component is None else int(component)
+    k = _component(model, component)
     w = np.asarray(w, dtype=np.float64)
     gains = model.effective_directions @ w
     scale = np.linalg.norm(model.effective_directions, axis=1) * np.linalg.norm(w)
@@ -137,7 +148,7 @@ def signal_pattern(model: LinearModel, component: int | None = None) -> np.ndarr
     ``p_k = a_s,k + A_dᵀB_k`` whatever the noise — ``a_s`` itself unless a distractor correlates
     with the signal.  (The toy's ``a = a_s`` and isotropic ``a = a_s/(wᵀa_s)`` to the last bit.)
     """
-    k = model.explained if component is None else int(component)
+    k = _component(model, component)
     w = optimal_filter(model, k)[0]
     p = model.effective_directions[k]
     return p / (w @ p)
@@ -582,6 +593,9 @@ def random_baseline(model: LinearModel, reference: float, w=None) -> RandomBasel
       ``P(ρ > ρ_ref) = 1 − F_T(1 − (1 − ρ_ref)²)`` and ``E[ρ]`` by :func:`random_rho_mean`
       (numerical integrals to about 1e-10).
     """
+    if isinstance(reference, bool) or not isinstance(reference, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(reference):
+        raise ValueError(f"reference: expected a finite number (a ρ to beat), got {reference!r}")
     reference = float(reference)
     if w is None:
         w = optimal_filter(model)[0]

@@ -40,6 +40,14 @@ KIND_FOURTH_MOMENT = {"uniform": 1.0 / 5.0, "gaussian": 3.0, "rademacher": 1.0}
 TINY, HUGE = float(np.finfo(np.float64).tiny), float(np.finfo(np.float64).max)
 """float64's normal range: a variance outside it (a scale whose square underflows or overflows) is refused."""
 
+UNIT_ROUNDOFF = float(np.finfo(np.float64).eps) / 2.0
+"""``u = 2⁻⁵³``: float64 rounds ``x + δ`` back to ``x`` when ``|δ|`` is below half an ulp of ``x``, which lies
+between ``u·|x|/2`` and ``u·|x|``."""
+
+RESOLUTION_RATIO = 1.0 / UNIT_ROUNDOFF
+"""``1/u = 2⁵³ ≈ 9.0e15``: a random source whose every part is this many times smaller than another part in a
+coordinate it reaches is lost to rounding there (``docs/math.md#linear-resolution``): refused."""
+
 PSD_TOLERANCE = 1e-12
 """A covariance is positive semi-definite when its smallest eigenvalue is ≥ −this × its largest."""
 
@@ -57,11 +65,28 @@ def _read_only(array) -> np.ndarray:
     return array
 
 
-def _matrix(value, shape, name) -> np.ndarray:
+def _real(value, name: str, expected: str = "a number or nested lists of numbers of equal lengths") -> np.ndarray:
+    """``value`` as a float64 array, refusing what is not real numbers: ``TypeError`` naming ``name`` for
+    booleans, strings, None, complex numbers and other objects (never read as 1, 0, NaN or a parsed string),
+    ``ValueError`` for a masked array with masked entries (no value is guessed) or a ragged list."""
+    if isinstance(value, np.ma.MaskedArray):
+        if np.ma.is_masked(value):
+            raise ValueError(f"{name}: a masked array with {int(np.ma.count_masked(value))} masked entries "
+                             "(refpattern does not guess values: pass value.filled(...))")
+        value = np.ma.getdata(value)
     try:
-        array = np.array(value, dtype=np.float64)
+        array = np.asarray(value)
     except (TypeError, ValueError):
-        raise ValueError(f"{name}: expected numbers of shape {shape}, got {value!r}") from None
+        raise ValueError(f"{name}: expected {expected}, got {value!r}") from None
+    if array.dtype.kind not in "iuf":
+        what = {"b": "booleans", "U": "strings", "S": "bytes", "c": "complex numbers"}.get(
+            array.dtype.kind, "objects that are not numbers" if array.dtype.kind == "O" else str(array.dtype))
+        raise TypeError(f"{name}: expected real numbers, got {what} ({value!r})")
+    return np.array(array, dtype=np.float64)
+
+
+def _matrix(value, shape, name) -> np.ndarray:
+    array = _real(value, name, f"numbers of shape {tuple(shape)}")
     if array.shape != tuple(shape):
         raise ValueError(f"{name}: expected shape {tuple(shape)}, got {array.shape}")
     bad = np.argwhere(~np.isfinite(array))
@@ -133,26 +158,30 @@ class LinearModel:
     names : dict, optional
         How messages name each argument (a configuration file passes its keys).
 
-    Raises ``ValueError`` naming the argument for a wrong shape, a non-finite value, a scale that
-    is not > 0, a covariance that is not one, or an explained component whose direction does not
-    reach ``x`` (``p_k = 0``: nothing to filter).
+    Raises ``TypeError`` naming the argument for booleans, strings, None or complex numbers where
+    real numbers go (and for ``signal_kinds`` that is not a string or a list/tuple of them), and
+    ``ValueError`` naming it for a masked array with masked entries, a wrong shape, a non-finite value, a scale that
+    is not > 0, a covariance that is not one, an explained component whose direction does not
+    reach ``x`` (``p_k = 0``: nothing to filter), or a random source lost to rounding next to a part
+    more than ``2⁵³`` times larger in a coordinate (``docs/math.md#linear-resolution``).
     """
 
     def __init__(self, signal_directions, signal_kinds="uniform", signal_scales=1.0, distractor_directions=None,
                  distractor_mean=0.0, distractor_covariance=1.0, cross_covariance=None, noise_covariance=0.0,
                  explained: int = 0, name: str = "", description: str = "", names=None):
+        if names is not None and not isinstance(names, dict):
+            raise TypeError(f"names: expected a dict from argument to the name messages give it, got {names!r}")
         names = {**DEFAULT_NAMES, **(names or {})}
         self.names = names
-        try:
-            signal = np.array(signal_directions, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise ValueError(f"{names['signal_directions']}: expected K ≥ 1 rows of D ≥ 1 numbers, got "
-                             f"{signal_directions!r}") from None
+        signal = _real(signal_directions, names["signal_directions"], "K ≥ 1 rows of D ≥ 1 numbers")
         if signal.ndim != 2 or signal.shape[0] < 1 or signal.shape[1] < 1:
             raise ValueError(f"{names['signal_directions']}: expected K ≥ 1 rows of D ≥ 1 numbers, got shape "
                              f"{np.shape(signal)}")
         k_count, dimension = signal.shape
         signal = _matrix(signal, (k_count, dimension), names["signal_directions"])
+        if not isinstance(signal_kinds, (str, list, tuple)):
+            raise TypeError(f"{names['signal_kinds']}: expected one of {SIGNAL_KINDS} or a list of {k_count} of them, "
+                            f"got {signal_kinds!r}")
         kinds = (signal_kinds,) * k_count if isinstance(signal_kinds, str) else tuple(signal_kinds)
         if len(kinds) != k_count:
             raise ValueError(f"{names['signal_kinds']}: expected {k_count} distributions (one per signal "
@@ -160,7 +189,7 @@ class LinearModel:
         for index, kind in enumerate(kinds):
             if kind not in SIGNAL_KINDS:
                 raise ValueError(f"{names['signal_kinds']}[{index}]: expected one of {SIGNAL_KINDS}, got {kind!r}")
-        scales = _matrix(np.broadcast_to(np.asarray(signal_scales, dtype=np.float64), (k_count,))
+        scales = _matrix(np.broadcast_to(_real(signal_scales, names["signal_scales"]), (k_count,))
                          if np.ndim(signal_scales) == 0 else signal_scales, (k_count,), names["signal_scales"])
         for index, scale in enumerate(scales):
             if not scale > 0:
@@ -169,11 +198,7 @@ class LinearModel:
         if distractor_directions is None:
             distractors = np.zeros((0, dimension))
         else:
-            try:
-                distractors = np.array(distractor_directions, dtype=np.float64)
-            except (TypeError, ValueError):
-                raise ValueError(f"{names['distractor_directions']}: expected M rows of {dimension} numbers, got "
-                                 f"{distractor_directions!r}") from None
+            distractors = _real(distractor_directions, names["distractor_directions"], f"M rows of {dimension} numbers")
             if distractors.size == 0:
                 distractors = np.zeros((0, dimension))
             if distractors.ndim != 2:
@@ -181,7 +206,8 @@ class LinearModel:
                                  f"got shape {distractors.shape}")
         m_count = distractors.shape[0]
         distractors = _matrix(distractors, (m_count, dimension), names["distractor_directions"])
-        mean = _matrix(np.full(m_count, float(distractor_mean)) if np.ndim(distractor_mean) == 0
+        mean = _matrix(np.full(m_count, float(_real(distractor_mean, names["distractor_mean"])))
+                       if np.ndim(distractor_mean) == 0
                        else distractor_mean, (m_count,), names["distractor_mean"])
         covariance = _square(distractor_covariance, m_count, names["distractor_covariance"])
         cross = np.zeros((m_count, k_count)) if cross_covariance is None else \
@@ -213,6 +239,8 @@ class LinearModel:
                 raise ValueError(f"{names['signal_scales']}[{index}]: {scales[index]:.3g} gives the variance "
                                  f"{variance:.3g}, outside float64's normal range [{TINY:.3g}, {HUGE:.3g}]; "
                                  "rescale the model")
+        _check_resolution(signal, np.sqrt(variances), distractors, np.sqrt(np.maximum(np.diag(covariance), 0.0)),
+                          mean, names)
         self.signal_variances = _read_only(variances)
         regression = cross / variances if m_count else np.zeros((0, k_count))
         self.signal_regression = _read_only(regression)
@@ -314,7 +342,10 @@ class LinearModel:
         return self.replace(distractor_mean=np.full(self.distractors, float(mean)) if np.ndim(mean) == 0 else mean)
 
     def with_isotropic_noise(self, sigma: float) -> LinearModel:
-        """No distractor; noise ``σ² I`` instead (``docs/math.md#toy-claim-5``)."""
+        """No distractor; noise ``σ² I`` instead (``docs/math.md#toy-claim-5``); ``σ ≥ 0``."""
+        sigma = _real(sigma, "sigma", "a number ≥ 0")
+        if sigma.ndim or not np.isfinite(sigma) or not sigma >= 0:
+            raise ValueError(f"sigma: expected a finite number ≥ 0 (a standard deviation), got {sigma.tolist()!r}")
         return self.replace(distractor_directions=None, distractor_mean=np.zeros(0),
                             distractor_covariance=np.zeros((0, 0)), cross_covariance=None,
                             noise_covariance=np.diag(np.full(self.dimension, float(sigma) ** 2)))
@@ -363,6 +394,8 @@ class LinearModel:
         """The same model in ``dimension ≥ D`` dimensions: directions padded with zeros, the noise
         covariance padded with ``noise_variance`` on the new diagonal (default: the mean of the
         current diagonal).  The ``D``-dimensional part is unchanged, the new axes carry noise only."""
+        if isinstance(dimension, bool) or not isinstance(dimension, (int, np.integer)):
+            raise TypeError(f"dimension: expected an integer, got {dimension!r}")
         dimension = int(dimension)
         if dimension < self.dimension:
             raise ValueError(f"dimension: expected at least {self.dimension}, got {dimension}")
@@ -401,16 +434,48 @@ def _short(values) -> str:
     return "(" + ", ".join(f"{v:g}" for v in values[:4]) + (", …" if len(values) > 4 else "") + ")"
 
 
+def _check_resolution(signal, signal_deviations, distractors, distractor_deviations, mean, names) -> None:
+    """Refuse a model whose ``x`` float64 cannot hold (``docs/math.md#linear-resolution``).
+
+    The parts of coordinate ``i`` are ``σ_k·|a_s,k[i]|`` (signal components), ``σ_m·|a_d,m[i]|`` (distractors,
+    ``σ_m² = Σ_dd[m, m]``) and ``|μ_m·a_d,m[i]|`` (the distractors' mean); ``T_i`` is the largest.  A random source
+    ``r`` (a signal component or a distractor with variance) of size ``S_r = max_i`` of its parts is lost to
+    rounding in a coordinate ``i`` it reaches when ``T_i > S_r/u`` (:data:`RESOLUTION_RATIO`): a value it
+    adds there is about half an ulp of ``x_i`` or less.  Raises ``ValueError`` naming both sources, the coordinate and
+    the ratio.  (Noise is left out: a part lost next to independent noise changes ``Σ_x`` at second order.)
+    """
+    sources = [(f"{names['signal_directions']}[{k}]", signal[k], signal_deviations[k]) for k in range(len(signal))]
+    sources += [(f"{names['distractor_directions']}[{m}]", distractors[m], distractor_deviations[m])
+                for m in range(len(distractors))]
+    with np.errstate(over="ignore", under="ignore"):
+        parts = [(f"{label} (standard deviation)", np.abs(direction) * deviation)
+                 for label, direction, deviation in sources]
+        parts += [(f"{names['distractor_mean']}[{m}] (mean, along {names['distractor_directions']}[{m}])",
+                   np.abs(distractors[m] * mean[m])) for m in range(len(distractors))]
+        largest = np.max([part for _, part in parts], axis=0)
+        for (label, direction, deviation), (_, part) in zip(sources, parts):
+            size = float(np.max(part))
+            if not deviation > 0 or not size > 0:
+                continue  # no variance (or underflow, refused elsewhere): nothing random to lose
+            reached = np.flatnonzero(direction != 0)
+            ratios = largest[reached] / size
+            worst = int(np.argmax(ratios))
+            if ratios[worst] > RESOLUTION_RATIO:
+                i = int(reached[worst])
+                big = next(other for other, p in parts if p[i] == largest[i])
+                raise ValueError(
+                    f"{label}: lost to float64 rounding in x[{i}], where {big} adds {largest[i]:.3g} against at "
+                    f"most {size:.3g} (standard deviation) from {label} in any coordinate: a ratio of "
+                    f"{ratios[worst]:.3g} > 1/u = 2^53 = {RESOLUTION_RATIO:.3g} (float64 keeps ~16 digits, "
+                    "docs/math.md#linear-resolution); rescale the sources or set that part to 0")
+
+
 def _square(value, size: int, name: str) -> np.ndarray:
     """A covariance given as a number (× I), a vector (the diagonal) or a (size, size) matrix."""
     if np.ndim(value) == 0:
         number = _matrix(value, (), name)
         return np.eye(size) * float(number)
-    try:
-        array = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name}: expected a number, {size} numbers (the diagonal) or a {size}×{size} matrix, "
-                         f"got {value!r}") from None
+    array = _real(value, name, f"a number, {size} numbers (the diagonal) or a {size}×{size} matrix")
     if array.ndim == 1 and size > 0:
         return np.diag(_matrix(array, (size,), name))
     return _matrix(array, (size, size), name)

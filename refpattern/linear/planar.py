@@ -176,6 +176,8 @@ def random_pattern_rho(a_s, a_d, sigma: float, reference: float, sigma_y2: float
     mean = quad(rho_at, -np.pi / 2, np.pi / 2, points=breaks, limit=200, epsabs=1e-12, epsrel=1e-12)[0] / np.pi
     if reference >= 1.0:
         return float(mean), 0.0
+    if reference <= 0.0:  # ρ > 0 for every line but wᵀr = 0 (probability 0); t_ref below would be 0/0
+        return float(mean), 1.0
     # |t| at which ρ = reference: (1 − ρ)² (t²σ²_y + σ²) = t²σ²_y
     q = (1.0 - reference) ** 2
     t_ref = np.sqrt(q * sigma ** 2 / (sigma_y2 * (1.0 - q)))

@@ -1,0 +1,185 @@
+"""Adversarial calls on the linear laboratory's model layer (``refpattern/linear``): a model float64 cannot
+draw, arguments of the wrong type, and closed forms where they lose their digits — each refused with a
+message naming the argument, or computed right against an independent computation."""
+
+import numpy as np
+import pytest
+
+from refpattern import cli
+from refpattern.linear import closed_forms as cf
+from refpattern.linear.config import ConfigError, config_from_table
+from refpattern.linear.model import RESOLUTION_RATIO, UNIT_ROUNDOFF, LinearModel
+
+
+def toml_table(text):
+    import tomllib
+
+    return tomllib.loads(text)
+
+
+# --- sources more than 2^53 apart in one coordinate (docs/math.md#linear-resolution) ----------------------------
+
+def test_the_resolution_bound_is_where_float64_drops_an_addend():
+    # u = 2^-53 is half an ulp of a power of two: an addend below it vanishes, one just above survives
+    assert UNIT_ROUNDOFF == 2.0 ** -53 and RESOLUTION_RATIO == 2.0 ** 53
+    for big in (1.0, 2.0 ** 40, 2.0 ** -40):
+        assert big + 0.99 * UNIT_ROUNDOFF * big == big
+        assert big + 1.01 * UNIT_ROUNDOFF * big > big
+
+
+def test_a_signal_of_1e35_next_to_a_unit_distractor_is_refused_naming_both():
+    # x₁ = 1e35·y + ε: ε is below half an ulp of x₁, the draw has no distractor in x₁
+    y, eps = np.array([0.3, -0.7]), np.array([1.0, -2.0])
+    assert np.all(1e35 * y + eps == 1e35 * y)
+    with pytest.raises(ValueError) as error:
+        LinearModel([[1e35, 0.0]], "uniform", 1.0, [[1.0, 1.0]])
+    message = str(error.value)
+    assert message.startswith("distractor_directions[0]: lost to float64 rounding in x[0]")
+    assert "signal_directions[0]" in message and "5.77e+34" in message and "2^53" in message
+
+
+def test_the_bound_is_the_ratio_of_standard_deviations_on_either_side_of_2_53():
+    # gaussian signal of scale c (σ = c) along x₀ and x₁ = distractor of σ = 1 along (1, 1)
+    def model(ratio):
+        return LinearModel([[1.0, 0.0]], "gaussian", ratio, [[1.0, 1.0]])
+
+    model(RESOLUTION_RATIO / 1.01)
+    with pytest.raises(ValueError, match=r"distractor_directions\[0\]: lost to float64 rounding in x\[0\]"):
+        model(RESOLUTION_RATIO * 1.01)
+
+
+def test_a_huge_distractor_mean_swamps_the_fluctuations_and_is_named():
+    y = np.array([0.25, -0.5])
+    assert np.all(1e17 + y == 1e17)  # x₀ = y + 1e17 + ε keeps neither y nor ε
+    with pytest.raises(ValueError, match=r"^signal_directions\[0\]: .*distractor_mean\[0\] \(mean"):
+        LinearModel([[1.0, 0.0]], "uniform", 1.0, [[1.0, 1.0]], distractor_mean=1e17)
+
+
+def test_a_distractor_far_below_the_signal_is_refused():
+    with pytest.raises(ValueError, match=r"^distractor_directions\[0\]: lost to float64 rounding"):
+        LinearModel([[1.0, 0.0]], "uniform", 1.0, [[1.0, 1.0]], distractor_covariance=1e-300)
+
+
+@pytest.mark.parametrize("angle", [45.0, 135.0, 225.0, 315.0, 405.0, 765.0])
+def test_rotation_residue_is_not_a_lost_source(angle):
+    # (1, 1) rotated by 45° is (1.1e-16, 1.41), by 765° (-5.6e-16, 1.41): rounding of the rotation, next to a
+    # signal part of 0.577 and a distractor σ = 0.1 more than 2^53 apart per coordinate, not per source
+    toy = LinearModel([[1.0, 0.0]], "uniform", 1.0, [[1.0, 1.0]], distractor_covariance=0.01)
+    rotated = toy.rotated(angle)
+    a_d = rotated.distractor_directions[0]
+    assert np.min(np.abs(a_d)) < 1e-14 * np.max(np.abs(a_d))
+    np.testing.assert_allclose(np.linalg.norm(a_d), np.sqrt(2.0), rtol=1e-15)
+
+
+def test_a_mean_lost_next_to_larger_fluctuations_is_accepted():
+    model = LinearModel([[1.0, 0.0]], "uniform", 1.0, [[1.0, 1.0]], distractor_mean=1e-20)
+    assert model.mean[1] == 1e-20
+
+
+def test_a_config_file_names_its_keys_and_verify_exits_2(tmp_path, capsys):
+    text = ("dimension = 2\n[signal]\ndirections = [[1e35, 0.0]]\n"
+            "[distractor]\ndirections = [[1.0, 1.0]]\n")
+    with pytest.raises(ConfigError, match=r"^distractor\.directions\[0\]: lost to float64 rounding in x\[0\], where "
+                                          r"signal\.directions\[0\]"):
+        config_from_table(toml_table(text))
+    path = tmp_path / "huge.toml"
+    path.write_text(text)
+    assert cli.main(["verify", "--config", str(path), "--out", str(tmp_path / "out")]) == 2
+    assert "distractor.directions[0]: lost to float64 rounding" in capsys.readouterr().err
+
+
+# --- arguments of the wrong type: named, never read as 1, 0, NaN or a parsed string ---------------------------
+
+@pytest.mark.parametrize("argument, value, what", [
+    ("signal_directions", [[True, False]], "booleans"),
+    ("signal_directions", [["1", "0"]], "strings"),
+    ("signal_directions", [[1 + 0j, 0.0]], "complex numbers"),
+    ("signal_directions", None, "objects that are not numbers"),
+    ("signal_scales", True, "booleans"),
+    ("signal_scales", "2", "strings"),
+    ("signal_scales", None, "objects that are not numbers"),
+    ("signal_scales", 1j, "complex numbers"),
+    ("distractor_mean", True, "booleans"),
+    ("distractor_mean", "1", "strings"),
+    ("distractor_mean", None, "objects that are not numbers"),
+    ("distractor_covariance", "1", "strings"),
+    ("distractor_covariance", None, "objects that are not numbers"),
+    ("noise_covariance", True, "booleans"),
+    ("noise_covariance", None, "objects that are not numbers"),
+    ("distractor_directions", [[1j, 1.0]], "complex numbers"),
+])
+def test_a_number_argument_of_another_type_is_a_type_error_naming_it(argument, value, what):
+    arguments = {"signal_directions": [[1.0, 0.0]], "distractor_directions": [[1.0, 1.0]], argument: value}
+    with pytest.raises(TypeError, match=rf"^{argument}: expected real numbers, got {what} "):
+        LinearModel(**arguments)
+
+
+@pytest.mark.parametrize("kinds", [None, 3, b"uniform", {"uniform": 1}])
+def test_signal_kinds_of_another_type_is_a_type_error_naming_it(kinds):
+    with pytest.raises(TypeError, match=r"^signal_kinds: expected one of \('uniform', 'gaussian', 'rademacher'\)"):
+        LinearModel([[1.0, 0.0]], kinds)
+
+
+def test_names_must_be_a_dict():
+    with pytest.raises(TypeError, match=r"^names: expected a dict"):
+        LinearModel([[1.0, 0.0]], names=["x"])
+
+
+def test_a_masked_direction_is_refused_with_the_count_and_an_unmasked_one_read_as_its_values():
+    masked = np.ma.masked_array([[1.0, 7.0]], mask=[[False, True]])
+    with pytest.raises(ValueError, match=r"^signal_directions: a masked array with 1 masked entries"):
+        LinearModel(masked)
+    model = LinearModel(np.ma.masked_array([[1.0, 7.0]], mask=[[False, False]]))
+    np.testing.assert_array_equal(model.signal_directions, [[1.0, 7.0]])
+    assert type(model.signal_directions) is np.ndarray
+
+
+def test_integers_numpy_scalars_and_0d_arrays_give_the_model_of_the_floats():
+    floats = LinearModel([[1.0, 0.0]], "uniform", 2.0, [[1.0, 1.0]], distractor_mean=3.0, distractor_covariance=0.5)
+    others = LinearModel(np.array([[1, 0]]), ("uniform",), np.float32(2.0), [(1, 1)], distractor_mean=np.array(3),
+                         distractor_covariance=np.float64(0.5))
+    np.testing.assert_array_equal(others.input_covariance, floats.input_covariance)
+    np.testing.assert_array_equal(others.mean, floats.mean)
+
+
+# --- the model's variants and the closed forms' options ------------------------------------------------------
+
+TOY = LinearModel([[1.0, 0.0]], "uniform", 1.0, [[1.0, 1.0]])
+
+
+@pytest.mark.parametrize("sigma, error", [(-1.0, ValueError), (float("nan"), ValueError), (None, TypeError),
+                                          (True, TypeError)])
+def test_isotropic_noise_needs_a_standard_deviation(sigma, error):
+    # σ = −1 used to give the noise of σ = 1 silently
+    with pytest.raises(error, match=r"^sigma: expected"):
+        TOY.with_isotropic_noise(sigma)
+
+
+@pytest.mark.parametrize("dimension", [2.7, "3", True])
+def test_embedded_needs_an_integer_dimension(dimension):
+    # 2.7 used to be cut to 2 and "3" parsed
+    with pytest.raises(TypeError, match=r"^dimension: expected an integer"):
+        TOY.embedded(dimension)
+
+
+@pytest.mark.parametrize("component, error", [(1, ValueError), (-1, ValueError), (0.5, TypeError),
+                                              (True, TypeError)])
+def test_a_closed_form_component_is_an_index_of_a_signal(component, error):
+    # 1 used to raise IndexError, −1 to read the last component, 0.5 to be cut to 0
+    for closed_form in (cf.optimal_filter, cf.signal_pattern):
+        with pytest.raises(error, match=r"^component: expected"):
+            closed_form(TOY, component)
+
+
+def test_the_random_baseline_beats_a_reference_of_0_or_below_with_probability_1():
+    # ρ > 0 for every random line but wᵀr = 0; the planar formula used to divide 0 by 0 (probability nan)
+    for reference in (0.0, -0.5):
+        baseline = cf.random_baseline(TOY, reference)
+        assert baseline.probability == 1.0
+        assert baseline.mean == cf.random_baseline(TOY, 0.5).mean
+
+
+@pytest.mark.parametrize("reference", [float("nan"), float("inf"), None, "0.5"])
+def test_the_random_baseline_needs_a_finite_reference(reference):
+    with pytest.raises(ValueError, match=r"^reference: expected a finite number"):
+        cf.random_baseline(TOY, reference)
