@@ -1,0 +1,33 @@
+"""Adversarial cases of refpattern as an oracle in another library's tests: the comparison helpers
+(refpattern.testing.compare), reference files (save_reference / load_reference), and the network and
+patterns files written through refpattern/files.py — odd argument types, crafted or hand-edited
+archives and unwritable targets that once gave a crash inside, an unclear message or a silent pass."""
+
+import io
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+import refpattern as rp
+from refpattern.testing import compare_explanation, load_reference, save_reference
+
+
+def dense_net(seed=0):
+    rng = np.random.default_rng(seed)
+    return rp.Sequential([rp.Dense(rng.normal(size=(5, 4)), rng.normal(size=5)), rp.ReLU(),
+                          rp.Dense(rng.normal(size=(3, 5)), rng.normal(size=3))], input_shape=(4,))
+
+
+def test_a_timedelta_actual_is_not_read_as_numbers():
+    """numpy counts timedelta64 as an integer dtype, so a timedelta array was compared as its tick
+    counts; it is refused like datetime64, naming the argument and the dtype."""
+    net, x = dense_net(), np.random.default_rng(1).normal(size=(2, 4))
+    reference = rp.explain(net, x, "gradient")
+    ticks = np.round(reference * 1e6).astype("timedelta64[us]")
+    with pytest.raises(TypeError, match=r"actual: expected a real numeric array .* got dtype timedelta64\[us\]"):
+        compare_explanation(ticks, net, x, "gradient", rtol=1.0)
+    # integers stay numbers: an integer map equal to an integer-valued reference passes
+    assert compare_explanation(np.zeros((2, 4), dtype=np.int32), rp.Sequential([rp.Dense(np.zeros((3, 4)))]),
+                               x, "gradient").passed
