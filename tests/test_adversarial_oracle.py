@@ -4,7 +4,6 @@ patterns files written through refpattern/files.py — odd argument types, craft
 archives and unwritable targets that once gave a crash inside, an unclear message or a silent pass."""
 
 import io
-import json
 import zipfile
 
 import numpy as np
@@ -64,3 +63,118 @@ def test_a_path_that_is_no_path_is_refused_naming_the_argument(path):
     for call in (net.save, patterns.save, rp.Sequential.load, rp.Patterns.load):
         with pytest.raises(TypeError, match=rf"path: expected a file path .* got {type(path).__name__}"):
             call(path)
+
+
+@pytest.fixture(scope="module")
+def reference_arrays(tmp_path_factory):
+    net, x = dense_net(), np.random.default_rng(3).normal(size=(3, 4))
+    path = save_reference(tmp_path_factory.mktemp("reference") / "reference.npz", net, x,
+                          ["gradient", "integrated_gradients"], options={"integrated_gradients": {"steps": 3}})
+    with np.load(path, allow_pickle=False) as archive:
+        return {name: archive[name] for name in archive.files}
+
+
+def _write(path, arrays, compression=zipfile.ZIP_STORED):
+    """``arrays`` as an .npz archive whose members are stored with ``compression``."""
+    with zipfile.ZipFile(path, "w", compression=compression) as archive:
+        for name, value in arrays.items():
+            member = io.BytesIO()
+            np.lib.format.write_array(member, np.asarray(value), allow_pickle=False)
+            archive.writestr(name + ".npy", member.getvalue())
+    return path
+
+
+def _corrupt_deflate(path, arrays):
+    _write(path, arrays, zipfile.ZIP_DEFLATED)
+    raw = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo("manifest.json.npy")
+    start = info.header_offset + 30 + len(info.filename) + len(info.extra)
+    raw[start + 2:start + 40] = bytes(b ^ 0xFF for b in raw[start + 2:start + 40])
+    path.write_bytes(bytes(raw))
+
+
+def _unknown_compression(path, arrays):
+    _write(path, arrays)
+    raw = bytearray(path.read_bytes())
+    for signature, offset in ((b"PK\x03\x04", 8), (b"PK\x01\x02", 10)):  # local and central headers
+        at = raw.find(signature)
+        while at >= 0:
+            raw[at + offset:at + offset + 2] = (99).to_bytes(2, "little")
+            at = raw.find(signature, at + 4)
+    path.write_bytes(bytes(raw))
+
+
+def _huge_declared_shape(path, arrays):
+    _write(path, arrays)
+    with zipfile.ZipFile(path, "a") as archive:
+        member = io.BytesIO()
+        np.lib.format.write_array_header_1_0(member, {"descr": "<f8", "fortran_order": False, "shape": (2**50,)})
+        archive.writestr("zz.npy", member.getvalue() + bytes(16))
+
+
+@pytest.mark.parametrize("damage, words", [
+    (_corrupt_deflate, "error: Error -3 while decompressing"),
+    (_unknown_compression, "NotImplementedError: That compression method is not supported"),
+    (_huge_declared_shape, "MemoryError"),
+])
+def test_load_reference_names_the_file_for_a_damaged_or_crafted_archive(tmp_path, reference_arrays, damage, words):
+    """A corrupt deflate stream raised zlib.error, an unknown compression method NotImplementedError
+    and an entry declaring 8 PiB a MemoryError out of load_reference, naming no file (Patterns.load
+    and Sequential.load already turned them into a ValueError)."""
+    path = tmp_path / "damaged.npz"
+    damage(path, reference_arrays)
+    with pytest.raises(ValueError, match=rf"^{path}: not a readable refpattern reference file \(.*{words}"):
+        load_reference(path)
+
+
+def test_load_reference_refuses_a_manifest_nested_too_deeply(tmp_path, reference_arrays):
+    """A manifest nested a few hundred levels deep raised RecursionError from json or from the
+    resolution of array references."""
+    text = str(reference_arrays["manifest.json"])
+    for depth in (900, 100_000):
+        deep = text.replace('"network": {', '"network": {"deep": ' + "[" * depth + "]" * depth + ", ", 1)
+        path = _write(tmp_path / f"deep{depth}.npz", {**reference_arrays, "manifest.json": np.array(deep)})
+        with pytest.raises(ValueError, match=rf"^{path}: manifest.json is (nested too deeply|not JSON \(Recursion)"):
+            load_reference(path)
+
+
+@pytest.mark.parametrize("entry, value, words", [
+    ("network.torch.0.weight", np.zeros((5, 3)),
+     r"entry 'network.torch.0.weight' has shape \[5, 3\] and dtype float64; the manifest declares shape \[5, 4\] "
+     r"and dtype float64"),
+    ("network.keras.2.bias", np.zeros(3, dtype=np.float32),
+     r"entry 'network.keras.2.bias' has shape \[3\] and dtype float32; the manifest declares shape \[3\] and dtype "
+     r"float64"),
+    ("resolved.integrated_gradients.alphas", np.zeros(4),
+     r"entry 'resolved.integrated_gradients.alphas' has shape \[4\]"),
+    ("explanation.gradient.NCHW", np.zeros((3, 5)), r"method 'gradient': its explanation 'explanation.gradient.NCHW' "
+                                                    r"has shape \(3, 5\), which is not the shape of the inputs"),
+    ("explanation.integrated_gradients.NCHW", np.zeros((2, 4)), "method 'integrated_gradients': its explanation"),
+    ("targets", np.zeros(2, dtype=np.int64), r"targets has shape \(2,\); expected 1 dimension\(s\) and one row per "
+                                             r"sample of x \(3\)"),
+    ("logits", np.zeros(3), r"logits has shape \(3,\)"),
+    ("x.NCHW", np.zeros(3), r"x.NCHW should be a float batch of at least 2 dimensions, got dtype float64 shape"),
+])
+def test_load_reference_refuses_entries_that_contradict_the_manifest_or_the_inputs(tmp_path, reference_arrays, entry,
+                                                                                   value, words):
+    """A hand-edited entry of another shape or dtype than the manifest declares, or an explanation,
+    targets or logits that do not fit the inputs, was returned as if refpattern had written it."""
+    path = _write(tmp_path / "edited.npz", {**reference_arrays, entry: value})
+    with pytest.raises(ValueError, match=rf"^{path}: {words}"):
+        load_reference(path)
+
+
+def test_load_reference_reads_a_file_of_the_other_byte_order_and_names_a_file_object(tmp_path, reference_arrays):
+    """The declared dtype is compared whatever byte order the writing machine had; a file object is
+    named by its name, not its repr."""
+    swapped = {name: value.astype(value.dtype.newbyteorder(">")) if value.dtype.kind in "fiuU" else value
+               for name, value in reference_arrays.items()}
+    loaded = load_reference(_write(tmp_path / "big_endian.npz", swapped))
+    np.testing.assert_array_equal(loaded["network"]["torch"][0]["weight"], reference_arrays["network.torch.0.weight"])
+    with open(_write(tmp_path / "edited.npz", {**reference_arrays, "targets": np.zeros(1, dtype=int)}), "rb") as file:
+        with pytest.raises(ValueError, match=rf"^{tmp_path / 'edited.npz'}: targets has shape"):
+            load_reference(file)
+    with pytest.raises(TypeError, match="load_reference: path should be a file path or a binary file object, got "
+                                        "NoneType"):
+        load_reference(None)
