@@ -178,3 +178,35 @@ def test_load_reference_reads_a_file_of_the_other_byte_order_and_names_a_file_ob
     with pytest.raises(TypeError, match="load_reference: path should be a file path or a binary file object, got "
                                         "NoneType"):
         load_reference(None)
+
+
+@pytest.mark.parametrize("argument, value, error, words", [
+    ("path", None, TypeError, "save_reference: path must be a file path (str, bytes or os.PathLike), got NoneType"),
+    ("path", io.BytesIO(), TypeError, "save_reference: path must be a file path (str, bytes or os.PathLike), got "
+                                      "BytesIO"),
+    ("methods", None, TypeError, "save_reference: methods must be a method name or a sequence of them, got NoneType"),
+    ("methods", 3, TypeError, "save_reference: methods must be a method name or a sequence of them, got int"),
+    ("options", "lrp.epsilon", TypeError, "save_reference: options must be a dict {method: {option: value}}, got str"),
+    ("options", {1: {}}, TypeError, "save_reference: options' keys must be method names (str), got 1"),
+])
+def test_save_reference_names_the_argument_of_a_wrong_type(tmp_path, argument, value, error, words):
+    """None or an int as methods gave "'NoneType' object is not iterable", a string as options a
+    ValueError from dict(), a file object as path pathlib's TypeError: none named the argument."""
+    net, x = dense_net(), np.random.default_rng(3).normal(size=(2, 4))
+    arguments = {"path": tmp_path / "r.npz", "methods": ["gradient"], "options": None, argument: value}
+    with pytest.raises(error) as raised:
+        save_reference(arguments["path"], net, x, arguments["methods"], options=arguments["options"])
+    assert str(raised.value) == words
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_save_reference_takes_a_bytes_path_and_names_a_missing_folder(tmp_path):
+    """A bytes path (a path like any other to os) failed inside pathlib; a missing folder is named."""
+    net, x = dense_net(), np.random.default_rng(3).normal(size=(2, 4))
+    written = save_reference(bytes(tmp_path / "r.npz"), net, x, "gradient")
+    assert written == tmp_path / "r.npz"
+    np.testing.assert_array_equal(load_reference(written)["explanations"]["gradient"]["NCHW"],
+                                  rp.explain(net, x, "gradient"))
+    with pytest.raises(FileNotFoundError, match="missing' does not exist") as error:
+        save_reference(tmp_path / "missing" / "r.npz", net, x, "gradient")
+    assert error.value.filename == str(tmp_path / "missing" / "r.npz")

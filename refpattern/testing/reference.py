@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import numbers
+import os
 import pathlib
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -110,8 +112,8 @@ def save_reference(path, net, x, methods, *, targets=None, backend=None, options
 
     Parameters
     ----------
-    path : str or path-like
-        Written as given (no suffix is added); ``.npz`` is the convention.
+    path : str, bytes or path-like
+        Written as given (no suffix is added); ``.npz`` is the convention.  Its folder must exist.
     net : Sequential
         Needs ``input_shape`` (or an image input whose shape fixes it) for the Keras layout.
     x : ndarray (N, C, H, W) or (N, F)
@@ -134,18 +136,31 @@ def save_reference(path, net, x, methods, *, targets=None, backend=None, options
     """
     if not isinstance(net, Sequential):
         raise TypeError(f"save_reference: net must be a refpattern.Sequential, got {type(net).__name__}")
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"save_reference: path must be a file path (str, bytes or os.PathLike), got "
+                        f"{type(path).__name__}")
     x = net.check_input(x)
     if isinstance(methods, str):
         methods = [methods]
+    if not hasattr(methods, "__iter__"):
+        raise TypeError(f"save_reference: methods must be a method name or a sequence of them, got "
+                        f"{type(methods).__name__}")
     methods = list(methods)
     if not methods or not all(isinstance(m, str) for m in methods):
         raise TypeError(f"save_reference: methods must be method names (str), got {methods!r}")
     names = [canonical_name(m) for m in methods]
     if len(set(names)) != len(names):
         raise ValueError(f"save_reference: a method is listed twice in {methods!r} (canonical names {names})")
+    if not (options is None or isinstance(options, Mapping)):
+        raise TypeError(f"save_reference: options must be a dict {{method: {{option: value}}}}, got "
+                        f"{type(options).__name__}")
     options = {} if options is None else dict(options)
     by_canonical = {}
     for key, value in options.items():
+        if not isinstance(key, str):
+            raise TypeError(f"save_reference: options' keys must be method names (str), got {key!r}")
         canonical = canonical_name(key)
         if canonical not in names:
             raise ValueError(f"save_reference: options given for {key!r}, which is not among the methods {names}")
