@@ -210,3 +210,43 @@ def test_save_reference_takes_a_bytes_path_and_names_a_missing_folder(tmp_path):
     with pytest.raises(FileNotFoundError, match="missing' does not exist") as error:
         save_reference(tmp_path / "missing" / "r.npz", net, x, "gradient")
     assert error.value.filename == str(tmp_path / "missing" / "r.npz")
+
+
+@pytest.mark.parametrize("value, error, words", [
+    (np.full((5, 4), np.nan), ValueError, r"kernel layer 0 \(dense\): a contains NaN or inf"),
+    (np.full((5, 4), 1j), TypeError, r"kernel layer 0 \(dense\): a must be a real \(float or int\) array, got dtype "
+                                     r"complex128"),
+    (np.ones((5, 4), dtype=bool), TypeError, "got dtype bool"),
+    (np.full((5, 4), None), TypeError, "got dtype object"),
+])
+def test_hand_built_patterns_refuse_what_no_fit_returns_and_no_file_holds(value, error, words):
+    """A NaN pattern was taken and then explained as 'the backward pass overflows float64'; a
+    complex one lost its imaginary part with only a ComplexWarning; and Patterns.save wrote a file
+    that Patterns.load refuses."""
+    with pytest.raises(error, match=words):
+        rp.patterns.LayerPatterns(0, 0, "dense", (5, 4), a=value)
+
+
+def test_hand_built_patterns_refuse_counts_and_layers_of_the_wrong_kind(tmp_path):
+    """Counts of another length saved a file Patterns.load refuses; a layer that is not a
+    LayerPatterns ended in AttributeError."""
+    net, patterns = small_patterns()
+    first = patterns[0]
+    with pytest.raises(ValueError, match=r"kernel layer 0 \(d\): counts must be three arrays of shape \(5,\)"):
+        rp.patterns.LayerPatterns(0, 0, "d", (5, 4), a=first.a, counts=(np.ones(3),) * 3, n_samples=1)
+    with pytest.raises(ValueError, match="n = n_plus \\+ n_minus = n_samples = 40"):
+        rp.patterns.LayerPatterns(0, 0, "d", (5, 4), a=first.a, counts=(np.full(5, 40), np.ones(5), np.ones(5)),
+                                  n_samples=40)
+    with pytest.raises(TypeError, match=r"Patterns: layers\[1\] must be a LayerPatterns, got int"):
+        rp.Patterns(patterns.estimator, [first, 7])
+    with pytest.raises(TypeError, match="Patterns: layers must be a sequence of LayerPatterns, got NoneType"):
+        rp.Patterns(patterns.estimator, None)
+    # what is accepted round-trips: a hand-built copy saves, loads and explains bit for bit
+    layers = [rp.patterns.LayerPatterns(k, p.layer_index, p.layer_name, p.shape, a_plus=p.a_plus, a_minus=p.a_minus,
+                                        counts=p.counts, n_samples=p.n_samples) for k, p in enumerate(patterns)]
+    rebuilt = rp.Patterns(patterns.estimator, layers, patterns.fingerprint)
+    rebuilt.save(tmp_path / "p.npz")
+    x = np.random.default_rng(5).normal(size=(2, 4))
+    loaded = rp.Patterns.load(tmp_path / "p.npz")
+    np.testing.assert_array_equal(rp.explain(net, x, "pattern.attribution", patterns=loaded),
+                                  rp.explain(net, x, "pattern.attribution", patterns=patterns))
