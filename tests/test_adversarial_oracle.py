@@ -4,6 +4,7 @@ patterns files written through refpattern/files.py — odd argument types, craft
 archives and unwritable targets that once gave a crash inside, an unclear message or a silent pass."""
 
 import io
+import sys
 import zipfile
 
 import numpy as np
@@ -129,10 +130,11 @@ def test_load_reference_names_the_file_for_a_damaged_or_crafted_archive(tmp_path
 
 
 def test_load_reference_refuses_a_manifest_nested_too_deeply(tmp_path, reference_arrays):
-    """A manifest nested a few hundred levels deep raised RecursionError from json or from the
-    resolution of array references."""
+    """A manifest nested about as deep as Python's recursion limit raised RecursionError from json or
+    from the resolution of array references."""
     text = str(reference_arrays["manifest.json"])
-    for depth in (900, 100_000):
+    limit = sys.getrecursionlimit()
+    for depth in (limit - 50, 100 * limit):
         deep = text.replace('"network": {', '"network": {"deep": ' + "[" * depth + "]" * depth + ", ", 1)
         path = _write(tmp_path / f"deep{depth}.npz", {**reference_arrays, "manifest.json": np.array(deep)})
         with pytest.raises(ValueError, match=rf"^{path}: manifest.json is (nested too deeply|not JSON \(Recursion)"):
