@@ -48,8 +48,15 @@ def _current_umask() -> int:
     return mask
 
 
+def _check_path(path) -> None:
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise TypeError(f"path: expected a file path (str, bytes or os.PathLike) or, where a binary file object "
+                        f"is accepted, one open for binary reading or writing; got {type(path).__name__}")
+
+
 def _target(path) -> str:
     """The file a write to ``path`` replaces: ``path`` with symbolic links resolved."""
+    _check_path(path)
     path = os.fspath(path)
     if isinstance(path, bytes):
         path = os.fsdecode(path)
@@ -70,6 +77,11 @@ def _stage(target: str, content: Content) -> str:
     if os.path.isdir(target):  # else the rename below fails naming the temporary file, not the target
         raise IsADirectoryError(errno.EISDIR, "is a directory; give the path of a file to write", target)
     directory, name = os.path.split(target)
+    if not os.path.isdir(directory or "."):  # else mkstemp's error names the temporary file, not the target
+        if os.path.exists(directory):
+            raise NotADirectoryError(errno.ENOTDIR, f"{directory!r} is not a directory, so nothing can be written "
+                                     "into it", target)
+        raise FileNotFoundError(errno.ENOENT, f"the directory {directory!r} does not exist; create it first", target)
     descriptor, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory or ".")
     try:
         with os.fdopen(descriptor, "wb") as handle:
@@ -136,6 +148,7 @@ def write_atomically(path, content: Content) -> None:
     """Write the file ``path`` through a temporary file and ``os.replace`` (module docstring): its
     bytes, or ``write(handle)`` writing them to a binary handle.  On any failure ``path`` is left
     as it was and no temporary file remains."""
+    _check_path(path)
     write_files_atomically({path: content})
 
 
@@ -152,7 +165,10 @@ def archive_checksum(arrays: Mapping) -> str:
 
 
 def file_name(path) -> str:
-    """How messages name ``path``: the path itself, or a file object's ``name``."""
+    """How messages name ``path``: the path itself, or a file object's ``name`` (``TypeError`` for
+    anything that is neither)."""
+    if not hasattr(path, "read"):
+        _check_path(path)
     return getattr(path, "name", "<file object>") if hasattr(path, "read") else os.fspath(path)
 
 

@@ -175,7 +175,12 @@ class Patterns:
         if not isinstance(estimator, Estimator):
             raise TypeError(f"Patterns: estimator must be a refpattern Estimator, got {type(estimator).__name__}")
         self.estimator = estimator
+        if not hasattr(layers, "__iter__"):
+            raise TypeError(f"Patterns: layers must be a sequence of LayerPatterns, got {type(layers).__name__}")
         self.layers = tuple(layers)
+        for k, layer in enumerate(self.layers):
+            if not isinstance(layer, LayerPatterns):
+                raise TypeError(f"Patterns: layers[{k}] must be a LayerPatterns, got {type(layer).__name__}")
         self.fingerprint = _check_fingerprint(fingerprint, len(self.layers))
         for layer in self.layers:
             missing = [name for name in estimator.fields if getattr(layer, name) is None]

@@ -47,11 +47,19 @@ class DegenerateNeuron:
 REGIMES = ("all", "plus", "minus")
 
 
-def _readonly(array, copy=True):
+def _readonly(array, copy=True, label="a", where="LayerPatterns"):
     """A read-only float64 array; ``copy=False`` takes over an array the library just made
-    (saves a layer-sized copy, e.g. 2 × 822 MB for VGG-16's first dense layer)."""
+    (saves a layer-sized copy, e.g. 2 × 822 MB for VGG-16's first dense layer) and checked finite.
+    A given array (``copy=True``) must be real (float or int) and finite: it is what a fit returns and
+    what :meth:`Patterns.load` reads back."""
     if array is None:
         return None
+    if copy:
+        given = np.asarray(array)
+        if given.dtype.kind not in "fiu":
+            raise TypeError(f"{where}: {label} must be a real (float or int) array, got dtype {given.dtype}")
+        if not np.all(np.isfinite(given)):
+            raise ValueError(f"{where}: {label} contains NaN or inf; a pattern is finite")
     array = np.array(array, dtype=np.float64) if copy else np.asarray(array, dtype=np.float64)
     array.setflags(write=False)
     return array
@@ -79,7 +87,11 @@ class LayerPatterns:
     degenerate : tuple of DegenerateNeuron
     copy : bool
         Copy the pattern arrays (default).  The estimators pass ``False`` for arrays they have
-        just created and hold no other reference to.
+        just created, checked finite and hold no other reference to.
+
+    Given arrays must be real (float or int; ``TypeError`` otherwise) and finite, and ``counts``
+    three (O,) arrays with ``n = n₊ + n₋ = n_samples`` (``ValueError``): what a fit returns and what
+    :meth:`Patterns.load` accepts, so hand-built patterns save and load like fitted ones.
     """
 
     def __init__(self, kernel_index, layer_index, layer_name, shape, a=None, a_plus=None, a_minus=None,
@@ -87,23 +99,32 @@ class LayerPatterns:
         self.kernel_index, self.layer_index = int(kernel_index), int(layer_index)
         self.layer_name = str(layer_name)
         self.shape = tuple(int(s) for s in shape)
-        self.a = _readonly(a, copy)
+        where = f"kernel layer {kernel_index} ({layer_name})"
+        self.a = _readonly(a, copy, "a", where)
         if self.a is not None:
             if a_plus is not None or a_minus is not None:
                 raise ValueError("LayerPatterns: give either a (one pattern) or a_plus/a_minus, not both")
             self.a_plus = self.a_minus = self.a
         else:
-            self.a_plus, self.a_minus = _readonly(a_plus, copy), _readonly(a_minus, copy)
+            self.a_plus = _readonly(a_plus, copy, "a_plus", where)
+            self.a_minus = _readonly(a_minus, copy, "a_minus", where)
         for label, value in (("a", self.a), ("a_plus", self.a_plus), ("a_minus", self.a_minus)):
             if value is not None and value.shape != self.shape:
                 raise ValueError(f"kernel layer {kernel_index} ({layer_name}): {label} has shape {value.shape}, "
                                  f"expected {self.shape}")
+        self.n_samples = int(n_samples)
         if counts is not None:
             counts = RegimeCounts(*(np.array(c, dtype=np.int64) for c in counts))
+            # what the file keeps and Patterns.load checks: one count per neuron, n = n₊ + n₋ = n_samples
+            if (any(c.shape != self.shape[:1] for c in counts) or np.any(counts.n_plus < 0)
+                    or np.any(counts.n_minus < 0) or np.any(counts.n != counts.n_plus + counts.n_minus)
+                    or np.any(counts.n != self.n_samples)):
+                raise ValueError(f"{where}: counts must be three arrays of shape {self.shape[:1]} (one count per "
+                                 f"neuron) with n = n_plus + n_minus = n_samples = {self.n_samples}, got shapes "
+                                 f"{[c.shape for c in counts]}")
             for c in counts:
                 c.setflags(write=False)
         self.counts = counts
-        self.n_samples = int(n_samples)
         self.degenerate = tuple(degenerate)
 
     def __repr__(self) -> str:

@@ -226,8 +226,8 @@ def compare_explanation(actual, net, x, method, *, target=None, layout="NCHW", r
         raw = np.asarray(actual)
     except Exception as error:
         raise TypeError(f"actual: could not read it as an array ({error})") from None
-    if raw.dtype == object or not (np.issubdtype(raw.dtype, np.floating) or np.issubdtype(raw.dtype, np.integer)):
-        raise TypeError(f"actual: expected a real numeric array, got dtype {raw.dtype}")
+    if raw.dtype.kind not in "fiu":  # timedelta64 counts as an integer to numpy.issubdtype; it is no number here
+        raise TypeError(f"actual: expected a real numeric array (float, int or uint), got dtype {raw.dtype}")
     actual_dtype = raw.dtype
     actual64 = raw.astype(np.float64)
     name = method if isinstance(method, str) else "a Composite"

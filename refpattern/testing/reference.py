@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import numbers
+import os
 import pathlib
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -110,8 +112,8 @@ def save_reference(path, net, x, methods, *, targets=None, backend=None, options
 
     Parameters
     ----------
-    path : str or path-like
-        Written as given (no suffix is added); ``.npz`` is the convention.
+    path : str, bytes or path-like
+        Written as given (no suffix is added); ``.npz`` is the convention.  Its folder must exist.
     net : Sequential
         Needs ``input_shape`` (or an image input whose shape fixes it) for the Keras layout.
     x : ndarray (N, C, H, W) or (N, F)
@@ -134,18 +136,31 @@ def save_reference(path, net, x, methods, *, targets=None, backend=None, options
     """
     if not isinstance(net, Sequential):
         raise TypeError(f"save_reference: net must be a refpattern.Sequential, got {type(net).__name__}")
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"save_reference: path must be a file path (str, bytes or os.PathLike), got "
+                        f"{type(path).__name__}")
     x = net.check_input(x)
     if isinstance(methods, str):
         methods = [methods]
+    if not hasattr(methods, "__iter__"):
+        raise TypeError(f"save_reference: methods must be a method name or a sequence of them, got "
+                        f"{type(methods).__name__}")
     methods = list(methods)
     if not methods or not all(isinstance(m, str) for m in methods):
         raise TypeError(f"save_reference: methods must be method names (str), got {methods!r}")
     names = [canonical_name(m) for m in methods]
     if len(set(names)) != len(names):
         raise ValueError(f"save_reference: a method is listed twice in {methods!r} (canonical names {names})")
+    if not (options is None or isinstance(options, Mapping)):
+        raise TypeError(f"save_reference: options must be a dict {{method: {{option: value}}}}, got "
+                        f"{type(options).__name__}")
     options = {} if options is None else dict(options)
     by_canonical = {}
     for key, value in options.items():
+        if not isinstance(key, str):
+            raise TypeError(f"save_reference: options' keys must be method names (str), got {key!r}")
         canonical = canonical_name(key)
         if canonical not in names:
             raise ValueError(f"save_reference: options given for {key!r}, which is not among the methods {names}")
@@ -227,30 +242,43 @@ def load_reference(path) -> dict:
     - ``"options"``, ``"resolved"``: ``{method: {name: value}}`` with arrays in place;
     - ``"conventions"``, ``"refpattern_version"``.
 
-    Raises ``ValueError`` naming the file for one that is not a readable ``.npz`` archive, has no
-    manifest or one that is not the JSON object ``save_reference`` writes (format, version 1, its
-    keys), or lacks an entry the manifest lists or refers to; ``FileNotFoundError`` for a missing one.
+    Raises ``ValueError`` naming the file for one that is not a readable ``.npz`` archive (truncated,
+    corrupt or crafted), has no manifest or one that is not the JSON object ``save_reference`` writes
+    (format, version 1, its keys), lacks an entry the manifest lists or refers to, holds an entry
+    whose shape or dtype is not the one the manifest declares, or explanations, targets, ``y_t`` or
+    logits that do not fit the inputs; ``FileNotFoundError`` for a missing one; ``TypeError`` for a
+    ``path`` that is neither a path nor a binary file object.
     """
     import json
+    import os
     import zipfile
+    import zlib
 
     import numpy as np
 
+    if not (hasattr(path, "read") or isinstance(path, (str, bytes, os.PathLike))):
+        raise TypeError(f"load_reference: path should be a file path or a binary file object, got "
+                        f"{type(path).__name__}")
+    name = getattr(path, "name", "<file object>") if hasattr(path, "read") else path
+    # what a damaged or crafted archive raises (MemoryError: an entry whose header declares a huge shape)
+    unreadable = (OSError, ValueError, EOFError, KeyError, NotImplementedError, MemoryError, zipfile.BadZipFile,
+                  zlib.error)
+
     def fail(message):
-        raise ValueError(f"{path}: {message}")
+        raise ValueError(f"{name}: {message}")
 
     try:
         archive = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+    except unreadable as error:
         fail(f"not a readable refpattern reference file ({type(error).__name__}: {error})")
     if not isinstance(archive, np.lib.npyio.NpzFile):
         fail("not a refpattern reference file (a single .npy array, not an .npz archive)")
     with archive:
         try:
-            arrays = {name: archive[name] for name in archive.files}
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+            arrays = {entry: archive[entry] for entry in archive.files}
+        except unreadable as error:
             fail(f"not a readable refpattern reference file ({type(error).__name__}: {error})")
     if "manifest.json" not in arrays:
         fail("not a refpattern reference file (no manifest.json entry)")
@@ -259,8 +287,8 @@ def load_reference(path) -> dict:
         fail(f"manifest.json should be one text entry, got dtype {text.dtype} shape {text.shape}")
     try:
         manifest = json.loads(str(text))
-    except ValueError as error:
-        fail(f"manifest.json is not JSON ({error})")
+    except (ValueError, RecursionError) as error:
+        fail(f"manifest.json is not JSON ({type(error).__name__}: {error})")
     if not isinstance(manifest, dict):
         fail(f"manifest.json should hold a JSON object, got {type(manifest).__name__}")
     version = manifest.get("version")
@@ -273,40 +301,69 @@ def load_reference(path) -> dict:
     missing = sorted(set(map(str, manifest["entries"])) - set(arrays))
     if missing:
         fail(f"entries listed in the manifest are missing: {missing}")
-    for name in ("x.NCHW", "targets", "y_t", "logits"):
-        if name not in arrays:
-            fail(f"missing entry {name!r}")
-    for name, record in manifest["methods"].items():
+    for entry in ("x.NCHW", "targets", "y_t", "logits"):
+        if entry not in arrays:
+            fail(f"missing entry {entry!r}")
+    x = {"NCHW": arrays["x.NCHW"], "NHWC": arrays.get("x.NHWC")}
+    if x["NCHW"].ndim < 2 or x["NCHW"].dtype.kind != "f":
+        fail(f"x.NCHW should be a float batch of at least 2 dimensions, got dtype {x['NCHW'].dtype} shape "
+             f"{x['NCHW'].shape}")
+    n = x["NCHW"].shape[0]
+    if x["NHWC"] is not None and x["NHWC"].shape != x["NCHW"].shape[:1] + x["NCHW"].shape[2:] + x["NCHW"].shape[1:2]:
+        fail(f"x.NHWC has shape {x['NHWC'].shape}, which is not x.NCHW's {x['NCHW'].shape} in NHWC order")
+    for entry, ndim in (("targets", 1), ("y_t", 1), ("logits", 2)):
+        if arrays[entry].ndim != ndim or arrays[entry].shape[0] != n:
+            fail(f"{entry} has shape {arrays[entry].shape}; expected {ndim} dimension(s) and one row per sample "
+                 f"of x ({n})")
+    for method, record in manifest["methods"].items():
         if not (isinstance(record, dict) and all(isinstance(record.get(key), dict)
                                                  for key in ("explanation", "options", "resolved"))):
-            fail(f"manifest.json: method {name!r} should have the objects 'explanation', 'options' and 'resolved'")
-        for entry in record["explanation"].values():
+            fail(f"manifest.json: method {method!r} should have the objects 'explanation', 'options' and "
+                 "'resolved'")
+        for layout, entry in record["explanation"].items():
             if not (isinstance(entry, str) and entry in arrays):
-                fail(f"method {name!r}: its explanation entry {entry!r} is not in the file")
+                fail(f"method {method!r}: its explanation entry {entry!r} is not in the file")
+            if x.get(layout) is None or arrays[entry].shape != x[layout].shape:
+                fail(f"method {method!r}: its explanation {entry!r} has shape {arrays[entry].shape}, which is not "
+                     f"the shape of the inputs in layout {layout!r}")
 
     def resolve(value):
         if isinstance(value, dict):
             if set(value) == {"array", "shape", "dtype"}:
                 if not (isinstance(value["array"], str) and value["array"] in arrays):
                     fail(f"the manifest refers to an entry {value['array']!r} that is not in the file")
-                return arrays[value["array"]]
+                array = arrays[value["array"]]
+                try:  # the declared dtype in this machine's byte order (a file may come from another)
+                    declared = np.dtype(value["dtype"]).newbyteorder("=")
+                except (TypeError, ValueError):
+                    declared = None
+                if list(array.shape) != value["shape"] or array.dtype.newbyteorder("=") != declared:
+                    fail(f"entry {value['array']!r} has shape {list(array.shape)} and dtype {array.dtype}; the "
+                         f"manifest declares shape {value['shape']} and dtype {value['dtype']}")
+                return array
             return {key: resolve(item) for key, item in value.items()}
         if isinstance(value, list):
             return [resolve(item) for item in value]
         return value
 
     methods = manifest["methods"]
+    try:
+        network = resolve(manifest["network"])
+        options = {method: resolve(record["options"]) for method, record in methods.items()}
+        resolved = {method: resolve(record["resolved"]) for method, record in methods.items()}
+    except RecursionError:
+        fail("manifest.json is nested too deeply to be one save_reference writes")
     return {
         "manifest": manifest,
         "refpattern_version": manifest["refpattern_version"],
         "conventions": manifest["conventions"],
-        "x": {"NCHW": arrays["x.NCHW"], "NHWC": arrays.get("x.NHWC")},
+        "x": x,
         "targets": arrays["targets"],
         "y_t": arrays["y_t"],
         "logits": arrays["logits"],
-        "network": resolve(manifest["network"]),
-        "explanations": {name: {layout: arrays[entry] for layout, entry in record["explanation"].items()}
-                         for name, record in methods.items()},
-        "options": {name: resolve(record["options"]) for name, record in methods.items()},
-        "resolved": {name: resolve(record["resolved"]) for name, record in methods.items()},
+        "network": network,
+        "explanations": {method: {layout: arrays[entry] for layout, entry in record["explanation"].items()}
+                         for method, record in methods.items()},
+        "options": options,
+        "resolved": resolved,
     }
