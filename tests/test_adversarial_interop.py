@@ -58,3 +58,49 @@ def test_global_forward_hooks_are_refused(torch):
     finally:
         registration.remove()
     assert len(from_torch(model, (4,)).layers) == 1  # once removed, the model converts
+
+
+# -- layouts ----------------------------------------------------------------------------------------
+
+def _layout_calls():
+    from refpattern.interop import (
+        conv_weight_from_keras,
+        conv_weight_to_keras,
+        dense_weight_from_keras,
+        dense_weight_to_keras,
+        nchw_to_nhwc,
+        nhwc_to_nchw,
+    )
+    # each with an axis of size 1, where the transposed view is already C-contiguous
+    return [(nchw_to_nhwc, (2, 1, 3, 3)), (nchw_to_nhwc, (2, 3, 1, 1)), (nhwc_to_nchw, (2, 3, 3, 1)),
+            (nhwc_to_nchw, (2, 1, 1, 3)), (conv_weight_to_keras, (1, 1, 3, 3)), (conv_weight_from_keras, (3, 3, 1, 1)),
+            (dense_weight_to_keras, (1, 6)), (dense_weight_from_keras, (6, 1))]
+
+
+@pytest.mark.parametrize("index", range(8))
+def test_layout_functions_return_new_arrays_when_an_axis_has_size_1(index):
+    """With one channel, a 1 × 1 map or one output the transposed view is contiguous and was returned as is:
+    writing into the result wrote into the caller's array (found by an audit)."""
+    function, shape = _layout_calls()[index]
+    given = np.random.default_rng(index).normal(size=shape)
+    kept = given.copy()
+    result = function(given)
+    assert not np.shares_memory(result, given) and result.flags.c_contiguous
+    assert np.array_equal(result.reshape(-1), kept.reshape(-1))  # a size-1 axis moves: the same order of values
+    result[...] = 0.0
+    assert np.array_equal(given, kept)
+
+
+def test_export_of_a_one_output_layer_does_not_share_the_patterns_arrays():
+    from refpattern.interop import export_patterns, innvestigate_patterns, network_weights
+
+    rng = np.random.default_rng(0)
+    net = rp.Sequential([rp.Dense(rng.normal(size=(4, 6))), rp.ReLU(), rp.Dense(rng.normal(size=(1, 4)))],
+                        input_shape=(6,))
+    patterns = rp.fit_patterns(net, rng.normal(size=(40, 6)), estimator="a", progress=False)
+    exported = export_patterns(patterns, net, "keras")[1]["a"]
+    assert np.array_equal(exported, patterns[1].a.T) and not np.shares_memory(exported, patterns[1].a)
+    assert not np.shares_memory(innvestigate_patterns(patterns, net)[1], patterns[1].a)
+    kernel = network_weights(net, "keras")[2]["kernel"]
+    assert np.array_equal(kernel, net.layers[2].weight.T) and not np.shares_memory(kernel, net.layers[2].weight)
+    kernel[...] = 0.0  # writable: a new array, not the layer's read-only weight
