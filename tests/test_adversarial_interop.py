@@ -4,6 +4,8 @@ framework's own forward pass, and layout functions that must return new arrays.
 
 The framework tests are marked ``peers`` and skip when their framework is not installed."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -58,6 +60,85 @@ def test_global_forward_hooks_are_refused(torch):
     finally:
         registration.remove()
     assert len(from_torch(model, (4,)).layers) == 1  # once removed, the model converts
+
+
+
+# -- Keras ------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def keras():
+    os.environ.setdefault("KERAS_BACKEND", "torch")  # Keras 3 without TensorFlow: run it on torch
+    keras = pytest.importorskip("keras", reason="Keras is not installed (pip install \"refpattern[keras]\")")
+    previous, previous_policy = keras.config.floatx(), keras.config.dtype_policy()
+    keras.config.set_floatx("float64")
+    keras.config.set_dtype_policy("float64")
+    keras.utils.set_random_seed(0)
+    yield keras
+    keras.config.set_floatx(previous)
+    keras.config.set_dtype_policy(previous_policy)
+
+
+def _user_classes(keras):
+    """Classes a user may write: named like Keras layers and models, computing something else."""
+    layers = keras.layers
+
+    class ReLU(layers.Layer):  # a leaky ReLU under Keras' name
+        def call(self, x):
+            return keras.ops.where(x > 0, x, 0.1 * x)
+
+    class Dense(layers.Dense):  # a Dense subclass that scales its output, under the name Dense
+        def call(self, x):
+            return 2.0 * super().call(x)
+
+    class Sequential(keras.Sequential):  # a Sequential whose call is not the chain
+        def call(self, x, training=None, mask=None):
+            return 2.0 * super().call(x, training=training, mask=mask)
+
+    return ReLU, Dense, Sequential
+
+
+@peers
+@pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy:DeprecationWarning")
+@pytest.mark.parametrize("case", ["layer named ReLU", "Dense subclass named Dense", "Sequential overriding call",
+                                  "nested Sequential overriding call"])
+def test_user_classes_named_like_keras_ones_are_refused(keras, case):
+    """Layers were recognised by their class name alone: a user's ReLU or Dense converted to refpattern's and a
+    Sequential's own call() was ignored, each converting silently to other logits (found by an audit)."""
+    from refpattern.interop import UnsupportedLayerError, from_keras
+
+    layers = keras.layers
+    ReLU, Dense, Sequential = _user_classes(keras)
+    if case == "layer named ReLU":
+        model, match = keras.Sequential([keras.Input((4,)), layers.Dense(3), ReLU(), layers.Dense(2)]), \
+            r"layer 1 \('re_lu.*'\), ReLU: ReLU is defined in '.*', not by Keras"
+    elif case == "Dense subclass named Dense":
+        model, match = keras.Sequential([keras.Input((4,)), Dense(3)]), \
+            r"layer 0 \('dense.*'\), Dense \(units=3.*is defined in '.*', not by Keras"
+    elif case == "Sequential overriding call":
+        model, match = Sequential([keras.Input((4,)), layers.Dense(3)]), \
+            r"model 'sequential.*', Sequential: overrides call"
+    else:
+        inner = Sequential([keras.Input((4,)), layers.Dense(3)])
+        model, match = keras.Sequential([keras.Input((4,)), inner, layers.Dense(2)]), \
+            r"model 0 \('sequential.*'\), Sequential: overrides call"
+    with pytest.raises(UnsupportedLayerError, match=match):
+        from_keras(model)
+
+
+@peers
+@pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy:DeprecationWarning")
+def test_a_subclass_that_keeps_keras_call_still_converts(keras):
+    from refpattern.interop import from_keras
+
+    class Plain(keras.Sequential):
+        pass
+
+    model = Plain([keras.Input((4,)), keras.layers.Dense(3, activation="relu"), keras.layers.Dense(2)])
+    net = from_keras(model)
+    x = np.random.default_rng(0).normal(size=(5, 4))
+    weights = model.get_weights()
+    expected = np.maximum(x @ weights[0] + weights[1], 0.0) @ weights[2] + weights[3]  # Keras' Dense, by hand
+    assert relative_error(net.forward(x), expected) <= 1e-12
 
 
 # -- layouts ----------------------------------------------------------------------------------------
