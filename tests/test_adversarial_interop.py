@@ -185,3 +185,15 @@ def test_export_of_a_one_output_layer_does_not_share_the_patterns_arrays():
     kernel = network_weights(net, "keras")[2]["kernel"]
     assert np.array_equal(kernel, net.layers[2].weight.T) and not np.shares_memory(kernel, net.layers[2].weight)
     kernel[...] = 0.0  # writable: a new array, not the layer's read-only weight
+
+
+@pytest.mark.parametrize("flattened_from", [24, 2.5, object()])
+def test_a_flattened_from_that_is_no_shape_is_a_type_error_naming_it(flattened_from):
+    """Was Python's bare "'int' object is not iterable", naming neither the function nor the argument."""
+    from refpattern.interop import dense_weight_from_keras, dense_weight_to_keras
+
+    weight = np.ones((5, 24))
+    with pytest.raises(TypeError, match=r"dense_weight_to_keras: flattened_from must be the \(C, H, W\) shape"):
+        dense_weight_to_keras(weight, flattened_from)
+    with pytest.raises(TypeError, match=r"dense_weight_from_keras: flattened_from must be the \(C, H, W\) shape"):
+        dense_weight_from_keras(weight.T, flattened_from)

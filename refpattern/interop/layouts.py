@@ -97,7 +97,11 @@ def conv_weight_from_keras(kernel) -> np.ndarray:
 def _check_flattened(flattened_from, features: int, where: str):
     if flattened_from is None:
         return None
-    shape = tuple(flattened_from)
+    try:
+        shape = tuple(flattened_from)
+    except TypeError:
+        raise TypeError(f"{where}: flattened_from must be the (C, H, W) shape the Flatten saw, got "
+                        f"{flattened_from!r}") from None
     if len(shape) != 3:
         raise ValueError(f"{where}: flattened_from must be the (C, H, W) shape the Flatten saw, got {flattened_from!r}")
     permutation = flatten_permutation(*shape)
