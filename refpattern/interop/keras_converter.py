@@ -35,6 +35,16 @@ SUPPORTED = ("InputLayer (skipped), Conv2D, Dense, Activation/ReLU/Softmax, MaxP
              "Conv2D), Flatten, BatchNormalization (folded into the layer before), Dropout (left out)")
 
 
+#: The top-level packages Keras' own classes are defined in (Keras 3, tf.keras 2, the tf_keras package).
+KERAS_PACKAGES = ("keras", "tf_keras", "tensorflow")
+
+
+def _defined_in_keras(definition) -> bool:
+    """Whether a class or function comes from Keras itself, not from the user's code (which may name a
+    layer ``Dense`` or ``ReLU`` and compute something else)."""
+    return str(getattr(definition, "__module__", None) or "").split(".")[0] in KERAS_PACKAGES
+
+
 def _pair(value) -> tuple:
     return tuple(int(v) for v in value) if isinstance(value, (tuple, list)) else (int(value), int(value))
 
@@ -63,6 +73,11 @@ class _KerasChain:
 
     # -- the walk ----------------------------------------------------------------------------------
     def model(self, model, prefix: str) -> None:
+        if not _defined_in_keras(getattr(type(model), "call", None)):
+            where = f"model {prefix} ({model.name!r})" if prefix else f"model {model.name!r}"
+            self.builder.refuse(where, type(model).__name__, "overrides call(), which may compute something other "
+                                                             "than the chain of its layers; pass a Sequential or "
+                                                             "functional model (a subclass only if it keeps its call)")
         layers = list(model.layers)
         if type(model).__name__ != "Sequential":
             self._check_chain(model, layers, prefix)
@@ -106,6 +121,11 @@ class _KerasChain:
         kind = type(layer).__name__
         config = layer.get_config()
         description = f"{kind} {self._summary(kind, config)}".strip()
+        if not _defined_in_keras(type(layer)):
+            self.builder.refuse(position, description, f"{kind} is defined in {type(layer).__module__!r}, not by "
+                                                       "Keras: a custom layer or a subclass of a Keras layer may "
+                                                       "compute something other than the Keras layer of its name; "
+                                                       "only Keras' own layers are converted")
         if kind == "InputLayer" or kind in DROPPED:
             return
         if config.get("data_format", "channels_last") != "channels_last":
@@ -303,6 +323,10 @@ def from_keras(model, input_shape=None):
           activation between): folded into it with the moving statistics
           (``docs/conventions.md#batchnorm-folding``);
         - ``Dropout`` (and its variants), ``Identity``: left out.
+
+        Layers are recognised by their class, which must be Keras' own: a custom layer or a subclass
+        (even one named ``Dense`` or ``ReLU``) is refused, and so is a model (or nested model) whose
+        class overrides ``call``.
     input_shape : tuple, optional
         Per-sample input shape in **Keras' layout** ``(H, W, C)`` or ``(F,)``, needed only when the
         model does not fix it (``model.input_shape`` has None in it).

@@ -16,7 +16,9 @@ and at ``(h·W + w)·C + c`` in Keras, so the first Dense layer after it reads i
 order: its Keras kernel is refpattern's weight with the input axis permuted
 (:func:`flatten_permutation`).  Biases, strides, pool sizes and ReLUs need no change.
 
-Every function returns new arrays and leaves its arguments unchanged.
+Every function returns new arrays and leaves its arguments unchanged: a copy even where the transposed view
+would already be C-contiguous (an axis of size 1: one channel, a 1 × 1 map, one output), so that writing
+into a result never writes into the caller's array.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ def nchw_to_nhwc(x) -> np.ndarray:
     if x.ndim != 4:
         raise ValueError(f"nchw_to_nhwc: expected a batch of images (N, C, H, W) or a flat batch (N, F), "
                          f"got shape {x.shape}")
-    return np.ascontiguousarray(np.moveaxis(x, 1, -1))
+    return np.array(np.moveaxis(x, 1, -1), order="C")
 
 
 def nhwc_to_nchw(x) -> np.ndarray:
@@ -65,7 +67,7 @@ def nhwc_to_nchw(x) -> np.ndarray:
     if x.ndim != 4:
         raise ValueError(f"nhwc_to_nchw: expected a batch of images (N, H, W, C) or a flat batch (N, F), "
                          f"got shape {x.shape}")
-    return np.ascontiguousarray(np.moveaxis(x, -1, 1))
+    return np.array(np.moveaxis(x, -1, 1), order="C")
 
 
 def flatten_permutation(channels: int, height: int, width: int) -> np.ndarray:
@@ -83,19 +85,23 @@ def flatten_permutation(channels: int, height: int, width: int) -> np.ndarray:
 def conv_weight_to_keras(weight) -> np.ndarray:
     """Conv2D weight ``(out, in, kh, kw)`` → Keras kernel ``(kh, kw, in, out)`` (both cross-correlate)."""
     weight = _array(weight, "conv_weight_to_keras weight", 4, "(out, in, kh, kw)")
-    return np.ascontiguousarray(weight.transpose(2, 3, 1, 0))
+    return np.array(weight.transpose(2, 3, 1, 0), order="C")
 
 
 def conv_weight_from_keras(kernel) -> np.ndarray:
     """Keras Conv2D kernel ``(kh, kw, in, out)`` → refpattern/PyTorch weight ``(out, in, kh, kw)``."""
     kernel = _array(kernel, "conv_weight_from_keras kernel", 4, "(kh, kw, in, out)")
-    return np.ascontiguousarray(kernel.transpose(3, 2, 0, 1))
+    return np.array(kernel.transpose(3, 2, 0, 1), order="C")
 
 
 def _check_flattened(flattened_from, features: int, where: str):
     if flattened_from is None:
         return None
-    shape = tuple(flattened_from)
+    try:
+        shape = tuple(flattened_from)
+    except TypeError:
+        raise TypeError(f"{where}: flattened_from must be the (C, H, W) shape the Flatten saw, got "
+                        f"{flattened_from!r}") from None
     if len(shape) != 3:
         raise ValueError(f"{where}: flattened_from must be the (C, H, W) shape the Flatten saw, got {flattened_from!r}")
     permutation = flatten_permutation(*shape)
@@ -116,7 +122,7 @@ def dense_weight_to_keras(weight, flattened_from=None) -> np.ndarray:
     permutation = _check_flattened(flattened_from, weight.shape[1], "dense_weight_to_keras")
     if permutation is not None:
         weight = weight[:, permutation]
-    return np.ascontiguousarray(weight.T)
+    return np.array(weight.T, order="C")
 
 
 def dense_weight_from_keras(kernel, flattened_from=None) -> np.ndarray:
@@ -129,7 +135,7 @@ def dense_weight_from_keras(kernel, flattened_from=None) -> np.ndarray:
         restored = np.empty_like(weight)
         restored[:, permutation] = weight
         weight = restored
-    return np.ascontiguousarray(weight)
+    return np.array(weight, order="C")
 
 
 def layer_padding(layer, input_shape=None) -> tuple:

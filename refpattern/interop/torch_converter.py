@@ -23,8 +23,12 @@ DROPPED = ("Identity", "Dropout", "Dropout1d", "Dropout2d", "AlphaDropout", "Fea
 
 
 def _leaves(torch, module, prefix=""):
-    """``(name, module)`` of every non-Sequential module in forward order, nested Sequentials opened."""
-    for name, child in module.named_children():
+    """``(name, module)`` of every non-Sequential module in forward order, nested Sequentials opened.
+
+    Read from ``module._modules``, which ``nn.Sequential.forward`` runs through, and not from
+    ``named_children()``, which yields a module held twice only once: a ReLU, Linear or Sequential
+    reused in the chain runs twice in the forward pass and is converted twice."""
+    for name, child in module._modules.items():
         path = f"{prefix}.{name}" if prefix else name
         if type(child) is torch.nn.Sequential:
             yield from _leaves(torch, child, path)
@@ -143,7 +147,9 @@ def from_torch(module, input_shape):
 
         Subclasses of these modules are refused (their ``forward`` may differ), and so is a
         ``module`` that overrides ``nn.Sequential.forward``, and any module with forward hooks
-        (they may change its output).
+        (they may change its output), as are global forward hooks
+        (``register_module_forward_hook``).  A module held twice in the chain (a shared ReLU or
+        Linear) is converted at each place it runs.
     input_shape : tuple
         Per-sample input shape, ``(C, H, W)`` or ``(F,)`` (no batch axis).
 
@@ -175,6 +181,13 @@ def from_torch(module, input_shape):
         builder.refuse("the model", type(module).__name__, "overrides nn.Sequential.forward, which may compute "
                                                            "something other than the chain of its modules; pass an "
                                                            "nn.Sequential (a subclass only if it keeps its forward)")
+    global_hooks = [kind for kind in ("_global_forward_pre_hooks", "_global_forward_hooks")
+                    if getattr(torch.nn.modules.module, kind, None)]
+    if global_hooks:
+        builder.refuse("the model", type(module).__name__,
+                       f"global forward hooks are registered ({', '.join(global_hooks)}, by "
+                       "torch.nn.modules.module.register_module_forward_hook or _pre_hook); they run on every module "
+                       "and may change what it computes; remove them first")
     for name, container in [("the model", module)] + [(f"{path!r}", child) for path, child in
                                                       module.named_modules() if path and type(child) is nn.Sequential]:
         if _hooks(container):

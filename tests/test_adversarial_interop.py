@@ -1,0 +1,199 @@
+"""Adversarial cases of the converters and layouts (docs/conventions.md#converters,
+docs/conventions.md#interop-layouts): models that convert but would compute something else than the
+framework's own forward pass, and layout functions that must return new arrays.
+
+The framework tests are marked ``peers`` and skip when their framework is not installed."""
+
+import os
+
+import numpy as np
+import pytest
+
+import refpattern as rp
+
+peers = pytest.mark.peers
+
+
+def relative_error(actual, expected):
+    return float(np.max(np.abs(actual - expected)) / np.max(np.abs(expected)))
+
+
+# -- PyTorch ---------------------------------------------------------------------------------------
+
+@pytest.fixture
+def torch():
+    return pytest.importorskip("torch", reason="torch is not installed (pip install \"refpattern[torch]\")")
+
+
+@peers
+def test_a_module_held_twice_in_the_chain_is_converted_at_each_place_it_runs(torch):
+    """nn.Sequential.forward runs a shared ReLU, Linear or Sequential once per place; named_children() yields it
+    once, which dropped the second ReLU / Linear and changed the logits by 10-50 % (found by an audit)."""
+    from refpattern.interop import from_torch
+
+    nn = torch.nn
+    torch.manual_seed(0)
+    relu, square, block = nn.ReLU(), nn.Linear(5, 5), nn.Sequential(nn.Linear(5, 5), nn.ReLU())
+    model = nn.Sequential(nn.Linear(4, 5), relu, square, relu, square, block, block, nn.Linear(5, 3)).double()
+    net = from_torch(model, (4,))
+    assert len(net.layers) == 10  # Linear, ReLU, (Linear, ReLU) × 2 through `square`/`relu`, block × 2, Linear
+    x = np.random.default_rng(0).normal(size=(6, 4))
+    inputs = torch.from_numpy(x).requires_grad_(True)
+    logits = model(inputs)
+    assert relative_error(net.forward(x), logits.detach().numpy()) <= 1e-12
+    targets = logits.argmax(dim=1)
+    logits.gather(1, targets[:, None]).sum().backward()
+    assert relative_error(rp.explain(net, x, "gradient", target=targets.numpy()), inputs.grad.numpy()) <= 1e-12
+
+
+@peers
+def test_global_forward_hooks_are_refused(torch):
+    """register_module_forward_hook runs on every module and may change its output (here: doubles every Linear)."""
+    from refpattern.interop import UnsupportedLayerError, from_torch
+
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3))
+    registration = torch.nn.modules.module.register_module_forward_hook(lambda module, inputs, output: 2 * output)
+    try:
+        with pytest.raises(UnsupportedLayerError, match=r"from_torch: the model, Sequential: global forward hooks "
+                                                        r"are registered \(_global_forward_hooks"):
+            from_torch(model, (4,))
+    finally:
+        registration.remove()
+    assert len(from_torch(model, (4,)).layers) == 1  # once removed, the model converts
+
+
+
+# -- Keras ------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def keras():
+    os.environ.setdefault("KERAS_BACKEND", "torch")  # Keras 3 without TensorFlow: run it on torch
+    keras = pytest.importorskip("keras", reason="Keras is not installed (pip install \"refpattern[keras]\")")
+    previous, previous_policy = keras.config.floatx(), keras.config.dtype_policy()
+    keras.config.set_floatx("float64")
+    keras.config.set_dtype_policy("float64")
+    keras.utils.set_random_seed(0)
+    yield keras
+    keras.config.set_floatx(previous)
+    keras.config.set_dtype_policy(previous_policy)
+
+
+def _user_classes(keras):
+    """Classes a user may write: named like Keras layers and models, computing something else."""
+    layers = keras.layers
+
+    class ReLU(layers.Layer):  # a leaky ReLU under Keras' name
+        def call(self, x):
+            return keras.ops.where(x > 0, x, 0.1 * x)
+
+    class Dense(layers.Dense):  # a Dense subclass that scales its output, under the name Dense
+        def call(self, x):
+            return 2.0 * super().call(x)
+
+    class Sequential(keras.Sequential):  # a Sequential whose call is not the chain
+        def call(self, x, training=None, mask=None):
+            return 2.0 * super().call(x, training=training, mask=mask)
+
+    return ReLU, Dense, Sequential
+
+
+@peers
+@pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy:DeprecationWarning")
+@pytest.mark.parametrize("case", ["layer named ReLU", "Dense subclass named Dense", "Sequential overriding call",
+                                  "nested Sequential overriding call"])
+def test_user_classes_named_like_keras_ones_are_refused(keras, case):
+    """Layers were recognised by their class name alone: a user's ReLU or Dense converted to refpattern's and a
+    Sequential's own call() was ignored, each converting silently to other logits (found by an audit)."""
+    from refpattern.interop import UnsupportedLayerError, from_keras
+
+    layers = keras.layers
+    ReLU, Dense, Sequential = _user_classes(keras)
+    if case == "layer named ReLU":
+        model, match = keras.Sequential([keras.Input((4,)), layers.Dense(3), ReLU(), layers.Dense(2)]), \
+            r"layer 1 \('re_lu.*'\), ReLU: ReLU is defined in '.*', not by Keras"
+    elif case == "Dense subclass named Dense":
+        model, match = keras.Sequential([keras.Input((4,)), Dense(3)]), \
+            r"layer 0 \('dense.*'\), Dense \(units=3.*is defined in '.*', not by Keras"
+    elif case == "Sequential overriding call":
+        model, match = Sequential([keras.Input((4,)), layers.Dense(3)]), \
+            r"model 'sequential.*', Sequential: overrides call"
+    else:
+        inner = Sequential([keras.Input((4,)), layers.Dense(3)])
+        model, match = keras.Sequential([keras.Input((4,)), inner, layers.Dense(2)]), \
+            r"model 0 \('sequential.*'\), Sequential: overrides call"
+    with pytest.raises(UnsupportedLayerError, match=match):
+        from_keras(model)
+
+
+@peers
+@pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy:DeprecationWarning")
+def test_a_subclass_that_keeps_keras_call_still_converts(keras):
+    from refpattern.interop import from_keras
+
+    class Plain(keras.Sequential):
+        pass
+
+    model = Plain([keras.Input((4,)), keras.layers.Dense(3, activation="relu"), keras.layers.Dense(2)])
+    net = from_keras(model)
+    x = np.random.default_rng(0).normal(size=(5, 4))
+    weights = model.get_weights()
+    expected = np.maximum(x @ weights[0] + weights[1], 0.0) @ weights[2] + weights[3]  # Keras' Dense, by hand
+    assert relative_error(net.forward(x), expected) <= 1e-12
+
+
+# -- layouts ----------------------------------------------------------------------------------------
+
+def _layout_calls():
+    from refpattern.interop import (
+        conv_weight_from_keras,
+        conv_weight_to_keras,
+        dense_weight_from_keras,
+        dense_weight_to_keras,
+        nchw_to_nhwc,
+        nhwc_to_nchw,
+    )
+    # each with an axis of size 1, where the transposed view is already C-contiguous
+    return [(nchw_to_nhwc, (2, 1, 3, 3)), (nchw_to_nhwc, (2, 3, 1, 1)), (nhwc_to_nchw, (2, 3, 3, 1)),
+            (nhwc_to_nchw, (2, 1, 1, 3)), (conv_weight_to_keras, (1, 1, 3, 3)), (conv_weight_from_keras, (3, 3, 1, 1)),
+            (dense_weight_to_keras, (1, 6)), (dense_weight_from_keras, (6, 1))]
+
+
+@pytest.mark.parametrize("index", range(8))
+def test_layout_functions_return_new_arrays_when_an_axis_has_size_1(index):
+    """With one channel, a 1 × 1 map or one output the transposed view is contiguous and was returned as is:
+    writing into the result wrote into the caller's array (found by an audit)."""
+    function, shape = _layout_calls()[index]
+    given = np.random.default_rng(index).normal(size=shape)
+    kept = given.copy()
+    result = function(given)
+    assert not np.shares_memory(result, given) and result.flags.c_contiguous
+    assert np.array_equal(result.reshape(-1), kept.reshape(-1))  # a size-1 axis moves: the same order of values
+    result[...] = 0.0
+    assert np.array_equal(given, kept)
+
+
+def test_export_of_a_one_output_layer_does_not_share_the_patterns_arrays():
+    from refpattern.interop import export_patterns, innvestigate_patterns, network_weights
+
+    rng = np.random.default_rng(0)
+    net = rp.Sequential([rp.Dense(rng.normal(size=(4, 6))), rp.ReLU(), rp.Dense(rng.normal(size=(1, 4)))],
+                        input_shape=(6,))
+    patterns = rp.fit_patterns(net, rng.normal(size=(40, 6)), estimator="a", progress=False)
+    exported = export_patterns(patterns, net, "keras")[1]["a"]
+    assert np.array_equal(exported, patterns[1].a.T) and not np.shares_memory(exported, patterns[1].a)
+    assert not np.shares_memory(innvestigate_patterns(patterns, net)[1], patterns[1].a)
+    kernel = network_weights(net, "keras")[2]["kernel"]
+    assert np.array_equal(kernel, net.layers[2].weight.T) and not np.shares_memory(kernel, net.layers[2].weight)
+    kernel[...] = 0.0  # writable: a new array, not the layer's read-only weight
+
+
+@pytest.mark.parametrize("flattened_from", [24, 2.5, object()])
+def test_a_flattened_from_that_is_no_shape_is_a_type_error_naming_it(flattened_from):
+    """Was Python's bare "'int' object is not iterable", naming neither the function nor the argument."""
+    from refpattern.interop import dense_weight_from_keras, dense_weight_to_keras
+
+    weight = np.ones((5, 24))
+    with pytest.raises(TypeError, match=r"dense_weight_to_keras: flattened_from must be the \(C, H, W\) shape"):
+        dense_weight_to_keras(weight, flattened_from)
+    with pytest.raises(TypeError, match=r"dense_weight_from_keras: flattened_from must be the \(C, H, W\) shape"):
+        dense_weight_from_keras(weight.T, flattened_from)
