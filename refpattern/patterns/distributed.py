@@ -120,15 +120,29 @@ def network_from_file_bytes(data: bytes) -> Sequential:
 class NetworkFile:
     """A network that pickles as its network file (:meth:`Sequential.save`): unpickled, it *is* the
     :class:`Sequential`, with read-only parameters equal bit for bit (an unpickled array would be
-    writeable, and :class:`LayerStatistics` would then copy every weight it reads)."""
+    writeable, and :class:`LayerStatistics` would then copy every weight it reads).
+
+    A worker in the client's own process (``LocalCluster(processes=False)``, ``Client(processes=False)``)
+    receives this object unpickled: :func:`worker_network` reads the network from it there, once."""
 
     def __init__(self, net: Sequential):
         buffer = io.BytesIO()
         net.save(buffer)
         self.data = buffer.getvalue()
+        self.network = None
 
     def __reduce__(self):
         return network_from_file_bytes, (self.data,)
+
+
+def worker_network(net) -> Sequential:
+    """The :class:`Sequential` a task received: ``net`` itself, or the network of a
+    :class:`NetworkFile` that reached a worker without being pickled (read from its bytes on first use)."""
+    if isinstance(net, NetworkFile):
+        if net.network is None:
+            net.network = network_from_file_bytes(net.data)
+        return net.network
+    return net
 
 
 class ChunkStatistics:
@@ -206,6 +220,7 @@ def chunk_statistics(net, chunk, where: str, template, batch_size: int, backend_
     (``template``: :func:`layer_template`), streamed in batches of ``batch_size``.  A refpattern
     data error (``ValueError``/``TypeError``) is returned, naming ``where`` (the chunk and its
     samples), not raised: it is deterministic, so a retry would only repeat it."""
+    net = worker_network(net)
     stats = [None if entry is None else LayerStatistics(net.layers[net.kernel_indices[entry[0]]], entry[0],
                                                         net.kernel_indices[entry[0]], entry[3], slice(*entry[1:3]))
              for entry in template]
@@ -229,6 +244,7 @@ def merge_chunk_statistics(net, *results) -> ChunkStatistics:
     for result in results:
         if result.problem:
             return result
+    net = worker_network(net)
     merged = results[0].statistics(net)
     for result in results[1:]:
         other = result.statistics(net)
@@ -431,4 +447,4 @@ def _compute_locally(dask, root, counter, chunk_key) -> ChunkStatistics:
 
 __all__ = ["ChunkStatistics", "DASK_EXTRA", "NetworkFile", "RETRIES", "SPLIT_EVERY", "accumulate_dask_array",
            "check_dask_array", "chunk_statistics", "dask_array_from_npy", "import_dask", "is_dask_collection",
-           "merge_chunk_statistics", "read_npy_rows"]
+           "merge_chunk_statistics", "read_npy_rows", "worker_network"]
