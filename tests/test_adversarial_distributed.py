@@ -51,3 +51,14 @@ def test_a_client_with_in_process_workers_gives_the_single_process_fit(in_proces
     want = fit_patterns(net, x)
     got = fit_patterns(net, da.from_array(x, chunks=(chunks, 2, 9, 9)))
     assert largest_pattern_difference(got, want) <= 1e-12
+
+
+@pytest.mark.parametrize("retries,error", [(-1, ValueError), ("2", TypeError), (1.5, TypeError), (None, TypeError),
+                                           (True, TypeError)])
+def test_the_retries_setting_must_be_a_count(in_process_client, retries, error):
+    """``dask.config`` ``refpattern.retries`` was passed through ``int()``: "abc" raised int()'s own
+    message, 1.5 was truncated, -1 accepted.  Now anything but an int >= 0 is refused naming the key."""
+    dask, da = pytest.importorskip("dask"), pytest.importorskip("dask.array")
+    net = pattern_cnn(np.random.default_rng(0))
+    with dask.config.set({"refpattern.retries": retries}), pytest.raises(error, match='"refpattern.retries"'):
+        fit_patterns(net, da.from_array(samples(4), chunks=(2, 2, 9, 9)))

@@ -75,6 +75,7 @@ import numpy as np
 
 from refpattern.kernels import get_backend
 from refpattern.network.sequential import Sequential
+from refpattern.network.validation import check_count
 from refpattern.patterns.statistics import LayerStatistics
 from refpattern.patterns.streaming import check_batch_size, check_network, stream_batches
 from refpattern.progress import Progress
@@ -416,13 +417,19 @@ def accumulate_dask_array(net, stats, X, batch_size, backend, progress, label: s
     return result.samples
 
 
+def configured_retries(dask) -> int:
+    """``dask.config``'s ``refpattern.retries`` (:data:`RETRIES` when unset): an int >= 0, else a
+    ``TypeError``/``ValueError`` naming the key, before any work."""
+    return check_count(dask.config.get("refpattern.retries", RETRIES), 'dask.config "refpattern.retries"', minimum=0)
+
+
 def _compute_on_client(client, root, leaves, counter, token) -> ChunkStatistics:
     """Run the tree on a ``distributed`` client with retries; the counter advances as chunks finish."""
     dask = import_dask("dask")
     distributed = import_dask("distributed")
     count = dask.delayed(chunk_samples, pure=True)
     markers = [count(leaf, dask_key_name=(f"{COUNT_TASK}-{token}", i)) for i, leaf in enumerate(leaves)]
-    retries = int(dask.config.get("refpattern.retries", RETRIES))
+    retries = configured_retries(dask)
     futures = client.compute([root, *markers], retries=retries)
     try:
         for future in distributed.as_completed(futures[1:]):
