@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from conftest import pattern_cnn
 
+import refpattern as rp
 from refpattern.patterns import fit_patterns
 
 
@@ -62,3 +63,51 @@ def test_the_retries_setting_must_be_a_count(in_process_client, retries, error):
     net = pattern_cnn(np.random.default_rng(0))
     with dask.config.set({"refpattern.retries": retries}), pytest.raises(error, match='"refpattern.retries"'):
         fit_patterns(net, da.from_array(samples(4), chunks=(2, 2, 9, 9)))
+
+
+# --- merging statistics ---------------------------------------------------------------------------
+
+def test_any_grouping_and_order_of_merges_gives_the_one_process_statistics():
+    """Merging is associative and commutative up to rounding: four parts merged in five groupings and
+    orders give the single-batch fit's sums (taken around its shift) to 1e-12 and its counts exactly."""
+    net = pattern_cnn(np.random.default_rng(0))
+    x = samples(24)
+    want = rp.fit_statistics(net, x, batch_size=24, second_moment=True)
+    a, b, c, d = (rp.fit_statistics(net, x[i:i + 6], batch_size=4, second_moment=True) for i in range(0, 24, 6))
+    for merged in (a.merge(b).merge(c).merge(d), a.merge(b).merge(c.merge(d)), a.merge(b.merge(c.merge(d))),
+                   d.merge(c).merge(b).merge(a), b.merge(d).merge(a.merge(c))):
+        for got, one in zip(merged, want):
+            assert got.n == one.n
+            got = got.recentered(one.shift)
+            np.testing.assert_array_equal(got.n_plus, one.n_plus)
+            for name in ("sum_x", "products", "output_sums", "sum_xx"):
+                np.testing.assert_allclose(getattr(got, name), getattr(one, name), rtol=0,
+                                           atol=1e-12 * np.max(np.abs(getattr(one, name))))
+
+
+def test_merging_the_same_data_twice_is_refused():
+    """``a.merge(a)``, ``a.merge(b).merge(b)``, a copy or pickle of ``a`` merged into it were accepted and
+    counted those samples twice (n doubled, the patterns weighted towards the repeated part).  Now a
+    ValueError naming the layer; an empty accumulator (no data to count twice) still merges."""
+    import copy
+    import pickle
+
+    net = pattern_cnn(np.random.default_rng(0))
+    x = samples(12)
+    a, b = rp.fit_statistics(net, x[:6]), rp.fit_statistics(net, x[6:])
+    for first, second in ((a, a), (a.merge(b), b), (a, copy.deepcopy(a)), (a, pickle.loads(pickle.dumps(a))),
+                          (b.merge(a), a.merge(b))):
+        with pytest.raises(ValueError, match=r"merge: kernel layer 0 statistics already hold some of the same data"):
+            first.merge(second)
+    empty = rp.patterns.NetworkStatistics.empty(net)
+    assert list(empty.merge(empty).merge(a).merge(b).n_samples) == list(a.n_samples + b.n_samples)
+
+
+def test_statistics_of_different_kernel_layers_do_not_merge():
+    """Two layers with the same weights at different places of a network see different inputs: their
+    statistics were merged as one layer's.  Now refused naming both kernel layers."""
+    layer = rp.Dense(np.random.default_rng(0).normal(size=(3, 3)), np.zeros(3))
+    net = rp.Sequential([layer, rp.ReLU(), layer], input_shape=(3,))
+    stats = rp.fit_statistics(net, np.random.default_rng(1).normal(size=(8, 3)))
+    with pytest.raises(ValueError, match=r"kernel layer 0 .* and of kernel layer 1"):
+        stats[0].merge(stats[1])

@@ -154,8 +154,9 @@ class ChunkStatistics:
     ----------
     layers : list
         Per kernel layer, None (not taken) or a dict: ``kernel_index``, ``neurons`` (start, stop),
-        ``second_moment``, ``shift`` (None before any sample), ``scale``, ``peak``, ``n`` and the
-        arrays of :data:`SENT_SUMS`.
+        ``second_moment``, ``shift`` (None before any sample), ``scale``, ``peak``, ``n``,
+        ``sources`` (the accumulators' tokens, :attr:`LayerStatistics.sources`) and the arrays of
+        :data:`SENT_SUMS`.
     samples : int
     problem : tuple or None
         ``(exception type name, message)`` of a refpattern ``ValueError``/``TypeError`` about the data.
@@ -178,7 +179,8 @@ class ChunkStatistics:
                 layers.append(None)
                 continue
             entry = {"kernel_index": s.kernel_index, "neurons": (s.neurons.start, s.neurons.stop),
-                     "second_moment": s.second_moment, "shift": s.shift, "scale": s.scale, "peak": s.peak, "n": s.n}
+                     "second_moment": s.second_moment, "shift": s.shift, "scale": s.scale, "peak": s.peak, "n": s.n,
+                     "sources": tuple(sorted(s.sources))}
             entry.update((name, getattr(s, name)) for name in SENT_SUMS)
             layers.append(entry)
         return cls(layers, samples)
@@ -198,6 +200,7 @@ class ChunkStatistics:
                 shift.setflags(write=False)
                 s.shift = shift
             s.scale, s.peak, s.n = float(entry["scale"]), float(entry["peak"]), int(entry["n"])
+            s.sources = frozenset(entry["sources"])
             for name in SENT_SUMS:
                 if entry[name] is not None:
                     setattr(s, name, np.array(entry[name]) if not entry[name].flags.writeable else entry[name])
