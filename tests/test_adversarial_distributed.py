@@ -111,3 +111,36 @@ def test_statistics_of_different_kernel_layers_do_not_merge():
     stats = rp.fit_statistics(net, np.random.default_rng(1).normal(size=(8, 3)))
     with pytest.raises(ValueError, match=r"kernel layer 0 .* and of kernel layer 1"):
         stats[0].merge(stats[1])
+
+
+# --- fits in passes ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("plan,error,words", [
+    (None, TypeError, "plan: expected a list of passes"),
+    ([[(9, slice(0, 1))]], ValueError, "plan: pass 1: kernel_index 9 is not one of the network's 4 kernel layers"),
+    ([[(0.0, slice(0, 3))]], TypeError, "plan: pass 1: kernel_index must be an int"),
+    ([[(0,)]], TypeError, r"plan: pass 1: expected \(kernel_index, neurons\) items"),
+    ([[(0, slice(0, 1)), (0, slice(1, 3))]], ValueError, "plan: pass 1: kernel layer 0 appears twice"),
+])
+def test_a_plan_that_is_not_the_networks_is_refused(plan, error, words):
+    """``fit_patterns_in_passes`` read a malformed plan inside: IndexError (a kernel index beyond the
+    network), ``len()`` of None, an unpacking error, and an AttributeError on None's shift when a
+    layer came twice in one pass.  Now a TypeError/ValueError naming the plan and the pass."""
+    from refpattern.patterns.fit import fit_patterns_in_passes
+
+    net = pattern_cnn(np.random.default_rng(0))
+    with pytest.raises(error, match=words):
+        fit_patterns_in_passes(net, samples(4), plan, "a+-")
+
+
+@pytest.mark.parametrize("x,words", [(np.full((3, 4), np.nan), r"X \(batch 1\): contains 12 NaN"),
+                                     (np.ones((3, 5)), r"X \(batch 1\): expected per-sample shape \(4,\)"),
+                                     ([], "X: no data")])
+def test_a_memory_limit_does_not_let_bad_data_through_a_network_without_kernel_layers(x, words):
+    """Without kernel layers the plan has no pass, so under a memory limit the data were never read:
+    NaN, another shape or no data at all gave empty patterns, where the same call without a limit
+    refuses them.  Now one pass checks the data, and the two calls answer alike."""
+    net = rp.Sequential([rp.ReLU()], input_shape=(4,))
+    for memory_limit in (None, "1KiB"):
+        with pytest.raises(ValueError, match=words):
+            fit_patterns(net, x, memory_limit=memory_limit)

@@ -155,6 +155,38 @@ def plan_passes(net, memory_limit) -> list:
     return passes
 
 
+def check_plan(net, plan) -> list:
+    """``plan`` (:func:`plan_passes`) checked against ``net``: a list of passes, each a list of
+    ``(kernel_index, neurons)`` items, ``kernel_index`` an int in ``range(len(net.kernel_layers))``
+    and a kernel layer at most once per pass (``neurons`` is checked where its statistics are made).
+    Returns the plan with plain ints; raises ``TypeError``/``ValueError`` naming the pass and item."""
+    kernels = len(net.kernel_indices)
+    if not isinstance(plan, (list, tuple)):
+        raise TypeError(f"plan: expected a list of passes (plan_passes), each a list of (kernel_index, neurons) "
+                        f"items, got {type(plan).__name__}")
+    checked = []
+    for number, items in enumerate(plan, start=1):
+        if not isinstance(items, (list, tuple)):
+            raise TypeError(f"plan: pass {number}: expected a list of (kernel_index, neurons) items, got "
+                            f"{type(items).__name__}")
+        seen = set()
+        for item in items:
+            if not (isinstance(item, (list, tuple)) and len(item) == 2):
+                raise TypeError(f"plan: pass {number}: expected (kernel_index, neurons) items, got {item!r}")
+            k = item[0]
+            if isinstance(k, (bool, np.bool_)) or not isinstance(k, numbers.Integral):
+                raise TypeError(f"plan: pass {number}: kernel_index must be an int, got {k!r} ({type(k).__name__})")
+            if not 0 <= k < kernels:
+                raise ValueError(f"plan: pass {number}: kernel_index {k} is not one of the network's {kernels} kernel "
+                                 f"layers (0 to {kernels - 1})")
+            if int(k) in seen:
+                raise ValueError(f"plan: pass {number}: kernel layer {k} appears twice (a layer at most once per pass; "
+                                 "its blocks of neurons go in different passes)")
+            seen.add(int(k))
+        checked.append([(int(k), neurons) for k, neurons in items])
+    return checked
+
+
 def pass_bytes(net, items) -> int:
     """:func:`statistics_bytes` of one pass of :func:`plan_passes`."""
     kernels = net.kernel_layers
@@ -192,5 +224,5 @@ def check_same_shift(first, stats, number: int) -> None:
                          "same data in the same order")
 
 
-__all__ = ["check_same_shift", "data_source", "parse_memory_limit", "pass_bytes", "plan_passes", "split_neurons",
-           "statistics_bytes"]
+__all__ = ["check_plan", "check_same_shift", "data_source", "parse_memory_limit", "pass_bytes", "plan_passes",
+           "split_neurons", "statistics_bytes"]
