@@ -144,3 +144,25 @@ def test_a_memory_limit_does_not_let_bad_data_through_a_network_without_kernel_l
     for memory_limit in (None, "1KiB"):
         with pytest.raises(ValueError, match=words):
             fit_patterns(net, x, memory_limit=memory_limit)
+
+
+def test_a_pass_whose_later_batches_differ_is_refused():
+    """Under a memory limit every pass must read the same data, but only the shift (the mean of the
+    first batch) was compared: a source whose first batch stayed the same while later ones changed
+    gave a layer whose blocks of neurons were fitted on different data, silently.  Now the sums of
+    the inputs every block holds are compared too; the same data in the same batches still fit."""
+    net = pattern_cnn(np.random.default_rng(0))
+    x = samples(20)
+    calls = []
+
+    def drifting():  # pass 1 reads x; later passes read the same first batch, then other samples
+        calls.append(1)
+        return [x[:5], x[5:] + (len(calls) > 1)]
+
+    limit = "1500"  # the first convolution (3 neurons, D = 18) in two blocks, in passes 1 and 2
+    assert len(rp.patterns.passes.plan_passes(net, limit)) > 3
+    with pytest.raises(ValueError, match=r"in pass 2, kernel layer 0 .* saw other data than in an earlier pass "
+                                         r"\(the sum of its inputs differs\)"):
+        fit_patterns(net, drifting, memory_limit=limit)
+    want = fit_patterns(net, x, batch_size=5)
+    assert largest_pattern_difference(fit_patterns(net, lambda: [x[:5], x[5:]], memory_limit=limit), want) <= 1e-12

@@ -215,14 +215,30 @@ def data_source(X, n_passes: int):
 
 
 def check_same_shift(first, stats, number: int) -> None:
-    """Blocks of one layer take their shift ``c`` from the same first chunk: equal up to the
-    rounding of the forward pass (which may take another kernel path in another pass)."""
-    scale = float(np.max(np.abs(first), initial=0.0))
-    if np.max(np.abs(stats.shift - first), initial=0.0) > 1e-9 * scale:
-        raise ValueError(f"X: in pass {number}, kernel layer {stats.kernel_index} ({stats.layer_name}) saw other data "
-                         "than in an earlier pass (the mean of its first inputs differs); every pass must read the "
-                         "same data in the same order")
+    """Blocks of one layer take their shift ``c`` from the same first chunk and see the same inputs:
+    ``first`` is :func:`block_inputs` of the layer's first block.  The shifts, and the sums of the
+    inputs ``Σx = σ·Σx̃ + n·c`` (every block holds them), must agree up to the rounding of the
+    forward pass (which may take another kernel path in another pass): ``1e-9`` of the largest
+    shift, and ``1e-9·n·max|x|``.  The second catches a pass whose first batch is the same but whose
+    later batches are not."""
+    shift, sum_x, scale, peak = first
+    where = f"X: in pass {number}, kernel layer {stats.kernel_index} ({stats.layer_name})"
+    if np.max(np.abs(stats.shift - shift), initial=0.0) > 1e-9 * float(np.max(np.abs(shift), initial=0.0)):
+        raise ValueError(f"{where} saw other data or other batches than in an earlier pass (the mean of its first "
+                         "inputs differs); every pass must read the same data in the same batches")
+    unit = max(scale, stats.scale)  # powers of two: the ratios below are exact
+    n = float(stats.n)
+    earlier = sum_x * (scale / unit) + n * (shift / unit)
+    now = stats.sum_x * (stats.scale / unit) + n * (stats.shift / unit)
+    if np.max(np.abs(now - earlier), initial=0.0) > 1e-9 * n * max(peak, stats.peak) / unit:
+        raise ValueError(f"{where} saw other data than in an earlier pass (the sum of its inputs differs); every "
+                         "pass must read the same data in the same batches")
 
 
-__all__ = ["check_plan", "check_same_shift", "data_source", "parse_memory_limit", "pass_bytes", "plan_passes",
-           "split_neurons", "statistics_bytes"]
+def block_inputs(stats) -> tuple:
+    """What :func:`check_same_shift` compares a later block of the layer with: ``(c, Σx̃, σ, max|x|)``."""
+    return stats.shift, stats.sum_x.copy(), stats.scale, stats.peak
+
+
+__all__ = ["block_inputs", "check_plan", "check_same_shift", "data_source", "parse_memory_limit", "pass_bytes",
+           "plan_passes", "split_neurons", "statistics_bytes"]
