@@ -75,6 +75,7 @@ import numpy as np
 
 from refpattern.kernels import get_backend
 from refpattern.network.sequential import Sequential
+from refpattern.network.validation import check_count
 from refpattern.patterns.statistics import LayerStatistics
 from refpattern.patterns.streaming import check_batch_size, check_network, stream_batches
 from refpattern.progress import Progress
@@ -120,15 +121,29 @@ def network_from_file_bytes(data: bytes) -> Sequential:
 class NetworkFile:
     """A network that pickles as its network file (:meth:`Sequential.save`): unpickled, it *is* the
     :class:`Sequential`, with read-only parameters equal bit for bit (an unpickled array would be
-    writeable, and :class:`LayerStatistics` would then copy every weight it reads)."""
+    writeable, and :class:`LayerStatistics` would then copy every weight it reads).
+
+    A worker in the client's own process (``LocalCluster(processes=False)``, ``Client(processes=False)``)
+    receives this object unpickled: :func:`worker_network` reads the network from it there, once."""
 
     def __init__(self, net: Sequential):
         buffer = io.BytesIO()
         net.save(buffer)
         self.data = buffer.getvalue()
+        self.network = None
 
     def __reduce__(self):
         return network_from_file_bytes, (self.data,)
+
+
+def worker_network(net) -> Sequential:
+    """The :class:`Sequential` a task received: ``net`` itself, or the network of a
+    :class:`NetworkFile` that reached a worker without being pickled (read from its bytes on first use)."""
+    if isinstance(net, NetworkFile):
+        if net.network is None:
+            net.network = network_from_file_bytes(net.data)
+        return net.network
+    return net
 
 
 class ChunkStatistics:
@@ -139,8 +154,9 @@ class ChunkStatistics:
     ----------
     layers : list
         Per kernel layer, None (not taken) or a dict: ``kernel_index``, ``neurons`` (start, stop),
-        ``second_moment``, ``shift`` (None before any sample), ``scale``, ``peak``, ``n`` and the
-        arrays of :data:`SENT_SUMS`.
+        ``second_moment``, ``shift`` (None before any sample), ``scale``, ``peak``, ``n``,
+        ``sources`` (the accumulators' tokens, :attr:`LayerStatistics.sources`) and the arrays of
+        :data:`SENT_SUMS`.
     samples : int
     problem : tuple or None
         ``(exception type name, message)`` of a refpattern ``ValueError``/``TypeError`` about the data.
@@ -163,7 +179,8 @@ class ChunkStatistics:
                 layers.append(None)
                 continue
             entry = {"kernel_index": s.kernel_index, "neurons": (s.neurons.start, s.neurons.stop),
-                     "second_moment": s.second_moment, "shift": s.shift, "scale": s.scale, "peak": s.peak, "n": s.n}
+                     "second_moment": s.second_moment, "shift": s.shift, "scale": s.scale, "peak": s.peak, "n": s.n,
+                     "sources": tuple(sorted(s.sources))}
             entry.update((name, getattr(s, name)) for name in SENT_SUMS)
             layers.append(entry)
         return cls(layers, samples)
@@ -183,6 +200,7 @@ class ChunkStatistics:
                 shift.setflags(write=False)
                 s.shift = shift
             s.scale, s.peak, s.n = float(entry["scale"]), float(entry["peak"]), int(entry["n"])
+            s.sources = frozenset(entry["sources"])
             for name in SENT_SUMS:
                 if entry[name] is not None:
                     setattr(s, name, np.array(entry[name]) if not entry[name].flags.writeable else entry[name])
@@ -206,6 +224,7 @@ def chunk_statistics(net, chunk, where: str, template, batch_size: int, backend_
     (``template``: :func:`layer_template`), streamed in batches of ``batch_size``.  A refpattern
     data error (``ValueError``/``TypeError``) is returned, naming ``where`` (the chunk and its
     samples), not raised: it is deterministic, so a retry would only repeat it."""
+    net = worker_network(net)
     stats = [None if entry is None else LayerStatistics(net.layers[net.kernel_indices[entry[0]]], entry[0],
                                                         net.kernel_indices[entry[0]], entry[3], slice(*entry[1:3]))
              for entry in template]
@@ -229,6 +248,7 @@ def merge_chunk_statistics(net, *results) -> ChunkStatistics:
     for result in results:
         if result.problem:
             return result
+    net = worker_network(net)
     merged = results[0].statistics(net)
     for result in results[1:]:
         other = result.statistics(net)
@@ -400,13 +420,19 @@ def accumulate_dask_array(net, stats, X, batch_size, backend, progress, label: s
     return result.samples
 
 
+def configured_retries(dask) -> int:
+    """``dask.config``'s ``refpattern.retries`` (:data:`RETRIES` when unset): an int >= 0, else a
+    ``TypeError``/``ValueError`` naming the key, before any work."""
+    return check_count(dask.config.get("refpattern.retries", RETRIES), 'dask.config "refpattern.retries"', minimum=0)
+
+
 def _compute_on_client(client, root, leaves, counter, token) -> ChunkStatistics:
     """Run the tree on a ``distributed`` client with retries; the counter advances as chunks finish."""
     dask = import_dask("dask")
     distributed = import_dask("distributed")
     count = dask.delayed(chunk_samples, pure=True)
     markers = [count(leaf, dask_key_name=(f"{COUNT_TASK}-{token}", i)) for i, leaf in enumerate(leaves)]
-    retries = int(dask.config.get("refpattern.retries", RETRIES))
+    retries = configured_retries(dask)
     futures = client.compute([root, *markers], retries=retries)
     try:
         for future in distributed.as_completed(futures[1:]):
@@ -431,4 +457,4 @@ def _compute_locally(dask, root, counter, chunk_key) -> ChunkStatistics:
 
 __all__ = ["ChunkStatistics", "DASK_EXTRA", "NetworkFile", "RETRIES", "SPLIT_EVERY", "accumulate_dask_array",
            "check_dask_array", "chunk_statistics", "dask_array_from_npy", "import_dask", "is_dask_collection",
-           "merge_chunk_statistics", "read_npy_rows"]
+           "merge_chunk_statistics", "read_npy_rows", "worker_network"]

@@ -19,7 +19,14 @@ from refpattern.patterns.container import Patterns, network_fingerprint
 from refpattern.patterns.distributed import accumulate_dask_array, is_dask_collection
 from refpattern.patterns.estimate import LayerEstimate, estimate_network
 from refpattern.patterns.estimators import resolve_estimator
-from refpattern.patterns.passes import check_same_shift, data_source, parse_memory_limit, plan_passes
+from refpattern.patterns.passes import (
+    block_inputs,
+    check_plan,
+    check_same_shift,
+    data_source,
+    parse_memory_limit,
+    plan_passes,
+)
 from refpattern.patterns.statistics import LayerStatistics, NetworkStatistics
 from refpattern.patterns.streaming import (
     accumulate_batch,
@@ -146,16 +153,21 @@ def fit_patterns_in_passes(net, X, plan, estimator, batch_size=256, backend=None
     runs over every batch of ``X`` (:func:`~refpattern.patterns.passes.data_source`), estimates
     the items' patterns and drops their sums.  ``estimator`` may be a name or an Estimator.
     Raises ``ValueError`` if a pass sees a different number of samples than the first one, or if
-    the blocks of a layer see different data (their shifts ``c`` differ).
+    the blocks of a layer see different data (their shifts ``c`` or the sums of their inputs
+    differ); ``TypeError``/``ValueError`` for a plan that is not one of ``net``'s
+    (:func:`~refpattern.patterns.passes.check_plan`).  An empty plan (a network without kernel
+    layers) still reads and checks the data once.
     """
     estimator = resolve_estimator(estimator)
     batch_size = check_batch_size(batch_size)
+    check_network(net)
+    plan = check_plan(net, plan) or [[]]  # no kernel layer: still one pass, which checks the data
     data = data_source(X, len(plan))
     backend = get_backend(backend)
     reporter = Progress.resolve(progress, "fit_patterns")
     kernel_indices = net.kernel_indices
     estimates = [LayerEstimate(net.layers[index], k, index, estimator) for k, index in enumerate(kernel_indices)]
-    shifts = {}  # kernel index -> the shift c of its first block
+    first_blocks = {}  # kernel index -> block_inputs of its first block
     samples_first = None
     for number, items in enumerate(plan, start=1):
         stats = [None] * len(kernel_indices)
@@ -178,7 +190,7 @@ def fit_patterns_in_passes(net, X, plan, estimator, batch_size=256, backend=None
                              "every pass must read the same data (give an array, a list of batches or a function "
                              "returning the same batches on every call)")
         for k, _ in items:
-            check_same_shift(shifts.setdefault(k, stats[k].shift), stats[k], number)
+            check_same_shift(first_blocks.setdefault(k, block_inputs(stats[k])), stats[k], number)
             estimates[k].add(stats[k])
             stats[k] = None  # drop the sums before the next item, the next pass
     return Patterns(estimator, [estimate.result() for estimate in estimates], fingerprint=network_fingerprint(net))

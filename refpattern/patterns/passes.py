@@ -155,6 +155,38 @@ def plan_passes(net, memory_limit) -> list:
     return passes
 
 
+def check_plan(net, plan) -> list:
+    """``plan`` (:func:`plan_passes`) checked against ``net``: a list of passes, each a list of
+    ``(kernel_index, neurons)`` items, ``kernel_index`` an int in ``range(len(net.kernel_layers))``
+    and a kernel layer at most once per pass (``neurons`` is checked where its statistics are made).
+    Returns the plan with plain ints; raises ``TypeError``/``ValueError`` naming the pass and item."""
+    kernels = len(net.kernel_indices)
+    if not isinstance(plan, (list, tuple)):
+        raise TypeError(f"plan: expected a list of passes (plan_passes), each a list of (kernel_index, neurons) "
+                        f"items, got {type(plan).__name__}")
+    checked = []
+    for number, items in enumerate(plan, start=1):
+        if not isinstance(items, (list, tuple)):
+            raise TypeError(f"plan: pass {number}: expected a list of (kernel_index, neurons) items, got "
+                            f"{type(items).__name__}")
+        seen = set()
+        for item in items:
+            if not (isinstance(item, (list, tuple)) and len(item) == 2):
+                raise TypeError(f"plan: pass {number}: expected (kernel_index, neurons) items, got {item!r}")
+            k = item[0]
+            if isinstance(k, (bool, np.bool_)) or not isinstance(k, numbers.Integral):
+                raise TypeError(f"plan: pass {number}: kernel_index must be an int, got {k!r} ({type(k).__name__})")
+            if not 0 <= k < kernels:
+                raise ValueError(f"plan: pass {number}: kernel_index {k} is not one of the network's {kernels} kernel "
+                                 f"layers (0 to {kernels - 1})")
+            if int(k) in seen:
+                raise ValueError(f"plan: pass {number}: kernel layer {k} appears twice (a layer at most once per pass; "
+                                 "its blocks of neurons go in different passes)")
+            seen.add(int(k))
+        checked.append([(int(k), neurons) for k, neurons in items])
+    return checked
+
+
 def pass_bytes(net, items) -> int:
     """:func:`statistics_bytes` of one pass of :func:`plan_passes`."""
     kernels = net.kernel_layers
@@ -183,14 +215,30 @@ def data_source(X, n_passes: int):
 
 
 def check_same_shift(first, stats, number: int) -> None:
-    """Blocks of one layer take their shift ``c`` from the same first chunk: equal up to the
-    rounding of the forward pass (which may take another kernel path in another pass)."""
-    scale = float(np.max(np.abs(first), initial=0.0))
-    if np.max(np.abs(stats.shift - first), initial=0.0) > 1e-9 * scale:
-        raise ValueError(f"X: in pass {number}, kernel layer {stats.kernel_index} ({stats.layer_name}) saw other data "
-                         "than in an earlier pass (the mean of its first inputs differs); every pass must read the "
-                         "same data in the same order")
+    """Blocks of one layer take their shift ``c`` from the same first chunk and see the same inputs:
+    ``first`` is :func:`block_inputs` of the layer's first block.  The shifts, and the sums of the
+    inputs ``Σx = σ·Σx̃ + n·c`` (every block holds them), must agree up to the rounding of the
+    forward pass (which may take another kernel path in another pass): ``1e-9`` of the largest
+    shift, and ``1e-9·n·max|x|``.  The second catches a pass whose first batch is the same but whose
+    later batches are not."""
+    shift, sum_x, scale, peak = first
+    where = f"X: in pass {number}, kernel layer {stats.kernel_index} ({stats.layer_name})"
+    if np.max(np.abs(stats.shift - shift), initial=0.0) > 1e-9 * float(np.max(np.abs(shift), initial=0.0)):
+        raise ValueError(f"{where} saw other data or other batches than in an earlier pass (the mean of its first "
+                         "inputs differs); every pass must read the same data in the same batches")
+    unit = max(scale, stats.scale)  # powers of two: the ratios below are exact
+    n = float(stats.n)
+    earlier = sum_x * (scale / unit) + n * (shift / unit)
+    now = stats.sum_x * (stats.scale / unit) + n * (stats.shift / unit)
+    if np.max(np.abs(now - earlier), initial=0.0) > 1e-9 * n * max(peak, stats.peak) / unit:
+        raise ValueError(f"{where} saw other data than in an earlier pass (the sum of its inputs differs); every "
+                         "pass must read the same data in the same batches")
 
 
-__all__ = ["check_same_shift", "data_source", "parse_memory_limit", "pass_bytes", "plan_passes", "split_neurons",
-           "statistics_bytes"]
+def block_inputs(stats) -> tuple:
+    """What :func:`check_same_shift` compares a later block of the layer with: ``(c, Σx̃, σ, max|x|)``."""
+    return stats.shift, stats.sum_x.copy(), stats.scale, stats.peak
+
+
+__all__ = ["block_inputs", "check_plan", "check_same_shift", "data_source", "parse_memory_limit", "pass_bytes",
+           "plan_passes", "split_neurons", "statistics_bytes"]

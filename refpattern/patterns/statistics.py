@@ -48,7 +48,9 @@ The gate-closed sums are differences (``sum_x − sum_x_plus`` …).  Memory is 
 number of observations.  Two accumulators merge exactly (up to rounding): the second is first
 brought to the common scale and re-centred onto the first one's shift, see
 :meth:`LayerStatistics.rescaled` and :meth:`LayerStatistics.recentered`.  Accumulators that keep
-different sums (``sum_xx`` or not) or belong to different layers are refused.
+different sums (``sum_xx`` or not) or belong to different layers are refused, and so are two that
+already hold some of the same data (``a.merge(a)``, ``a.merge(b).merge(b)``: every accumulator
+carries a random token, a merge the union of both, :attr:`LayerStatistics.sources`).
 
 The per-batch work is one kernel of the backend seam, ``accumulate_statistics`` (its readable
 twin is ``numpy_reference.accumulate_statistics``, which adds :func:`batch_sums` of the shifted
@@ -68,6 +70,7 @@ batch (shapes that fit the layer) before a kernel sees it.
 from __future__ import annotations
 
 import math
+import uuid
 
 import numpy as np
 
@@ -219,6 +222,10 @@ class LayerStatistics:
         ``[sum_xy | sum_xy_plus | sum_x_plus]``; those three attributes are views of it.
     output_sums : ndarray, shape (4, O)
         ``[sum_y; sum_y_plus; sum_yy; sum_yy_plus]``; those four attributes are views of it.
+    sources : frozenset of str
+        Which accumulators' data these sums hold: a fresh one its own random token, a merge the
+        union of both.  :meth:`merge` refuses two statistics that share a token while both hold
+        data (``a.merge(a)``, ``a.merge(b).merge(b)``): those observations would count twice.
     """
 
     sum_xy = ProductColumns(0)
@@ -254,6 +261,7 @@ class LayerStatistics:
         self.products = np.zeros((d, 3 * o))
         self.output_sums = np.zeros((4, o))
         self.sum_xx = np.zeros((d, d)) if self.second_moment else None
+        self.sources = frozenset((uuid.uuid4().hex,))
 
     @property
     def n_inputs(self) -> int:
@@ -522,8 +530,9 @@ class LayerStatistics:
         ``other`` is brought to the common scale (the one of the statistics that saw the larger
         inputs) and re-centred onto this shift, then the sums add.  Raises ``ValueError``, saying
         what differs, if the two were taken for different layers (type, weight shape, weights,
-        biases, stride, padding), cover different neurons, or keep different sums (one with
-        ``sum_xx``, the other without: merging would have to drop it).
+        biases, stride, padding) or kernel layers, cover different neurons, keep different sums (one
+        with ``sum_xx``, the other without: merging would have to drop it), or already hold some of
+        the same data (:attr:`sources`: a double count).
         """
         if not isinstance(other, LayerStatistics):
             raise TypeError(f"merge: expected LayerStatistics, got {type(other).__name__}")
@@ -535,13 +544,23 @@ class LayerStatistics:
             raise ValueError(f"merge: kernel layer {self.kernel_index} statistics cover different neurons "
                              f"({self.neurons.start}:{self.neurons.stop} "
                              f"vs {other.neurons.start}:{other.neurons.stop})")
+        if other.kernel_index != self.kernel_index:
+            raise ValueError(f"merge: statistics of kernel layer {self.kernel_index} ({self.layer_name}) and of kernel "
+                             f"layer {other.kernel_index} ({other.layer_name}) are of different layers of a network; "
+                             "merge the statistics of each layer with those of the same layer")
         if other.second_moment != self.second_moment:
             keeps = {True: "keep the second moment sum_xx (second_moment=True)",
                      False: "do not (second_moment=False)"}
             raise ValueError(f"merge: kernel layer {self.kernel_index} statistics keep different sums: these "
                              f"{keeps[self.second_moment]}, the others {keeps[other.second_moment]}; merging would "
                              "drop sum_xx (ρ needs it): fit both with the same second_moment")
+        if self.n and other.n and self.sources & other.sources:
+            raise ValueError(f"merge: kernel layer {self.kernel_index} statistics already hold some of the same data "
+                             f"({len(self.sources & other.sources)} of their {len(self.sources)} part(s) are in both, "
+                             "as in a.merge(a) or a.merge(b).merge(b)); merging would count those observations twice: "
+                             "merge every part of the data once")
         left, right = self.copy(), other.copy()
+        left.sources = right.sources = self.sources | other.sources
         if right.n == 0:
             return left
         if left.n == 0:
