@@ -141,6 +141,22 @@ def test_a_subclass_that_keeps_keras_call_still_converts(keras):
     assert relative_error(net.forward(x), expected) <= 1e-12
 
 
+@peers
+@pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy:DeprecationWarning")
+def test_an_input_shape_that_contradicts_the_models_own_is_refused(keras):
+    from refpattern.interop import from_keras, nhwc_to_nchw
+
+    model = keras.Sequential([keras.Input((8, 8, 2)), keras.layers.Conv2D(3, 3), keras.layers.ReLU(),
+                              keras.layers.Conv2D(1, 6)])
+    # before: converted for 10×10 inputs, a network the Keras model (fixed at 8×8) is not
+    with pytest.raises(ValueError, match=r"input_shape \(10, 10, 2\) contradicts the model's own input shape"):
+        from_keras(model, input_shape=(10, 10, 2))
+    x = np.random.default_rng(0).normal(size=(2, 8, 8, 2))
+    same = from_keras(model, input_shape=(8, 8, 2))  # the model's own shape, given again: the same network
+    keras_out = keras.ops.convert_to_numpy(model(x)).reshape(2, -1)
+    assert relative_error(same.forward(nhwc_to_nchw(x)).reshape(2, -1), keras_out) <= 1e-12
+
+
 # -- layouts ----------------------------------------------------------------------------------------
 
 def _layout_calls():

@@ -364,6 +364,16 @@ def from_keras(model, input_shape=None):
                              "input_shape=(H, W, C) (Keras' layout, no batch axis)")
     else:
         keras_shape = check_input_shape(input_shape, CONVERTER)
+        try:
+            fixed = tuple(model.input_shape)[1:]
+        except (AttributeError, ValueError, TypeError):  # not built yet: input_shape decides
+            fixed = None
+        if fixed is not None and (len(fixed) != len(keras_shape)
+                                  or any(f is not None and f != s for f, s in zip(fixed, keras_shape, strict=True))):
+            # (before: a conv-only model converted for the given shape, not for the one the model fixes)
+            raise ValueError(f"from_keras: input_shape {tuple(keras_shape)} contradicts the model's own input shape "
+                             f"{model.input_shape} (no batch axis: {fixed}); leave input_shape out, or give the "
+                             "model's shape with its None axes filled")
     shape = tuple(int(s) for s in keras_shape)
     refpattern_shape = (shape[2], shape[0], shape[1]) if len(shape) == 3 else shape
     chain = _KerasChain(ChainBuilder(CONVERTER, refpattern_shape))
