@@ -1,0 +1,102 @@
+"""Adversarial inputs to the experiments' statistics and entry points (``refpattern/experiments``,
+``docs/math.md#repetition``): extreme magnitudes, boundary levels, values and options of the wrong
+type.  Each test checks a number against an independent computation, or that a refusal names the
+argument."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from refpattern.experiments.intervals import ABOVE, paired_difference, side_of, t_interval
+from refpattern.experiments.ledger import HOLDS, UNRESOLVED
+
+BASE = np.array([0.31, -0.28, 0.35, 0.30, 0.33])
+
+
+def scipy_interval(values, level=0.95):
+    """SciPy's own t-interval: ``(mean, low, high)``."""
+    values = np.asarray(values, dtype=np.float64)
+    low, high = stats.t.interval(level, len(values) - 1, loc=values.mean(), scale=stats.sem(values))
+    return values.mean(), low, high
+
+
+# --- intervals: magnitudes at the ends of float64 ---------------------------------------------------
+@pytest.mark.parametrize("scale", [1e300, 1e-300, 1e-310])
+def test_t_interval_at_extreme_magnitudes_equals_scipy_at_unit_scale(scale):
+    # the squares of the deviations overflow (1e300) or underflow to 0 (1e-300): the interval of
+    # scale·x is scale times the interval of x all the same
+    interval = t_interval(scale * BASE)
+    expected = scale * np.array(scipy_interval(BASE))
+    rel = 1e-12 if scale >= 1e-300 else 1e-9  # 1e-310 is subnormal: fewer significant bits in the values
+    assert interval.n == 5
+    assert (interval.mean, interval.low, interval.high) == pytest.approx(tuple(expected), rel=rel)
+    assert interval.low < interval.mean < interval.high
+
+
+def test_a_spread_of_1e_minus_300_is_not_reported_as_significant():
+    # the values 1e-300, 2e-300, 3e-300 used to give a zero-width interval (the variance underflowed),
+    # so that "above 1.5e-300" held; the interval contains it
+    interval = t_interval([1e-300, 2e-300, 3e-300])
+    assert interval.half_width == pytest.approx(stats.t.ppf(0.975, 2) * 1e-300 / math.sqrt(3), rel=1e-12)
+    assert side_of(interval, 1.5e-300, ABOVE) == UNRESOLVED
+
+
+def test_t_interval_of_values_near_the_largest_float_has_a_finite_mean():
+    values = np.array([1.0e308, 1.7e308, 1.79e308])  # their sum overflows, and so does the upper bound
+    interval = t_interval(values)
+    mean, low, _ = scipy_interval(values / 1e300)
+    assert (interval.mean, interval.low) == pytest.approx((1e300 * mean, 1e300 * low), rel=1e-12)
+    assert interval.high == math.inf and interval.n == 3
+
+
+def test_t_interval_with_a_level_within_1e_16_of_1_is_finite():
+    level = float(np.nextafter(1.0, 0.0))  # (1 + level)/2 rounds to 1
+    interval = t_interval([1.0, 2.0, 3.0], level)
+    half = stats.t.isf((1 - level) / 2, 2) * 1.0 / math.sqrt(3)
+    assert math.isfinite(interval.half_width) and interval.half_width == pytest.approx(half, rel=1e-12)
+    assert side_of(interval, 0.0, ABOVE) == UNRESOLVED
+
+
+# --- intervals: values that are not real numbers ----------------------------------------------------
+@pytest.mark.parametrize("values", [np.array([1 + 1j, 2.0, 3.0]), ["0.1", "0.2"], "abc", [1.0, "x"],
+                                    np.array(["2020-01-01", "2020-01-02"], dtype="datetime64[D]"), {"a": 1.0}])
+def test_t_interval_refuses_values_that_are_not_real_numbers(values):
+    with pytest.raises(TypeError, match="t_interval values: expected real numbers"):
+        t_interval(values)
+
+
+def test_t_interval_takes_none_as_an_undefined_value_and_bools_as_0_and_1():
+    assert t_interval([0.2, None, 0.4]).n == 2
+    assert t_interval([0.2, None, 0.4]).mean == pytest.approx(0.3, rel=1e-15)
+    assert t_interval(np.array([True, False, True, True])).mean == 0.75
+
+
+def test_paired_difference_refuses_complex_and_names_the_argument():
+    with pytest.raises(TypeError, match="paired_difference b: expected real numbers"):
+        paired_difference([1.0, 2.0], np.array([1.0, 1j]))
+
+
+def test_paired_difference_of_two_infinities_is_undefined_and_left_out():
+    interval = paired_difference([math.inf, 1.0, 2.0, 4.0], [math.inf, 0.0, 0.0, 1.0])
+    assert interval.n == 3
+    assert (interval.mean, interval.low, interval.high) == pytest.approx(scipy_interval([1.0, 2.0, 3.0]), rel=1e-12)
+
+
+# --- verdicts: thresholds that are not numbers ------------------------------------------------------
+def test_side_of_refuses_a_nan_threshold_instead_of_calling_it_unresolved():
+    with pytest.raises(ValueError, match="side_of: threshold must be a number, got NaN"):
+        side_of(t_interval([1.0, 2.0, 3.0]), math.nan, ABOVE)
+
+
+@pytest.mark.parametrize("threshold", ["0.5", None, True])
+def test_side_of_refuses_a_threshold_of_the_wrong_type(threshold):
+    with pytest.raises(TypeError, match="side_of: threshold must be a real number"):
+        side_of(t_interval([1.0, 2.0, 3.0]), threshold, ABOVE)
+
+
+def test_side_of_refuses_what_is_not_an_interval():
+    with pytest.raises(TypeError, match="side_of: interval must be an Interval"):
+        side_of((0.0, 1.0), 0.5, ABOVE)
+    assert side_of(t_interval([1.0, 1.1, 1.2]), np.float32(0.5), ABOVE) == HOLDS
