@@ -100,3 +100,64 @@ def test_side_of_refuses_what_is_not_an_interval():
     with pytest.raises(TypeError, match="side_of: interval must be an Interval"):
         side_of((0.0, 1.0), 0.5, ABOVE)
     assert side_of(t_interval([1.0, 1.1, 1.2]), np.float32(0.5), ABOVE) == HOLDS
+
+
+# --- surgery: rebuilt networks must compute the same function -------------------------------------
+def small_mlp(bias_seed=2):
+    """The experiments' MLP on 1×4×4 inputs with nonzero biases (a zero-bias ReLU net is homogeneous,
+    which hides a wrong rescaling)."""
+    from refpattern.experiments.models import mlp
+
+    net = mlp((1, 4, 4), 3, seed=0, hidden=(6, 5))
+    rng = np.random.default_rng(bias_seed)
+    return net.with_layers([layer.with_parameters(layer.weight, rng.normal(size=layer.bias.shape))
+                            if hasattr(layer, "bias") else layer for layer in net.layers])
+
+
+def test_rescaled_equivalent_refuses_a_negative_kernel_that_paired_the_last_layer_with_the_first():
+    from refpattern.experiments.surgery import rescaled_equivalent
+
+    net = small_mlp()
+    x = np.random.default_rng(3).normal(size=(4, 1, 4, 4))
+    assert np.max(np.abs(rescaled_equivalent(net, 1).logits(x) - net.logits(x))) < 1e-12  # a true rebuild
+    with pytest.raises(ValueError, match="kernel: expected an int >= 0, got -1"):
+        rescaled_equivalent(net, -1)  # used to rescale the logit layer and divide the first: another function
+    with pytest.raises(TypeError, match="kernel: expected an int >= 0, got True"):
+        rescaled_equivalent(net, True)
+
+
+@pytest.mark.parametrize("factor, error", [(math.nan, ValueError), (math.inf, ValueError), ("4", TypeError),
+                                           (True, TypeError)])
+def test_rescaled_equivalent_refuses_factors_that_are_not_positive_finite_numbers(factor, error):
+    from refpattern.experiments.surgery import rescaled_equivalent
+
+    with pytest.raises(error, match="rescaled_equivalent factor"):
+        rescaled_equivalent(small_mlp(), 0, factor)
+
+
+@pytest.mark.parametrize("unit, error, match", [(6, ValueError, "has 6 units"), (-1, ValueError, "int >= 0"),
+                                                (True, TypeError, "int >= 0"), (1.0, TypeError, "int >= 0")])
+def test_split_unit_equivalent_refuses_a_unit_out_of_range_by_name(unit, error, match):
+    from refpattern.experiments.surgery import split_unit_equivalent
+
+    with pytest.raises(error, match=f"split_unit_equivalent unit: .*{match}"):
+        split_unit_equivalent(small_mlp(), 0, unit)
+
+
+@pytest.mark.parametrize("shift, error, match", [
+    (math.nan, ValueError, "finite"), (None, TypeError, "real number"), ("1", TypeError, "real number"),
+    (np.ones(3), ValueError, "broadcast")])
+def test_shift_absorbed_refuses_shifts_by_name(shift, error, match):
+    from refpattern.experiments.surgery import shift_absorbed
+
+    with pytest.raises(error, match=f"shift_absorbed: shift .*{match}"):
+        shift_absorbed(small_mlp(), shift)
+
+
+@pytest.mark.parametrize("count, seed, error, match", [(1.5, 0, TypeError, "count"), (True, 0, TypeError, "count"),
+                                                       (1, -1, ValueError, "seed"), (1, None, TypeError, "seed")])
+def test_randomize_top_layers_refuses_counts_and_seeds_by_name(count, seed, error, match):
+    from refpattern.experiments.surgery import randomize_top_layers
+
+    with pytest.raises(error, match=f"randomize_top_layers {match}"):
+        randomize_top_layers(small_mlp(), count, seed)  # seed None drew a fresh, unrepeatable network
