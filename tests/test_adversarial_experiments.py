@@ -161,3 +161,80 @@ def test_randomize_top_layers_refuses_counts_and_seeds_by_name(count, seed, erro
 
     with pytest.raises(error, match=f"randomize_top_layers {match}"):
         randomize_top_layers(small_mlp(), count, seed)  # seed None drew a fresh, unrepeatable network
+
+
+# --- method lists: one map per label, known estimators ---------------------------------------------
+def tiny_cnn_and_images():
+    from refpattern.experiments.models import build
+
+    net = build("cnn", (1, 4, 4), 3, seed=0)
+    return net, np.random.default_rng(0).normal(size=(3, 1, 4, 4))
+
+
+def test_degradation_study_refuses_a_method_labelled_random_that_the_baseline_overwrote():
+    from refpattern.experiments.degradation import degradation_study
+    from refpattern.experiments.method_suite import MethodSpec
+
+    net, x = tiny_cnn_and_images()
+    gradient = MethodSpec("gradient", "gradient", "gradient")
+    with pytest.raises(ValueError, match=r"degradation_study specs: the label\(s\) \['random'\] are reserved"):
+        degradation_study(net, x, [MethodSpec("random", "gradient", "gradient")], 2, x.mean(axis=0))
+    with pytest.raises(ValueError, match=r"degradation_study specs: .*\['gradient'\] more than once"):
+        degradation_study(net, x, [gradient, gradient], 2, x.mean(axis=0))
+    with pytest.raises(ValueError, match="degradation_study: mean_image is required"):
+        degradation_study(net, x, [gradient], 2, None)  # its "mean_image" protocol used the patches' own means
+
+
+def test_explain_all_and_explain_gallery_refuse_two_methods_with_one_label():
+    from refpattern.experiments.gallery import explain_gallery
+    from refpattern.experiments.method_suite import MethodSpec, explain_all
+
+    net, x = tiny_cnn_and_images()
+    specs = [MethodSpec("map", "gradient", "gradient"), MethodSpec("map", "lrp.z", "attribution")]
+    with pytest.raises(ValueError, match=r"explain_all specs: .*\['map'\] more than once"):
+        explain_all(net, x, specs)
+    with pytest.raises(ValueError, match=r"explain_gallery specs: .*\['map'\] more than once"):
+        explain_gallery(net, x, specs)
+
+
+@pytest.mark.parametrize("subjects, error", [((), ValueError), (("S_z",), ValueError), ("S_a", TypeError)])
+def test_cascading_randomization_names_its_subjects(subjects, error):
+    from refpattern.experiments.followups import cascading_randomization
+
+    net, x = tiny_cnn_and_images()
+    with pytest.raises(error, match="cascading_randomization subjects"):
+        cascading_randomization(net, x, x, subjects=subjects)  # used to end in KeyError
+
+
+def test_cascading_randomization_needs_two_kernel_layers():
+    from refpattern.experiments.followups import cascading_randomization
+    from refpattern.network import Dense, Flatten, Sequential
+
+    net = Sequential([Flatten(), Dense.he(16, 3, np.random.default_rng(0))], input_shape=(1, 4, 4))
+    x = np.random.default_rng(0).normal(size=(3, 1, 4, 4))
+    with pytest.raises(ValueError, match="cascading_randomization: the network has 1 kernel layer"):
+        cascading_randomization(net, x, x)  # returned empty rows that the claim then indexed at [-1]
+
+
+@pytest.mark.parametrize("tolerance, error", [(math.nan, ValueError), (-1.0, ValueError), ("x", TypeError)])
+def test_followups_name_a_tolerance_that_is_not_a_non_negative_number(tolerance, error):
+    from refpattern.experiments.followups import implementation_invariance, input_shift
+
+    net = small_mlp()
+    x = np.random.default_rng(0).normal(size=(3, 1, 4, 4))
+    with pytest.raises(error, match="input_shift tolerance"):
+        input_shift(net, x, x, tolerance=tolerance)  # NaN made every row "unchanged"
+    with pytest.raises(error, match="implementation_invariance tolerance"):
+        implementation_invariance(net, x, x, tolerance=tolerance)
+
+
+def test_gallery_summary_refuses_labels_of_another_length_and_no_runs():
+    from refpattern.experiments.gallery import gallery_summary
+
+    run = {"prediction": np.array([0, 1, 2]), "confidence": np.array([0.5, 0.6, 0.7]), "explanations": {}}
+    with pytest.raises(ValueError, match=r"gallery_summary labels: one true class per gallery image \(3\)"):
+        gallery_summary([run, run], [0])
+    with pytest.raises(ValueError, match=r"gallery_summary labels: .*got shape \(4,\)"):
+        gallery_summary([run, run], [0, 1, 2, 3])  # the fourth label was silently reported
+    with pytest.raises(ValueError, match="gallery_summary: no runs"):
+        gallery_summary([], [0, 1, 2])

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from refpattern.experiments.method_suite import check_spec_labels
 from refpattern.methods.targets import resolve_targets
 from refpattern.network.elementwise import softmax
 from refpattern.network.validation import check_count, check_seed
@@ -170,9 +171,13 @@ def degradation_study(net, x, specs, patch: int, mean_image, *, seed: int = 0, b
     "auc": {label: AUC}, "ablations": {protocol: {"steps", "patch", "auc": {label: AUC}}}}``;
     every AUC is the mean over images of each image's area (:func:`area_under_curve`).
     """
+    x = net.check_input(x)
     _, rows, cols = _check_patch(x.shape[1:], patch)
+    if mean_image is None:  # the "mean_image" and "pixels" protocols would silently use the patches' own means
+        raise ValueError("degradation_study: mean_image is required (the training set's mean image, (C, H, W))")
     patches, pixels = rows * cols, x.shape[2] * x.shape[3]
     first, first_pixels = paper_steps(patches), paper_steps(pixels)
+    specs = check_spec_labels(specs, "degradation_study specs", reserved=(RANDOM_ORDER,))
     maps = {spec.label: spec(net, x, None, backend) for spec in specs}
     orders = {label: order_by_score(patch_scores(m, patch)) for label, m in maps.items()}
     orders[RANDOM_ORDER] = random_orders(len(x), patches, seed)
