@@ -238,3 +238,58 @@ def test_gallery_summary_refuses_labels_of_another_length_and_no_runs():
         gallery_summary([run, run], [0, 1, 2, 3])  # the fourth label was silently reported
     with pytest.raises(ValueError, match="gallery_summary: no runs"):
         gallery_summary([], [0, 1, 2])
+
+
+# --- scores and splits: a NaN map is not an all-zero map ----------------------------------------------
+def test_mass_fractions_refuses_a_nan_map_that_scored_zero_in_every_region():
+    from refpattern.experiments.ground_truth import area_fractions, mass_fractions
+
+    top = np.zeros((1, 3, 3), bool)
+    top[0, 0, 0] = True
+    e = np.abs(np.random.default_rng(0).normal(size=(2, 1, 3, 3)))
+    assert mass_fractions(e, {"top": top})["top"] == pytest.approx(np.mean(e[:, 0, 0, 0] / e.sum(axis=(1, 2, 3))),
+                                                                    rel=1e-14)
+    e[1, 0, 2, 2] = np.nan
+    with pytest.raises(ValueError, match=r"mass_fractions: the explanation holds 1 NaN or inf"):
+        mass_fractions(e, {"top": top})
+    with pytest.raises(TypeError, match="area_fractions region 'm': expected a bool mask"):
+        area_fractions({"m": np.full((1, 3, 3), 2)}, (2, 1, 3, 3))  # gave an "area" of 2
+
+
+@pytest.mark.parametrize("measure", ["cosine_similarity", "spearman_abs", "relative_difference"])
+def test_similarities_refuse_complex_maps_instead_of_dropping_the_imaginary_part(measure):
+    from refpattern.experiments import similarity
+
+    with pytest.raises(TypeError, match=f"{measure}: the first map must hold real numbers, got dtype complex128"):
+        getattr(similarity, measure)(np.ones((2, 3)) * 1j, np.ones((2, 3)))
+
+
+@pytest.mark.parametrize("n, seed, error, match", [(3.0, 0, TypeError, "n"), (5, None, TypeError, "seed"),
+                                                   (5, -1, ValueError, "seed"), (5, True, TypeError, "seed")])
+def test_three_splits_names_counts_and_seeds(n, seed, error, match):
+    from refpattern.experiments.rho_layers import three_splits
+
+    with pytest.raises(error, match=f"three_splits {match}"):
+        three_splits(n, seed)  # seed None drew an unrepeatable split
+
+
+def test_rho_per_layer_refuses_one_estimator_name_given_as_a_string():
+    from refpattern.experiments.rho_layers import estimator_table
+
+    with pytest.raises(TypeError, match="estimators: .*the string 'a\\+-'"):
+        estimator_table("a+-")  # read as the names 'a', '+', '-'
+    with pytest.raises(TypeError, match="estimators: each label maps to an \\(estimator, variant\\) pair"):
+        estimator_table({"S_a": "a"})
+    assert estimator_table(["a", "w"]) == {"a": ("a", None), "w": ("w", None)}
+
+
+def test_degradation_helpers_refuse_what_has_no_curve():
+    from refpattern.experiments.degradation import area_under_curve, paper_steps, patch_scores
+
+    with pytest.raises(ValueError, match="area_under_curve: a curve needs at least one point"):
+        area_under_curve(np.empty((3, 0)))  # was NaN with a warning
+    with pytest.raises(ValueError, match=r"degradation: expected images \(N, C, H, W\)"):
+        patch_scores(np.ones((1, 4, 4)), 2)
+    with pytest.raises(ValueError, match="paper_steps patches"):
+        paper_steps(-1)
+    assert paper_steps(625) == 100 and paper_steps(1) == 1
