@@ -293,3 +293,14 @@ def test_degradation_helpers_refuse_what_has_no_curve():
     with pytest.raises(ValueError, match="paper_steps patches"):
         paper_steps(-1)
     assert paper_steps(625) == 100 and paper_steps(1) == 1
+
+
+# --- the report writer: figures stay in the report's folder ------------------------------------------
+@pytest.mark.parametrize("name", ["../outside", "a/b", "", ".."])
+def test_write_report_refuses_figure_names_that_leave_its_folder(tmp_path, name):
+    from refpattern.experiments.report import Section, write_report
+
+    out = tmp_path / "report"
+    with pytest.raises(ValueError, match="write_report figures: a figure name must be a plain file name"):
+        write_report(str(out), "t", [Section("A", ["text"], [], [], [])], {name: b"png"}, {})
+    assert not (tmp_path / "outside.png").exists() and not out.exists()
