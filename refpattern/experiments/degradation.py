@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from refpattern.experiments.method_suite import check_spec_labels
 from refpattern.methods.targets import resolve_targets
 from refpattern.network.elementwise import softmax
 from refpattern.network.validation import check_count, check_seed
@@ -35,6 +36,8 @@ RANDOM_ORDER = "random"
 
 
 def _check_patch(shape, patch: int):
+    if len(shape) != 3:
+        raise ValueError(f"degradation: expected images (N, C, H, W), got per-sample shape {tuple(shape)}")
     c, h, w = shape
     patch = check_count(patch, "degradation patch")
     if h % patch or w % patch:
@@ -44,6 +47,7 @@ def _check_patch(shape, patch: int):
 
 def patch_scores(attribution, patch: int) -> np.ndarray:
     """``Σ R`` per patch: (N, C, H, W) -> (N, H/p, W/p), summed over channels and the patch's pixels."""
+    attribution = np.asarray(attribution, dtype=np.float64)
     n = attribution.shape[0]
     _, rows, cols = _check_patch(attribution.shape[1:], patch)
     return attribution.reshape(n, -1, rows, patch, cols, patch).sum(axis=(1, 3, 5))
@@ -51,6 +55,7 @@ def patch_scores(attribution, patch: int) -> np.ndarray:
 
 def patch_means(x, patch: int) -> np.ndarray:
     """The image with every patch replaced by its per-channel mean: (N, C, H, W) -> (N, C, H, W)."""
+    x = np.asarray(x, dtype=np.float64)
     n, c = x.shape[:2]
     _, rows, cols = _check_patch(x.shape[1:], patch)
     blocks = x.reshape(n, c, rows, patch, cols, patch).mean(axis=(3, 5), keepdims=True)
@@ -139,7 +144,10 @@ def area_under_curve(curve) -> float | np.ndarray:
     Every point weighs the same, as in Samek et al. (2017); a constant curve ``c`` gives ``c``;
     lower means the probability fell sooner.
     """
-    return np.mean(np.asarray(curve, dtype=np.float64), axis=-1)
+    curve = np.asarray(curve, dtype=np.float64)
+    if curve.ndim == 0 or curve.shape[-1] == 0:
+        raise ValueError(f"area_under_curve: a curve needs at least one point (n = 0), got shape {curve.shape}")
+    return np.mean(curve, axis=-1)
 
 
 PAPER_FRACTION = 100 / 625
@@ -157,6 +165,7 @@ ABLATIONS = {
 
 def paper_steps(patches: int) -> int:
     """How many of ``patches`` patches the paper's share (:data:`PAPER_FRACTION`) replaces: ``⌈0.16·P⌉``."""
+    patches = check_count(patches, "paper_steps patches", minimum=0)
     return int(np.ceil(PAPER_FRACTION * patches - 1e-9))
 
 
@@ -170,9 +179,13 @@ def degradation_study(net, x, specs, patch: int, mean_image, *, seed: int = 0, b
     "auc": {label: AUC}, "ablations": {protocol: {"steps", "patch", "auc": {label: AUC}}}}``;
     every AUC is the mean over images of each image's area (:func:`area_under_curve`).
     """
+    x = net.check_input(x)
     _, rows, cols = _check_patch(x.shape[1:], patch)
+    if mean_image is None:  # the "mean_image" and "pixels" protocols would silently use the patches' own means
+        raise ValueError("degradation_study: mean_image is required (the training set's mean image, (C, H, W))")
     patches, pixels = rows * cols, x.shape[2] * x.shape[3]
     first, first_pixels = paper_steps(patches), paper_steps(pixels)
+    specs = check_spec_labels(specs, "degradation_study specs", reserved=(RANDOM_ORDER,))
     maps = {spec.label: spec(net, x, None, backend) for spec in specs}
     orders = {label: order_by_score(patch_scores(m, patch)) for label, m in maps.items()}
     orders[RANDOM_ORDER] = random_orders(len(x), patches, seed)

@@ -20,6 +20,7 @@ from refpattern.datasets import make_linear_suppressor, suppressor_pattern
 from refpattern.experiments.method_suite import (
     LRP_EPSILON,
     MethodSpec,
+    estimator_labels,
     fit_all_patterns,
     pattern_attribution_specs,
     pattern_net_specs,
@@ -34,6 +35,7 @@ from refpattern.experiments.surgery import (
     split_unit_equivalent,
 )
 from refpattern.network import Dense, Sequential, Softmax
+from refpattern.network.validation import check_level
 from refpattern.patterns import fit_patterns
 from refpattern.train import train
 
@@ -52,7 +54,8 @@ def cascade_specs(patterns_by_label: dict) -> list:
         MethodSpec("guided backprop", "guided_backprop", "signal"),
         MethodSpec("LRP-ε", "lrp.epsilon", "attribution", {"epsilon": LRP_EPSILON}),
         MethodSpec("LRP-α1β0", "lrp.alpha_beta", "attribution", {"alpha": 1.0, "beta": 0.0}),
-    ] + pattern_net_specs({"S_a±": patterns_by_label["S_a±"]}) + pattern_attribution_specs(patterns_by_label)
+    ] + pattern_net_specs({k: v for k, v in patterns_by_label.items() if k == "S_a±"}) + \
+        pattern_attribution_specs(patterns_by_label)
 
 
 def cascading_randomization(net, X_fit, x, *, seed: int = 0, backend=None, subjects=PATTERN_SUBJECTS) -> dict:
@@ -64,10 +67,14 @@ def cascading_randomization(net, X_fit, x, *, seed: int = 0, backend=None, subje
     Returns ``{"randomized": [names of the layers randomised at each step],
     "methods": {label: {"spearman_abs": [...], "cosine": [...]}}}``, one entry per step.
     """
+    subjects = estimator_labels(subjects, "cascading_randomization subjects")
+    kernels = net.kernel_layers
+    if len(kernels) < 2:
+        raise ValueError(f"cascading_randomization: the network has {len(kernels)} kernel layer(s); it needs at "
+                         "least two (every kernel layer but the first is re-randomised in turn)")
     target = np.argmax(net.logits(x, backend), axis=1)
     reference = {spec.label: spec(net, x, target, backend)
                  for spec in cascade_specs(fit_all_patterns(net, X_fit, subjects, seed, backend))}
-    kernels = net.kernel_layers
     result = {"randomized": [], "methods": {label: {"spearman_abs": [], "cosine": []} for label in reference}}
     for count in range(1, len(kernels)):
         randomized = randomize_top_layers(net, count, seed=seed + count)
@@ -125,6 +132,7 @@ def input_shift(net, X_fit, x, *, shift: float = -1.0, seed: int = 0, tolerance:
     the method is expected invariant and whether its row is fixed by construction
     (:data:`SHIFT_MEASURED`).
     """
+    tolerance = check_level(tolerance, "input_shift tolerance")
     shifted_net = shift_absorbed(net, shift)
     max_logit_difference = float(np.max(np.abs(net.logits(x, backend) - shifted_net.logits(x + shift, backend))))
     target = np.argmax(net.logits(x, backend), axis=1)
@@ -202,6 +210,8 @@ def implementation_invariance(net, X_fit, x, *, seed: int = 0, tolerance: float 
     ``subjects``) and whether the construction is invariant by construction
     (:data:`INVARIANT_BY_CONSTRUCTION`).
     """
+    tolerance = check_level(tolerance, "implementation_invariance tolerance")
+    subjects = estimator_labels(subjects, "implementation_invariance subjects")
     target = np.argmax(net.logits(x, backend), axis=1)
 
     def maps(network):

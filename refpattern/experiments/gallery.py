@@ -17,6 +17,7 @@ from itertools import combinations
 import numpy as np
 
 from refpattern.experiments.intervals import t_interval
+from refpattern.experiments.method_suite import check_spec_labels
 from refpattern.experiments.similarity import spearman_abs
 from refpattern.network.elementwise import softmax
 
@@ -28,7 +29,8 @@ def explain_gallery(net, x, specs, backend=None) -> dict:
     prediction = np.argmax(logits, axis=1)
     confidence = softmax(logits)[np.arange(len(x)), prediction]
     return {"prediction": prediction, "confidence": confidence,
-            "explanations": {spec.label: spec(net, x, None, backend) for spec in specs}}
+            "explanations": {spec.label: spec(net, x, None, backend)
+                             for spec in check_spec_labels(specs, "explain_gallery specs")}}
 
 
 def gallery_summary(runs: list, labels) -> dict:
@@ -38,9 +40,14 @@ def gallery_summary(runs: list, labels) -> dict:
     "correct": [seeds predicting the label], "seeds": S, "confidence": [Interval per image],
     "stability": {method: mean Spearman(|map|) over seed pairs and images} (NaN with one seed)}``.
     """
+    if not runs:
+        raise ValueError("gallery_summary: no runs (one explain_gallery result per seed expected)")
     predictions = np.stack([np.asarray(r["prediction"]) for r in runs])          # (S, G)
     confidences = np.stack([np.asarray(r["confidence"], dtype=float) for r in runs])
     labels = np.asarray(labels)
+    if labels.shape != predictions.shape[1:]:
+        raise ValueError(f"gallery_summary labels: one true class per gallery image ({predictions.shape[1]}), "
+                         f"got shape {labels.shape}")
     majority = [int(np.bincount(column).argmax()) for column in predictions.T]
     stability = {}
     for method in runs[0]["explanations"]:

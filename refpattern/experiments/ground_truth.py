@@ -23,6 +23,13 @@ def mass_fractions(explanation, regions: dict) -> dict:
 
     A sample whose explanation is all zero contributes 0 to every region.
     """
+    explanation = np.asarray(explanation)
+    if explanation.dtype.kind not in "biuf" or explanation.ndim < 2:
+        raise TypeError(f"mass_fractions: expected real maps (N, …), got dtype {explanation.dtype} and shape "
+                        f"{explanation.shape}")
+    if not np.all(np.isfinite(explanation)):  # a NaN map would score 0 in every region, as an all-zero one
+        raise ValueError(f"mass_fractions: the explanation holds {np.count_nonzero(~np.isfinite(explanation))} "
+                         "NaN or inf value(s)")
     magnitude = np.abs(explanation).reshape(explanation.shape[0], -1)
     total = magnitude.sum(axis=1)
     fractions = {}
@@ -42,7 +49,17 @@ def mass_fractions(explanation, regions: dict) -> dict:
 
 def area_fractions(regions: dict, shape) -> dict:
     """``{name: mean share of pixels in the region}``, the score of a uniform map (chance level)."""
-    return {name: float(np.mean(np.broadcast_to(mask, shape))) for name, mask in regions.items()}
+    fractions = {}
+    for name, mask in regions.items():
+        mask = np.asarray(mask)
+        if mask.dtype != bool:  # a mask of 2s would give an area of 2
+            raise TypeError(f"area_fractions region {name!r}: expected a bool mask, got dtype {mask.dtype}")
+        try:
+            fractions[name] = float(np.mean(np.broadcast_to(mask, shape)))
+        except ValueError:
+            raise ValueError(f"area_fractions region {name!r}: a mask of shape {mask.shape} does not fit the shape "
+                             f"{tuple(shape)}") from None
+    return fractions
 
 
 def signal_correlation(explanation, signal) -> float:

@@ -23,6 +23,7 @@ would be needed to tell.  With fewer than two finite values there is no interval
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -94,27 +95,51 @@ def t_interval(values, level: float = CONFIDENCE) -> Interval:
     gives ``(−inf, inf)``; none gives NaN throughout.
     """
     level = check_level(level, "t_interval level", 0.0, 1.0, low_open=True)
-    raw = np.asarray(values, dtype=np.float64).reshape(-1)
+    raw = _real_values(values, "t_interval values")
     finite = raw[np.isfinite(raw)]
     n = int(finite.size)
     if n == 0:
         return Interval(math.nan, math.nan, math.nan, 0, level, tuple(raw.tolist()))
-    if np.ptp(finite) == 0:  # equal values: the mean is that value and there is no spread (no rounding)
-        mean, sd = float(finite[0]), 0.0
-    else:
-        mean, sd = float(np.mean(finite)), float(np.std(finite, ddof=1))
-    if n == 1:
-        return Interval(mean, -math.inf, math.inf, 1, level, tuple(raw.tolist()))
-    half = float(student_t.ppf((1.0 + level) / 2.0, n - 1)) * sd / math.sqrt(n)
-    return Interval(mean, mean - half, mean + half, n, level, tuple(raw.tolist()))
+    if np.ptp(finite) == 0:  # equal values (or one): the mean is that value and there is no spread (no rounding)
+        value = float(finite[0])
+        low, high = (value, value) if n > 1 else (-math.inf, math.inf)
+        return Interval(value, low, high, n, level, tuple(raw.tolist()))
+    # in units of a power of two near max|x| (exact: the same bits), so that neither the squares of the
+    # variance overflow (1e300) nor underflow to zero (1e-300)
+    exponent = math.frexp(float(np.max(np.abs(finite))))[1]
+    scaled = np.ldexp(finite, -exponent)
+    mean = float(np.mean(scaled))
+    quantile = float(student_t.ppf((1.0 + level) / 2.0, n - 1))
+    if not math.isfinite(quantile):  # (1 + level)/2 rounds to 1 for a level within 1e-16 of 1
+        quantile = float(student_t.isf((1.0 - level) / 2.0, n - 1))
+    half = quantile * float(np.std(scaled, ddof=1)) / math.sqrt(n)
+    with np.errstate(over="ignore"):  # a bound beyond the largest float is inf
+        low, centre, high = (float(np.ldexp(v, exponent)) for v in (mean - half, mean, mean + half))
+    return Interval(centre, low, high, n, level, tuple(raw.tolist()))
+
+
+def _real_values(values, name: str) -> np.ndarray:
+    """``values`` as a flat float64 array (``None`` → NaN); a complex, text or date value is refused, not cast."""
+    array = values if isinstance(values, np.ndarray) else np.asarray(values, dtype=object)
+    if array.dtype.kind not in "biufO":
+        raise TypeError(f"{name}: expected real numbers (one per seed), got an array of dtype {array.dtype}")
+    flat = array.reshape(-1)
+    if array.dtype.kind == "O":
+        wrong = [v for v in flat if v is not None and (isinstance(v, (str, bytes)) or not isinstance(v, numbers.Real))]
+        if wrong:
+            raise TypeError(f"{name}: expected real numbers (one per seed, None for an undefined one), got "
+                            f"{wrong[0]!r} ({type(wrong[0]).__name__})")
+        flat = np.array([math.nan if v is None else float(v) for v in flat], dtype=np.float64)
+    return np.asarray(flat, dtype=np.float64)
 
 
 def paired_difference(a, b, level: float = CONFIDENCE) -> Interval:
     """The interval of ``a_s − b_s`` over seeds ``s`` (both measured on the same seeds)."""
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    if a.shape != b.shape:
-        raise ValueError(f"paired_difference: one value per seed for both, got shapes {a.shape} and {b.shape}")
-    return t_interval(a - b, level)
+    if np.shape(a) != np.shape(b):
+        raise ValueError(f"paired_difference: one value per seed for both, got shapes {np.shape(a)} and {np.shape(b)}")
+    a, b = _real_values(a, "paired_difference a"), _real_values(b, "paired_difference b")
+    with np.errstate(invalid="ignore"):  # inf − inf: an undefined difference (NaN), left out like any other
+        return t_interval(a - b, level)
 
 
 def side_of(interval: Interval, threshold: float, side: str) -> str:
@@ -125,6 +150,12 @@ def side_of(interval: Interval, threshold: float, side: str) -> str:
     the strict statement is false for sure), ``"unresolved"`` when it contains ``threshold`` (or
     there is no interval).
     """
+    if not isinstance(interval, Interval):
+        raise TypeError(f"side_of: interval must be an Interval (t_interval's result), got {type(interval).__name__}")
+    if isinstance(threshold, (bool, np.bool_)) or not isinstance(threshold, numbers.Real):
+        raise TypeError(f"side_of: threshold must be a real number, got {threshold!r} ({type(threshold).__name__})")
+    if math.isnan(threshold):
+        raise ValueError("side_of: threshold must be a number, got NaN (no side of it can hold)")
     if side not in (ABOVE, BELOW):
         raise ValueError(f"side_of: side must be {ABOVE!r} or {BELOW!r}, got {side!r}")
     if interval.n == 0 or math.isnan(interval.low) or math.isnan(interval.high):

@@ -47,8 +47,34 @@ class MethodSpec:
 def fit_all_patterns(net, X, labels=tuple(ESTIMATORS), seed: int = 0, backend=None) -> dict:
     """``{label: Patterns}`` for the estimators ``labels`` of :data:`ESTIMATORS`, all from one pass of
     statistics over ``X`` (:func:`refpattern.patterns.fit_statistics`)."""
+    labels = estimator_labels(labels, "fit_all_patterns labels")
     stats = fit_statistics(net, X, backend=backend)
     return {label: patterns_from_statistics(net, stats, *ESTIMATORS[label], seed) for label in labels}
+
+
+def estimator_labels(labels, name: str) -> tuple:
+    """``labels`` as a tuple of keys of :data:`ESTIMATORS`; a single string (a sequence of letters),
+    an unknown label or none at all is refused, naming ``name``."""
+    if isinstance(labels, str) or not isinstance(labels, (list, tuple)):
+        raise TypeError(f"{name}: expected a list or tuple of labels of {tuple(ESTIMATORS)}, got {labels!r}")
+    unknown = [label for label in labels if label not in ESTIMATORS]
+    if unknown or not labels:
+        raise ValueError(f"{name}: expected one or more labels of {tuple(ESTIMATORS)}, got {tuple(labels)!r}")
+    return tuple(labels)
+
+
+def check_spec_labels(specs, name: str, reserved=()) -> list:
+    """``specs`` as a list; two specs with one label (the second's map would silently replace the
+    first's) or a label in ``reserved`` are refused, naming ``name``."""
+    specs = list(specs)
+    labels = [spec.label for spec in specs]
+    taken = sorted({label for label in labels if label in reserved})
+    if taken:
+        raise ValueError(f"{name}: the label(s) {taken} are reserved for the baseline here")
+    repeated = sorted({label for label in labels if labels.count(label) > 1})
+    if repeated:
+        raise ValueError(f"{name}: every method needs its own label (one map per label), got {repeated} more than once")
+    return specs
 
 
 def pattern_attribution_specs(patterns_by_label: dict) -> list:
@@ -103,4 +129,4 @@ def full_suite(patterns_by_label: dict, *, low: float, high: float, ig_steps: in
 
 def explain_all(net, x, specs, target=None, backend=None) -> dict:
     """``{label: explanation}`` for every spec, each shaped like ``x``."""
-    return {spec.label: spec(net, x, target, backend) for spec in specs}
+    return {spec.label: spec(net, x, target, backend) for spec in check_spec_labels(specs, "explain_all specs")}

@@ -248,6 +248,10 @@ def write_report(out_dir, title: str, sections: list, figures: dict, numbers: di
 
     Returns ``{"md": path, "html": path, "json": path, "figures": [paths]}``.
     """
+    unsafe = [name for name in figures if not isinstance(name, str) or not name or name in (".", "..")
+              or "/" in name or os.sep in name or (os.altsep and os.altsep in name)]
+    if unsafe:  # "../x" would be written outside out_dir, "a/b" fail half-way
+        raise ValueError(f"write_report figures: a figure name must be a plain file name, got {unsafe[0]!r}")
     os.makedirs(out_dir, exist_ok=True)
     figure_files = {name: f"{name}.png" for name in figures}
     paths = {"md": os.path.join(out_dir, "report.md"), "html": os.path.join(out_dir, "report.html"),

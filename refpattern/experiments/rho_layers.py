@@ -21,6 +21,7 @@ import numpy as np
 from refpattern.experiments.method_suite import ESTIMATORS
 from refpattern.kernels.numpy_reference import extract_patches
 from refpattern.network import Conv2D
+from refpattern.network.validation import check_count, check_seed
 from refpattern.patterns import fit_statistics, patterns_from_statistics, rho
 
 FIG3_ESTIMATORS = {"random": ("random", None), **{k: v for k, v in ESTIMATORS.items() if k != "S_x"}}
@@ -35,23 +36,28 @@ def estimator_table(estimators) -> dict:
     """``label → (estimator, variant)`` from a dict of that form or from a sequence of estimator
     names (each its own label, the paper's variant)."""
     if isinstance(estimators, dict):
+        wrong = [label for label, value in estimators.items() if not (isinstance(value, tuple) and len(value) == 2)]
+        if wrong:
+            raise TypeError(f"estimators: each label maps to an (estimator, variant) pair, got "
+                            f"{estimators[wrong[0]]!r} for {wrong[0]!r}")
         return dict(estimators)
+    if isinstance(estimators, str):  # 'a+-' would be read as the names 'a', '+', '-'
+        raise TypeError(f"estimators: expected a sequence of estimator names or a dict, got the string {estimators!r} "
+                        f"(write [{estimators!r}])")
     return {name: (name, None) for name in estimators}
 
 
 def three_splits(n: int, seed: int = 0) -> tuple:
     """Three disjoint index arrays covering ``0..n−1`` (sizes differ by at most one), shuffled by ``seed``."""
-    if n < 3:
-        raise ValueError(f"three_splits: need at least 3 samples, got {n}")
-    return tuple(np.array_split(np.random.default_rng(seed).permutation(n), 3))
+    n = check_count(n, "three_splits n", minimum=3)
+    return tuple(np.array_split(np.random.default_rng(check_seed(seed, "three_splits seed")).permutation(n), 3))
 
 
 def paper_splits(n_train: int, seed: int = 0) -> tuple:
     """The paper's first two parts: the training set's indices ``0..n_train−1`` shuffled by ``seed``
     and cut in two halves (patterns on the first, ``v`` on the second; ρ then on held-out data)."""
-    if n_train < 2:
-        raise ValueError(f"paper_splits: need at least 2 training samples, got {n_train}")
-    return tuple(np.array_split(np.random.default_rng(seed).permutation(n_train), 2))
+    n_train = check_count(n_train, "paper_splits n_train", minimum=2)
+    return tuple(np.array_split(np.random.default_rng(check_seed(seed, "paper_splits seed")).permutation(n_train), 2))
 
 
 def layer_names(net) -> list:

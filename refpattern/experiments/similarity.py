@@ -15,7 +15,11 @@ SCALED_RANGE = (2.0 ** -100, 2.0 ** 100)
 def flat_pair(a, b, name: str) -> tuple:
     """``a`` and ``b`` as float64 ``(N, pixels)``; refused unless they are non-empty, of one shape
     and finite (``ValueError`` naming ``name``)."""
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    a, b = np.asarray(a), np.asarray(b)
+    for label, array in (("first", a), ("second", b)):
+        if array.dtype.kind not in "biuf":  # complex would lose its imaginary part, text be parsed
+            raise TypeError(f"{name}: the {label} map must hold real numbers, got dtype {array.dtype}")
+    a, b = a.astype(np.float64, copy=False), b.astype(np.float64, copy=False)
     if a.shape != b.shape or a.ndim < 2 or a.size == 0:
         raise ValueError(f"{name}: expected two non-empty maps of one shape (N, …), got shapes {a.shape} and {b.shape}")
     for label, array in (("first", a), ("second", b)):

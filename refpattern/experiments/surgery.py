@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from refpattern.network import Conv2D, Dense, ReLU
+from refpattern.network.validation import check_count, check_level, check_seed
 
 
 def he_std(layer) -> float:
@@ -23,9 +24,10 @@ def randomize_top_layers(net, count: int, seed: int = 0):
     The cascading randomisation of Adebayo et al. (2018), used by Sixt et al. (2020): ``count = 1``
     randomises the logit layer, ``count = 2`` also the layer below, and so on.
     """
+    count = check_count(count, "randomize_top_layers count", minimum=0)
     if not 0 <= count <= len(net.kernel_indices):
         raise ValueError(f"randomize_top_layers: count must be in 0..{len(net.kernel_indices)}, got {count}")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed, "randomize_top_layers seed"))
     layers = list(net.layers)
     for index in reversed(net.kernel_indices[len(net.kernel_indices) - count:]):
         layer = layers[index]
@@ -52,7 +54,17 @@ def shift_absorbed(net, shift):
     index = first_dense_index(net)
     layer = net.layers[index]
     shape = net.input_shape if net.input_shape is not None else (layer.weight.shape[1],)
-    c = np.broadcast_to(np.asarray(shift, dtype=np.float64), shape).reshape(-1)
+    c = np.asarray(shift)
+    if c.dtype.kind not in "iuf":
+        raise TypeError(f"shift_absorbed: shift must be a real number or an array of one sample's shape {shape}, "
+                        f"got {shift!r}"[:300])
+    if not np.all(np.isfinite(c)):
+        raise ValueError("shift_absorbed: shift must be finite")
+    try:
+        c = np.broadcast_to(c.astype(np.float64), shape).reshape(-1)
+    except ValueError:
+        raise ValueError(f"shift_absorbed: shift of shape {c.shape} does not broadcast to one sample's shape "
+                         f"{shape}") from None
     layers = list(net.layers)
     layers[index] = layer.with_parameters(layer.weight, layer.bias - layer.weight @ c)
     return net.with_layers(layers)
@@ -60,6 +72,7 @@ def shift_absorbed(net, shift):
 
 def _next_kernel(net, kernel: int):
     indices = net.kernel_indices
+    kernel = check_count(kernel, "kernel", minimum=0)  # −1 would pair the last layer with the first
     if kernel + 1 >= len(indices):
         raise ValueError(f"kernel layer {kernel} has no kernel layer above it")
     index, above = indices[kernel], indices[kernel + 1]
@@ -73,8 +86,7 @@ def _next_kernel(net, kernel: int):
 def rescaled_equivalent(net, kernel: int = 0, factor: float = 4.0):
     """Equivalent network: kernel layer ``kernel`` (weights and bias) times ``factor > 0``, the
     next kernel layer's weights divided by it.  ``ReLU(αz) = α·ReLU(z)`` for ``α > 0``."""
-    if factor <= 0:
-        raise ValueError(f"rescaled_equivalent: factor must be > 0, got {factor}")
+    factor = check_level(factor, "rescaled_equivalent factor", 0.0, low_open=True)
     index, above = _next_kernel(net, kernel)
     layers = list(net.layers)
     layers[index] = layers[index].with_parameters(layers[index].weight * factor, layers[index].bias * factor)
@@ -87,6 +99,10 @@ def split_unit_equivalent(net, kernel: int = 0, unit: int = 0):
     copy sends half the original outgoing weights (``v·h = (v/2)·h + (v/2)·h``)."""
     index, above = _next_kernel(net, kernel)
     low, high = net.layers[index], net.layers[above]
+    unit = check_count(unit, "split_unit_equivalent unit", minimum=0)
+    if unit >= low.weight.shape[0]:
+        raise ValueError(f"split_unit_equivalent unit: kernel layer {kernel} has {low.weight.shape[0]} units "
+                         f"(0..{low.weight.shape[0] - 1}), got {unit}")
     weight = np.vstack([low.weight, low.weight[unit:unit + 1]])
     bias = np.append(low.bias, low.bias[unit])
     outgoing = np.array(high.weight)
@@ -106,7 +122,7 @@ def factorized_equivalent(net, seed: int = 0):
     layer = net.layers[index]
     if not isinstance(layer, Dense):
         raise ValueError(f"factorized_equivalent: the logit layer must be Dense, got {layer!r}")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed, "factorized_equivalent seed"))
     h = layer.weight.shape[1]
     q, r = np.linalg.qr(rng.normal(size=(h, h)))
     m = q * np.sign(np.diag(r)) * rng.uniform(0.5, 2.0, size=h)
