@@ -304,3 +304,16 @@ def test_write_report_refuses_figure_names_that_leave_its_folder(tmp_path, name)
     with pytest.raises(ValueError, match="write_report figures: a figure name must be a plain file name"):
         write_report(str(out), "t", [Section("A", ["text"], [], [], [])], {name: b"png"}, {})
     assert not (tmp_path / "outside.png").exists() and not out.exists()
+
+
+def test_rho_figure_names_the_bars_it_cannot_draw():
+    from refpattern.experiments import plots
+
+    rho = {"layers": ["conv", "dense"], "rho": {"S_x": [[np.nan, np.nan]] * 2, "S_a": [[0.9, np.nan], [0.8, np.nan]],
+                                                 "S_w": [[0.1, 0.2], [0.2, 0.3]]}}
+    _, caption = plots.rho_figure(rho)
+    # before: the caption promised "95 % t-intervals" for every bar, S_x's missing bars included
+    assert "No bar where ρ is NaN (undefined or not measured): S_x (every layer), S_a (some layers)." in caption
+    assert "S_w (" not in caption
+    _, caption = plots.rho_figure({"layers": ["conv"], "rho": {"S_w": [[0.1], [0.2]]}})
+    assert "No bar" not in caption

@@ -115,6 +115,10 @@ def rho_figure(result: dict, title: str = "ρ per kernel layer (Fig. 3)"):
     offsets = [(i - (len(table) - 1) / 2) * width for i in range(len(table))]
     caption = (f"{title}. Bars per kernel layer ({', '.join(layers)}), one per estimator "
                f"({_seed_note(stacked[0].shape[0])}); y from {low:.2f} to {high:.2f}.")
+    missing = [f"{label} ({'every layer' if np.all(np.isnan(m)) else 'some layers'})"
+               for label, (m, _) in zip(labels, summary, strict=True) if np.any(np.isnan(m))]
+    if missing:  # a bar that is not drawn must not read as an interval drawn (S_x: ρ undefined)
+        caption += f" No bar where ρ is NaN (undefined or not measured): {', '.join(missing)}."
     figure, axis = _single_axis((1.6 * len(layers) + 2, 3.2), title, "ρ (higher: more distractor removed)",
                                 (low, high))
     for i, label in enumerate(labels):
