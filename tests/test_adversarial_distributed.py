@@ -166,3 +166,15 @@ def test_a_pass_whose_later_batches_differ_is_refused():
         fit_patterns(net, drifting, memory_limit=limit)
     want = fit_patterns(net, x, batch_size=5)
     assert largest_pattern_difference(fit_patterns(net, lambda: [x[:5], x[5:]], memory_limit=limit), want) <= 1e-12
+
+
+@pytest.mark.parametrize("container", [dict, lambda batches: set(map(tuple, batches))])
+def test_a_dict_or_a_set_of_batches_is_refused_naming_what_came(container):
+    from refpattern.network import Dense, Sequential
+
+    net = Sequential([Dense(np.ones((2, 3)))], input_shape=(3,))
+    batches = [np.ones((1, 3)), np.zeros((1, 3))]
+    given = container(dict(enumerate(batches))) if container is dict else container([b[0] for b in batches])
+    # before: a dict iterated its keys and the message spoke of the key ("got int"), not of the dict
+    with pytest.raises(TypeError, match=f"X: expected an array or an iterable of arrays .*got {type(given).__name__}"):
+        rp.fit_patterns(net, given, "a", progress=False)

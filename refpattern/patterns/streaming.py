@@ -8,6 +8,8 @@ the passes of a fit under a memory limit, and a worker's chunk of a fit on Dask
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
 from refpattern.network.elementwise import ReLU
@@ -35,7 +37,8 @@ def iter_batches(X, batch_size: int):
         for start in range(0, X.shape[0], batch_size):
             yield X[start:start + batch_size]
         return
-    if isinstance(X, (str, bytes)) or not hasattr(X, "__iter__"):
+    if isinstance(X, (str, bytes, Mapping, set, frozenset)) or not hasattr(X, "__iter__"):
+        # (a dict iterates its keys and a set has no order: neither is a sequence of batches)
         raise TypeError(f"X: expected an array or an iterable of arrays (batches), got {type(X).__name__}")
     yield from X
 
