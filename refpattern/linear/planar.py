@@ -12,6 +12,8 @@ otherwise (the tests hold both together to 1e-12).  ``σ²_y`` defaults to ``1/3
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 SIGMA_Y2 = 1.0 / 3.0
@@ -39,11 +41,25 @@ def direction_deg(v) -> float:
     return float(np.degrees(np.arctan2(v[1], v[0])))
 
 
-def axis_angle_deg(u, v) -> float:
-    """Angle in [0°, 90°] between the *lines* spanned by ``u`` and ``v`` (sign ignored)."""
+def vector_angle(u, v) -> float:
+    """Angle in radians, in [0, π], between the vectors ``u`` and ``v`` (any dimension), by Kahan's formula
+    (``docs/math.md#toy-stable-forms``)::
+
+        ∠(u, v) = 2·atan2(‖|v|·u − |u|·v‖, ‖|v|·u + |u|·v‖)
+
+    which keeps every digit where ``arccos`` of the cosine loses half of them (an angle ``θ`` near 0 has
+    ``cos θ = 1 − θ²/2``: below ``θ ≈ 1e-8`` the cosine rounds to 1 and ``arccos`` returns 0).
+    """
     u, v = np.asarray(u, dtype=np.float64), np.asarray(v, dtype=np.float64)
-    cosine = abs(u @ v) / (np.linalg.norm(u) * np.linalg.norm(v))
-    return float(np.degrees(np.arccos(min(cosine, 1.0))))
+    norm_u, norm_v = np.linalg.norm(u), np.linalg.norm(v)
+    return float(2.0 * np.arctan2(np.linalg.norm(norm_v * u - norm_u * v), np.linalg.norm(norm_v * u + norm_u * v)))
+
+
+def axis_angle_deg(u, v) -> float:
+    """Angle in [0°, 90°] between the *lines* spanned by ``u`` and ``v`` (sign ignored): :func:`vector_angle`
+    of ``u`` and ``±v``, the sign that makes ``uᵀv ≥ 0``."""
+    u, v = np.asarray(u, dtype=np.float64), np.asarray(v, dtype=np.float64)
+    return float(np.degrees(vector_angle(u, v if u @ v >= 0 else -v)))
 
 
 def distractor_direction(rotation_deg: float = 0.0) -> np.ndarray:
@@ -139,14 +155,27 @@ def pattern_rho(a, a_s, a_d, sigma: float, sigma_y2: float = SIGMA_Y2) -> float:
     ``d̂ = x − a·y = a_d·(ε − t·y)``, a single direction, and the best ``v`` reads
     ``ε − t·y``::
 
-        ρ = 1 − |t|·σ_y / sqrt(t²σ²_y + σ²)      (independent of μ).
+        ρ = 1 − |t|·σ_y / sqrt(t²σ²_y + σ²)      (independent of μ)
+          = σ² / (h·(h + |t|σ_y)),   h = hypot(|t|σ_y, σ)      (computed so: no cancellation)
 
     ``t = 0`` (``S_a``) gives ρ = 1; ``S_w`` has ``t = −k`` (:func:`filter_estimator_rho`); the
     random baseline ``a = r/(wᵀr)`` has a random ``t`` (:func:`random_pattern_rho`).
     """
     a, a_s, a_d = (np.asarray(v, dtype=np.float64) for v in (a, a_s, a_d))
     t = (a - a_s) @ a_d / (a_d @ a_d)
-    return float(1.0 - abs(t) * np.sqrt(sigma_y2) / np.sqrt(t ** 2 * sigma_y2 + sigma ** 2))
+    return one_minus_correlation(t, sigma, sigma_y2)
+
+
+def one_minus_correlation(t: float, sigma: float, sigma_y2: float = SIGMA_Y2) -> float:
+    """``1 − |t|σ_y/√(t²σ²_y + σ²)`` without cancellation (``docs/math.md#toy-stable-forms``): with
+    ``h = hypot(|t|σ_y, σ)``, ``1 − |t|σ_y/h = (h − |t|σ_y)/h = σ²/(h·(h + |t|σ_y))``, a product and
+    quotient of positive numbers, so correct to a few ulps even where the correlation rounds to 1
+    (``|t|σ_y ≫ σ``: ρ ≈ σ²/(2t²σ²_y), which the subtraction returns as 0)."""
+    along = abs(float(t)) * math.sqrt(sigma_y2)
+    h = math.hypot(along, float(sigma))
+    if h == 0.0:  # t = 0 and σ = 0: 1 − 0/0, the old form's nan
+        return float("nan")
+    return float(sigma) ** 2 / (h * (h + along))
 
 
 def random_pattern_rho(a_s, a_d, sigma: float, reference: float, sigma_y2: float = SIGMA_Y2) -> tuple[float, float]:
@@ -166,9 +195,13 @@ def random_pattern_rho(a_s, a_d, sigma: float, reference: float, sigma_y2: float
     w = optimal_filter(a_s, a_d)
 
     def rho_at(phi):
+        # r = α·a_s + β·a_d (Cramer): wᵀr = α, a = r/α = a_s + (β/α)·a_d, so t = β/α = det(a_s, r)/det(r, a_d),
+        # without forming a − a_s (which cancels when |a_s| ≫ |a_d|)
         r = np.array([np.cos(phi), np.sin(phi)])
-        wr = w @ r
-        return 0.0 if wr == 0 else pattern_rho(r / wr, a_s, a_d, sigma, sigma_y2)
+        across = r[0] * a_d[1] - r[1] * a_d[0]
+        if across == 0:
+            return 0.0
+        return one_minus_correlation((a_s[0] * r[1] - a_s[1] * r[0]) / across, sigma, sigma_y2)
 
     # break the integral where wᵀr = 0 (ρ → 0 from both sides) and at a_s (the kink t = 0)
     breaks = sorted({(np.arctan2(-w[0], w[1]) + np.pi / 2) % np.pi - np.pi / 2,
@@ -179,11 +212,10 @@ def random_pattern_rho(a_s, a_d, sigma: float, reference: float, sigma_y2: float
     if reference <= 0.0:  # ρ > 0 for every line but wᵀr = 0 (probability 0); t_ref below would be 0/0
         return float(mean), 1.0
     # |t| at which ρ = reference: (1 − ρ)² (t²σ²_y + σ²) = t²σ²_y
-    q = (1.0 - reference) ** 2
-    t_ref = np.sqrt(q * sigma ** 2 / (sigma_y2 * (1.0 - q)))
+    # 1 − q = 1 − (1 − ρ_ref)² = ρ_ref·(2 − ρ_ref), which keeps its digits where ρ_ref is tiny
+    t_ref = (1.0 - reference) * sigma / np.sqrt(sigma_y2 * reference * (2.0 - reference))
     u, v = a_s - t_ref * a_d, a_s + t_ref * a_d
-    arc = np.arccos(np.clip(u @ v / (np.linalg.norm(u) * np.linalg.norm(v)), -1.0, 1.0))
-    return float(mean), float(arc / np.pi)
+    return float(mean), vector_angle(u, v) / np.pi
 
 
 def filter_estimator_rho(a_s, a_d, sigma: float, sigma_y2: float = SIGMA_Y2) -> float:
@@ -196,9 +228,9 @@ def filter_estimator_rho(a_s, a_d, sigma: float, sigma_y2: float = SIGMA_Y2) -> 
 
     ``Σ = cov[d̂] = a_d a_dᵀ (k² σ²_y + σ²)`` and ``c = cov[d̂, y] = a_d k σ²_y``, so
     ``max_v corr = sqrt(cᵀΣ⁺c / σ²_y) = |k| σ_y / sqrt(k² σ²_y + σ²)`` and
-    ``ρ(S_w) = 1 − |k| σ_y / sqrt(k² σ²_y + σ²)`` (independent of ``μ``).
-    For ``a_d = (1, 1)``, ``σ = 1``: ``k = 1/2``, ``ρ = 1 − 1/√13 ≈ 0.72265``.
+    ``ρ(S_w) = 1 − |k| σ_y / sqrt(k² σ²_y + σ²)`` (independent of ``μ``; computed by
+    :func:`one_minus_correlation`).  For ``a_d = (1, 1)``, ``σ = 1``: ``k = 1/2``, ``ρ = 1 − 1/√13 ≈ 0.72265``.
     """
     a_s, a_d = np.asarray(a_s, dtype=np.float64), np.asarray(a_d, dtype=np.float64)
     k = (a_d @ a_s) / (a_d @ a_d)
-    return float(1.0 - abs(k) * np.sqrt(sigma_y2) / np.sqrt(k ** 2 * sigma_y2 + sigma ** 2))
+    return one_minus_correlation(k, sigma, sigma_y2)
