@@ -181,41 +181,66 @@ def one_minus_correlation(t: float, sigma: float, sigma_y2: float = SIGMA_Y2) ->
 def random_pattern_rho(a_s, a_d, sigma: float, reference: float, sigma_y2: float = SIGMA_Y2) -> tuple[float, float]:
     """Mean of ρ over the random baseline, and the probability that one draw beats ``reference``.
 
-    The random estimator (``docs/math.md#random-baseline``) is ``a = r/(wᵀr)`` with ``r ~ N(0, I)``: the line
-    of ``r`` has a uniform angle ``φ ∈ (−90°, 90°]``, so ``E[ρ] = (1/π)∫ ρ(a(φ)) dφ`` with
-    :func:`pattern_rho` (numerical quadrature).  ρ falls with ``|t|``, so ``ρ > reference`` ⇔
-    ``|t| < t_ref`` ⇔ the line of ``r`` lies between those of ``a_s − t_ref·a_d`` and
-    ``a_s + t_ref·a_d`` (an arc around ``a_s``), with probability ``angle/π``.  In two
-    dimensions a random direction therefore beats ``S_w`` quite often (35 % for the default toy):
-    the paper's "random removes almost no correlation" is a statement about high dimensions.
+    The random estimator (``docs/math.md#random-baseline``) is ``a = r/(wᵀr)`` with ``r ~ N(0, I)``.
+    Writing ``r = α·a_s + β·a_d`` gives ``wᵀr = α`` and ``a = a_s + (β/α)·a_d``, so ``t = β/α``: a
+    ratio of two centred jointly Gaussian numbers (``(α, β) ~ N(0, G⁻¹)``, ``G`` the Gram matrix of
+    ``a_s, a_d``), which is Cauchy (``docs/math.md#toy-random-baseline``) with
+
+        location t₀ = −a_sᵀa_d/|a_d|² = −k,     scale γ = |det(a_s, a_d)|/|a_d|²,
+
+    (the uniform angle of the line of ``r``, mapped by a Möbius map).  Then ``E[ρ] = ∫ ρ(t)·γ/(π((t − t₀)² +
+    γ²)) dt`` (:func:`pattern_rho`'s ρ(t); adaptive quadrature split at the scales of both factors, so that
+    neither a narrow ρ (``γ ≫ σ/σ_y``, a signal much larger than the distractor) nor a narrow Cauchy law
+    is stepped over), and since ρ falls with ``|t|``, ``ρ > reference`` ⇔ ``|t| < t_ref``, with probability
+    ``(atan((t_ref − t₀)/γ) + atan((t_ref + t₀)/γ))/π`` — the arc between the lines of ``a_s ∓ t_ref·a_d``,
+    over π.  In two dimensions a random direction therefore beats ``S_w`` quite often (35 % for the default
+    toy): the paper's "random removes almost no correlation" is a statement about high dimensions.
     """
-    from scipy.integrate import quad
-
     a_s, a_d = np.asarray(a_s, dtype=np.float64), np.asarray(a_d, dtype=np.float64)
-    w = optimal_filter(a_s, a_d)
+    optimal_filter(a_s, a_d)  # refuses a_d ∥ a_s
+    norm_d2 = a_d @ a_d
+    location = -(a_s @ a_d) / norm_d2
+    scale = abs(a_s[0] * a_d[1] - a_s[1] * a_d[0]) / norm_d2
+    width = float(sigma) / math.sqrt(sigma_y2)  # ρ(t) = 1/2 … at |t| of this order
 
-    def rho_at(phi):
-        # r = α·a_s + β·a_d (Cramer): wᵀr = α, a = r/α = a_s + (β/α)·a_d, so t = β/α = det(a_s, r)/det(r, a_d),
-        # without forming a − a_s (which cancels when |a_s| ≫ |a_d|)
-        r = np.array([np.cos(phi), np.sin(phi)])
-        across = r[0] * a_d[1] - r[1] * a_d[0]
-        if across == 0:
-            return 0.0
-        return one_minus_correlation((a_s[0] * r[1] - a_s[1] * r[0]) / across, sigma, sigma_y2)
+    def weighted_rho(t):
+        return one_minus_correlation(t, sigma, sigma_y2) * scale / (math.pi * ((t - location) ** 2 + scale ** 2))
 
-    # break the integral where wᵀr = 0 (ρ → 0 from both sides) and at a_s (the kink t = 0)
-    breaks = sorted({(np.arctan2(-w[0], w[1]) + np.pi / 2) % np.pi - np.pi / 2,
-                     (np.arctan2(a_s[1], a_s[0]) + np.pi / 2) % np.pi - np.pi / 2})
-    mean = quad(rho_at, -np.pi / 2, np.pi / 2, points=breaks, limit=200, epsabs=1e-12, epsrel=1e-12)[0] / np.pi
+    mean = _integral_over_line(weighted_rho, [(0.0, width), (location, scale)])
     if reference >= 1.0:
         return float(mean), 0.0
     if reference <= 0.0:  # ρ > 0 for every line but wᵀr = 0 (probability 0); t_ref below would be 0/0
         return float(mean), 1.0
-    # |t| at which ρ = reference: (1 − ρ)² (t²σ²_y + σ²) = t²σ²_y
-    # 1 − q = 1 − (1 − ρ_ref)² = ρ_ref·(2 − ρ_ref), which keeps its digits where ρ_ref is tiny
+    # |t| at which ρ = reference: (1 − ρ)² (t²σ²_y + σ²) = t²σ²_y, and 1 − (1 − ρ_ref)² = ρ_ref·(2 − ρ_ref),
+    # which keeps its digits where ρ_ref is tiny
     t_ref = (1.0 - reference) * sigma / np.sqrt(sigma_y2 * reference * (2.0 - reference))
     u, v = a_s - t_ref * a_d, a_s + t_ref * a_d
     return float(mean), vector_angle(u, v) / np.pi
+
+
+def _integral_over_line(function, bumps) -> float:
+    """``∫ function(t) dt`` over the real line for a positive ``function`` made of bumps ``(centre, width)`` with
+    tails no heavier than ``1/t²`` (each factor of ``ρ(t)·Cauchy(t)``), by adaptive quadrature (relative 1e-12)
+    on pieces split at ``centre ± width·2ʲ`` (so that every piece holds a feature of its own length, whatever
+    the ratio of the widths), and beyond ``±R`` (past every bump) in ``v = R/|t|``, where the tails are smooth."""
+    from scipy.integrate import quad
+
+    reach = 2.0 * max(abs(centre) + width for centre, width in bumps)
+    breaks = {0.0, -reach, reach}
+    for centre, width in bumps:
+        breaks.add(centre)
+        step = width
+        while step <= reach:
+            breaks.update((centre - step, centre + step))
+            step *= 2.0
+    breaks = sorted(b for b in breaks if -reach <= b <= reach)
+    total = 0.0
+    for low, high in zip(breaks[:-1], breaks[1:]):
+        total += quad(function, low, high, limit=200, epsabs=0.0, epsrel=1e-12)[0]
+    for sign in (-1.0, 1.0):  # ∫_R^∞ f(±t) dt = ∫_0^1 f(±R/v)·R/v² dv
+        total += quad(lambda v, sign=sign: 0.0 if v == 0.0 else function(sign * reach / v) * reach / (v * v),
+                      0.0, 1.0, limit=200, epsabs=0.0, epsrel=1e-12)[0]
+    return float(total)
 
 
 def filter_estimator_rho(a_s, a_d, sigma: float, sigma_y2: float = SIGMA_Y2) -> float:
