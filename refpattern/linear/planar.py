@@ -50,9 +50,17 @@ def vector_angle(u, v) -> float:
     which keeps every digit where ``arccos`` of the cosine loses half of them (an angle ``θ`` near 0 has
     ``cos θ = 1 − θ²/2``: below ``θ ≈ 1e-8`` the cosine rounds to 1 and ``arccos`` returns 0).
     """
-    u, v = np.asarray(u, dtype=np.float64), np.asarray(v, dtype=np.float64)
-    norm_u, norm_v = np.linalg.norm(u), np.linalg.norm(v)
-    return float(2.0 * np.arctan2(np.linalg.norm(norm_v * u - norm_u * v), np.linalg.norm(norm_v * u + norm_u * v)))
+    u, v = (_unit(np.asarray(x, dtype=np.float64)) for x in (u, v))  # |v|u ∓ |u|v over |u||v|: no overflow
+    return float(2.0 * np.arctan2(np.linalg.norm(u - v), np.linalg.norm(u + v)))
+
+
+def _unit(x) -> np.ndarray:
+    """``x/|x|``, scaled by its largest entry first so that ``|x|`` neither overflows nor underflows."""
+    largest = np.max(np.abs(x))
+    if largest == 0:
+        return x
+    x = x / largest
+    return x / np.linalg.norm(x)
 
 
 def axis_angle_deg(u, v) -> float:
@@ -216,6 +224,23 @@ def random_pattern_rho(a_s, a_d, sigma: float, reference: float, sigma_y2: float
     t_ref = (1.0 - reference) * sigma / np.sqrt(sigma_y2 * reference * (2.0 - reference))
     u, v = a_s - t_ref * a_d, a_s + t_ref * a_d
     return float(mean), vector_angle(u, v) / np.pi
+
+
+def random_pattern_rho_second_moment(a_s, a_d, sigma: float, sigma_y2: float = SIGMA_Y2) -> float:
+    """``E[ρ²]`` over the random baseline (the law of ``t`` of :func:`random_pattern_rho`), so that the spread of
+    ρ over random directions, ``sqrt(E[ρ²] − E[ρ]²)``, is known without sampling: where the mean comes from
+    rare directions (a peak of ρ of width ``1/s`` when the signal is ``s`` times the distractor) a sample of
+    directions misses them and its own spread says nothing about its error."""
+    a_s, a_d = np.asarray(a_s, dtype=np.float64), np.asarray(a_d, dtype=np.float64)
+    optimal_filter(a_s, a_d)
+    norm_d2 = a_d @ a_d
+    location = -(a_s @ a_d) / norm_d2
+    scale = abs(a_s[0] * a_d[1] - a_s[1] * a_d[0]) / norm_d2
+
+    def weighted_square(t):
+        return one_minus_correlation(t, sigma, sigma_y2) ** 2 * scale / (math.pi * ((t - location) ** 2 + scale ** 2))
+
+    return _integral_over_line(weighted_square, [(0.0, float(sigma) / math.sqrt(sigma_y2)), (location, scale)])
 
 
 def _integral_over_line(function, bumps) -> float:

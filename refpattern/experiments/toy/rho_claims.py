@@ -41,7 +41,7 @@ from refpattern.experiments.toy.tolerances import (
     rounding_bound,
     within,
 )
-from refpattern.linear import closed_forms
+from refpattern.linear import closed_forms, planar
 from refpattern.patterns import resolve_estimator
 
 RANDOM_DIRECTIONS = 2000
@@ -97,6 +97,11 @@ def claim_rho(sample: Sample, seed, directions: int = RANDOM_DIRECTIONS):
     baseline = closed_forms.random_baseline(model, closed["S_w"])
     mean_random, p_beats = baseline.mean, baseline.probability
     mean_se = float(values.std(ddof=1) / np.sqrt(directions))
+    if model.is_planar:  # the population spread: a sample of directions misses a mean made of rare ones
+        a_d, sigma = model.distractor_directions[0], float(np.sqrt(model.conditional_distractor_covariance[0, 0]))
+        second = planar.random_pattern_rho_second_moment(model.effective_directions[0], a_d, sigma,
+                                                         model.signal_variances[0])
+        mean_se = max(mean_se, float(np.sqrt(max(second - mean_random ** 2, 0.0) / directions)))
     beats = float(np.mean(values > closed["S_w"]))
     beats_se = float(np.sqrt(p_beats * (1 - p_beats) / directions))
     rho = {}
