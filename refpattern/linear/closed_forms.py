@@ -439,7 +439,8 @@ def pattern_rhos(model: LinearModel, patterns, w) -> np.ndarray:
                                                                                1e-300)
     quadratic = sigma_y2 * np.sum(coordinates[:, kept] ** 2 / values[kept], axis=1)
     correlation = np.sqrt(quadratic / (1.0 + quadratic))
-    rho = 1.0 - correlation
+    # 1 − c = (1 − c²)/(1 + c) = 1/((1 + q)(1 + c)): no cancellation where c rounds to 1 (docs/math.md#toy-stable-forms)
+    rho = 1.0 / ((1.0 + quadratic) * (1.0 + correlation))
     unscaled = np.abs(patterns @ w - 1.0) > 1e-9
     return np.where(outside | unscaled, 0.0, rho)
 

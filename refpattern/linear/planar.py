@@ -12,6 +12,8 @@ otherwise (the tests hold both together to 1e-12).  ``σ²_y`` defaults to ``1/3
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 SIGMA_Y2 = 1.0 / 3.0
@@ -39,11 +41,33 @@ def direction_deg(v) -> float:
     return float(np.degrees(np.arctan2(v[1], v[0])))
 
 
+def vector_angle(u, v) -> float:
+    """Angle in radians, in [0, π], between the vectors ``u`` and ``v`` (any dimension), by Kahan's formula
+    (``docs/math.md#toy-stable-forms``)::
+
+        ∠(u, v) = 2·atan2(‖|v|·u − |u|·v‖, ‖|v|·u + |u|·v‖)
+
+    which keeps every digit where ``arccos`` of the cosine loses half of them (an angle ``θ`` near 0 has
+    ``cos θ = 1 − θ²/2``: below ``θ ≈ 1e-8`` the cosine rounds to 1 and ``arccos`` returns 0).
+    """
+    u, v = (_unit(np.asarray(x, dtype=np.float64)) for x in (u, v))  # |v|u ∓ |u|v over |u||v|: no overflow
+    return float(2.0 * np.arctan2(np.linalg.norm(u - v), np.linalg.norm(u + v)))
+
+
+def _unit(x) -> np.ndarray:
+    """``x/|x|``, scaled by its largest entry first so that ``|x|`` neither overflows nor underflows."""
+    largest = np.max(np.abs(x))
+    if largest == 0:
+        return x
+    x = x / largest
+    return x / np.linalg.norm(x)
+
+
 def axis_angle_deg(u, v) -> float:
-    """Angle in [0°, 90°] between the *lines* spanned by ``u`` and ``v`` (sign ignored)."""
+    """Angle in [0°, 90°] between the *lines* spanned by ``u`` and ``v`` (sign ignored): :func:`vector_angle`
+    of ``u`` and ``±v``, the sign that makes ``uᵀv ≥ 0``."""
     u, v = np.asarray(u, dtype=np.float64), np.asarray(v, dtype=np.float64)
-    cosine = abs(u @ v) / (np.linalg.norm(u) * np.linalg.norm(v))
-    return float(np.degrees(np.arccos(min(cosine, 1.0))))
+    return float(np.degrees(vector_angle(u, v if u @ v >= 0 else -v)))
 
 
 def distractor_direction(rotation_deg: float = 0.0) -> np.ndarray:
@@ -139,51 +163,109 @@ def pattern_rho(a, a_s, a_d, sigma: float, sigma_y2: float = SIGMA_Y2) -> float:
     ``d̂ = x − a·y = a_d·(ε − t·y)``, a single direction, and the best ``v`` reads
     ``ε − t·y``::
 
-        ρ = 1 − |t|·σ_y / sqrt(t²σ²_y + σ²)      (independent of μ).
+        ρ = 1 − |t|·σ_y / sqrt(t²σ²_y + σ²)      (independent of μ)
+          = σ² / (h·(h + |t|σ_y)),   h = hypot(|t|σ_y, σ)      (computed so: no cancellation)
 
     ``t = 0`` (``S_a``) gives ρ = 1; ``S_w`` has ``t = −k`` (:func:`filter_estimator_rho`); the
     random baseline ``a = r/(wᵀr)`` has a random ``t`` (:func:`random_pattern_rho`).
     """
     a, a_s, a_d = (np.asarray(v, dtype=np.float64) for v in (a, a_s, a_d))
     t = (a - a_s) @ a_d / (a_d @ a_d)
-    return float(1.0 - abs(t) * np.sqrt(sigma_y2) / np.sqrt(t ** 2 * sigma_y2 + sigma ** 2))
+    return one_minus_correlation(t, sigma, sigma_y2)
+
+
+def one_minus_correlation(t: float, sigma: float, sigma_y2: float = SIGMA_Y2) -> float:
+    """``1 − |t|σ_y/√(t²σ²_y + σ²)`` without cancellation (``docs/math.md#toy-stable-forms``): with
+    ``h = hypot(|t|σ_y, σ)``, ``1 − |t|σ_y/h = (h − |t|σ_y)/h = σ²/(h·(h + |t|σ_y))``, a product and
+    quotient of positive numbers, so correct to a few ulps even where the correlation rounds to 1
+    (``|t|σ_y ≫ σ``: ρ ≈ σ²/(2t²σ²_y), which the subtraction returns as 0)."""
+    along = abs(float(t)) * math.sqrt(sigma_y2)
+    h = math.hypot(along, float(sigma))
+    if h == 0.0:  # t = 0 and σ = 0: 1 − 0/0, the old form's nan
+        return float("nan")
+    return float(sigma) ** 2 / (h * (h + along))
 
 
 def random_pattern_rho(a_s, a_d, sigma: float, reference: float, sigma_y2: float = SIGMA_Y2) -> tuple[float, float]:
     """Mean of ρ over the random baseline, and the probability that one draw beats ``reference``.
 
-    The random estimator (``docs/math.md#random-baseline``) is ``a = r/(wᵀr)`` with ``r ~ N(0, I)``: the line
-    of ``r`` has a uniform angle ``φ ∈ (−90°, 90°]``, so ``E[ρ] = (1/π)∫ ρ(a(φ)) dφ`` with
-    :func:`pattern_rho` (numerical quadrature).  ρ falls with ``|t|``, so ``ρ > reference`` ⇔
-    ``|t| < t_ref`` ⇔ the line of ``r`` lies between those of ``a_s − t_ref·a_d`` and
-    ``a_s + t_ref·a_d`` (an arc around ``a_s``), with probability ``angle/π``.  In two
-    dimensions a random direction therefore beats ``S_w`` quite often (35 % for the default toy):
-    the paper's "random removes almost no correlation" is a statement about high dimensions.
+    The random estimator (``docs/math.md#random-baseline``) is ``a = r/(wᵀr)`` with ``r ~ N(0, I)``.
+    Writing ``r = α·a_s + β·a_d`` gives ``wᵀr = α`` and ``a = a_s + (β/α)·a_d``, so ``t = β/α``: a
+    ratio of two centred jointly Gaussian numbers (``(α, β) ~ N(0, G⁻¹)``, ``G`` the Gram matrix of
+    ``a_s, a_d``), which is Cauchy (``docs/math.md#toy-random-baseline``) with
+
+        location t₀ = −a_sᵀa_d/|a_d|² = −k,     scale γ = |det(a_s, a_d)|/|a_d|²,
+
+    (the uniform angle of the line of ``r``, mapped by a Möbius map).  Then ``E[ρ] = ∫ ρ(t)·γ/(π((t − t₀)² +
+    γ²)) dt`` (:func:`pattern_rho`'s ρ(t); adaptive quadrature split at the scales of both factors, so that
+    neither a narrow ρ (``γ ≫ σ/σ_y``, a signal much larger than the distractor) nor a narrow Cauchy law
+    is stepped over), and since ρ falls with ``|t|``, ``ρ > reference`` ⇔ ``|t| < t_ref``, with probability
+    ``(atan((t_ref − t₀)/γ) + atan((t_ref + t₀)/γ))/π`` — the arc between the lines of ``a_s ∓ t_ref·a_d``,
+    over π.  In two dimensions a random direction therefore beats ``S_w`` quite often (35 % for the default
+    toy): the paper's "random removes almost no correlation" is a statement about high dimensions.
     """
-    from scipy.integrate import quad
-
     a_s, a_d = np.asarray(a_s, dtype=np.float64), np.asarray(a_d, dtype=np.float64)
-    w = optimal_filter(a_s, a_d)
+    optimal_filter(a_s, a_d)  # refuses a_d ∥ a_s
+    norm_d2 = a_d @ a_d
+    location = -(a_s @ a_d) / norm_d2
+    scale = abs(a_s[0] * a_d[1] - a_s[1] * a_d[0]) / norm_d2
+    width = float(sigma) / math.sqrt(sigma_y2)  # ρ(t) = 1/2 … at |t| of this order
 
-    def rho_at(phi):
-        r = np.array([np.cos(phi), np.sin(phi)])
-        wr = w @ r
-        return 0.0 if wr == 0 else pattern_rho(r / wr, a_s, a_d, sigma, sigma_y2)
+    def weighted_rho(t):
+        return one_minus_correlation(t, sigma, sigma_y2) * scale / (math.pi * ((t - location) ** 2 + scale ** 2))
 
-    # break the integral where wᵀr = 0 (ρ → 0 from both sides) and at a_s (the kink t = 0)
-    breaks = sorted({(np.arctan2(-w[0], w[1]) + np.pi / 2) % np.pi - np.pi / 2,
-                     (np.arctan2(a_s[1], a_s[0]) + np.pi / 2) % np.pi - np.pi / 2})
-    mean = quad(rho_at, -np.pi / 2, np.pi / 2, points=breaks, limit=200, epsabs=1e-12, epsrel=1e-12)[0] / np.pi
+    mean = _integral_over_line(weighted_rho, [(0.0, width), (location, scale)])
     if reference >= 1.0:
         return float(mean), 0.0
     if reference <= 0.0:  # ρ > 0 for every line but wᵀr = 0 (probability 0); t_ref below would be 0/0
         return float(mean), 1.0
-    # |t| at which ρ = reference: (1 − ρ)² (t²σ²_y + σ²) = t²σ²_y
-    q = (1.0 - reference) ** 2
-    t_ref = np.sqrt(q * sigma ** 2 / (sigma_y2 * (1.0 - q)))
+    # |t| at which ρ = reference: (1 − ρ)² (t²σ²_y + σ²) = t²σ²_y, and 1 − (1 − ρ_ref)² = ρ_ref·(2 − ρ_ref),
+    # which keeps its digits where ρ_ref is tiny
+    t_ref = (1.0 - reference) * sigma / np.sqrt(sigma_y2 * reference * (2.0 - reference))
     u, v = a_s - t_ref * a_d, a_s + t_ref * a_d
-    arc = np.arccos(np.clip(u @ v / (np.linalg.norm(u) * np.linalg.norm(v)), -1.0, 1.0))
-    return float(mean), float(arc / np.pi)
+    return float(mean), vector_angle(u, v) / np.pi
+
+
+def random_pattern_rho_second_moment(a_s, a_d, sigma: float, sigma_y2: float = SIGMA_Y2) -> float:
+    """``E[ρ²]`` over the random baseline (the law of ``t`` of :func:`random_pattern_rho`), so that the spread of
+    ρ over random directions, ``sqrt(E[ρ²] − E[ρ]²)``, is known without sampling: where the mean comes from
+    rare directions (a peak of ρ of width ``1/s`` when the signal is ``s`` times the distractor) a sample of
+    directions misses them and its own spread says nothing about its error."""
+    a_s, a_d = np.asarray(a_s, dtype=np.float64), np.asarray(a_d, dtype=np.float64)
+    optimal_filter(a_s, a_d)
+    norm_d2 = a_d @ a_d
+    location = -(a_s @ a_d) / norm_d2
+    scale = abs(a_s[0] * a_d[1] - a_s[1] * a_d[0]) / norm_d2
+
+    def weighted_square(t):
+        return one_minus_correlation(t, sigma, sigma_y2) ** 2 * scale / (math.pi * ((t - location) ** 2 + scale ** 2))
+
+    return _integral_over_line(weighted_square, [(0.0, float(sigma) / math.sqrt(sigma_y2)), (location, scale)])
+
+
+def _integral_over_line(function, bumps) -> float:
+    """``∫ function(t) dt`` over the real line for a positive ``function`` made of bumps ``(centre, width)`` with
+    tails no heavier than ``1/t²`` (each factor of ``ρ(t)·Cauchy(t)``), by adaptive quadrature (relative 1e-12)
+    on pieces split at ``centre ± width·2ʲ`` (so that every piece holds a feature of its own length, whatever
+    the ratio of the widths), and beyond ``±R`` (past every bump) in ``v = R/|t|``, where the tails are smooth."""
+    from scipy.integrate import quad
+
+    reach = 2.0 * max(abs(centre) + width for centre, width in bumps)
+    breaks = {0.0, -reach, reach}
+    for centre, width in bumps:
+        breaks.add(centre)
+        step = width
+        while step <= reach:
+            breaks.update((centre - step, centre + step))
+            step *= 2.0
+    breaks = sorted(b for b in breaks if -reach <= b <= reach)
+    total = 0.0
+    for low, high in zip(breaks[:-1], breaks[1:]):
+        total += quad(function, low, high, limit=200, epsabs=0.0, epsrel=1e-12)[0]
+    for sign in (-1.0, 1.0):  # ∫_R^∞ f(±t) dt = ∫_0^1 f(±R/v)·R/v² dv
+        total += quad(lambda v, sign=sign: 0.0 if v == 0.0 else function(sign * reach / v) * reach / (v * v),
+                      0.0, 1.0, limit=200, epsabs=0.0, epsrel=1e-12)[0]
+    return float(total)
 
 
 def filter_estimator_rho(a_s, a_d, sigma: float, sigma_y2: float = SIGMA_Y2) -> float:
@@ -196,9 +278,9 @@ def filter_estimator_rho(a_s, a_d, sigma: float, sigma_y2: float = SIGMA_Y2) -> 
 
     ``Σ = cov[d̂] = a_d a_dᵀ (k² σ²_y + σ²)`` and ``c = cov[d̂, y] = a_d k σ²_y``, so
     ``max_v corr = sqrt(cᵀΣ⁺c / σ²_y) = |k| σ_y / sqrt(k² σ²_y + σ²)`` and
-    ``ρ(S_w) = 1 − |k| σ_y / sqrt(k² σ²_y + σ²)`` (independent of ``μ``).
-    For ``a_d = (1, 1)``, ``σ = 1``: ``k = 1/2``, ``ρ = 1 − 1/√13 ≈ 0.72265``.
+    ``ρ(S_w) = 1 − |k| σ_y / sqrt(k² σ²_y + σ²)`` (independent of ``μ``; computed by
+    :func:`one_minus_correlation`).  For ``a_d = (1, 1)``, ``σ = 1``: ``k = 1/2``, ``ρ = 1 − 1/√13 ≈ 0.72265``.
     """
     a_s, a_d = np.asarray(a_s, dtype=np.float64), np.asarray(a_d, dtype=np.float64)
     k = (a_d @ a_s) / (a_d @ a_d)
-    return float(1.0 - abs(k) * np.sqrt(sigma_y2) / np.sqrt(k ** 2 * sigma_y2 + sigma ** 2))
+    return one_minus_correlation(k, sigma, sigma_y2)

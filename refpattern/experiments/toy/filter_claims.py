@@ -265,7 +265,7 @@ def claim_isotropic(model, n_samples, seed, sigma_n):
         unshrunk = 1.0 / np.linalg.norm(model.signal_directions[0])
         holds = (at_closed_form
                  and within(angle, closed_angle, angle_se, rounding_bound(DEGREES_PER_RADIAN, n_samples))
-                 and norm < unshrunk - Z * norm_se)
+                 and _shrinks(norm, np.linalg.norm(closed), unshrunk, norm_se, n_samples))
         numbers.update({"direction_deg": angle, "direction_se_deg": angle_se})
         expected = (f"w = a_s/(|a_s|² + σ_n²/σ²_y) = {vector_text(closed)}: ∥ a_s, |w| = {np.linalg.norm(closed):.3f} "
                     f"< 1/|a_s| = {unshrunk:g}")
@@ -278,20 +278,40 @@ def claim_isotropic(model, n_samples, seed, sigma_n):
         outside_se = float(batch_standard_error([np.linalg.norm(w - span @ w) for w in batches]))
         holds = (at_closed_form
                  and outside <= Z * outside_se + EXACT
-                 and norm < unshrunk - Z * norm_se)
+                 and _shrinks(norm, np.linalg.norm(closed), unshrunk, norm_se, n_samples))
         numbers.update({"outside_signal_span": outside, "outside_signal_span_se": outside_se})
         expected = (f"w = Σ_x⁻¹·cov[x, s_k] = {vector_text(closed)} in span(a_s,1…a_s,K), |w| = "
                     f"{np.linalg.norm(closed):.3f} < {unshrunk:.3f} (noiseless)")
         measured = (f"least-squares w {in_standard_errors(fitted, closed, se):.1f} SE from the closed form; "
                     f"|w − span| = {outside:.2e} ± {outside_se:.1e}")
         statement = "isotropic noise instead of distractors keeps w in the signal span and shrinks it"
+    resolved = _shrinkage_resolved(np.linalg.norm(closed), unshrunk, norm_se)
+    if not resolved:
+        measured += (f"; the shrinkage 1/|a_s| − |w*| = {unshrunk - np.linalg.norm(closed):.1e} is under {2 * Z:g} SE "
+                     f"of |w| ({norm_se:.1e}): not resolved at this N, only consistency is checked")
     numbers.update({"norm": norm, "norm_se": norm_se, "unshrunk_norm": unshrunk,
                     "pattern_closed_form": sample.pattern})
+    if not resolved:
+        numbers["shrinkage_resolved"] = False
     return Claim(
         "isotropic_noise_shrinks_w", statement, expected, measured,
         HOLDS if holds else FAILS,
         source="docs/math.md#toy-claim-5", must_hold=True, numbers=numbers,
     ), ""
+
+
+def _shrinkage_resolved(closed_norm, unshrunk, norm_se) -> bool:
+    """The closed forms' shrinkage ``unshrunk − |w*|`` is at least ``2·Z`` standard errors of the measured ``|w|``
+    (as the ρ ranking decides a gap; below that this ``N`` cannot tell ``|w*|`` from ``unshrunk``)."""
+    return bool(unshrunk - closed_norm >= 2 * Z * norm_se)
+
+
+def _shrinks(norm, closed_norm, unshrunk, norm_se, n_samples) -> bool:
+    """``|w| < unshrunk − Z·SE`` where the shrinkage is resolved; else only that the measurement does not
+    contradict it, ``|w| < unshrunk + Z·SE`` (plus what rounding can do to a norm of this size)."""
+    if _shrinkage_resolved(closed_norm, unshrunk, norm_se):
+        return bool(norm < unshrunk - Z * norm_se)
+    return bool(norm < unshrunk + Z * norm_se + rounding_bound(unshrunk, n_samples))
 
 
 __all__ = ["claim_filter_not_parallel", "claim_gradient_methods", "claim_isotropic", "claim_rotation",

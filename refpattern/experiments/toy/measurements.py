@@ -118,6 +118,16 @@ def no_distractor_left(model: LinearModel) -> str:
     return f"{why}: S_a, S_w and S_a± leave no distractor (d̂ ≡ 0)"
 
 
+def pattern_scale(sample: Sample) -> np.ndarray:
+    """The magnitude of each component of a pattern of ``sample``'s neuron, ``M_i = RMS(x_i)/σ_y``, shape (D,):
+    a pattern is ``E[x·y]``-like sums over ``y²``, and its component ``i`` sums terms ``x_i·y``, so float64
+    rounds it on the scale of ``x_i``, not of the largest component (``docs/math.md#linear-rounding-scale``):
+    a signal ``10¹²`` times the distractor leaves the distractor's components their own digits."""
+    model = sample.model
+    second = np.diag(model.input_covariance) + model.mean ** 2
+    return np.sqrt(second / closed_forms.output_variance(model, sample.w, sample.b))
+
+
 def covariance_with(X, y) -> np.ndarray:
     """``cov[x, y]`` over the rows (normalised by N), shape (d,)."""
     return ((X - X.mean(axis=0)) * (y - y.mean())[:, None]).mean(axis=0)

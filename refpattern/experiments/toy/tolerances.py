@@ -86,11 +86,15 @@ DEGREES_PER_RADIAN = 180.0 / math.pi
 about its vector's relative rounding error, in radians)."""
 
 
-def rounding_bound(magnitude, terms) -> float:
+def rounding_bound(magnitude, terms):
     """``Z·ε·√terms·magnitude``: how far float64 rounding alone can move a quantity of this ``magnitude``
     computed from sums of ``terms`` numbers (``docs/math.md#linear-rounding``): each sum's relative
-    error is a random walk of ``terms`` roundings of at most ``ε/2`` each, ``Z`` of its spreads."""
-    return float(Z * EPSILON * math.sqrt(max(float(terms), 1.0)) * float(magnitude))
+    error is a random walk of ``terms`` roundings of at most ``ε/2`` each, ``Z`` of its spreads.  A float
+    for a number; per component (an array) for an array of magnitudes (``docs/math.md#linear-rounding-scale``)."""
+    factor = Z * EPSILON * math.sqrt(max(float(terms), 1.0))
+    if np.ndim(magnitude) == 0:
+        return float(factor * float(magnitude))
+    return factor * np.asarray(magnitude, dtype=np.float64)
 
 
 def magnitude(*values) -> float:

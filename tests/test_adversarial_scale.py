@@ -1,0 +1,102 @@
+"""Linear models whose signal and distractor differ in scale (legal up to 2⁵³, ``docs/math.md#linear-resolution``):
+the planar closed forms keep their digits (``docs/math.md#toy-stable-forms``) and the claims' verdicts come from
+the math (``docs/math.md#linear-rounding-scale``)."""
+
+import math
+
+import numpy as np
+import pytest
+
+from refpattern.experiments.toy.check import check_claims
+from refpattern.linear import planar
+from refpattern.linear.model import LinearModel
+
+A_D = np.array([1.0, 1.0])
+
+
+def old_one_minus_correlation(t, sigma, sigma_y2=1.0 / 3.0):
+    return 1.0 - abs(t) * math.sqrt(sigma_y2) / math.sqrt(t * t * sigma_y2 + sigma * sigma)
+
+
+def exact_one_minus_correlation(t, sigma):
+    mpmath = pytest.importorskip("mpmath")
+    with mpmath.workdps(60):
+        t, sigma, sigma_y2 = mpmath.mpf(t), mpmath.mpf(sigma), mpmath.mpf(1) / 3
+        return 1 - abs(t) * mpmath.sqrt(sigma_y2) / mpmath.sqrt(t * t * sigma_y2 + sigma * sigma)
+
+
+@pytest.mark.parametrize("t", [0.0, 0.3, -1.7, 5.0])
+def test_stable_rho_equals_the_old_formula_at_moderate_scale(t):
+    assert planar.one_minus_correlation(t, 1.0) == pytest.approx(old_one_minus_correlation(t, 1.0), rel=1e-14)
+
+
+@pytest.mark.parametrize("t", [1e5, 1e9, 1e15, 1e30])
+def test_stable_rho_keeps_its_digits_where_the_old_one_cancels(t):
+    exact = exact_one_minus_correlation(t, 1.0)
+    assert planar.one_minus_correlation(t, 1.0) == pytest.approx(float(exact), rel=1e-14)
+
+
+def test_filter_rho_at_a_large_scale_ratio_is_sigma2_over_2k2():
+    # a_s = (s, 0), a_d = (1, 1): k = s/2; ρ(S_w) = σ²/(h(h + kσ_y)) ≈ 3σ²/(2k²) = 6/s² (mpmath: 60 digits)
+    s = 1e9
+    exact = exact_one_minus_correlation(s / 2, 1.0)
+    assert planar.filter_estimator_rho([s, 0.0], A_D, 1.0) == pytest.approx(float(exact), rel=1e-14)
+    assert old_one_minus_correlation(s / 2, 1.0) == 0.0  # what the old form returned
+
+
+@pytest.mark.parametrize("angle", [0.7, 1e-9, 1e-14])
+def test_kahan_angle_against_arccos_and_exact_geometry(angle):
+    mpmath = pytest.importorskip("mpmath")
+    u = np.array([1.0, 0.0])
+    v = np.array([math.cos(angle), math.sin(angle)])
+    exact = float(mpmath.atan2(mpmath.mpf(v[1]), mpmath.mpf(v[0])))  # the angle of the rounded v, exactly
+    assert planar.vector_angle(u, v) == pytest.approx(exact, rel=1e-14)
+    if angle > 1e-4:  # where arccos has its digits the two agree
+        assert planar.vector_angle(u, v) == pytest.approx(math.acos(u @ v / np.linalg.norm(v)), rel=1e-12)
+    assert planar.axis_angle_deg(u, -v) == pytest.approx(math.degrees(exact), rel=1e-14)
+
+
+def cauchy_closed_probability(s):
+    # P(|t| < k) with t ~ Cauchy(−k, γ): (atan(2k/γ) + atan(0))/π; for a_s = (s, 0), a_d = (1, 1): k = γ = s/2
+    return math.atan(2.0) / math.pi
+
+
+@pytest.mark.parametrize("s", [1.0, 1e3, 1e9])
+def test_random_baseline_scales_like_one_over_s_and_keeps_its_probability(s):
+    reference = planar.filter_estimator_rho([s, 0.0], A_D, 1.0)
+    mean, probability = planar.random_pattern_rho(np.array([s, 0.0]), A_D, 1.0, reference)
+    assert probability == pytest.approx(cauchy_closed_probability(s), rel=1e-12)
+    # independent: E[ρ] = ∫ ρ(t)·Cauchy(t; −s/2, s/2) dt by mpmath at 30 digits
+    mpmath = pytest.importorskip("mpmath")
+    with mpmath.workdps(30):
+        k = mpmath.mpf(s) / 2
+
+        def integrand(t):
+            return exact_one_minus_correlation(t, 1.0) * k / (mpmath.pi * ((t + k) ** 2 + k ** 2))
+
+        exact = mpmath.quad(integrand, [-mpmath.inf, -k, -10, 0, 10, mpmath.inf])
+    assert mean == pytest.approx(float(exact), rel=1e-9)
+
+
+def test_random_baseline_of_the_default_toy_is_unchanged():
+    # the values the angle quadrature gave (docs/math.md#linear-random-baseline), to a few ulps
+    mean, probability = planar.random_pattern_rho(np.array([1.0, 0.0]), A_D, 1.0, 1.0 - 1.0 / math.sqrt(13.0))
+    assert mean == pytest.approx(0.5716009011829258, rel=1e-14)
+    assert probability == pytest.approx(0.35241638234956674, rel=1e-14)
+
+
+def test_second_moment_is_a_second_moment():
+    # ρ ∈ [0, 1]: E[ρ]² ≤ E[ρ²] ≤ E[ρ]
+    for s in (1.0, 1e6):
+        mean, _ = planar.random_pattern_rho(np.array([s, 0.0]), A_D, 1.0, 0.5)
+        second = planar.random_pattern_rho_second_moment(np.array([s, 0.0]), A_D, 1.0)
+        assert mean ** 2 <= second <= mean
+
+
+@pytest.mark.parametrize("s", [1e6])
+def test_a_signal_a_million_times_the_distractor_passes_every_claim(s):
+    # failed before: isotropic_noise_shrinks_w (shrinkage 3/s³ unresolvable at this N), rho_blind_to_relu_bias
+    # (ρ's rounding on the scale of x), rho_random_baseline once E[ρ] was right (a mean of rare directions)
+    report = check_claims(LinearModel([[s, 0.0]], "uniform", 1.0, [[1.0, 1.0]]), 10_000, 0, progress=False)
+    assert [c.key for c in report.claims if c.failed] == []
+    assert report.claim("isotropic_noise_shrinks_w").numbers["shrinkage_resolved"] is False
