@@ -11,6 +11,7 @@ import pytest
 
 import refpattern as rp
 from refpattern.interop import from_torch
+from refpattern.methods import captum_quadrature
 from refpattern.testing import FLOAT64_TOLERANCE, compare_explanation
 
 RTOL = FLOAT64_TOLERANCE.rtol
@@ -168,3 +169,25 @@ def test_zennit_046_gamma_differs_where_the_explained_logit_is_negative():
     np.testing.assert_allclose(theirs[0], ours[0], rtol=1e-14, atol=0)
     assert np.max(np.abs(theirs[1] - ours[1])) > 0.1 * np.max(np.abs(ours[1]))
 
+
+def test_an_empty_target_sequence_is_refused_for_its_length():
+    """``target=[]`` reads as a float64 array; the error says the length is wrong, not that floats were given."""
+    net = rp.Sequential([rp.Dense(np.eye(2), np.zeros(2))], input_shape=(2,))
+    x = np.ones((3, 2))
+    for empty in ([], ()):
+        with pytest.raises(ValueError, match=r"target: expected one int per sample, shape \(3,\), got an empty"):
+            rp.explain(net, x, "gradient", target=empty)
+    with pytest.raises(ValueError, match=r"target: expected one int per sample, shape \(3,\), got shape \(0,\)"):
+        rp.explain(net, x, "gradient", target=np.array([], dtype=np.int64))
+
+
+@pytest.mark.parametrize("n_steps", [2.0, True, "4", None, np.array(3)])
+def test_captum_quadrature_refuses_a_step_count_that_is_not_an_int_with_a_type_error(n_steps):
+    with pytest.raises(TypeError, match="captum_quadrature: n_steps must be a positive int"):
+        captum_quadrature("riemann_left", n_steps)
+
+
+@pytest.mark.parametrize("n_steps", [0, -1])
+def test_captum_quadrature_refuses_a_step_count_below_one_with_a_value_error(n_steps):
+    with pytest.raises(ValueError, match="captum_quadrature: n_steps must be a positive int"):
+        captum_quadrature("gausslegendre", n_steps)

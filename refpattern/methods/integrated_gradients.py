@@ -79,7 +79,9 @@ def captum_quadrature(method: str = "gausslegendre", n_steps: int = 50):
     """
     if method not in CAPTUM_METHODS:
         raise ValueError(f"captum_quadrature: method must be one of {CAPTUM_METHODS}, got {method!r}")
-    if isinstance(n_steps, (bool, np.bool_)) or not isinstance(n_steps, numbers.Integral) or n_steps < 1:
+    if isinstance(n_steps, (bool, np.bool_)) or not isinstance(n_steps, numbers.Integral):
+        raise TypeError(f"captum_quadrature: n_steps must be a positive int, got {n_steps!r}")
+    if n_steps < 1:
         raise ValueError(f"captum_quadrature: n_steps must be a positive int, got {n_steps!r}")
     n = int(n_steps)
     if method == "gausslegendre":
