@@ -14,7 +14,9 @@ at the case:
 - Zennit 0.4.6 squares the bias in ``WSquare`` and keeps ``b⁺`` in ``ZPlus``: ``lrp.w_square``, ``lrp.z_plus`` and
   deep Taylor are compared on a network without biases, where these coincide with refpattern's bias-free rules;
 - Zennit 0.4.6's ``Gamma`` is ``w + γw⁺`` for every neuron, refpattern's the generalised form: they coincide for
-  inputs ≥ 0 on neurons with ``z > 0``, the only ones that carry relevance in a ReLU network fed with x ∈ [0, 1].
+  inputs ≥ 0 on neurons with ``z > 0``, every hidden neuron that carries relevance in a ReLU network fed with
+  x ∈ [0, 1]; the explained logit carries ``y_t`` whatever its sign, and it is positive here
+  (tests/test_adversarial_peers.py shows the difference where it is not).
 
 Skipped when torch, Zennit or Captum is not installed (CI's peer stage installs them)."""
 

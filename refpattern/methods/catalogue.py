@@ -145,7 +145,9 @@ _TABLE = {
     "lrp.gamma": (
         "logit", "b + γb⁺ (z_j > 0) or b + γb⁻ (z_j < 0) in the denominator", _PASS, _RELEVANCE_UNITS,
         "Montavon et al., Layer-wise relevance propagation: an overview, LNCS 11700 (2019); zennit's generalised form",
-        "zennit.rules.Gamma(gamma) on every Linear/Conv2d (default γ = 0.25 in both)", None, None, None, ""),
+        "zennit.rules.Gamma(gamma) on every Linear/Conv2d (default γ = 0.25 in both)", None, None, None,
+        "Zennit 0.4.6's Gamma uses w + γw⁺ at every neuron: the same where inputs are ≥ 0 and z_j > 0, not at "
+        "a neuron with z_j < 0 that carries relevance, e.g. a negative explained logit y_t."),
     "lrp.zb": (
         "logit", "cancels on the first layer; the rest method's above it", _PASS, _RELEVANCE_UNITS, _MONTAVON_2017,
         "zennit.rules.ZBox(low, high) on the first layer, another rule above", None, None, None,

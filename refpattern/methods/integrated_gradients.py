@@ -72,13 +72,16 @@ def captum_quadrature(method: str = "gausslegendre", n_steps: int = 50):
       sizes stayed float64).
 
     Here the float32 rounding is applied with NumPy: the weights are exactly
-    ``float32(step size)``; the Riemann nodes are ``float32(exact node)``, which can differ from
-    ``torch.linspace``'s float32 arithmetic by one float32 unit in the last place (not compared
-    with torch here).  Returns ``(alphas, weights)``, each of shape ``(n_steps,)``.
+    ``float32(step size)``; the Riemann nodes are ``float32(exact node)``, which differ from
+    ``torch.linspace``'s float32 arithmetic by one float32 unit in the last place at some nodes
+    for most ``n ≥ 4`` (``docs/conventions.md#ig-explicit-nodes``).  Returns ``(alphas, weights)``, each
+    of shape ``(n_steps,)``.
     """
     if method not in CAPTUM_METHODS:
         raise ValueError(f"captum_quadrature: method must be one of {CAPTUM_METHODS}, got {method!r}")
-    if isinstance(n_steps, (bool, np.bool_)) or not isinstance(n_steps, numbers.Integral) or n_steps < 1:
+    if isinstance(n_steps, (bool, np.bool_)) or not isinstance(n_steps, numbers.Integral):
+        raise TypeError(f"captum_quadrature: n_steps must be a positive int, got {n_steps!r}")
+    if n_steps < 1:
         raise ValueError(f"captum_quadrature: n_steps must be a positive int, got {n_steps!r}")
     n = int(n_steps)
     if method == "gausslegendre":

@@ -32,6 +32,8 @@ def resolve_targets(logits, target) -> np.ndarray:
         raise ValueError(f"target: a masked array with {int(np.count_nonzero(target.mask))} masked entries; "
                          "refpattern does not guess classes: give one int per sample")
     targets = np.asarray(np.ma.getdata(target) if isinstance(target, np.ma.MaskedArray) else target)
+    if targets.size == 0 and targets.dtype == np.float64:  # [] or () read as float64: the length is what is wrong
+        raise ValueError(f"target: expected one int per sample, shape ({n},), got an empty sequence")
     if targets.dtype == bool or not np.issubdtype(targets.dtype, np.integer):
         raise TypeError(f"target: expected integers, got dtype {targets.dtype}")
     if targets.shape != (n,):
