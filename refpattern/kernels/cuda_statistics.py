@@ -355,6 +355,8 @@ def accumulate_statistics(x, z, weight_matrix, shift, conv, products, sum_x, n_p
     x, z, weight_matrix, shift = (np.ascontiguousarray(a, dtype=np.float64) for a in (x, z, weight_matrix, shift))
     n_out, d = weight_matrix.shape
     n_samples = x.shape[0]
+    if n_samples == 0:  # nothing to add (and no device copies of empty arrays)
+        return 0
     if conv is None:
         x = x.reshape(n_samples, d, 1, 1)  # a 1×1 "convolution"
         z = z.reshape(n_samples, n_out, 1, 1)
