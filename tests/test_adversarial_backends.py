@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import math
 import types
 
 import numpy as np
@@ -77,3 +78,39 @@ def test_cuda_statistics_of_an_empty_batch_add_nothing(recorded_launches):
     assert added == 0
     assert all(not value.any() for value in sums.values())
     assert recorded_launches == []
+
+
+@pytest.mark.parametrize("rows_per_split", [cuda_statistics.ROWS_PER_SPLIT, 16])
+def test_cuda_statistics_of_one_neuron_on_many_observations_stay_within_the_grid(recorded_launches, rows_per_split):
+    """One neuron (a one-filter convolution: 256 images of 128 × 128 give 2²² observations in one batch): Ỹ's
+    chunk of ``2²⁴ / O`` observations was ``2²⁴ / 64 = 262 144`` tiles along grid y, which a GPU refuses.  The
+    chunks must stay within the grid and still cover every observation exactly once, in order."""
+    n, oh, ow = 3, 1024, 2048  # 6 291 456 observations; the arrays only need their shapes (zero strides)
+    x = np.broadcast_to(np.zeros(1), (n, 1, oh, ow))
+    z = np.broadcast_to(np.zeros(1), (n, 1, oh, ow))
+    m_total = cuda_statistics.accumulate_on_device(
+        x, z, np.ones((1, 1)), np.zeros(1), (1, 1, 1, 1, 0, 0, oh, ow), np.zeros((1, 3)), np.zeros((1, 1)),
+        np.zeros((5, 1)), rows_per_split=rows_per_split)
+    assert m_total == n * oh * ow
+    assert_within_grid_limits(recorded_launches)
+    chunks = [(args[11], args[12].shape[0]) for name, _, args in recorded_launches if name == "_shifted_outputs_kernel"]
+    assert [begin for begin, _ in chunks] == list(np.cumsum([0] + [count for _, count in chunks])[:-1])
+    assert sum(count for _, count in chunks) == m_total
+
+
+def test_cuda_statistics_of_a_dense_layer_with_millions_of_inputs_stay_within_the_grid(recorded_launches):
+    """A Dense layer with D = 5·10⁶ inputs (a linear read-out of 5-million-entry feature maps; its sums
+    (D, 3O) hold 240 MB for 2 neurons): the statistics GEMM had ``ceil(D / 64) = 78 125`` tiles along grid y."""
+    d, o, n = 5_000_000, 2, 4
+    x = np.broadcast_to(np.zeros(1), (n, d, 1, 1))
+    z = np.broadcast_to(np.zeros(1), (n, o, 1, 1))
+    weight = np.broadcast_to(np.zeros(1), (o, d))
+    shift = np.broadcast_to(np.zeros(1), (d,))
+    products = np.broadcast_to(np.zeros(1), (d, 3 * o))
+    sum_x = np.broadcast_to(np.zeros(1), (1, d))
+    cuda_statistics.accumulate_on_device(x, z, weight, shift, (1, 1, 1, 1, 0, 0, 1, 1), products, sum_x,
+                                         np.zeros((5, o)))
+    assert_within_grid_limits(recorded_launches)
+    grids = {name: griddim for name, griddim, _ in recorded_launches}
+    assert grids["_statistics_kernel"][:2] == (math.ceil(d / cuda_statistics.TILE),
+                                               math.ceil(3 * o / cuda_statistics.TILE))
