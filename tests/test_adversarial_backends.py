@@ -114,3 +114,25 @@ def test_cuda_statistics_of_a_dense_layer_with_millions_of_inputs_stay_within_th
     grids = {name: griddim for name, griddim, _ in recorded_launches}
     assert grids["_statistics_kernel"][:2] == (math.ceil(d / cuda_statistics.TILE),
                                                math.ceil(3 * o / cuda_statistics.TILE))
+
+
+# --- the Numba CPU workers --------------------------------------------------------------------------------
+
+
+def test_set_worker_count_takes_numpy_integers():
+    previous = workers.set_worker_count(np.int64(2))
+    try:
+        assert workers._workers == 2 and type(workers._workers) is int
+        assert workers.set_worker_count(np.int32(1)) == 2
+    finally:
+        workers.set_worker_count(previous)
+
+
+@pytest.mark.parametrize("count, error", [(2.0, TypeError), (True, TypeError), (np.bool_(True), TypeError),
+                                          ("2", TypeError), (None, TypeError), (np.array(2), TypeError),
+                                          (0, ValueError), (np.int64(-1), ValueError)])
+def test_set_worker_count_names_a_bad_count(count, error):
+    before = workers._workers
+    with pytest.raises(error, match=r"set_worker_count: count must be an int >= 1, got"):
+        workers.set_worker_count(count)
+    assert workers._workers == before
