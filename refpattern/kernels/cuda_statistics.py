@@ -45,7 +45,7 @@ from numba import float64
 from refpattern.kernels.cuda_kernels import cuda, require_cuda
 
 __all__ = ["require_cuda", "accumulate_statistics", "accumulate_on_device", "TILE", "DEPTH", "THREADS",
-           "ROWS_PER_SPLIT"]
+           "ROWS_PER_SPLIT", "MAX_GRID_YZ"]
 
 #: side of a block's output tile of the two GEMMs
 TILE = 64
@@ -63,6 +63,10 @@ MAX_CHUNK_ELEMENTS = 1 << 24
 COPY_BLOCK_ELEMENTS = 1 << 22
 #: threads of the column-sum kernel: columns × row-strands per block
 SUM_THREADS = (32, 8)
+#: most blocks a launch may have along grid axes y and z (CUDA's limit; along x it is 2³¹ − 1): a chunk
+#: of observations is at most ``MAX_GRID_YZ·min(TILE, rows_per_split)`` long, and the inputs ``D`` of the
+#: statistics GEMM run along x
+MAX_GRID_YZ = 65535
 
 
 def _cuda_jit(function=None, **options):
@@ -186,7 +190,7 @@ def _statistics_kernel(x, shift, y, z, kh, kw, sh, sw, pad_top, pad_left, oh, ow
     """``out[k, j] += Σ_{mm in split} x̃[m, k] · R[m, j]`` (``m = m_begin + mm``), with
     ``R = [Ỹ | Ỹ⊙G | G]`` (``out`` (D, 3O)) or, if ``right_is_patch``, ``R = P̃`` (``out`` (D, D)).
 
-    Block (bx, by, bz) owns ``j ∈ [bx·TILE, +TILE)``, ``k ∈ [by·TILE, +TILE)`` and the rows
+    Block (bx, by, bz) owns ``k ∈ [bx·TILE, +TILE)``, ``j ∈ [by·TILE, +TILE)`` and the rows
     ``mm ∈ [bz·rows_per_split, +rows_per_split)`` of the chunk; it adds its partial tile to
     ``out`` with atomic adds (other splits add to the same entries).
 
@@ -198,8 +202,8 @@ def _statistics_kernel(x, shift, y, z, kh, kw, sh, sw, pad_top, pad_left, oh, ow
     tx = cuda.threadIdx.x
     ty = cuda.threadIdx.y
     t = ty * THREADS + tx
-    j0 = cuda.blockIdx.x * TILE
-    k0 = cuda.blockIdx.y * TILE
+    k0 = cuda.blockIdx.x * TILE  # the inputs along x, the axis without CUDA's 65535-block limit
+    j0 = cuda.blockIdx.y * TILE
     m_count, n_out = y.shape
     d = shift.shape[0]
     n_right = out.shape[1]
@@ -315,7 +319,8 @@ def accumulate_on_device(x, z, weight, shift, geometry, products, sum_x, vectors
     n_out, d = weight.shape
     oh, ow = geometry[6], geometry[7]
     m_total = x.shape[0] * oh * ow
-    chunk = max(1, min(m_total, max_chunk_elements // n_out))
+    # at most MAX_GRID_YZ tiles of Ỹ (grid y) and splits (grid z) per launch
+    chunk = max(1, min(m_total, max_chunk_elements // n_out, MAX_GRID_YZ * min(TILE, rows_per_split)))
     y_buffer = cuda.device_array((chunk, n_out), dtype=np.float64)
     gemm_threads = (THREADS, THREADS)
     for m_begin in range(0, m_total, chunk):
@@ -328,7 +333,7 @@ def accumulate_on_device(x, z, weight, shift, geometry, products, sum_x, vectors
             x, shift, y, z, *geometry, m_begin, rows_per_split, True, vectors)
         _column_sums_kernel[(math.ceil(d / SUM_THREADS[0]), splits), SUM_THREADS](
             x, shift, y, z, *geometry, m_begin, rows_per_split, False, sum_x)
-        _statistics_kernel[(math.ceil(3 * n_out / TILE), math.ceil(d / TILE), splits), gemm_threads](
+        _statistics_kernel[(math.ceil(d / TILE), math.ceil(3 * n_out / TILE), splits), gemm_threads](
             x, shift, y, z, *geometry, m_begin, rows_per_split, False, products)
         if sum_xx is not None:
             _statistics_kernel[(math.ceil(d / TILE), math.ceil(d / TILE), splits), gemm_threads](
@@ -355,6 +360,8 @@ def accumulate_statistics(x, z, weight_matrix, shift, conv, products, sum_x, n_p
     x, z, weight_matrix, shift = (np.ascontiguousarray(a, dtype=np.float64) for a in (x, z, weight_matrix, shift))
     n_out, d = weight_matrix.shape
     n_samples = x.shape[0]
+    if n_samples == 0:  # nothing to add (and no device copies of empty arrays)
+        return 0
     if conv is None:
         x = x.reshape(n_samples, d, 1, 1)  # a 1×1 "convolution"
         z = z.reshape(n_samples, n_out, 1, 1)

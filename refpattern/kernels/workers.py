@@ -22,11 +22,13 @@ caller's thread alone and BLAS threads as it does by itself.
 from __future__ import annotations
 
 import ctypes
+import numbers
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numba
+import numpy as np
 
 __all__ = ["blas_threads_controllable", "run_in_ranges", "set_worker_count", "single_threaded_blas",
            "split_range", "worker_count"]
@@ -42,10 +44,15 @@ def worker_count() -> int:
 
 
 def set_worker_count(count: int) -> int:
-    """Run the kernels on ``count`` threads from now on (an int >= 1); returns the previous count."""
+    """Run the kernels on ``count`` threads from now on (an int >= 1, NumPy integers included);
+    returns the previous count.  Raises ``TypeError`` for a non-integer (a bool, a float, a string),
+    ``ValueError`` for an int below 1."""
     global _workers, _pool
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-        raise ValueError(f"set_worker_count: expected an int >= 1, got {count!r}")
+    if isinstance(count, (bool, np.bool_)) or not isinstance(count, numbers.Integral):
+        raise TypeError(f"set_worker_count: count must be an int >= 1, got {type(count).__name__} {count!r}")
+    count = int(count)
+    if count < 1:
+        raise ValueError(f"set_worker_count: count must be an int >= 1, got {count}")
     previous, _workers = _workers, count
     with _pool_lock:
         if _pool is not None and count != previous:
