@@ -202,7 +202,8 @@ def resolved_least_squares(triangle, magnitudes, terms: int = 1):
     ``|row j of A⁺|·Σ_l |w_l|·|E_l|``, with ``|row j of A⁺| = sqrt((AᵀA)⁺_jj)``; with ``|E_l|`` the rounding of
     ``terms`` roundings of column ``l`` this is :func:`~.tolerances.rounding_bound` of the magnitude
     ``M_j = sqrt((AᵀA)⁺_jj)·Σ_l |w_l|·magnitudes[l]`` (``≈ s/√3`` times ``w``'s component that cancels a
-    distractor next to a signal ``s`` times larger)."""
+    distractor next to a signal ``s`` times larger), plus ``Z·ε·|w|`` for the solve's own arithmetic (a dropped
+    direction's component is 0 only to that)."""
     triangle = np.asarray(triangle, dtype=np.float64)
     d = triangle.shape[1] - 1
     r = np.zeros((d, d))
@@ -220,7 +221,7 @@ def resolved_least_squares(triangle, magnitudes, terms: int = 1):
         solution = solution - null @ (null.T @ solution)
     inverse_rows = np.sqrt(np.sum((right[kept].T / values[kept]) ** 2, axis=1)) / scale  # sqrt((AᵀA)⁺_jj)
     rounding = rounding_bound(inverse_rows * float(np.abs(solution) @ magnitudes), terms)
-    return solution, rounding
+    return solution, rounding + Z * EPSILON * float(np.linalg.norm(solution))  # + the solve's own arithmetic
 
 
 def least_squares_with_intercept(X, y, intercept: bool) -> np.ndarray:
