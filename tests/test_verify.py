@@ -182,10 +182,24 @@ def test_the_default_configuration_reproduces_the_toy_only_implementation():
         # numbers bit for bit; inside pytest they move by up to 3.4e-14 relative (2.4e-14 absolute), as the
         # last bits of the sums depend on the process (docs/backends.md#numba-determinism)
         words = [name for name in old if name not in ("numbers", "measured")]
+        if old["key"] in DERIVED_TOLERANCES:  # the tolerance the words print is derived now
+            words.remove("expected")
         assert {name: new[name] for name in words} == {name: old[name] for name in words}, old["key"]
         assert re.sub(NUMBER, "#", new["measured"]) == re.sub(NUMBER, "#", old["measured"]), old["key"]
-        assert_same_numbers(new["numbers"], old["numbers"], old["key"])
+        numbers = {name: value for name, value in old["numbers"].items()
+                   if name not in DERIVED_TOLERANCES.get(old["key"], ())}
+        got = {name: value for name, value in new["numbers"].items() if name in numbers}
+        assert_same_numbers(got, numbers, old["key"])
     assert report.skipped == []
+
+
+#: Tolerances that were fixed constants and are derived from the rounding of the data now
+#: (docs/math.md#linear-least-squares): their old values are not the numbers to reproduce.
+DERIVED_TOLERANCES = {
+    "filter_not_parallel": ("tolerance_gap", "tolerance_angle_deg"),
+    "rotation": ("tolerance_w_gap",),
+    "pattern_attribution_sums_to_y": (),
+}
 
 
 #: A number as a claim's measured text prints it.
@@ -195,8 +209,8 @@ NUMBER = r"[-+]?\d+(\.\d+)?(e[-+]?\d+)?"
 def assert_same_numbers(got, want, where, rtol=1e-12, atol=1e-13):
     """Nested dicts and lists of numbers equal to ``rtol`` relative, or ``atol`` absolute for the
     rounding-level residuals some claims report (identities that hold to 1e-14); text exactly."""
-    if isinstance(want, dict):
-        assert isinstance(got, dict) and set(got) == set(want), where
+    if isinstance(want, dict):  # a row may add fields (the rotation's rounding bounds), never drop one
+        assert isinstance(got, dict) and set(got) >= set(want), where
         for key in want:
             assert_same_numbers(got[key], want[key], f"{where}.{key}", rtol, atol)
     elif isinstance(want, list):

@@ -5,16 +5,20 @@ A :class:`Sample` bundles a model (:class:`~refpattern.linear.LinearModel`), one
 (:class:`~refpattern.linear.sampling.Draw`), its optimal filter ``(w, b)`` and the one-neuron
 network ``wᵀx + b``.  A draw small enough is held in memory and every function here computes as
 the toy always did (the same arrays, the same operations); a larger one streams, and the
-functions accumulate over its batches (least squares then from the normal equations).
+functions accumulate over its batches (least squares by a triangular factor updated batch by batch).
+Least squares keeps every direction the data resolves (:func:`resolved_least_squares`,
+``docs/math.md#linear-least-squares``).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from refpattern.experiments.report import format_vector
+from refpattern.experiments.toy.tolerances import EPSILON, Z, rounding_bound
 from refpattern.linear import closed_forms
 from refpattern.linear.model import LinearModel
 from refpattern.linear.sampling import Draw
@@ -156,9 +160,68 @@ def sample_covariance(sample: Sample, function) -> np.ndarray:
     return streamed_covariance(sample.batches, function)
 
 
-def least_squares_filter(X, y) -> np.ndarray:
-    """``argmin_w Σ (y − wᵀx)²`` (no intercept; the minimum-norm solution)."""
-    return np.linalg.lstsq(X, y, rcond=None)[0]
+def least_squares_design(X, intercept: bool, center=None):
+    """``(design, magnitudes)``: the columns a least-squares filter is fitted on, ``x − center`` (``center`` the
+    mean of ``X`` when None) with a column of ones appended when ``intercept`` (else ``X`` itself), and the
+    Euclidean norm of each design column *before centring*, shape (D,) or (D + 1,): the size float64 rounds that
+    column on (:func:`resolved_least_squares`)."""
+    X = np.asarray(X, dtype=np.float64)
+    magnitudes = np.sqrt(np.einsum("ij,ij->j", X, X))
+    if not intercept:
+        return X, magnitudes
+    centred = X - (X.mean(axis=0) if center is None else center)
+    return np.column_stack([centred, np.ones(len(X))]), np.append(magnitudes, math.sqrt(len(X)))
+
+
+def least_squares_triangle(design, target, triangle=None) -> np.ndarray:
+    """The triangular factor ``R`` of ``[design | target]`` (Householder QR), shape (≤ d + 1, d + 1); given the
+    ``triangle`` of earlier rows, that of all the rows (``R`` of ``[R_earlier; [design | target]]``: the same
+    factor up to signs, so a draw is factored batch by batch)."""
+    block = np.column_stack([design, target])
+    if triangle is not None:
+        block = np.vstack([triangle, block])
+    return np.linalg.qr(block, mode="r")
+
+
+def resolved_least_squares(triangle, magnitudes, terms: int = 1):
+    """``(w, rounding)``: ``argmin_w |design·w − target|``, minimum norm, from the triangle of
+    :func:`least_squares_triangle`, keeping every direction the data resolves, and how far float64 rounding
+    alone can move each component of ``w`` (``docs/math.md#linear-least-squares``), both shape (d,).
+
+    The columns are first scaled to the size they are rounded on (``magnitudes``: each column's norm before
+    centring; rounding the data, centring it and the QR move column ``j`` by a few ``u·magnitudes[j]``), so that
+    a source ``10¹²`` times smaller than another keeps its digits: on the scaled ``R`` the rounding is a matrix
+    of Frobenius norm under ``ε·√d``, and only singular values ``≤ Z·ε·√d`` are what rounding alone can make
+    (dropped: the data does not resolve them; a constant input column centres to 0).  ``np.linalg.lstsq``'s
+    default ``rcond = ε·max(N, d)`` relative to the largest singular value dropped the small singular value of a
+    distractor ``10¹²`` times smaller (or larger) than the signal and returned ``(1/s, 0)``.  The minimum norm
+    is taken in the unscaled coordinates (the closed form's ``Σ_x⁺``): the part of the scaled solution along
+    the dropped directions is projected out there.
+
+    ``rounding``: a perturbation ``E`` of the design moves ``w`` by ``−A⁺E·w``, so component ``j`` by at most
+    ``|row j of A⁺|·Σ_l |w_l|·|E_l|``, with ``|row j of A⁺| = sqrt((AᵀA)⁺_jj)``; with ``|E_l|`` the rounding of
+    ``terms`` roundings of column ``l`` this is :func:`~.tolerances.rounding_bound` of the magnitude
+    ``M_j = sqrt((AᵀA)⁺_jj)·Σ_l |w_l|·magnitudes[l]`` (``≈ s/√3`` times ``w``'s component that cancels a
+    distractor next to a signal ``s`` times larger), plus ``Z·ε·|w|`` for the solve's own arithmetic (a dropped
+    direction's component is 0 only to that)."""
+    triangle = np.asarray(triangle, dtype=np.float64)
+    d = triangle.shape[1] - 1
+    r = np.zeros((d, d))
+    rows = min(d, triangle.shape[0])
+    r[:rows] = triangle[:rows, :d]
+    rhs = np.zeros(d)
+    rhs[:rows] = triangle[:rows, d]
+    magnitudes = np.asarray(magnitudes, dtype=np.float64)
+    scale = np.where(magnitudes > 0, magnitudes, 1.0)
+    left, values, right = np.linalg.svd(r / scale)
+    kept = values > Z * EPSILON * math.sqrt(d)
+    solution = (right[kept].T @ ((left[:, kept].T @ rhs) / values[kept])) / scale
+    if not np.all(kept):
+        null = np.linalg.qr((right[~kept] / scale).T)[0]  # R·n = 0 for n = C⁻¹v (v a dropped right vector)
+        solution = solution - null @ (null.T @ solution)
+    inverse_rows = np.sqrt(np.sum((right[kept].T / values[kept]) ** 2, axis=1)) / scale  # sqrt((AᵀA)⁺_jj)
+    rounding = rounding_bound(inverse_rows * float(np.abs(solution) @ magnitudes), terms)
+    return solution, rounding + Z * EPSILON * float(np.linalg.norm(solution))  # + the solve's own arithmetic
 
 
 def least_squares_with_intercept(X, y, intercept: bool) -> np.ndarray:
@@ -168,45 +231,49 @@ def least_squares_with_intercept(X, y, intercept: bool) -> np.ndarray:
     fit equally well the minimum-norm ``w`` is returned, as the closed forms give it, not the ``w``
     of the minimum-norm pair ``(w, b)``: where an input direction is constant (a distractor with a
     mean but no variance) the two differ (``docs/math.md#linear-rounding``)."""
-    if not intercept:
-        return least_squares_filter(X, y)
-    centred = X - X.mean(axis=0)
-    return least_squares_filter(np.column_stack([centred, np.ones(len(y))]), y)[:-1]
+    solution, _ = least_squares_with_rounding(X, y, intercept)
+    return solution
 
 
-def normal_equations_filter(batches, target, intercept: bool, center=None) -> np.ndarray:
-    """:func:`least_squares_with_intercept` from streamed sums ``Σ x̃x̃ᵀ, Σ x̃y`` (``x̃`` = ``x − center``
-    with a 1 appended when ``intercept``; ``center`` the model's mean input, default 0), solved with a
-    pseudo-inverse (minimum norm; eigenvalues ``≤ 1e-12·λ_max`` dropped)."""
-    gram, moment = 0.0, 0.0
+def least_squares_with_rounding(X, y, intercept: bool):
+    """:func:`least_squares_with_intercept` and how far rounding alone can move each component of ``w``
+    (:func:`resolved_least_squares`), each shape (D,)."""
+    design, magnitudes = least_squares_design(X, intercept)
+    solution, rounding = resolved_least_squares(least_squares_triangle(design, y), magnitudes, len(X))
+    return (solution[:-1], rounding[:-1]) if intercept else (solution, rounding)
+
+
+def streamed_least_squares(batches, target, intercept: bool, center=None):
+    """:func:`least_squares_with_rounding` over streamed batches (``x − center`` with a 1 appended when
+    ``intercept``; ``center`` the model's mean input, default 0): the triangle of ``[design | target]`` is
+    updated batch by batch (:func:`least_squares_triangle`), never the normal equations, whose Gram matrix
+    squares the condition number (a source ``10⁸`` times smaller than another would be lost in it)."""
+    triangle, squares, rows = None, 0.0, 0
     for batch in batches():
-        X = batch.X if center is None else batch.X - center
-        X = np.column_stack([X, np.ones(len(batch))]) if intercept else X
-        y = target(batch)
-        gram, moment = gram + X.T @ X, moment + X.T @ y
-    solution = np.linalg.pinv(gram, rcond=1e-12, hermitian=True) @ moment
-    return solution[:-1] if intercept else solution
+        design, magnitudes = least_squares_design(batch.X, intercept, 0.0 if center is None else center)
+        triangle = least_squares_triangle(design, target(batch), triangle)
+        squares, rows = squares + magnitudes ** 2, rows + len(batch)
+    solution, rounding = resolved_least_squares(triangle, np.sqrt(squares), rows)
+    return (solution[:-1], rounding[:-1]) if intercept else (solution, rounding)
 
 
-def sample_least_squares(sample: Sample) -> np.ndarray:
-    """The least-squares filter of the explained component ``s_k`` on the draw, with an intercept
-    when the model's mean input is not 0 (lstsq on the array in memory, else normal equations)."""
+def sample_least_squares(sample: Sample):
+    """``(w, rounding)``: the least-squares filter of the explained component ``s_k`` on the draw, with an
+    intercept when the model's mean input is not 0 (on the array in memory, else streamed), and how far
+    rounding alone can move each of its components (:func:`resolved_least_squares`)."""
     intercept = bool(np.any(sample.model.mean))
     k = sample.k
     if sample.draw.in_memory:
         whole = sample.draw.all()
-        return least_squares_with_intercept(whole.X, whole.s[:, k], intercept)
-    return normal_equations_filter(sample.batches, lambda batch: batch.s[:, k], intercept,
-                                   sample.model.mean if intercept else None)
+        return least_squares_with_rounding(whole.X, whole.s[:, k], intercept)
+    return streamed_least_squares(sample.batches, lambda batch: batch.s[:, k], intercept,
+                                  sample.model.mean if intercept else None)
 
 
-def part_least_squares(part, k: int, intercept: bool, in_memory: bool = True) -> np.ndarray:
-    """The least-squares filter on one part (a :class:`~refpattern.linear.sampling.LinearBatch`): lstsq for a
-    draw held in memory (as the toy always did), the normal equations for a streamed (large) one."""
-    if in_memory:
-        return least_squares_with_intercept(part.X, part.s[:, k], intercept)
-    return normal_equations_filter(lambda: [part], lambda batch: batch.s[:, k], intercept,
-                                   part.X.mean(axis=0) if intercept else None)
+def part_least_squares(part, k: int, intercept: bool) -> np.ndarray:
+    """The least-squares filter on one part (a :class:`~refpattern.linear.sampling.LinearBatch`), centred on
+    the part's own mean when ``intercept``."""
+    return least_squares_with_intercept(part.X, part.s[:, k], intercept)
 
 
 def sample_max(sample: Sample, function) -> float:
