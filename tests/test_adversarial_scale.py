@@ -9,6 +9,7 @@ import pytest
 
 from refpattern.experiments.toy.check import check_claims
 from refpattern.linear import planar
+from refpattern.linear.config import ClaimOptions
 from refpattern.linear.model import LinearModel
 
 A_D = np.array([1.0, 1.0])
@@ -97,7 +98,9 @@ def test_second_moment_is_a_second_moment():
 def test_a_signal_a_million_times_the_distractor_passes_every_claim(s):
     # failed before: isotropic_noise_shrinks_w (shrinkage 3/s³ unresolvable at this N), rho_blind_to_relu_bias
     # (ρ's rounding on the scale of x), rho_random_baseline once E[ρ] was right (a mean of rare directions)
-    report = check_claims(LinearModel([[s, 0.0]], "uniform", 1.0, [[1.0, 1.0]]), 10_000, 0, progress=False)
+    # σ_n = 1 in the model's units (the default c·|a_s| = s resolves the shrinkage: docs/math.md#linear-claim-scale)
+    report = check_claims(LinearModel([[s, 0.0]], "uniform", 1.0, [[1.0, 1.0]]), 10_000, 0,
+                          ClaimOptions(isotropic_sigma=1.0), progress=False)
     assert [c.key for c in report.claims if c.failed] == []
     assert report.claim("isotropic_noise_shrinks_w").numbers["shrinkage_resolved"] is False
 
@@ -153,3 +156,129 @@ def test_pattern_attribution_sums_to_y_within_the_rounding_of_y(s, mean):
     assert claim.verdict == "holds"
     assert claim.numbers["max_abs_sum_gap"] > 1e-12  # the old fixed EXACT failed it
     assert claim.numbers["bound_sum_gap"] < 1e-3  # still a rounding bound (y is of size 1)
+
+
+# --- whole-model scaling, the error rate and Eq. 2 at large scale ratios (round 3) ------------------------------
+
+def two_signal_model(scale=1.0):
+    # a uniform and a Rademacher component, a distractor and noise: excess kurtosis of both signs reaches y
+    return LinearModel([[1.0, 0.0], [0.3, 1.0]], ["uniform", "rademacher"], [scale, 2.0 * scale], [[1.0, 1.0]],
+                       distractor_covariance=scale * scale, noise_covariance=0.1 * scale * scale)
+
+
+def quotient_of_fourth_powers(model, w):
+    # the formula as it was: (Σ_r,ii·σ²_y + Σ_j R_ij²·α_j²·κ₄,j)/σ⁴_y with κ₄ = E[s⁴] − 3σ⁴ from c⁴
+    from refpattern.linear import closed_forms
+    from refpattern.linear.model import KIND_FOURTH_MOMENT
+
+    sigma_y2 = closed_forms.output_variance(model, w)
+    gains = model.effective_directions @ w
+    residual = model.effective_directions - np.outer(gains, closed_forms.activation_pattern(model, w))
+    kappa = np.array([KIND_FOURTH_MOMENT[kind] * c ** 4 - 3 * v ** 2
+                      for kind, c, v in zip(model.signal_kinds, model.signal_scales, model.signal_variances)])
+    excess = (residual ** 2 * (gains ** 2 * kappa)[:, None]).sum(axis=0)
+    return (np.diag(closed_forms.residual_covariance(model, w)) * sigma_y2 + excess) / sigma_y2 ** 2
+
+
+def exact_pattern_variance(scale, w):
+    # the same model in 50-digit arithmetic, from its definition (docs/math.md#linear-standard-errors)
+    mpmath = pytest.importorskip("mpmath")
+    with mpmath.workdps(50):
+        f = mpmath.mpf(scale)
+        p = [mpmath.matrix([1, 0]), mpmath.matrix([mpmath.mpf("0.3"), 1])]
+        c = [f, 2 * f]
+        variances = [c[0] ** 2 / 3, c[1] ** 2]
+        kappa = [c[0] ** 4 / 5 - 3 * variances[0] ** 2, c[1] ** 4 - 3 * variances[1] ** 2]
+        a_d = mpmath.matrix([1, 1])
+        gaussian = f * f * (a_d * a_d.T) + mpmath.mpf("0.1") * f * f * mpmath.eye(2)
+        w = mpmath.matrix([mpmath.mpf(float(v)) for v in w])
+        covariance = gaussian + sum((v * (q * q.T) for v, q in zip(variances, p)), mpmath.zeros(2))
+        sigma_y2 = (w.T * covariance * w)[0]
+        a = covariance * w / sigma_y2
+        gains = [(w.T * q)[0] for q in p]
+        residual = [q - a * g for q, g in zip(p, gains)]
+        gw = gaussian * w
+        r = gaussian - a * gw.T - gw * a.T + a * a.T * (w.T * gw)[0]
+        r += sum((v * (q * q.T) for v, q in zip(variances, residual)), mpmath.zeros(2))
+        return [float((r[i, i] * sigma_y2 + sum(q[i] ** 2 * g ** 2 * k for q, g, k in zip(residual, gains, kappa)))
+                      / sigma_y2 ** 2) for i in range(2)]
+
+
+W = np.array([0.7, -0.2])
+
+
+def test_pattern_variance_in_ratio_form_equals_the_quotient_of_fourth_powers():
+    from refpattern.linear import closed_forms
+
+    model = two_signal_model()
+    assert closed_forms.activation_pattern_variance(model, W) == pytest.approx(quotient_of_fourth_powers(model, W),
+                                                                               rel=1e-14)
+    assert closed_forms.standardized_excess_kurtosis(model).tolist() == pytest.approx([-1.2, -2.0], rel=1e-15)
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e150, 1e-150])
+def test_pattern_variance_at_1e150_against_50_digits(scale):
+    # σ⁴_y = 10⁶⁰⁰ (or 10⁻⁶⁰⁰): the quotient overflows (underflows) float64; the variance itself is scale-free
+    from refpattern.linear import closed_forms
+
+    measured = closed_forms.activation_pattern_variance(two_signal_model(scale), W)
+    assert np.all(np.isfinite(measured))
+    assert measured.tolist() == pytest.approx(exact_pattern_variance(scale, W), rel=1e-12)
+
+
+def scaled_toy(scale, s=1.0):
+    return LinearModel([[s, 0.0]], "uniform", scale, [[1.0, 1.0]], distractor_covariance=scale * scale)
+
+
+def test_default_claim_sizes_are_the_toys_on_the_toy_and_scale_with_the_model():
+    from refpattern.linear.config import ClaimOptions
+
+    options = ClaimOptions()
+    assert options.isotropic_sigma_for(scaled_toy(1.0)) == 1.0 and options.biased_mean_for(scaled_toy(1.0)) == 1.0
+    assert options.isotropic_sigma_for(scaled_toy(1e100)) == 1e100
+    assert options.biased_mean_for(scaled_toy(1e-100)) == 1e-100
+    given = ClaimOptions(isotropic_sigma=2.0, biased_mean=3.0)  # given: in the model's units
+    assert given.isotropic_sigma_for(scaled_toy(1e100)) == 2.0 and given.biased_mean_for(scaled_toy(1e100)) == 3.0
+
+
+@pytest.mark.parametrize("scale", [1e100, 1e-100])
+def test_every_verdict_of_a_model_scaled_by_1e100_is_the_unscaled_ones(scale):
+    # failed before: OverflowError (c⁴, σ⁴_y = 10⁴⁰⁰); at 10⁻¹⁰⁰ the absolute μ = 1 was refused as lost to rounding
+    unit = check_claims(scaled_toy(1.0), 10_000, 0, progress=False)
+    scaled = check_claims(scaled_toy(scale), 10_000, 0, progress=False)
+    assert {c.key: c.verdict for c in scaled.claims} == {c.key: c.verdict for c in unit.claims}
+    assert scaled.skipped == unit.skipped == []
+
+
+def test_error_rate_at_1e15_is_not_measured_from_the_rounding_bound():
+    # rounding of a₁ (≈ Z·ε·√n·10¹⁵) exceeds the sampling error √6/√n above n* ≈ 2: no 1/√n rate to see
+    from refpattern.experiments.toy.measurements import Sample
+    from refpattern.experiments.toy.pattern_claims import error_rate_unmeasurable, rate_sizes
+
+    report = check_claims(scaled_toy(1.0, 1e15), 10_000, 0, progress=False)
+    reason = dict(report.skipped)["pattern_error_rate"]
+    assert "rounding" in reason and "1/√n" in reason
+    assert [c.key for c in report.claims if c.failed] == []
+    toy = Sample.of(scaled_toy(1.0), 10_000, 0)
+    assert error_rate_unmeasurable(toy) == "" and all(resolved for _, _, resolved in rate_sizes(toy))
+
+
+@pytest.mark.parametrize("s, mean", [(1e-6, 0.0), (1e-9, 0.0), (1.0, 1e8)])
+def test_eq2_and_the_blind_rho_hold_within_the_rounding_of_y(s, mean):
+    # failed before on RELATIVE_EXACT = 1e-9: y = wᵀx + b rounds on 10⁶…10⁹-sized terms (or x ~ 10⁸)
+    report = check_claims(LinearModel([[s, 0.0]], "uniform", 1.0, [[1.0, 1.0]], distractor_mean=mean), 10_000, 0,
+                          progress=False)
+    identity = report.claim("optimum_identity")
+    assert identity.verdict == "holds" and report.claim("rho_blind_to_relu_bias").verdict == "holds"
+    assert max(identity.numbers["relative_gap"].values()) > 1e-9  # the old fixed tolerance failed it
+    assert min(identity.numbers["tolerance"].values()) < 1e-3  # still a rounding bound
+
+
+def test_eq2_where_y_rounds_on_terms_1e12_times_larger():
+    # Δy ≈ 10⁻³: S_a's bound is ~0.5 of |cov[x, y]|, S_a± at μ = 1 (|a±| ≈ 2) reaches it: not resolved, not judged
+    report = check_claims(scaled_toy(1.0, 1e-12), 10_000, 0, progress=False)
+    identity = report.claim("optimum_identity")
+    assert identity.verdict == "holds" and "not resolved" in identity.measured
+    tolerances = identity.numbers["tolerance"]
+    assert tolerances["S_a"] < 1.0 <= tolerances["S_a± (μ = 1)"]
+    assert report.claim("rho_blind_to_relu_bias").verdict == "holds"

@@ -13,14 +13,14 @@ from refpattern.experiments.toy import tolerances
 from refpattern.experiments.toy.check import check_claims
 from refpattern.experiments.toy.measurements import Sample, fit, input_rank, neuron_pattern
 from refpattern.experiments.toy.pattern_claims import claim_error_rate
-from refpattern.linear.config import config_from_table
+from refpattern.linear.config import ClaimOptions, config_from_table
 from refpattern.linear.model import LinearModel
 
 N = 10_000
 
 
-def checked(model, n=N):
-    report = check_claims(model, n, 0, progress=False)
+def checked(model, n=N, options=None):
+    report = check_claims(model, n, 0, options, progress=False)
     assert [c.key for c in report.claims if c.failed] == []
     return report, dict(report.skipped)
 
@@ -92,8 +92,9 @@ def test_singular_models_with_an_exact_pattern_hold(text):
 
 
 def test_isotropic_noise_below_float64_resolution_is_not_measured():
+    # σ_n in the model's units (the default is the signal's own size c·|a_s| = 1e35: docs/math.md#linear-claim-scale)
     model = LinearModel([[1e35, 0.0]], "uniform", 1.0, [[1e35, 1e35]])
-    report, skipped = checked(model)
+    report, skipped = checked(model, options=ClaimOptions(isotropic_sigma=1.0))
     reason = skipped["isotropic_noise_shrinks_w"]
     assert "isotropic_sigma" in reason and "resolution" in reason
 

@@ -199,6 +199,7 @@ DERIVED_TOLERANCES = {
     "filter_not_parallel": ("tolerance_gap", "tolerance_angle_deg"),
     "rotation": ("tolerance_w_gap",),
     "pattern_attribution_sums_to_y": (),
+    "optimum_identity": ("tolerance",),  # docs/math.md#linear-rounding-covariance
 }
 
 

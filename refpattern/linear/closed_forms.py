@@ -31,7 +31,7 @@ import numpy as np
 from scipy import integrate, optimize, special
 
 from refpattern.linear import planar
-from refpattern.linear.model import KIND_FOURTH_MOMENT, LinearModel
+from refpattern.linear.model import KIND_FOURTH_MOMENT, KIND_VARIANCE, LinearModel
 
 EIGENVALUE_CUTOFF = 1e-10
 """Eigenvalues of a covariance ``≤ cutoff·λ_max`` count as zero (as in ``refpattern.rho``)."""
@@ -651,27 +651,38 @@ def residual_covariance(model: LinearModel, w, b: float = 0.0) -> np.ndarray:
     return covariance
 
 
+def standardized_excess_kurtosis(model: LinearModel) -> np.ndarray:
+    """``γ_j = κ₄,j/σ⁴_j = E[s_j⁴]/σ⁴_j − 3`` of each signal component, a number of its kind alone (uniform
+    ``(1/5)/(1/3)² − 3 = −1.2``, Gaussian 0, Rademacher ``−2``): free of the scale ``c``, so it neither
+    overflows nor underflows where ``c⁴`` would (``docs/math.md#linear-standard-errors``)."""
+    return np.array([0.0 if kind == "gaussian" else KIND_FOURTH_MOMENT[kind] / KIND_VARIANCE[kind] ** 2 - 3.0
+                     for kind in model.signal_kinds])
+
+
 def excess_kurtosis(model: LinearModel) -> np.ndarray:
-    """``κ₄,j = E[s_j⁴] − 3σ⁴_j`` of each signal component (uniform ``−1.2σ⁴``, Gaussian 0, Rademacher ``−2σ⁴``)."""
-    return np.array([0.0 if kind == "gaussian" else
-                     KIND_FOURTH_MOMENT[kind] * model.signal_scales[j] ** 4 - 3 * model.signal_variances[j] ** 2
-                     for j, kind in enumerate(model.signal_kinds)])
+    """``κ₄,j = E[s_j⁴] − 3σ⁴_j = γ_j·σ⁴_j`` of each signal component (uniform ``−1.2σ⁴``, Gaussian 0, Rademacher
+    ``−2σ⁴``; ``γ_j`` from :func:`standardized_excess_kurtosis`).  ``σ⁴`` overflows beyond ``c ≈ 10⁷⁷``: the
+    closed forms use ``γ_j`` and ratios of variances instead."""
+    return standardized_excess_kurtosis(model) * model.signal_variances * model.signal_variances
 
 
 def activation_pattern_variance(model: LinearModel, w, b: float = 0.0) -> np.ndarray:
     """``n·var[â_i]`` as ``n → ∞`` for each component of the S_a estimate (``docs/math.md#linear-standard-errors``)::
 
-        n·var[â_i] → E[r_i²·ỹ²]/σ⁴_y = (Σ_r,ii·σ²_y + Σ_j R_ij²·α_j²·κ₄,j) / σ⁴_y,
+        n·var[â_i] → E[r_i²·ỹ²]/σ⁴_y = (Σ_r,ii·σ²_y + Σ_j R_ij²·α_j²·κ₄,j) / σ⁴_y
+                   = Σ_r,ii/σ²_y + Σ_j γ_j·(R_ij·α_j·σ²_j/σ²_y)²,
 
-    ``α_j = wᵀp_j``, ``R_j = p_j − a·α_j``, ``κ₄`` from :func:`excess_kurtosis` (``r`` is uncorrelated
-    with ``ỹ = y − E[y]``, so the cross terms vanish)."""
+    ``α_j = wᵀp_j``, ``R_j = p_j − a·α_j``, ``κ₄,j = γ_j·σ⁴_j`` (:func:`standardized_excess_kurtosis`; ``r`` is
+    uncorrelated with ``ỹ = y − E[y]``, so the cross terms vanish).  The second line is what is computed: only
+    ratios of variances, so a model scaled by ``10¹⁰⁰`` (``σ⁴_y = 10⁴⁰⁰``) gives its finite answer."""
     w = np.asarray(w, dtype=np.float64)
     sigma_y2 = output_variance(model, w)
     a = activation_pattern(model, w, b)
     gains = model.effective_directions @ w
     residual_directions = model.effective_directions - np.outer(gains, a)
-    excess = (residual_directions ** 2 * (gains ** 2 * excess_kurtosis(model))[:, None]).sum(axis=0)
-    return (np.maximum(np.diag(residual_covariance(model, w, b)), 0.0) * sigma_y2 + excess) / sigma_y2 ** 2
+    shares = gains * (model.signal_variances / sigma_y2)  # α_j·σ²_j/σ²_y
+    excess = (standardized_excess_kurtosis(model)[:, None] * (residual_directions * shares[:, None]) ** 2).sum(axis=0)
+    return np.maximum(np.diag(residual_covariance(model, w, b)), 0.0) / sigma_y2 + excess
 
 
 def activation_pattern_standard_error(model: LinearModel, w, n: int, b: float = 0.0) -> np.ndarray:
@@ -683,7 +694,7 @@ def activation_pattern_standard_error(model: LinearModel, w, n: int, b: float = 
     gains = model.effective_directions @ w
     a = activation_pattern(model, w, b)
     residual_directions = model.effective_directions - np.outer(gains, a)
-    if not np.any(residual_directions * (gains * excess_kurtosis(model))[:, None]):
+    if not np.any(residual_directions * (gains * standardized_excess_kurtosis(model))[:, None]):
         diagonal = np.maximum(np.diag(residual_covariance(model, w, b)), 0.0)
         return np.sqrt(diagonal) / np.sqrt(output_variance(model, w, b) * n)
     return np.sqrt(activation_pattern_variance(model, w, b) / n)

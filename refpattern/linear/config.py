@@ -91,21 +91,59 @@ class ConfigError(ValueError):
 class ClaimOptions:
     """What the claims ledger varies (``[claims]``; defaults are the toy's).
 
+    The isotropic ``σ_n`` and the biased ``μ`` are sizes: a number given here (or in a file) is in the
+    model's own units, like every other number of the model; left at None they are taken in units of the
+    model's own scale (:meth:`isotropic_sigma_for`, :meth:`biased_mean_for`), so that a model scaled by
+    ``10¹⁰⁰`` is checked as the unscaled one is, and the paper's toy (unit scale) gets ``σ_n = μ = 1``
+    (``docs/math.md#linear-claim-scale``).
+
     Attributes
     ----------
     rotations_deg : angles the distractors are rotated by (claim 2)
-    isotropic_sigma : ``σ_n`` of the isotropic-noise variant (claim 5)
+    isotropic_sigma : ``σ_n`` of the isotropic-noise variant (claim 5); None: the explained signal's
+        size in ``x``, ``c_k·|a_s,k|``
     biased_mean : the distractor mean of the ``S_a±`` bias claims; None: the model's own mean if
-        it is not 0, else 1
+        it is not 0, else one standard deviation of each distractor
     random_directions : draws of the random baseline
     dimension_sweep : dimensions to re-make the model in for ρ(random) against ``D`` (empty: none)
     """
 
     rotations_deg: tuple = (-25.0, 0.0, 25.0, 45.0, 65.0, 90.0, 115.0)
-    isotropic_sigma: float = 1.0
+    isotropic_sigma: float | None = None
     biased_mean: float | None = None
     random_directions: int = 2000
     dimension_sweep: tuple = ()
+
+    def isotropic_sigma_for(self, model: LinearModel) -> float:
+        """``σ_n`` of claim 5 on ``model``: the given one, else ``c_k·|a_s,k|`` (the explained signal's scale times
+        the length of its direction: the size it has in ``x``; 1 on the toy), so that the noise's share of the
+        output, ``σ_n²/(|a_s|²σ²_y)``, does not depend on the model's scale."""
+        if self.isotropic_sigma is not None:
+            return float(self.isotropic_sigma)
+        k = model.explained
+        return float(model.signal_scales[k] * np.linalg.norm(model.signal_directions[k]))
+
+    def biased_mean_for(self, model: LinearModel):
+        """``μ`` of the ``S_a±`` bias claims on ``model`` (a number, or one per distractor): the given one, else the
+        model's own mean if it is not 0, else ``DEFAULT_BIASED_MEAN`` standard deviations of each distractor
+        (``sqrt(Σ_dd,mm)``; 1 on the toy); a distractor without variance gets the size the explained signal has
+        along its direction, ``c_k·|a_s,k|/|a_d,m|``."""
+        if self.biased_mean is not None:
+            return self.biased_mean
+        if np.any(model.distractor_mean):
+            return model.distractor_mean
+        deviations = np.sqrt(np.diag(model.distractor_covariance))
+        k = model.explained
+        signal = model.signal_scales[k] * np.linalg.norm(model.signal_directions[k])
+        sizes = np.where(deviations > 0, deviations,
+                         signal / np.maximum(np.linalg.norm(model.distractor_directions, axis=1), 1e-300))
+        means = DEFAULT_BIASED_MEAN * sizes
+        return float(means[0]) if np.all(means == means[0]) else means
+
+
+DEFAULT_BIASED_MEAN = 1.0
+"""The distractor mean of the ``S_a±`` bias claims when a model's own is 0, in standard deviations of the
+distractor (the paper's toy: ``μ = σ = 1``)."""
 
 
 @dataclass(frozen=True)

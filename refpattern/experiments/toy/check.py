@@ -33,8 +33,9 @@ from refpattern.experiments.toy.pattern_claims import (
     claim_pattern_attribution,
     claim_pattern_net,
     claim_pattern_recovers_signal,
+    error_rate_unmeasurable,
 )
-from refpattern.experiments.toy.relu_claims import MU_BIASED, claim_relu_patterns
+from refpattern.experiments.toy.relu_claims import claim_relu_patterns
 from refpattern.experiments.toy.rho_claims import (
     claim_optimum_identity,
     claim_rho,
@@ -181,13 +182,16 @@ def check_claims(model: LinearModel, n: int = 1_000_000, seed: int = 0, options:
     if undefined:  # every batch fits the same pattern: the error is rounding at every n
         skipped.append(("pattern_error_rate", f"{undefined}, so S_a has no sampling error (Σ_r = 0) and its "
                                               "error no rate"))
+    elif error_rate_unmeasurable(main):  # rounding as large as the sampling error at every n
+        skipped.append(("pattern_error_rate", error_rate_unmeasurable(main)))
     else:
         claims.append(claim_error_rate(main, seed))
     claims.append(claim_pattern_net(main, pattern_a, a, a_se))
     claims.append(claim_pattern_attribution(main, pattern_a, a))
 
-    progress(f"claim 5: isotropic noise (σ_n = {options.isotropic_sigma}) instead of the distractors")
-    add(claim_isotropic(model, n, seed, options.isotropic_sigma), "isotropic_noise_shrinks_w")
+    sigma_n = options.isotropic_sigma_for(model)
+    progress(f"claim 5: isotropic noise (σ_n = {sigma_n:g}) instead of the distractors")
+    add(claim_isotropic(model, n, seed, sigma_n), "isotropic_noise_shrinks_w")
 
     progress("ρ: S_a, S_a±, S_w, random, S_x")
     rho_claims, rho_numbers, rho_why = claim_rho(main, seed, options.random_directions)
@@ -197,9 +201,7 @@ def check_claims(model: LinearModel, n: int = 1_000_000, seed: int = 0, options:
     biased = unbiased = None
     if model.distractors:
         unbiased = main if not np.any(model.distractor_mean) else Sample.of(model.with_distractor_mean(0.0), n, seed)
-        mean = options.biased_mean
-        if mean is None:
-            mean = model.distractor_mean if np.any(model.distractor_mean) else MU_BIASED
+        mean = options.biased_mean_for(model)
         biased_model = model.with_distractor_mean(mean)
         biased = main if np.array_equal(biased_model.distractor_mean, model.distractor_mean) else \
             Sample.of(biased_model, n, seed)
@@ -213,7 +215,7 @@ def check_claims(model: LinearModel, n: int = 1_000_000, seed: int = 0, options:
         skipped.extend((key, "no distractor: no distractor mean") for key in RELU_KEYS)
 
     progress("Eq. 2: cov[x, y] = cov[S(x), y] on the fitting data")
-    claims.append(claim_optimum_identity(unbiased or main, biased, seed, a))
+    add(claim_optimum_identity(unbiased or main, biased, seed, a, main), "optimum_identity")
 
     sweep_rows = []
     models = _sweep_models(model, options, sweep)

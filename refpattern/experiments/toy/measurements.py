@@ -132,6 +132,31 @@ def pattern_scale(sample: Sample) -> np.ndarray:
     return np.sqrt(second / closed_forms.output_variance(model, sample.w, sample.b))
 
 
+def covariance_rounding(sample: Sample, pattern_magnitude) -> np.ndarray:
+    """What float64 rounding alone can do to ``cov[x, y] − cov[S(x), y]`` per component, shape (D,), for a signal
+    estimate ``S(x) = a·y`` with ``|a_i| ≤ pattern_magnitude_i`` (S_a±: the larger of ``|a₊,i|``, ``|a₋,i|``) fitted
+    on the same draw (``docs/math.md#linear-rounding-covariance``)::
+
+        Z·ε·√N·(RMS(x_i)·σ_y + |a_i|·σ²_y) + 2Δy·(sd(x_i) + 2|a_i|·σ_y)/√N,   Δy = Z·ε·(Σ_j |w_j|·RMS(x_j) + |b|).
+
+    The first term is the rounding of the two covariances, sums of ``N`` terms of the sizes ``|x_i|·|y|`` and
+    ``|a_i|·y²`` (:func:`~.tolerances.rounding_bound`); the second is that of ``y = wᵀx + b`` itself, computed once
+    for the fit and once for the check (``Δy`` each): a shift ``δ`` of ``y`` moves ``a_i·var[y] − cov[x_i, y]`` by
+    ``2a_i·cov[y, δ] − cov[x_i, δ]``, means of ``N`` terms of the sizes ``|a_i|σ_y·δ`` and ``sd(x_i)·δ`` whose
+    roundings are uncorrelated with the data (measured: ``s = 10⁻⁶`` gives ``|cov[x, δ]| ≈ 0.3·sd(x)·RMS(δ)/√N``),
+    so at most ``(2|a_i|σ_y + sd(x_i))·2Δy/√N``.  ``y`` cancels terms
+    ``|w_j x_j|`` much larger than itself where the signal is small next to the distractor (``w = 10⁶·(1, −1)``
+    at ``s = 10⁻⁶``) or a mean is large (``x ~ 10⁸``): there the second term is the whole tolerance."""
+    model = sample.model
+    variances = np.diag(model.input_covariance)
+    rms = np.sqrt(variances + model.mean ** 2)
+    sigma_y = math.sqrt(closed_forms.output_variance(model, sample.w, sample.b))
+    a = np.abs(np.asarray(pattern_magnitude, dtype=np.float64))
+    output_rounding = Z * EPSILON * (float(np.abs(sample.w) @ rms) + abs(sample.b))
+    return (rounding_bound(rms * sigma_y + a * sigma_y * sigma_y, sample.n)
+            + 2.0 * output_rounding * (np.sqrt(variances) + 2.0 * a * sigma_y) / math.sqrt(sample.n))
+
+
 def covariance_with(X, y) -> np.ndarray:
     """``cov[x, y]`` over the rows (normalised by N), shape (d,)."""
     return ((X - X.mean(axis=0)) * (y - y.mean())[:, None]).mean(axis=0)

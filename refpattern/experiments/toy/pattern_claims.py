@@ -100,9 +100,9 @@ def claim_error_rate(sample: Sample, seed) -> Claim:
     """
     n_samples, net, expected = sample.n, sample.net, sample.pattern
     sizes, rms, chunks, kappas = [], [], [], []
-    n = n_samples // RATE_MIN_BATCHES
-    level = 0
-    while n >= RATE_MIN_BATCH_SIZE:
+    for level, n, resolved in rate_sizes(sample):
+        if not resolved:  # rounding as large as the sampling error: no 1/√n to see at this n
+            continue
         m = min(n_samples // n, RATE_MAX_BATCHES)
         draw = Draw(sample.model, n * m, seed=[seed, 1, level])
         errors = np.array([np.sum((neuron_pattern(fit(net, part.X, "a", seed)) - expected) ** 2)
@@ -113,8 +113,6 @@ def claim_error_rate(sample: Sample, seed) -> Claim:
         # κ is scale-free: take it in units of a power of two near |a*|² (exact, and no overflow of e⁴)
         unit = 2.0 ** (2 * np.frexp(magnitude(expected))[1])
         kappas.append((errors / unit).var(ddof=1) / (errors / unit).mean() ** 2)
-        level += 1
-        n = int(round(sizes[0] / RATE_STEP ** level))
     m, x, y = np.array(chunks), np.log(sizes), np.log(rms)
     kappa = float(np.sum((m - 1) * kappas) / np.sum(m - 1))
     x_bar = np.sum(m * x) / m.sum()
@@ -140,6 +138,39 @@ def claim_error_rate(sample: Sample, seed) -> Claim:
     )
 
 
+def rate_sizes(sample: Sample) -> list:
+    """``[(level, n, resolved), …]``: the batch sizes of :func:`claim_error_rate` (``N/RATE_MIN_BATCHES`` stepping
+    down by ``RATE_STEP`` to ``RATE_MIN_BATCH_SIZE``; ``level`` seeds each size's draw) and whether S_a's sampling
+    error at ``n``, ``sqrt(Σ_i n·var[â_i])/√n`` (:func:`asymptotic_rms`), exceeds what rounding alone does to the
+    estimate from ``n`` samples, ``|Z·ε·√n·M|`` with ``M_i = RMS(x_i)/σ_y`` (:func:`~.measurements.pattern_scale`,
+    ``docs/math.md#linear-rounding-scale``).  The error falls like ``1/√n`` while rounding grows like ``√n``, so the
+    rate is measurable only below ``n* = sqrt(Σ n·var)/|Z·ε·M|``: a signal ``10¹⁵`` times the distractor has
+    ``|M| ≈ 10¹⁵`` and ``n* ≈ 2``."""
+    sampling = asymptotic_rms(sample)
+    scale = float(np.linalg.norm(pattern_scale(sample)))
+    rows, n, level = [], sample.n // RATE_MIN_BATCHES, 0
+    first = n
+    while n >= RATE_MIN_BATCH_SIZE:
+        rows.append((level, n, bool(sampling / np.sqrt(n) > rounding_bound(scale, n))))
+        level += 1
+        n = int(round(first / RATE_STEP ** level))
+    return rows
+
+
+def error_rate_unmeasurable(sample: Sample) -> str:
+    """Why S_a's ``1/√N`` error rate cannot be measured on ``sample`` (fewer than two batch sizes where its
+    sampling error exceeds its rounding, :func:`rate_sizes`), or ""."""
+    rows = rate_sizes(sample)
+    if sum(resolved for _, _, resolved in rows) >= 2:
+        return ""
+    sampling = asymptotic_rms(sample)
+    scale = float(np.linalg.norm(pattern_scale(sample)))
+    crossing = sampling / (Z * EPSILON * scale)
+    return (f"rounding of S_a's estimate (Z·ε·√n·M, |M| = |RMS(x_i)/σ_y| = {scale:.1e}) exceeds its sampling error "
+            f"({sampling:.3g}/√n) above n = {crossing:.3g}, so at fewer than two of the batch sizes n = "
+            f"{rows[-1][1]}…{rows[0][1]} is there a 1/√n rate to measure (docs/math.md#linear-rounding-scale)")
+
+
 def asymptotic_rms(sample: Sample) -> float:
     """``lim RMS|â − a|·√n = sqrt(Σ_i n·var[â_i])``; written ``sqrt(tr Σ_r)/σ_y`` without excess kurtosis
     (the toy's ``|a_d|σ/σ_y = √6``, to the last bit)."""
@@ -147,7 +178,7 @@ def asymptotic_rms(sample: Sample) -> float:
     se = closed_forms.activation_pattern_standard_error(model, w, 1, b)
     gains = model.effective_directions @ w
     residual = model.effective_directions - np.outer(gains, closed_forms.activation_pattern(model, w, b))
-    if not np.any(residual * (gains * closed_forms.excess_kurtosis(model))[:, None]):
+    if not np.any(residual * (gains * closed_forms.standardized_excess_kurtosis(model))[:, None]):
         trace = float(np.trace(closed_forms.residual_covariance(model, w, b)))
         return float(np.sqrt(trace) / np.sqrt(closed_forms.output_variance(model, w, b)))
     return float(np.sqrt(np.sum(se ** 2)))

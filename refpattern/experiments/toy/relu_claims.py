@@ -15,6 +15,7 @@ import numpy as np
 from refpattern.experiments.ledger import FAILS, HOLDS, PARTLY, Claim
 from refpattern.experiments.toy.measurements import (
     Sample,
+    covariance_rounding,
     fit,
     mean_text,
     neuron_relu_patterns,
@@ -35,9 +36,11 @@ from refpattern.experiments.toy.tolerances import (
     within,
 )
 from refpattern.linear import closed_forms
+from refpattern.linear.config import DEFAULT_BIASED_MEAN
 
-MU_BIASED = 1.0
-"""The distractor mean used for the ``S_a±`` caveat when a model's own mean is 0."""
+MU_BIASED = DEFAULT_BIASED_MEAN
+"""The distractor mean used for the ``S_a±`` caveat when a model's own mean is 0, in standard deviations of
+the distractor (:meth:`refpattern.linear.config.ClaimOptions.biased_mean_for`)."""
 
 ONLY_WHEN_MU_ZERO = "holds only when μ = 0"
 """The condition of a ``partly`` verdict for ``S_a±`` recovering ``a_s``."""
@@ -142,7 +145,13 @@ def claim_relu_patterns(unbiased: Sample, biased: Sample, seed, rho_measurable: 
     spread = float(np.sqrt(np.trace(biased.model.gaussian_covariance)))
     sigma_y = float(np.sqrt(closed_forms.output_variance(biased.model, biased.w, biased.b)))
     rho_rounding = rounding_bound(scale / (sigma_y * spread), biased.n) if spread > 0 else 0.0
-    blind = bool(np.max(np.abs(covariance)) <= RELATIVE_EXACT * scale
+    # cov[d̂, y] = cov[x, y] − cov[S(x), y]: Eq. 2's gap, to the rounding of the covariances and of y itself
+    # (docs/math.md#linear-rounding-covariance); where that reaches |cov[x, y]| only ρ can say it
+    dimension_mu = biased.model.dimension
+    largest = np.maximum(np.abs(fitted["mu1", "paper"][:dimension_mu]), np.abs(fitted["mu1", "paper"][dimension_mu:]))
+    covariance_bound = covariance_rounding(biased, largest)
+    covariance_resolved = bool(np.max(covariance_bound) < scale)
+    blind = bool(np.all(np.abs(covariance) <= covariance_bound)
                  and (rho_biased is None or abs(rho_biased - 1.0) <= RELATIVE_EXACT + rho_rounding))
     if toy_like:
         expected_text = "cov[d̂, y] = a_d·(cov[ε, y] − 1.5μ·cov[|y|, y]) = 0, so ρ(S_a±) = 1 although a± ≠ a_s"
@@ -151,11 +160,14 @@ def claim_relu_patterns(unbiased: Sample, biased: Sample, seed, rho_measurable: 
                          + (f"although a± ≠ {label}" if not closed_at_mu else f"(and a± = {label} here)"))
     claims.append(Claim(
         "rho_blind_to_relu_bias", f"ρ cannot see the S_a± bias at {mu}", expected_text,
-        f"cov[d̂, y] = {vector_text(covariance, 1, 'e')}; ρ(S_a±) = "
+        f"cov[d̂, y] = {vector_text(covariance, 1, 'e')}"
+        + ("" if covariance_resolved else f" (rounding up to {np.max(covariance_bound):.0e} ≥ |cov[x, y]|)")
+        + "; ρ(S_a±) = "
         + (rho_text(rho_biased) if rho_biased is not None else "not measured (N too small for D)"),
         HOLDS if blind else FAILS,
         source="docs/math.md#sapm-mu-bias", must_hold=True,
-        numbers={"cov_d_hat_y": covariance, "cov_x_y_scale": scale, "rho": rho_biased},
+        numbers={"cov_d_hat_y": covariance, "cov_x_y_scale": scale, "rho": rho_biased,
+                 "bound_cov_d_hat_y": covariance_bound},
     ))
 
     regime, regime_se, regime_closed = fitted["mu1", "regime"], se["mu1", "regime"], closed["mu1", "regime"]
