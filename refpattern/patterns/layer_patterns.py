@@ -89,6 +89,8 @@ class LayerPatterns:
         Copy the pattern arrays (default).  The estimators pass ``False`` for arrays they have
         just created, checked finite and hold no other reference to.
 
+    Notes
+    -----
     Given arrays must be real (float or int; ``TypeError`` otherwise) and finite, and ``counts``
     three (O,) arrays with ``n = n₊ + n₋ = n_samples`` (``ValueError``): what a fit returns and what
     :meth:`Patterns.load` accepts, so hand-built patterns save and load like fitted ones.
