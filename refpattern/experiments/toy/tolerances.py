@@ -3,9 +3,11 @@
 How the tolerances are set (never tuned to pass)
 -------------------------------------------------
 * **Identities** that hold to rounding (the filter solves ``wᵀx = y`` exactly, gradient =
-  ``w``, PatternNet = ``a·y``, the in-sample Eq. 2 optimum, …): ``EXACT = 1e-12`` absolute for
-  O(1) values, ``RELATIVE_EXACT = 1e-9`` relative for covariances and ρ (sums of up to 10⁶
-  float64 terms).
+  ``w``, PatternNet = ``a·y``, ρ(S_a) = 1, …): ``EXACT = 1e-12`` absolute for O(1) values,
+  ``RELATIVE_EXACT = 1e-9`` relative for ρ (sums of up to 10⁶ float64 terms).  The in-sample
+  Eq. 2 optimum ``cov[x, y] = cov[S(x), y]`` is held to the derived rounding of the covariances and
+  of ``y`` instead (:func:`~.measurements.covariance_rounding`, ``docs/math.md#linear-rounding-covariance``),
+  which exceeds ``1e-9`` where the sources are far apart in scale.
 * **Statistical** claims: ``|measured − expected| ≤ Z·SE`` with ``Z = 5``.  The standard error
   is measured on the same draw by batch means: the estimator is rerun on ``K = 50`` disjoint
   batches and ``SE = sd(batch values)/√K``; this needs no model of the estimator, only that its
