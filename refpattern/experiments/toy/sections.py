@@ -48,7 +48,9 @@ def toy_report_sections(check, versions: dict, seconds: float, description: str 
                   f"disjoint batches of the same draw (SE = sd/√{BATCHES}; a claim comparing more than "
                   f"{BONFERRONI_BASE} numbers at once uses the Bonferroni Z_n, e.g. {z_for(1000):.2f} for 1000); "
                   f"identities to {EXACT:.0e} absolute or "
-                  f"{RELATIVE_EXACT:.0e} relative (rounding).  A verdict other than the expected one is in capitals.")
+                  f"{RELATIVE_EXACT:.0e} relative (rounding), or, where a claim's expected column says so, to a "
+                  "bound derived from the rounding of the data (docs/math.md#linear-rounding-scale).  A verdict "
+                  "other than the expected one is in capitals.")
     text = summary(check.claims)
     paragraphs = [described] + ([description] if description else []) + [tolerances, text[0].upper() + text[1:] + "."]
     sections = [Section("Claims", paragraphs, [claims_table(check.claims)])]
