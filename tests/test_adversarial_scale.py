@@ -282,3 +282,56 @@ def test_eq2_where_y_rounds_on_terms_1e12_times_larger():
     tolerances = identity.numbers["tolerance"]
     assert tolerances["S_a"] < 1.0 <= tolerances["S_a± (μ = 1)"]
     assert report.claim("rho_blind_to_relu_bias").verdict == "holds"
+
+
+# --- the edge of the legal range: s = 1e-15 … 2e-16 next to a unit distractor (round 4) ---------------------------
+
+@pytest.mark.parametrize("s", [1e-15, 1e15])
+def test_input_precision_from_the_sources_where_sigma_x_rounds_to_singular(s):
+    # Σ_x = [[s²/3 + 1, 1], [1, 1]]: det = s²/3, so (Σ_x⁻¹)_11 = 3/s², (Σ_x⁻¹)_22 = 1 + 3/s² (by hand); float64
+    # forms Σ_x at s = 1e-15 as the singular [[1, 1], [1, 1]]
+    from refpattern.experiments.toy.measurements import input_precision_diagonal
+
+    diagonal = input_precision_diagonal(scaled_toy(1.0, s))
+    assert diagonal.tolist() == pytest.approx([3.0 / s ** 2, 1.0 + 3.0 / s ** 2], rel=1e-12)
+
+
+@pytest.mark.parametrize("s, resolved", [(1.0, True), (1e-12, True), (1e-13, False), (1e-15, False), (1e12, True),
+                                         (1e14, False)])
+def test_filter_resolution_follows_the_least_squares_bound(s, resolved):
+    # the bound is Z·ε·√N·2√3/s of |w| for small s and Z·ε·√N·s/√3 for large s (docs/math.md#linear-least-squares)
+    from refpattern.experiments.toy.measurements import Sample, filter_rounding, filter_unresolved
+    from refpattern.experiments.toy.tolerances import EPSILON, Z
+
+    sample = Sample.of(scaled_toy(1.0, s), 10_000, 0)
+    relative = float(np.max(filter_rounding(sample) / np.abs(sample.w)))
+    by_hand = Z * EPSILON * 100.0 * (2.0 * math.sqrt(3.0) / s if s < 1 else s / math.sqrt(3.0))
+    if s != 1.0:  # both asymptotes hold to O(min(s, 1/s)²)
+        assert relative == pytest.approx(by_hand, rel=0.02)
+    assert (filter_unresolved(sample) == "") is resolved
+
+
+def test_a_signal_1e15_below_the_distractor_fails_no_claim():
+    # failed before: filter_not_parallel (the fit dropped the signal's singular value, w ≈ 0), rotation,
+    # rho_random_baseline (1 − ρ ≈ 1e-15 kept one digit: P(beats S_w) 0.264 closed, 0.131 measured),
+    # regime_variant_recovers_signal (a gate on a y that rounds by Δy = 3.1 > σ_y: (0.46, 0.46) along a_d)
+    report = check_claims(scaled_toy(1.0, 1e-15), 10_000, 0, progress=False)
+    assert [c.key for c in report.claims if c.failed] == []
+    skipped = dict(report.skipped)
+    assert "cannot be told from rounding" in skipped["filter_not_parallel"]
+    for key in ("relu_patterns_closed_form", "relu_patterns_recover_signal", "regime_variant_recovers_signal"):
+        assert "Δy" in skipped[key]
+    baseline = report.claim("rho_random_baseline").numbers
+    # t ~ Cauchy(−s/2, s/2), beats S_w ⇔ |t| < s/2: atan(2)/π at every s (test above)
+    assert baseline["probability_beating_S_w"] == pytest.approx(cauchy_closed_probability(1e-15), rel=1e-12)
+    assert abs(baseline["fraction_beating_S_w"] - baseline["probability_beating_S_w"]) < 5 * baseline[
+        "fraction_standard_error"]
+
+
+def test_rotations_that_float64_cannot_draw_are_left_out_not_raised():
+    # s = 2e-16 is legal (ratio 8.7e15 < 2^53), but a_d turned to 20° or 160° puts 1.33 in x₁: 1.2e16 > 2^53
+    report = check_claims(scaled_toy(1.0, 2e-16), 10_000, 0, progress=False)
+    assert [c.key for c in report.claims if c.failed] == []
+    left_out = report.claim("rotation").numbers["left_out"]
+    assert [rotation for rotation, _ in left_out] == [-25.0, 115.0]
+    assert all("lost to float64 rounding" in why for _, why in left_out)

@@ -583,11 +583,13 @@ def random_rho_mean(model: LinearModel, w) -> float:
     return float(mean)
 
 
-def random_baseline(model: LinearModel, reference: float, w=None) -> RandomBaseline:
+def random_baseline(model: LinearModel, reference: float, w=None, reference_pattern=None) -> RandomBaseline:
     """``E[ρ]`` of the random baseline and ``P(ρ > reference)`` for the filter ``w`` (default: optimal).
 
     * planar models: the toy's closed form (uniform line angle: quadrature for the mean, an arc for
-      the probability; :func:`refpattern.linear.planar.random_pattern_rho`);
+      the probability; :func:`refpattern.linear.planar.random_pattern_rho`); given ``reference_pattern`` (the
+      pattern whose ρ is ``reference``, shape (D,)), the arc's edge is its ``t`` exactly, not one solved from
+      ``reference``, whose ``1 − ρ`` is rounded by up to ``ε/2`` (10 % of it where ``1 − ρ ≈ 10⁻¹⁵``);
     * singular ``Σ_x``: every ``r`` has a component the data never takes, so ρ = 0 always: mean 0,
       probability 0 for ``reference ≥ 0`` (exact);
     * otherwise ρ = 1 − sqrt(1 − T) with ``T`` as in :func:`random_ratio_cdf`:
@@ -601,9 +603,11 @@ def random_baseline(model: LinearModel, reference: float, w=None) -> RandomBasel
     if w is None:
         w = optimal_filter(model)[0]
         if model.is_planar:
+            a_p, a_d = model.effective_directions[0], model.distractor_directions[0]
+            reference_t = None if reference_pattern is None else planar.pattern_t(reference_pattern, a_p, a_d)
             mean, probability = planar.random_pattern_rho(
-                model.effective_directions[0], model.distractor_directions[0],
-                math.sqrt(model.conditional_distractor_covariance[0, 0]), reference, model.signal_variances[0])
+                a_p, a_d, math.sqrt(model.conditional_distractor_covariance[0, 0]), reference,
+                model.signal_variances[0], reference_t)
             return RandomBaseline(mean, probability, reference, "closed form (2-D: uniform line angle)")
     if not is_full_rank(model):
         return RandomBaseline(0.0, 0.0 if reference >= 0 else 1.0, reference,

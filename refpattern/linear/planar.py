@@ -186,7 +186,14 @@ def one_minus_correlation(t: float, sigma: float, sigma_y2: float = SIGMA_Y2) ->
     return float(sigma) ** 2 / (h * (h + along))
 
 
-def random_pattern_rho(a_s, a_d, sigma: float, reference: float, sigma_y2: float = SIGMA_Y2) -> tuple[float, float]:
+def pattern_t(a, a_s, a_d) -> float:
+    """The ``t`` of ``a = a_s + t·a_d`` (:func:`pattern_rho`): ``(a − a_s)ᵀa_d/|a_d|²``; ρ falls with ``|t|``."""
+    a, a_s, a_d = (np.asarray(v, dtype=np.float64) for v in (a, a_s, a_d))
+    return float((a - a_s) @ a_d / (a_d @ a_d))
+
+
+def random_pattern_rho(a_s, a_d, sigma: float, reference: float, sigma_y2: float = SIGMA_Y2,
+                       reference_t: float | None = None) -> tuple[float, float]:
     """Mean of ρ over the random baseline, and the probability that one draw beats ``reference``.
 
     The random estimator (``docs/math.md#random-baseline``) is ``a = r/(wᵀr)`` with ``r ~ N(0, I)``.
@@ -201,7 +208,10 @@ def random_pattern_rho(a_s, a_d, sigma: float, reference: float, sigma_y2: float
     neither a narrow ρ (``γ ≫ σ/σ_y``, a signal much larger than the distractor) nor a narrow Cauchy law
     is stepped over), and since ρ falls with ``|t|``, ``ρ > reference`` ⇔ ``|t| < t_ref``, with probability
     ``(atan((t_ref − t₀)/γ) + atan((t_ref + t₀)/γ))/π`` — the arc between the lines of ``a_s ∓ t_ref·a_d``,
-    over π.  In two dimensions a random direction therefore beats ``S_w`` quite often (35 % for the default
+    over π.  ``t_ref`` is ``|reference_t|`` where given (the reference pattern's :func:`pattern_t`), else it is
+    solved from ``reference``: where ``ρ_ref`` is within ``δ`` of 1, ``1 − ρ_ref`` is rounded by up to a relative
+    ``ε/(2δ)`` (``10 %`` at a signal ``10⁻¹⁵`` times the distractor, ``1 − ρ(S_w) ≈ 10⁻¹⁵``), and so would ``t_ref``.
+    In two dimensions a random direction therefore beats ``S_w`` quite often (35 % for the default
     toy): the paper's "random removes almost no correlation" is a statement about high dimensions.
     """
     a_s, a_d = np.asarray(a_s, dtype=np.float64), np.asarray(a_d, dtype=np.float64)
@@ -215,6 +225,12 @@ def random_pattern_rho(a_s, a_d, sigma: float, reference: float, sigma_y2: float
         return one_minus_correlation(t, sigma, sigma_y2) * scale / (math.pi * ((t - location) ** 2 + scale ** 2))
 
     mean = _integral_over_line(weighted_rho, [(0.0, width), (location, scale)])
+    if reference_t is not None:
+        t_ref = abs(float(reference_t))
+        if t_ref == 0.0 or sigma == 0.0:  # no |t| < 0; with σ = 0 every ρ is 0 and none beats
+            return float(mean), 0.0
+        u, v = a_s - t_ref * a_d, a_s + t_ref * a_d
+        return float(mean), vector_angle(u, v) / np.pi
     if reference >= 1.0:
         return float(mean), 0.0
     if reference <= 0.0:  # ρ > 0 for every line but wᵀr = 0 (probability 0); t_ref below would be 0/0

@@ -23,8 +23,10 @@ from refpattern.experiments.toy.measurements import (
     LEAST_SQUARES_SAMPLES_PER_DIMENSION,
     Sample,
     exact_vector_text,
+    filter_unresolved,
     fit,
     neuron_pattern,
+    output_unresolved,
     part_least_squares,
     sample_least_squares,
     sample_max,
@@ -100,8 +102,9 @@ def filter_conditions(sample: Sample) -> str:
 
 def claim_filter_not_parallel(sample: Sample):
     """The least-squares filter is the closed form (``w = (1, −1)`` on the toy: ``wᵀx = y`` exactly), at
-    the closed form's angle to ``a_s`` (45° on the toy).  Returns ``(claim, "")`` or ``(None, why)``."""
-    why = least_squares_measurable(sample)
+    the closed form's angle to ``a_s`` (45° on the toy).  Returns ``(claim, "")`` or ``(None, why)``: not measured
+    where the data's rounding can move ``w`` by as much as ``w`` (:func:`~.measurements.filter_unresolved`)."""
+    why = least_squares_measurable(sample) or filter_unresolved(sample)
     if why:
         return None, why
     closed_angle = axis_angle_deg(sample.w, sample.a_s)
@@ -138,7 +141,12 @@ def claim_rotation(model, n_samples, seed, rotations):
     """For each rotation of the distractors (in :meth:`~refpattern.linear.LinearModel.plane`): ``w`` turns
     (closed form against least squares), the fitted ``S_a`` pattern stays at its closed form's direction
     (±Z batch-means SE).  Returns ``(claim, rows, why)``: one row per rotation (for the figure), and
-    the claim None with the reason when there is no distractor to rotate."""
+    the claim None with the reason when there is no distractor to rotate.
+
+    A rotation whose model float64 cannot draw (a distractor component turned past ``2⁵³`` times the signal's,
+    ``docs/math.md#linear-resolution``) is left out and named; in a rotation whose ``w`` cannot be told from rounding
+    (:func:`~.measurements.filter_unresolved`) ``w`` is not compared, and where ``y = wᵀx + b`` is rounding
+    (:func:`~.measurements.output_unresolved`) neither is S_a.  Not measured when no rotation is left to compare."""
     if model.distractors == 0:
         return None, [], "no distractor to rotate"
     if model.dimension == 1:
@@ -150,15 +158,26 @@ def claim_rotation(model, n_samples, seed, rotations):
         return None, [], "no rotations asked for ([claims] rotations_deg = [])"
     rows = []
     why = ""
+    undrawable, w_unresolved, y_unresolved = [], {}, {}
     for rotation in rotations:
-        variant = model.rotated(rotation)
+        try:
+            variant = model.rotated(rotation)
+        except ValueError as error:  # the rotated distractor swamps the signal in a coordinate: not drawable
+            undrawable.append((rotation, str(error)))
+            continue
         sample = Sample.of(variant, n_samples, seed)
         why = least_squares_measurable(sample)
-        if why:
+        unresolved = "" if why else filter_unresolved(sample)
+        if unresolved:
+            w_unresolved[rotation] = unresolved
+        if why or unresolved:
             fitted, w_se, w_gap, w_rounding = None, None, None, None
         else:
             fitted, w_se, _, _, _, w_rounding = filter_with_error(sample)
             w_gap = float(np.max(np.abs(fitted - sample.w)))
+        y_why = output_unresolved(sample)
+        if y_why:
+            y_unresolved[rotation] = y_why
         net, source = sample.net, sample.inputs()
         a = neuron_pattern(fit(net, source, "a", seed))
         parts = np.array([neuron_pattern(fit(net, part.X, "a", seed)) for part in sample.draw.parts(BATCHES)])
@@ -170,7 +189,9 @@ def claim_rotation(model, n_samples, seed, rotations):
         # a pattern within Z SE of 0 has no direction at this N (a signal far below the distractor): its
         # components are compared instead, as claim 4 does (docs/math.md#linear-least-squares)
         resolved = bool(np.linalg.norm(sample.pattern) > Z * np.linalg.norm(pattern_se))
-        if resolved:
+        if y_why:  # y is rounding: the fitted pattern is no measurement of cov[x, y]/σ²_y
+            pattern_within = None
+        elif resolved:
             pattern_within = within(direction, closed_direction, angle_se,
                                     rounding_bound(DEGREES_PER_RADIAN, n_samples))
         else:
@@ -192,38 +213,60 @@ def claim_rotation(model, n_samples, seed, rotations):
         if w_se is not None:
             row["w_standard_error"] = w_se
             row["w_within"] = within(fitted, sample.w, w_se, rounding_bound(magnitude(sample.w), n_samples))
+        elif fitted is not None:  # w is the closed form to rounding (docs/math.md#linear-least-squares)
+            row["w_within"] = bool(np.all(np.abs(fitted - sample.w) <= w_rounding))
         rows.append(row)
-    exact = all(r["w_gap"] is not None and "w_standard_error" not in r for r in rows)
-    measured_w = all(r["w_gap"] is not None for r in rows)
-    w_gap = max(r["w_gap"] for r in rows) if measured_w else None
-    deviations = [r["pattern_direction_deg"] - r.get("pattern_closed_form_direction_deg", 0.0) for r in rows]
-    worst_se = [in_standard_errors(deviations[i], 0.0, rows[i]["pattern_direction_se_deg"]) for i in range(len(rows))]
-    worst = max(range(len(rows)), key=lambda i: worst_se[i])
-    if exact:
-        w_ok = all(bool(np.all(np.abs(r["w_least_squares"] - r["w_closed_form"]) <= r["w_rounding"])) for r in rows)
-    else:
-        w_ok = all(r.get("w_within", True) for r in rows)
-    holds = w_ok and all(r["pattern_within"] for r in rows)
+    if not any(r.get("w_within") is not None or r["pattern_within"] is not None for r in rows):
+        reasons = [f"{rotation:g}°: {text}" for rotation, text in undrawable]
+        reasons += [f"{rotation:g}°: {text}" for rotation, text in y_unresolved.items()]
+        return None, rows, "no rotation can be compared: " + "; ".join(reasons)
+    compared = [r for r in rows if r["w_gap"] is not None]
+    w_gap = max(r["w_gap"] for r in compared) if compared else None
+    judged = [r for r in rows if r["pattern_within"] is not None]
+    deviations = [r["pattern_direction_deg"] - r.get("pattern_closed_form_direction_deg", 0.0) for r in judged]
+    worst_se = [in_standard_errors(deviations[i], 0.0, judged[i]["pattern_direction_se_deg"])
+                for i in range(len(judged))]
+    holds = all(r.get("w_within", True) for r in rows) and all(r["pattern_within"] for r in judged)
     directions = ", ".join(f"{round(r['a_d_direction_deg']) + 0:d}" for r in rows)
     w_directions = ", ".join(f"{round(r['w_closed_form_direction_deg']) + 0:d}" for r in rows)
     w_text = f"w at a_d − 90° = {w_directions}°" if model.is_planar else f"w at {w_directions}° (closed form)"
-    closed_directions = {round(r.get("pattern_closed_form_direction_deg", 0.0), 9) for r in rows}
+    closed_directions = {round(r.get("pattern_closed_form_direction_deg", 0.0), 9) for r in judged or rows}
     if closed_directions == {0.0}:
         pattern_text = f"∠S_a = 0° (±{Z:.0f} SE)"
         pattern_label = "a_s"
     else:
         pattern_text = f"∠S_a = its closed form's (±{Z:.0f} SE)"
         pattern_label = "its closed form cov[x, y]/σ²_y"
-    lower = min(deviations) if closed_directions != {0.0} else min(r["pattern_direction_deg"] for r in rows)
-    upper = max(deviations) if closed_directions != {0.0} else max(r["pattern_direction_deg"] for r in rows)
-    span = "∠S_a − closed form" if closed_directions != {0.0} else "∠S_a"
     w_measured = f"max |w − w*|∞ = {w_gap:.1e}; " if w_gap is not None else (
         "w not measured by least squares (" + why + "); " if why else "")
-    unresolved = sum(not r["pattern_direction_resolved"] for r in rows)
+    if w_unresolved and w_gap is not None:
+        w_measured += (f"w not compared in {len(w_unresolved)} of {len(rows)} rotations (rounding can move it by as "
+                       "much as w itself); ")
+    elif w_unresolved:
+        w_measured = f"w not compared ({next(iter(w_unresolved.values()))}); "
+    if undrawable:
+        w_measured += (f"rotations {', '.join(f'{r:g}°' for r, _ in undrawable)} left out (the rotated model has a "
+                       "source lost to float64 rounding, docs/math.md#linear-resolution); ")
+    if y_unresolved:
+        w_measured += (f"S_a not compared in {len(y_unresolved)} of {len(rows)} rotations (y = wᵀx + b is rounding "
+                       "there, docs/math.md#linear-output-rounding); ")
+    unresolved = sum(not r["pattern_direction_resolved"] for r in judged)
     if unresolved:
-        w_measured += (f"S_a's direction unresolved at this N in {unresolved} of {len(rows)} rotations (|a*| within "
+        w_measured += (f"S_a's direction unresolved at this N in {unresolved} of {len(judged)} rotations (|a*| within "
                        f"{Z:g} SE of 0: its components are compared instead); ")
     numbers = {"rows": rows, "max_w_gap": w_gap}
+    if undrawable:
+        numbers["left_out"] = undrawable
+    if not judged:
+        return Claim(
+            "rotation", "rotating a_d rotates w", f"a_d at {directions}°: {w_text}",
+            f"{w_measured}S_a compared in no rotation", HOLDS if holds else FAILS,
+            source="docs/math.md#toy-claim-2", must_hold=True, numbers=numbers,
+        ), rows, ""
+    worst = max(range(len(judged)), key=lambda i: worst_se[i])
+    lower = min(deviations) if closed_directions != {0.0} else min(r["pattern_direction_deg"] for r in judged)
+    upper = max(deviations) if closed_directions != {0.0} else max(r["pattern_direction_deg"] for r in judged)
+    span = "∠S_a − closed form" if closed_directions != {0.0} else "∠S_a"
     return Claim(
         "rotation", f"rotating a_d rotates w; the learned pattern S_a stays at {pattern_label}",
         f"a_d at {directions}°: {w_text}; {pattern_text}",

@@ -132,6 +132,81 @@ def pattern_scale(sample: Sample) -> np.ndarray:
     return np.sqrt(second / closed_forms.output_variance(model, sample.w, sample.b))
 
 
+def source_factor(model: LinearModel) -> np.ndarray:
+    """``B`` (D, m) with ``Σ_x = B·Bᵀ``: a column ``σ_j·p_j`` per signal component that reaches ``x`` and
+    ``√λ·v`` per eigenvector of ``Σ_g`` above ``EIGENVALUE_CUTOFF`` of its largest eigenvalue.  Built from the
+    sources, not from ``Σ_x``, which float64 cannot form where sources differ by more than ``10⁸`` (at a signal
+    ``10⁻¹⁵`` times the distractor the toy's ``Σ_x`` rounds to a singular matrix)."""
+    columns = [math.sqrt(v) * p for v, p in zip(model.signal_variances, model.effective_directions) if np.any(p)]
+    values, vectors = np.linalg.eigh(model.gaussian_covariance)
+    if values[-1] > 0:
+        kept = values > closed_forms.EIGENVALUE_CUTOFF * values[-1]
+        columns += list((np.sqrt(values[kept]) * vectors[:, kept]).T)
+    return np.array(columns).T if columns else np.zeros((model.dimension, 0))
+
+
+def input_precision_diagonal(model: LinearModel) -> np.ndarray:
+    """``(Σ_x⁺)_jj``, shape (D,), from :func:`source_factor`: ``(BBᵀ)⁺ = B⁺ᵀB⁺``, and ``B⁺`` from the columns
+    scaled to unit length (each source's scale apart, the matrix is as well conditioned as the directions are),
+    ``B⁺ = diag(1/|b_k|)·(B·diag(1/|b_k|))⁺`` where ``B`` has full column rank (else ``B⁺`` directly)."""
+    factor = source_factor(model)
+    norms = np.linalg.norm(factor, axis=0)
+    unit = factor / norms
+    if np.linalg.matrix_rank(unit) == factor.shape[1]:
+        inverse = np.linalg.pinv(unit) / norms[:, None]
+    else:
+        inverse = np.linalg.pinv(factor)
+    return np.sum(inverse ** 2, axis=0)
+
+
+def filter_rounding(sample: Sample) -> np.ndarray:
+    """How far float64 rounding alone can move each component of the least-squares ``w`` where ``wᵀx + b = s_k``
+    exactly, shape (D,), from the model (``docs/math.md#linear-least-squares``)::
+
+        Z·ε·√N·M_j + Z·ε·|w|,   M_j = sqrt((Σ_x⁺)_jj)·Σ_l |w_l|·RMS(x_l)
+
+    (:func:`resolved_least_squares`'s bound with ``(AᵀA)⁺ = Σ_x⁺/N`` and ``m_l = √N·RMS(x_l)``, for the closed-form
+    ``w``, so that it does not depend on what the fit kept)."""
+    model = sample.model
+    rms = np.sqrt(np.diag(model.input_covariance) + model.mean ** 2)
+    magnitudes = np.sqrt(input_precision_diagonal(model)) * float(np.abs(sample.w) @ rms)
+    return rounding_bound(magnitudes, sample.n) + Z * EPSILON * float(np.linalg.norm(sample.w))
+
+
+def filter_unresolved(sample: Sample) -> str:
+    """Why the least-squares ``w`` cannot be told from rounding on ``sample`` ("" when it can): where the filter
+    reads ``s_k`` exactly and :func:`filter_rounding` reaches ``|w|``, a fit turned by a radian or more (or ``w = 0``)
+    is within the tolerance too (``docs/math.md#linear-least-squares``).  (In norm: a component that is the rounding
+    residue of a rotated direction, ``w_2 = 6·10⁻¹⁷`` next to ``w_1 = 1``, is below its bound and harmless.)"""
+    if not sample.exact:
+        return ""
+    bound, size = float(np.linalg.norm(filter_rounding(sample))), float(np.linalg.norm(sample.w))
+    if bound < size:
+        return ""
+    return (f"float64 rounding of the data can move the least-squares w by as much as w itself (bound {bound:.1e} ≥ "
+            f"|w| = {size:.1e}, docs/math.md#linear-least-squares): the fitted w cannot be told from rounding")
+
+
+def output_rounding(sample: Sample) -> float:
+    """``Δy = Z·ε·(Σ_j |w_j|·RMS(x_j) + |b|)``: how far float64 rounding alone moves ``y = wᵀx + b`` computed from
+    the drawn ``x`` (``docs/math.md#linear-rounding-covariance``)."""
+    model = sample.model
+    rms = np.sqrt(np.diag(model.input_covariance) + model.mean ** 2)
+    return Z * EPSILON * (float(np.abs(sample.w) @ rms) + abs(sample.b))
+
+
+def output_unresolved(sample: Sample) -> str:
+    """Why ``y = wᵀx + b`` computed from the data is rounding rather than the neuron's output ("" when it is not):
+    ``Δy`` (:func:`output_rounding`) reaches ``σ_y`` (``docs/math.md#linear-output-rounding``)."""
+    delta = output_rounding(sample)
+    sigma_y = math.sqrt(closed_forms.output_variance(sample.model, sample.w, sample.b))
+    if delta < sigma_y:
+        return ""
+    return (f"y = wᵀx + b rounds by up to Δy = {delta:.1e} ≥ σ_y = {sigma_y:.2g} (|w| = {np.linalg.norm(sample.w):.1e} "
+            "cancels terms much larger than y; docs/math.md#linear-output-rounding): the y computed from the data, and "
+            "the patterns fitted to it, are rounding")
+
+
 def covariance_rounding(sample: Sample, pattern_magnitude) -> np.ndarray:
     """What float64 rounding alone can do to ``cov[x, y] − cov[S(x), y]`` per component, shape (D,), for a signal
     estimate ``S(x) = a·y`` with ``|a_i| ≤ pattern_magnitude_i`` (S_a±: the larger of ``|a₊,i|``, ``|a₋,i|``) fitted
@@ -152,9 +227,8 @@ def covariance_rounding(sample: Sample, pattern_magnitude) -> np.ndarray:
     rms = np.sqrt(variances + model.mean ** 2)
     sigma_y = math.sqrt(closed_forms.output_variance(model, sample.w, sample.b))
     a = np.abs(np.asarray(pattern_magnitude, dtype=np.float64))
-    output_rounding = Z * EPSILON * (float(np.abs(sample.w) @ rms) + abs(sample.b))
     return (rounding_bound(rms * sigma_y + a * sigma_y * sigma_y, sample.n)
-            + 2.0 * output_rounding * (np.sqrt(variances) + 2.0 * a * sigma_y) / math.sqrt(sample.n))
+            + 2.0 * output_rounding(sample) * (np.sqrt(variances) + 2.0 * a * sigma_y) / math.sqrt(sample.n))
 
 
 def covariance_with(X, y) -> np.ndarray:

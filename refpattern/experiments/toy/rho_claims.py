@@ -95,7 +95,8 @@ def claim_rho(sample: Sample, seed, directions: int = RANDOM_DIRECTIONS):
     draws = np.array([neuron_pattern(fit(net, None, "random", draw)) for draw in range(directions)])
     values = (np.array([closed_forms.pattern_rho(model, a) for a in draws]) if model.is_planar
               else closed_forms.pattern_rhos(model, draws, sample.w))
-    baseline = closed_forms.random_baseline(model, closed["S_w"])
+    filter_pattern = neuron_pattern(patterns["S_w"])
+    baseline = closed_forms.random_baseline(model, closed["S_w"], reference_pattern=filter_pattern)
     mean_random, p_beats = baseline.mean, baseline.probability
     mean_se = float(values.std(ddof=1) / np.sqrt(directions))
     if model.is_planar:  # the population spread: a sample of directions misses a mean made of rare ones
@@ -103,7 +104,12 @@ def claim_rho(sample: Sample, seed, directions: int = RANDOM_DIRECTIONS):
         second = planar.random_pattern_rho_second_moment(model.effective_directions[0], a_d, sigma,
                                                          model.signal_variances[0])
         mean_se = max(mean_se, float(np.sqrt(max(second - mean_random ** 2, 0.0) / directions)))
-    beats = float(np.mean(values > closed["S_w"]))
+    if model.is_planar:  # ρ falls with |t|: compare t, exact, not ρ, whose 1 − ρ rounds where ρ is near 1
+        a_p, a_d = model.effective_directions[0], model.distractor_directions[0]
+        reference_t = abs(planar.pattern_t(filter_pattern, a_p, a_d))
+        beats = float(np.mean([abs(planar.pattern_t(a, a_p, a_d)) < reference_t for a in draws]))
+    else:
+        beats = float(np.mean(values > closed["S_w"]))
     beats_se = float(np.sqrt(p_beats * (1 - p_beats) / directions))
     rho = {}
     if not why:
