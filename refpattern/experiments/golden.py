@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import math
 import os
 import platform
 import tempfile
@@ -215,11 +216,14 @@ class GoldenSuite:
 
 
 def _certificate_entry(values, bound: float) -> dict:
-    known = [v for v in values if v is not None]
+    """One output's record: the ulps per sample (None where not measurable: a zero exact output against a
+    nonzero one, or a NaN/inf value), their largest measured value, and whether every one was measured and
+    is within ``bound`` (a NaN would compare false and drop out of a plain ``max``)."""
+    known = [v for v in values if v is not None and math.isfinite(v)]
     largest = max(known, default=0.0)
     within = len(known) == len(values) and largest <= bound
-    return {"ulps": [None if v is None else round(v, 4) for v in values], "max_ulps": round(largest, 4),
-            "bound_ulps": bound, "within_bound": within}
+    return {"ulps": [round(v, 4) if v is not None and math.isfinite(v) else None for v in values],
+            "max_ulps": round(largest, 4), "bound_ulps": bound, "within_bound": within}
 
 
 def certify_network(reference: dict, golden: GoldenNetwork, patterns, twin: ExactTwin) -> dict:

@@ -36,6 +36,8 @@ in the last place.  :func:`ulps` measures a float64 array against them.
 
 from __future__ import annotations
 
+import math
+
 from refpattern.interop import import_framework
 from refpattern.network.conv2d import Conv2D
 from refpattern.network.dense import Dense
@@ -441,11 +443,14 @@ def ulps(twin: ExactTwin, actual, exact) -> float | None:
     """``max|actual − exact| / ulp(max|exact|)``: the error of a float64 array ``actual`` against the
     exact values (a flat list in C order), in units in the last place of float64 at the largest exact
     magnitude (``ulp(m) = 2^(e − 53)`` for ``m ∈ [2^(e−1), 2^e)``).  0 when both are all zero; None
-    when only the exact values are (no scale to measure in)."""
+    when only the exact values are (no scale to measure in); ``inf`` when an actual value is NaN or
+    inf (the exact values are finite: a NaN compares false and would drop out of the maximum)."""
     mp = twin.context
     values = [float(v) for v in actual.ravel()]
     if len(values) != len(exact):
         raise ValueError(f"ulps: {len(values)} values against {len(exact)} exact ones")
+    if not all(math.isfinite(v) for v in values):
+        return math.inf
     error = max((abs(mp.mpf(v) - e) for v, e in zip(values, exact)), default=mp.mpf(0))
     scale = max((abs(e) for e in exact), default=mp.mpf(0))
     if scale == 0:

@@ -1,0 +1,79 @@
+"""Adversarial checks of the golden suite (docs/conventions.md#golden-suite, #golden-certificate): the certificate's
+measure does not let a NaN pass as exact.  The certified values themselves are recomputed here in exact rational
+arithmetic (fractions.Fraction), independently of the exact twin, on one tiny case."""
+
+import json
+import math
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from refpattern import Dense, ReLU, Sequential
+from refpattern.experiments import golden
+
+
+def tiny_twin():
+    pytest.importorskip("mpmath")
+    return golden.ExactTwin(Sequential([Dense(np.eye(2))], input_shape=(2,)))
+
+
+@pytest.mark.parametrize("actual", [[1.0, np.nan], [np.nan, 2.0], [1.0, np.inf], [-np.inf, 2.0]])
+def test_a_nan_or_inf_is_an_infinite_error_not_an_exact_value(actual):
+    """Against finite exact values (1, 2) a NaN anywhere is an unbounded error: a NaN after the first entry
+    compared false and dropped out of the maximum, so [1, nan] measured 0 ulps — certified exact."""
+    twin = tiny_twin()
+    assert golden.ulps(twin, np.array(actual), [twin.mpf(1), twin.mpf(2)]) == math.inf
+
+
+@pytest.mark.parametrize("values", [[0.5, float("nan")], [float("nan"), 0.5], [0.5, math.inf], [0.5, None]])
+def test_a_sample_without_a_finite_error_is_never_within_its_bound(values):
+    """One sample's NaN ulps dropped out of max() and [0.5, nan] was 'within_bound'; the manifest stays strict JSON
+    (no NaN/Infinity) and the measured samples keep their values."""
+    entry = golden._certificate_entry(values, 32.0)
+    assert entry["within_bound"] is False and entry["max_ulps"] == 0.5
+    assert entry["ulps"] == [0.5 if v == 0.5 else None for v in values]
+    json.dumps(entry, allow_nan=False)
+
+
+def exact_lrp_epsilon(weights, biases, x, target, epsilon):
+    """LRP-ε of a Dense/ReLU stack in exact rationals (docs/math.md#rule-lrp-epsilon), written from the equation."""
+    activations, a = [x], x
+    for k, (w, b) in enumerate(zip(weights, biases)):
+        a = [sum((wi * ai for wi, ai in zip(row, a)), Fraction(0)) + bj for row, bj in zip(w, b)]
+        if k < len(weights) - 1:
+            a = [max(v, Fraction(0)) for v in a]
+        activations.append(a)
+    relevance = [Fraction(0)] * len(a)
+    relevance[target] = a[target]
+    for k in range(len(weights) - 1, -1, -1):
+        w, b, inputs = weights[k], biases[k], activations[k]
+        z = [sum((wi * ai for wi, ai in zip(row, inputs)), Fraction(0)) + bj for row, bj in zip(w, b)]
+        relevance = [sum(inputs[i] * w[j][i] * relevance[j] / (z[j] + (epsilon if z[j] >= 0 else -epsilon))
+                         for j in range(len(w))) for i in range(len(inputs))]
+    return relevance
+
+
+def test_a_certified_lrp_epsilon_entry_agrees_with_exact_rational_arithmetic():
+    """The certificate's recorded ulps of LRP-ε (ε = 0.1) on one dense sample equal refpattern's error against
+    exact fractions, computed here without the twin (a recorded error smaller than the real one would be the worst
+    defect of an oracle)."""
+    pytest.importorskip("mpmath")
+    rng = np.random.default_rng(5)
+    net = Sequential([Dense(rng.normal(size=(3, 2)), rng.normal(size=3)), ReLU(), Dense(rng.normal(size=(2, 3)),
+                                                                                        rng.normal(size=2))],
+                     input_shape=(2,))
+    x = rng.normal(size=(1, 2))
+    from refpattern import explain
+    computed = explain(net, x, "lrp.epsilon", epsilon=0.1)[0]
+    layers = [net.layers[0], net.layers[2]]
+    weights = [[[Fraction(float(v)) for v in row] for row in layer.weight] for layer in layers]
+    biases = [[Fraction(float(v)) for v in layer.bias] for layer in layers]
+    target = int(np.argmax(net.logits(x)[0]))
+    exact = exact_lrp_epsilon(weights, biases, [Fraction(float(v)) for v in x[0]], target, Fraction(0.1))
+    error = max(abs(Fraction(float(c)) - e) for c, e in zip(computed, exact))
+    scale = max(abs(e) for e in exact)
+    exponent = math.frexp(float(scale))[1]
+    twin = golden.ExactTwin(net)
+    measured = golden.ulps(twin, computed, twin.explain("lrp.epsilon", x[0], target, {"epsilon": 0.1}))
+    assert measured == pytest.approx(float(error / Fraction(2) ** (exponent - 53)), rel=1e-9, abs=1e-9)
