@@ -1,6 +1,7 @@
 """Adversarial checks of the golden suite (docs/conventions.md#golden-suite, #golden-certificate): the certificate's
-measure does not let a NaN pass as exact.  The certified values themselves are recomputed here in exact rational
-arithmetic (fractions.Fraction), independently of the exact twin, on one tiny case."""
+measure does not let a NaN pass as exact, the suite's Python entry points refuse arguments of the wrong type or
+range before any work (naming the argument).  The certified values themselves are recomputed here in exact
+rational arithmetic (fractions.Fraction), independently of the exact twin, on one tiny case."""
 
 import json
 import math
@@ -11,6 +12,7 @@ import pytest
 
 from refpattern import Dense, ReLU, Sequential
 from refpattern.experiments import golden
+from refpattern.experiments.golden_networks import golden_networks
 
 
 def tiny_twin():
@@ -34,6 +36,44 @@ def test_a_sample_without_a_finite_error_is_never_within_its_bound(values):
     assert entry["within_bound"] is False and entry["max_ulps"] == 0.5
     assert entry["ulps"] == [0.5 if v == 0.5 else None for v in values]
     json.dumps(entry, allow_nan=False)
+
+
+@pytest.mark.parametrize(("options", "error", "named"), [
+    ({"samples": 0}, ValueError, "samples"), ({"samples": 2.5}, TypeError, "samples"),
+    ({"samples": True}, TypeError, "samples"), ({"samples": None}, TypeError, "samples"),
+    ({"seed": -1}, ValueError, "seed"), ({"seed": "0"}, TypeError, "seed"), ({"seed": True}, TypeError, "seed"),
+    ({"names": "softmax_head"}, TypeError, "names"), ({"names": ["vgg"]}, ValueError, "names"),
+    ({"names": []}, ValueError, "names"), ({"names": ["softmax_head"] * 2}, ValueError, "names"),
+    ({"certify": "no"}, TypeError, "certify"), ({"certify": 0}, TypeError, "certify"),
+    ({"digits": 10}, ValueError, "digits"), ({"digits": -5}, ValueError, "digits"),
+    ({"digits": 30.5}, TypeError, "digits"), ({"digits": True}, TypeError, "digits"),
+])
+def test_build_suite_refuses_bad_arguments_before_any_work(options, error, named, monkeypatch):
+    """Before: numpy's 'zero-size array to reduction', KeyError 's' for a name given as a string, an empty suite
+    'within bounds', a truthy 'no' certifying, a 10-digit 'exact' twin failing every bound, a str seed written to
+    the manifest.  Nothing is computed: fit_patterns must not be reached."""
+    monkeypatch.setattr(golden, "fit_patterns", lambda *a, **k: pytest.fail("work started"))
+    arguments = {"samples": 1, "names": ["softmax_head"], "progress": False, **options}
+    with pytest.raises(error, match=rf"^{named}: expected"):
+        golden.build_suite(**arguments)
+
+
+def test_numpy_integers_are_taken_as_ints():
+    """np.int64 samples/seed crashed in json.dumps after all the work; now they are ints, and the networks are
+    those of the Python ints."""
+    a = golden_networks(np.int64(2), np.int64(3), ("softmax_head",))[0]
+    b = golden_networks(2, 3, ["softmax_head"])[0]
+    assert np.array_equal(a.x, b.x) and np.array_equal(a.fit_x, b.fit_x)
+    suite = golden.build_suite(samples=np.int64(1), seed=np.int64(3), certify=False, names=["softmax_head"],
+                               progress=False)
+    assert suite.manifest["samples"] == 1 and type(suite.manifest["seed"]) is int
+
+
+def test_the_exact_twin_refuses_too_few_digits():
+    pytest.importorskip("mpmath")
+    net = Sequential([Dense(np.eye(2))], input_shape=(2,))
+    with pytest.raises(ValueError, match=r"^digits: expected an int >= 30"):
+        golden.ExactTwin(net, 16)
 
 
 def exact_lrp_epsilon(weights, biases, x, target, epsilon):

@@ -62,19 +62,28 @@ from refpattern.command_arguments import (
     output_folder,
     seed,
 )
-from refpattern.experiments.golden_exact import DEFAULT_DIGITS, ExactTwin, import_mpmath, ulps
+from refpattern.experiments.golden_exact import (
+    DEFAULT_DIGITS,
+    MINIMUM_DIGITS,
+    ExactTwin,
+    check_digits,
+    import_mpmath,
+    ulps,
+)
 from refpattern.experiments.golden_networks import (  # noqa: F401
     DEFAULT_SAMPLES,
     FIT_SAMPLES,
     LARGEST_CONDITION,
     NETWORKS,
     GoldenNetwork,
+    check_network_names,
     golden_networks,
     logit_condition,
 )
 from refpattern.experiments.golden_readme import README_TEMPLATE, readme  # noqa: F401
 from refpattern.files import write_files_atomically
 from refpattern.network import Sequential
+from refpattern.network.validation import check_count, check_seed
 from refpattern.patterns import Patterns, fit_patterns
 from refpattern.progress import Progress
 from refpattern.testing import load_reference, save_reference
@@ -278,8 +287,15 @@ def build_suite(samples: int = DEFAULT_SAMPLES, seed: int = 0, backend: str = "n
                 digits: int = DEFAULT_DIGITS, names=None, progress=None, twin_class=ExactTwin) -> GoldenSuite:
     """Compute every file of the suite in memory (module docstring); nothing is written.
 
+    ``samples`` an int >= 1, ``seed`` an int >= 0, ``certify`` a bool, ``digits`` an int >=
+    :data:`~refpattern.experiments.golden_exact.MINIMUM_DIGITS`, ``names`` None (every network) or a list of
+    distinct names of :data:`NETWORKS`; anything else is refused before any work.
     ``twin_class``: the exact twin (a subclass with a rule broken on purpose shows that the
     certificate can fail, ``tests/test_golden.py``)."""
+    samples, seed, names = check_count(samples, "samples"), check_seed(seed, "seed"), check_network_names(names)
+    if not isinstance(certify, (bool, np.bool_)):
+        raise TypeError(f"certify: expected True or False, got {certify!r} ({type(certify).__name__})")
+    certify, digits = bool(certify), check_digits(digits)
     progress = Progress.resolve(progress, "golden")
     if certify:
         mpmath = import_mpmath()
@@ -388,9 +404,9 @@ def add_arguments(parser) -> None:
                         help="where refpattern computes the suite (default numpy, the readable reference kernels)")
     parser.add_argument("--networks", default=",".join(NETWORKS), type=_network_names,
                         help=f"comma-separated subset of {', '.join(NETWORKS)} (default: all)")
-    parser.add_argument("--digits", type=integer_at_least(30, "the certificate needs far more than float64's 17"),
-                        default=DEFAULT_DIGITS,
-                        help=f"decimal digits of the exact twin, >= 30 (default {DEFAULT_DIGITS})")
+    parser.add_argument("--digits", default=DEFAULT_DIGITS,
+                        type=integer_at_least(MINIMUM_DIGITS, "the certificate needs far more than float64's 17"),
+                        help=f"decimal digits of the exact twin, >= {MINIMUM_DIGITS} (default {DEFAULT_DIGITS})")
     parser.add_argument("--no-certify", dest="certify", action="store_false",
                         help="skip the exact 50-digit certificate (no mpmath needed)")
 

@@ -37,6 +37,7 @@ in the last place.  :func:`ulps` measures a float64 array against them.
 from __future__ import annotations
 
 import math
+import numbers
 
 from refpattern.interop import import_framework
 from refpattern.network.conv2d import Conv2D
@@ -45,6 +46,8 @@ from refpattern.network.elementwise import Flatten, ReLU, Softmax
 from refpattern.network.maxpool import MaxPool2D
 
 DEFAULT_DIGITS = 50
+#: The fewest decimal digits the twin accepts: far above float64's 17, so its rounding stays far below an ulp.
+MINIMUM_DIGITS = 30
 #: The pip extra that installs mpmath.
 EXTRA = "golden"
 
@@ -52,6 +55,16 @@ EXTRA = "golden"
 def import_mpmath():
     """The ``mpmath`` module, or an ``ImportError`` naming ``pip install "refpattern[golden]"``."""
     return import_framework("mpmath", EXTRA)
+
+
+def check_digits(digits) -> int:
+    """``digits`` as an int ``>= MINIMUM_DIGITS`` (``TypeError``/``ValueError`` naming ``digits`` otherwise):
+    with fewer the twin's own rounding reaches float64's and the certificate measures the twin."""
+    if isinstance(digits, bool) or not isinstance(digits, numbers.Integral):
+        raise TypeError(f"digits: expected an int >= {MINIMUM_DIGITS}, got {digits!r} ({type(digits).__name__})")
+    if digits < MINIMUM_DIGITS:
+        raise ValueError(f"digits: expected an int >= {MINIMUM_DIGITS} (float64 carries 17 digits), got {digits}")
+    return int(digits)
 
 
 def _same_pads(size: int, kernel: int, stride: int) -> tuple:
@@ -75,7 +88,7 @@ class ExactTwin:
     def __init__(self, net, digits: int = DEFAULT_DIGITS, input_shape=None):
         self.mpmath = import_mpmath()
         self.context = self.mpmath.MPContext()  # its own precision: the caller's mpmath.mp is left alone
-        self.digits = int(digits)
+        self.digits = check_digits(digits)
         self.context.dps = self.digits
         self.mpf = self.context.mpf
         shape = tuple(input_shape or net.input_shape)
@@ -459,4 +472,4 @@ def ulps(twin: ExactTwin, actual, exact) -> float | None:
     return float(error / mp.ldexp(mp.mpf(1), int(exponent) - 53))
 
 
-__all__ = ["DEFAULT_DIGITS", "EXTRA", "ExactTwin", "import_mpmath", "ulps"]
+__all__ = ["DEFAULT_DIGITS", "EXTRA", "MINIMUM_DIGITS", "ExactTwin", "check_digits", "import_mpmath", "ulps"]
