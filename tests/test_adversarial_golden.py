@@ -1,8 +1,10 @@
 """Adversarial checks of the golden suite (docs/conventions.md#golden-suite, #golden-certificate): the certificate's
 measure does not let a NaN pass as exact, the suite's Python entry points refuse arguments of the wrong type or
-range before any work (naming the argument).  The certified values themselves are recomputed here in exact
-rational arithmetic (fractions.Fraction), independently of the exact twin, on one tiny case."""
+range before any work (naming the argument), and the README written into the suite documents every array family
+a reference file holds.  The certified values themselves are recomputed here in exact rational arithmetic
+(fractions.Fraction), independently of the exact twin, on one tiny case."""
 
+import io
 import json
 import math
 from fractions import Fraction
@@ -74,6 +76,21 @@ def test_the_exact_twin_refuses_too_few_digits():
     net = Sequential([Dense(np.eye(2))], input_shape=(2,))
     with pytest.raises(ValueError, match=r"^digits: expected an int >= 30"):
         golden.ExactTwin(net, 16)
+
+
+def test_the_suite_readme_documents_every_array_family_with_its_shape():
+    """An oracle user reads the suite without refpattern: each kind of entry the reference file holds
+    (options.<case>.…, resolved.<case>.…: the SmoothGrad perturbations and the IG nodes a peer needs) is named in
+    the README with its shape."""
+    suite = golden.build_suite(samples=1, certify=False, names=["softmax_head"], progress=False)
+    text = suite.files["README.md"].decode()
+    with np.load(io.BytesIO(suite.files["softmax_head.npz"]), allow_pickle=False) as archive:
+        families = {name.split(".")[0] for name in archive.files}
+    assert families == {"manifest", "x", "targets", "y_t", "logits", "network", "explanation", "options", "resolved"}
+    for family in families - {"manifest"}:
+        assert f"`{family}" in text, family
+    for shape in ("(N,)", "(N, classes)", "(K, N) + x's sample shape", "(K,)"):
+        assert shape in text, shape
 
 
 def exact_lrp_epsilon(weights, biases, x, target, epsilon):
