@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import math
 import os
 import platform
 import tempfile
@@ -61,19 +62,28 @@ from refpattern.command_arguments import (
     output_folder,
     seed,
 )
-from refpattern.experiments.golden_exact import DEFAULT_DIGITS, ExactTwin, import_mpmath, ulps
+from refpattern.experiments.golden_exact import (
+    DEFAULT_DIGITS,
+    MINIMUM_DIGITS,
+    ExactTwin,
+    check_digits,
+    import_mpmath,
+    ulps,
+)
 from refpattern.experiments.golden_networks import (  # noqa: F401
     DEFAULT_SAMPLES,
     FIT_SAMPLES,
     LARGEST_CONDITION,
     NETWORKS,
     GoldenNetwork,
+    check_network_names,
     golden_networks,
     logit_condition,
 )
 from refpattern.experiments.golden_readme import README_TEMPLATE, readme  # noqa: F401
 from refpattern.files import write_files_atomically
 from refpattern.network import Sequential
+from refpattern.network.validation import check_count, check_seed
 from refpattern.patterns import Patterns, fit_patterns
 from refpattern.progress import Progress
 from refpattern.testing import load_reference, save_reference
@@ -215,11 +225,14 @@ class GoldenSuite:
 
 
 def _certificate_entry(values, bound: float) -> dict:
-    known = [v for v in values if v is not None]
+    """One output's record: the ulps per sample (None where not measurable: a zero exact output against a
+    nonzero one, or a NaN/inf value), their largest measured value, and whether every one was measured and
+    is within ``bound`` (a NaN would compare false and drop out of a plain ``max``)."""
+    known = [v for v in values if v is not None and math.isfinite(v)]
     largest = max(known, default=0.0)
     within = len(known) == len(values) and largest <= bound
-    return {"ulps": [None if v is None else round(v, 4) for v in values], "max_ulps": round(largest, 4),
-            "bound_ulps": bound, "within_bound": within}
+    return {"ulps": [round(v, 4) if v is not None and math.isfinite(v) else None for v in values],
+            "max_ulps": round(largest, 4), "bound_ulps": bound, "within_bound": within}
 
 
 def certify_network(reference: dict, golden: GoldenNetwork, patterns, twin: ExactTwin) -> dict:
@@ -274,8 +287,15 @@ def build_suite(samples: int = DEFAULT_SAMPLES, seed: int = 0, backend: str = "n
                 digits: int = DEFAULT_DIGITS, names=None, progress=None, twin_class=ExactTwin) -> GoldenSuite:
     """Compute every file of the suite in memory (module docstring); nothing is written.
 
+    ``samples`` an int >= 1, ``seed`` an int >= 0, ``certify`` a bool, ``digits`` an int >=
+    :data:`~refpattern.experiments.golden_exact.MINIMUM_DIGITS`, ``names`` None (every network) or a list of
+    distinct names of :data:`NETWORKS`; anything else is refused before any work.
     ``twin_class``: the exact twin (a subclass with a rule broken on purpose shows that the
     certificate can fail, ``tests/test_golden.py``)."""
+    samples, seed, names = check_count(samples, "samples"), check_seed(seed, "seed"), check_network_names(names)
+    if not isinstance(certify, (bool, np.bool_)):
+        raise TypeError(f"certify: expected True or False, got {certify!r} ({type(certify).__name__})")
+    certify, digits = bool(certify), check_digits(digits)
     progress = Progress.resolve(progress, "golden")
     if certify:
         mpmath = import_mpmath()
@@ -384,9 +404,9 @@ def add_arguments(parser) -> None:
                         help="where refpattern computes the suite (default numpy, the readable reference kernels)")
     parser.add_argument("--networks", default=",".join(NETWORKS), type=_network_names,
                         help=f"comma-separated subset of {', '.join(NETWORKS)} (default: all)")
-    parser.add_argument("--digits", type=integer_at_least(30, "the certificate needs far more than float64's 17"),
-                        default=DEFAULT_DIGITS,
-                        help=f"decimal digits of the exact twin, >= 30 (default {DEFAULT_DIGITS})")
+    parser.add_argument("--digits", default=DEFAULT_DIGITS,
+                        type=integer_at_least(MINIMUM_DIGITS, "the certificate needs far more than float64's 17"),
+                        help=f"decimal digits of the exact twin, >= {MINIMUM_DIGITS} (default {DEFAULT_DIGITS})")
     parser.add_argument("--no-certify", dest="certify", action="store_false",
                         help="skip the exact 50-digit certificate (no mpmath needed)")
 

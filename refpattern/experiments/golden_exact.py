@@ -36,6 +36,9 @@ in the last place.  :func:`ulps` measures a float64 array against them.
 
 from __future__ import annotations
 
+import math
+import numbers
+
 from refpattern.interop import import_framework
 from refpattern.network.conv2d import Conv2D
 from refpattern.network.dense import Dense
@@ -43,6 +46,8 @@ from refpattern.network.elementwise import Flatten, ReLU, Softmax
 from refpattern.network.maxpool import MaxPool2D
 
 DEFAULT_DIGITS = 50
+#: The fewest decimal digits the twin accepts: far above float64's 17, so its rounding stays far below an ulp.
+MINIMUM_DIGITS = 30
 #: The pip extra that installs mpmath.
 EXTRA = "golden"
 
@@ -50,6 +55,16 @@ EXTRA = "golden"
 def import_mpmath():
     """The ``mpmath`` module, or an ``ImportError`` naming ``pip install "refpattern[golden]"``."""
     return import_framework("mpmath", EXTRA)
+
+
+def check_digits(digits) -> int:
+    """``digits`` as an int ``>= MINIMUM_DIGITS`` (``TypeError``/``ValueError`` naming ``digits`` otherwise):
+    with fewer the twin's own rounding reaches float64's and the certificate measures the twin."""
+    if isinstance(digits, bool) or not isinstance(digits, numbers.Integral):
+        raise TypeError(f"digits: expected an int >= {MINIMUM_DIGITS}, got {digits!r} ({type(digits).__name__})")
+    if digits < MINIMUM_DIGITS:
+        raise ValueError(f"digits: expected an int >= {MINIMUM_DIGITS} (float64 carries 17 digits), got {digits}")
+    return int(digits)
 
 
 def _same_pads(size: int, kernel: int, stride: int) -> tuple:
@@ -73,7 +88,7 @@ class ExactTwin:
     def __init__(self, net, digits: int = DEFAULT_DIGITS, input_shape=None):
         self.mpmath = import_mpmath()
         self.context = self.mpmath.MPContext()  # its own precision: the caller's mpmath.mp is left alone
-        self.digits = int(digits)
+        self.digits = check_digits(digits)
         self.context.dps = self.digits
         self.mpf = self.context.mpf
         shape = tuple(input_shape or net.input_shape)
@@ -441,11 +456,14 @@ def ulps(twin: ExactTwin, actual, exact) -> float | None:
     """``max|actual − exact| / ulp(max|exact|)``: the error of a float64 array ``actual`` against the
     exact values (a flat list in C order), in units in the last place of float64 at the largest exact
     magnitude (``ulp(m) = 2^(e − 53)`` for ``m ∈ [2^(e−1), 2^e)``).  0 when both are all zero; None
-    when only the exact values are (no scale to measure in)."""
+    when only the exact values are (no scale to measure in); ``inf`` when an actual value is NaN or
+    inf (the exact values are finite: a NaN compares false and would drop out of the maximum)."""
     mp = twin.context
     values = [float(v) for v in actual.ravel()]
     if len(values) != len(exact):
         raise ValueError(f"ulps: {len(values)} values against {len(exact)} exact ones")
+    if not all(math.isfinite(v) for v in values):
+        return math.inf
     error = max((abs(mp.mpf(v) - e) for v, e in zip(values, exact)), default=mp.mpf(0))
     scale = max((abs(e) for e in exact), default=mp.mpf(0))
     if scale == 0:
@@ -454,4 +472,4 @@ def ulps(twin: ExactTwin, actual, exact) -> float | None:
     return float(error / mp.ldexp(mp.mpf(1), int(exponent) - 53))
 
 
-__all__ = ["DEFAULT_DIGITS", "EXTRA", "ExactTwin", "import_mpmath", "ulps"]
+__all__ = ["DEFAULT_DIGITS", "EXTRA", "MINIMUM_DIGITS", "ExactTwin", "check_digits", "import_mpmath", "ulps"]

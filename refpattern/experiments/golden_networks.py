@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from refpattern.network import Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sequential, Softmax
+from refpattern.network.validation import check_count, check_seed
 
 #: Samples explained per network, and the fit data for the patterns.
 DEFAULT_SAMPLES = 3
@@ -164,8 +165,25 @@ NETWORKS = {"dense_relu": _dense_relu, "cnn_padding": _cnn_padding, "maxpool_tie
             "batchnorm_folded": _batchnorm_folded, "softmax_head": _softmax_head}
 
 
+def check_network_names(names) -> list:
+    """``names`` as a list: None means every network of :data:`NETWORKS`; else a list or tuple of distinct
+    names among them, at least one (``TypeError``/``ValueError`` naming ``names`` otherwise)."""
+    if names is None:
+        return list(NETWORKS)
+    if not isinstance(names, (list, tuple)):
+        raise TypeError(f"names: expected a list of network names among {', '.join(NETWORKS)}, got {names!r} "
+                        f"({type(names).__name__})")
+    if not names or len(set(map(repr, names))) != len(names) or not all(
+            isinstance(name, str) and name in NETWORKS for name in names):
+        raise ValueError(f"names: expected distinct names among {', '.join(NETWORKS)} (at least one), got "
+                         f"{list(names)!r}")
+    return list(names)
+
+
 def golden_networks(samples: int = DEFAULT_SAMPLES, seed: int = 0, names=None) -> list:
     """The networks of the suite (all of :data:`NETWORKS`, or ``names``), each with ``samples`` inputs;
-    network ``i`` draws from ``numpy.random.default_rng([seed, i])``."""
-    names = list(NETWORKS) if names is None else list(names)
+    network ``i`` draws from ``numpy.random.default_rng([seed, i])``.  ``samples`` an int >= 1, ``seed`` an
+    int >= 0, ``names`` as :func:`check_network_names` takes it."""
+    samples, seed = check_count(samples, "samples"), check_seed(seed, "seed")
+    names = check_network_names(names)
     return [NETWORKS[name](np.random.default_rng([seed, list(NETWORKS).index(name)]), samples) for name in names]

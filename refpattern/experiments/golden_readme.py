@@ -24,6 +24,29 @@ in both layouts under `manifest.json`'s `network`, and `explanation.<case>.NCHW`
 patterns for `refpattern.Patterns.load`, also inside `<name>.npz` in both layouts) and `<name>.fit_x.npy`
 (the data they were fitted on). A case `<method>@<option>=<value>` is the method with a second option value.
 
+The arrays of `<name>.npz` (`N` samples, `K` SmoothGrad draws or IG nodes; `.NHWC` is the `.NCHW` array
+with the channels moved last, and flat inputs have no `.NHWC`):
+
+| entry | shape | meaning |
+|---|---|---|
+| `x.NCHW`, `x.NHWC` | `(N,) + sample shape` | the explained inputs |
+| `targets` | `(N,)` | the explained class of each sample (int64) |
+| `y_t` | `(N,)` | the explained pre-softmax logit, `logits[n, targets[n]]` |
+| `logits` | `(N, classes)` | every pre-softmax logit (a final Softmax is not applied) |
+| `network.torch.<i>.weight`/`.bias` | the layer's | layer `i` in PyTorch's layout (manifest: `network`) |
+| `network.keras.<i>.kernel`/`.bias` | the layer's | layer `i` in Keras' layout |
+| `explanation.<case>.NCHW`/`.NHWC` | like `x` | each case's output |
+| `options.<case>.patterns.<k>.<a_plus or a_minus>.<torch or keras>` | kernel layer `k`'s weight | S_a± |
+| `options.smoothgrad.noise` | `(K, N) + x's sample shape` | SmoothGrad's perturbations, as passed (`noise=`) |
+| `resolved.smoothgrad.noise.NCHW`/`.NHWC` | `(K, N) + x's sample shape` | the same, per layout |
+| `resolved.integrated_gradients.alphas`, `.weights` | `(K,)` | IG's nodes `α_k` and weights `ω_k` |
+
+SmoothGrad explains sample `n` as `(1/K)·Σ_k ∇y_t(x[n] + noise[k, n])`; Integrated Gradients (baseline 0) as
+`x[n] ⊙ Σ_k ω_k·∇y_t(α_k·x[n])` with the 4-point Gauss–Legendre nodes and weights on `[0, 1]` as float64 holds
+them (use these arrays, not your own nodes). Every other option (ε, stabilisers, z^B's `low`/`high`,
+`output_pattern`) is a number or a string in the file manifest's `methods[<case>]["options"]`, with
+every default filled in.
+
 ## Reading the suite (NumPy and json only)
 
 ```python
