@@ -241,8 +241,8 @@ def _integrated_gradients(gradient_at, x, activations, options):
 
 def _smoothgrad(gradient_at, x, activations, options):
     """SmoothGrad (:mod:`refpattern.methods.smoothgrad`)."""
-    count, noise = noise_draws(x, options["samples"], options["noise_level"], options["seed"], options["noise"])
-    return smoothgrad(gradient_at, x, noise, count)
+    _, noise = noise_draws(x, options["samples"], options["noise_level"], options["seed"], options["noise"])
+    return smoothgrad(gradient_at, x, noise)
 
 
 GRADIENT_METHODS = {
