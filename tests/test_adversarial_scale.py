@@ -94,15 +94,31 @@ def test_second_moment_is_a_second_moment():
         assert mean ** 2 <= second <= mean
 
 
-@pytest.mark.parametrize("s", [1e6])
+@pytest.mark.parametrize("s", [1e4, 1e6])
 def test_a_signal_a_million_times_the_distractor_passes_every_claim(s):
     # failed before: isotropic_noise_shrinks_w (shrinkage 3/s³ unresolvable at this N), rho_blind_to_relu_bias
-    # (ρ's rounding on the scale of x), rho_random_baseline once E[ρ] was right (a mean of rare directions)
+    # (ρ's rounding on the scale of x), rho_random_baseline once E[ρ] was right (a mean of rare directions);
+    # at 1e4 rho_ranking and rho_blind_to_relu_bias (ρ kept a rounding-noise direction of Σ, see below)
     # σ_n = 1 in the model's units (the default c·|a_s| = s resolves the shrinkage: docs/math.md#linear-claim-scale)
     report = check_claims(LinearModel([[s, 0.0]], "uniform", 1.0, [[1.0, 1.0]]), 10_000, 0,
                           ClaimOptions(isotropic_sigma=1.0), progress=False)
     assert [c.key for c in report.claims if c.failed] == []
     assert report.claim("isotropic_noise_shrinks_w").numbers["shrinkage_resolved"] is False
+
+
+@pytest.mark.parametrize("s, seed", [(1e3, 1), (3e3, 2), (1e4, 0), (3e4, 3), (3e5, 1), (1e6, 0)])
+def test_rho_keeps_no_rounding_noise_direction(s, seed):
+    """ρ(S_a) = 1 exactly (cov[x − a·y, y] = 0).  With D = 2 and one distractor, Σ = cov[d̂] has rank 1; its
+    second eigenvalue is the rounding of terms of size s² (here 1e-9…1e-6), above the relative cut-off
+    1e-10·λ_max, and wherever it came out positive ρ regressed y on that noise direction: 1 − ρ = 1.4e-9 …
+    8.4e-9, beyond the claims' RELATIVE_EXACT, on these draws.  Every eigenvalue below the rounding floor is
+    now discarded (refpattern/patterns/rho.py, docs/conventions.md#rho-conventions)."""
+    from refpattern.experiments.toy.measurements import Sample, fit, neuron_rho
+    from refpattern.experiments.toy.tolerances import RELATIVE_EXACT
+
+    sample = Sample.of(LinearModel([[s, 0.0]], "uniform", 1.0, [[1.0, 1.0]]), 10_000, seed)
+    source = sample.inputs()
+    assert abs(1.0 - neuron_rho(sample.net, source, fit(sample.net, source, "a", 0))) <= RELATIVE_EXACT
 
 
 # --- least squares at large scale ratios (docs/math.md#linear-least-squares) --------------------------------

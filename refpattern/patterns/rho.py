@@ -215,7 +215,8 @@ def rounding_floor(stats, a_plus, a_minus, neurons):
 
 def regression(sigma, c, cutoff, floor=None):
     """``v = Σ⁺c`` and ``cᵀΣ⁺c`` for a stack: eigenvalues ``λ ≤ cutoff·λ_max`` are discarded, and
-    every one where ``λ_max ≤ floor`` (m,) (:func:`rounding_floor`: ``Σ`` is rounding noise).
+    every ``λ ≤ floor`` (m,) (:func:`rounding_floor`: such an eigenvalue is rounding noise of ``Σ``'s
+    terms, and so is its direction; where ``λ_max ≤ floor`` no direction is kept at all).
 
     sigma (m, D, D), c (m, D) -> v (m, D), explained (m,).  With ``q = Uᵀc``,
     ``cᵀΣ⁺c = Σ_k (q_k/sqrt(λ_k))²`` over the kept eigenvalues: no raw magnitude is squared.
@@ -223,7 +224,7 @@ def regression(sigma, c, cutoff, floor=None):
     with single_threaded_lapack():
         lam, u = np.linalg.eigh(sigma)
     lam_max = lam[:, -1:]
-    keep = (lam > cutoff * lam_max) & (lam_max > (0.0 if floor is None else np.asarray(floor)[:, None]))
+    keep = (lam > cutoff * lam_max) & (lam > (0.0 if floor is None else np.asarray(floor)[:, None]))
     inverse = np.zeros_like(lam)
     np.divide(1.0, lam, out=inverse, where=keep)
     q = np.einsum("mdk,md->mk", u, c)
