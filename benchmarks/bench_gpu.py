@@ -2,7 +2,8 @@
 
 Per layer the same per-batch sums (``refpattern.kernels.cuda_statistics``)::
 
-    P̃ᵀ·[Ỹ | Ỹ⊙G | G] (D, 3O),  Σx̃,  Σg,  Σỹ,  Σỹ⊙g,  Σỹ²,  Σỹ²⊙g      with  Ỹ = P̃Wᵀ,  G = [z > 0]
+    P̃ᵀ·[Ỹ⊙(1 − G) | Ỹ⊙G | G] (D, 3O),  Σx̃,  Σg,  Σỹ⊙(1 − g),  Σỹ⊙g,  Σỹ²⊙(1 − g),  Σỹ²⊙g
+    with  Ỹ = P̃Wᵀ,  G = [z > 0]
 
 computed three ways on the same inputs: the NumPy twin on the CPU (``batch_sums`` on the
 readable path: the reference), the numba.cuda kernels, and torch on the same card (``unfold``,
@@ -73,7 +74,7 @@ def make_layer(shape, n_out, conv, seed=0):
 
 def cpu_reference(x, weight, z, shift, conv):
     """The NumPy twin: the sums, and the same sums over the magnitudes of their terms (the scale that
-    any summation order's rounding is proportional to; ``Σx̃`` and ``Σỹ`` are near 0 by design)."""
+    any summation order's rounding is proportional to; ``Σx̃`` is near 0 by design)."""
     o = weight.shape[0]
     if conv is None:
         patches, gate = x, z > 0
@@ -84,15 +85,16 @@ def cpu_reference(x, weight, z, shift, conv):
     y = shifted @ weight.T
     result = []
     for sums in (batch_sums(shifted, y, gate), batch_sums(np.abs(shifted), np.abs(y), gate)):
-        result.append(as_dict(np.concatenate([sums.sum_xy, sums.sum_xy_plus, sums.sum_x_plus], axis=1), sums.sum_x,
-                              sums.n_plus, sums.sum_y, sums.sum_y_plus, sums.sum_yy, sums.sum_yy_plus))
+        result.append(as_dict(np.concatenate([sums.sum_xy_minus, sums.sum_xy_plus, sums.sum_x_plus], axis=1),
+                              sums.sum_x, sums.n_plus, sums.sum_y_minus, sums.sum_y_plus, sums.sum_yy_minus,
+                              sums.sum_yy_plus))
     return result
 
 
-def as_dict(products, sum_x, n_plus, sum_y, sum_y_plus, sum_yy, sum_yy_plus):
+def as_dict(products, sum_x, n_plus, sum_y_minus, sum_y_plus, sum_yy_minus, sum_yy_plus):
     return {"products": np.asarray(products), "sum_x": np.asarray(sum_x), "n_plus": np.asarray(n_plus, np.float64),
-            "sum_y": np.asarray(sum_y), "sum_y_plus": np.asarray(sum_y_plus), "sum_yy": np.asarray(sum_yy),
-            "sum_yy_plus": np.asarray(sum_yy_plus)}
+            "sum_y_minus": np.asarray(sum_y_minus), "sum_y_plus": np.asarray(sum_y_plus),
+            "sum_yy_minus": np.asarray(sum_yy_minus), "sum_yy_plus": np.asarray(sum_yy_plus)}
 
 
 def max_relative_error(got, want, scale):
@@ -177,8 +179,10 @@ def torch_run(x, weight, z, shift, conv, device="cuda"):
             gate = (zt.permute(0, 2, 3, 1).reshape(-1, o) > 0).double()
         y = patches @ wt.T
         y_open = y * gate
-        products = patches.T @ torch.cat([y, y_open, gate], dim=1)
-        return (products, patches.sum(0), gate.sum(0), y.sum(0), y_open.sum(0), (y * y).sum(0), (y * y_open).sum(0))
+        y_closed = y - y_open
+        products = patches.T @ torch.cat([y_closed, y_open, gate], dim=1)
+        return (products, patches.sum(0), gate.sum(0), y_closed.sum(0), y_open.sum(0), (y * y_closed).sum(0),
+                (y * y_open).sum(0))
 
     result = as_dict(*(t.cpu().numpy() for t in statistics()))
     return statistics, synchronize, result

@@ -5,7 +5,7 @@
    (target: < 10 % more).
 2. ``vgg16_shaped()`` (224×224, random weights) on a handful of images: peak RSS, images per
    second, and the floor that float64 imposes: the network's weights, the S_a± sums of every
-   kernel layer (``Σx̃ỹᵀ``, ``Σx̃(ỹ⊙g)ᵀ``, ``Σx̃gᵀ``: 3 × the weights) and the patterns that come
+   kernel layer (``Σx̃(ỹ⊙(1 − g))ᵀ``, ``Σx̃(ỹ⊙g)ᵀ``, ``Σx̃gᵀ``: 3 × the weights) and the patterns that come
    out (``a₊``, ``a₋``: 2 × the weights) -- 6 × the weights in all, 6.6 GB for VGG-16.
 3. The same VGG-16-shaped S_a± fit under ``memory_limit=VGG_MEMORY_LIMIT`` (several passes over the
    data, the 25088→4096 layer in blocks of neurons): target a peak under 4 GiB.  Its float64 floor

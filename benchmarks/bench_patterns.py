@@ -10,7 +10,7 @@ warm-up that also loads the JIT):
   faster);
 - **the BLAS floor** of the fit: the products it needs, done by ``numpy.matmul`` on patch
   matrices extracted beforehand (outside the timer), per kernel layer and batch ``Ỹ = P̃·Wᵀ``
-  (which is also the fit's forward product) and ``P̃ᵀ·[Ỹ | Ỹ⊙G | G]`` (target: the whole fit
+  (which is also the fit's forward product) and ``P̃ᵀ·[Ỹ⊙(1 − G) | Ỹ⊙G | G]`` (target: the whole fit
   within 1.5× of it);
 - **the statistics pass alone** (every kernel layer's ``LayerStatistics.accumulate`` on one
   batch's forward activations, repeated to 2048 samples): the fused
@@ -68,7 +68,8 @@ def statistics_pass(net, pairs, backend, repeats):
 
 
 def floor_operands(net, pairs):
-    """Per kernel layer, extracted beforehand: ``P̃`` (M, D), ``Wᵀ`` (D, O) and ``R = [Ỹ | Ỹ⊙G | G]`` (M, 3O)."""
+    """Per kernel layer, extracted beforehand: ``P̃`` (M, D), ``Wᵀ`` (D, O) and ``R = [Ỹ⊙(1 − G) | Ỹ⊙G | G]``
+    (M, 3O)."""
     operands = []
     for layer, (x, z) in zip(net.kernel_layers, pairs):
         weight = layer.weight.reshape(layer.weight.shape[0], -1)
@@ -79,7 +80,7 @@ def floor_operands(net, pairs):
             patches, gate = x, z > 0
         shifted = np.ascontiguousarray(patches - patches.mean(axis=0))
         y = shifted @ weight.T
-        right = np.ascontiguousarray(np.concatenate([y, y * gate, gate.astype(np.float64)], axis=1))
+        right = np.ascontiguousarray(np.concatenate([y * ~gate, y * gate, gate.astype(np.float64)], axis=1))
         operands.append((shifted, np.ascontiguousarray(weight.T), right))
     return operands
 

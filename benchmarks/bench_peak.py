@@ -11,7 +11,7 @@ The load average is printed with every table.
 - **The fit's fraction**: ``fit_patterns(net, X, "a+-")`` on ``bench_cnn``, ``FIT_SAMPLES`` samples
   in batches of ``FIT_BATCH``; its FLOP are those of its products, per kernel layer with ``M``
   observations, ``D`` inputs and ``O`` neurons ``2·M·D·O`` for ``Ỹ = P̃Wᵀ`` (also the fit's
-  forward pass) and ``2·M·D·3O`` for ``P̃ᵀ·[Ỹ | Ỹ⊙G | G]``: 8 × the network's multiply-adds per
+  forward pass) and ``2·M·D·3O`` for ``P̃ᵀ·[Ỹ⊙(1 − G) | Ỹ⊙G | G]``: 8 × the network's multiply-adds per
   sample (204 MFLOP for ``bench_cnn``).  Fraction = FLOP / time / DGEMM rate (target ≥ 0.75).
 - **Each explain method's fraction**: ``explain(net, x, method)`` on a batch of ``BATCH``; FLOP of
   the forward pass and of the backward pass to the input, 4 × the multiply-adds per sample (102
@@ -90,7 +90,7 @@ def multiply_adds(net) -> list:
 
 
 def fit_flop_per_sample(net) -> float:
-    """``2·M·D·O`` (``Ỹ = P̃Wᵀ``) + ``2·M·D·3O`` (``P̃ᵀ·[Ỹ | Ỹ⊙G | G]``) summed over the kernel layers."""
+    """``2·M·D·O`` (``Ỹ = P̃Wᵀ``) + ``2·M·D·3O`` (``P̃ᵀ·[Ỹ⊙(1 − G) | Ỹ⊙G | G]``) summed over the kernel layers."""
     return float(sum(8 * m * d * o for _, m, d, o in multiply_adds(net)))
 
 

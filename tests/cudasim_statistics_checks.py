@@ -41,10 +41,10 @@ def check(x, z, weight_matrix, shift, conv, second_moment, **options):
     n = cs.accumulate_statistics(x, z, weight_matrix, shift, conv, **sums, **options)
     want, scale = reference_sums(x, z, weight_matrix, shift, conv)
     assert n == want.n
-    got = {"sum_xy": sums["products"][:, :o], "sum_xy_plus": sums["products"][:, o:2 * o],
+    got = {"sum_xy_minus": sums["products"][:, :o], "sum_xy_plus": sums["products"][:, o:2 * o],
            "sum_x_plus": sums["products"][:, 2 * o:], "sum_x": sums["sum_x"],
-           "sum_y": sums["output_sums"][0], "sum_y_plus": sums["output_sums"][1],
-           "sum_yy": sums["output_sums"][2], "sum_yy_plus": sums["output_sums"][3]}
+           "sum_y_minus": sums["output_sums"][0], "sum_y_plus": sums["output_sums"][1],
+           "sum_yy_minus": sums["output_sums"][2], "sum_yy_plus": sums["output_sums"][3]}
     if second_moment:
         got["sum_xx"] = sums["sum_xx"]
     for name, value in got.items():

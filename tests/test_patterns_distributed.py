@@ -49,10 +49,11 @@ def assert_same_as_single_process(got, want, tol=1e-12):
     """:func:`assert_same_patterns` (counts and degenerate entries exactly), with each neuron's
     pattern in a regime (``a₊``, ``a₋``) within ``tol`` relative to the layer's largest entry where
     the regime holds at least :data:`BALANCED` of the observations, and within ``tol·n/n_regime``
-    where it holds fewer: its sums are the differences of sums over all ``n`` observations
-    (``Σ₋ = Σ − Σ₊``), whose rounding is that much larger next to them.  A single-process fit in
-    another batch size moves such a pattern as much (``bench_cnn``, 4096 samples, batches of 256 vs
-    200: 5.7e-12 on a regime of 176 of 1 048 576 observations, 1.1e-12 here on one of 6 of 300)."""
+    where it holds fewer: its gate-closed ``Σx̃`` is a difference of sums over all ``n`` observations
+    (``Σx̃ − Σx̃g``) and its moments are means of few observations, whose rounding weighs more.  A
+    single-process fit in another batch size moves such a pattern as much (``bench_cnn``, 4096
+    samples, batches of 256 vs 200, the regime variant: 2.6e-11 on a regime of 179 of 1 048 576
+    observations; 1.9e-13 here; docs/conventions.md#dask-fits)."""
     assert_same_patterns(got, want, tol=np.inf)
     for g, w in zip(got, want):
         if w.counts is None:

@@ -38,8 +38,12 @@ def test_batch_sums_are_the_defining_sums():
         np.testing.assert_allclose(sums.sum_x_plus[:, j], patches[g].sum(0), rtol=1e-13, atol=1e-13)
         np.testing.assert_allclose(sums.sum_y_plus[j], y[g, j].sum(), rtol=1e-13, atol=1e-13)
         np.testing.assert_allclose(sums.sum_yy_plus[j], (y[g, j] ** 2).sum(), rtol=1e-13)
-        np.testing.assert_allclose(sums.sum_xy[:, j], (patches * y[:, [j]]).sum(0), rtol=1e-13, atol=1e-13)
         np.testing.assert_allclose(sums.sum_xy_plus[:, j], (patches[g] * y[g, j][:, None]).sum(0), rtol=1e-13,
+                                   atol=1e-13)
+        # the closed regime, each sum over its own observations
+        np.testing.assert_allclose(sums.sum_y_minus[j], y[~g, j].sum(), rtol=1e-13, atol=1e-13)
+        np.testing.assert_allclose(sums.sum_yy_minus[j], (y[~g, j] ** 2).sum(), rtol=1e-13)
+        np.testing.assert_allclose(sums.sum_xy_minus[:, j], (patches[~g] * y[~g, j][:, None]).sum(0), rtol=1e-13,
                                    atol=1e-13)
     assert sums.n == m
     np.testing.assert_allclose(sums.sum_xx, sum(np.outer(p, p) for p in patches), rtol=1e-13, atol=1e-13)
@@ -268,8 +272,38 @@ def test_integer_data_and_weights_fit_exactly_on_every_backend():
     for k, (ours, theirs, counts) in enumerate(zip(fused, reference, exact_open)):
         np.testing.assert_array_equal(theirs.n_plus, counts, err_msg=f"numpy backend, kernel layer {k}")
         np.testing.assert_array_equal(ours.n_plus, counts, err_msg=f"numba backend, kernel layer {k}")
-        for name in ("sum_x", "sum_y", "sum_x_plus", "sum_y_plus", "sum_xy", "sum_xy_plus"):
+        for name in ("sum_x", "sum_y_minus", "sum_x_plus", "sum_y_plus", "sum_xy_minus", "sum_xy_plus"):
             np.testing.assert_array_equal(getattr(ours, name), getattr(theirs, name), err_msg=f"{name}, layer {k}")
     for ours, theirs in zip(all_patterns(fit_patterns(net, x, "a+-", backend="numba", progress=False)),
                             all_patterns(fit_patterns(net, x, "a+-", backend="numpy", progress=False))):
         np.testing.assert_array_equal(ours, theirs)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_a_regime_of_three_observations_keeps_the_accuracy_of_its_own_terms(backend):
+    """Each regime's sums of ỹ are summed over its own observations (docs/math.md#statistics-regimes):
+    a gate closed for 3 of 200 000 observations, where Σx̃ỹ over all of them is ~10⁵ times the
+    closed regime's.  As the difference Σ − Σ₊ the closed sums carried the rounding of the sums over
+    all observations (~1e-11 of their own terms here); summed directly, that of their own terms."""
+    rng = np.random.default_rng(41)
+    x = rng.normal(size=(200_000, 3)) @ np.array([[1.0, 0.6, 0.2], [0.0, 0.8, 0.3], [0.0, 0.0, 0.9]])
+    weight = np.array([[1.0, 0.5, -0.25]])
+    y = x @ weight[0]
+    lowest = np.sort(y)[:4]
+    bias = -0.5 * (lowest[2] + lowest[3])  # the three smallest outputs close the gate (z = y + b <= 0)
+    net = Sequential([Dense(weight, [bias])])
+    stats = fit_statistics(net, x, batch_size=200_000, backend=backend)[0]
+    closed = (x @ weight.T + bias)[:, 0] <= 0
+    assert stats.n_minus[0] == closed.sum() == 3
+    # an independent evaluation of the closed regime's sums, around the same shift, in extended precision
+    xt = x[closed].astype(np.longdouble) - stats.shift.astype(np.longdouble)
+    yt = xt @ weight[0].astype(np.longdouble)
+    magnitude_y = np.abs(xt) @ np.abs(weight[0]).astype(np.longdouble)  # what rounding of ỹ is relative to
+    for name, exact, terms in (("sum_xy_minus", (xt * yt[:, None]).sum(0), (np.abs(xt) * magnitude_y[:, None]).sum(0)),
+                               ("sum_y_minus", yt.sum(), magnitude_y.sum()),
+                               ("sum_yy_minus", (yt * yt).sum(), (magnitude_y * magnitude_y).sum())):
+        error = np.abs(np.asarray(getattr(stats, name)).reshape(-1).astype(np.longdouble) - exact) / terms
+        record_error(float(np.max(error)), f"closed regime of 3 in 200 000, {name}")
+        # ỹ = wᵀx̃ from D = 3 products, then m = 3 terms: |error| <= γ_(D+m+2)·terms, γ_k ≈ k·2⁻⁵³ (doubled here);
+        # the difference Σ − Σ₊ gave 2e-15 (Σỹ), 2e-14 (Σỹ²), 2e-13 (Σx̃ỹ)
+        assert float(np.max(error)) <= 2 * 8 * 2.0 ** -53, (name, float(np.max(error)))

@@ -239,13 +239,15 @@ def long_double_sums(stats, batches, weight, bias):
     gate = (np.concatenate(batches) @ weight.T + bias > 0).astype(np.longdouble)
     xt = (x - shift) / np.longdouble(stats.scale)
     yt = xt @ weight.T.astype(np.longdouble)
-    sums = {"sum_x": xt.sum(0), "sum_x_plus": xt.T @ gate, "sum_y": yt.sum(0), "sum_y_plus": (yt * gate).sum(0),
-            "sum_yy": (yt * yt).sum(0), "sum_yy_plus": (yt * yt * gate).sum(0), "sum_xy": xt.T @ yt,
+    closed = 1 - gate
+    sums = {"sum_x": xt.sum(0), "sum_x_plus": xt.T @ gate, "sum_y_minus": (yt * closed).sum(0),
+            "sum_y_plus": (yt * gate).sum(0), "sum_yy_minus": (yt * yt * closed).sum(0),
+            "sum_yy_plus": (yt * yt * gate).sum(0), "sum_xy_minus": xt.T @ (yt * closed),
             "sum_xy_plus": xt.T @ (yt * gate), "sum_xx": xt.T @ xt}
-    scale = {"sum_x": np.abs(xt).sum(0), "sum_x_plus": np.abs(xt).T @ gate, "sum_y": np.abs(yt).sum(0),
-             "sum_y_plus": np.abs(yt * gate).sum(0), "sum_yy": (yt * yt).sum(0), "sum_yy_plus": (yt * yt * gate).sum(0),
-             "sum_xy": np.abs(xt).T @ np.abs(yt), "sum_xy_plus": np.abs(xt).T @ np.abs(yt * gate),
-             "sum_xx": np.abs(xt).T @ np.abs(xt)}
+    scale = {"sum_x": np.abs(xt).sum(0), "sum_x_plus": np.abs(xt).T @ gate, "sum_y_minus": np.abs(yt * closed).sum(0),
+             "sum_y_plus": np.abs(yt * gate).sum(0), "sum_yy_minus": (yt * yt * closed).sum(0),
+             "sum_yy_plus": (yt * yt * gate).sum(0), "sum_xy_minus": np.abs(xt).T @ np.abs(yt * closed),
+             "sum_xy_plus": np.abs(xt).T @ np.abs(yt * gate), "sum_xx": np.abs(xt).T @ np.abs(xt)}
     return sums, scale
 
 

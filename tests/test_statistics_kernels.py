@@ -30,16 +30,16 @@ def empty_sums(d, o, seed=None):
 
 
 def assert_matches(got, start, want, scale, what):
-    o = want.sum_y.shape[0]
+    o = want.sum_y_plus.shape[0]
     pairs = {
-        "sum_xy": (got["products"][:, :o] - start["products"][:, :o], want.sum_xy, scale.sum_xy),
+        "sum_xy_minus": (got["products"][:, :o] - start["products"][:, :o], want.sum_xy_minus, scale.sum_xy_minus),
         "sum_xy_plus": (got["products"][:, o:2 * o] - start["products"][:, o:2 * o], want.sum_xy_plus,
                         scale.sum_xy_plus),
         "sum_x_plus": (got["products"][:, 2 * o:] - start["products"][:, 2 * o:], want.sum_x_plus, scale.sum_x_plus),
         "sum_x": (got["sum_x"] - start["sum_x"], want.sum_x, scale.sum_x),
-        "sum_y": (got["output_sums"][0] - start["output_sums"][0], want.sum_y, scale.sum_y),
+        "sum_y_minus": (got["output_sums"][0] - start["output_sums"][0], want.sum_y_minus, scale.sum_y_minus),
         "sum_y_plus": (got["output_sums"][1] - start["output_sums"][1], want.sum_y_plus, scale.sum_y_plus),
-        "sum_yy": (got["output_sums"][2] - start["output_sums"][2], want.sum_yy, scale.sum_yy),
+        "sum_yy_minus": (got["output_sums"][2] - start["output_sums"][2], want.sum_yy_minus, scale.sum_yy_minus),
         "sum_yy_plus": (got["output_sums"][3] - start["output_sums"][3], want.sum_yy_plus, scale.sum_yy_plus),
         "sum_xx": (got["sum_xx"] - start["sum_xx"], want.sum_xx, scale.sum_xx),
     }
@@ -128,8 +128,9 @@ def test_gate_is_read_from_z_not_recomputed():
     sums = empty_sums(1, 1)
     numba_statistics.accumulate_statistics(x, z, weight_matrix, np.zeros(1), None, **sums)
     assert sums["n_plus"][0] == 1
-    np.testing.assert_array_equal(sums["products"], [[1 + 4 + 9, 9.0, 3.0]])
-    np.testing.assert_array_equal(sums["output_sums"][:, 0], [6.0, 3.0, 14.0, 9.0])
+    # [Σ₋x̃ỹ | Σ₊x̃ỹ | Σ₊x̃] and (Σ₋ỹ, Σ₊ỹ, Σ₋ỹ², Σ₊ỹ²): observations 1, 2 closed, 3 open
+    np.testing.assert_array_equal(sums["products"], [[1 + 4, 9.0, 3.0]])
+    np.testing.assert_array_equal(sums["output_sums"][:, 0], [1 + 2, 3.0, 1 + 4, 9.0])
 
 
 def test_layer_statistics_refuse_a_batch_that_does_not_fit_before_a_kernel_sees_it():
@@ -223,7 +224,7 @@ def test_copies_and_merges_keep_their_own_buffer():
     again = fit_statistics(net, x, backend="numba")
     for m, a in zip(merged, again):
         recentred = a.recentered(m.shift)
-        for name in ("sum_xy", "sum_xy_plus", "sum_x_plus", "sum_yy_plus"):
+        for name in ("sum_xy_minus", "sum_xy_plus", "sum_x_plus", "sum_yy_minus", "sum_yy_plus"):
             scale = max(np.max(np.abs(getattr(recentred, name))), 1e-300)
             assert np.max(np.abs(getattr(m, name) - getattr(recentred, name))) <= 1e-12 * scale
 

@@ -6,14 +6,15 @@ twin is ``numpy_reference.accumulate_statistics``.  The arguments are checked by
 (:class:`~refpattern.patterns.statistics.LayerStatistics`).  For ``M`` observations, ``D`` inputs and
 ``O`` neurons, with ``P̃`` the shifted patches, ``Ỹ = P̃Wᵀ`` and ``G = [z > 0]``::
 
-    products += P̃ᵀ·[Ỹ | Ỹ⊙G | G]          (D, 3O)
-    sum_x += Σx̃,  n_plus += Σg,  output_sums += [Σỹ; Σỹ⊙g; Σỹ²; Σỹ²⊙g],  sum_xx += P̃ᵀP̃ (if given)
+    products += P̃ᵀ·[Ỹ⊙(1 − G) | Ỹ⊙G | G]   (D, 3O)
+    sum_x += Σx̃,  n_plus += Σg,  output_sums += [Σỹ⊙(1 − g); Σỹ⊙g; Σỹ²⊙(1 − g); Σỹ²⊙g],
+    sum_xx += P̃ᵀP̃ (if given)
 
 Kernels (all read the patches *on the fly* from the layer input: no patch matrix is built;
 a Dense layer is a 1×1 "convolution" of an (N, D, 1, 1) input):
 
 - :func:`_shifted_outputs_kernel` — ``Ỹ = P̃Wᵀ`` (M, O), a tiled GEMM over ``k = d``.
-- :func:`_statistics_kernel` — ``P̃ᵀ·R`` with ``R = [Ỹ | Ỹ⊙G | G]`` built on the fly from ``Ỹ``
+- :func:`_statistics_kernel` — ``P̃ᵀ·R`` with ``R = [Ỹ⊙(1 − G) | Ỹ⊙G | G]`` built on the fly from ``Ỹ``
   and the sign of ``z`` (or ``R = P̃`` for ``Σx̃x̃ᵀ``), a tiled GEMM over ``k = m``, **split over
   the observations** (grid axis z) so that there are enough blocks, each split adding its partial
   tile into the result with float64 atomic adds.
@@ -114,12 +115,12 @@ def _gate(z, m, o, oh, ow):
 
 @_cuda_jit(device=True)
 def _right_value(y, z, m_begin, mm, j, n_out, oh, ow):
-    """``R[m, j]`` of ``R = [Ỹ | Ỹ⊙G | G]`` for chunk row ``mm`` (observation ``m_begin + mm``)."""
+    """``R[m, j]`` of ``R = [Ỹ⊙(1 − G) | Ỹ⊙G | G]`` for chunk row ``mm`` (observation ``m_begin + mm``)."""
     block = j // n_out
     o = j - block * n_out
-    if block == 0:
-        return y[mm, o]
     g = _gate(z, m_begin + mm, o, oh, ow)
+    if block == 0:
+        return y[mm, o] * (1.0 - g)
     if block == 1:
         return y[mm, o] * g
     return g
@@ -180,7 +181,7 @@ def _shifted_outputs_kernel(x, shift, weight, kh, kw, sh, sw, pad_top, pad_left,
 
 
 # --------------------------------------------------------------------------------------
-# P̃ᵀ·[Ỹ | Ỹ⊙G | G]  (or P̃ᵀP̃), split over the observations
+# P̃ᵀ·[Ỹ⊙(1 − G) | Ỹ⊙G | G]  (or P̃ᵀP̃), split over the observations
 # --------------------------------------------------------------------------------------
 
 
@@ -188,7 +189,7 @@ def _shifted_outputs_kernel(x, shift, weight, kh, kw, sh, sw, pad_top, pad_left,
 def _statistics_kernel(x, shift, y, z, kh, kw, sh, sw, pad_top, pad_left, oh, ow, m_begin, rows_per_split,
                        right_is_patch, out):
     """``out[k, j] += Σ_{mm in split} x̃[m, k] · R[m, j]`` (``m = m_begin + mm``), with
-    ``R = [Ỹ | Ỹ⊙G | G]`` (``out`` (D, 3O)) or, if ``right_is_patch``, ``R = P̃`` (``out`` (D, D)).
+    ``R = [Ỹ⊙(1 − G) | Ỹ⊙G | G]`` (``out`` (D, 3O)) or, if ``right_is_patch``, ``R = P̃`` (``out`` (D, D)).
 
     Block (bx, by, bz) owns ``k ∈ [bx·TILE, +TILE)``, ``j ∈ [by·TILE, +TILE)`` and the rows
     ``mm ∈ [bz·rows_per_split, +rows_per_split)`` of the chunk; it adds its partial tile to
@@ -255,7 +256,7 @@ def _column_sums_kernel(x, shift, y, z, kh, kw, sh, sw, pad_top, pad_left, oh, o
     """Column sums over the split's rows, one thread per (column, strand), one atomic add per sum.
 
     ``of_outputs`` false: ``out[0, k] += Σ x̃[m, k]`` (``out`` (1, D)).  True: for neuron ``o``,
-    ``out[:, o] += (Σg, Σỹ, Σỹg, Σỹ², Σỹ²g)`` (``out`` (5, O)).  Block (bx, by): columns
+    ``out[:, o] += (Σg, Σỹ(1 − g), Σỹg, Σỹ²(1 − g), Σỹ²g)`` (``out`` (5, O)).  Block (bx, by): columns
     ``bx·32 + tx``, rows ``by·rows_per_split + ty, + 8, …``.
     """
     column = cuda.blockIdx.x * SUM_THREADS[0] + cuda.threadIdx.x
@@ -268,16 +269,16 @@ def _column_sums_kernel(x, shift, y, z, kh, kw, sh, sw, pad_top, pad_left, oh, o
     count = 0.0
     total = 0.0
     total_plus = 0.0
-    squares = 0.0
+    squares_minus = 0.0
     squares_plus = 0.0
     for mm in range(split_begin + cuda.threadIdx.y, split_end, SUM_THREADS[1]):
         if of_outputs:
             value = y[mm, column]
             g = _gate(z, m_begin + mm, column, oh, ow)
             count += g
-            total += value
+            total += value * (1.0 - g)
             total_plus += value * g
-            squares += value * value
+            squares_minus += value * value * (1.0 - g)
             squares_plus += value * value * g
         else:
             total += _patch_value(x, shift, m_begin + mm, column, kh, kw, sh, sw, pad_top, pad_left, oh, ow)
@@ -285,7 +286,7 @@ def _column_sums_kernel(x, shift, y, z, kh, kw, sh, sw, pad_top, pad_left, oh, o
         cuda.atomic.add(out, (0, column), count)
         cuda.atomic.add(out, (1, column), total)
         cuda.atomic.add(out, (2, column), total_plus)
-        cuda.atomic.add(out, (3, column), squares)
+        cuda.atomic.add(out, (3, column), squares_minus)
         cuda.atomic.add(out, (4, column), squares_plus)
     else:
         cuda.atomic.add(out, (0, column), total)

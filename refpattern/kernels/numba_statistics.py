@@ -9,10 +9,10 @@ shifted patch matrix (``x̃ = x − c``, padded positions included as ``0 − c`
 and the gate ``G = [z > 0]`` read from the layer's forward output ``z`` (bias included), it adds
 in place::
 
-    products += P̃ᵀ·[Ỹ | Ỹ⊙G | G]          (D, 3O): Σx̃ỹᵀ, Σx̃(ỹ⊙g)ᵀ, Σx̃gᵀ side by side
-    sum_x    += Σ x̃                        (D,)
-    n_plus   += Σ g                        (O,)  int64
-    output_sums += [Σỹ; Σỹ⊙g; Σỹ²; Σỹ²⊙g]   (4, O)
+    products += P̃ᵀ·[Ỹ⊙(1 − G) | Ỹ⊙G | G]   (D, 3O): Σx̃(ỹ⊙(1 − g))ᵀ, Σx̃(ỹ⊙g)ᵀ, Σx̃gᵀ side by side
+    sum_x    += Σ x̃                         (D,)
+    n_plus   += Σ g                         (O,)  int64
+    output_sums += [Σỹ⊙(1 − g); Σỹ⊙g; Σỹ²⊙(1 − g); Σỹ²⊙g]   (4, O)
     sum_xx   += P̃ᵀP̃                        (D, D), only when given (ρ needs it)
 
 How: the observations (rows of ``P̃``; for Conv2D whole output rows ``(n, p)``) are cut into one
@@ -24,10 +24,9 @@ worker runs the whole pass over its range in one ``@njit(nogil=True)`` loop
 1. a loop writes the shifted patches straight from the input, *transposed* (``P̃ᵀ``, (D, M), the
    im2col layout of :mod:`refpattern.kernels.numba_cpu`), and adds up ``sum_x`` on the way
    (Dense: ``P̃`` = ``x − c`` as (M, D));
-2. one GEMM writes ``Ỹᵀ = W·P̃ᵀ`` into the first ``O`` rows of ``right`` = ``[Ỹ | Ỹ⊙G | G]ᵀ``
-   (3O, M);
-3. a loop reads the gate from ``z``, fills the other ``2O`` rows of ``right`` and adds up the
-   ``O``-vectors;
+2. one GEMM writes ``Ỹᵀ = W·P̃ᵀ`` into the first ``O`` rows of ``right`` (3O, M);
+3. a loop reads the gate from ``z``, fills the other ``2O`` rows of ``right``, overwrites the first
+   ``O`` with ``Ỹ⊙(1 − G)`` (so ``right = [Ỹ⊙(1 − G) | Ỹ⊙G | G]ᵀ``) and adds up the ``O``-vectors;
 4. ONE GEMM adds ``right·P̃`` into the worker's own ``(3O, D)`` sums, the orientation in which
    BLAS runs these shapes fastest (``benchmarks/README.md``); the caller adds the workers' sums,
    transposed, into ``products`` in range order (``sum_x`` … likewise; the first worker adds
@@ -152,21 +151,22 @@ def _shifted_rows(x, shift, row_begin, row_end, rows, sum_x):
 
 @njit(cache=True, nogil=True, fastmath={"reassoc"})
 def _gate_rows(z, oh, ow, row_begin, row_end, right, n_plus, output_sums):
-    """Fill rows ``O…3O`` of ``right`` from ``Ỹᵀ`` (rows ``0…O``) and the gate, add the O-vectors.
+    """Fill ``right`` from ``Ỹᵀ`` (its rows ``0…O`` on entry) and the gate, add the O-vectors.
 
     Observation ``m`` of the chunk is output position ``(n, p, q)`` of row ``r = n·OH + p``;
-    ``g = 1[z[n, o, p, q] > 0]``.  ``right[O + o, m] = ỹ·g``, ``right[2O + o, m] = g``;
-    ``n_plus[o] += Σg``, ``output_sums[:, o] += (Σỹ, Σỹg, Σỹ², Σỹ²g)``.  (Branch-free: the gate is
-    a 0/1 factor, so a random gate costs no mispredicted jumps.)
+    ``g = 1[z[n, o, p, q] > 0]``.  ``right[o, m] = ỹ·(1 − g)`` (``ỹ − ỹ·g``: exactly ``ỹ`` or 0),
+    ``right[O + o, m] = ỹ·g``, ``right[2O + o, m] = g``; ``n_plus[o] += Σg``,
+    ``output_sums[:, o] += (Σỹ(1 − g), Σỹg, Σỹ²(1 − g), Σỹ²g)``.  (Branch-free: the gate is a 0/1
+    factor, so a random gate costs no mispredicted jumps.)
 
     z : (N, O, OH, OW) float64 (Dense: (N, O, 1, 1)); right : (3O, M) float64
     """
     n_out = z.shape[1]
     for o in range(n_out):
         count = 0.0
-        sum_y = 0.0
+        sum_y_minus = 0.0
         sum_y_plus = 0.0
-        sum_yy = 0.0
+        sum_yy_minus = 0.0
         sum_yy_plus = 0.0
         base = 0
         for r in range(row_begin, row_end):
@@ -177,18 +177,20 @@ def _gate_rows(z, oh, ow, row_begin, row_end, right, n_plus, output_sums):
                 y = right[o, m]
                 g = 1.0 if z[n, o, p, q] > 0 else 0.0
                 y_open = y * g
+                y_closed = y - y_open
+                right[o, m] = y_closed
                 right[n_out + o, m] = y_open
                 right[2 * n_out + o, m] = g
                 count += g
-                sum_y += y
+                sum_y_minus += y_closed
                 sum_y_plus += y_open
-                sum_yy += y * y
+                sum_yy_minus += y * y_closed
                 sum_yy_plus += y * y_open
             base += ow
         n_plus[o] += int(count)
-        output_sums[0, o] += sum_y
+        output_sums[0, o] += sum_y_minus
         output_sums[1, o] += sum_y_plus
-        output_sums[2, o] += sum_yy
+        output_sums[2, o] += sum_yy_minus
         output_sums[3, o] += sum_yy_plus
 
 
@@ -255,9 +257,9 @@ def _forward_gate_rows(x, weight_matrix, bias, offsets, tolerances, kh, kw, sh, 
         offset = offsets[o]
         tolerance = tolerances[o]
         count = 0.0
-        sum_y = 0.0
+        sum_y_minus = 0.0
         sum_y_plus = 0.0
-        sum_yy = 0.0
+        sum_yy_minus = 0.0
         sum_yy_plus = 0.0
         base = 0
         for r in range(row_begin, row_end):
@@ -275,18 +277,20 @@ def _forward_gate_rows(x, weight_matrix, bias, offsets, tolerances, kh, kw, sh, 
                 else:
                     out[n, o, p, q] = z
                 y_open = y * g
+                y_closed = y - y_open
+                right[o, m] = y_closed
                 right[n_out + o, m] = y_open
                 right[2 * n_out + o, m] = g
                 count += g
-                sum_y += y
+                sum_y_minus += y_closed
                 sum_y_plus += y_open
-                sum_yy += y * y
+                sum_yy_minus += y * y_closed
                 sum_yy_plus += y * y_open
             base += ow
         n_plus[o] += int(count)
-        output_sums[0, o] += sum_y
+        output_sums[0, o] += sum_y_minus
         output_sums[1, o] += sum_y_plus
-        output_sums[2, o] += sum_yy
+        output_sums[2, o] += sum_yy_minus
         output_sums[3, o] += sum_yy_plus
 
 
@@ -302,7 +306,7 @@ def _statistics_range(dgemm, dense, x_rows, x_image, weight_matrix, shift, kh, k
     """The statistics of output rows ``[start, stop)`` (module docstring, steps 1–4), chunk by chunk.
 
     An output row is ``r = n·OH + p`` (Dense: the sample ``n``, ``OH = OW = 1``).  With
-    ``own_products`` the range adds ``[Ỹ | Ỹ⊙G | G]ᵀ·P̃`` into zeroed sums of its own, *transposed*,
+    ``own_products`` the range adds ``[Ỹ⊙(1 − G) | Ỹ⊙G | G]ᵀ·P̃`` into zeroed sums of its own, *transposed*,
     (3O, D) (BLAS's faster orientation for these shapes: ``benchmarks/README.md``), and returns them
     for the caller to add into ``products`` in range order; without, it adds into ``products``
     (D, 3O) in place.  The range that starts at row 0 adds the other sums (``sum_x`` … ``sum_xx``)
@@ -328,7 +332,7 @@ def _statistics_range(dgemm, dense, x_rows, x_image, weight_matrix, shift, kh, k
         patches = np.empty((chunk_rows * ow, d))   # P̃ (M, D)
     else:
         patches = np.empty((d, chunk_rows * ow))   # P̃ᵀ (D, M)
-    right = np.empty((3 * n_out, chunk_rows * ow))  # [Ỹ | Ỹ⊙G | G]ᵀ (3O, M)
+    right = np.empty((3 * n_out, chunk_rows * ow))  # [Ỹ⊙(1 − G) | Ỹ⊙G | G]ᵀ (3O, M)
     for row_begin in range(start, stop, chunk_rows):
         row_end = min(stop, row_begin + chunk_rows)
         m = (row_end - row_begin) * ow
@@ -348,7 +352,7 @@ def _statistics_range(dgemm, dense, x_rows, x_image, weight_matrix, shift, kh, k
                                oh, ow, row_begin, row_end, relu, out, right, n_plus, output_sums)
         else:
             _gate_rows(z, oh, ow, row_begin, row_end, right, n_plus, output_sums)
-        # 4. P̃ᵀ·[Ỹ | Ỹ⊙G | G]: one GEMM straight into the sums (and P̃ᵀP̃)
+        # 4. P̃ᵀ·[Ỹ⊙(1 − G) | Ỹ⊙G | G]: one GEMM straight into the sums (and P̃ᵀP̃)
         if dense:
             if own_products:
                 gemm(dgemm, right[:, :m], p_rows, products, 1.0, False, False)
@@ -401,9 +405,9 @@ def accumulate_statistics(x, z, weight_matrix, shift, conv, products, sum_x, n_p
         None for Dense; ``(kernel_size, stride, padding)`` for Conv2D: pairs of int, ``padding``
         as ``((top, bottom), (left, right))``.
     products : ndarray, shape (D, 3O), C-contiguous float64
-        ``[Σx̃ỹᵀ | Σx̃(ỹ⊙g)ᵀ | Σx̃gᵀ]``, added to.
+        ``[Σx̃(ỹ⊙(1 − g))ᵀ | Σx̃(ỹ⊙g)ᵀ | Σx̃gᵀ]``, added to.
     sum_x : (D,) float64; n_plus : (O,) int64; output_sums : (4, O) float64
-        ``Σx̃``; ``Σg``; rows ``Σỹ, Σỹ⊙g, Σỹ², Σỹ²⊙g``.  All added to.
+        ``Σx̃``; ``Σg``; rows ``Σỹ⊙(1 − g), Σỹ⊙g, Σỹ²⊙(1 − g), Σỹ²⊙g``.  All added to.
     sum_xx : (D, D) float64 or None
         ``Σx̃x̃ᵀ``, added to when given.
     max_chunk_elements : int or None

@@ -230,11 +230,11 @@ class BatchSums:
     n_plus: np.ndarray
     sum_x: np.ndarray
     sum_x_plus: np.ndarray
-    sum_y: np.ndarray
+    sum_y_minus: np.ndarray
     sum_y_plus: np.ndarray
-    sum_yy: np.ndarray
+    sum_yy_minus: np.ndarray
     sum_yy_plus: np.ndarray
-    sum_xy: np.ndarray
+    sum_xy_minus: np.ndarray
     sum_xy_plus: np.ndarray
     sum_xx: np.ndarray | None = None
 
@@ -256,22 +256,24 @@ def batch_sums(patches, y_shifted, gate, second_moment: bool = False) -> BatchSu
     Returns
     -------
     BatchSums
-        ``n = M``, ``n_plus = Σg``, ``sum_x = Σx̃``, ``sum_x_plus = P̃ᵀG``, ``sum_y = Σỹ``,
-        ``sum_y_plus = Σỹ⊙g``, ``sum_yy = Σỹ²``, ``sum_yy_plus = Σỹ²⊙g``, ``sum_xy = P̃ᵀỸ``,
-        ``sum_xy_plus = P̃ᵀ(Ỹ⊙G)``.
+        ``n = M``, ``n_plus = Σg``, ``sum_x = Σx̃``, ``sum_x_plus = P̃ᵀG``, ``sum_y_minus = Σỹ⊙(1 − g)``,
+        ``sum_y_plus = Σỹ⊙g``, ``sum_yy_minus = Σỹ²⊙(1 − g)``, ``sum_yy_plus = Σỹ²⊙g``,
+        ``sum_xy_minus = P̃ᵀ(Ỹ⊙(1 − G))``, ``sum_xy_plus = P̃ᵀ(Ỹ⊙G)``: each regime summed over its own
+        observations (``docs/math.md#statistics-regimes``).
     """
     g = gate.astype(np.float64)
     y_open = y_shifted * g
+    y_closed = y_shifted * (1.0 - g)
     return BatchSums(
         n=int(patches.shape[0]),
         n_plus=np.count_nonzero(gate, axis=0).astype(np.int64),
         sum_x=patches.sum(axis=0),
         sum_x_plus=patches.T @ g,
-        sum_y=y_shifted.sum(axis=0),
+        sum_y_minus=y_closed.sum(axis=0),
         sum_y_plus=y_open.sum(axis=0),
-        sum_yy=(y_shifted * y_shifted).sum(axis=0),
+        sum_yy_minus=(y_closed * y_shifted).sum(axis=0),
         sum_yy_plus=(y_open * y_shifted).sum(axis=0),
-        sum_xy=patches.T @ y_shifted,
+        sum_xy_minus=patches.T @ y_closed,
         sum_xy_plus=patches.T @ y_open,
         sum_xx=patches.T @ patches if second_moment else None,
     )
@@ -286,8 +288,9 @@ def accumulate_statistics(x, z, weight_matrix, shift, conv, products, sum_x, n_p
     ``G = [z > 0]`` read from the layer output ``z``.  Then, per chunk of samples whose patch
     matrix has at most :data:`MAX_PATCH_ELEMENTS` entries, :func:`batch_sums` is added::
 
-        products += [P̃ᵀỸ | P̃ᵀ(Ỹ⊙G) | P̃ᵀG]    (D, 3O)
-        sum_x += Σx̃,  n_plus += Σg,  output_sums += [Σỹ; Σỹ⊙g; Σỹ²; Σỹ²⊙g],  sum_xx += P̃ᵀP̃ (if given)
+        products += [P̃ᵀ(Ỹ⊙(1 − G)) | P̃ᵀ(Ỹ⊙G) | P̃ᵀG]    (D, 3O)
+        sum_x += Σx̃,  n_plus += Σg,  output_sums += [Σỹ⊙(1 − g); Σỹ⊙g; Σỹ²⊙(1 − g); Σỹ²⊙g],
+        sum_xx += P̃ᵀP̃ (if given)
 
     Parameters
     ----------
@@ -318,10 +321,10 @@ def accumulate_statistics(x, z, weight_matrix, shift, conv, products, sum_x, n_p
         sums = batch_sums(shifted, shifted @ weight_matrix.T, gate, sum_xx is not None)
         n_plus += sums.n_plus
         sum_x += sums.sum_x
-        products[:, :n_out] += sums.sum_xy
+        products[:, :n_out] += sums.sum_xy_minus
         products[:, n_out:2 * n_out] += sums.sum_xy_plus
         products[:, 2 * n_out:] += sums.sum_x_plus
-        for row, total in enumerate((sums.sum_y, sums.sum_y_plus, sums.sum_yy, sums.sum_yy_plus)):
+        for row, total in enumerate((sums.sum_y_minus, sums.sum_y_plus, sums.sum_yy_minus, sums.sum_yy_plus)):
             output_sums[row] += total
         if sum_xx is not None:
             sum_xx += sums.sum_xx

@@ -24,7 +24,7 @@ Dask computation::
 
 The sums are those of a single-process fit up to rounding, whatever the chunking, the number of
 workers or the order in which chunks finish: the counts and degenerate entries agree exactly, the
-patterns to ≤ 1e-12 relative (a regime of few observations, whose sums are differences ``Σ − Σ₊``, to
+patterns to ≤ 1e-12 relative (a regime of few observations, whose moments are means of few terms, to
 ``1e-12·n/n_regime``, as a single-process fit in another batch size; ``docs/conventions.md#dask-fits``,
 ``tests/test_patterns_distributed.py``).
 

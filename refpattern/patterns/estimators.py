@@ -310,7 +310,8 @@ class Linear(Estimator):
     """``S_a``: ``a = cov[x, y] / σ²_y`` (shift-invariant; computed in shifted coordinates)."""
 
     name, label, aliases = "a", "S_a", ("linear",)
-    statistics = ("n", "sum_x", "sum_y", "sum_yy", "sum_xy")
+    statistics = ("n", "sum_x", "sum_y_minus", "sum_y_plus", "sum_yy_minus", "sum_yy_plus", "sum_xy_minus",
+                  "sum_xy_plus")
 
     def from_statistics(self, stats, out):
         a = out["a"]
@@ -337,8 +338,8 @@ class TwoComponent(Estimator):
 
     name, label, aliases = "a+-", "S_a±", ("relu", "a±")
     fields = ("a_plus", "a_minus")
-    statistics = ("n", "n_plus", "sum_x", "sum_x_plus", "sum_y", "sum_y_plus", "sum_yy", "sum_yy_plus",
-                  "sum_xy", "sum_xy_plus")
+    statistics = ("n", "n_plus", "sum_x", "sum_x_plus", "sum_y_minus", "sum_y_plus", "sum_yy_minus", "sum_yy_plus",
+                  "sum_xy_minus", "sum_xy_plus")
     variants = VARIANTS
 
     def from_statistics(self, stats, out):

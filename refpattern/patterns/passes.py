@@ -72,9 +72,9 @@ def statistics_bytes(n_inputs: int, n_neurons: int, second_moment: bool = False)
     """Bytes of the arrays a :class:`~refpattern.patterns.statistics.LayerStatistics` of
     ``n_neurons`` neurons (a layer or a block of its neurons) with ``n_inputs`` inputs each holds.
 
-    ``products`` (D, 3O) float64 (``Σx̃ỹᵀ``, ``Σx̃(ỹ⊙g)ᵀ``, ``Σx̃gᵀ``), ``sum_x`` and the shift
-    ``c`` (D,) each, ``n_plus`` (O,) int64, ``sum_y``, ``sum_y_plus``, ``sum_yy``,
-    ``sum_yy_plus`` and its copy of the bias (O,) each, and ``sum_xx`` (D, D) with
+    ``products`` (D, 3O) float64 (``Σx̃(ỹ⊙(1 − g))ᵀ``, ``Σx̃(ỹ⊙g)ᵀ``, ``Σx̃gᵀ``), ``sum_x`` and the shift
+    ``c`` (D,) each, ``n_plus`` (O,) int64, ``sum_y_minus``, ``sum_y_plus``,
+    ``sum_yy_minus``, ``sum_yy_plus`` and its copy of the bias (O,) each, and ``sum_xx`` (D, D) with
     ``second_moment``::
 
         8 · (3·D·O + 2·D + 6·O)   (+ 8·D² with second_moment)

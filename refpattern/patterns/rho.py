@@ -166,17 +166,17 @@ def distractor_moments(stats, a_plus, a_minus, neurons):
     n = float(stats.n)
     mean_x = stats.sum_x / n
     cov_x = stats.sum_xx / n - np.outer(mean_x, mean_x)
-    s_y, s_yp = stats.sum_y[neurons], stats.sum_y_plus[neurons]
-    s_yy, s_yyp = stats.sum_yy[neurons], stats.sum_yy_plus[neurons]
+    s_ym, s_yp = stats.sum_y_minus[neurons], stats.sum_y_plus[neurons]
+    s_yym, s_yyp = stats.sum_yy_minus[neurons], stats.sum_yy_plus[neurons]
     n_p = stats.n_plus[neurons].astype(np.float64)
     # t = (ũ, ṽ, g):  E[x̃ tᵀ] (m, D, 3), E[t] (m, 3), E[t tᵀ] (m, 3, 3)
     s_xyp = stats.sum_xy_plus[:, neurons]
-    e_xt = np.stack([s_xyp, stats.sum_xy[:, neurons] - s_xyp, stats.sum_x_plus[:, neurons]], axis=-1)
+    e_xt = np.stack([s_xyp, stats.sum_xy_minus[:, neurons], stats.sum_x_plus[:, neurons]], axis=-1)
     e_xt = e_xt.transpose(1, 0, 2) / n
-    mean_t = np.stack([s_yp, s_y - s_yp, n_p], axis=-1) / n
-    zeros = np.zeros_like(s_y)
+    mean_t = np.stack([s_yp, s_ym, n_p], axis=-1) / n
+    zeros = np.zeros_like(s_yp)
     e_tt = np.stack([np.stack([s_yyp, zeros, s_yp], -1),
-                     np.stack([zeros, s_yy - s_yyp, zeros], -1),
+                     np.stack([zeros, s_yym, zeros], -1),
                      np.stack([s_yp, zeros, n_p], -1)], axis=1) / n
     k_xt = e_xt - mean_x[None, :, None] * mean_t[:, None, :]
     t_cov = e_tt - mean_t[:, :, None] * mean_t[:, None, :]
@@ -201,9 +201,9 @@ def rounding_floor(stats, a_plus, a_minus, neurons):
     n = float(stats.n)
     mean_x = stats.sum_x / n
     trace_x = float(np.sum(np.diag(stats.sum_xx) / n - mean_x * mean_x))
-    s_y, s_yp, n_p = stats.sum_y[neurons], stats.sum_y_plus[neurons], stats.n_plus[neurons].astype(np.float64)
+    s_ym, s_yp, n_p = stats.sum_y_minus[neurons], stats.sum_y_plus[neurons], stats.n_plus[neurons].astype(np.float64)
     var_plus = stats.sum_yy_plus[neurons] / n - (s_yp / n) ** 2
-    var_minus = (stats.sum_yy[neurons] - stats.sum_yy_plus[neurons]) / n - ((s_y - s_yp) / n) ** 2
+    var_minus = stats.sum_yy_minus[neurons] / n - (s_ym / n) ** 2
     gate = n_p / n - (n_p / n) ** 2
     gamma = stats.scaled_gamma[neurons]
     a_p, a_m = a_plus[neurons], a_minus[neurons]

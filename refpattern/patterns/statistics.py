@@ -28,26 +28,34 @@ sees numbers near 1 and stays bit-compatible with its NumPy twin; every estimato
 ratio in which ``σ`` cancels.  The input of a layer is first checked against the magnitudes
 float64 carries at all (:func:`~refpattern.network.validation.check_magnitude`).
 
-Sums kept (shapes; ``+`` means "over observations with g_o = 1", per neuron):
+Sums kept (shapes; ``+`` means "over observations with g_o = 1", ``−`` "with g_o = 0", per neuron):
 
 ====================  ========  ===================================
 ``n``                 int       number of observations
 ``n_plus``            (O,)      ``Σ g``
 ``sum_x``             (D,)      ``Σ x̃``
-``sum_x_plus``        (D, O)    ``Σ x̃ gᵀ``            = Pᵀ·G
-``sum_y``             (O,)      ``Σ ỹ``
+``sum_x_plus``        (D, O)    ``Σ x̃ gᵀ``              = P̃ᵀ·G
+``sum_y_minus``       (O,)      ``Σ ỹ⊙(1 − g)``
 ``sum_y_plus``        (O,)      ``Σ ỹ⊙g``
-``sum_yy``            (O,)      ``Σ ỹ²``
+``sum_yy_minus``      (O,)      ``Σ ỹ²⊙(1 − g)``
 ``sum_yy_plus``       (O,)      ``Σ ỹ²⊙g``
-``sum_xy``            (D, O)    ``Σ x̃ ỹᵀ``            = Pᵀ·Ỹ
-``sum_xy_plus``       (D, O)    ``Σ x̃ (ỹ⊙g)ᵀ``        = Pᵀ·(Ỹ⊙G)
+``sum_xy_minus``      (D, O)    ``Σ x̃ (ỹ⊙(1 − g))ᵀ``    = P̃ᵀ·(Ỹ⊙(1 − G))
+``sum_xy_plus``       (D, O)    ``Σ x̃ (ỹ⊙g)ᵀ``          = P̃ᵀ·(Ỹ⊙G)
 ``sum_xx``            (D, D)    ``Σ x̃ x̃ᵀ`` (optional, only ρ needs it; shared by all neurons)
 ====================  ========  ===================================
 
-The gate-closed sums are differences (``sum_x − sum_x_plus`` …).  Memory is independent of the
-number of observations.  Two accumulators merge exactly (up to rounding): the second is first
-brought to the common scale and re-centred onto the first one's shift, see
-:meth:`LayerStatistics.rescaled` and :meth:`LayerStatistics.recentered`.  Accumulators that keep
+The sums over all observations are read as the two regimes' sums added (``sum_y = sum_y_minus +
+sum_y_plus``, ``sum_yy``, ``sum_xy`` likewise, read-only), and the gate-closed count and inputs as
+differences (``n − n_plus``, ``sum_x − sum_x_plus``).  Each regime's sums of ``ỹ`` are taken directly
+rather than as ``Σ − Σ₊``: a regime with few observations, or whose sums are small next to the
+other's, would otherwise get the rounding of the sums over *all* observations, which can be
+hundreds of times its own (``docs/math.md#statistics-regimes``).  The gate-closed ``Σx̃`` stays a
+difference: the shift makes ``Σx̃`` small, so ``sum_x − sum_x_plus`` is about ``−sum_x_plus`` and
+keeps its accuracy.  Memory is independent of the number of observations.
+
+Two accumulators merge exactly (up to rounding): the second is first brought to the common scale
+and re-centred onto the first one's shift, see :meth:`LayerStatistics.rescaled` and
+:meth:`LayerStatistics.recentered`.  Accumulators that keep
 different sums (``sum_xx`` or not) or belong to different layers are refused, and so are two that
 already hold some of the same data (``a.merge(a)``, ``a.merge(b).merge(b)``: every accumulator
 carries a random token, a merge the union of both, :attr:`LayerStatistics.sources`).
@@ -59,11 +67,11 @@ A backend may also offer ``forward_statistics`` (Numba CPU does), which computes
 output in the same pass instead of taking it (read off ``Ỹ``, with the gate's sign checked
 against a rounding bound): a fit then builds each layer's patch matrix once and runs one product
 for the forward pass and the statistics together (:meth:`LayerStatistics.forward_accumulate`).
-So that a fused kernel can add ``P̃ᵀ·[Ỹ | Ỹ⊙G | G]`` with one in-place GEMM, the three (D, O)
-sums live side by side in one C-ordered (D, 3O) buffer, ``LayerStatistics.products``
-(``sum_xy``, ``sum_xy_plus`` and ``sum_x_plus`` are views of its column blocks), and the four
-(O,) sums in one (4, O) buffer, ``LayerStatistics.output_sums`` (``sum_y``, ``sum_y_plus``,
-``sum_yy``, ``sum_yy_plus`` are views of its rows).  :class:`LayerStatistics` checks every
+So that a fused kernel can add ``P̃ᵀ·[Ỹ⊙(1 − G) | Ỹ⊙G | G]`` with one in-place GEMM, the three
+(D, O) sums live side by side in one C-ordered (D, 3O) buffer, ``LayerStatistics.products``
+(``sum_xy_minus``, ``sum_xy_plus`` and ``sum_x_plus`` are views of its column blocks), and the four
+(O,) sums in one (4, O) buffer, ``LayerStatistics.output_sums`` (``sum_y_minus``, ``sum_y_plus``,
+``sum_yy_minus``, ``sum_yy_plus`` are views of its rows).  :class:`LayerStatistics` checks every
 batch (shapes that fit the layer) before a kernel sees it.
 """
 
@@ -88,8 +96,8 @@ from refpattern.network.validation import (
 )
 
 #: Names of the per-observation sums, in a fixed order (see the module docstring).
-SUM_FIELDS = ("n", "n_plus", "sum_x", "sum_x_plus", "sum_y", "sum_y_plus", "sum_yy", "sum_yy_plus",
-              "sum_xy", "sum_xy_plus", "sum_xx")
+SUM_FIELDS = ("n", "n_plus", "sum_x", "sum_x_plus", "sum_y_minus", "sum_y_plus", "sum_yy_minus", "sum_yy_plus",
+              "sum_xy_minus", "sum_xy_plus", "sum_xx")
 
 #: The shift ``c`` is the mean observation of the first samples of the first batch whose patch
 #: matrix holds at most this many entries (at least one sample).
@@ -101,8 +109,8 @@ SHIFT_GRID_BITS = 10
 UNIT_RANGE = 2.0 ** 100
 
 #: The order of each sum in the inputs (``σ`` enters a sum of order k as ``σ^k``).
-SUM_ORDERS = {"sum_x": 1, "sum_x_plus": 1, "sum_y": 1, "sum_y_plus": 1, "sum_yy": 2, "sum_yy_plus": 2,
-              "sum_xy": 2, "sum_xy_plus": 2, "sum_xx": 2}
+SUM_ORDERS = {"sum_x": 1, "sum_x_plus": 1, "sum_y_minus": 1, "sum_y_plus": 1, "sum_yy_minus": 2, "sum_yy_plus": 2,
+              "sum_xy_minus": 2, "sum_xy_plus": 2, "sum_xx": 2}
 
 
 def scale_for(peak: float) -> float:
@@ -219,21 +227,24 @@ class LayerStatistics:
         Whether ``sum_xx`` is kept.
     n, n_plus, sum_x, … : the sums (module docstring).
     products : ndarray, shape (D, 3O)
-        ``[sum_xy | sum_xy_plus | sum_x_plus]``; those three attributes are views of it.
+        ``[sum_xy_minus | sum_xy_plus | sum_x_plus]``; those three attributes are views of it.
     output_sums : ndarray, shape (4, O)
-        ``[sum_y; sum_y_plus; sum_yy; sum_yy_plus]``; those four attributes are views of it.
+        ``[sum_y_minus; sum_y_plus; sum_yy_minus; sum_yy_plus]``; those four attributes are views of it.
+    sum_y, sum_yy, sum_xy : ndarray
+        The sums over all observations, each the two regimes' sums added (new arrays, read-only
+        attributes).
     sources : frozenset of str
         Which accumulators' data these sums hold: a fresh one its own random token, a merge the
         union of both.  :meth:`merge` refuses two statistics that share a token while both hold
         data (``a.merge(a)``, ``a.merge(b).merge(b)``): those observations would count twice.
     """
 
-    sum_xy = ProductColumns(0)
+    sum_xy_minus = ProductColumns(0)
     sum_xy_plus = ProductColumns(1)
     sum_x_plus = ProductColumns(2)
-    sum_y = OutputRow(0)
+    sum_y_minus = OutputRow(0)
     sum_y_plus = OutputRow(1)
-    sum_yy = OutputRow(2)
+    sum_yy_minus = OutputRow(2)
     sum_yy_plus = OutputRow(3)
 
     def __init__(self, layer, kernel_index: int, layer_index: int, second_moment: bool = False, neurons=None):
@@ -277,6 +288,26 @@ class LayerStatistics:
     def n_minus(self) -> np.ndarray:
         """Gate-closed counts per neuron, (O,)."""
         return self.n - self.n_plus
+
+    @property
+    def sum_y(self) -> np.ndarray:
+        """``Σỹ`` over all observations, (O,): ``sum_y_minus + sum_y_plus``."""
+        return self.sum_y_minus + self.sum_y_plus
+
+    @property
+    def sum_yy(self) -> np.ndarray:
+        """``Σỹ²`` over all observations, (O,): ``sum_yy_minus + sum_yy_plus``."""
+        return self.sum_yy_minus + self.sum_yy_plus
+
+    @property
+    def sum_xy(self) -> np.ndarray:
+        """``Σx̃ỹᵀ`` over all observations, (D, O): ``sum_xy_minus + sum_xy_plus``."""
+        return self.sum_xy_minus + self.sum_xy_plus
+
+    @property
+    def sum_x_minus(self) -> np.ndarray:
+        """``Σx̃(1 − g)ᵀ``, (D, O): ``sum_x − sum_x_plus`` (module docstring)."""
+        return self.sum_x[:, None] - self.sum_x_plus
 
     @property
     def gamma(self) -> np.ndarray:
@@ -485,14 +516,14 @@ class LayerStatistics:
     def recentered(self, shift) -> LayerStatistics:
         """The same statistics taken around another shift ``c'`` (a new object).
 
-        With ``δ = c − c'`` and ``ε = Wδ`` (so ``x − c' = x̃ + δ``, ``ỹ' = ỹ + ε``), per neuron::
+        With ``δ = c − c'`` and ``ε = Wδ`` (so ``x − c' = x̃ + δ``, ``ỹ' = ỹ + ε``), per neuron and
+        regime ``r`` (``Σ_r`` over its ``n_r`` observations; ``Σ₋x̃ = Σx̃ − Σ₊x̃``)::
 
-            Σx̃'  = Σx̃ + nδ                     Σỹ'   = Σỹ + nε
-            Σx̃'ỹ' = Σx̃ỹ + δΣỹ + εΣx̃ + nδε      Σỹ'²  = Σỹ² + 2εΣỹ + nε²
+            Σ_r x̃'  = Σ_r x̃ + n_r δ                          Σ_r ỹ'   = Σ_r ỹ + n_r ε
+            Σ_r x̃'ỹ' = Σ_r x̃ỹ + δ Σ_r ỹ + ε Σ_r x̃ + n_r δε    Σ_r ỹ'²  = Σ_r ỹ² + 2ε Σ_r ỹ + n_r ε²
             Σx̃'x̃'ᵀ = Σx̃x̃ᵀ + δΣx̃ᵀ + Σx̃δᵀ + nδδᵀ
 
-        and the same for the gate-open sums with ``n₊`` in place of ``n``; ``δ`` and ``ε`` in units
-        of the scale ``σ`` (``δ = (c − c')/σ``).
+        ``δ`` and ``ε`` in units of the scale ``σ`` (``δ = (c − c')/σ``).
         """
         shift = np.asarray(shift, dtype=np.float64)
         if shift.shape != (self.n_inputs,):
@@ -512,13 +543,12 @@ class LayerStatistics:
         n, n_plus = float(self.n), self.n_plus.astype(np.float64)
         new.sum_x = self.sum_x + n * delta
         new.sum_x_plus = self.sum_x_plus + np.outer(delta, n_plus)
-        new.sum_y = self.sum_y + n * eps
-        new.sum_y_plus = self.sum_y_plus + n_plus * eps
-        new.sum_yy = self.sum_yy + 2 * eps * self.sum_y + n * eps ** 2
-        new.sum_yy_plus = self.sum_yy_plus + 2 * eps * self.sum_y_plus + n_plus * eps ** 2
-        new.sum_xy = self.sum_xy + np.outer(delta, self.sum_y) + np.outer(self.sum_x, eps) + n * np.outer(delta, eps)
-        new.sum_xy_plus = (self.sum_xy_plus + np.outer(delta, self.sum_y_plus) + self.sum_x_plus * eps
-                           + np.outer(delta, n_plus * eps))
+        for regime, count, sum_x_regime in (("minus", n - n_plus, self.sum_x_minus), ("plus", n_plus, self.sum_x_plus)):
+            sum_y = getattr(self, "sum_y_" + regime)
+            setattr(new, "sum_y_" + regime, sum_y + count * eps)
+            setattr(new, "sum_yy_" + regime, getattr(self, "sum_yy_" + regime) + 2 * eps * sum_y + count * eps ** 2)
+            setattr(new, "sum_xy_" + regime, getattr(self, "sum_xy_" + regime) + np.outer(delta, sum_y)
+                    + sum_x_regime * eps + np.outer(delta, count * eps))
         if self.second_moment:
             new.sum_xx = (self.sum_xx + np.outer(delta, self.sum_x) + np.outer(self.sum_x, delta)
                           + n * np.outer(delta, delta))
@@ -596,23 +626,23 @@ class LayerStatistics:
         n_plus = self.n_plus[neurons].astype(np.float64)
         n_minus = self.n - n_plus
         safe_plus, safe_minus = np.maximum(n_plus, 1.0), np.maximum(n_minus, 1.0)
-        sum_y, sum_y_plus = self.sum_y[neurons], self.sum_y_plus[neurons]
-        sum_yy, sum_yy_plus = self.sum_yy[neurons], self.sum_yy_plus[neurons]
-        sum_xy, sum_xy_plus = self.sum_xy[:, neurons], self.sum_xy_plus[:, neurons]
+        sum_y_minus, sum_y_plus = self.sum_y_minus[neurons], self.sum_y_plus[neurons]
+        sum_yy_minus, sum_yy_plus = self.sum_yy_minus[neurons], self.sum_yy_plus[neurons]
+        sum_xy_minus, sum_xy_plus = self.sum_xy_minus[:, neurons], self.sum_xy_plus[:, neurons]
         sum_x_plus = self.sum_x_plus[:, neurons]
         return {
             "x": self.sum_x / n,
-            "y": sum_y / n,
-            "yy": sum_yy / n,
-            "xy": sum_xy / n,
+            "y": (sum_y_minus + sum_y_plus) / n,
+            "yy": (sum_yy_minus + sum_yy_plus) / n,
+            "xy": (sum_xy_minus + sum_xy_plus) / n,
             "x_plus": sum_x_plus / safe_plus,
             "y_plus": sum_y_plus / safe_plus,
             "yy_plus": sum_yy_plus / safe_plus,
             "xy_plus": sum_xy_plus / safe_plus,
             "x_minus": (self.sum_x[:, None] - sum_x_plus) / safe_minus,
-            "y_minus": (sum_y - sum_y_plus) / safe_minus,
-            "yy_minus": (sum_yy - sum_yy_plus) / safe_minus,
-            "xy_minus": (sum_xy - sum_xy_plus) / safe_minus,
+            "y_minus": sum_y_minus / safe_minus,
+            "yy_minus": sum_yy_minus / safe_minus,
+            "xy_minus": sum_xy_minus / safe_minus,
         }
 
 
