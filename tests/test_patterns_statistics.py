@@ -307,3 +307,22 @@ def test_a_regime_of_three_observations_keeps_the_accuracy_of_its_own_terms(back
         # ỹ = wᵀx̃ from D = 3 products, then m = 3 terms: |error| <= γ_(D+m+2)·terms, γ_k ≈ k·2⁻⁵³ (doubled here);
         # the difference Σ − Σ₊ gave 2e-15 (Σỹ), 2e-14 (Σỹ²), 2e-13 (Σx̃ỹ)
         assert float(np.max(error)) <= 2 * 8 * 2.0 ** -53, (name, float(np.max(error)))
+
+
+def test_the_shift_moments_are_those_of_the_patch_rows():
+    """The shift's per-feature mean, smallest and largest value (``_observation_moments``, read from
+    strided slices of the padded input) equal those of the rows of the patch matrix, on strided,
+    asymmetrically padded and "same" convolutions."""
+    from refpattern.kernels.numpy_reference import patch_matrix
+    from refpattern.patterns.statistics import _observation_moments
+
+    rng = np.random.default_rng(43)
+    cases = [((2, 3), (1, 1), "same"), ((3, 2), (2, 3), ((2, 0), (1, 2))), ((1, 1), (3, 1), 0), ((4, 4), (2, 2), 1)]
+    for kernel, stride, padding in cases:
+        layer = Conv2D(rng.normal(size=(2, 3) + kernel), np.zeros(2), stride=stride, padding=padding)
+        x = rng.normal(0.5, 2.0, (3, 3, 9, 8))
+        rows = patch_matrix(x, layer.kernel_size, layer.stride, layer.pads(x.shape[2:]))  # (M, D), padded zeros in
+        mean, low, high = _observation_moments(layer, x)
+        np.testing.assert_array_equal(low, rows.min(axis=0))
+        np.testing.assert_array_equal(high, rows.max(axis=0))
+        np.testing.assert_allclose(mean, rows.mean(axis=0), rtol=0, atol=1e-14)
