@@ -62,6 +62,62 @@ def test_global_forward_hooks_are_refused(torch):
     assert len(from_torch(model, (4,)).layers) == 1  # once removed, the model converts
 
 
+def _double_the_input_gradient(module, grad_input, grad_output):
+    return tuple(None if grad is None else 2 * grad for grad in grad_input)
+
+
+def _double_the_output_gradient(module, grad_output):
+    return tuple(2 * grad for grad in grad_output)
+
+
+_BACKWARD_HOOKS = {  # kind → (how to register it on the model below, the refusal expected)
+    "full on a layer": (lambda torch, model: model[0].register_full_backward_hook(_double_the_input_gradient),
+                        r"layer 0 \('0'\), Linear.*: has backward hooks \(_backward_hooks, by "
+                        r"register_full_backward_hook\)"),
+    "full pre on a layer": (lambda torch, model: model[2].register_full_backward_pre_hook(_double_the_output_gradient),
+                            r"layer 3 \('2'\), Linear.*: has backward hooks \(_backward_pre_hooks, by "
+                            r"register_full_backward_pre_hook\)"),
+    "legacy on a nested Sequential": (lambda torch, model: model[1].register_backward_hook(_double_the_input_gradient),
+                                      r"'1', Sequential: has backward hooks \(_backward_hooks, by "
+                                      r"register_backward_hook\)"),
+    "full on the model": (lambda torch, model: model.register_full_backward_hook(_double_the_input_gradient),
+                          r"the model, Sequential: has backward hooks \(_backward_hooks, by "
+                          r"register_full_backward_hook\)"),
+    "global full": (lambda torch, model: torch.nn.modules.module.register_module_full_backward_hook(
+                        _double_the_input_gradient),
+                    r"the model, Sequential: global backward hooks are registered \(_global_backward_hooks, by "
+                    r"torch.nn.modules.module.register_module_full_backward_hook\)"),
+    "global full pre": (lambda torch, model: torch.nn.modules.module.register_module_full_backward_pre_hook(
+                            _double_the_output_gradient),
+                        r"the model, Sequential: global backward hooks are registered \(_global_backward_pre_hooks, "
+                        r"by torch.nn.modules.module.register_module_full_backward_pre_hook\)"),
+}
+
+
+@peers
+@pytest.mark.parametrize("kind", sorted(_BACKWARD_HOOKS))
+def test_backward_hooks_are_refused_naming_the_module_and_the_hook(torch, kind):
+    """A backward hook leaves the forward pass as it is but changes torch's gradient (here: doubles it), which the
+    user compares refpattern's with; it converted without a word (found by an audit)."""
+    from refpattern.interop import UnsupportedLayerError, from_torch
+
+    nn = torch.nn
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 5), nn.Sequential(nn.ReLU(), nn.Linear(5, 5)), nn.Linear(5, 3)).double()
+    x = np.random.default_rng(0).normal(size=(3, 4))
+    register, refusal = _BACKWARD_HOOKS[kind]
+    handle = register(torch, model)
+    try:
+        with pytest.raises(UnsupportedLayerError, match=r"^from_torch: " + refusal + r".*remove them first"):
+            from_torch(model, (4,))
+    finally:
+        handle.remove()
+    net = from_torch(model, (4,))  # once removed, the model converts and the gradients agree
+    inputs = torch.from_numpy(x).requires_grad_(True)
+    model(inputs)[:, 1].sum().backward()
+    assert relative_error(rp.explain(net, x, "gradient", target=1), inputs.grad.numpy()) <= 1e-12
+
+
 
 # -- Keras ------------------------------------------------------------------------------------------
 
