@@ -213,6 +213,65 @@ def test_an_input_shape_that_contradicts_the_models_own_is_refused(keras):
     assert relative_error(same.forward(nhwc_to_nchw(x)).reshape(2, -1), keras_out) <= 1e-12
 
 
+# -- ONNX -------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def onnx():
+    return pytest.importorskip("onnx", reason="onnx is not installed (pip install \"refpattern[onnx]\")")
+
+
+def _opset_6_gemm_then(onnx, op, is_test):
+    """x (N, 4) → Gemm → ``op`` (Dropout or BatchNormalization), at opset 6 (IR 3: initializers are graph inputs too),
+    ``is_test`` given or (None) left at its default; with the weights, for the computation by hand."""
+    helper, rng = onnx.helper, np.random.default_rng(0)
+    weights = {"W": rng.normal(size=(4, 3)), "b": rng.normal(size=3), "scale": rng.uniform(0.5, 2.0, 3),
+               "B": rng.normal(size=3), "mean": rng.normal(size=3), "var": rng.uniform(0.5, 2.0, 3)}
+    attributes = {} if is_test is None else {"is_test": is_test}
+    nodes = [helper.make_node("Gemm", ["x", "W", "b"], ["h"], name="gemm"),
+             helper.make_node("Dropout", ["h"], ["y"], name="drop", ratio=0.5, **attributes) if op == "Dropout" else
+             helper.make_node("BatchNormalization", ["h", "scale", "B", "mean", "var"], ["y"], name="norm",
+                              **attributes)]
+    used = ("W", "b") if op == "Dropout" else tuple(weights)
+    initializers = [onnx.numpy_helper.from_array(weights[name], name) for name in used]
+    double = onnx.TensorProto.DOUBLE
+    inputs = [helper.make_tensor_value_info("x", double, [None, 4])] + \
+        [helper.make_tensor_value_info(name, double, list(weights[name].shape)) for name in used]
+    graph = helper.make_graph(nodes, "opset6", inputs, [helper.make_tensor_value_info("y", double, [None, 3])],
+                              initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 6)], ir_version=3)
+    onnx.checker.check_model(model)
+    return model, weights
+
+
+@peers
+@pytest.mark.parametrize("op", ["Dropout", "BatchNormalization"])
+@pytest.mark.parametrize("is_test", [None, 0])
+def test_opset_6_training_mode_is_test_is_refused_naming_the_node(onnx, op, is_test):
+    """Before opset 7, is_test=0 (its default) is training mode: random dropout, batch statistics. Both converted
+    silently as inference (Dropout left out, BatchNormalization folded with the running statistics)."""
+    from refpattern.interop import UnsupportedLayerError, from_onnx
+
+    model, _ = _opset_6_gemm_then(onnx, op, is_test)
+    node = "'drop'" if op == "Dropout" else "'norm'"
+    given = "no is_test \\(default 0\\)" if is_test is None else "is_test=0"
+    with pytest.raises(UnsupportedLayerError, match=rf"from_onnx: node 1 \({node}\), {op}.*: {given} at opset 6 is "
+                                                    "training mode"):
+        from_onnx(model)
+
+
+@peers
+@pytest.mark.parametrize("op", ["Dropout", "BatchNormalization"])
+def test_opset_6_inference_is_test_1_converts_to_the_inference_formula(onnx, op):
+    from refpattern.interop import from_onnx
+
+    model, w = _opset_6_gemm_then(onnx, op, 1)
+    x = np.random.default_rng(1).normal(size=(5, 4))
+    expected = x @ w["W"] + w["b"]  # Gemm; Dropout in test mode is Y = X
+    if op == "BatchNormalization":  # epsilon's default, a float32 attribute: float32(1e-5)
+        expected = w["scale"] * (expected - w["mean"]) / np.sqrt(w["var"] + float(np.float32(1e-5))) + w["B"]
+    assert relative_error(from_onnx(model).forward(x), expected) <= 1e-12
+
+
 # -- layouts ----------------------------------------------------------------------------------------
 
 def _layout_calls():

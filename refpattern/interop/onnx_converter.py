@@ -272,7 +272,24 @@ class _OnnxChain:
                                                        "only a softmax over flat logits")
         self.builder.add(Softmax(), position, description)
 
+    def _refuse_training_is_test(self, node, attributes, position, description):
+        """Opsets ≤ 6 give Dropout and BatchNormalization an ``is_test`` attribute whose default 0 is training
+        mode (random dropout; normalisation by the batch's own statistics): refused; ``is_test=1`` is inference.
+        From opset 7 on there is no ``is_test`` (an ``is_test=0`` given anyway is refused too)."""
+        legacy = self.opset is not None and self.opset < 7
+        if "is_test" not in attributes and not legacy:
+            return
+        is_test = int(attributes.get("is_test", 0))
+        if not is_test:
+            given = f"is_test={is_test}" if "is_test" in attributes else "no is_test (default 0)"
+            computes = ("drops random entries" if node.op_type == "Dropout" else
+                        "normalises by the batch's own statistics, not the running ones")
+            self.builder.refuse(position, description, f"{given} at opset {self.opset} is training mode: it "
+                                                       f"{computes}; only inference is converted (is_test=1, or "
+                                                       "export the model in inference mode at opset 7 or later)")
+
     def _op_BatchNormalization(self, node, attributes, position, description):
+        self._refuse_training_is_test(node, attributes, position, description)
         if int(attributes.get("training_mode", 0)) or int(attributes.get("spatial", 1)) != 1:
             self.builder.refuse(position, description, "training_mode=1 or spatial=0; only inference with per-channel "
                                                        "statistics is folded")
@@ -285,6 +302,7 @@ class _OnnxChain:
         pass
 
     def _op_Dropout(self, node, attributes, position, description):
+        self._refuse_training_is_test(node, attributes, position, description)
         if len(node.input) > 2 and node.input[2]:
             training = self.constant(node.input[2], position, description, "training_mode")
             if bool(np.any(training)):
@@ -318,6 +336,9 @@ def from_onnx(model_or_path):
         - ``BatchNormalization`` (inference) directly after a Conv/Gemm/MatMul(+Add): folded
           (``docs/conventions.md#batchnorm-folding``);
         - ``Identity``, ``Dropout`` (inference): left out.
+
+        Before opset 7, ``Dropout`` and ``BatchNormalization`` carry ``is_test``, whose default 0 is
+        training mode: converted only with ``is_test=1``, refused otherwise.
 
     Returns
     -------
