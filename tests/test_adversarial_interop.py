@@ -272,6 +272,32 @@ def test_opset_6_inference_is_test_1_converts_to_the_inference_formula(onnx, op)
     assert relative_error(from_onnx(model).forward(x), expected) <= 1e-12
 
 
+_EMPTY_MODELS = [  # what is given → what the message says came
+    (b"", r"the 0 bytes given parse as an onnx.ModelProto with no graph"),
+    (b"\x08\x07", r"the 2 bytes given parse as an onnx.ModelProto with no graph"),
+    (b":\x00", r"the 2 bytes given parse as an onnx.ModelProto with an empty graph"),
+    ("empty file", r"the file '.*empty.onnx' parses as an onnx.ModelProto with no graph"),
+    ("ModelProto()", r"the onnx.ModelProto given is one with no graph"),
+]
+
+
+@peers
+@pytest.mark.parametrize("given, came", _EMPTY_MODELS)
+def test_bytes_that_parse_as_an_empty_model_are_not_an_onnx_model(onnx, tmp_path, given, came):
+    """Protobuf parses empty bytes (and others: b"\\x08\\x07" is a lone ir_version=7) as a ModelProto without a
+    graph, which from_onnx reported as a graph with "0 inputs and 0 outputs" instead of "not an ONNX model"."""
+    from refpattern.interop import UnsupportedLayerError, from_onnx
+
+    if given == "empty file":
+        given = tmp_path / "empty.onnx"
+        given.write_bytes(b"")
+    elif given == "ModelProto()":
+        given = onnx.ModelProto()
+    with pytest.raises(ValueError, match=r"^from_onnx: not an ONNX model: " + came) as raised:
+        from_onnx(given)
+    assert not isinstance(raised.value, UnsupportedLayerError)  # nothing in it was a layer
+
+
 # -- layouts ----------------------------------------------------------------------------------------
 
 def _layout_calls():

@@ -310,6 +310,18 @@ class _OnnxChain:
                                                            "inference")
 
 
+def _check_holds_a_model(model, parsed: str) -> None:
+    """Refuse a ModelProto without a graph, or with an empty one (no node, input or output): what protobuf makes of
+    empty bytes and of many that are no model (a message of unknown or default fields parses without an error).
+    ``parsed`` says what came, e.g. "the 0 bytes given parse as an onnx.ModelProto"."""
+    graph = model.graph
+    if model.HasField("graph") and (graph.node or graph.input or graph.output):
+        return
+    what = "no graph" if not model.HasField("graph") else "an empty graph (no node, input or output)"
+    raise ValueError(f"from_onnx: not an ONNX model: {parsed} with {what}; pass a model, the bytes of a .onnx file "
+                     "(model.SerializeToString()) or its path")
+
+
 def from_onnx(model_or_path):
     """Convert an ONNX model that is one chain of layers into a refpattern :class:`~refpattern.Sequential`.
 
@@ -352,7 +364,9 @@ def from_onnx(model_or_path):
     TypeError
         ``model_or_path`` is none of the accepted kinds.
     ValueError
-        The bytes or the file are not a readable ONNX model (``OSError`` for a missing file).
+        The bytes or the file are not a readable ONNX model (``OSError`` for a missing file), or they
+        (or the ``ModelProto`` given) parse as a model without a graph or with an empty one (empty
+        bytes do); the message says what came (the number of bytes, the file).
     UnsupportedLayerError
         (a ``ValueError``) for any other operator or setting, or a graph that is not one chain;
         the message names the node's index and name, and why.
@@ -360,9 +374,14 @@ def from_onnx(model_or_path):
     onnx = import_framework("onnx")
     import_framework("onnx.numpy_helper")
     if isinstance(model_or_path, onnx.ModelProto):
-        model = model_or_path
+        model, parsed = model_or_path, "the onnx.ModelProto given is one"
     elif isinstance(model_or_path, (bytes, bytearray, str, os.PathLike)):
-        source = "the bytes given" if isinstance(model_or_path, (bytes, bytearray)) else os.fspath(model_or_path)
+        if isinstance(model_or_path, (bytes, bytearray)):
+            source = f"the {len(model_or_path)} bytes given"
+            parsed = f"{source} parse as an onnx.ModelProto"
+        else:
+            source = os.fspath(model_or_path)
+            parsed = f"the file {source!r} parses as an onnx.ModelProto"
         try:
             if isinstance(model_or_path, (bytes, bytearray)):
                 model = onnx.load_from_string(bytes(model_or_path))
@@ -376,6 +395,7 @@ def from_onnx(model_or_path):
     else:
         raise TypeError(f"from_onnx: expected an onnx.ModelProto, its bytes or a path to a .onnx file, got "
                         f"{type(model_or_path).__name__}")
+    _check_holds_a_model(model, parsed)
     chain = _OnnxChain(onnx, model)
     chain.walk()
     return chain.builder.network()
