@@ -329,6 +329,20 @@ def test_layout_functions_return_new_arrays_when_an_axis_has_size_1(index):
     assert np.array_equal(given, kept)
 
 
+@pytest.mark.parametrize("index", range(8))
+def test_layout_functions_refuse_masked_arrays_instead_of_dropping_the_mask(index):
+    """numpy.asarray dropped the mask: a masked entry came back as a plain value, its mask gone (found by an audit).
+    Refused like masked parameters elsewhere in refpattern (docs/conventions.md#input-acceptance)."""
+    function, shape = _layout_calls()[index]
+    values = np.random.default_rng(index).normal(size=shape)
+    mask = np.zeros(shape, dtype=bool)
+    mask.flat[0] = True
+    given = np.ma.MaskedArray(values, mask=mask)
+    with pytest.raises(TypeError, match=rf"^{function.__name__}.*: a masked array is refused"):
+        function(given)
+    assert np.array_equal(given.data, values) and np.array_equal(given.mask, mask)  # nothing given was changed
+
+
 def test_export_of_a_one_output_layer_does_not_share_the_patterns_arrays():
     from refpattern.interop import export_patterns, innvestigate_patterns, network_weights
 
