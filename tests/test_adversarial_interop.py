@@ -62,6 +62,62 @@ def test_global_forward_hooks_are_refused(torch):
     assert len(from_torch(model, (4,)).layers) == 1  # once removed, the model converts
 
 
+def _double_the_input_gradient(module, grad_input, grad_output):
+    return tuple(None if grad is None else 2 * grad for grad in grad_input)
+
+
+def _double_the_output_gradient(module, grad_output):
+    return tuple(2 * grad for grad in grad_output)
+
+
+_BACKWARD_HOOKS = {  # kind → (how to register it on the model below, the refusal expected)
+    "full on a layer": (lambda torch, model: model[0].register_full_backward_hook(_double_the_input_gradient),
+                        r"layer 0 \('0'\), Linear.*: has backward hooks \(_backward_hooks, by "
+                        r"register_full_backward_hook\)"),
+    "full pre on a layer": (lambda torch, model: model[2].register_full_backward_pre_hook(_double_the_output_gradient),
+                            r"layer 3 \('2'\), Linear.*: has backward hooks \(_backward_pre_hooks, by "
+                            r"register_full_backward_pre_hook\)"),
+    "legacy on a nested Sequential": (lambda torch, model: model[1].register_backward_hook(_double_the_input_gradient),
+                                      r"'1', Sequential: has backward hooks \(_backward_hooks, by "
+                                      r"register_backward_hook\)"),
+    "full on the model": (lambda torch, model: model.register_full_backward_hook(_double_the_input_gradient),
+                          r"the model, Sequential: has backward hooks \(_backward_hooks, by "
+                          r"register_full_backward_hook\)"),
+    "global full": (lambda torch, model: torch.nn.modules.module.register_module_full_backward_hook(
+                        _double_the_input_gradient),
+                    r"the model, Sequential: global backward hooks are registered \(_global_backward_hooks, by "
+                    r"torch.nn.modules.module.register_module_full_backward_hook\)"),
+    "global full pre": (lambda torch, model: torch.nn.modules.module.register_module_full_backward_pre_hook(
+                            _double_the_output_gradient),
+                        r"the model, Sequential: global backward hooks are registered \(_global_backward_pre_hooks, "
+                        r"by torch.nn.modules.module.register_module_full_backward_pre_hook\)"),
+}
+
+
+@peers
+@pytest.mark.parametrize("kind", sorted(_BACKWARD_HOOKS))
+def test_backward_hooks_are_refused_naming_the_module_and_the_hook(torch, kind):
+    """A backward hook leaves the forward pass as it is but changes torch's gradient (here: doubles it), which the
+    user compares refpattern's with; it converted without a word (found by an audit)."""
+    from refpattern.interop import UnsupportedLayerError, from_torch
+
+    nn = torch.nn
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 5), nn.Sequential(nn.ReLU(), nn.Linear(5, 5)), nn.Linear(5, 3)).double()
+    x = np.random.default_rng(0).normal(size=(3, 4))
+    register, refusal = _BACKWARD_HOOKS[kind]
+    handle = register(torch, model)
+    try:
+        with pytest.raises(UnsupportedLayerError, match=r"^from_torch: " + refusal + r".*remove them first"):
+            from_torch(model, (4,))
+    finally:
+        handle.remove()
+    net = from_torch(model, (4,))  # once removed, the model converts and the gradients agree
+    inputs = torch.from_numpy(x).requires_grad_(True)
+    model(inputs)[:, 1].sum().backward()
+    assert relative_error(rp.explain(net, x, "gradient", target=1), inputs.grad.numpy()) <= 1e-12
+
+
 
 # -- Keras ------------------------------------------------------------------------------------------
 
@@ -157,6 +213,91 @@ def test_an_input_shape_that_contradicts_the_models_own_is_refused(keras):
     assert relative_error(same.forward(nhwc_to_nchw(x)).reshape(2, -1), keras_out) <= 1e-12
 
 
+# -- ONNX -------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def onnx():
+    return pytest.importorskip("onnx", reason="onnx is not installed (pip install \"refpattern[onnx]\")")
+
+
+def _opset_6_gemm_then(onnx, op, is_test):
+    """x (N, 4) → Gemm → ``op`` (Dropout or BatchNormalization), at opset 6 (IR 3: initializers are graph inputs too),
+    ``is_test`` given or (None) left at its default; with the weights, for the computation by hand."""
+    helper, rng = onnx.helper, np.random.default_rng(0)
+    weights = {"W": rng.normal(size=(4, 3)), "b": rng.normal(size=3), "scale": rng.uniform(0.5, 2.0, 3),
+               "B": rng.normal(size=3), "mean": rng.normal(size=3), "var": rng.uniform(0.5, 2.0, 3)}
+    attributes = {} if is_test is None else {"is_test": is_test}
+    nodes = [helper.make_node("Gemm", ["x", "W", "b"], ["h"], name="gemm"),
+             helper.make_node("Dropout", ["h"], ["y"], name="drop", ratio=0.5, **attributes) if op == "Dropout" else
+             helper.make_node("BatchNormalization", ["h", "scale", "B", "mean", "var"], ["y"], name="norm",
+                              **attributes)]
+    used = ("W", "b") if op == "Dropout" else tuple(weights)
+    initializers = [onnx.numpy_helper.from_array(weights[name], name) for name in used]
+    double = onnx.TensorProto.DOUBLE
+    inputs = [helper.make_tensor_value_info("x", double, [None, 4])] + \
+        [helper.make_tensor_value_info(name, double, list(weights[name].shape)) for name in used]
+    graph = helper.make_graph(nodes, "opset6", inputs, [helper.make_tensor_value_info("y", double, [None, 3])],
+                              initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 6)], ir_version=3)
+    onnx.checker.check_model(model)
+    return model, weights
+
+
+@peers
+@pytest.mark.parametrize("op", ["Dropout", "BatchNormalization"])
+@pytest.mark.parametrize("is_test", [None, 0])
+def test_opset_6_training_mode_is_test_is_refused_naming_the_node(onnx, op, is_test):
+    """Before opset 7, is_test=0 (its default) is training mode: random dropout, batch statistics. Both converted
+    silently as inference (Dropout left out, BatchNormalization folded with the running statistics)."""
+    from refpattern.interop import UnsupportedLayerError, from_onnx
+
+    model, _ = _opset_6_gemm_then(onnx, op, is_test)
+    node = "'drop'" if op == "Dropout" else "'norm'"
+    given = "no is_test \\(default 0\\)" if is_test is None else "is_test=0"
+    with pytest.raises(UnsupportedLayerError, match=rf"from_onnx: node 1 \({node}\), {op}.*: {given} at opset 6 is "
+                                                    "training mode"):
+        from_onnx(model)
+
+
+@peers
+@pytest.mark.parametrize("op", ["Dropout", "BatchNormalization"])
+def test_opset_6_inference_is_test_1_converts_to_the_inference_formula(onnx, op):
+    from refpattern.interop import from_onnx
+
+    model, w = _opset_6_gemm_then(onnx, op, 1)
+    x = np.random.default_rng(1).normal(size=(5, 4))
+    expected = x @ w["W"] + w["b"]  # Gemm; Dropout in test mode is Y = X
+    if op == "BatchNormalization":  # epsilon's default, a float32 attribute: float32(1e-5)
+        expected = w["scale"] * (expected - w["mean"]) / np.sqrt(w["var"] + float(np.float32(1e-5))) + w["B"]
+    assert relative_error(from_onnx(model).forward(x), expected) <= 1e-12
+
+
+_EMPTY_MODELS = [  # what is given → what the message says came
+    (b"", r"the 0 bytes given parse as an onnx.ModelProto with no graph"),
+    (b"\x08\x07", r"the 2 bytes given parse as an onnx.ModelProto with no graph"),
+    (b":\x00", r"the 2 bytes given parse as an onnx.ModelProto with an empty graph"),
+    ("empty file", r"the file '.*empty.onnx' parses as an onnx.ModelProto with no graph"),
+    ("ModelProto()", r"the onnx.ModelProto given is one with no graph"),
+]
+
+
+@peers
+@pytest.mark.parametrize("given, came", _EMPTY_MODELS)
+def test_bytes_that_parse_as_an_empty_model_are_not_an_onnx_model(onnx, tmp_path, given, came):
+    """Protobuf parses empty bytes (and others: b"\\x08\\x07" is a lone ir_version=7) as a ModelProto without a
+    graph, which from_onnx reported as a graph with "0 inputs and 0 outputs" instead of "not an ONNX model"."""
+    from refpattern.interop import UnsupportedLayerError, from_onnx
+
+    if given == "empty file":
+        given = tmp_path / "empty.onnx"
+        given.write_bytes(b"")
+    elif given == "ModelProto()":
+        given = onnx.ModelProto()
+    with pytest.raises(ValueError, match=r"^from_onnx: not an ONNX model: " + came) as raised:
+        from_onnx(given)
+    assert not isinstance(raised.value, UnsupportedLayerError)  # nothing in it was a layer
+
+
 # -- layouts ----------------------------------------------------------------------------------------
 
 def _layout_calls():
@@ -186,6 +327,20 @@ def test_layout_functions_return_new_arrays_when_an_axis_has_size_1(index):
     assert np.array_equal(result.reshape(-1), kept.reshape(-1))  # a size-1 axis moves: the same order of values
     result[...] = 0.0
     assert np.array_equal(given, kept)
+
+
+@pytest.mark.parametrize("index", range(8))
+def test_layout_functions_refuse_masked_arrays_instead_of_dropping_the_mask(index):
+    """numpy.asarray dropped the mask: a masked entry came back as a plain value, its mask gone (found by an audit).
+    Refused like masked parameters elsewhere in refpattern (docs/conventions.md#input-acceptance)."""
+    function, shape = _layout_calls()[index]
+    values = np.random.default_rng(index).normal(size=shape)
+    mask = np.zeros(shape, dtype=bool)
+    mask.flat[0] = True
+    given = np.ma.MaskedArray(values, mask=mask)
+    with pytest.raises(TypeError, match=rf"^{function.__name__}.*: a masked array is refused"):
+        function(given)
+    assert np.array_equal(given.data, values) and np.array_equal(given.mask, mask)  # nothing given was changed
 
 
 def test_export_of_a_one_output_layer_does_not_share_the_patterns_arrays():

@@ -19,6 +19,8 @@ order: its Keras kernel is refpattern's weight with the input axis permuted
 Every function returns new arrays and leaves its arguments unchanged: a copy even where the transposed view
 would already be C-contiguous (an axis of size 1: one channel, a 1 × 1 map, one output), so that writing
 into a result never writes into the caller's array.
+A masked array (``numpy.ma``) is refused with a ``TypeError``, as refpattern's parameters refuse it: the
+transposed result would be a plain array, its mask dropped silently.
 """
 
 from __future__ import annotations
@@ -37,7 +39,16 @@ from refpattern.network.validation import check_sample_shape
 LAYOUTS = ("torch", "keras")
 
 
+def _refuse_masked(value, name: str) -> None:
+    """A masked array is refused, as everywhere in refpattern that takes parameters
+    (``docs/conventions.md#input-acceptance``): ``numpy.asarray`` would drop its mask silently."""
+    if isinstance(value, np.ma.MaskedArray):
+        raise TypeError(f"{name}: a masked array is refused (the result would lose its mask silently); pass "
+                        "value.filled(fill) or numpy.ma.getdata(value), and transpose the mask separately if needed")
+
+
 def _array(value, name: str, ndim: int, axes: str) -> np.ndarray:
+    _refuse_masked(value, name)
     array = np.asarray(value)
     if array.dtype == object or not (np.issubdtype(array.dtype, np.number)) or array.dtype == bool:
         raise TypeError(f"{name}: expected a numeric array {axes}, got dtype {array.dtype}")
@@ -48,7 +59,9 @@ def _array(value, name: str, ndim: int, axes: str) -> np.ndarray:
 
 def nchw_to_nhwc(x) -> np.ndarray:
     """``(N, C, H, W) → (N, H, W, C)``: ``y[n, h, w, c] = x[n, c, h, w]``; a flat batch ``(N, F)``
-    has no channel axis and is returned as a copy.  Returns a new C-contiguous array."""
+    has no channel axis and is returned as a copy.  Returns a new C-contiguous array; a masked array is refused
+    (``TypeError``)."""
+    _refuse_masked(x, "nchw_to_nhwc")
     x = np.asarray(x)
     if x.ndim == 2:
         return x.copy()
@@ -60,7 +73,9 @@ def nchw_to_nhwc(x) -> np.ndarray:
 
 def nhwc_to_nchw(x) -> np.ndarray:
     """``(N, H, W, C) → (N, C, H, W)``: ``y[n, c, h, w] = x[n, h, w, c]``; a flat batch ``(N, F)`` is
-    returned as a copy.  Returns a new C-contiguous array."""
+    returned as a copy.  Returns a new C-contiguous array; a masked array is refused
+    (``TypeError``)."""
+    _refuse_masked(x, "nhwc_to_nchw")
     x = np.asarray(x)
     if x.ndim == 2:
         return x.copy()

@@ -272,7 +272,24 @@ class _OnnxChain:
                                                        "only a softmax over flat logits")
         self.builder.add(Softmax(), position, description)
 
+    def _refuse_training_is_test(self, node, attributes, position, description):
+        """Opsets ≤ 6 give Dropout and BatchNormalization an ``is_test`` attribute whose default 0 is training
+        mode (random dropout; normalisation by the batch's own statistics): refused; ``is_test=1`` is inference.
+        From opset 7 on there is no ``is_test`` (an ``is_test=0`` given anyway is refused too)."""
+        legacy = self.opset is not None and self.opset < 7
+        if "is_test" not in attributes and not legacy:
+            return
+        is_test = int(attributes.get("is_test", 0))
+        if not is_test:
+            given = f"is_test={is_test}" if "is_test" in attributes else "no is_test (default 0)"
+            computes = ("drops random entries" if node.op_type == "Dropout" else
+                        "normalises by the batch's own statistics, not the running ones")
+            self.builder.refuse(position, description, f"{given} at opset {self.opset} is training mode: it "
+                                                       f"{computes}; only inference is converted (is_test=1, or "
+                                                       "export the model in inference mode at opset 7 or later)")
+
     def _op_BatchNormalization(self, node, attributes, position, description):
+        self._refuse_training_is_test(node, attributes, position, description)
         if int(attributes.get("training_mode", 0)) or int(attributes.get("spatial", 1)) != 1:
             self.builder.refuse(position, description, "training_mode=1 or spatial=0; only inference with per-channel "
                                                        "statistics is folded")
@@ -285,11 +302,24 @@ class _OnnxChain:
         pass
 
     def _op_Dropout(self, node, attributes, position, description):
+        self._refuse_training_is_test(node, attributes, position, description)
         if len(node.input) > 2 and node.input[2]:
             training = self.constant(node.input[2], position, description, "training_mode")
             if bool(np.any(training)):
                 self.builder.refuse(position, description, "training_mode is true; dropout is left out only in "
                                                            "inference")
+
+
+def _check_holds_a_model(model, parsed: str) -> None:
+    """Refuse a ModelProto without a graph, or with an empty one (no node, input or output): what protobuf makes of
+    empty bytes and of many that are no model (a message of unknown or default fields parses without an error).
+    ``parsed`` says what came, e.g. "the 0 bytes given parse as an onnx.ModelProto"."""
+    graph = model.graph
+    if model.HasField("graph") and (graph.node or graph.input or graph.output):
+        return
+    what = "no graph" if not model.HasField("graph") else "an empty graph (no node, input or output)"
+    raise ValueError(f"from_onnx: not an ONNX model: {parsed} with {what}; pass a model, the bytes of a .onnx file "
+                     "(model.SerializeToString()) or its path")
 
 
 def from_onnx(model_or_path):
@@ -319,6 +349,9 @@ def from_onnx(model_or_path):
           (``docs/conventions.md#batchnorm-folding``);
         - ``Identity``, ``Dropout`` (inference): left out.
 
+        Before opset 7, ``Dropout`` and ``BatchNormalization`` carry ``is_test``, whose default 0 is
+        training mode: converted only with ``is_test=1``, refused otherwise.
+
     Returns
     -------
     Sequential
@@ -331,7 +364,9 @@ def from_onnx(model_or_path):
     TypeError
         ``model_or_path`` is none of the accepted kinds.
     ValueError
-        The bytes or the file are not a readable ONNX model (``OSError`` for a missing file).
+        The bytes or the file are not a readable ONNX model (``OSError`` for a missing file), or they
+        (or the ``ModelProto`` given) parse as a model without a graph or with an empty one (empty
+        bytes do); the message says what came (the number of bytes, the file).
     UnsupportedLayerError
         (a ``ValueError``) for any other operator or setting, or a graph that is not one chain;
         the message names the node's index and name, and why.
@@ -339,9 +374,14 @@ def from_onnx(model_or_path):
     onnx = import_framework("onnx")
     import_framework("onnx.numpy_helper")
     if isinstance(model_or_path, onnx.ModelProto):
-        model = model_or_path
+        model, parsed = model_or_path, "the onnx.ModelProto given is one"
     elif isinstance(model_or_path, (bytes, bytearray, str, os.PathLike)):
-        source = "the bytes given" if isinstance(model_or_path, (bytes, bytearray)) else os.fspath(model_or_path)
+        if isinstance(model_or_path, (bytes, bytearray)):
+            source = f"the {len(model_or_path)} bytes given"
+            parsed = f"{source} parse as an onnx.ModelProto"
+        else:
+            source = os.fspath(model_or_path)
+            parsed = f"the file {source!r} parses as an onnx.ModelProto"
         try:
             if isinstance(model_or_path, (bytes, bytearray)):
                 model = onnx.load_from_string(bytes(model_or_path))
@@ -355,6 +395,7 @@ def from_onnx(model_or_path):
     else:
         raise TypeError(f"from_onnx: expected an onnx.ModelProto, its bytes or a path to a .onnx file, got "
                         f"{type(model_or_path).__name__}")
+    _check_holds_a_model(model, parsed)
     chain = _OnnxChain(onnx, model)
     chain.walk()
     return chain.builder.network()

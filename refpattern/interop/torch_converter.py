@@ -53,6 +53,39 @@ def _hooks(module) -> list:
     return [kind for kind in ("_forward_pre_hooks", "_forward_hooks") if getattr(module, kind, None)]
 
 
+def _backward_hooks(module) -> list:
+    """The backward hooks registered on ``module``, each as ``"<attribute>, by <registration>"``: they may
+    change the gradient torch computes through it, which refpattern's would then not match."""
+    legacy = getattr(module, "_is_full_backward_hook", None) is False  # set by the legacy register_backward_hook
+    registered = {"_backward_pre_hooks": "register_full_backward_pre_hook",
+                  "_backward_hooks": "register_backward_hook" if legacy else "register_full_backward_hook"}
+    return [f"{kind}, by {registration}" for kind, registration in registered.items() if getattr(module, kind, None)]
+
+
+def _global_backward_hooks(torch) -> list:
+    """The global backward hooks (``torch.nn.modules.module.register_module_*backward*_hook``), as
+    :func:`_backward_hooks` names them; they run on every module."""
+    module = torch.nn.modules.module
+    legacy = getattr(module, "_global_is_full_backward_hook", None) is False
+    registered = {"_global_backward_pre_hooks": "register_module_full_backward_pre_hook",
+                  "_global_backward_hooks": "register_module_backward_hook" if legacy else
+                  "register_module_full_backward_hook"}
+    return [f"{kind}, by torch.nn.modules.module.{registration}" for kind, registration in registered.items()
+            if getattr(module, kind, None)]
+
+
+def _refuse_hooks(builder, position, description, module, check_forward=True) -> None:
+    """Refuse ``module`` if it carries forward hooks (when ``check_forward``) or backward hooks."""
+    if check_forward and _hooks(module):
+        builder.refuse(position, description, f"has forward hooks ({', '.join(_hooks(module))}), which may change "
+                                              "what it computes (weight_norm and spectral_norm work by hooks too); "
+                                              "remove them first")
+    if _backward_hooks(module):
+        builder.refuse(position, description, f"has backward hooks ({'; '.join(_backward_hooks(module))}), which "
+                                              "may change the gradient torch computes through it, so that "
+                                              "refpattern's would not match it; remove them first (handle.remove())")
+
+
 def _pair(value) -> tuple:
     return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
 
@@ -147,9 +180,11 @@ def from_torch(module, input_shape):
 
         Subclasses of these modules are refused (their ``forward`` may differ), and so is a
         ``module`` that overrides ``nn.Sequential.forward``, and any module with forward hooks
-        (they may change its output), as are global forward hooks
-        (``register_module_forward_hook``).  A module held twice in the chain (a shared ReLU or
-        Linear) is converted at each place it runs.
+        (they may change its output) or backward hooks (``register_full_backward_hook``,
+        ``register_full_backward_pre_hook``, the legacy ``register_backward_hook``: they may change
+        torch's gradient, which refpattern's would then not match), as are global forward and
+        backward hooks (``register_module_forward_hook``, ``register_module_full_backward_hook`` …).
+        A module held twice in the chain (a shared ReLU or Linear) is converted at each place it runs.
     input_shape : tuple
         Per-sample input shape, ``(C, H, W)`` or ``(F,)`` (no batch axis).
 
@@ -188,18 +223,22 @@ def from_torch(module, input_shape):
                        f"global forward hooks are registered ({', '.join(global_hooks)}, by "
                        "torch.nn.modules.module.register_module_forward_hook or _pre_hook); they run on every module "
                        "and may change what it computes; remove them first")
+    if _global_backward_hooks(torch):
+        builder.refuse("the model", type(module).__name__,
+                       f"global backward hooks are registered ({'; '.join(_global_backward_hooks(torch))}); they run "
+                       "on every module and may change the gradient torch computes, so that refpattern's would not "
+                       "match it; remove them first (handle.remove())")
     for name, container in [("the model", module)] + [(f"{path!r}", child) for path, child in
                                                       module.named_modules() if path and type(child) is nn.Sequential]:
         if _hooks(container):
             builder.refuse(name, type(container).__name__, f"has forward hooks ({', '.join(_hooks(container))}), "
                                                            "which may change what it computes; remove them first")
+        _refuse_hooks(builder, name, type(container).__name__, container, check_forward=False)
     for index, (name, child) in enumerate(_leaves(torch, module)):
         kind = type(child).__name__
         position, description = f"layer {index} ({name!r})", repr(child)
-        if _hooks(child) and not kind.startswith("Lazy"):  # a lazy module's own hook: refused below as lazy
-            builder.refuse(position, description, f"has forward hooks ({', '.join(_hooks(child))}), which may change "
-                                                  "what it computes (weight_norm and spectral_norm work by hooks too); "
-                                                  "remove them first")
+        # a lazy module's own forward hook: refused below as lazy
+        _refuse_hooks(builder, position, description, child, check_forward=not kind.startswith("Lazy"))
         if type(child) is nn.Conv2d:
             _conv2d(torch, builder, child, position, description)
         elif type(child) is nn.Linear:
