@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from refpattern.experiments.intervals import ABOVE, paired_difference, side_of, t_interval
+from refpattern.experiments.intervals import ABOVE, BELOW, paired_difference, side_of, t_interval
 from refpattern.experiments.ledger import HOLDS, UNRESOLVED
 
 BASE = np.array([0.31, -0.28, 0.35, 0.30, 0.33])
@@ -78,10 +78,46 @@ def test_paired_difference_refuses_complex_and_names_the_argument():
         paired_difference([1.0, 2.0], np.array([1.0, 1j]))
 
 
-def test_paired_difference_of_two_infinities_is_undefined_and_left_out():
-    interval = paired_difference([math.inf, 1.0, 2.0, 4.0], [math.inf, 0.0, 0.0, 1.0])
-    assert interval.n == 3
-    assert (interval.mean, interval.low, interval.high) == pytest.approx(scipy_interval([1.0, 2.0, 3.0]), rel=1e-12)
+# --- intervals: a seed whose measurement overflowed ------------------------------------------------
+def test_an_infinite_value_leaves_no_interval_and_is_counted_not_dropped():
+    # the four finite values alone give a tight interval wholly above 0.1; the seed that overflowed
+    # makes the spread infinite (sd = inf), so nothing can be said at this confidence
+    tight = t_interval([0.30, 0.31, 0.29, 0.30])
+    assert side_of(tight, 0.1, ABOVE) == HOLDS
+    interval = t_interval([0.30, 0.31, math.inf, 0.29, 0.30])
+    assert (interval.mean, interval.low, interval.high) == (math.inf, -math.inf, math.inf)
+    assert interval.n == 4 and interval.infinite == 1
+    assert side_of(interval, 0.1, ABOVE) == UNRESOLVED and side_of(interval, 0.1, BELOW) == UNRESOLVED
+    assert interval.text() == "inf [n/a: 1 of 5 seeds infinite]"
+    data = interval.to_json()
+    assert data["infinite"] == 1 and data["n"] == 4 and data["mean"] is None and data["values"][2] is None
+
+
+def test_infinities_of_both_signs_have_no_mean_and_only_infinities_are_not_n_a():
+    mixed = t_interval([-math.inf, 1.0, math.inf, math.nan])
+    assert math.isnan(mixed.mean) and (mixed.low, mixed.high) == (-math.inf, math.inf)
+    assert mixed.n == 1 and mixed.infinite == 2 and mixed.text() == "nan [n/a: 2 of 4 seeds infinite]"
+    only = t_interval([-math.inf, -math.inf])
+    assert only.n == 0 and only.mean == -math.inf and only.text() == "-inf [n/a: 2 of 2 seeds infinite]"
+    assert side_of(only, 0.0, BELOW) == UNRESOLVED
+
+
+def test_nan_is_still_left_out_and_not_counted_as_infinite():
+    interval = t_interval([0.31, math.nan, -0.28, 0.35, 0.30, 0.33])
+    assert interval.n == 5 and interval.infinite == 0 and interval.to_json()["infinite"] == 0
+    assert (interval.mean, interval.low, interval.high) == pytest.approx(scipy_interval(BASE), rel=1e-12)
+
+
+def test_paired_difference_counts_a_seed_where_either_side_overflowed():
+    # inf − inf is NaN, but it is a seed whose measurements diverged, not an undefined number
+    both = paired_difference([math.inf, 1.0, 2.0, 4.0], [math.inf, 0.0, 0.0, 1.0])
+    assert both.infinite == 1 and both.n == 3 and math.isnan(both.mean)
+    assert (both.low, both.high) == (-math.inf, math.inf) and side_of(both, 0.0, ABOVE) == UNRESOLVED
+    one = paired_difference([1.0, 2.0, 4.0], [0.0, -math.inf, 1.0])
+    assert one.infinite == 1 and one.mean == math.inf and one.text() == "inf [n/a: 1 of 3 seeds infinite]"
+    finite = paired_difference([1.0, 2.0, 4.0, 5.0], [0.0, 0.0, 1.0, 5.0])
+    assert finite.infinite == 0
+    assert (finite.mean, finite.low, finite.high) == pytest.approx(scipy_interval([1.0, 2.0, 3.0, 0.0]), rel=1e-12)
 
 
 # --- verdicts: thresholds that are not numbers ------------------------------------------------------
