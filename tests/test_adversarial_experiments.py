@@ -4,6 +4,7 @@ type.  Each test checks a number against an independent computation, or that a r
 argument."""
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -33,6 +34,27 @@ def test_t_interval_at_extreme_magnitudes_equals_scipy_at_unit_scale(scale):
     assert interval.n == 5
     assert (interval.mean, interval.low, interval.high) == pytest.approx(tuple(expected), rel=rel)
     assert interval.low < interval.mean < interval.high
+
+
+@pytest.mark.parametrize("scale", [1e300, 1e-300])
+def test_interval_text_keeps_four_significant_digits_at_extreme_magnitudes(scale):
+    # fixed point printed 300 digits at 1e300 and "0.000 [0.000, 0.000]" at 1e-300
+    text = t_interval(scale * BASE).text()
+    numbers = re.fullmatch(r"(\S+) \[(\S+), (\S+)\]", text).groups()
+    assert len(text) < 40 and all(re.fullmatch(r"-?\d\.\d{3}e[+-]\d{3}", x) for x in numbers), text
+    expected = scale * np.array(scipy_interval(BASE))
+    assert [float(x) for x in numbers] == pytest.approx(list(expected), rel=5e-4)  # rounded to 4 digits
+    assert t_interval([2 * scale]).text() == f"{2 * scale:.3e} [n/a]"  # a mean without an interval too
+
+
+def test_interval_text_of_ordinary_values_is_fixed_point_with_three_decimals():
+    mean, low, high = scipy_interval(BASE)
+    assert t_interval(BASE).text() == f"{mean:.3f} [{low:.3f}, {high:.3f}]"
+    assert t_interval(BASE).text(2) == f"{mean:.2f} [{low:.2f}, {high:.2f}]"
+    assert t_interval([0.0, 0.0, 0.0]).text() == "0.000 [0.000, 0.000]"
+    # one notation for the interval, chosen by its largest number: a mean near 0 stays fixed point
+    mean, low, high = scipy_interval([1e-4, -1e-4, 0.05, -0.05])
+    assert t_interval([1e-4, -1e-4, 0.05, -0.05]).text() == f"0.000 [{low:.3f}, {high:.3f}]"
 
 
 def test_a_spread_of_1e_minus_300_is_not_reported_as_significant():

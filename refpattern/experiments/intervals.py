@@ -41,6 +41,10 @@ from refpattern.network.validation import check_count, check_level, check_seed
 CONFIDENCE = 0.95
 """Coverage of every interval in the reports (two-sided)."""
 
+FIXED_POINT_LIMIT = 1e6
+"""Magnitude from which :meth:`Interval.text` writes numbers in scientific notation (as it does
+below ``10^−digits``, where fixed point would print zeros)."""
+
 ABOVE, BELOW = "above", "below"
 """The two sides a statement can put a number on (:func:`side_of`)."""
 
@@ -79,15 +83,22 @@ class Interval:
 
     def text(self, digits: int = 3) -> str:
         """``"0.312 [0.290, 0.334]"``; ``"0.312 [n/a]"`` without an interval; ``"n/a"`` without values;
-        ``"inf [n/a: 1 of 5 seeds infinite]"`` when some seed's value is infinite."""
+        ``"inf [n/a: 1 of 5 seeds infinite]"`` when some seed's value is infinite.
+
+        Fixed point with ``digits`` decimals while the largest finite magnitude ``m`` of the mean and
+        bounds is 0 or ``10^−digits ≤ m <`` :data:`FIXED_POINT_LIMIT`; outside that range all three
+        in scientific notation with ``digits`` decimals (``"1.620e+299 [-1.6e+300, …]"``), so that
+        they keep ``digits + 1`` significant digits at any magnitude (``docs/conventions.md#interval-text``).
+        """
         if self.n == 0 and self.infinite == 0:
             return "n/a"
-        mean = _number(self.mean, digits)
+        style = _style([self.mean, self.low, self.high], digits)
+        mean = _number(self.mean, digits, style)
         if self.infinite:
             return f"{mean} [n/a: {self.infinite} of {len(self.values)} seeds infinite]"
         if not (math.isfinite(self.low) and math.isfinite(self.high)):
             return f"{mean} [n/a]"
-        return f"{mean} [{_number(self.low, digits)}, {_number(self.high, digits)}]"
+        return f"{mean} [{_number(self.low, digits, style)}, {_number(self.high, digits, style)}]"
 
     def to_json(self) -> dict:
         def plain(x):
@@ -97,8 +108,16 @@ class Interval:
                 "level": self.level, "values": [plain(float(v)) for v in self.values], "infinite": self.infinite}
 
 
-def _number(x: float, digits: int) -> str:
-    text = f"{x:.{digits}f}"
+def _style(numbers, digits: int) -> str:
+    """``"f"`` (fixed point) when the largest finite magnitude of ``numbers`` is 0 or in
+    ``[10^−digits, FIXED_POINT_LIMIT)``, else ``"e"``: one notation for an interval's three numbers."""
+    largest = max((abs(x) for x in numbers if math.isfinite(x)), default=0.0)
+    return "f" if largest == 0 or 10.0 ** -digits <= largest < FIXED_POINT_LIMIT else "e"
+
+
+def _number(x: float, digits: int, style: str) -> str:
+    """``x`` with ``digits`` decimals in format ``style``; a value that rounds to zero has no minus sign."""
+    text = f"{x:.{digits}{style}}"
     return text[1:] if text.startswith("-") and float(text) == 0 else text
 
 
