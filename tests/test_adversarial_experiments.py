@@ -193,6 +193,40 @@ def test_rescaled_equivalent_refuses_factors_that_are_not_positive_finite_number
         rescaled_equivalent(small_mlp(), 0, factor)
 
 
+@pytest.mark.parametrize("factor", [1e-320, 1e-307, 1e307])
+def test_rescaled_equivalent_refuses_factors_that_push_the_weights_out_of_the_normal_range(factor):
+    # 1e-320 (subnormal) overflowed the divided weights and Dense refused them without naming factor;
+    # 1e-307 made the first layer's weights subnormal and was accepted silently; 1e307 overflows them
+    from refpattern.experiments.surgery import rescaled_equivalent
+
+    expected = rf"rescaled_equivalent factor: .*normal range .*; got {re.escape(repr(factor))}$"
+    with pytest.raises(ValueError, match=expected):
+        rescaled_equivalent(small_mlp(), 0, factor)
+
+
+def test_rescaled_equivalent_names_the_factors_these_weights_allow():
+    from refpattern.experiments.surgery import rescaled_equivalent
+
+    net = small_mlp()
+    with pytest.raises(ValueError) as refusal:
+        rescaled_equivalent(net, 0, 1e-320)
+    lowest, highest = (float(x) for x in re.search(r"about \[(\S+), (\S+)\]", str(refusal.value)).groups())
+    low, high = net.layers[net.kernel_indices[0]], net.layers[net.kernel_indices[1]]
+    up = np.abs(np.concatenate([low.weight.ravel(), low.bias.ravel()]))
+    tiny, largest = np.finfo(np.float64).tiny, np.finfo(np.float64).max
+    # independently: the smallest entry times factor stays normal, the largest divided entry stays finite, …
+    assert lowest == pytest.approx(max(tiny / up.min(), np.abs(high.weight).max() / largest), rel=1e-3)
+    assert highest == pytest.approx(min(largest / up.max(), np.abs(high.weight).min() / tiny), rel=1e-3)
+    for factor in (lowest * 1.01, highest / 1.01):   # … and just inside the range every entry does
+        rebuilt = rescaled_equivalent(net, 0, factor)
+        for layer in (rebuilt.layers[rebuilt.kernel_indices[0]], rebuilt.layers[rebuilt.kernel_indices[1]]):
+            magnitudes = np.abs(np.concatenate([layer.weight.ravel(), layer.bias.ravel()]))
+            assert np.all((magnitudes >= tiny) & (magnitudes <= largest))
+    for factor in (lowest / 1.01, highest * 1.01):
+        with pytest.raises(ValueError, match="rescaled_equivalent factor"):
+            rescaled_equivalent(net, 0, factor)
+
+
 @pytest.mark.parametrize("unit, error, match", [(6, ValueError, "has 6 units"), (-1, ValueError, "int >= 0"),
                                                 (True, TypeError, "int >= 0"), (1.0, TypeError, "int >= 0")])
 def test_split_unit_equivalent_refuses_a_unit_out_of_range_by_name(unit, error, match):
