@@ -4,12 +4,13 @@ type.  Each test checks a number against an independent computation, or that a r
 argument."""
 
 import math
+import re
 
 import numpy as np
 import pytest
 from scipy import stats
 
-from refpattern.experiments.intervals import ABOVE, paired_difference, side_of, t_interval
+from refpattern.experiments.intervals import ABOVE, BELOW, paired_difference, side_of, t_interval
 from refpattern.experiments.ledger import HOLDS, UNRESOLVED
 
 BASE = np.array([0.31, -0.28, 0.35, 0.30, 0.33])
@@ -33,6 +34,27 @@ def test_t_interval_at_extreme_magnitudes_equals_scipy_at_unit_scale(scale):
     assert interval.n == 5
     assert (interval.mean, interval.low, interval.high) == pytest.approx(tuple(expected), rel=rel)
     assert interval.low < interval.mean < interval.high
+
+
+@pytest.mark.parametrize("scale", [1e300, 1e-300])
+def test_interval_text_keeps_four_significant_digits_at_extreme_magnitudes(scale):
+    # fixed point printed 300 digits at 1e300 and "0.000 [0.000, 0.000]" at 1e-300
+    text = t_interval(scale * BASE).text()
+    numbers = re.fullmatch(r"(\S+) \[(\S+), (\S+)\]", text).groups()
+    assert len(text) < 40 and all(re.fullmatch(r"-?\d\.\d{3}e[+-]\d{3}", x) for x in numbers), text
+    expected = scale * np.array(scipy_interval(BASE))
+    assert [float(x) for x in numbers] == pytest.approx(list(expected), rel=5e-4)  # rounded to 4 digits
+    assert t_interval([2 * scale]).text() == f"{2 * scale:.3e} [n/a]"  # a mean without an interval too
+
+
+def test_interval_text_of_ordinary_values_is_fixed_point_with_three_decimals():
+    mean, low, high = scipy_interval(BASE)
+    assert t_interval(BASE).text() == f"{mean:.3f} [{low:.3f}, {high:.3f}]"
+    assert t_interval(BASE).text(2) == f"{mean:.2f} [{low:.2f}, {high:.2f}]"
+    assert t_interval([0.0, 0.0, 0.0]).text() == "0.000 [0.000, 0.000]"
+    # one notation for the interval, chosen by its largest number: a mean near 0 stays fixed point
+    mean, low, high = scipy_interval([1e-4, -1e-4, 0.05, -0.05])
+    assert t_interval([1e-4, -1e-4, 0.05, -0.05]).text() == f"0.000 [{low:.3f}, {high:.3f}]"
 
 
 def test_a_spread_of_1e_minus_300_is_not_reported_as_significant():
@@ -78,10 +100,46 @@ def test_paired_difference_refuses_complex_and_names_the_argument():
         paired_difference([1.0, 2.0], np.array([1.0, 1j]))
 
 
-def test_paired_difference_of_two_infinities_is_undefined_and_left_out():
-    interval = paired_difference([math.inf, 1.0, 2.0, 4.0], [math.inf, 0.0, 0.0, 1.0])
-    assert interval.n == 3
-    assert (interval.mean, interval.low, interval.high) == pytest.approx(scipy_interval([1.0, 2.0, 3.0]), rel=1e-12)
+# --- intervals: a seed whose measurement overflowed ------------------------------------------------
+def test_an_infinite_value_leaves_no_interval_and_is_counted_not_dropped():
+    # the four finite values alone give a tight interval wholly above 0.1; the seed that overflowed
+    # makes the spread infinite (sd = inf), so nothing can be said at this confidence
+    tight = t_interval([0.30, 0.31, 0.29, 0.30])
+    assert side_of(tight, 0.1, ABOVE) == HOLDS
+    interval = t_interval([0.30, 0.31, math.inf, 0.29, 0.30])
+    assert (interval.mean, interval.low, interval.high) == (math.inf, -math.inf, math.inf)
+    assert interval.n == 4 and interval.infinite == 1
+    assert side_of(interval, 0.1, ABOVE) == UNRESOLVED and side_of(interval, 0.1, BELOW) == UNRESOLVED
+    assert interval.text() == "inf [n/a: 1 of 5 seeds infinite]"
+    data = interval.to_json()
+    assert data["infinite"] == 1 and data["n"] == 4 and data["mean"] is None and data["values"][2] is None
+
+
+def test_infinities_of_both_signs_have_no_mean_and_only_infinities_are_not_n_a():
+    mixed = t_interval([-math.inf, 1.0, math.inf, math.nan])
+    assert math.isnan(mixed.mean) and (mixed.low, mixed.high) == (-math.inf, math.inf)
+    assert mixed.n == 1 and mixed.infinite == 2 and mixed.text() == "nan [n/a: 2 of 4 seeds infinite]"
+    only = t_interval([-math.inf, -math.inf])
+    assert only.n == 0 and only.mean == -math.inf and only.text() == "-inf [n/a: 2 of 2 seeds infinite]"
+    assert side_of(only, 0.0, BELOW) == UNRESOLVED
+
+
+def test_nan_is_still_left_out_and_not_counted_as_infinite():
+    interval = t_interval([0.31, math.nan, -0.28, 0.35, 0.30, 0.33])
+    assert interval.n == 5 and interval.infinite == 0 and interval.to_json()["infinite"] == 0
+    assert (interval.mean, interval.low, interval.high) == pytest.approx(scipy_interval(BASE), rel=1e-12)
+
+
+def test_paired_difference_counts_a_seed_where_either_side_overflowed():
+    # inf − inf is NaN, but it is a seed whose measurements diverged, not an undefined number
+    both = paired_difference([math.inf, 1.0, 2.0, 4.0], [math.inf, 0.0, 0.0, 1.0])
+    assert both.infinite == 1 and both.n == 3 and math.isnan(both.mean)
+    assert (both.low, both.high) == (-math.inf, math.inf) and side_of(both, 0.0, ABOVE) == UNRESOLVED
+    one = paired_difference([1.0, 2.0, 4.0], [0.0, -math.inf, 1.0])
+    assert one.infinite == 1 and one.mean == math.inf and one.text() == "inf [n/a: 1 of 3 seeds infinite]"
+    finite = paired_difference([1.0, 2.0, 4.0, 5.0], [0.0, 0.0, 1.0, 5.0])
+    assert finite.infinite == 0
+    assert (finite.mean, finite.low, finite.high) == pytest.approx(scipy_interval([1.0, 2.0, 3.0, 0.0]), rel=1e-12)
 
 
 # --- verdicts: thresholds that are not numbers ------------------------------------------------------
@@ -133,6 +191,40 @@ def test_rescaled_equivalent_refuses_factors_that_are_not_positive_finite_number
 
     with pytest.raises(error, match="rescaled_equivalent factor"):
         rescaled_equivalent(small_mlp(), 0, factor)
+
+
+@pytest.mark.parametrize("factor", [1e-320, 1e-307, 1e307])
+def test_rescaled_equivalent_refuses_factors_that_push_the_weights_out_of_the_normal_range(factor):
+    # 1e-320 (subnormal) overflowed the divided weights and Dense refused them without naming factor;
+    # 1e-307 made the first layer's weights subnormal and was accepted silently; 1e307 overflows them
+    from refpattern.experiments.surgery import rescaled_equivalent
+
+    expected = rf"rescaled_equivalent factor: .*normal range .*; got {re.escape(repr(factor))}$"
+    with pytest.raises(ValueError, match=expected):
+        rescaled_equivalent(small_mlp(), 0, factor)
+
+
+def test_rescaled_equivalent_names_the_factors_these_weights_allow():
+    from refpattern.experiments.surgery import rescaled_equivalent
+
+    net = small_mlp()
+    with pytest.raises(ValueError) as refusal:
+        rescaled_equivalent(net, 0, 1e-320)
+    lowest, highest = (float(x) for x in re.search(r"about \[(\S+), (\S+)\]", str(refusal.value)).groups())
+    low, high = net.layers[net.kernel_indices[0]], net.layers[net.kernel_indices[1]]
+    up = np.abs(np.concatenate([low.weight.ravel(), low.bias.ravel()]))
+    tiny, largest = np.finfo(np.float64).tiny, np.finfo(np.float64).max
+    # independently: the smallest entry times factor stays normal, the largest divided entry stays finite, …
+    assert lowest == pytest.approx(max(tiny / up.min(), np.abs(high.weight).max() / largest), rel=1e-3)
+    assert highest == pytest.approx(min(largest / up.max(), np.abs(high.weight).min() / tiny), rel=1e-3)
+    for factor in (lowest * 1.01, highest / 1.01):   # … and just inside the range every entry does
+        rebuilt = rescaled_equivalent(net, 0, factor)
+        for layer in (rebuilt.layers[rebuilt.kernel_indices[0]], rebuilt.layers[rebuilt.kernel_indices[1]]):
+            magnitudes = np.abs(np.concatenate([layer.weight.ravel(), layer.bias.ravel()]))
+            assert np.all((magnitudes >= tiny) & (magnitudes <= largest))
+    for factor in (lowest / 1.01, highest * 1.01):
+        with pytest.raises(ValueError, match="rescaled_equivalent factor"):
+            rescaled_equivalent(net, 0, factor)
 
 
 @pytest.mark.parametrize("unit, error, match", [(6, ValueError, "has 6 units"), (-1, ValueError, "int >= 0"),

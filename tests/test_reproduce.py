@@ -63,7 +63,8 @@ def test_html_is_self_contained_and_every_claim_sits_under_its_figure(report):
             assert page.index(f'id="figure-{claim["figure"]}"') < card  # the figure comes first
         text = page[card:page.index("</div></div>", card)]
         assert "rule" in text and VERDICT_TEXT[claim["verdict"]] in text
-        assert re.search(r"\[-?\d+\.\d+, -?\d+\.\d+\]|\[n/a\]", text), claim["key"]   # an interval
+        number = r"-?\d+\.\d+(?:e[+-]\d+)?"  # fixed point, or scientific outside 1e-3 … 1e6
+        assert re.search(rf"\[{number}, {number}\]|\[n/a[]:]", text), claim["key"]   # an interval
 
 
 def test_json_has_a_verdict_and_the_per_seed_numbers_of_every_claim(report):

@@ -18,6 +18,12 @@ the whole interval lies on its side of the threshold, fails when the whole inter
 the other side, and is *unresolved* when the interval contains the threshold — more seeds
 would be needed to tell.  With fewer than two finite values there is no interval (it is
 ``(−inf, inf)``) and every comparison is unresolved.
+
+Undefined values (NaN, e.g. the correlation of a constant map) are left out.  An infinite value
+(a measurement that overflowed in its seed) is not: it makes the spread infinite, so there is no
+interval (``(−inf, inf)``, every comparison unresolved), the mean is that infinity (NaN when both
+signs occur), and :attr:`Interval.infinite` counts such seeds, which the text and the JSON show
+(``docs/math.md#repetition-infinite``).
 """
 
 from __future__ import annotations
@@ -35,6 +41,10 @@ from refpattern.network.validation import check_count, check_level, check_seed
 CONFIDENCE = 0.95
 """Coverage of every interval in the reports (two-sided)."""
 
+FIXED_POINT_LIMIT = 1e6
+"""Magnitude from which :meth:`Interval.text` writes numbers in scientific notation (as it does
+below ``10^−digits``, where fixed point would print zeros)."""
+
 ABOVE, BELOW = "above", "below"
 """The two sides a statement can put a number on (:func:`side_of`)."""
 
@@ -46,13 +56,17 @@ class Interval:
     Attributes
     ----------
     mean, low, high : float
-        ``x̄`` and ``x̄ ∓ t·sd/√n`` (``±inf`` with fewer than two values; NaN with none).
+        ``x̄`` and ``x̄ ∓ t·sd/√n`` (``±inf`` with fewer than two finite values or any infinite one;
+        NaN with no value at all).
     n : int
         Finite values used (NaN values, e.g. an undefined correlation, are left out).
     level : float
         Coverage, e.g. 0.95.
     values : tuple of float
-        The per-seed values as given (NaN kept), in seed order.
+        The per-seed values as given (NaN and ±inf kept), in seed order.
+    infinite : int
+        Seeds whose value is infinite (overflowed); with any there is no interval, and ``mean`` is
+        ``±inf`` (NaN when both signs occur or a paired difference is ``inf − inf``).
     """
 
     mean: float
@@ -61,30 +75,49 @@ class Interval:
     n: int
     level: float
     values: tuple
+    infinite: int = 0
 
     @property
     def half_width(self) -> float:
         return (self.high - self.low) / 2
 
     def text(self, digits: int = 3) -> str:
-        """``"0.312 [0.290, 0.334]"``; ``"0.312 [n/a]"`` without an interval; ``"n/a"`` without values."""
-        if self.n == 0:
+        """``"0.312 [0.290, 0.334]"``; ``"0.312 [n/a]"`` without an interval; ``"n/a"`` without values;
+        ``"inf [n/a: 1 of 5 seeds infinite]"`` when some seed's value is infinite.
+
+        Fixed point with ``digits`` decimals while the largest finite magnitude ``m`` of the mean and
+        bounds is 0 or ``10^−digits ≤ m <`` :data:`FIXED_POINT_LIMIT`; outside that range all three
+        in scientific notation with ``digits`` decimals (``"1.620e+299 [-1.6e+300, …]"``), so that
+        they keep ``digits + 1`` significant digits at any magnitude (``docs/conventions.md#interval-text``).
+        """
+        if self.n == 0 and self.infinite == 0:
             return "n/a"
-        mean = _number(self.mean, digits)
+        style = _style([self.mean, self.low, self.high], digits)
+        mean = _number(self.mean, digits, style)
+        if self.infinite:
+            return f"{mean} [n/a: {self.infinite} of {len(self.values)} seeds infinite]"
         if not (math.isfinite(self.low) and math.isfinite(self.high)):
             return f"{mean} [n/a]"
-        return f"{mean} [{_number(self.low, digits)}, {_number(self.high, digits)}]"
+        return f"{mean} [{_number(self.low, digits, style)}, {_number(self.high, digits, style)}]"
 
     def to_json(self) -> dict:
         def plain(x):
             return float(x) if math.isfinite(x) else None
 
         return {"mean": plain(self.mean), "low": plain(self.low), "high": plain(self.high), "n": self.n,
-                "level": self.level, "values": [plain(float(v)) for v in self.values]}
+                "level": self.level, "values": [plain(float(v)) for v in self.values], "infinite": self.infinite}
 
 
-def _number(x: float, digits: int) -> str:
-    text = f"{x:.{digits}f}"
+def _style(numbers, digits: int) -> str:
+    """``"f"`` (fixed point) when the largest finite magnitude of ``numbers`` is 0 or in
+    ``[10^−digits, FIXED_POINT_LIMIT)``, else ``"e"``: one notation for an interval's three numbers."""
+    largest = max((abs(x) for x in numbers if math.isfinite(x)), default=0.0)
+    return "f" if largest == 0 or 10.0 ** -digits <= largest < FIXED_POINT_LIMIT else "e"
+
+
+def _number(x: float, digits: int, style: str) -> str:
+    """``x`` with ``digits`` decimals in format ``style``; a value that rounds to zero has no minus sign."""
+    text = f"{x:.{digits}{style}}"
     return text[1:] if text.startswith("-") and float(text) == 0 else text
 
 
@@ -92,10 +125,24 @@ def t_interval(values, level: float = CONFIDENCE) -> Interval:
     """The mean of ``values`` (one per seed; NaN left out) with its Student-t interval of coverage ``level``.
 
     ``x̄ ± t_{(1+level)/2, n−1}·sd/√n``; all values equal give a zero-width interval; one value
-    gives ``(−inf, inf)``; none gives NaN throughout.
+    gives ``(−inf, inf)``; none gives NaN throughout.  An infinite value (an overflow in its seed)
+    is not left out: the spread is then infinite, so the interval is ``(−inf, inf)``, the mean is
+    that infinity (NaN with both signs) and ``infinite`` counts those seeds.
     """
     level = check_level(level, "t_interval level", 0.0, 1.0, low_open=True)
     raw = _real_values(values, "t_interval values")
+    return _interval(raw, level, np.isinf(raw))
+
+
+def _interval(raw: np.ndarray, level: float, infinite: np.ndarray) -> Interval:
+    """:func:`t_interval` of the float64 values ``raw``, where the seeds marked in ``infinite``
+    overflowed (their value is ``±inf``, or NaN for a difference ``inf − inf``)."""
+    count = int(np.count_nonzero(infinite))
+    if count:  # an infinite spread: no interval; the mean is the infinities' sign when they agree
+        signs = np.sign(raw[infinite])
+        mean = float(signs[0]) * math.inf if np.all(signs == signs[0]) else math.nan
+        return Interval(mean, -math.inf, math.inf, int(np.count_nonzero(np.isfinite(raw))), level,
+                        tuple(raw.tolist()), count)
     finite = raw[np.isfinite(raw)]
     n = int(finite.size)
     if n == 0:
@@ -137,9 +184,10 @@ def paired_difference(a, b, level: float = CONFIDENCE) -> Interval:
     """The interval of ``a_s − b_s`` over seeds ``s`` (both measured on the same seeds)."""
     if np.shape(a) != np.shape(b):
         raise ValueError(f"paired_difference: one value per seed for both, got shapes {np.shape(a)} and {np.shape(b)}")
+    level = check_level(level, "paired_difference level", 0.0, 1.0, low_open=True)
     a, b = _real_values(a, "paired_difference a"), _real_values(b, "paired_difference b")
-    with np.errstate(invalid="ignore"):  # inf − inf: an undefined difference (NaN), left out like any other
-        return t_interval(a - b, level)
+    with np.errstate(invalid="ignore"):  # inf − inf is NaN, but that seed overflowed: counted as infinite
+        return _interval(a - b, level, np.isinf(a) | np.isinf(b))
 
 
 def side_of(interval: Interval, threshold: float, side: str) -> str:
@@ -148,7 +196,7 @@ def side_of(interval: Interval, threshold: float, side: str) -> str:
     ``"holds"`` when the whole interval is strictly on that side, ``"fails"`` when it is strictly
     on the other side or is the single point ``threshold`` (every seed gave exactly the threshold:
     the strict statement is false for sure), ``"unresolved"`` when it contains ``threshold`` (or
-    there is no interval).
+    there is no interval: fewer than two finite values, or an infinite one).
     """
     if not isinstance(interval, Interval):
         raise TypeError(f"side_of: interval must be an Interval (t_interval's result), got {type(interval).__name__}")
@@ -158,7 +206,7 @@ def side_of(interval: Interval, threshold: float, side: str) -> str:
         raise ValueError("side_of: threshold must be a number, got NaN (no side of it can hold)")
     if side not in (ABOVE, BELOW):
         raise ValueError(f"side_of: side must be {ABOVE!r} or {BELOW!r}, got {side!r}")
-    if interval.n == 0 or math.isnan(interval.low) or math.isnan(interval.high):
+    if interval.n == 0 or interval.infinite or math.isnan(interval.low) or math.isnan(interval.high):
         return UNRESOLVED
     if interval.low == interval.high == threshold:
         return FAILS

@@ -85,13 +85,46 @@ def _next_kernel(net, kernel: int):
 
 def rescaled_equivalent(net, kernel: int = 0, factor: float = 4.0):
     """Equivalent network: kernel layer ``kernel`` (weights and bias) times ``factor > 0``, the
-    next kernel layer's weights divided by it.  ``ReLU(αz) = α·ReLU(z)`` for ``α > 0``."""
+    next kernel layer's weights divided by it.  ``ReLU(αz) = α·ReLU(z)`` for ``α > 0``.
+
+    ``factor`` must be a finite number > 0 that keeps every rescaled weight and bias within
+    float64's normal range ``[2⁻¹⁰²², max]`` (an entry that was normal may not overflow, become
+    subnormal or vanish: the rebuild would no longer compute the same function); else a
+    ``ValueError`` naming ``factor``, the range these layers allow and the value given.
+    """
     factor = check_level(factor, "rescaled_equivalent factor", 0.0, low_open=True)
     index, above = _next_kernel(net, kernel)
+    low, high = net.layers[index], net.layers[above]
+    with np.errstate(over="ignore", under="ignore"):  # checked just below, by name
+        weight, bias, outgoing = low.weight * factor, low.bias * factor, high.weight / factor
+    _check_normal_range(factor, kernel, [(low.weight, weight), (low.bias, bias)], (high.weight, outgoing))
     layers = list(net.layers)
-    layers[index] = layers[index].with_parameters(layers[index].weight * factor, layers[index].bias * factor)
-    layers[above] = layers[above].with_parameters(layers[above].weight / factor, layers[above].bias)
+    layers[index] = low.with_parameters(weight, bias)
+    layers[above] = high.with_parameters(outgoing, high.bias)
     return net.with_layers(layers)
+
+
+def _check_normal_range(factor: float, kernel: int, multiplied: list, divided: tuple) -> None:
+    """Refuse ``factor`` when a ``(before, after)`` pair of parameter arrays (``multiplied``: the
+    ones times ``factor``; ``divided``: the one divided by it) has an entry that was normal and is
+    no longer (subnormal or 0), or one that became infinite."""
+    tiny, largest = float(np.finfo(np.float64).tiny), float(np.finfo(np.float64).max)
+    outside = [np.isinf(after) | ((np.abs(before) >= tiny) & (np.abs(after) < tiny)) for before, after in
+            [*multiplied, divided]]
+    if not any(np.any(entries) for entries in outside):
+        return
+
+    def normal(array):
+        magnitudes = np.abs(array).ravel()
+        return magnitudes[magnitudes >= tiny]
+
+    up, down = np.concatenate([normal(before) for before, _ in multiplied]), normal(divided[0])
+    lowest = max(tiny / up.min(initial=largest), down.max(initial=0.0) / largest)
+    highest = min(largest / up.max(initial=tiny), down.min(initial=largest) / tiny)
+    raise ValueError(f"rescaled_equivalent factor: expected a finite number > 0 that keeps the weights and biases "
+                     f"of kernel layers {kernel} (times factor) and {kernel + 1} (divided by it) within float64's "
+                     f"normal range [{tiny:.4g}, {largest:.4g}], for these layers about [{lowest:.4g}, {highest:.4g}]; "
+                     f"got {factor!r}")
 
 
 def split_unit_equivalent(net, kernel: int = 0, unit: int = 0):
