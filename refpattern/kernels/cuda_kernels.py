@@ -36,12 +36,16 @@ except ImportError as error:  # pragma: no cover - depends on the installation
 else:
     _CUDA_IMPORT_ERROR = None
 
-__all__ = ["CONV_THREADS_PER_BLOCK", "GEMM_TILE", "conv2d_forward", "cuda", "gemm_at_b", "require_cuda"]
+__all__ = ["CONV_THREADS_PER_BLOCK", "GEMM_TILE", "MAX_GRID_YZ", "conv2d_forward", "cuda", "gemm_at_b",
+           "grid_y_launches", "require_cuda"]
 
 #: threads per block of the convolution kernel (1-D launch over all output elements)
 CONV_THREADS_PER_BLOCK = 128
 #: side of the square shared-memory tiles of :func:`gemm_at_b` (blocks of TILE x TILE threads)
 GEMM_TILE = 16
+#: most blocks a launch may have along grid axes y and z (CUDA's limit on every device since compute
+#: capability 3.0; along x it is 2³¹ − 1)
+MAX_GRID_YZ = 65535
 
 _ADVICE = (
     'Use backend="numba" or backend="numpy" instead, or set NUMBA_ENABLE_CUDASIM=1 before '
@@ -68,6 +72,16 @@ def _cuda_jit(function):
     """``cuda.jit`` when numba.cuda imported (compilation is lazy, at the first launch);
     otherwise the plain function, which :func:`require_cuda` never lets anyone launch."""
     return cuda.jit(function) if cuda is not None else function
+
+
+def grid_y_launches(n_tiles: int, max_blocks: int):
+    """Split ``n_tiles`` output tiles along grid axis y into launches of at most ``max_blocks`` blocks.
+
+    Yields ``(first_tile, blocks)`` per launch, in order: the launches cover the tiles ``[0, n_tiles)``
+    exactly once (``docs/backends.md#cuda-grid``).  The kernel adds ``first_tile`` to ``blockIdx.y``.
+    """
+    for first_tile in range(0, n_tiles, max_blocks):
+        yield first_tile, min(max_blocks, n_tiles - first_tile)
 
 
 # --------------------------------------------------------------------------------------
