@@ -35,11 +35,19 @@ class RecordedKernel:
         return lambda *args: self.launches.append((self.name, griddim + (1,) * (3 - len(griddim)), args))
 
 
+class HostDeviceArray(np.ndarray):
+    """A host array standing in for a device array: ``copy_to_host`` returns a copy."""
+
+    def copy_to_host(self):
+        return np.array(self)
+
+
 @pytest.fixture
 def recorded_launches(monkeypatch):
     """Host arrays for device arrays and recording kernels in both CUDA modules; yields the launch list."""
-    fake_cuda = types.SimpleNamespace(device_array=lambda shape, dtype=np.float64: np.zeros(shape, dtype),
-                                      to_device=lambda array: np.array(array), is_available=lambda: True)
+    fake_cuda = types.SimpleNamespace(
+        device_array=lambda shape, dtype=np.float64: np.zeros(shape, dtype).view(HostDeviceArray),
+        to_device=lambda array: np.array(array).view(HostDeviceArray), is_available=lambda: True)
     launches = []
     for module, names in ((cuda_kernels, ("_conv2d_forward_kernel", "_gemm_at_b_kernel")),
                           (cuda_statistics, ("_shifted_outputs_kernel", "_statistics_kernel", "_column_sums_kernel"))):
@@ -155,6 +163,19 @@ def test_cuda_statistics_of_a_layer_with_millions_of_columns_stay_within_the_gri
         for m_begin in chunks:
             chunk_launches = [launch for launch in launches if launch[2][12] == m_begin]
             assert covered_tile_starts(chunk_launches, "_statistics_kernel", 13, tile) == list(range(0, n_right, tile))
+
+
+def test_cuda_gemm_with_millions_of_output_rows_stays_within_the_grid(recorded_launches):
+    """``gemm_at_b`` puts the rows ``D`` of ``a.T @ b`` along grid y in tiles of 16: ``D = 2·10⁶`` rows are
+    125 000 tiles, which must be launched in several launches covering each row tile exactly once, in order."""
+    d, f = 2_000_000, 3
+    a = np.broadcast_to(np.zeros(1), (1, d))
+    b = np.broadcast_to(np.zeros(1), (1, f))
+    cuda_kernels.gemm_at_b(a, b)
+    assert_within_grid_limits(recorded_launches)
+    assert {griddim[0] for _, griddim, _ in recorded_launches} == {math.ceil(f / cuda_kernels.GEMM_TILE)}
+    tile = cuda_kernels.GEMM_TILE
+    assert covered_tile_starts(recorded_launches, "_gemm_at_b_kernel", 2, tile) == list(range(0, d, tile))
 
 
 # --- the Numba CPU workers --------------------------------------------------------------------------------
