@@ -104,6 +104,16 @@ def test_gemm_at_b_matches_numpy(n, d, f):
     np.testing.assert_array_equal(b, b_before)
 
 
+
+def test_gemm_at_b_row_tiles_in_several_launches(monkeypatch):
+    """CUDA's limit of 65 535 blocks along grid y, lowered to 2: the 3 row tiles of D = 40 go in two launches
+    (tiles 0–1, then tile 2 with ``row_begin = 32``); the product is still ``a.T @ b``."""
+    monkeypatch.setattr(ck, "MAX_GRID_YZ", 2)
+    rng = np.random.default_rng(7)
+    a, b = rng.standard_normal((33, 40)), rng.standard_normal((33, 18))
+    scale = np.max(np.abs(a).T @ np.abs(b))
+    np.testing.assert_allclose(ck.gemm_at_b(a, b), a.T @ b, rtol=RTOL, atol=RTOL * scale)
+
 def test_backend_seam_and_delegated_kernels():
     """``get_backend("cuda")`` works here: the GPU convolution and statistics, the Numba CPU kernels
     for the rest, which match the reference."""

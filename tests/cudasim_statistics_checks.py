@@ -107,6 +107,19 @@ def test_dense(n, d, o):
     check(x, z, w, x.mean(axis=0), None, False, rows_per_split=8, max_chunk_elements=7 * o)
 
 
+
+def test_column_tiles_in_launches_of_one_block(monkeypatch):
+    """CUDA's limit of 65 535 blocks along grid y, lowered to 1: each column tile of ``R`` (3O = 198: four
+    tiles) and of ``P̃`` (D = 70: two tiles, for ``Σx̃x̃ᵀ``) in a launch of its own (``column_begin > 0``),
+    and chunks of observations one split long; the same sums."""
+    monkeypatch.setattr(cs, "MAX_GRID_YZ", 1)
+    n, d, o = 11, 70, 66
+    rng = np.random.default_rng(6)
+    x = rng.normal(-0.2, 1.5, (n, d))
+    w = rng.normal(size=(o, d))
+    z = x @ w.T + rng.normal(0, 2.0, o)
+    check(x, z, w, x.mean(axis=0), None, True, rows_per_split=8)
+
 @pytest.mark.parametrize("scale", [1.0, 1e200, 1e-200])
 def test_fit_statistics_through_the_cuda_backend(scale):
     """The whole path: ``fit_patterns(backend="cuda")`` equals the NumPy backend on a small net,

@@ -35,11 +35,19 @@ class RecordedKernel:
         return lambda *args: self.launches.append((self.name, griddim + (1,) * (3 - len(griddim)), args))
 
 
+class HostDeviceArray(np.ndarray):
+    """A host array standing in for a device array: ``copy_to_host`` returns a copy."""
+
+    def copy_to_host(self):
+        return np.array(self)
+
+
 @pytest.fixture
 def recorded_launches(monkeypatch):
     """Host arrays for device arrays and recording kernels in both CUDA modules; yields the launch list."""
-    fake_cuda = types.SimpleNamespace(device_array=lambda shape, dtype=np.float64: np.zeros(shape, dtype),
-                                      to_device=lambda array: np.array(array), is_available=lambda: True)
+    fake_cuda = types.SimpleNamespace(
+        device_array=lambda shape, dtype=np.float64: np.zeros(shape, dtype).view(HostDeviceArray),
+        to_device=lambda array: np.array(array).view(HostDeviceArray), is_available=lambda: True)
     launches = []
     for module, names in ((cuda_kernels, ("_conv2d_forward_kernel", "_gemm_at_b_kernel")),
                           (cuda_statistics, ("_shifted_outputs_kernel", "_statistics_kernel", "_column_sums_kernel"))):
@@ -114,6 +122,60 @@ def test_cuda_statistics_of_a_dense_layer_with_millions_of_inputs_stay_within_th
     grids = {name: griddim for name, griddim, _ in recorded_launches}
     assert grids["_statistics_kernel"][:2] == (math.ceil(d / cuda_statistics.TILE),
                                                math.ceil(3 * o / cuda_statistics.TILE))
+
+
+
+def covered_tile_starts(launches, name, begin_argument, tile):
+    """The first entry of every output tile that launches of ``name`` cover along grid y, in launch order: each
+    launch covers the ``griddim[1]`` tiles that start at its offset argument ``args[begin_argument]``."""
+    return [args[begin_argument] + tile * block for launched, griddim, args in launches if launched == name
+            for block in range(griddim[1])]
+
+
+@pytest.mark.parametrize("d, o, second_moment", [
+    pytest.param(3, 2_000_000, False, id="two-million-neurons"),  # ceil(3·O / 64) = 93 750 column tiles of R
+    pytest.param(4_200_000, 1, True, id="sum-xx-of-4.2-million-inputs"),  # ceil(D / 64) = 65 625 tiles of P̃
+])
+def test_cuda_statistics_of_a_layer_with_millions_of_columns_stay_within_the_grid(recorded_launches, d, o,
+                                                                                  second_moment):
+    """The statistics GEMM puts the columns of ``R = [Ỹ⊙(1 − G) | Ỹ⊙G | G]`` (3·O) or of ``R = P̃`` (D, for
+    ``Σx̃x̃ᵀ``) along grid y: more than 65 535 tiles of 64 (a Dense layer of 2 million neurons) must be launched
+    in several launches whose column tiles together are each tile of ``[0, 3·O)`` (or ``[0, D)``) exactly once,
+    in order, for every chunk of observations."""
+    n = 2
+    x = np.broadcast_to(np.zeros(1), (n, d, 1, 1))  # only the shapes matter (zero strides)
+    z = np.broadcast_to(np.zeros(1), (n, o, 1, 1))
+    weight = np.broadcast_to(np.zeros(1), (o, d))
+    shift = np.broadcast_to(np.zeros(1), (d,))
+    products = np.broadcast_to(np.zeros(1), (d, 3 * o))
+    sum_x = np.broadcast_to(np.zeros(1), (1, d))
+    vectors = np.broadcast_to(np.zeros(1), (5, o))
+    sum_xx = np.broadcast_to(np.zeros(1), (d, d)) if second_moment else None
+    m_total = cuda_statistics.accumulate_on_device(x, z, weight, shift, (1, 1, 1, 1, 0, 0, 1, 1), products, sum_x,
+                                                   vectors, sum_xx)
+    assert m_total == n
+    assert_within_grid_limits(recorded_launches)
+    tile = cuda_statistics.TILE
+    chunks = [args[11] for name, _, args in recorded_launches if name == "_shifted_outputs_kernel"]
+    for right_is_patch, n_right in ((False, 3 * o), (True, d)) if second_moment else ((False, 3 * o),):
+        launches = [launch for launch in recorded_launches
+                    if launch[0] == "_statistics_kernel" and launch[2][15] is right_is_patch]
+        for m_begin in chunks:
+            chunk_launches = [launch for launch in launches if launch[2][12] == m_begin]
+            assert covered_tile_starts(chunk_launches, "_statistics_kernel", 13, tile) == list(range(0, n_right, tile))
+
+
+def test_cuda_gemm_with_millions_of_output_rows_stays_within_the_grid(recorded_launches):
+    """``gemm_at_b`` puts the rows ``D`` of ``a.T @ b`` along grid y in tiles of 16: ``D = 2·10⁶`` rows are
+    125 000 tiles, which must be launched in several launches covering each row tile exactly once, in order."""
+    d, f = 2_000_000, 3
+    a = np.broadcast_to(np.zeros(1), (1, d))
+    b = np.broadcast_to(np.zeros(1), (1, f))
+    cuda_kernels.gemm_at_b(a, b)
+    assert_within_grid_limits(recorded_launches)
+    assert {griddim[0] for _, griddim, _ in recorded_launches} == {math.ceil(f / cuda_kernels.GEMM_TILE)}
+    tile = cuda_kernels.GEMM_TILE
+    assert covered_tile_starts(recorded_launches, "_gemm_at_b_kernel", 2, tile) == list(range(0, d, tile))
 
 
 # --- the Numba CPU workers --------------------------------------------------------------------------------

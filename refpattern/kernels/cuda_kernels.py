@@ -6,7 +6,9 @@ result back); like every kernel they assume valid input (the layers check it).
 - :func:`conv2d_forward` (twin of ``numpy_reference.conv2d_forward``): one thread per output
   element.
 - :func:`gemm_at_b` (``a.T @ b``, the shape of the pattern statistics ``Σ_n x_n y_nᵀ``): a
-  shared-memory tiled GEMM; its NumPy twin is simply ``a.T @ b``.
+  shared-memory tiled GEMM; its NumPy twin is simply ``a.T @ b``.  Its row tiles run along grid
+  axis y, which CUDA limits to :data:`MAX_GRID_YZ` blocks: :func:`grid_y_launches` splits them into
+  as many launches as needed (``docs/backends.md#cuda-grid``).
 
 The other layer operations of the ``"cuda"`` backend are the Numba CPU kernels: the backend
 seam (:func:`refpattern.kernels.get_backend`) puts them together.  The pattern statistics run on
@@ -36,12 +38,16 @@ except ImportError as error:  # pragma: no cover - depends on the installation
 else:
     _CUDA_IMPORT_ERROR = None
 
-__all__ = ["CONV_THREADS_PER_BLOCK", "GEMM_TILE", "conv2d_forward", "cuda", "gemm_at_b", "require_cuda"]
+__all__ = ["CONV_THREADS_PER_BLOCK", "GEMM_TILE", "MAX_GRID_YZ", "conv2d_forward", "cuda", "gemm_at_b",
+           "grid_y_launches", "require_cuda"]
 
 #: threads per block of the convolution kernel (1-D launch over all output elements)
 CONV_THREADS_PER_BLOCK = 128
 #: side of the square shared-memory tiles of :func:`gemm_at_b` (blocks of TILE x TILE threads)
 GEMM_TILE = 16
+#: most blocks a launch may have along grid axes y and z (CUDA's limit on every device since compute
+#: capability 3.0; along x it is 2³¹ − 1)
+MAX_GRID_YZ = 65535
 
 _ADVICE = (
     'Use backend="numba" or backend="numpy" instead, or set NUMBA_ENABLE_CUDASIM=1 before '
@@ -68,6 +74,16 @@ def _cuda_jit(function):
     """``cuda.jit`` when numba.cuda imported (compilation is lazy, at the first launch);
     otherwise the plain function, which :func:`require_cuda` never lets anyone launch."""
     return cuda.jit(function) if cuda is not None else function
+
+
+def grid_y_launches(n_tiles: int, max_blocks: int):
+    """Split ``n_tiles`` output tiles along grid axis y into launches of at most ``max_blocks`` blocks.
+
+    Yields ``(first_tile, blocks)`` per launch, in order: the launches cover the tiles ``[0, n_tiles)``
+    exactly once (``docs/backends.md#cuda-grid``).  The kernel adds ``first_tile`` to ``blockIdx.y``.
+    """
+    for first_tile in range(0, n_tiles, max_blocks):
+        yield first_tile, min(max_blocks, n_tiles - first_tile)
 
 
 # --------------------------------------------------------------------------------------
@@ -146,22 +162,23 @@ def conv2d_forward(x, weight, stride, padding):
 
 
 @_cuda_jit
-def _gemm_at_b_kernel(a, b, out):
+def _gemm_at_b_kernel(a, b, row_begin, out):
     """``out[d, f] = Σ_n a[n, d] · b[n, f]``, one ``GEMM_TILE x GEMM_TILE`` output tile per block.
 
-    Block ``(bx, by)`` owns rows ``d ∈ [by*T, by*T + T)`` and columns ``f ∈ [bx*T, bx*T + T)``
-    of ``out``; thread ``(tx, ty)`` owns ``out[by*T + ty, bx*T + tx]``.  The sum over ``n``
+    Block ``(bx, by)`` owns rows ``d ∈ [d0, d0 + T)`` with ``d0 = row_begin + by*T`` and columns
+    ``f ∈ [bx*T, bx*T + T)`` of ``out``; thread ``(tx, ty)`` owns ``out[d0 + ty, bx*T + tx]``
+    (``row_begin``: the first row of this launch, a multiple of ``T``).  The sum over ``n``
     walks in slabs of ``T`` rows: the block loads ``a[n0:n0+T, d-tile]`` and
     ``b[n0:n0+T, f-tile]`` into shared memory (zeros past any edge, so ragged ``N``, ``D``
     and ``F`` need no special case in the product), then every thread adds its ``T`` terms.
 
-    a : (N, D) float64; b : (N, F) float64; out : (D, F) float64 (written)
+    a : (N, D) float64; b : (N, F) float64; row_begin : int; out : (D, F) float64 (written)
     """
     a_tile = cuda.shared.array((GEMM_TILE, GEMM_TILE), float64)  # a_tile[k, d - d0]
     b_tile = cuda.shared.array((GEMM_TILE, GEMM_TILE), float64)  # b_tile[k, f - f0]
     tx = cuda.threadIdx.x
     ty = cuda.threadIdx.y
-    d0 = cuda.blockIdx.y * GEMM_TILE
+    d0 = row_begin + cuda.blockIdx.y * GEMM_TILE
     f0 = cuda.blockIdx.x * GEMM_TILE
     n_rows, d_size = a.shape
     f_size = b.shape[1]
@@ -202,6 +219,9 @@ def gemm_at_b(a, b):
     if a.shape[0] == 0 or d_size == 0 or f_size == 0:  # an empty sum, or no output: no launch of 0 blocks
         return np.zeros((d_size, f_size))
     out_device = cuda.device_array((d_size, f_size), dtype=np.float64)
-    blocks = (math.ceil(f_size / GEMM_TILE), math.ceil(d_size / GEMM_TILE))
-    _gemm_at_b_kernel[blocks, (GEMM_TILE, GEMM_TILE)](cuda.to_device(a), cuda.to_device(b), out_device)
+    a_device, b_device = cuda.to_device(a), cuda.to_device(b)
+    column_tiles = math.ceil(f_size / GEMM_TILE)  # along grid x (no practical limit)
+    for first_tile, row_tiles in grid_y_launches(math.ceil(d_size / GEMM_TILE), MAX_GRID_YZ):
+        _gemm_at_b_kernel[(column_tiles, row_tiles), (GEMM_TILE, GEMM_TILE)](
+            a_device, b_device, first_tile * GEMM_TILE, out_device)
     return out_device.copy_to_host()

@@ -17,7 +17,8 @@ a Dense layer is a 1×1 "convolution" of an (N, D, 1, 1) input):
 - :func:`_statistics_kernel` — ``P̃ᵀ·R`` with ``R = [Ỹ⊙(1 − G) | Ỹ⊙G | G]`` built on the fly from ``Ỹ``
   and the sign of ``z`` (or ``R = P̃`` for ``Σx̃x̃ᵀ``), a tiled GEMM over ``k = m``, **split over
   the observations** (grid axis z) so that there are enough blocks, each split adding its partial
-  tile into the result with float64 atomic adds.
+  tile into the result with float64 atomic adds.  The column tiles of ``R`` (grid axis y) go in
+  launches of at most :data:`MAX_GRID_YZ` blocks (``docs/backends.md#cuda-grid``).
 - :func:`_column_sums_kernel` — the O-vector sums (and, on ``P̃``, ``Σx̃``): one thread per column
   per split, a loop over rows, one atomic add per sum.
 
@@ -43,7 +44,7 @@ import math
 import numpy as np
 from numba import float64
 
-from refpattern.kernels.cuda_kernels import cuda, require_cuda
+from refpattern.kernels.cuda_kernels import MAX_GRID_YZ, cuda, grid_y_launches, require_cuda
 
 __all__ = ["require_cuda", "accumulate_statistics", "accumulate_on_device", "TILE", "DEPTH", "THREADS",
            "ROWS_PER_SPLIT", "MAX_GRID_YZ"]
@@ -64,10 +65,9 @@ MAX_CHUNK_ELEMENTS = 1 << 24
 COPY_BLOCK_ELEMENTS = 1 << 22
 #: threads of the column-sum kernel: columns × row-strands per block
 SUM_THREADS = (32, 8)
-#: most blocks a launch may have along grid axes y and z (CUDA's limit; along x it is 2³¹ − 1): a chunk
-#: of observations is at most ``MAX_GRID_YZ·min(TILE, rows_per_split)`` long, and the inputs ``D`` of the
-#: statistics GEMM run along x
-MAX_GRID_YZ = 65535
+# MAX_GRID_YZ (from cuda_kernels), the most blocks along grid axes y and z: a chunk of observations is at
+# most ``MAX_GRID_YZ·min(TILE, rows_per_split)`` long, the inputs ``D`` of the statistics GEMM run along x,
+# and its column tiles along y go in launches of at most MAX_GRID_YZ blocks
 
 
 def _cuda_jit(function=None, **options):
@@ -186,14 +186,15 @@ def _shifted_outputs_kernel(x, shift, weight, kh, kw, sh, sw, pad_top, pad_left,
 
 
 @_cuda_jit
-def _statistics_kernel(x, shift, y, z, kh, kw, sh, sw, pad_top, pad_left, oh, ow, m_begin, rows_per_split,
-                       right_is_patch, out):
+def _statistics_kernel(x, shift, y, z, kh, kw, sh, sw, pad_top, pad_left, oh, ow, m_begin, column_begin,
+                       rows_per_split, right_is_patch, out):
     """``out[k, j] += Σ_{mm in split} x̃[m, k] · R[m, j]`` (``m = m_begin + mm``), with
     ``R = [Ỹ⊙(1 − G) | Ỹ⊙G | G]`` (``out`` (D, 3O)) or, if ``right_is_patch``, ``R = P̃`` (``out`` (D, D)).
 
-    Block (bx, by, bz) owns ``k ∈ [bx·TILE, +TILE)``, ``j ∈ [by·TILE, +TILE)`` and the rows
-    ``mm ∈ [bz·rows_per_split, +rows_per_split)`` of the chunk; it adds its partial tile to
-    ``out`` with atomic adds (other splits add to the same entries).
+    Block (bx, by, bz) owns ``k ∈ [bx·TILE, +TILE)``, ``j ∈ [column_begin + by·TILE, +TILE)`` and the
+    rows ``mm ∈ [bz·rows_per_split, +rows_per_split)`` of the chunk; it adds its partial tile to
+    ``out`` with atomic adds (other splits add to the same entries).  ``column_begin`` (a multiple of
+    TILE) is the first column of this launch: the columns go in launches of at most MAX_GRID_YZ tiles.
 
     x : (N, C, H, W); shift : (D,); y : (M_chunk, O); z : (N, O, OH, OW)
     """
@@ -204,7 +205,7 @@ def _statistics_kernel(x, shift, y, z, kh, kw, sh, sw, pad_top, pad_left, oh, ow
     ty = cuda.threadIdx.y
     t = ty * THREADS + tx
     k0 = cuda.blockIdx.x * TILE  # the inputs along x, the axis without CUDA's 65535-block limit
-    j0 = cuda.blockIdx.y * TILE
+    j0 = column_begin + cuda.blockIdx.y * TILE
     m_count, n_out = y.shape
     d = shift.shape[0]
     n_right = out.shape[1]
@@ -306,6 +307,20 @@ def _add_to_host(device_sum, host_sum) -> None:
         host_sum[begin:begin + step] += device_sum[begin:begin + step].copy_to_host()
 
 
+def _launch_statistics_gemm(x, shift, y, z, geometry, m_begin, rows_per_split, right_is_patch, out) -> None:
+    """``out += P̃ᵀ·R`` over the chunk's observations (:func:`_statistics_kernel`): the row tiles of ``out``
+    (inputs ``D``) along grid x, its column tiles along y in launches of at most :data:`MAX_GRID_YZ`, the
+    splits of the chunk's ``M_chunk ≤ MAX_GRID_YZ·rows_per_split`` rows along z.
+
+    y : (M_chunk, O); out : (D, 3O), or (D, D) if ``right_is_patch``
+    """
+    d, n_right = out.shape
+    splits = math.ceil(y.shape[0] / rows_per_split)
+    for first_tile, column_tiles in grid_y_launches(math.ceil(n_right / TILE), MAX_GRID_YZ):
+        _statistics_kernel[(math.ceil(d / TILE), column_tiles, splits), (THREADS, THREADS)](
+            x, shift, y, z, *geometry, m_begin, first_tile * TILE, rows_per_split, right_is_patch, out)
+
+
 def accumulate_on_device(x, z, weight, shift, geometry, products, sum_x, vectors, sum_xx=None,
                          max_chunk_elements=MAX_CHUNK_ELEMENTS, rows_per_split=ROWS_PER_SPLIT) -> int:
     """The kernel launches on device arrays (no transfer): add one batch to device sums in place.
@@ -334,11 +349,9 @@ def accumulate_on_device(x, z, weight, shift, geometry, products, sum_x, vectors
             x, shift, y, z, *geometry, m_begin, rows_per_split, True, vectors)
         _column_sums_kernel[(math.ceil(d / SUM_THREADS[0]), splits), SUM_THREADS](
             x, shift, y, z, *geometry, m_begin, rows_per_split, False, sum_x)
-        _statistics_kernel[(math.ceil(d / TILE), math.ceil(3 * n_out / TILE), splits), gemm_threads](
-            x, shift, y, z, *geometry, m_begin, rows_per_split, False, products)
+        _launch_statistics_gemm(x, shift, y, z, geometry, m_begin, rows_per_split, False, products)
         if sum_xx is not None:
-            _statistics_kernel[(math.ceil(d / TILE), math.ceil(d / TILE), splits), gemm_threads](
-                x, shift, y, z, *geometry, m_begin, rows_per_split, True, sum_xx)
+            _launch_statistics_gemm(x, shift, y, z, geometry, m_begin, rows_per_split, True, sum_xx)
     return m_total
 
 
