@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import io
 import os
 import stat
 import tempfile
@@ -164,11 +165,33 @@ def archive_checksum(arrays: Mapping) -> str:
     return digest.hexdigest()
 
 
+def is_text_stream(handle) -> bool:
+    """Whether the file object ``handle`` reads and writes ``str``, not bytes: an ``io.TextIOBase``
+    (``io.StringIO``, ``open(path, "w")``) or a wrapper whose ``mode`` string has no ``"b"``
+    (``tempfile.NamedTemporaryFile("w")``)."""
+    mode = getattr(handle, "mode", None)
+    return isinstance(handle, io.TextIOBase) or (isinstance(mode, str) and "b" not in mode)
+
+
+def check_file_target(path, direction: str) -> None:
+    """Refuse, with a ``TypeError`` naming the argument ``path``, what is neither a file path nor a
+    binary file object open for ``direction`` (``"read"`` or ``"write"``): a text stream would
+    otherwise fail inside NumPy (``string argument expected, got 'bytes'``) or be read as a
+    damaged archive."""
+    if hasattr(path, direction):
+        if is_text_stream(path):
+            mode = "rb" if direction == "read" else "wb"
+            raise TypeError(f"path: expected a file path (str, bytes or os.PathLike) or a binary file object "
+                            f"(open(..., {mode!r}), io.BytesIO); got the text stream {type(path).__name__}, which "
+                            f"cannot {direction} the bytes of an .npz archive: open the file in binary mode")
+        return
+    _check_path(path)
+
+
 def file_name(path) -> str:
     """How messages name ``path``: the path itself, or a file object's ``name`` (``TypeError`` for
-    anything that is neither)."""
-    if not hasattr(path, "read"):
-        _check_path(path)
+    anything that is neither, or a text stream: :func:`check_file_target`)."""
+    check_file_target(path, "read")
     return getattr(path, "name", "<file object>") if hasattr(path, "read") else os.fspath(path)
 
 
@@ -239,4 +262,5 @@ def read_npz(path, what: str) -> dict:
     return arrays
 
 
-__all__ = ["archive_checksum", "file_name", "read_npz", "write_atomically", "write_files_atomically"]
+__all__ = ["archive_checksum", "check_file_target", "file_name", "is_text_stream", "read_npz", "write_atomically",
+           "write_files_atomically"]

@@ -66,6 +66,46 @@ def test_a_path_that_is_no_path_is_refused_naming_the_argument(path):
             call(path)
 
 
+@pytest.mark.parametrize("stream", ["StringIO", "text file"])
+def test_a_text_stream_is_refused_naming_the_argument_before_anything_is_written(tmp_path, stream):
+    """Patterns.save / net.save into io.StringIO gave NumPy's "string argument expected, got 'bytes'"
+    from inside np.savez, and the loads read a text stream as a damaged archive ("not a readable
+    ... file (OSError: Can't do nonzero cur-relative seeks)"): an .npz archive is bytes, so a text
+    stream is refused up front, naming the argument, what is accepted and what came."""
+    net, patterns = small_patterns()
+    reference = save_reference(tmp_path / "reference.npz", net, np.ones((1, 4)), "gradient")
+
+    def open_stream(mode):
+        return io.StringIO() if stream == "StringIO" else open(tmp_path / "text.npz", mode, encoding="utf-8")
+
+    kind = "StringIO" if stream == "StringIO" else "TextIOWrapper"
+    for save in (net.save, patterns.save):
+        with open_stream("w") as handle:
+            with pytest.raises(TypeError, match=rf"path: expected a file path .* or a binary file object "
+                                                rf"\(open\(\.\.\., 'wb'\), io.BytesIO\); got the text stream {kind}"):
+                save(handle)
+            assert handle.tell() == 0  # nothing was written
+    for load in (rp.Sequential.load, rp.Patterns.load):
+        with open_stream("w") as handle:
+            handle.write("x")
+        with open_stream("r") as handle:
+            with pytest.raises(TypeError, match=rf"path: expected .* \(open\(\.\.\., 'rb'\), io.BytesIO\); "
+                                                rf"got the text stream {kind}"):
+                load(handle)
+    with open(reference, encoding="latin-1") as handle:
+        with pytest.raises(TypeError, match="load_reference: path should be a file path or a binary file object "
+                                            r"\(open\(\.\.\., 'rb'\), io.BytesIO\), got the text stream TextIOWrapper"):
+            load_reference(handle)
+    with pytest.raises(TypeError, match="save_reference: path must be a file path .* got StringIO"):
+        save_reference(io.StringIO(), net, np.ones((1, 4)), "gradient")
+    # a binary stream still works both ways, with the same bytes as a file
+    buffer = io.BytesIO()
+    patterns.save(buffer)
+    buffer.seek(0)
+    loaded = rp.Patterns.load(buffer)
+    np.testing.assert_array_equal(loaded[0].a_plus, patterns[0].a_plus)
+
+
 @pytest.fixture(scope="module")
 def reference_arrays(tmp_path_factory):
     net, x = dense_net(), np.random.default_rng(3).normal(size=(3, 4))

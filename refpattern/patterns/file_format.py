@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from refpattern.files import archive_checksum, file_name, read_npz, write_atomically
+from refpattern.files import archive_checksum, check_file_target, file_name, read_npz, write_atomically
 from refpattern.patterns.estimators import estimator_from_file
 from refpattern.patterns.layer_patterns import REGIMES, DegenerateNeuron, LayerPatterns, RegimeCounts
 
@@ -90,6 +90,7 @@ def write_file(patterns, path) -> None:
     ``docs/conventions.md#atomic-files``): a temporary file next to it, renamed into place once
     complete, so a failed save (disk full, an exception midway) leaves an existing file intact.
     """
+    check_file_target(path, "write")  # a text stream: a TypeError naming path, not NumPy's
     arrays = patterns_arrays(patterns)  # every entry exists before the first byte is written
     if hasattr(path, "write"):
         np.savez(path, **arrays)
