@@ -195,6 +195,16 @@ def file_name(path) -> str:
     return getattr(path, "name", "<file object>") if hasattr(path, "read") else os.fspath(path)
 
 
+try:
+    from lzma import LZMAError
+except ImportError:  # a Python built without lzma: zipfile then refuses LZMA members with NotImplementedError
+    LZMAError = zlib.error
+
+#: What reading a damaged or crafted archive raises, beyond ``ValueError``: I/O and end of data, a
+#: missing member, a broken zip directory, corrupt deflate / bzip2 (``OSError``) / LZMA data and an
+#: unsupported compression method.
+ARCHIVE_ERRORS = (OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error, LZMAError, NotImplementedError)
+
 #: Deflate's largest compression ratio (1032:1, zlib's technical notes), with room to spare: an
 #: archive member that claims to expand beyond this is not one ``numpy.savez`` wrote.
 DEFLATE_MAX_RATIO = 1100
@@ -206,6 +216,9 @@ def _check_declared_size(archive, key: str, name: str) -> None:
     ``MemoryError`` or exhaust the machine's memory)."""
     member_name = key + ".npy" if key + ".npy" in archive.zip.namelist() else key
     info = archive.zip.getinfo(member_name)
+    if info.flag_bits & 0x1:  # else zipfile raises a RuntimeError asking for a password
+        raise ValueError(f"{name}: entry {key!r} is encrypted; numpy.savez never encrypts, so the archive is "
+                         "not one refpattern wrote")
     if info.compress_type != zipfile.ZIP_STORED and info.file_size > DEFLATE_MAX_RATIO * info.compress_size + 1024:
         raise ValueError(f"{name}: entry {key!r} claims {info.file_size} bytes from {info.compress_size} compressed "
                          "ones, more than compression can give: the archive is damaged or crafted")
@@ -257,7 +270,7 @@ def read_npz(path, what: str) -> dict:
         if str(error).startswith(f"{name}: "):
             raise
         raise ValueError(f"{name}: not a readable {what} (ValueError: {error})") from None
-    except (OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error, NotImplementedError) as error:
+    except ARCHIVE_ERRORS as error:
         raise ValueError(f"{name}: not a readable {what} ({type(error).__name__}: {error})") from None
     return arrays
 

@@ -154,6 +154,45 @@ def _huge_declared_shape(path, arrays):
         archive.writestr("zz.npy", member.getvalue() + bytes(16))
 
 
+def _corrupt_lzma(path, arrays):
+    _write(path, arrays, zipfile.ZIP_LZMA)
+    raw = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo("manifest.json.npy")
+    start = info.header_offset + 30 + len(info.filename) + len(info.extra)
+    raw[start + 9:start + 40] = bytes(b ^ 0xFF for b in raw[start + 9:start + 40])  # past the LZMA properties
+    path.write_bytes(bytes(raw))
+
+
+def _encrypted_flag(path, arrays):
+    _write(path, arrays)
+    raw = bytearray(path.read_bytes())
+    for signature, offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):  # general-purpose flag, bit 0: encrypted
+        at = raw.find(signature)
+        while at >= 0:
+            raw[at + offset] |= 1
+            at = raw.find(signature, at + 4)
+    path.write_bytes(bytes(raw))
+
+
+@pytest.mark.parametrize("damage, reference_words, words", [
+    (_corrupt_lzma, r"LZMAError: Corrupt input data", r"not a readable refpattern \w+ file \(LZMAError: Corrupt"),
+    (_encrypted_flag, r"RuntimeError: File .* is encrypted", r"entry '[^']+' is encrypted; numpy.savez never encrypts"),
+])
+def test_an_lzma_corrupt_or_encrypted_archive_is_refused_naming_the_file(tmp_path, reference_arrays, damage,
+                                                                          reference_words, words):
+    """A member compressed with LZMA and corrupt raised lzma.LZMAError, one flagged as encrypted zipfile's
+    RuntimeError ("password required"), out of every loader (Patterns.load, Sequential.load and
+    load_reference): neither was among the errors they turn into a ValueError naming the file."""
+    path = tmp_path / "damaged.npz"
+    damage(path, reference_arrays)
+    with pytest.raises(ValueError, match=rf"^{path}: not a readable refpattern reference file \(.*{reference_words}"):
+        load_reference(path)
+    for load in (rp.Patterns.load, rp.Sequential.load):
+        with pytest.raises(ValueError, match=rf"^{path}: .*{words}"):
+            load(path)
+
+
 @pytest.mark.parametrize("damage, words", [
     (_corrupt_deflate, "error: Error -3 while decompressing"),
     (_unknown_compression, "NotImplementedError: That compression method is not supported"),

@@ -265,9 +265,14 @@ def load_reference(path) -> dict:
         raise TypeError(f"load_reference: path should be a file path or a binary file object (open(..., 'rb'), "
                         f"io.BytesIO), got the text stream {type(path).__name__}: open the file in binary mode")
     name = getattr(path, "name", "<file object>") if hasattr(path, "read") else path
-    # what a damaged or crafted archive raises (MemoryError: an entry whose header declares a huge shape)
-    unreadable = (OSError, ValueError, EOFError, KeyError, NotImplementedError, MemoryError, zipfile.BadZipFile,
-                  zlib.error)
+    try:
+        from lzma import LZMAError
+    except ImportError:  # a Python built without lzma: zipfile refuses LZMA members with NotImplementedError
+        LZMAError = zlib.error
+    # what a damaged or crafted archive raises (MemoryError: an entry whose header declares a huge shape;
+    # RuntimeError: an encrypted member; LZMAError: corrupt LZMA data)
+    unreadable = (OSError, ValueError, EOFError, KeyError, NotImplementedError, MemoryError, RuntimeError,
+                  zipfile.BadZipFile, zlib.error, LZMAError)
 
     def fail(message):
         raise ValueError(f"{name}: {message}")
