@@ -177,13 +177,21 @@ def check_file_target(path, direction: str) -> None:
     """Refuse, with a ``TypeError`` naming the argument ``path``, what is neither a file path nor a
     binary file object open for ``direction`` (``"read"`` or ``"write"``): a text stream would
     otherwise fail inside NumPy (``string argument expected, got 'bytes'``) or be read as a
-    damaged archive."""
+    damaged archive, and a file open for reading only would end a save in ``UnsupportedOperation:
+    write``."""
     if hasattr(path, direction):
         if is_text_stream(path):
             mode = "rb" if direction == "read" else "wb"
             raise TypeError(f"path: expected a file path (str, bytes or os.PathLike) or a binary file object "
                             f"(open(..., {mode!r}), io.BytesIO); got the text stream {type(path).__name__}, which "
                             f"cannot {direction} the bytes of an .npz archive: open the file in binary mode")
+        able = getattr(path, {"read": "readable", "write": "writable"}[direction], None)
+        if callable(able) and not getattr(path, "closed", False) and not able():
+            mode, doing = ("rb", "reading") if direction == "read" else ("wb", "writing")
+            raise TypeError(f"path: expected a file path (str, bytes or os.PathLike) or a binary file object open "
+                            f"for {doing} (open(..., {mode!r}), io.BytesIO); got {type(path).__name__} "
+                            f"{getattr(path, 'name', '')!s} open with mode {getattr(path, 'mode', '?')!r}, which "
+                            f"cannot {direction}")
         return
     _check_path(path)
 

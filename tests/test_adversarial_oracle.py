@@ -106,6 +106,26 @@ def test_a_text_stream_is_refused_naming_the_argument_before_anything_is_written
     np.testing.assert_array_equal(loaded[0].a_plus, patterns[0].a_plus)
 
 
+def test_a_file_object_open_the_wrong_way_is_refused_naming_the_argument(tmp_path):
+    """Saving into a file opened 'rb' ended in io.UnsupportedOperation('write') from inside
+    np.savez; loading from one opened 'wb' was called a damaged archive ("ValueError: read")."""
+    net, patterns = small_patterns()
+    target = tmp_path / "p.npz"
+    target.write_bytes(b"old")
+    for save in (net.save, patterns.save):
+        with open(target, "rb") as handle:
+            with pytest.raises(TypeError, match=r"path: expected .* a binary file object open for writing "
+                                                r"\(open\(\.\.\., 'wb'\), io.BytesIO\); got BufferedReader "
+                                                r".* mode 'rb'"):
+                save(handle)
+    assert target.read_bytes() == b"old"
+    for load in (rp.Sequential.load, rp.Patterns.load):
+        with open(target, "ab") as handle:
+            with pytest.raises(TypeError, match=r"path: expected .* open for reading .* got BufferedWriter "
+                                                r".* mode 'ab'"):
+                load(handle)
+
+
 @pytest.fixture(scope="module")
 def reference_arrays(tmp_path_factory):
     net, x = dense_net(), np.random.default_rng(3).normal(size=(3, 4))
