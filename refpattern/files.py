@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import io
 import os
 import stat
 import tempfile
@@ -164,13 +165,53 @@ def archive_checksum(arrays: Mapping) -> str:
     return digest.hexdigest()
 
 
+def is_text_stream(handle) -> bool:
+    """Whether the file object ``handle`` reads and writes ``str``, not bytes: an ``io.TextIOBase``
+    (``io.StringIO``, ``open(path, "w")``) or a wrapper whose ``mode`` string has no ``"b"``
+    (``tempfile.NamedTemporaryFile("w")``)."""
+    mode = getattr(handle, "mode", None)
+    return isinstance(handle, io.TextIOBase) or (isinstance(mode, str) and "b" not in mode)
+
+
+def check_file_target(path, direction: str) -> None:
+    """Refuse, with a ``TypeError`` naming the argument ``path``, what is neither a file path nor a
+    binary file object open for ``direction`` (``"read"`` or ``"write"``): a text stream would
+    otherwise fail inside NumPy (``string argument expected, got 'bytes'``) or be read as a
+    damaged archive, and a file open for reading only would end a save in ``UnsupportedOperation:
+    write``."""
+    if hasattr(path, direction):
+        if is_text_stream(path):
+            mode = "rb" if direction == "read" else "wb"
+            raise TypeError(f"path: expected a file path (str, bytes or os.PathLike) or a binary file object "
+                            f"(open(..., {mode!r}), io.BytesIO); got the text stream {type(path).__name__}, which "
+                            f"cannot {direction} the bytes of an .npz archive: open the file in binary mode")
+        able = getattr(path, {"read": "readable", "write": "writable"}[direction], None)
+        if callable(able) and not getattr(path, "closed", False) and not able():
+            mode, doing = ("rb", "reading") if direction == "read" else ("wb", "writing")
+            raise TypeError(f"path: expected a file path (str, bytes or os.PathLike) or a binary file object open "
+                            f"for {doing} (open(..., {mode!r}), io.BytesIO); got {type(path).__name__} "
+                            f"{getattr(path, 'name', '')!s} open with mode {getattr(path, 'mode', '?')!r}, which "
+                            f"cannot {direction}")
+        return
+    _check_path(path)
+
+
 def file_name(path) -> str:
     """How messages name ``path``: the path itself, or a file object's ``name`` (``TypeError`` for
-    anything that is neither)."""
-    if not hasattr(path, "read"):
-        _check_path(path)
+    anything that is neither, or a text stream: :func:`check_file_target`)."""
+    check_file_target(path, "read")
     return getattr(path, "name", "<file object>") if hasattr(path, "read") else os.fspath(path)
 
+
+try:
+    from lzma import LZMAError
+except ImportError:  # a Python built without lzma: zipfile then refuses LZMA members with NotImplementedError
+    LZMAError = zlib.error
+
+#: What reading a damaged or crafted archive raises, beyond ``ValueError``: I/O and end of data, a
+#: missing member, a broken zip directory, corrupt deflate / bzip2 (``OSError``) / LZMA data and an
+#: unsupported compression method.
+ARCHIVE_ERRORS = (OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error, LZMAError, NotImplementedError)
 
 #: Deflate's largest compression ratio (1032:1, zlib's technical notes), with room to spare: an
 #: archive member that claims to expand beyond this is not one ``numpy.savez`` wrote.
@@ -183,6 +224,9 @@ def _check_declared_size(archive, key: str, name: str) -> None:
     ``MemoryError`` or exhaust the machine's memory)."""
     member_name = key + ".npy" if key + ".npy" in archive.zip.namelist() else key
     info = archive.zip.getinfo(member_name)
+    if info.flag_bits & 0x1:  # else zipfile raises a RuntimeError asking for a password
+        raise ValueError(f"{name}: entry {key!r} is encrypted; numpy.savez never encrypts, so the archive is "
+                         "not one refpattern wrote")
     if info.compress_type != zipfile.ZIP_STORED and info.file_size > DEFLATE_MAX_RATIO * info.compress_size + 1024:
         raise ValueError(f"{name}: entry {key!r} claims {info.file_size} bytes from {info.compress_size} compressed "
                          "ones, more than compression can give: the archive is damaged or crafted")
@@ -234,9 +278,10 @@ def read_npz(path, what: str) -> dict:
         if str(error).startswith(f"{name}: "):
             raise
         raise ValueError(f"{name}: not a readable {what} (ValueError: {error})") from None
-    except (OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error, NotImplementedError) as error:
+    except ARCHIVE_ERRORS as error:
         raise ValueError(f"{name}: not a readable {what} ({type(error).__name__}: {error})") from None
     return arrays
 
 
-__all__ = ["archive_checksum", "file_name", "read_npz", "write_atomically", "write_files_atomically"]
+__all__ = ["archive_checksum", "check_file_target", "file_name", "is_text_stream", "read_npz", "write_atomically",
+           "write_files_atomically"]

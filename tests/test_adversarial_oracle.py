@@ -66,6 +66,66 @@ def test_a_path_that_is_no_path_is_refused_naming_the_argument(path):
             call(path)
 
 
+@pytest.mark.parametrize("stream", ["StringIO", "text file"])
+def test_a_text_stream_is_refused_naming_the_argument_before_anything_is_written(tmp_path, stream):
+    """Patterns.save / net.save into io.StringIO gave NumPy's "string argument expected, got 'bytes'"
+    from inside np.savez, and the loads read a text stream as a damaged archive ("not a readable
+    ... file (OSError: Can't do nonzero cur-relative seeks)"): an .npz archive is bytes, so a text
+    stream is refused up front, naming the argument, what is accepted and what came."""
+    net, patterns = small_patterns()
+    reference = save_reference(tmp_path / "reference.npz", net, np.ones((1, 4)), "gradient")
+
+    def open_stream(mode):
+        return io.StringIO() if stream == "StringIO" else open(tmp_path / "text.npz", mode, encoding="utf-8")
+
+    kind = "StringIO" if stream == "StringIO" else "TextIOWrapper"
+    for save in (net.save, patterns.save):
+        with open_stream("w") as handle:
+            with pytest.raises(TypeError, match=rf"path: expected a file path .* or a binary file object "
+                                                rf"\(open\(\.\.\., 'wb'\), io.BytesIO\); got the text stream {kind}"):
+                save(handle)
+            assert handle.tell() == 0  # nothing was written
+    for load in (rp.Sequential.load, rp.Patterns.load):
+        with open_stream("w") as handle:
+            handle.write("x")
+        with open_stream("r") as handle:
+            with pytest.raises(TypeError, match=rf"path: expected .* \(open\(\.\.\., 'rb'\), io.BytesIO\); "
+                                                rf"got the text stream {kind}"):
+                load(handle)
+    with open(reference, encoding="latin-1") as handle:
+        with pytest.raises(TypeError, match="load_reference: path should be a file path or a binary file object "
+                                            r"\(open\(\.\.\., 'rb'\), io.BytesIO\), got the text stream TextIOWrapper"):
+            load_reference(handle)
+    with pytest.raises(TypeError, match="save_reference: path must be a file path .* got StringIO"):
+        save_reference(io.StringIO(), net, np.ones((1, 4)), "gradient")
+    # a binary stream still works both ways, with the same bytes as a file
+    buffer = io.BytesIO()
+    patterns.save(buffer)
+    buffer.seek(0)
+    loaded = rp.Patterns.load(buffer)
+    np.testing.assert_array_equal(loaded[0].a_plus, patterns[0].a_plus)
+
+
+def test_a_file_object_open_the_wrong_way_is_refused_naming_the_argument(tmp_path):
+    """Saving into a file opened 'rb' ended in io.UnsupportedOperation('write') from inside
+    np.savez; loading from one opened 'wb' was called a damaged archive ("ValueError: read")."""
+    net, patterns = small_patterns()
+    target = tmp_path / "p.npz"
+    target.write_bytes(b"old")
+    for save in (net.save, patterns.save):
+        with open(target, "rb") as handle:
+            with pytest.raises(TypeError, match=r"path: expected .* a binary file object open for writing "
+                                                r"\(open\(\.\.\., 'wb'\), io.BytesIO\); got BufferedReader "
+                                                r".* mode 'rb'"):
+                save(handle)
+    assert target.read_bytes() == b"old"
+    for load in (rp.Sequential.load, rp.Patterns.load):
+        with open(target, "ab") as handle:
+            with pytest.raises(TypeError, match=r"path: expected .* open for reading .* got BufferedWriter "
+                                                r".* mode 'ab'"):
+                load(handle)
+
+
 @pytest.fixture(scope="module")
 def reference_arrays(tmp_path_factory):
     net, x = dense_net(), np.random.default_rng(3).normal(size=(3, 4))
@@ -112,6 +172,45 @@ def _huge_declared_shape(path, arrays):
         member = io.BytesIO()
         np.lib.format.write_array_header_1_0(member, {"descr": "<f8", "fortran_order": False, "shape": (2**50,)})
         archive.writestr("zz.npy", member.getvalue() + bytes(16))
+
+
+def _corrupt_lzma(path, arrays):
+    _write(path, arrays, zipfile.ZIP_LZMA)
+    raw = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo("manifest.json.npy")
+    start = info.header_offset + 30 + len(info.filename) + len(info.extra)
+    raw[start + 9:start + 40] = bytes(b ^ 0xFF for b in raw[start + 9:start + 40])  # past the LZMA properties
+    path.write_bytes(bytes(raw))
+
+
+def _encrypted_flag(path, arrays):
+    _write(path, arrays)
+    raw = bytearray(path.read_bytes())
+    for signature, offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):  # general-purpose flag, bit 0: encrypted
+        at = raw.find(signature)
+        while at >= 0:
+            raw[at + offset] |= 1
+            at = raw.find(signature, at + 4)
+    path.write_bytes(bytes(raw))
+
+
+@pytest.mark.parametrize("damage, reference_words, words", [
+    (_corrupt_lzma, r"LZMAError: Corrupt input data", r"not a readable refpattern \w+ file \(LZMAError: Corrupt"),
+    (_encrypted_flag, r"RuntimeError: File .* is encrypted", r"entry '[^']+' is encrypted; numpy.savez never encrypts"),
+])
+def test_an_lzma_corrupt_or_encrypted_archive_is_refused_naming_the_file(tmp_path, reference_arrays, damage,
+                                                                          reference_words, words):
+    """A member compressed with LZMA and corrupt raised lzma.LZMAError, one flagged as encrypted zipfile's
+    RuntimeError ("password required"), out of every loader (Patterns.load, Sequential.load and
+    load_reference): neither was among the errors they turn into a ValueError naming the file."""
+    path = tmp_path / "damaged.npz"
+    damage(path, reference_arrays)
+    with pytest.raises(ValueError, match=rf"^{path}: not a readable refpattern reference file \(.*{reference_words}"):
+        load_reference(path)
+    for load in (rp.Patterns.load, rp.Sequential.load):
+        with pytest.raises(ValueError, match=rf"^{path}: .*{words}"):
+            load(path)
 
 
 @pytest.mark.parametrize("damage, words", [

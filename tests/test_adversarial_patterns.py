@@ -143,6 +143,108 @@ def test_a_file_whose_values_contradict_each_other_is_refused(tmp_path, entry, v
         Patterns.load(rewritten(path, tmp_path, change))
 
 
+def saved_patterns(tmp_path, estimator, n=3):
+    """A two-layer network and its patterns fitted on ``n`` samples (fewer than FEW_SAMPLES, so every
+    neuron has a degenerate note) and saved: ``(net, patterns, path)``."""
+    net = two_layer_net()
+    x = None if estimator == "w" else np.random.default_rng(2).normal(size=(n, 4))
+    patterns = rp.fit_patterns(net, x, estimator)
+    path = tmp_path / f"{estimator}.npz"
+    patterns.save(path)
+    return net, patterns, path
+
+
+@pytest.mark.parametrize("index, words", [
+    (1, r"was fitted at net.layers\[1\] \(entry 'layer_0.layer_index'\), expected net.layers\[0\] \(Dense.*"
+        r"net.layers\[1\] is ReLU\(\)"),
+    (0, None),  # the index a fit writes: used as before
+], ids=["a ReLU's index", "the fitted index"])
+def test_a_layer_index_that_points_at_another_layer_is_refused_where_the_patterns_are_used(tmp_path, index, words):
+    """A file whose layer_{k}.layer_index points at a non-kernel layer (or past the network) loaded
+    and explained silently, as if it belonged to the network: check_network (and with it explain and
+    rho) now refuses it, naming the file, the entry and the position the network has the kernel at."""
+    net, patterns, path = saved_patterns(tmp_path, "a")
+    x = np.random.default_rng(4).normal(size=(2, 4))
+
+    def change(arrays):
+        arrays["layer_0.layer_index"] = np.array(index, dtype=np.int64)
+
+    crafted = Patterns.load(rewritten(path, tmp_path, change))
+    assert crafted.source == str(tmp_path / "crafted.npz") and patterns.source is None
+    if words is None:
+        np.testing.assert_array_equal(rp.explain(net, x, "pattern_attribution", patterns=crafted),
+                                      rp.explain(net, x, "pattern_attribution", patterns=patterns))
+        return
+    for call in (lambda: crafted.check_network(net), lambda: rp.explain(net, x, "pattern_net", patterns=crafted),
+                 lambda: rho(net, x, crafted)):
+        with pytest.raises(ValueError, match=rf"^{tmp_path / 'crafted.npz'}: patterns: kernel layer 0 {words}"):
+            call()
+
+    def past_the_end(arrays):
+        arrays["layer_1.layer_index"] = np.array(7, dtype=np.int64)
+
+    with pytest.raises(ValueError, match=r"kernel layer 1 was fitted at net.layers\[7\] \(entry 'layer_1.layer_index'\)"
+                                         r", expected net.layers\[2\] .*the network has 3 layers"):
+        Patterns.load(rewritten(path, tmp_path, past_the_end)).check_network(net)
+
+    def swapped(arrays):
+        arrays["layer_0.layer_index"], arrays["layer_1.layer_index"] = np.array(2), np.array(0)
+
+    with pytest.raises(ValueError, match=r"crafted.npz: layer_1.layer_index is 0, expected more than 2 "
+                                         r"\(layer_0.layer_index\)"):
+        Patterns.load(rewritten(path, tmp_path, swapped))
+
+
+def test_patterns_of_other_shapes_name_the_file_and_its_entry():
+    """check_network's shape and layer-count messages name the file and the entry of loaded patterns."""
+    import io
+    net = two_layer_net()
+    buffer = io.BytesIO()
+    rp.fit_patterns(net, np.random.default_rng(2).normal(size=(20, 4)), "a").save(buffer)
+    buffer.seek(0)
+    loaded = Patterns.load(buffer)
+    with pytest.raises(ValueError, match=r"^<file object>: patterns: kernel layer 0 .* weight shape \(3, 5\), the "
+                                         r"patterns have shape \(3, 4\) \(entry 'layer_0.shape'\)"):
+        loaded.check_network(two_layer_net(d=5))
+    with pytest.raises(ValueError, match=r"^<file object>: patterns: fitted for 2 kernel layers \(entry 'n_layers'\), "
+                                         "the network has 1"):
+        loaded.check_network(rp.Sequential([rp.Dense(np.ones((3, 4)))]))
+
+
+def _relabelled(estimator, variant="", rename=None, drop=()):
+    def change(arrays):
+        arrays["estimator"], arrays["variant"] = np.array(estimator), np.array(variant)
+        for k in range(int(arrays["n_layers"])):
+            for old, new in (rename or {}).items():
+                arrays[f"layer_{k}.{new}"] = arrays.pop(f"layer_{k}.{old}")
+            for name in drop:
+                arrays.pop(f"layer_{k}.{name}", None)
+    return change
+
+
+@pytest.mark.parametrize("fitted, change, words", [
+    # an S_a file relabelled S_a± with its one array as a_plus: the second regime's array is missing
+    ("a", _relabelled("a+-", "paper", {"a": "a_plus"}), r"missing entry 'layer_0.a_minus'"),
+    # an S_a± file relabelled S_a, keeping a_plus as a and dropping a_minus: its notes name the gate regimes
+    ("a+-", _relabelled("a", "", {"a_plus": "a"}, ("a_minus",)),
+     r"layer_0.degenerate_regime holds \['minus', 'plus'\], but estimator 'a' notes the regimes \['all'\] only"),
+    # an S_a file relabelled S_a± with both arrays made up from the one: its notes name no gate regime
+    ("a", lambda arrays: (_relabelled("a+-", "paper", {"a": "a_plus"})(arrays),
+                          [arrays.__setitem__(f"layer_{k}.a_minus", arrays[f"layer_{k}.a_plus"]) for k in (0, 1)]),
+     r"layer_0.degenerate_regime holds \['all'\], but estimator 'a\+-' notes the regimes \['plus', 'minus'\]"),
+    # an S_w file (no data) relabelled S_a: a data estimator's layers all have counts
+    ("w", _relabelled("a"), r"missing entry 'layer_0.counts': estimator 'a' is fitted on data"),
+], ids=["S_a as S_a+- with one array", "S_a+- as S_a", "S_a as S_a+- with two arrays", "S_w as S_a"])
+def test_an_estimator_entry_that_contradicts_the_arrays_is_refused_at_load(tmp_path, fitted, change, words):
+    """A file relabelled to another estimator, with a consistent checksum, loaded and was used as
+    that estimator's patterns whenever the arrays it names were present; the entries that only the
+    true estimator writes (its degenerate regimes, counts) now contradict the label."""
+    _, patterns, path = saved_patterns(tmp_path, fitted)
+    assert fitted == "w" or patterns[0].degenerate
+    with pytest.raises(ValueError, match=rf"^{tmp_path / 'crafted.npz'}: {words}"):
+        Patterns.load(rewritten(path, tmp_path, change))
+
+
 def test_a_seed_the_file_cannot_hold_is_refused_before_anything_is_written(tmp_path):
     """default_rng takes any non-negative int; the file's seed entry is int64, and saving a
     seed >= 2**63 ended in NumPy's OverflowError."""

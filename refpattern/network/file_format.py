@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from refpattern.files import archive_checksum, file_name, read_npz, write_atomically
+from refpattern.files import archive_checksum, check_file_target, file_name, read_npz, write_atomically
 from refpattern.network.conv2d import Conv2D
 from refpattern.network.dense import Dense
 from refpattern.network.elementwise import Flatten, ReLU, Softmax
@@ -106,6 +106,7 @@ def write_file(layers, input_shape, path) -> None:
     ``docs/conventions.md#atomic-files``): a temporary file next to it, renamed into place once
     complete, so a failed save (disk full, an exception midway) leaves an existing file intact.
     """
+    check_file_target(path, "write")  # a text stream: a TypeError naming path, not NumPy's
     arrays = network_arrays(layers, input_shape)  # every entry exists before the first byte is written
     if hasattr(path, "write"):
         np.savez(path, **arrays)

@@ -21,6 +21,7 @@ import weakref
 
 import numpy as np
 
+from refpattern.files import file_name
 from refpattern.network.sequential import Sequential
 from refpattern.network.validation import check_count
 from refpattern.patterns.estimators import Estimator
@@ -160,6 +161,10 @@ class Patterns:
         the SHA-256 of its weight and bias bytes, shapes, stride and padding.  ``fit_patterns``
         and ``patterns_from_statistics`` set it; None when unknown (a version-1 file, or
         patterns built by hand without one).
+    source : str or None
+        The file :meth:`load` read them from (its path, or a file object's ``name``); None for
+        patterns fitted or built in memory.  :meth:`check_network` names it and the file's entry
+        when the patterns do not fit a network.
 
     Notes
     -----
@@ -182,6 +187,7 @@ class Patterns:
             if not isinstance(layer, LayerPatterns):
                 raise TypeError(f"Patterns: layers[{k}] must be a LayerPatterns, got {type(layer).__name__}")
         self.fingerprint = _check_fingerprint(fingerprint, len(self.layers))
+        self.source = None
         for layer in self.layers:
             missing = [name for name in estimator.fields if getattr(layer, name) is None]
             if missing:
@@ -249,7 +255,11 @@ class Patterns:
         """Check that these patterns belong to ``net`` (``docs/conventions.md#patterns-fingerprint``).
 
         Raises ``ValueError`` unless ``net`` has as many kernel layers as the patterns, with the
-        same weight shapes.  Then compares :func:`network_fingerprint` of ``net`` with the
+        same weight shapes, at the same positions in ``net.layers`` (``layer_index ==
+        net.kernel_indices[k]``: patterns fitted on a network with other layers between its kernels
+        describe another network, and a file's ``layer_{k}.layer_index`` that points elsewhere
+        contradicts it); for patterns read by :meth:`load` the message names the file and its
+        entry.  Then compares :func:`network_fingerprint` of ``net`` with the
         fingerprint the patterns were fitted on: if a kernel layer's weights, bias, stride or
         padding differ, a :class:`PatternsMismatchWarning` names the first such layer
         (``strict=True``: a ``ValueError``).  Patterns without a fingerprint (a version-1 file)
@@ -260,13 +270,30 @@ class Patterns:
         if not isinstance(net, Sequential):
             raise TypeError(f"check_network: net must be a refpattern.Sequential, got {type(net).__name__}")
         kernels = net.kernel_layers
+        # loaded patterns: the file and its entry; others: "patterns"
+        where = "patterns" if self.source is None else f"{self.source}: patterns"
+
+        def entry(name):
+            return "" if self.source is None else f" (entry {name!r})"
+
         if len(kernels) != len(self):
-            raise ValueError(f"patterns: fitted for {len(self)} kernel layers, the network has {len(kernels)}")
+            raise ValueError(f"{where}: fitted for {len(self)} kernel layers{entry('n_layers')}, the network has "
+                             f"{len(kernels)}")
         for k, (layer_patterns, layer) in enumerate(zip(self.layers, kernels)):
+            index = net.kernel_indices[k]
             if tuple(layer.weight.shape) != layer_patterns.shape:
-                raise ValueError(f"patterns: kernel layer {k} (net.layers[{net.kernel_indices[k]}], {layer!r}) has "
-                                 f"weight shape {tuple(layer.weight.shape)}, the patterns have shape "
-                                 f"{layer_patterns.shape} (fitted for {layer_patterns.layer_name})")
+                raise ValueError(f"{where}: kernel layer {k} (net.layers[{index}], {layer!r}) has weight shape "
+                                 f"{tuple(layer.weight.shape)}, the patterns have shape {layer_patterns.shape}"
+                                 f"{entry(f'layer_{k}.shape')} (fitted for {layer_patterns.layer_name})")
+            if layer_patterns.layer_index != index:
+                found = (f"net.layers[{layer_patterns.layer_index}] is {net.layers[layer_patterns.layer_index]!r}"
+                         if layer_patterns.layer_index < len(net.layers) else
+                         f"the network has {len(net.layers)} layers")
+                raise ValueError(f"{where}: kernel layer {k} was fitted at net.layers[{layer_patterns.layer_index}]"
+                                 f"{entry(f'layer_{k}.layer_index')}, expected net.layers[{index}] ({layer!r}), "
+                                 f"where this network has it ({found}): the patterns were fitted on a network "
+                                 "with other layers between its kernels, or the file was edited; refit them with "
+                                 "fit_patterns on this network")
         if self.fingerprint is None:
             if strict:
                 raise ValueError("patterns: no fingerprint of the weights they were fitted on (a version-1 file or "
@@ -301,12 +328,14 @@ class Patterns:
         A version-1 file loads without a fingerprint, with a :class:`MissingFingerprintWarning`.
         """
         estimator, layers, fingerprint, version = read_file(path)
+        name = file_name(path)
         if version == 1:
-            name = getattr(path, "name", "<file object>") if hasattr(path, "read") else os.fspath(path)
             _warn_from_caller(f"{name}: a version-1 patterns file, without a fingerprint of the weights the "
                               "patterns were fitted on; check_network (explain, rho) can compare shapes only. "
                               "Refit and save the patterns to add it.", MissingFingerprintWarning)
-        return cls(estimator, layers, fingerprint)
+        patterns = cls(estimator, layers, fingerprint)
+        patterns.source = name
+        return patterns
 
 
 __all__ = ["DegenerateNeuron", "LayerPatterns", "MissingFingerprintWarning", "Patterns", "PatternsMismatchWarning",

@@ -22,16 +22,18 @@ File format (``.npz`` written and read with ``allow_pickle=False``), version 2::
 Version 1 is version 2 without ``fingerprint``; it is still read, as patterns without a
 fingerprint (:meth:`Patterns.load` warns).  :meth:`Patterns.load` refuses a file that is not a
 readable zip archive, lacks or adds entries, has another format version, has arrays whose shapes
-or values contradict each other, or whose checksum does not match, always with a ``ValueError``
-naming the problem.  :meth:`Patterns.check_network` refuses patterns that do not fit a network
-(``docs/conventions.md#patterns-file-format``, ``docs/conventions.md#patterns-fingerprint``).
+or values contradict each other (layer indices that do not increase with ``k``; an estimator entry
+that contradicts the layers' entries: degenerate regimes it never notes, a data estimator without
+counts), or whose checksum does not match, always with a ``ValueError`` naming the problem.
+:meth:`Patterns.check_network` refuses patterns that do not fit a network (count, shapes, the
+positions ``layer_index``) (``docs/conventions.md#patterns-file-format``, ``docs/conventions.md#patterns-fingerprint``).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from refpattern.files import archive_checksum, file_name, read_npz, write_atomically
+from refpattern.files import archive_checksum, check_file_target, file_name, read_npz, write_atomically
 from refpattern.patterns.estimators import estimator_from_file
 from refpattern.patterns.layer_patterns import REGIMES, DegenerateNeuron, LayerPatterns, RegimeCounts
 
@@ -90,6 +92,7 @@ def write_file(patterns, path) -> None:
     ``docs/conventions.md#atomic-files``): a temporary file next to it, renamed into place once
     complete, so a failed save (disk full, an exception midway) leaves an existing file intact.
     """
+    check_file_target(path, "write")  # a text stream: a TypeError naming path, not NumPy's
     arrays = patterns_arrays(patterns)  # every entry exists before the first byte is written
     if hasattr(path, "write"):
         np.savez(path, **arrays)
@@ -153,7 +156,11 @@ def read_entries(arrays: dict, name: str) -> tuple:
                                                and all(ch in "0123456789abcdef" for ch in digest)
                                                for digest in fingerprint):
             fail(f"fingerprint entries should be SHA-256 hex digests ({FINGERPRINT_LENGTH} characters 0-9a-f)")
+    # the regimes a degenerate note of this estimator names: "plus"/"minus" with one pattern per gate
+    # regime, "all" otherwise (docs/conventions.md#patterns-file-format)
+    regimes = ("plus", "minus") if estimator.fields == ("a_plus", "a_minus") else ("all",)
     layers = []
+    previous_index = -1
     for k in range(n_layers):
         p = f"layer_{k}."
         shape_key = p + "shape"
@@ -169,6 +176,10 @@ def read_entries(arrays: dict, name: str) -> tuple:
         n_samples = scalar(p + "n_samples", "i")
         if layer_index < 0 or n_samples < 0:
             fail(f"kernel layer {k}: layer_index {layer_index} and n_samples {n_samples} must be >= 0")
+        if layer_index <= previous_index:
+            fail(f"{p}layer_index is {layer_index}, expected more than {previous_index} (layer_{k - 1}.layer_index): "
+                 "kernel layer k is net.layers[net.kernel_indices[k]], so the indices increase with k")
+        previous_index = layer_index
         keys = [shape_key, p + "layer_index", p + "layer_name", p + "n_samples"]
         patterns = {}
         for label in estimator.fields:
@@ -213,6 +224,13 @@ def read_entries(arrays: dict, name: str) -> tuple:
             fail(f"kernel layer {k}: a degenerate entry's observation count is outside 0..{n_samples} (n_samples)")
         if not set(deg["regime"].tolist()) <= set(REGIMES):
             fail(f"kernel layer {k}: unknown regime in {sorted(set(deg['regime'].tolist()))}")
+        if not set(deg["regime"].tolist()) <= set(regimes):
+            fail(f"{p}degenerate_regime holds {sorted(set(deg['regime'].tolist()) - set(regimes))}, but estimator "
+                 f"{estimator.name!r} notes the regimes {list(regimes)} only: the estimator entry contradicts the "
+                 "layer's entries")
+        if estimator.needs_data and counts is None:
+            fail(f"missing entry '{p}counts': estimator {estimator.name!r} is fitted on data, so every layer of its "
+                 "file has counts (the estimator entry contradicts the layer's entries)")
         degenerate = [DegenerateNeuron(k, int(nr), str(rg), str(rs), int(ct), bool(zr))
                       for nr, rg, rs, ct, zr in zip(deg["neuron"], deg["regime"], deg["reason"], deg["count"],
                                                      deg["zeroed"])]

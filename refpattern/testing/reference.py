@@ -247,8 +247,9 @@ def load_reference(path) -> dict:
     (format, version 1, its keys), lacks an entry the manifest lists or refers to, holds an entry
     whose shape or dtype is not the one the manifest declares, or explanations, targets, ``y_t`` or
     logits that do not fit the inputs; ``FileNotFoundError`` for a missing one; ``TypeError`` for a
-    ``path`` that is neither a path nor a binary file object.
+    ``path`` that is neither a path nor a binary file object (a text stream included).
     """
+    import io
     import json
     import os
     import zipfile
@@ -259,10 +260,19 @@ def load_reference(path) -> dict:
     if not (hasattr(path, "read") or isinstance(path, (str, bytes, os.PathLike))):
         raise TypeError(f"load_reference: path should be a file path or a binary file object, got "
                         f"{type(path).__name__}")
+    if hasattr(path, "read") and (isinstance(path, io.TextIOBase)
+                                  or (isinstance(getattr(path, "mode", None), str) and "b" not in path.mode)):
+        raise TypeError(f"load_reference: path should be a file path or a binary file object (open(..., 'rb'), "
+                        f"io.BytesIO), got the text stream {type(path).__name__}: open the file in binary mode")
     name = getattr(path, "name", "<file object>") if hasattr(path, "read") else path
-    # what a damaged or crafted archive raises (MemoryError: an entry whose header declares a huge shape)
-    unreadable = (OSError, ValueError, EOFError, KeyError, NotImplementedError, MemoryError, zipfile.BadZipFile,
-                  zlib.error)
+    try:
+        from lzma import LZMAError
+    except ImportError:  # a Python built without lzma: zipfile refuses LZMA members with NotImplementedError
+        LZMAError = zlib.error
+    # what a damaged or crafted archive raises (MemoryError: an entry whose header declares a huge shape;
+    # RuntimeError: an encrypted member; LZMAError: corrupt LZMA data)
+    unreadable = (OSError, ValueError, EOFError, KeyError, NotImplementedError, MemoryError, RuntimeError,
+                  zipfile.BadZipFile, zlib.error, LZMAError)
 
     def fail(message):
         raise ValueError(f"{name}: {message}")
