@@ -271,6 +271,19 @@ def test_a_mistake_is_one_line_exit_two_and_nothing_written(case, files, no_work
     assert not (folder / "new.npz").exists() and not (folder / "maps").exists()
 
 
+def test_a_damaged_patterns_file_is_named_once(files, no_work, capsys):
+    """The loader's messages name the file already; ``--patterns P:`` does not repeat it."""
+    folder, net, x, _ = files
+    rp.fit_patterns(net, x.astype(np.float64)).save(folder / "p.npz")
+    whole = (folder / "p.npz").read_bytes()
+    (folder / "half.npz").write_bytes(whole[:len(whole) // 2])
+    assert cli("explain", folder / "net.npz", f"{folder / 'inputs.npz'}:images", "--method", "pattern.net",
+               "--patterns", folder / "half.npz", "--out", folder / "new.npz") == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"refpattern explain: error: --patterns {folder / 'half.npz'}: ") and "not a readable" in err
+    assert err.count("half.npz") == 1, err
+
+
 @pytest.mark.parametrize("command", ["fit", "rho"])
 def test_dask_options_without_dask_name_the_extra(command, files, no_work, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "distributed", None)  # as on a machine without the extra

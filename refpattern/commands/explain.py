@@ -141,7 +141,9 @@ def load_patterns(path: str, net) -> Patterns:
             warnings.simplefilter("error", PatternsMismatchWarning)
             patterns.check_network(net)
     except (ValueError, PatternsMismatchWarning) as error:
-        raise UsageError(f"--patterns {path}: {' '.join(str(error).split())}") from None
+        text = " ".join(str(error).split())
+        text = text.removeprefix(f"{path}: ")  # the loader's messages name the file already
+        raise UsageError(f"--patterns {path}: {text}") from None
     return patterns
 
 
