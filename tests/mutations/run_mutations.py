@@ -129,6 +129,15 @@ MUTATIONS = [
     # statistics merging (docs/math.md, streaming statistics)
     Mutation("merge_without_recentring", "statistics merging", "refpattern/patterns/statistics.py",
              "right = right.recentered(left.shift)", "right = right.copy()", ("tests/test_patterns_statistics.py",)),
+    # each regime's sums over its own observations (docs/math.md#statistics-regimes)
+    Mutation("closed_regime_sums_over_all_observations", "regime sums", "refpattern/kernels/numpy_reference.py",
+             "y_closed = y_shifted * (1.0 - g)", "y_closed = y_shifted", ("tests/test_patterns_statistics.py",)),
+    Mutation("recentring_the_closed_regime_with_all_inputs", "regime sums", "refpattern/patterns/statistics.py",
+             '("minus", n - n_plus, self.sum_x_minus)', '("minus", n - n_plus, self.sum_x[:, None])',
+             ("tests/test_patterns_statistics.py", "tests/test_statistics_kernels.py")),
+    Mutation("rho_keeps_eigenvalues_below_the_floor", "rho cutoff", "refpattern/patterns/rho.py",
+             "& (lam > (0.0 if floor is None", "& (lam_max > (0.0 if floor is None",
+             ("tests/test_adversarial_scale.py",)),
     # quadrature weights and SmoothGrad's σ
     Mutation("trapezoid_halves_only_the_first_weight", "quadrature weights",
              "refpattern/methods/integrated_gradients.py", "weights[[0, -1]] /= 2", "weights[[0]] /= 2", (E2E,)),
