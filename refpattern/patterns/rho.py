@@ -10,7 +10,9 @@ For fixed ``S`` the best ``v`` is the least-squares regression of ``y`` on ``d̂
 
 ``Σ`` is always singular for S_w, S_a, S_a± and the random baseline (``wᵀd̂ = 0`` because
 ``wᵀa = 1``), so ``Σ⁺`` is a pseudo-inverse with an explicit cut-off: the eigenvalues ``λ`` of
-``Σ`` with ``λ ≤ cutoff · λ_max`` (default :data:`DEFAULT_CUTOFF` = 1e-10) are discarded.  The
+``Σ`` with ``λ ≤ cutoff · λ_max`` (default :data:`DEFAULT_CUTOFF` = 1e-10) are discarded, and so is
+every ``λ_k`` below the rounding of ``Σ``'s terms along its own eigenvector, ``2⁻⁴⁰·D·(Σ_i |u_ik|·m_i)²``
+(:func:`term_scale`: per input, so an input of small spread keeps its directions).  The
 optimum ``ρ = 1`` is reached exactly when ``c = 0`` (Eq. 2), which S_a and S_a± (paper variant)
 satisfy on their fitting data.  A layer's ρ is the mean over its neurons; neurons with
 ``σ²_y = 0`` (up to rounding: ``σ²_y ≤ 1e-12·E[ỹ²]``) are excluded and listed.
@@ -82,7 +84,7 @@ from refpattern.patterns.fit import check_batch_size, check_network, fit_statist
 
 #: Relative eigenvalue cut-off of the pseudo-inverse ``Σ⁺``.
 DEFAULT_CUTOFF = 1e-10
-#: ``Σ`` whose largest eigenvalue is below this × D × the scale of its terms is rounding noise (:func:`rounding_floor`).
+#: An eigenvalue of ``Σ`` below this × D × its terms' scale along its eigenvector is rounding noise (``term_scale``).
 ROUNDING_FLOOR = 2.0 ** -40
 #: First entropy word of the neuron-subsample generator (ASCII "RHOSUB").
 SUBSAMPLE_TAG = 0x52484F535542
@@ -192,31 +194,30 @@ def distractor_moments(stats, a_plus, a_minus, neurons):
     return sigma, c, var_y
 
 
-def rounding_floor(stats, a_plus, a_minus, neurons):
-    """Per neuron, (m,): ``2⁻⁴⁰·D·(tr Σ_x + tr B T Bᵀ)``, far above the rounding error of the
-    eigenvalues of ``Σ = Σ_x − B Kᵀ − K Bᵀ + B T Bᵀ`` (each entry a difference of such terms).  A ``Σ``
-    whose largest eigenvalue lies below it is rounding noise: the distractor estimate has no variance
-    (a layer with one input, where ``x − a·y`` is constant for every estimator with ``wᵀa = 1``), and
-    :func:`regression` then keeps no direction (``docs/conventions.md#rho-conventions``)."""
+def term_scale(stats, a_plus, a_minus, neurons):
+    """Per neuron and input, (m, D): ``m_i = sqrt(E[x̃_i²]) + Σ_l |B_il|·sqrt(E[t_l²])``, the scale of the
+    terms of ``Σ = Σ_x − B Kᵀ − K Bᵀ + B T Bᵀ`` in row and column ``i``: every term of ``Σ_ij`` is at most
+    ``m_i·m_j`` (Cauchy–Schwarz on the raw second moments, which bound the covariances and the products
+    subtracted to form them), and so is its rounding error, up to a factor of order the unit roundoff
+    (``docs/math.md#rho-pseudo-inverse``).  A feature of small spread has a small ``m_i`` whatever the
+    others': its rows of ``Σ`` carry their digits."""
     n = float(stats.n)
-    mean_x = stats.sum_x / n
-    trace_x = float(np.sum(np.diag(stats.sum_xx) / n - mean_x * mean_x))
-    s_ym, s_yp, n_p = stats.sum_y_minus[neurons], stats.sum_y_plus[neurons], stats.n_plus[neurons].astype(np.float64)
-    var_plus = stats.sum_yy_plus[neurons] / n - (s_yp / n) ** 2
-    var_minus = stats.sum_yy_minus[neurons] / n - (s_ym / n) ** 2
-    gate = n_p / n - (n_p / n) ** 2
+    second_x = np.abs(np.diag(stats.sum_xx)) / n
+    second_u = np.abs(stats.sum_yy_plus[neurons]) / n  # E[ũ²] = E[ỹ²g]
+    second_v = np.abs(stats.sum_yy_minus[neurons]) / n  # E[ṽ²] = E[ỹ²(1 − g)]
+    second_g = stats.n_plus[neurons].astype(np.float64) / n  # E[g²] = E[g]
     gamma = stats.scaled_gamma[neurons]
     a_p, a_m = a_plus[neurons], a_minus[neurons]
-    # tr B T Bᵀ ≤ Σ_j |b_j|² T_jj summed with the absolute cross terms: bounded by (Σ_j |b_j| √T_jj)²
-    spread = (np.linalg.norm(a_p, axis=1) * np.sqrt(np.abs(var_plus)) + np.linalg.norm(a_m, axis=1)
-              * np.sqrt(np.abs(var_minus)) + np.abs(gamma) * np.linalg.norm(a_p - a_m, axis=1) * np.sqrt(np.abs(gate)))
-    return ROUNDING_FLOOR * stats.n_inputs * (abs(trace_x) + spread ** 2)
+    return (np.sqrt(second_x)[None, :] + np.abs(a_p) * np.sqrt(second_u)[:, None]
+            + np.abs(a_m) * np.sqrt(second_v)[:, None]
+            + np.abs(gamma[:, None] * (a_p - a_m)) * np.sqrt(second_g)[:, None])
 
 
-def regression(sigma, c, cutoff, floor=None):
-    """``v = Σ⁺c`` and ``cᵀΣ⁺c`` for a stack: eigenvalues ``λ ≤ cutoff·λ_max`` are discarded, and
-    every ``λ ≤ floor`` (m,) (:func:`rounding_floor`: such an eigenvalue is rounding noise of ``Σ``'s
-    terms, and so is its direction; where ``λ_max ≤ floor`` no direction is kept at all).
+def regression(sigma, c, cutoff, scale=None):
+    """``v = Σ⁺c`` and ``cᵀΣ⁺c`` for a stack: eigenvalues ``λ_k ≤ cutoff·λ_max`` are discarded, and every
+    ``λ_k ≤ 2⁻⁴⁰·D·(Σ_i |u_ik|·m_i)²`` with ``m = scale`` (m, D) (:func:`term_scale`): the rounding of
+    ``Σ``'s terms along the eigenvector ``u_k`` itself, so such an eigenvalue and its direction are
+    rounding noise (``docs/math.md#rho-pseudo-inverse``); where every eigenvalue is, no direction is kept.
 
     sigma (m, D, D), c (m, D) -> v (m, D), explained (m,).  With ``q = Uᵀc``,
     ``cᵀΣ⁺c = Σ_k (q_k/sqrt(λ_k))²`` over the kept eigenvalues: no raw magnitude is squared.
@@ -224,7 +225,10 @@ def regression(sigma, c, cutoff, floor=None):
     with single_threaded_lapack():
         lam, u = np.linalg.eigh(sigma)
     lam_max = lam[:, -1:]
-    keep = (lam > cutoff * lam_max) & (lam > (0.0 if floor is None else np.asarray(floor)[:, None]))
+    keep = lam > cutoff * lam_max
+    if scale is not None:
+        along = np.einsum("mdk,md->mk", np.abs(u), scale)  # Σ_i |u_ik|·m_i
+        keep &= lam > ROUNDING_FLOOR * sigma.shape[-1] * along * along
     inverse = np.zeros_like(lam)
     np.divide(1.0, lam, out=inverse, where=keep)
     q = np.einsum("mdk,md->mk", u, c)
@@ -277,12 +281,12 @@ def layer_rho(stats, a_plus, a_minus, neurons, cutoff, v_stats=None):
         _check_moments(stats, (sigma, c, var_y))
         ok = ~_zero_variance(stats, var_y, part)
         if v_stats is None:
-            _, explained = regression(sigma, c, cutoff, rounding_floor(stats, a_plus, a_minus, part))
+            _, explained = regression(sigma, c, cutoff, term_scale(stats, a_plus, a_minus, part))
             value = np.sqrt(np.clip(explained, 0.0, None) / np.where(ok, var_y, 1.0))
         else:
             sigma_v, c_v, var_y_v = distractor_moments(v_stats, a_plus, a_minus, part)
             _check_moments(v_stats, (sigma_v, c_v))
-            v, explained_v = regression(sigma_v, c_v, cutoff, rounding_floor(v_stats, a_plus, a_minus, part))
+            v, explained_v = regression(sigma_v, c_v, cutoff, term_scale(v_stats, a_plus, a_minus, part))
             # no correlation left to regress on the v split (S_a, paper S_a± fitted there: c_v = 0 up
             # to rounding), or no variance of y there at all (constant or single-sample X_v: Σ_v, c_v
             # and σ²_y are rounding noise, and so is their ratio): v would be a rounding-noise

@@ -70,7 +70,7 @@ MUTATIONS = [
              ("tests/test_pattern_methods.py",)),
     # ρ
     Mutation("rho_absolute_eigenvalue_cutoff", "rho cutoff", "refpattern/patterns/rho.py",
-             "keep = (lam > cutoff * lam_max) & (lam > (", "keep = (lam > cutoff) & (lam > (", (E2E,)),
+             "keep = lam > cutoff * lam_max\n", "keep = lam > cutoff\n", (E2E,)),
     # sign conventions, stabilisers and the bias (docs/conventions.md#stabilisers)
     Mutation("stabiliser_sign_at_zero_is_minus", "stabiliser sign", "refpattern/methods/rules.py",
              "np.where(denominator >= 0, 1.0, -1.0)", "np.where(denominator > 0, 1.0, -1.0)",
