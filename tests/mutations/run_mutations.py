@@ -136,7 +136,7 @@ MUTATIONS = [
              '("minus", n - n_plus, self.sum_x_minus)', '("minus", n - n_plus, self.sum_x[:, None])',
              ("tests/test_patterns_statistics.py", "tests/test_statistics_kernels.py")),
     Mutation("rho_keeps_eigenvalues_below_the_floor", "rho cutoff", "refpattern/patterns/rho.py",
-             "& (lam > (0.0 if floor is None", "& (lam_max > (0.0 if floor is None",
+             "keep &= lam > ROUNDING_FLOOR", "keep &= lam_max > ROUNDING_FLOOR",
              ("tests/test_adversarial_scale.py",)),
     # quadrature weights and SmoothGrad's σ
     Mutation("trapezoid_halves_only_the_first_weight", "quadrature weights",
