@@ -46,7 +46,8 @@ Sums kept (shapes; ``+`` means "over observations with g_o = 1", ``−`` "with g
 
 The sums over all observations are read as the two regimes' sums added (``sum_y = sum_y_minus +
 sum_y_plus``, ``sum_yy``, ``sum_xy`` likewise, read-only), and the gate-closed count and inputs as
-differences (``n − n_plus``, ``sum_x − sum_x_plus``).  Each regime's sums of ``ỹ`` are taken directly
+differences (``n − n_plus``, ``sum_x − sum_x_plus``: exactly 0 for a neuron whose gate never
+closed, :meth:`LayerStatistics.closed_input_sums`).  Each regime's sums of ``ỹ`` are taken directly
 rather than as ``Σ − Σ₊``: a regime with few observations, or whose sums are small next to the
 other's, would otherwise get the rounding of the sums over *all* observations, which can be
 hundreds of times its own (``docs/math.md#statistics-regimes``).  The gate-closed ``Σx̃`` stays a
@@ -317,8 +318,16 @@ class LayerStatistics:
 
     @property
     def sum_x_minus(self) -> np.ndarray:
-        """``Σx̃(1 − g)ᵀ``, (D, O): ``sum_x − sum_x_plus`` (module docstring)."""
-        return self.sum_x[:, None] - self.sum_x_plus
+        """``Σx̃(1 − g)ᵀ``, (D, O): ``sum_x − sum_x_plus`` (module docstring); :meth:`closed_input_sums`."""
+        return self.closed_input_sums()
+
+    def closed_input_sums(self, neurons=slice(None)) -> np.ndarray:
+        """``Σx̃(1 − g)ᵀ`` of the ``neurons`` (a slice), (D, m): ``sum_x − sum_x_plus``, and exactly 0
+        for a neuron whose gate never closed (a sum over no observation: the difference of two sums
+        of the same terms, taken in different orders, would be their rounding)."""
+        sums = self.sum_x[:, None] - self.sum_x_plus[:, neurons]
+        sums[:, self.n_plus[neurons] == self.n] = 0.0
+        return sums
 
     @property
     def gamma(self) -> np.ndarray:
@@ -650,7 +659,7 @@ class LayerStatistics:
             "y_plus": sum_y_plus / safe_plus,
             "yy_plus": sum_yy_plus / safe_plus,
             "xy_plus": sum_xy_plus / safe_plus,
-            "x_minus": (self.sum_x[:, None] - sum_x_plus) / safe_minus,
+            "x_minus": self.closed_input_sums(neurons) / safe_minus,
             "y_minus": sum_y_minus / safe_minus,
             "yy_minus": sum_yy_minus / safe_minus,
             "xy_minus": sum_xy_minus / safe_minus,
