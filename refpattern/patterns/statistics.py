@@ -52,7 +52,8 @@ rather than as ``Σ − Σ₊``: a regime with few observations, or whose sums a
 other's, would otherwise get the rounding of the sums over *all* observations, which can be
 hundreds of times its own (``docs/math.md#statistics-regimes``).  The gate-closed ``Σx̃`` stays a
 difference: the shift makes ``Σx̃`` small, so ``sum_x − sum_x_plus`` is about ``−sum_x_plus`` and
-keeps its accuracy.  Memory is independent of the number of observations.
+keeps that sum's accuracy, which for a regime of very few observations is still the ``n/n₋`` loss
+(measured in ``docs/math.md#statistics-regimes``).  Memory is independent of the number of observations.
 
 Two accumulators merge exactly (up to rounding): the second is first brought to the common scale
 and re-centred onto the first one's shift, see :meth:`LayerStatistics.rescaled` and
@@ -183,7 +184,8 @@ def neuron_slice(neurons, n_out: int, name: str) -> slice:
 class ProductColumns:
     """One of the three (D, O) sums, stored as column block ``index`` of ``products`` (D, 3O).
 
-    Reading gives a view; assigning copies into the block (so ``stats.sum_xy = …`` still works).
+    Reading gives a view; assigning copies into the block (``stats.sum_xy_minus = …``; the sums over all
+    observations, ``sum_y``, ``sum_yy``, ``sum_xy``, are read-only properties).
     """
 
     def __init__(self, index: int):
