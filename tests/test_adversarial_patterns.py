@@ -386,3 +386,34 @@ def test_identical_samples_through_a_padded_convolution_give_zero_patterns_on_ev
     assert np.isnan(rho(net, x, "w", backend=backend).per_neuron[1]).all()
     varied = np.concatenate([x, x + rng.normal(size=x.shape)])
     np.testing.assert_array_equal(rho(net, varied, "w", fit_v_on=x, backend=backend).per_neuron[1], 1.0)
+
+
+def test_a_regime_without_observations_has_sums_of_exactly_zero_after_a_merge():
+    """A neuron whose gate never closed has no gate-closed observation: each of its gate-closed sums
+    is a sum over nothing, 0 (docs/math.md#statistics-regimes), and so is every E₋ moment.  The
+    gate-closed Σx̃ is the difference Σx̃ − Σx̃g of two sums of the same terms taken in different
+    orders (a loop and a GEMM with the Numba kernels), so it was rounding noise (~1e-15), and
+    re-centring (every merge, every Dask fit) multiplied it into Σx̃ỹ(1 − g) (~1e-14), the sum the
+    kernels had just taken exactly 0.  The never-open neuron's open regime is the mirror case."""
+    pytest.importorskip("numba")
+    layer = rp.Conv2D(np.random.default_rng(0).normal(size=(2, 2, 3, 3)), np.array([1e3, -1e3]), padding=1)
+    parts = []
+    for seed, mean in ((0, 0.0), (1, 3.0)):  # two parts around different shifts
+        x = np.random.default_rng(seed).normal(mean, 1.0, (3, 2, 5, 5))
+        stats = LayerStatistics(layer, 0, 0)
+        stats.accumulate(x, layer.forward(x), backend="numba")
+        parts.append(stats)
+    merged = parts[0].merge(parts[1])
+    assert merged.n_minus[0] == 0 and merged.n_plus[1] == 0
+    for stats in (parts[0], parts[1], merged):
+        assert stats.shift is not None and not np.array_equal(merged.shift, parts[1].shift)
+        moments = stats.moments()
+        for name, value in (("sum_x_minus", stats.sum_x_minus[:, 0]), ("sum_xy_minus", stats.sum_xy_minus[:, 0]),
+                            ("sum_y_minus", stats.sum_y_minus[0]), ("sum_yy_minus", stats.sum_yy_minus[0]),
+                            ("sum_x_plus", stats.sum_x_plus[:, 1]), ("sum_xy_plus", stats.sum_xy_plus[:, 1]),
+                            ("sum_y_plus", stats.sum_y_plus[1]), ("sum_yy_plus", stats.sum_yy_plus[1])):
+            np.testing.assert_array_equal(value, 0.0, err_msg=name)
+        for name in ("x_minus", "xy_minus"):
+            np.testing.assert_array_equal(moments[name][:, 0], 0.0, err_msg=name)
+        for name in ("x_plus", "xy_plus"):
+            np.testing.assert_array_equal(moments[name][:, 1], 0.0, err_msg=name)

@@ -34,8 +34,9 @@ so, with ``Σ_x = cov[x̃]`` (D×D, shared by all neurons of the layer), ``K = c
 
     Σ = Σ_x − B Kᵀ − K Bᵀ + B T Bᵀ,     c = K e − B T e,     σ²_y = eᵀ T e.
 
-``K`` and ``T`` come from the same per-neuron sums as the patterns (``Σx̃ỹ``, ``Σx̃ỹg``, ``Σx̃g``,
-``Σỹ``, ``Σỹg``, ``Σỹ²``, ``Σỹ²g``, ``n₊``); the only extra statistic is ``Σx̃x̃ᵀ`` per layer.
+``K`` and ``T`` come from the same per-neuron sums as the patterns, each regime's own (``Σx̃ũ``,
+``Σx̃ṽ``, ``Σx̃g``, ``Σũ``, ``Σṽ``, ``Σũ²``, ``Σṽ²``, ``n₊``: ``sum_xy_plus``, ``sum_xy_minus`` …);
+the only extra statistic is ``Σx̃x̃ᵀ`` per layer.
 Memory is therefore D×D + O(D·O) per layer, independent of the number of samples, and no
 regime-split D×D covariance is needed.  The cost is one D×D eigendecomposition per neuron
 (O(O·D³) per layer); ``max_neurons=m`` evaluates a seeded random subsample of ``m`` neurons

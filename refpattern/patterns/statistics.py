@@ -46,12 +46,14 @@ Sums kept (shapes; ``+`` means "over observations with g_o = 1", ``−`` "with g
 
 The sums over all observations are read as the two regimes' sums added (``sum_y = sum_y_minus +
 sum_y_plus``, ``sum_yy``, ``sum_xy`` likewise, read-only), and the gate-closed count and inputs as
-differences (``n − n_plus``, ``sum_x − sum_x_plus``).  Each regime's sums of ``ỹ`` are taken directly
+differences (``n − n_plus``, ``sum_x − sum_x_plus``: exactly 0 for a neuron whose gate never
+closed, :meth:`LayerStatistics.closed_input_sums`).  Each regime's sums of ``ỹ`` are taken directly
 rather than as ``Σ − Σ₊``: a regime with few observations, or whose sums are small next to the
 other's, would otherwise get the rounding of the sums over *all* observations, which can be
 hundreds of times its own (``docs/math.md#statistics-regimes``).  The gate-closed ``Σx̃`` stays a
 difference: the shift makes ``Σx̃`` small, so ``sum_x − sum_x_plus`` is about ``−sum_x_plus`` and
-keeps its accuracy.  Memory is independent of the number of observations.
+keeps that sum's accuracy, which for a regime of very few observations is still the ``n/n₋`` loss
+(measured in ``docs/math.md#statistics-regimes``).  Memory is independent of the number of observations.
 
 Two accumulators merge exactly (up to rounding): the second is first brought to the common scale
 and re-centred onto the first one's shift, see :meth:`LayerStatistics.rescaled` and
@@ -182,7 +184,8 @@ def neuron_slice(neurons, n_out: int, name: str) -> slice:
 class ProductColumns:
     """One of the three (D, O) sums, stored as column block ``index`` of ``products`` (D, 3O).
 
-    Reading gives a view; assigning copies into the block (so ``stats.sum_xy = …`` still works).
+    Reading gives a view; assigning copies into the block (``stats.sum_xy_minus = …``; the sums over all
+    observations, ``sum_y``, ``sum_yy``, ``sum_xy``, are read-only properties).
     """
 
     def __init__(self, index: int):
@@ -317,8 +320,16 @@ class LayerStatistics:
 
     @property
     def sum_x_minus(self) -> np.ndarray:
-        """``Σx̃(1 − g)ᵀ``, (D, O): ``sum_x − sum_x_plus`` (module docstring)."""
-        return self.sum_x[:, None] - self.sum_x_plus
+        """``Σx̃(1 − g)ᵀ``, (D, O): ``sum_x − sum_x_plus`` (module docstring); :meth:`closed_input_sums`."""
+        return self.closed_input_sums()
+
+    def closed_input_sums(self, neurons=slice(None)) -> np.ndarray:
+        """``Σx̃(1 − g)ᵀ`` of the ``neurons`` (a slice), (D, m): ``sum_x − sum_x_plus``, and exactly 0
+        for a neuron whose gate never closed (a sum over no observation: the difference of two sums
+        of the same terms, taken in different orders, would be their rounding)."""
+        sums = self.sum_x[:, None] - self.sum_x_plus[:, neurons]
+        sums[:, self.n_plus[neurons] == self.n] = 0.0
+        return sums
 
     @property
     def gamma(self) -> np.ndarray:
@@ -650,7 +661,7 @@ class LayerStatistics:
             "y_plus": sum_y_plus / safe_plus,
             "yy_plus": sum_yy_plus / safe_plus,
             "xy_plus": sum_xy_plus / safe_plus,
-            "x_minus": (self.sum_x[:, None] - sum_x_plus) / safe_minus,
+            "x_minus": self.closed_input_sums(neurons) / safe_minus,
             "y_minus": sum_y_minus / safe_minus,
             "yy_minus": sum_yy_minus / safe_minus,
             "xy_minus": sum_xy_minus / safe_minus,
