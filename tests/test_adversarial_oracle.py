@@ -145,14 +145,19 @@ def _write(path, arrays, compression=zipfile.ZIP_STORED):
     return path
 
 
-def _corrupt_deflate(path, arrays):
-    _write(path, arrays, zipfile.ZIP_DEFLATED)
+def _flip_manifest_bytes(path, arrays, compression, first):
+    """Write the archive with ``compression`` and invert bytes ``first … 39`` of the manifest's compressed data."""
+    _write(path, arrays, compression)
     raw = bytearray(path.read_bytes())
     with zipfile.ZipFile(path) as archive:
         info = archive.getinfo("manifest.json.npy")
     start = info.header_offset + 30 + len(info.filename) + len(info.extra)
-    raw[start + 2:start + 40] = bytes(b ^ 0xFF for b in raw[start + 2:start + 40])
+    raw[start + first:start + 40] = bytes(b ^ 0xFF for b in raw[start + first:start + 40])
     path.write_bytes(bytes(raw))
+
+
+def _corrupt_deflate(path, arrays):
+    _flip_manifest_bytes(path, arrays, zipfile.ZIP_DEFLATED, 2)
 
 
 def _unknown_compression(path, arrays):
@@ -175,13 +180,7 @@ def _huge_declared_shape(path, arrays):
 
 
 def _corrupt_lzma(path, arrays):
-    _write(path, arrays, zipfile.ZIP_LZMA)
-    raw = bytearray(path.read_bytes())
-    with zipfile.ZipFile(path) as archive:
-        info = archive.getinfo("manifest.json.npy")
-    start = info.header_offset + 30 + len(info.filename) + len(info.extra)
-    raw[start + 9:start + 40] = bytes(b ^ 0xFF for b in raw[start + 9:start + 40])  # past the LZMA properties
-    path.write_bytes(bytes(raw))
+    _flip_manifest_bytes(path, arrays, zipfile.ZIP_LZMA, 9)  # past the LZMA properties
 
 
 def _encrypted_flag(path, arrays):
