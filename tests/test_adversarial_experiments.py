@@ -47,6 +47,15 @@ def test_interval_text_keeps_four_significant_digits_at_extreme_magnitudes(scale
     assert t_interval([2 * scale]).text() == f"{2 * scale:.3e} [n/a]"  # a mean without an interval too
 
 
+@pytest.mark.parametrize("digits, error", [(-1, ValueError), (2.0, TypeError), (True, TypeError), ("3", TypeError)])
+def test_interval_text_refuses_digits_that_are_not_a_count(digits, error):
+    # a negative count reached Python's format mini-language ("Format specifier missing precision")
+    with pytest.raises(error, match="Interval.text digits"):
+        t_interval([0.30, 0.31, 0.29]).text(digits)
+    # no decimals: below 10⁰ the numbers keep one significant digit (scientific), as the rule for small values says
+    assert t_interval([0.30, 0.31, 0.29]).text(0) == "3e-01 [3e-01, 3e-01]"
+
+
 def test_interval_text_of_ordinary_values_is_fixed_point_with_three_decimals():
     mean, low, high = scipy_interval(BASE)
     assert t_interval(BASE).text() == f"{mean:.3f} [{low:.3f}, {high:.3f}]"

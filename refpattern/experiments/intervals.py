@@ -90,6 +90,7 @@ class Interval:
         in scientific notation with ``digits`` decimals (``"1.620e+299 [-1.6e+300, …]"``), so that
         they keep ``digits + 1`` significant digits at any magnitude (``docs/conventions.md#interval-text``).
         """
+        digits = check_count(digits, "Interval.text digits", minimum=0)
         if self.n == 0 and self.infinite == 0:
             return "n/a"
         style = _style([self.mean, self.low, self.high], digits)
