@@ -200,7 +200,9 @@ def file_name(path) -> str:
     """How messages name ``path``: the path itself, or a file object's ``name`` (``TypeError`` for
     anything that is neither, or a text stream: :func:`check_file_target`)."""
     check_file_target(path, "read")
-    return getattr(path, "name", "<file object>") if hasattr(path, "read") else os.fspath(path)
+    name = getattr(path, "name", "<file object>") if hasattr(path, "read") else path
+    # a bytes path (or a file opened by one) is named as text, as the file system decodes it, not as b'…'
+    return os.fsdecode(name) if isinstance(name, (str, bytes, os.PathLike)) else str(name)
 
 
 try:

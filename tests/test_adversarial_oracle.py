@@ -350,3 +350,13 @@ def test_hand_built_patterns_refuse_counts_and_layers_of_the_wrong_kind(tmp_path
     loaded = rp.Patterns.load(tmp_path / "p.npz")
     np.testing.assert_array_equal(rp.explain(net, x, "pattern.attribution", patterns=loaded),
                                   rp.explain(net, x, "pattern.attribution", patterns=patterns))
+
+
+def test_a_bytes_path_is_named_as_text_in_messages(tmp_path):
+    """A bytes path (accepted like a str one) was named b'…' in every loader's message."""
+    damaged = tmp_path / "damaged.npz"
+    damaged.write_bytes(b"not an archive")
+    for load in (rp.Patterns.load, rp.Sequential.load):
+        with pytest.raises(ValueError) as raised:
+            load(bytes(damaged))
+        assert str(raised.value).startswith(f"{damaged}: ") and "b'" not in str(raised.value)
