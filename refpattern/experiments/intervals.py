@@ -87,7 +87,7 @@ class Interval:
 
         Fixed point with ``digits`` decimals while the largest finite magnitude ``m`` of the mean and
         bounds is 0 or ``10^−digits ≤ m <`` :data:`FIXED_POINT_LIMIT`; outside that range all three
-        in scientific notation with ``digits`` decimals (``"1.620e+299 [-1.6e+300, …]"``), so that
+        in scientific notation with ``digits`` decimals (``"2.020e+299 [-1.334e+299, 5.374e+299]"``), so that
         they keep ``digits + 1`` significant digits at any magnitude (``docs/conventions.md#interval-text``).
         """
         digits = check_count(digits, "Interval.text digits", minimum=0)

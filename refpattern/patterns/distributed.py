@@ -24,8 +24,9 @@ Dask computation::
 
 The sums are those of a single-process fit up to rounding, whatever the chunking, the number of
 workers or the order in which chunks finish: the counts and degenerate entries agree exactly, the
-patterns to ≤ 1e-12 relative (a regime of few observations, whose moments are means of few terms, to
-``1e-12·n/n_regime``, as a single-process fit in another batch size; ``docs/conventions.md#dask-fits``,
+patterns to ≤ 1e-12 relative (a regime with under 10 % of the observations to ``1e-12·n/n_regime``, as a
+single-process fit in another batch size: its gate-closed input sum is a difference of sums over all ``n``
+observations, ``docs/math.md#statistics-regimes``; ``docs/conventions.md#dask-fits``,
 ``tests/test_patterns_distributed.py``).
 
 The network travels once per worker: with a ``distributed`` client it is scattered to every worker
