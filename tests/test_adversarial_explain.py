@@ -179,6 +179,7 @@ def test_gated_pattern_rule_checks_its_patterns_by_name():
     (dict(bias=False), r"option bias=False is not used by rest='lrp.epsilon'"),
     (dict(rest="lrp.alpha_beta", epsilon=0.1), r"option epsilon=0.1 is not used by rest='lrp.alpha_beta'"),
     (dict(rest="lrp.z", epsilon=0.1), r"option epsilon=0.1 is not used by rest='lrp.z', which takes no options"),
+    (dict(gamma=0.5), r"option gamma=0.5 is not used by rest='lrp.epsilon', which takes epsilon"),
 ])
 def test_zb_options_that_its_rest_rule_never_reads_are_refused(net, x, options, message):
     """lrp.zb with alpha=2, beta=1 silently ran LRP-ε above the first layer (rest defaults to lrp.epsilon)."""

@@ -7,7 +7,7 @@ from conftest import random_cnn
 
 import refpattern as rp
 from refpattern.methods import captum_quadrature
-from refpattern.methods.integrated_gradients import QUADRATURES, quadrature
+from refpattern.methods.integrated_gradients import GAUSS_LEGENDRE_MAX_STEPS, QUADRATURES, quadrature
 
 
 def _gate_pattern(net, x):
@@ -95,6 +95,17 @@ def test_quadrature_refuses_bad_arguments():
         quadrature("trapezoid", 1)
     with pytest.raises(ValueError, match="quadrature must be one of"):
         rp.explain(random_cnn(), np.zeros((1, 2, 9, 9)), "integrated_gradients", quadrature="simpson")
+
+
+def test_gauss_legendre_beyond_its_limit_is_refused_naming_steps():
+    """steps=10**6 with gauss_legendre was a MemoryError inside numpy's leggauss (an n×n companion matrix, 8 TB)."""
+    limit = GAUSS_LEGENDRE_MAX_STEPS
+    with pytest.raises(ValueError, match=rf"integrated_gradients: steps: .*at most {limit} nodes.*got 1000000"):
+        rp.explain(random_cnn(), np.zeros((1, 2, 9, 9)), "integrated_gradients", quadrature="gauss_legendre",
+                   steps=10**6)
+    with pytest.raises(ValueError, match=rf"captum_quadrature: n_steps: .*at most {limit} nodes.*got {limit + 1}"):
+        captum_quadrature("gausslegendre", limit + 1)
+    assert quadrature("riemann_midpoint", limit + 1)[0].shape == (limit + 1,)  # the other rules have no limit
 
 
 # --- explicit nodes and weights (alphas=, weights=), and Captum's rules ------------------------------

@@ -39,6 +39,26 @@ def test_image_layouts_against_an_explicit_loop():
         nhwc_to_nchw(np.zeros(3))
 
 
+@pytest.mark.parametrize("dtype", [object, bool, complex, "U1"])
+@pytest.mark.parametrize("function, shape", [(nchw_to_nhwc, (1, 2, 3, 3)), (nhwc_to_nchw, (1, 3, 3, 2)),
+                                             (nchw_to_nhwc, (1, 4)), (conv_weight_to_keras, (1, 2, 3, 3)),
+                                             (dense_weight_from_keras, (4, 2))])
+def test_layout_functions_refuse_what_is_not_real_numbers(function, shape, dtype):
+    """The image layouts transposed an object, bool, complex or string array as it came, and the weight layouts
+    took a complex one; a layout of real numbers is what refpattern, Keras and PyTorch read."""
+    given = np.zeros(shape, dtype=dtype)
+    with pytest.raises(TypeError, match=rf"^{function.__name__}.*expected a real numeric array.*got dtype"):
+        function(given)
+
+
+def test_layout_functions_keep_integer_and_float_dtypes():
+    x = np.arange(24, dtype=np.int32).reshape(1, 2, 3, 4)
+    for function, dtype in ((nchw_to_nhwc, np.int32), (nhwc_to_nchw, np.int32)):
+        assert function(x).dtype == dtype
+    assert nchw_to_nhwc(x.astype(np.float32)).dtype == np.float32
+    assert nchw_to_nhwc(x)[0, 1, 2, 1] == x[0, 1, 1, 2]
+
+
 @pytest.mark.parametrize("shape", [(3, 4, 5), (1, 2, 2), (2, 1, 3)])
 def test_flatten_permutation_against_an_explicit_loop(shape):
     """Keras flattens (H, W, C): its k-th feature, in loop order h, w, c, is refpattern's (c·H + h)·W + w."""

@@ -42,6 +42,25 @@ def test_rule_matches_dense_matrix_reimplementation(method, paddings):
     assert max(errors) <= 1e-12
 
 
+def test_zb_with_gamma_above_takes_the_given_gamma():
+    """lrp.zb with rest="lrp.gamma" refused gamma= as an unknown option, so γ stayed at its default above the
+    first layer; now z^B below and LRP-γ with the given γ above match the dense re-implementation."""
+    net = random_cnn(seed=12, paddings=CNN_PADDINGS["symmetric"][0], input_shape=CNN_PADDINGS["symmetric"][1])
+    shape = CNN_PADDINGS["symmetric"][1]
+    x = np.random.default_rng(4).uniform(0.0, 1.0, size=(2,) + shape)
+    ours = rp.explain(net, x, "lrp.zb", low=0.0, high=1.0, rest="lrp.gamma", gamma=0.5, stabilizer=1e-6)
+    low, high = np.zeros(x[0].size), np.ones(x[0].size)
+
+    def zb(a, W, b, R):
+        return ref.rule_zb(a, W, R, low, high, 1e-6)
+
+    def gamma(a, W, b, R):
+        return ref.rule_gamma(a, W, b, R, 0.5, 1e-6)
+
+    targets = np.argmax(net.logits(x), axis=1)
+    for n in range(2):
+        assert _relative_error(ours[n], ref.lrp_dense(net, x[n], targets[n], gamma, first_rule=zb)) <= 1e-12
+
 @pytest.mark.parametrize("paddings", CNN_PADDINGS.values(), ids=CNN_PADDINGS.keys())
 def test_zb_and_deep_taylor_match_dense_reimplementation(paddings):
     padding, shape = paddings

@@ -89,6 +89,28 @@ def test_degenerate_report_survives_the_round_trip(tmp_path):
     assert Patterns.load(tmp_path / "p.npz").degenerate == patterns.degenerate
 
 
+def test_a_nonzero_row_under_a_zeroed_note_is_refused(tmp_path):
+    """A re-signed file whose degenerate entry says "zeroed" over a nonzero row loaded, the note contradicting the
+    pattern explain would use; the fitted file itself holds exact zeros there and still loads."""
+    rng = np.random.default_rng(32)
+    net = Sequential([Dense(rng.normal(size=(3, 2)), [0.0, -1e3, 1e3])])  # neuron 1 never opens, neuron 2 never closes
+    patterns = fit_patterns(net, rng.normal(size=(40, 2)), "a+-")
+    path = tmp_path / "p.npz"
+    patterns.save(path)
+    loaded = Patterns.load(path)
+    assert [(d.neuron, d.regime, d.zeroed) for d in loaded.degenerate] == [(1, "plus", True), (2, "minus", True)]
+    assert not np.any(loaded[0].a_plus[1]) and not np.any(loaded[0].a_minus[2])
+
+    def unzero(arrays):
+        arrays["layer_0.a_minus"] = arrays["layer_0.a_minus"].copy()
+        arrays["layer_0.a_minus"][2, 1] = 1e-300
+        arrays["checksum"] = np.array(archive_checksum(arrays))
+
+    rewrite(path, unzero)
+    with pytest.raises(ValueError, match=r"p\.npz: layer_0\.a_minus row 2 is not zero, but layer_0\.degenerate_zeroed"):
+        Patterns.load(path)
+
+
 def test_truncated_file_is_refused(setup, tmp_path):
     net, x = setup
     path = tmp_path / "p.npz"

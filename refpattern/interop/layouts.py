@@ -20,7 +20,8 @@ Every function returns new arrays and leaves its arguments unchanged: a copy eve
 would already be C-contiguous (an axis of size 1: one channel, a 1 × 1 map, one output), so that writing
 into a result never writes into the caller's array.
 A masked array (``numpy.ma``) is refused with a ``TypeError``, as refpattern's parameters refuse it: the
-transposed result would be a plain array, its mask dropped silently.
+transposed result would be a plain array, its mask dropped silently.  So is an array that does not hold real
+numbers (bool, complex, string, object); integer and float arrays keep their dtype.
 """
 
 from __future__ import annotations
@@ -47,11 +48,18 @@ def _refuse_masked(value, name: str) -> None:
                         "value.filled(fill) or numpy.ma.getdata(value), and transpose the mask separately if needed")
 
 
-def _array(value, name: str, ndim: int, axes: str) -> np.ndarray:
+def _real_array(value, name: str, axes: str) -> np.ndarray:
+    """``value`` as an array of real numbers (integer or floating dtype, as given); masked, object, bool,
+    complex and string arrays are refused with a ``TypeError`` naming ``name``."""
     _refuse_masked(value, name)
     array = np.asarray(value)
-    if array.dtype == object or not (np.issubdtype(array.dtype, np.number)) or array.dtype == bool:
-        raise TypeError(f"{name}: expected a numeric array {axes}, got dtype {array.dtype}")
+    if array.dtype == bool or not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+        raise TypeError(f"{name}: expected a real numeric array {axes} (integer or float), got dtype {array.dtype}")
+    return array
+
+
+def _array(value, name: str, ndim: int, axes: str) -> np.ndarray:
+    array = _real_array(value, name, axes)
     if array.ndim != ndim:
         raise ValueError(f"{name}: expected {ndim} axes {axes}, got shape {array.shape}")
     return array
@@ -59,10 +67,9 @@ def _array(value, name: str, ndim: int, axes: str) -> np.ndarray:
 
 def nchw_to_nhwc(x) -> np.ndarray:
     """``(N, C, H, W) → (N, H, W, C)``: ``y[n, h, w, c] = x[n, c, h, w]``; a flat batch ``(N, F)``
-    has no channel axis and is returned as a copy.  Returns a new C-contiguous array; a masked array is refused
-    (``TypeError``)."""
-    _refuse_masked(x, "nchw_to_nhwc")
-    x = np.asarray(x)
+    has no channel axis and is returned as a copy.  Returns a new C-contiguous array of ``x``'s dtype; a masked,
+    bool, complex, string or object array is refused (``TypeError``)."""
+    x = _real_array(x, "nchw_to_nhwc", "(N, C, H, W) or (N, F)")
     if x.ndim == 2:
         return x.copy()
     if x.ndim != 4:
@@ -73,10 +80,9 @@ def nchw_to_nhwc(x) -> np.ndarray:
 
 def nhwc_to_nchw(x) -> np.ndarray:
     """``(N, H, W, C) → (N, C, H, W)``: ``y[n, c, h, w] = x[n, h, w, c]``; a flat batch ``(N, F)`` is
-    returned as a copy.  Returns a new C-contiguous array; a masked array is refused
-    (``TypeError``)."""
-    _refuse_masked(x, "nhwc_to_nchw")
-    x = np.asarray(x)
+    returned as a copy.  Returns a new C-contiguous array of ``x``'s dtype; a masked, bool, complex, string or
+    object array is refused (``TypeError``)."""
+    x = _real_array(x, "nhwc_to_nchw", "(N, H, W, C) or (N, F)")
     if x.ndim == 2:
         return x.copy()
     if x.ndim != 4:

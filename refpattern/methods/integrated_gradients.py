@@ -21,6 +21,12 @@ QUADRATURES = ("riemann_left", "riemann_right", "riemann_midpoint", "trapezoid",
 DEFAULT_STEPS = 64
 DEFAULT_QUADRATURE = "riemann_midpoint"
 CAPTUM_METHODS = ("riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid", "gausslegendre")
+#: The most Gauss–Legendre nodes :func:`quadrature` and :func:`captum_quadrature` compute.  NumPy's
+#: ``leggauss(n)`` (Captum's source of nodes, kept for bit-identical agreement) builds an n×n companion
+#: matrix: 8n² bytes and O(n³) time — 134 MB and seconds at 4096, 8 TB at 10⁶ (a MemoryError deep in
+#: NumPy).  SciPy's ``roots_legendre`` is no way out: measured at 2 s for 10⁴ nodes and 200 s for 10⁵.
+#: For more steps than this a Riemann rule is the tool (``docs/conventions.md#integrated-gradients``).
+GAUSS_LEGENDRE_MAX_STEPS = 4096
 
 
 def quadrature(name: str, steps: int):
@@ -29,7 +35,8 @@ def quadrature(name: str, steps: int):
     - ``riemann_left``: ``α_k = k/n``; ``riemann_right``: ``(k+1)/n``; ``riemann_midpoint``:
       ``(k+½)/n``; all with ``ω_k = 1/n``, ``k = 0..n−1``;
     - ``trapezoid``: ``α_k = k/(n−1)``, ``ω_k = 1/(n−1)`` with both ends halved (n ≥ 2);
-    - ``gauss_legendre``: the n-point Gauss–Legendre rule mapped from [−1, 1] to [0, 1].
+    - ``gauss_legendre``: the n-point Gauss–Legendre rule mapped from [−1, 1] to [0, 1]
+      (``numpy.polynomial.legendre.leggauss``), ``n ≤`` :data:`GAUSS_LEGENDRE_MAX_STEPS`.
     """
     if isinstance(steps, (bool, np.bool_)) or not isinstance(steps, numbers.Integral) or steps < 1:
         raise ValueError(f"integrated_gradients: steps must be a positive int, got {steps!r}")
@@ -48,9 +55,18 @@ def quadrature(name: str, steps: int):
         weights[[0, -1]] /= 2
         return k / (n - 1), weights
     if name == "gauss_legendre":
+        check_gauss_legendre_steps(n, "integrated_gradients: steps")
         nodes, weights = np.polynomial.legendre.leggauss(n)
         return (nodes + 1) / 2, weights / 2
     raise ValueError(f"integrated_gradients: quadrature must be one of {QUADRATURES}, got {name!r}")
+
+
+def check_gauss_legendre_steps(n: int, name: str) -> None:
+    """A ``ValueError`` naming ``name`` when ``n`` Gauss–Legendre nodes exceed :data:`GAUSS_LEGENDRE_MAX_STEPS`."""
+    if n > GAUSS_LEGENDRE_MAX_STEPS:
+        raise ValueError(f"{name}: the Gauss–Legendre rule takes at most {GAUSS_LEGENDRE_MAX_STEPS} nodes "
+                         f"(numpy's leggauss needs 8·n² bytes and O(n³) time), got {n}; for more steps use a "
+                         "Riemann rule such as quadrature='riemann_midpoint'")
 
 
 def captum_quadrature(method: str = "gausslegendre", n_steps: int = 50):
@@ -62,7 +78,7 @@ def captum_quadrature(method: str = "gausslegendre", n_steps: int = 50):
     ``n_steps=50``):
 
     - ``gausslegendre``: nodes ``(1 + ξ_k)/2`` and step sizes ``ω_k/2`` from
-      ``numpy.polynomial.legendre.leggauss(n)`` (float64);
+      ``numpy.polynomial.legendre.leggauss(n)`` (float64), ``n ≤`` :data:`GAUSS_LEGENDRE_MAX_STEPS`;
     - ``riemann_left|right|middle|trapezoid`` (``n ≥ 2``): step sizes ``1/n`` each, the trapezoid's
       first and last halved — so the trapezoid's weights sum to ``(n − 1)/n``, not 1; nodes
       ``linspace(0, 1 − 1/n)``, ``linspace(1/n, 1)``, ``linspace(1/(2n), 1 − 1/(2n))``,
@@ -85,6 +101,7 @@ def captum_quadrature(method: str = "gausslegendre", n_steps: int = 50):
         raise ValueError(f"captum_quadrature: n_steps must be a positive int, got {n_steps!r}")
     n = int(n_steps)
     if method == "gausslegendre":
+        check_gauss_legendre_steps(n, "captum_quadrature: n_steps")
         nodes, sizes = np.polynomial.legendre.leggauss(n)
         return 0.5 * (1 + nodes), (0.5 * sizes).astype(np.float32).astype(np.float64)
     if n < 2:

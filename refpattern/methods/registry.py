@@ -213,8 +213,9 @@ METHODS = {
     "lrp.w_square": (_lrp_w_square, dict(_STAB)),
     "lrp.flat": (_lrp_flat, dict(_STAB)),
     "lrp.gamma": (_lrp_gamma, {"gamma": presets.ZENNIT_GAMMA, **_STAB}),
+    # every option of an LRP rule that rest= may name, so that it reaches that rule (γ for rest="lrp.gamma")
     "lrp.zb": (_lrp_zb, {"low": None, "high": None, "rest": "lrp.epsilon", "epsilon": DEFAULT_EPSILON,
-                         "alpha": 1.0, "beta": 0.0, "bias": True, **_STAB}),
+                         "alpha": 1.0, "beta": 0.0, "bias": True, "gamma": presets.ZENNIT_GAMMA, **_STAB}),
     "deep_taylor": (_deep_taylor, {"low": None, "high": None, **_STAB}),
     "pattern.net": (_pattern_net, {"patterns": None, "output_pattern": "a+-"}),
     "pattern.attribution": (_pattern_attribution, {"patterns": None, "output_pattern": "a+-"}),

@@ -132,7 +132,8 @@ class ZBRule(Rule):
     """z^B rule for a bounded input layer ``l ≤ x ≤ h`` (Montavon et al., 2017); the bias cancels.
 
     ``R_i = Σ_j (x_i w_ij − l_i w⁺_ij − h_i w⁻_ij) R_j / Σ_i (x_i w_ij − l_i w⁺_ij − h_i w⁻_ij)``.
-    ``low``/``high``: scalars or arrays shaped like one sample.
+    ``low``/``high``: scalars or arrays shaped like one sample.  Inputs outside ``[low, high]`` are not
+    refused: the formula is computed as written, as Zennit's ``ZBox`` does (``docs/conventions.md#method-names``).
     """
 
     def __init__(self, low, high, stabilizer=DEFAULT_STABILIZER):

@@ -24,7 +24,8 @@ fingerprint (:meth:`Patterns.load` warns).  :meth:`Patterns.load` refuses a file
 readable zip archive, lacks or adds entries, has another format version, has arrays whose shapes
 or values contradict each other (layer indices that do not increase with ``k``; an estimator entry
 that contradicts the layers' entries: degenerate regimes it never notes, a data estimator without
-counts), or whose checksum does not match, always with a ``ValueError`` naming the problem.
+counts; a pattern row that a degenerate entry says was zeroed but is not zero), or whose checksum
+does not match, always with a ``ValueError`` naming the problem.
 :meth:`Patterns.check_network` refuses patterns that do not fit a network (count, shapes, the
 positions ``layer_index``) (``docs/conventions.md#patterns-file-format``, ``docs/conventions.md#patterns-fingerprint``).
 """
@@ -234,6 +235,11 @@ def read_entries(arrays: dict, name: str) -> tuple:
         degenerate = [DegenerateNeuron(k, int(nr), str(rg), str(rs), int(ct), bool(zr))
                       for nr, rg, rs, ct, zr in zip(deg["neuron"], deg["regime"], deg["reason"], deg["count"],
                                                      deg["zeroed"])]
+        for note in degenerate:  # a note that says "zeroed" holds for the row it names: exactly zero
+            label = "a" if note.regime == "all" else "a_" + note.regime
+            if note.zeroed and label in patterns and np.any(patterns[label][note.neuron] != 0):
+                fail(f"{p}{label} row {note.neuron} is not zero, but {p}degenerate_zeroed says the pattern of neuron "
+                     f"{note.neuron} (regime {note.regime!r}: {note.reason}) was set to zero (tampered file)")
         expected_keys.update(keys)
         layers.append(LayerPatterns(k, layer_index, layer_name, shape, counts=counts, n_samples=n_samples,
                                     degenerate=degenerate, **patterns))
