@@ -91,8 +91,9 @@ RETRIES = 2
 CHUNK_TASK, MERGE_TASK, COUNT_TASK, NETWORK_KEY = ("refpattern-chunk-statistics", "refpattern-merge-statistics",
                                                    "refpattern-chunk-samples", "refpattern-network")
 
-#: The sums of a :class:`LayerStatistics` that travel (module docstring of refpattern.patterns.statistics).
-SENT_SUMS = ("n_plus", "sum_x", "products", "output_sums", "sum_xx")
+#: The sums of a :class:`LayerStatistics` that travel, with the flags ``closed_inputs`` that say which regime
+#: each neuron's stored input sums hold (module docstring of refpattern.patterns.statistics).
+SENT_SUMS = ("n_plus", "sum_x", "closed_inputs", "products", "output_sums", "sum_xx")
 
 
 def import_dask(module: str = "dask"):
@@ -205,6 +206,8 @@ class ChunkStatistics:
             for name in SENT_SUMS:
                 if entry[name] is not None:
                     setattr(s, name, np.array(entry[name]) if not entry[name].flags.writeable else entry[name])
+            s.closed_inputs = np.array(s.closed_inputs, dtype=bool)  # the stored columns' regimes travel with them
+            s.closed_inputs.setflags(write=False)
             result.append(s)
         return result
 
