@@ -25,9 +25,9 @@ Dask computation::
 The sums are those of a single-process fit up to rounding, whatever the chunking, the number of
 workers or the order in which chunks finish: the counts and degenerate entries agree exactly, the
 patterns to ≤ 1e-12 relative (a regime with under 10 % of the observations to ``1e-12·n/n_regime``, as a
-single-process fit in another batch size: its gate-closed input sum is a difference of sums over all ``n``
-observations, ``docs/math.md#statistics-regimes``; ``docs/conventions.md#dask-fits``,
-``tests/test_patterns_distributed.py``).
+single-process fit in another batch size: its input sums may arrive as a difference of sums over a whole
+chunk, where that chunk's first batch stored the other regime's, ``docs/math.md#regime-input-sums``;
+``docs/conventions.md#dask-fits``, ``tests/test_patterns_distributed.py``).
 
 The network travels once per worker: with a ``distributed`` client it is scattered to every worker
 (``broadcast=True``) as its network file (:meth:`Sequential.save <refpattern.Sequential.save>`:
