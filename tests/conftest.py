@@ -100,6 +100,37 @@ def reference_sums(x, z, weight_matrix, shift, conv):
     return batch_sums(shifted, y, gate, True), batch_sums(np.abs(shifted), np.abs(y), gate, True)
 
 
+def check_merge_of_opposite_regimes(backend):
+    """Two statistics whose stored input sums hold opposite regimes (``closed_inputs``: each part's first
+    batch opens the gate of a neuron mostly in one and mostly closes it in the other) merge into the
+    statistics of all the data: the merge keeps the left side's flags, the right side's column becomes
+    ``Σx̃ − column`` where they differ, and every sum as read (each regime's input sums, the products
+    with ỹ, the O-vectors) equals one pass over both parts, taken around the same shift, to 1e-12 of
+    its largest entry."""
+    rng = np.random.default_rng(45)
+    kernel = rng.normal(0, 0.5, (4, 1, 3, 3))
+    kernel[:2] = np.abs(kernel[:2])   # filters 0, 1 open on bright inputs,
+    kernel[2:] = -np.abs(kernel[2:])  # filters 2, 3 on dark ones
+    net = rp.Sequential([rp.Conv2D(kernel, np.zeros(4), padding=1), rp.ReLU(), rp.Flatten(),
+                         rp.Dense(rng.normal(0, 0.3, (3, 64)), rng.normal(0, 0.1, 3))], input_shape=(1, 4, 4))
+    bright, dark = rng.normal(1.5, 1.0, (5, 1, 4, 4)), rng.normal(-1.5, 1.0, (4, 1, 4, 4))
+    a = rp.fit_statistics(net, bright, batch_size=5, backend=backend, progress=False)
+    b = rp.fit_statistics(net, dark, batch_size=2, backend=backend, progress=False)
+    assert np.any(a[0].closed_inputs != b[0].closed_inputs)  # the case this checks
+    one_pass = rp.fit_statistics(net, np.concatenate([bright, dark]), batch_size=9, backend=backend, progress=False)
+    for left, right in ((a, b), (b, a)):
+        merged = left.merge(right)
+        for k, (m, one, kept) in enumerate(zip(merged, one_pass, left)):
+            np.testing.assert_array_equal(m.closed_inputs, kept.closed_inputs, err_msg=f"kernel layer {k}")
+            np.testing.assert_array_equal(m.n_plus, one.n_plus)
+            one = one.recentered(m.shift)
+            for name in ("sum_x_plus", "sum_x_minus", "sum_xy_minus", "sum_xy_plus", "output_sums"):
+                scale = max(np.max(np.abs(getattr(one, name))), 1e-300)
+                error = np.max(np.abs(getattr(m, name) - getattr(one, name))) / scale
+                record_error(error, f"merge of opposite regimes, {name}")
+                assert error <= 1e-12, (backend, k, name, error)
+
+
 _LARGEST_ERRORS = {}  # module -> {label: largest relative error seen}
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import reference_sums
+from conftest import check_merge_of_opposite_regimes, reference_sums
 
 from refpattern.kernels import cuda_statistics as cs
 from refpattern.kernels.numpy_reference import conv2d_forward
@@ -33,23 +33,29 @@ if cs.cuda is None or not cs.cuda.is_available():
 RTOL = 1e-12
 
 
-def check(x, z, weight_matrix, shift, conv, second_moment, **options):
+def check(x, z, weight_matrix, shift, conv, second_moment, closed_inputs=None, **options):
+    """The kernel's sums against the NumPy twin's; ``closed_inputs`` (O,) bool: the third block holds
+    ``Σx̃(1 − g)`` of those neurons, ``Σx̃g`` of the others (None: of every neuron)."""
     o, d = weight_matrix.shape
     sums = {"products": np.zeros((d, 3 * o)), "sum_x": np.zeros(d), "n_plus": np.zeros(o, np.int64),
             "output_sums": np.zeros((4, o)), "sum_xx": np.zeros((d, d)) if second_moment else None}
     x_before, z_before = x.copy(), z.copy()
-    n = cs.accumulate_statistics(x, z, weight_matrix, shift, conv, **sums, **options)
+    n = cs.accumulate_statistics(x, z, weight_matrix, shift, conv, **sums, **options, closed_inputs=closed_inputs)
     want, scale = reference_sums(x, z, weight_matrix, shift, conv)
     assert n == want.n
+    flags = np.zeros(o, bool) if closed_inputs is None else closed_inputs
+    expected = {"regime_input_sums": (np.where(flags, want.sum_x_minus, want.sum_x_plus),
+                                      np.where(flags, scale.sum_x_minus, scale.sum_x_plus))}
     got = {"sum_xy_minus": sums["products"][:, :o], "sum_xy_plus": sums["products"][:, o:2 * o],
-           "sum_x_plus": sums["products"][:, 2 * o:], "sum_x": sums["sum_x"],
+           "regime_input_sums": sums["products"][:, 2 * o:], "sum_x": sums["sum_x"],
            "sum_y_minus": sums["output_sums"][0], "sum_y_plus": sums["output_sums"][1],
            "sum_yy_minus": sums["output_sums"][2], "sum_yy_plus": sums["output_sums"][3]}
     if second_moment:
         got["sum_xx"] = sums["sum_xx"]
     for name, value in got.items():
-        error = np.abs(value - getattr(want, name))
-        allowed = RTOL * getattr(scale, name) + 1e-300
+        wanted, magnitude = expected.get(name, (getattr(want, name, None), getattr(scale, name, None)))
+        error = np.abs(value - wanted)
+        allowed = RTOL * magnitude + 1e-300
         assert np.all(error <= allowed), f"{name}: off by {np.max(error / allowed):.2g} × the allowance"
     np.testing.assert_array_equal(sums["n_plus"], want.n_plus)
     np.testing.assert_array_equal(x, x_before)
@@ -76,6 +82,8 @@ def test_conv_several_tiles_splits_and_chunks():
     # splits of 24 (not a multiple of the 16-deep slab); chunks of 70 observations (m_begin = 70)
     x, z, w, shift, conv = conv_case(2, 1, 5, 23, 9, 9, (3, 3), (1, 1), ((1, 1), (1, 1)))
     check(x, z, w, shift, conv, False, rows_per_split=24, max_chunk_elements=70 * 23)
+    # the third block of every other neuron its gate-closed input sums (docs/math.md#regime-input-sums)
+    check(x, z, w, shift, conv, False, np.arange(23) % 2 == 0, rows_per_split=24, max_chunk_elements=70 * 23)
 
 
 def test_conv_reduction_axis_past_one_tile_and_stride_gaps():
@@ -105,6 +113,13 @@ def test_dense(n, d, o):
     w = rng.normal(size=(o, d))
     z = x @ w.T + rng.normal(0, 2.0, o)
     check(x, z, w, x.mean(axis=0), None, False, rows_per_split=8, max_chunk_elements=7 * o)
+    check(x, z, w, x.mean(axis=0), None, False, rng.random(o) < 0.5, rows_per_split=8, max_chunk_elements=7 * o)
+
+
+def test_merge_of_statistics_that_keep_opposite_regimes():
+    """The fit through the CUDA backend: a merge of two statistics whose stored input sums hold
+    opposite regimes equals one pass (:func:`conftest.check_merge_of_opposite_regimes`)."""
+    check_merge_of_opposite_regimes("cuda")
 
 
 

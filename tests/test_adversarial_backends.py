@@ -159,10 +159,10 @@ def test_cuda_statistics_of_a_layer_with_millions_of_columns_stay_within_the_gri
     chunks = [args[11] for name, _, args in recorded_launches if name == "_shifted_outputs_kernel"]
     for right_is_patch, n_right in ((False, 3 * o), (True, d)) if second_moment else ((False, 3 * o),):
         launches = [launch for launch in recorded_launches
-                    if launch[0] == "_statistics_kernel" and launch[2][15] is right_is_patch]
+                    if launch[0] == "_statistics_kernel" and launch[2][16] is right_is_patch]
         for m_begin in chunks:
-            chunk_launches = [launch for launch in launches if launch[2][12] == m_begin]
-            assert covered_tile_starts(chunk_launches, "_statistics_kernel", 13, tile) == list(range(0, n_right, tile))
+            chunk_launches = [launch for launch in launches if launch[2][13] == m_begin]  # (after x, …, z, closed)
+            assert covered_tile_starts(chunk_launches, "_statistics_kernel", 14, tile) == list(range(0, n_right, tile))
 
 
 def test_cuda_gemm_with_millions_of_output_rows_stays_within_the_grid(recorded_launches):

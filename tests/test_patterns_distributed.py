@@ -81,7 +81,10 @@ def assert_same_statistics(got, want, tol=1e-12):
         assert (g.n, g.scale, g.second_moment) == (w.n, w.scale, w.second_moment)
         np.testing.assert_array_equal(g.n_plus, w.n_plus)
         g = g.recentered(w.shift)
-        assert_fields_close(g, w, ("sum_x", "products", "output_sums", "sum_xx"), tol, f"kernel layer {g.kernel_index}")
+        # each regime's input sums as read (the stored block follows each side's closed_inputs, which a chunk
+        # that starts with other gates than the single-process fit's first batch chooses otherwise)
+        assert_fields_close(g, w, ("sum_x", "sum_xy_minus", "sum_xy_plus", "sum_x_plus", "sum_x_minus", "output_sums",
+                                   "sum_xx"), tol, f"kernel layer {g.kernel_index}")
 
 
 # --- 1. the single-process numbers, whatever the chunking and the workers ---------------------------
@@ -189,6 +192,10 @@ def test_a_task_sends_back_the_sums_only():
         assert sent == statistics_bytes(s.n_inputs, s.n_neurons) - s.bias.nbytes
     back = result.statistics(net)
     assert_same_statistics(back, list(stats), tol=0.0)
+    for b, s in zip(back, stats):  # the flags travel with the stored input sums they describe
+        np.testing.assert_array_equal(b.closed_inputs, s.closed_inputs)
+        np.testing.assert_array_equal(b.products, s.products)
+        assert not b.closed_inputs.flags.writeable
 
 
 def test_the_network_arrives_on_the_workers_read_only_and_bit_exact(client):

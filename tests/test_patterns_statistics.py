@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
+from conftest import check_merge_of_opposite_regimes, record_error
 from conftest import pattern_cnn as cnn
-from conftest import record_error
 
 from refpattern import Conv2D, Dense, Sequential
 from refpattern.patterns import batch_sums, fit_patterns, fit_statistics, patterns_from_statistics
@@ -106,6 +106,40 @@ def central_moments(stats):
         "cov_xy_plus": stats.sum_xy_plus / n_plus - mx_p * my_p,
         "var_y_plus": stats.sum_yy_plus / n_plus - my_p ** 2,
     }
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_merging_statistics_that_keep_opposite_regimes_equals_one_pass(backend):
+    """docs/math.md#regime-input-sums: a merge brings the other side's stored input sums to its own
+    flags (:func:`conftest.check_merge_of_opposite_regimes`; the CUDA simulator runs it too)."""
+    check_merge_of_opposite_regimes(backend)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_the_regime_kept_is_chosen_by_the_first_batch_and_stays(backend):
+    """``closed_inputs`` is set by the first batch (True where fewer of its observations close the gate
+    than open it) and stays when later batches make the other regime the smaller one: the stored sums
+    then hold the larger regime and the small one is the difference, still a correct sum (to the
+    rounding of the sums over all n observations, at most ``(n + 2)·u·Σ|x̃|``)."""
+    rng = np.random.default_rng(44)
+    weight = np.array([[1.0, 0.5, -0.25], [-1.0, -0.5, 0.25]])  # opposite outputs: opposite gates
+    net = Sequential([Dense(weight, [0.0, 0.0])])
+    first, later = rng.normal(1.0, 1.0, (40, 3)), rng.normal(-1.0, 1.0, (600, 3))
+    x = np.concatenate([first, later])
+    stats = fit_statistics(net, x, batch_size=40, backend=backend, progress=False)[0]
+    opened = (x @ weight.T > 0)
+    np.testing.assert_array_equal(stats.n_plus, opened.sum(0))
+    np.testing.assert_array_equal(stats.closed_inputs, [True, False])  # the first batch: neuron 0 mostly open
+    assert stats.n_plus[0] < stats.n_minus[0] and stats.n_plus[1] > stats.n_minus[1]  # all data: the other way
+    xt = x.astype(np.longdouble) - stats.shift.astype(np.longdouble)
+    bound = (len(x) + 2) * 2.0 ** -53 * np.abs(xt).sum(0)
+    for o in range(2):
+        for name, got, members in (("open", stats.open_input_sums(), opened[:, o]),
+                                   ("closed", stats.closed_input_sums(), ~opened[:, o])):
+            error = np.abs(got[:, o].astype(np.longdouble) - xt[members].sum(0))
+            record_error(float(np.max(error / np.abs(xt).sum(0))), f"{name} input sums after the flip")
+            assert np.all(error <= bound), (o, name)
+        np.testing.assert_array_equal(stats.sum_x_plus[:, o], stats.open_input_sums()[:, o])
 
 
 def test_recentring_changes_no_moment():
@@ -279,34 +313,71 @@ def test_integer_data_and_weights_fit_exactly_on_every_backend():
         np.testing.assert_array_equal(ours, theirs)
 
 
-@pytest.mark.parametrize("backend", ["numpy", "numba"])
-def test_a_regime_of_three_observations_keeps_the_accuracy_of_its_own_terms(backend):
-    """Each regime's sums of ỹ are summed over its own observations (docs/math.md#statistics-regimes):
-    a gate closed for 3 of 200 000 observations, where Σx̃ỹ over all of them is ~10⁵ times the
-    closed regime's.  As the difference Σ − Σ₊ the closed sums carried the rounding of the sums over
-    all observations (~1e-11 of their own terms here); summed directly, that of their own terms."""
+def three_observation_regime(regime):
+    """200 000 correlated observations (D = 3) and one neuron whose gate is ``regime`` ("closed" or
+    "open") for exactly the 3 observations at that end of its output."""
     rng = np.random.default_rng(41)
     x = rng.normal(size=(200_000, 3)) @ np.array([[1.0, 0.6, 0.2], [0.0, 0.8, 0.3], [0.0, 0.0, 0.9]])
     weight = np.array([[1.0, 0.5, -0.25]])
-    y = x @ weight[0]
-    lowest = np.sort(y)[:4]
-    bias = -0.5 * (lowest[2] + lowest[3])  # the three smallest outputs close the gate (z = y + b <= 0)
+    ordered = np.sort(x @ weight[0])
+    # the gate is z = y + b > 0: the three smallest outputs close it, or only the three largest open it
+    bias = -0.5 * (ordered[2] + ordered[3]) if regime == "closed" else -0.5 * (ordered[-3] + ordered[-4])
+    z = (x @ weight.T + bias)[:, 0]
+    return x, weight, bias, (z <= 0) if regime == "closed" else (z > 0)
+
+
+@pytest.mark.parametrize("batch_size", [200_000, 256])
+@pytest.mark.parametrize("regime", ["closed", "open"])
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_a_regime_of_three_observations_keeps_the_accuracy_of_its_own_terms(backend, regime, batch_size):
+    """Each regime's sums of ỹ are summed over its own observations (docs/math.md#statistics-regimes):
+    a gate closed (or open) for 3 of 200 000 observations, where Σx̃ỹ over all of them is ~10⁵ times
+    that regime's.  As the difference Σ − Σ₊ the closed sums carried the rounding of the sums over
+    all observations (~1e-11 of their own terms here); summed directly, that of their own terms.
+
+    The regime's input sums Σx̃(1 − g) (or Σx̃g) too: the third block keeps the input sums of the
+    regime that was the smaller one in the first batch (docs/math.md#regime-input-sums).  As the
+    difference Σx̃ − Σx̃g the closed regime's were off by 3e3–3e5 u of their own terms, and the regime
+    variant's a₋ by 1.5e6–3e7 ulps; now the pattern is held to the conditioning of the 3 observations'
+    covariance."""
+    x, weight, bias, members = three_observation_regime(regime)
     net = Sequential([Dense(weight, [bias])])
-    stats = fit_statistics(net, x, batch_size=200_000, backend=backend)[0]
-    closed = (x @ weight.T + bias)[:, 0] <= 0
-    assert stats.n_minus[0] == closed.sum() == 3
-    # an independent evaluation of the closed regime's sums, around the same shift, in extended precision
-    xt = x[closed].astype(np.longdouble) - stats.shift.astype(np.longdouble)
+    statistics = fit_statistics(net, x, batch_size=batch_size, backend=backend, progress=False)
+    stats = statistics[0]
+    count = stats.n_minus[0] if regime == "closed" else stats.n_plus[0]
+    assert count == members.sum() == 3
+    assert stats.closed_inputs[0] == (regime == "closed")  # the first batch's smaller regime
+    # an independent evaluation of the regime's sums, around the same shift, in extended precision
+    xt = x[members].astype(np.longdouble) - stats.shift.astype(np.longdouble)
     yt = xt @ weight[0].astype(np.longdouble)
     magnitude_y = np.abs(xt) @ np.abs(weight[0]).astype(np.longdouble)  # what rounding of ỹ is relative to
-    for name, exact, terms in (("sum_xy_minus", (xt * yt[:, None]).sum(0), (np.abs(xt) * magnitude_y[:, None]).sum(0)),
-                               ("sum_y_minus", yt.sum(), magnitude_y.sum()),
-                               ("sum_yy_minus", (yt * yt).sum(), (magnitude_y * magnitude_y).sum())):
-        error = np.abs(np.asarray(getattr(stats, name)).reshape(-1).astype(np.longdouble) - exact) / terms
-        record_error(float(np.max(error)), f"closed regime of 3 in 200 000, {name}")
+    sign = "minus" if regime == "closed" else "plus"
+    inputs = stats.closed_input_sums() if regime == "closed" else stats.open_input_sums()
+    for name, got, exact, terms in (
+            ("sum_xy_" + sign, getattr(stats, "sum_xy_" + sign), (xt * yt[:, None]).sum(0),
+             (np.abs(xt) * magnitude_y[:, None]).sum(0)),
+            ("sum_y_" + sign, getattr(stats, "sum_y_" + sign), yt.sum(), magnitude_y.sum()),
+            ("sum_yy_" + sign, getattr(stats, "sum_yy_" + sign), (yt * yt).sum(), (magnitude_y * magnitude_y).sum()),
+            ("input sums", inputs, xt.sum(0), np.abs(xt).sum(0))):
+        error = np.abs(np.asarray(got).reshape(-1).astype(np.longdouble) - exact) / terms
+        record_error(float(np.max(error)), f"{regime} regime of 3 in 200 000, {name}")
         # ỹ = wᵀx̃ from D = 3 products, then m = 3 terms: |error| <= γ_(D+m+2)·terms, γ_k ≈ k·2⁻⁵³ (doubled here);
-        # the difference Σ − Σ₊ gave 2e-15 (Σỹ), 2e-14 (Σỹ²), 2e-13 (Σx̃ỹ)
+        # the difference Σ − Σ₊ gave 2e-15 (Σỹ), 2e-14 (Σỹ²), 2e-13 (Σx̃ỹ), 3e-13..4e-11 (Σx̃(1 − g))
         assert float(np.max(error)) <= 2 * 8 * 2.0 ** -53, (name, float(np.max(error)))
+    # the regime variant's pattern, cov_r(x, y)/var_r(y), against the 3 observations in extended precision;
+    # the moments E_r[x̃ỹ] − E_r[x̃]E_r[ỹ] and E_r[ỹ²] − E_r[ỹ]² cancel: their sums' relative rounding
+    # (above: ~γ_8 of the terms) is amplified by the terms over the result, κ = (E|x̃ỹ| + |E x̃||E ỹ|)/|cov|
+    patterns = patterns_from_statistics(net, statistics, "a+-", "regime")
+    got = (patterns[0].a_minus if regime == "closed" else patterns[0].a_plus)[0].astype(np.longdouble)
+    mean_x, mean_y = xt.mean(0), yt.mean()
+    covariance = (xt * yt[:, None]).mean(0) - mean_x * mean_y
+    variance = (yt * yt).mean() - mean_y ** 2
+    want = covariance / variance
+    kappa = ((np.abs(xt) * magnitude_y[:, None]).mean(0) + np.abs(mean_x) * np.abs(mean_y)) / np.abs(covariance)
+    kappa = kappa + ((magnitude_y ** 2).mean() + mean_y ** 2) / variance
+    relative = np.abs(got - want) / (np.abs(want) * kappa)
+    record_error(float(np.max(relative)), f"{regime} regime of 3, a_{sign} over its conditioning")
+    assert float(np.max(relative)) <= 4 * 8 * 2.0 ** -53, float(np.max(relative))
 
 
 def test_the_shift_moments_are_those_of_the_patch_rows():

@@ -180,6 +180,7 @@ def test_registered_for_numba_and_layer_statistics_agree():
     rng = np.random.default_rng(20)
     net = small_cnn(rng)
     batches = [rng.normal(0.2, 1.0, (5, 2, 7, 7)), rng.normal(0.2, 1.0, (3, 2, 7, 7))]
+    flags = []
     for k, index in enumerate(net.kernel_indices):
         reference = LayerStatistics(net.layers[index], k, index, second_moment=True)
         fused = LayerStatistics(net.layers[index], k, index, second_moment=True)
@@ -196,7 +197,16 @@ def test_registered_for_numba_and_layer_statistics_agree():
         # the (D, O) sums are views of the one buffer the GEMM accumulates into
         o = fused.n_neurons
         assert np.shares_memory(fused.sum_xy_plus, fused.products)
-        np.testing.assert_array_equal(fused.products[:, 2 * o:], fused.sum_x_plus)
+        assert np.shares_memory(fused.regime_input_sums, fused.products)
+        # the third block: per neuron the input sums of the regime smaller in the first batch, the other the difference
+        np.testing.assert_array_equal(fused.closed_inputs, reference.closed_inputs)
+        first = net.trace(batches[0], "numpy")[index + 1]
+        opened = np.count_nonzero(first > 0, axis=(0,) + tuple(range(2, first.ndim)))
+        np.testing.assert_array_equal(fused.closed_inputs, 2 * opened > first.size // o)
+        np.testing.assert_array_equal(fused.products[:, 2 * o:], np.where(fused.closed_inputs, fused.sum_x_minus,
+                                                                          fused.sum_x_plus))
+        flags.append(fused.closed_inputs)
+    assert 0 < np.count_nonzero(np.concatenate(flags)) < len(np.concatenate(flags))  # both conventions met
 
 
 @pytest.mark.parametrize("paddings", CNN_PADDINGS.values(), ids=CNN_PADDINGS.keys())

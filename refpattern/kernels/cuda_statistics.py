@@ -6,7 +6,7 @@ twin is ``numpy_reference.accumulate_statistics``.  The arguments are checked by
 (:class:`~refpattern.patterns.statistics.LayerStatistics`).  For ``M`` observations, ``D`` inputs and
 ``O`` neurons, with ``P̃`` the shifted patches, ``Ỹ = P̃Wᵀ`` and ``G = [z > 0]``::
 
-    products += P̃ᵀ·[Ỹ⊙(1 − G) | Ỹ⊙G | G]   (D, 3O)
+    products += P̃ᵀ·[Ỹ⊙(1 − G) | Ỹ⊙G | G ⊕ F]   (D, 3O)   (F: closed_inputs, docs/math.md#regime-input-sums)
     sum_x += Σx̃,  n_plus += Σg,  output_sums += [Σỹ⊙(1 − g); Σỹ⊙g; Σỹ²⊙(1 − g); Σỹ²⊙g],
     sum_xx += P̃ᵀP̃ (if given)
 
@@ -14,7 +14,7 @@ Kernels (all read the patches *on the fly* from the layer input: no patch matrix
 a Dense layer is a 1×1 "convolution" of an (N, D, 1, 1) input):
 
 - :func:`_shifted_outputs_kernel` — ``Ỹ = P̃Wᵀ`` (M, O), a tiled GEMM over ``k = d``.
-- :func:`_statistics_kernel` — ``P̃ᵀ·R`` with ``R = [Ỹ⊙(1 − G) | Ỹ⊙G | G]`` built on the fly from ``Ỹ``
+- :func:`_statistics_kernel` — ``P̃ᵀ·R`` with ``R = [Ỹ⊙(1 − G) | Ỹ⊙G | G ⊕ F]`` built on the fly from ``Ỹ``
   and the sign of ``z`` (or ``R = P̃`` for ``Σx̃x̃ᵀ``), a tiled GEMM over ``k = m``, **split over
   the observations** (grid axis z) so that there are enough blocks, each split adding its partial
   tile into the result with float64 atomic adds.  The column tiles of ``R`` (grid axis y) go in
@@ -114,8 +114,9 @@ def _gate(z, m, o, oh, ow):
 
 
 @_cuda_jit(device=True)
-def _right_value(y, z, m_begin, mm, j, n_out, oh, ow):
-    """``R[m, j]`` of ``R = [Ỹ⊙(1 − G) | Ỹ⊙G | G]`` for chunk row ``mm`` (observation ``m_begin + mm``)."""
+def _right_value(y, z, closed, m_begin, mm, j, n_out, oh, ow):
+    """``R[m, j]`` of ``R = [Ỹ⊙(1 − G) | Ỹ⊙G | G ⊕ F]`` for chunk row ``mm`` (observation ``m_begin + mm``);
+    ``closed[o]`` (0.0 or 1.0) is ``F``'s entry of neuron ``o``: its last block is ``|g − F_o|``."""
     block = j // n_out
     o = j - block * n_out
     g = _gate(z, m_begin + mm, o, oh, ow)
@@ -123,7 +124,7 @@ def _right_value(y, z, m_begin, mm, j, n_out, oh, ow):
         return y[mm, o] * (1.0 - g)
     if block == 1:
         return y[mm, o] * g
-    return g
+    return abs(g - closed[o])
 
 
 # --------------------------------------------------------------------------------------
@@ -186,10 +187,11 @@ def _shifted_outputs_kernel(x, shift, weight, kh, kw, sh, sw, pad_top, pad_left,
 
 
 @_cuda_jit
-def _statistics_kernel(x, shift, y, z, kh, kw, sh, sw, pad_top, pad_left, oh, ow, m_begin, column_begin,
+def _statistics_kernel(x, shift, y, z, closed, kh, kw, sh, sw, pad_top, pad_left, oh, ow, m_begin, column_begin,
                        rows_per_split, right_is_patch, out):
     """``out[k, j] += Σ_{mm in split} x̃[m, k] · R[m, j]`` (``m = m_begin + mm``), with
-    ``R = [Ỹ⊙(1 − G) | Ỹ⊙G | G]`` (``out`` (D, 3O)) or, if ``right_is_patch``, ``R = P̃`` (``out`` (D, D)).
+    ``R = [Ỹ⊙(1 − G) | Ỹ⊙G | G ⊕ F]`` (``out`` (D, 3O), ``F = closed`` (O,) of 0.0/1.0) or, if
+    ``right_is_patch``, ``R = P̃`` (``out`` (D, D)).
 
     Block (bx, by, bz) owns ``k ∈ [bx·TILE, +TILE)``, ``j ∈ [column_begin + by·TILE, +TILE)`` and the
     rows ``mm ∈ [bz·rows_per_split, +rows_per_split)`` of the chunk; it adds its partial tile to
@@ -229,7 +231,7 @@ def _statistics_kernel(x, shift, y, z, kh, kw, sh, sw, pad_top, pad_left, oh, ow
                 if right_is_patch:
                     value = _patch_value(x, shift, m_begin + mm, j0 + col, kh, kw, sh, sw, pad_top, pad_left, oh, ow)
                 else:
-                    value = _right_value(y, z, m_begin, mm, j0 + col, n_out, oh, ow)
+                    value = _right_value(y, z, closed, m_begin, mm, j0 + col, n_out, oh, ow)
             b_tile[kk, col] = value
         cuda.syncthreads()
         for kk in range(DEPTH):
@@ -307,32 +309,35 @@ def _add_to_host(device_sum, host_sum) -> None:
         host_sum[begin:begin + step] += device_sum[begin:begin + step].copy_to_host()
 
 
-def _launch_statistics_gemm(x, shift, y, z, geometry, m_begin, rows_per_split, right_is_patch, out) -> None:
+def _launch_statistics_gemm(x, shift, y, z, closed, geometry, m_begin, rows_per_split, right_is_patch, out) -> None:
     """``out += P̃ᵀ·R`` over the chunk's observations (:func:`_statistics_kernel`): the row tiles of ``out``
     (inputs ``D``) along grid x, its column tiles along y in launches of at most :data:`MAX_GRID_YZ`, the
     splits of the chunk's ``M_chunk ≤ MAX_GRID_YZ·rows_per_split`` rows along z.
 
-    y : (M_chunk, O); out : (D, 3O), or (D, D) if ``right_is_patch``
+    y : (M_chunk, O); closed : (O,) 0.0/1.0 (:func:`_right_value`); out : (D, 3O), or (D, D) if ``right_is_patch``
     """
     d, n_right = out.shape
     splits = math.ceil(y.shape[0] / rows_per_split)
     for first_tile, column_tiles in grid_y_launches(math.ceil(n_right / TILE), MAX_GRID_YZ):
         _statistics_kernel[(math.ceil(d / TILE), column_tiles, splits), (THREADS, THREADS)](
-            x, shift, y, z, *geometry, m_begin, first_tile * TILE, rows_per_split, right_is_patch, out)
+            x, shift, y, z, closed, *geometry, m_begin, first_tile * TILE, rows_per_split, right_is_patch, out)
 
 
 def accumulate_on_device(x, z, weight, shift, geometry, products, sum_x, vectors, sum_xx=None,
-                         max_chunk_elements=MAX_CHUNK_ELEMENTS, rows_per_split=ROWS_PER_SPLIT) -> int:
+                         max_chunk_elements=MAX_CHUNK_ELEMENTS, rows_per_split=ROWS_PER_SPLIT, closed=None) -> int:
     """The kernel launches on device arrays (no transfer): add one batch to device sums in place.
 
     x : (N, C, H, W) (Dense: (N, D, 1, 1)); z : (N, O, OH, OW); weight : (O, D); shift : (D,);
     geometry : ``(kh, kw, sh, sw, pad_top, pad_left, OH, OW)`` (the zero rows above and columns
     left of the image: the first window starts at ``(−pad_top, −pad_left)``); products : (D, 3O);
     sum_x : (1, D);
-    vectors : (5, O) rows ``Σg, Σỹ, Σỹ⊙g, Σỹ², Σỹ²⊙g``; sum_xx : (D, D) or None.
+    vectors : (5, O) rows ``Σg, Σỹ, Σỹ⊙g, Σỹ², Σỹ²⊙g``; sum_xx : (D, D) or None; closed : (O,) float64
+    device array of 0.0/1.0, ``F`` of the third block (None: zeros, every neuron keeps ``Σx̃g``).
     Returns the number of observations.
     """
     n_out, d = weight.shape
+    if closed is None:
+        closed = cuda.to_device(np.zeros(n_out))
     oh, ow = geometry[6], geometry[7]
     m_total = x.shape[0] * oh * ow
     # at most MAX_GRID_YZ tiles of Ỹ (grid y) and splits (grid z) per launch
@@ -349,15 +354,15 @@ def accumulate_on_device(x, z, weight, shift, geometry, products, sum_x, vectors
             x, shift, y, z, *geometry, m_begin, rows_per_split, True, vectors)
         _column_sums_kernel[(math.ceil(d / SUM_THREADS[0]), splits), SUM_THREADS](
             x, shift, y, z, *geometry, m_begin, rows_per_split, False, sum_x)
-        _launch_statistics_gemm(x, shift, y, z, geometry, m_begin, rows_per_split, False, products)
+        _launch_statistics_gemm(x, shift, y, z, closed, geometry, m_begin, rows_per_split, False, products)
         if sum_xx is not None:
-            _launch_statistics_gemm(x, shift, y, z, geometry, m_begin, rows_per_split, True, sum_xx)
+            _launch_statistics_gemm(x, shift, y, z, closed, geometry, m_begin, rows_per_split, True, sum_xx)
     return m_total
 
 
 def accumulate_statistics(x, z, weight_matrix, shift, conv, products, sum_x, n_plus, output_sums,
                           sum_xx=None, max_chunk_elements=MAX_CHUNK_ELEMENTS,
-                          rows_per_split=ROWS_PER_SPLIT) -> int:
+                          rows_per_split=ROWS_PER_SPLIT, closed_inputs=None) -> int:
     """Add one batch of a kernel layer to the running sums, on the GPU (module docstring).
 
     Parameters and result as :func:`refpattern.kernels.numba_statistics.accumulate_statistics`:
@@ -365,7 +370,9 @@ def accumulate_statistics(x, z, weight_matrix, shift, conv, products, sum_x, n_p
     ``weight_matrix`` (O, D); ``shift`` (D,); ``conv`` None (Dense) or ``(kernel_size, stride,
     padding)`` with ``padding = ((top, bottom), (left, right))``; ``products`` (D, 3O), ``sum_x``
     (D,), ``n_plus`` (O,) int64, ``output_sums`` (4, O) and optionally ``sum_xx`` (D, D), all
-    added to in place.  Returns the number of observations.  ``max_chunk_elements`` bounds the
+    added to in place; ``closed_inputs`` (O,) bool or None, which regime's input sums the third block
+    keeps per neuron (True: ``Σx̃(1 − g)``, False and None: ``Σx̃g``).  Returns the number of
+    observations.  ``max_chunk_elements`` bounds the
     device buffer ``Ỹ`` (chunks of observations); ``rows_per_split`` is the number of observations
     per split of the statistics GEMM (the tests make both small to reach every branch at tiny
     sizes).
@@ -384,13 +391,14 @@ def accumulate_statistics(x, z, weight_matrix, shift, conv, products, sum_x, n_p
         (kh, kw), (sh, sw), ((pad_top, _), (pad_left, _)) = conv
     geometry = (kh, kw, sh, sw, pad_top, pad_left, z.shape[2], z.shape[3])
 
+    closed = cuda.to_device(np.zeros(n_out) if closed_inputs is None else np.asarray(closed_inputs, np.float64))
     products_dev = cuda.to_device(np.zeros((d, 3 * n_out)))
     sum_x_dev = cuda.to_device(np.zeros((1, d)))
     vectors_dev = cuda.to_device(np.zeros((5, n_out)))
     sum_xx_dev = None if sum_xx is None else cuda.to_device(np.zeros((d, d)))
     m_total = accumulate_on_device(cuda.to_device(x), cuda.to_device(z), cuda.to_device(weight_matrix),
                                    cuda.to_device(shift), geometry, products_dev, sum_x_dev, vectors_dev, sum_xx_dev,
-                                   max_chunk_elements, rows_per_split)
+                                   max_chunk_elements, rows_per_split, closed)
     _add_to_host(products_dev, products)
     if sum_xx is not None:
         _add_to_host(sum_xx_dev, sum_xx)

@@ -9,7 +9,8 @@ shifted patch matrix (``x̃ = x − c``, padded positions included as ``0 − c`
 and the gate ``G = [z > 0]`` read from the layer's forward output ``z`` (bias included), it adds
 in place::
 
-    products += P̃ᵀ·[Ỹ⊙(1 − G) | Ỹ⊙G | G]   (D, 3O): Σx̃(ỹ⊙(1 − g))ᵀ, Σx̃(ỹ⊙g)ᵀ, Σx̃gᵀ side by side
+    products += P̃ᵀ·[Ỹ⊙(1 − G) | Ỹ⊙G | G ⊕ F]   (D, 3O): Σx̃(ỹ⊙(1 − g))ᵀ, Σx̃(ỹ⊙g)ᵀ and, per neuron,
+                                             Σx̃(1 − g) where F (closed_inputs) is set, else Σx̃g
     sum_x    += Σ x̃                         (D,)
     n_plus   += Σ g                         (O,)  int64
     output_sums += [Σỹ⊙(1 − g); Σỹ⊙g; Σỹ²⊙(1 − g); Σỹ²⊙g]   (4, O)
@@ -26,7 +27,8 @@ worker runs the whole pass over its range in one ``@njit(nogil=True)`` loop
    (Dense: ``P̃`` = ``x − c`` as (M, D));
 2. one GEMM writes ``Ỹᵀ = W·P̃ᵀ`` into the first ``O`` rows of ``right`` (3O, M);
 3. a loop reads the gate from ``z``, fills the other ``2O`` rows of ``right``, overwrites the first
-   ``O`` with ``Ỹ⊙(1 − G)`` (so ``right = [Ỹ⊙(1 − G) | Ỹ⊙G | G]ᵀ``) and adds up the ``O``-vectors;
+   ``O`` with ``Ỹ⊙(1 − G)`` (so ``right = [Ỹ⊙(1 − G) | Ỹ⊙G | G ⊕ F]ᵀ``, the last block the gate of the
+   regime whose input sums a neuron keeps, ``docs/math.md#regime-input-sums``) and adds up the ``O``-vectors;
 4. ONE GEMM adds ``right·P̃`` into the worker's own ``(3O, D)`` sums, the orientation in which
    BLAS runs these shapes fastest (``benchmarks/README.md``); the caller adds the workers' sums,
    transposed, into ``products`` in range order (``sum_x`` … likewise; the first worker adds
@@ -150,19 +152,21 @@ def _shifted_rows(x, shift, row_begin, row_end, rows, sum_x):
 
 
 @njit(cache=True, nogil=True, fastmath={"reassoc"})
-def _gate_rows(z, oh, ow, row_begin, row_end, right, n_plus, output_sums):
+def _gate_rows(z, oh, ow, row_begin, row_end, closed, right, n_plus, output_sums):
     """Fill ``right`` from ``Ỹᵀ`` (its rows ``0…O`` on entry) and the gate, add the O-vectors.
 
     Observation ``m`` of the chunk is output position ``(n, p, q)`` of row ``r = n·OH + p``;
     ``g = 1[z[n, o, p, q] > 0]``.  ``right[o, m] = ỹ·(1 − g)`` (``ỹ − ỹ·g``: exactly ``ỹ`` or 0),
-    ``right[O + o, m] = ỹ·g``, ``right[2O + o, m] = g``; ``n_plus[o] += Σg``,
-    ``output_sums[:, o] += (Σỹ(1 − g), Σỹg, Σỹ²(1 − g), Σỹ²g)``.  (Branch-free: the gate is a 0/1
-    factor, so a random gate costs no mispredicted jumps.)
+    ``right[O + o, m] = ỹ·g``, ``right[2O + o, m] = g ⊕ f_o = |g − f_o|`` (``f = closed``: 1 where the
+    neuron keeps its gate-closed input sums, so that row is ``1 − g`` there); ``n_plus[o] += Σg``,
+    ``output_sums[:, o] += (Σỹ(1 − g), Σỹg, Σỹ²(1 − g), Σỹ²g)``.  (Branch-free: the gate and the flag
+    are 0/1 factors, so a random gate costs no mispredicted jumps.)
 
-    z : (N, O, OH, OW) float64 (Dense: (N, O, 1, 1)); right : (3O, M) float64
+    z : (N, O, OH, OW) float64 (Dense: (N, O, 1, 1)); closed : (O,) float64, 0 or 1; right : (3O, M) float64
     """
     n_out = z.shape[1]
     for o in range(n_out):
+        flag = closed[o]
         count = 0.0
         sum_y_minus = 0.0
         sum_y_plus = 0.0
@@ -180,7 +184,7 @@ def _gate_rows(z, oh, ow, row_begin, row_end, right, n_plus, output_sums):
                 y_closed = y - y_open
                 right[o, m] = y_closed
                 right[n_out + o, m] = y_open
-                right[2 * n_out + o, m] = g
+                right[2 * n_out + o, m] = abs(g - flag)
                 count += g
                 sum_y_minus += y_closed
                 sum_y_plus += y_open
@@ -245,7 +249,7 @@ def _direct_output(x, w_row, b, n, p, q, kh, kw, sh, sw, pad_top, pad_left):
 
 @njit(cache=True, nogil=True, fastmath={"reassoc"})
 def _forward_gate_rows(x, weight_matrix, bias, offsets, tolerances, kh, kw, sh, sw, pad_top, pad_left, oh, ow,
-                       row_begin, row_end, relu, out, right, n_plus, output_sums):
+                       row_begin, row_end, relu, out, closed, right, n_plus, output_sums):
     """:func:`_gate_rows` that also writes the layer output: ``z = ỹ + offset_o``, recomputed
     directly from ``x`` (:func:`_direct_output`) when ``|z| ≤ τ_o``; ``g = 1[z > 0]``;
     ``out[n, o, p, q] = z`` (``z·g`` when ``relu``).
@@ -254,6 +258,7 @@ def _forward_gate_rows(x, weight_matrix, bias, offsets, tolerances, kh, kw, sh, 
     """
     n_out = weight_matrix.shape[0]
     for o in range(n_out):
+        flag = closed[o]
         offset = offsets[o]
         tolerance = tolerances[o]
         count = 0.0
@@ -280,7 +285,7 @@ def _forward_gate_rows(x, weight_matrix, bias, offsets, tolerances, kh, kw, sh, 
                 y_closed = y - y_open
                 right[o, m] = y_closed
                 right[n_out + o, m] = y_open
-                right[2 * n_out + o, m] = g
+                right[2 * n_out + o, m] = abs(g - flag)
                 count += g
                 sum_y_minus += y_closed
                 sum_y_plus += y_open
@@ -301,12 +306,12 @@ def _forward_gate_rows(x, weight_matrix, bias, offsets, tolerances, kh, kw, sh, 
 
 @njit(cache=True, nogil=True)
 def _statistics_range(dgemm, dense, x_rows, x_image, weight_matrix, shift, kh, kw, sh, sw, pad_top, pad_left, oh, ow,
-                      rows_per_chunk, forward, z, bias, offsets, tolerances, relu, out, products, own_products,
+                      rows_per_chunk, forward, z, bias, offsets, tolerances, relu, out, closed, products, own_products,
                       sum_x, n_plus, output_sums, sum_xx, second_moment, start, stop):
     """The statistics of output rows ``[start, stop)`` (module docstring, steps 1–4), chunk by chunk.
 
     An output row is ``r = n·OH + p`` (Dense: the sample ``n``, ``OH = OW = 1``).  With
-    ``own_products`` the range adds ``[Ỹ⊙(1 − G) | Ỹ⊙G | G]ᵀ·P̃`` into zeroed sums of its own, *transposed*,
+    ``own_products`` the range adds ``[Ỹ⊙(1 − G) | Ỹ⊙G | G ⊕ F]ᵀ·P̃`` into zeroed sums of its own, *transposed*,
     (3O, D) (BLAS's faster orientation for these shapes: ``benchmarks/README.md``), and returns them
     for the caller to add into ``products`` in range order; without, it adds into ``products``
     (D, 3O) in place.  The range that starts at row 0 adds the other sums (``sum_x`` … ``sum_xx``)
@@ -315,6 +320,7 @@ def _statistics_range(dgemm, dense, x_rows, x_image, weight_matrix, shift, kh, k
     dense : the layer is Dense (``x_rows`` (N, D) is read; ``x_image`` is its (N, D, 1, 1) view)
     forward : compute the output into ``out`` (N, O, OH, OW) from ``bias``, ``offsets`` and
         ``tolerances`` (:func:`_forward_gate_rows`); else read the gate from ``z`` (:func:`_gate_rows`)
+    closed : (O,) float64, ``F`` (1 where a neuron keeps its gate-closed input sums, :func:`_gate_rows`)
     second_moment : also add ``P̃ᵀP̃`` into ``sum_xx`` (else ``sum_xx`` is an unused (0, 0) array)
 
     Returns ``(products of this range, sum_x, n_plus, output_sums, sum_xx)``.
@@ -332,7 +338,7 @@ def _statistics_range(dgemm, dense, x_rows, x_image, weight_matrix, shift, kh, k
         patches = np.empty((chunk_rows * ow, d))   # P̃ (M, D)
     else:
         patches = np.empty((d, chunk_rows * ow))   # P̃ᵀ (D, M)
-    right = np.empty((3 * n_out, chunk_rows * ow))  # [Ỹ⊙(1 − G) | Ỹ⊙G | G]ᵀ (3O, M)
+    right = np.empty((3 * n_out, chunk_rows * ow))  # [Ỹ⊙(1 − G) | Ỹ⊙G | G ⊕ F]ᵀ (3O, M)
     for row_begin in range(start, stop, chunk_rows):
         row_end = min(stop, row_begin + chunk_rows)
         m = (row_end - row_begin) * ow
@@ -349,10 +355,10 @@ def _statistics_range(dgemm, dense, x_rows, x_image, weight_matrix, shift, kh, k
         # 3. the gate, [Ỹ⊙G | G] and the O-vectors
         if forward:
             _forward_gate_rows(x_image, weight_matrix, bias, offsets, tolerances, kh, kw, sh, sw, pad_top, pad_left,
-                               oh, ow, row_begin, row_end, relu, out, right, n_plus, output_sums)
+                               oh, ow, row_begin, row_end, relu, out, closed, right, n_plus, output_sums)
         else:
-            _gate_rows(z, oh, ow, row_begin, row_end, right, n_plus, output_sums)
-        # 4. P̃ᵀ·[Ỹ⊙(1 − G) | Ỹ⊙G | G]: one GEMM straight into the sums (and P̃ᵀP̃)
+            _gate_rows(z, oh, ow, row_begin, row_end, closed, right, n_plus, output_sums)
+        # 4. P̃ᵀ·[Ỹ⊙(1 − G) | Ỹ⊙G | G ⊕ F]: one GEMM straight into the sums (and P̃ᵀP̃)
         if dense:
             if own_products:
                 gemm(dgemm, right[:, :m], p_rows, products, 1.0, False, False)
@@ -386,7 +392,7 @@ def _input_radius(x, shift, padded):
 
 
 def accumulate_statistics(x, z, weight_matrix, shift, conv, products, sum_x, n_plus, output_sums,
-                          sum_xx=None, max_chunk_elements=None) -> int:
+                          sum_xx=None, max_chunk_elements=None, closed_inputs=None) -> int:
     """Twin of ``numpy_reference.accumulate_statistics``: add one batch of a kernel layer to the
     running sums, in place (module docstring).
 
@@ -405,13 +411,16 @@ def accumulate_statistics(x, z, weight_matrix, shift, conv, products, sum_x, n_p
         None for Dense; ``(kernel_size, stride, padding)`` for Conv2D: pairs of int, ``padding``
         as ``((top, bottom), (left, right))``.
     products : ndarray, shape (D, 3O), C-contiguous float64
-        ``[Σx̃(ỹ⊙(1 − g))ᵀ | Σx̃(ỹ⊙g)ᵀ | Σx̃gᵀ]``, added to.
+        ``[Σx̃(ỹ⊙(1 − g))ᵀ | Σx̃(ỹ⊙g)ᵀ | Σx̃(g ⊕ f)ᵀ]``, added to.
     sum_x : (D,) float64; n_plus : (O,) int64; output_sums : (4, O) float64
         ``Σx̃``; ``Σg``; rows ``Σỹ⊙(1 − g), Σỹ⊙g, Σỹ²⊙(1 − g), Σỹ²⊙g``.  All added to.
     sum_xx : (D, D) float64 or None
         ``Σx̃x̃ᵀ``, added to when given.
     max_chunk_elements : int or None
         The largest chunk (patch entries) a worker builds at once (None: :data:`MAX_CHUNK_ELEMENTS`).
+    closed_inputs : (O,) bool or None
+        ``f``: True where the third block keeps the neuron's gate-closed input sums ``Σx̃(1 − g)``,
+        False (and None: every neuron) where it keeps ``Σx̃g`` (``docs/math.md#regime-input-sums``).
 
     Returns
     -------
@@ -423,11 +432,11 @@ def accumulate_statistics(x, z, weight_matrix, shift, conv, products, sum_x, n_p
     if conv is None:
         z = z.reshape(n_samples, n_out, 1, 1)
     return _pass(x, weight_matrix, shift, conv, (z.shape[2], z.shape[3]), products, sum_x, n_plus, output_sums,
-                 sum_xx, max_chunk_elements, z=z)
+                 sum_xx, max_chunk_elements, closed_inputs, z=z)
 
 
 def forward_statistics(x, weight_matrix, bias, shift, conv, products, sum_x, n_plus, output_sums, sum_xx=None,
-                       relu=False, max_chunk_elements=None):
+                       relu=False, max_chunk_elements=None, closed_inputs=None):
     """The layer's output for one batch, with the batch added to the running sums in the same pass.
 
     Same sums as :func:`accumulate_statistics` (to rounding), but the output ``z = Wx + b`` is
@@ -438,7 +447,7 @@ def forward_statistics(x, weight_matrix, bias, shift, conv, products, sum_x, n_p
 
     Parameters
     ----------
-    x, weight_matrix, shift, conv, products, sum_x, n_plus, output_sums, sum_xx, max_chunk_elements
+    x, weight_matrix, shift, conv, products, sum_x, n_plus, output_sums, sum_xx, max_chunk_elements, closed_inputs
         As in :func:`accumulate_statistics`.
     bias : ndarray, shape (O,)
     relu : bool
@@ -470,15 +479,16 @@ def forward_statistics(x, weight_matrix, bias, shift, conv, products, sum_x, n_p
     offsets, tolerances = _offsets_and_tolerances(weight_matrix, bias, shift, radius)
     out = np.empty((n_samples, n_out, oh, ow))
     n = _pass(x, weight_matrix, shift, conv, (oh, ow), products, sum_x, n_plus, output_sums, sum_xx,
-              max_chunk_elements, forward=(bias, offsets, tolerances, bool(relu), out))
+              max_chunk_elements, closed_inputs, forward=(bias, offsets, tolerances, bool(relu), out))
     return out.reshape(output_shape), n
 
 
 def _pass(x, weight_matrix, shift, conv, output_size, products, sum_x, n_plus, output_sums, sum_xx,
-          max_chunk_elements, z=None, forward=None):
+          max_chunk_elements, closed_inputs, z=None, forward=None):
     """The pass both public functions share (:func:`_statistics_range` over the workers): the gate
     read from ``z``, or (``forward = (bias, offsets, tolerances, relu, out)``) the output computed."""
     n_out, d = weight_matrix.shape
+    closed = np.zeros(n_out) if closed_inputs is None else np.asarray(closed_inputs, dtype=np.float64)
     n_samples = x.shape[0]
     oh, ow = output_size
     dense = conv is None
@@ -498,7 +508,7 @@ def _pass(x, weight_matrix, shift, conv, output_size, products, sum_x, n_plus, o
         max_chunk_elements = MAX_CHUNK_ELEMENTS
     rows_per_chunk = max(1, max_chunk_elements // (ow * max(d, 3 * n_out)))
     head = (DGEMM, dense, x_rows, x_image, weight_matrix, shift, *geometry, oh, ow, rows_per_chunk,
-            *forward_arguments, products)
+            *forward_arguments, closed, products)
     tail = (sum_x, n_plus, output_sums, sum_xx_array, second_moment)
     # every worker adds into sums of its own (the (3O, D) products; all but the first worker the others
     # too), where they are small enough to copy and each worker gets enough observations to pay for

@@ -230,6 +230,7 @@ class BatchSums:
     n_plus: np.ndarray
     sum_x: np.ndarray
     sum_x_plus: np.ndarray
+    sum_x_minus: np.ndarray
     sum_y_minus: np.ndarray
     sum_y_plus: np.ndarray
     sum_yy_minus: np.ndarray
@@ -256,7 +257,8 @@ def batch_sums(patches, y_shifted, gate, second_moment: bool = False) -> BatchSu
     Returns
     -------
     BatchSums
-        ``n = M``, ``n_plus = Σg``, ``sum_x = Σx̃``, ``sum_x_plus = P̃ᵀG``, ``sum_y_minus = Σỹ⊙(1 − g)``,
+        ``n = M``, ``n_plus = Σg``, ``sum_x = Σx̃``, ``sum_x_plus = P̃ᵀG``, ``sum_x_minus = P̃ᵀ(1 − G)``,
+        ``sum_y_minus = Σỹ⊙(1 − g)``,
         ``sum_y_plus = Σỹ⊙g``, ``sum_yy_minus = Σỹ²⊙(1 − g)``, ``sum_yy_plus = Σỹ²⊙g``,
         ``sum_xy_minus = P̃ᵀ(Ỹ⊙(1 − G))``, ``sum_xy_plus = P̃ᵀ(Ỹ⊙G)``: each regime summed over its own
         observations (``docs/math.md#statistics-regimes``).
@@ -269,6 +271,7 @@ def batch_sums(patches, y_shifted, gate, second_moment: bool = False) -> BatchSu
         n_plus=np.count_nonzero(gate, axis=0).astype(np.int64),
         sum_x=patches.sum(axis=0),
         sum_x_plus=patches.T @ g,
+        sum_x_minus=patches.T @ (1.0 - g),
         sum_y_minus=y_closed.sum(axis=0),
         sum_y_plus=y_open.sum(axis=0),
         sum_yy_minus=(y_closed * y_shifted).sum(axis=0),
@@ -279,7 +282,8 @@ def batch_sums(patches, y_shifted, gate, second_moment: bool = False) -> BatchSu
     )
 
 
-def accumulate_statistics(x, z, weight_matrix, shift, conv, products, sum_x, n_plus, output_sums, sum_xx=None) -> int:
+def accumulate_statistics(x, z, weight_matrix, shift, conv, products, sum_x, n_plus, output_sums, sum_xx=None,
+                          closed_inputs=None) -> int:
     """Add one batch of a kernel layer to the running sums, in place: the readable twin of
     ``numba_statistics.accumulate_statistics`` and ``cuda_statistics.accumulate_statistics``.
 
@@ -288,7 +292,7 @@ def accumulate_statistics(x, z, weight_matrix, shift, conv, products, sum_x, n_p
     ``G = [z > 0]`` read from the layer output ``z``.  Then, per chunk of samples whose patch
     matrix has at most :data:`MAX_PATCH_ELEMENTS` entries, :func:`batch_sums` is added::
 
-        products += [P̃ᵀ(Ỹ⊙(1 − G)) | P̃ᵀ(Ỹ⊙G) | P̃ᵀG]    (D, 3O)
+        products += [P̃ᵀ(Ỹ⊙(1 − G)) | P̃ᵀ(Ỹ⊙G) | P̃ᵀ(G ⊕ F)]    (D, 3O)
         sum_x += Σx̃,  n_plus += Σg,  output_sums += [Σỹ⊙(1 − g); Σỹ⊙g; Σỹ²⊙(1 − g); Σỹ²⊙g],
         sum_xx += P̃ᵀP̃ (if given)
 
@@ -300,6 +304,10 @@ def accumulate_statistics(x, z, weight_matrix, shift, conv, products, sum_x, n_p
         ``((top, bottom), (left, right))``
     products (D, 3O), sum_x (D,), n_plus (O,) int64, output_sums (4, O), sum_xx (D, D) or None
         The running sums, added to in place.
+    closed_inputs : (O,) bool or None
+        ``F``: which regime's input sums the third block holds, per neuron (``docs/math.md#regime-input-sums``):
+        column ``o`` adds ``Σx̃(1 − g_o)`` (the gate-closed inputs, ``F_o`` True) or ``Σx̃g_o`` (False; None:
+        False for every neuron), i.e. ``P̃ᵀ(G ⊕ F)``.
 
     Returns
     -------
@@ -323,7 +331,8 @@ def accumulate_statistics(x, z, weight_matrix, shift, conv, products, sum_x, n_p
         sum_x += sums.sum_x
         products[:, :n_out] += sums.sum_xy_minus
         products[:, n_out:2 * n_out] += sums.sum_xy_plus
-        products[:, 2 * n_out:] += sums.sum_x_plus
+        products[:, 2 * n_out:] += sums.sum_x_plus if closed_inputs is None else np.where(
+            closed_inputs, sums.sum_x_minus, sums.sum_x_plus)
         for row, total in enumerate((sums.sum_y_minus, sums.sum_y_plus, sums.sum_yy_minus, sums.sum_yy_plus)):
             output_sums[row] += total
         if sum_xx is not None:

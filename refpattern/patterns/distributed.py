@@ -25,9 +25,9 @@ Dask computation::
 The sums are those of a single-process fit up to rounding, whatever the chunking, the number of
 workers or the order in which chunks finish: the counts and degenerate entries agree exactly, the
 patterns to ≤ 1e-12 relative (a regime with under 10 % of the observations to ``1e-12·n/n_regime``, as a
-single-process fit in another batch size: its gate-closed input sum is a difference of sums over all ``n``
-observations, ``docs/math.md#statistics-regimes``; ``docs/conventions.md#dask-fits``,
-``tests/test_patterns_distributed.py``).
+single-process fit in another batch size: its input sums may arrive as a difference of sums over a whole
+chunk, where that chunk's first batch stored the other regime's, ``docs/math.md#regime-input-sums``;
+``docs/conventions.md#dask-fits``, ``tests/test_patterns_distributed.py``).
 
 The network travels once per worker: with a ``distributed`` client it is scattered to every worker
 (``broadcast=True``) as its network file (:meth:`Sequential.save <refpattern.Sequential.save>`:
@@ -91,8 +91,9 @@ RETRIES = 2
 CHUNK_TASK, MERGE_TASK, COUNT_TASK, NETWORK_KEY = ("refpattern-chunk-statistics", "refpattern-merge-statistics",
                                                    "refpattern-chunk-samples", "refpattern-network")
 
-#: The sums of a :class:`LayerStatistics` that travel (module docstring of refpattern.patterns.statistics).
-SENT_SUMS = ("n_plus", "sum_x", "products", "output_sums", "sum_xx")
+#: The sums of a :class:`LayerStatistics` that travel, with the flags ``closed_inputs`` that say which regime
+#: each neuron's stored input sums hold (module docstring of refpattern.patterns.statistics).
+SENT_SUMS = ("n_plus", "sum_x", "closed_inputs", "products", "output_sums", "sum_xx")
 
 
 def import_dask(module: str = "dask"):
@@ -205,6 +206,8 @@ class ChunkStatistics:
             for name in SENT_SUMS:
                 if entry[name] is not None:
                     setattr(s, name, np.array(entry[name]) if not entry[name].flags.writeable else entry[name])
+            s.closed_inputs = np.array(s.closed_inputs, dtype=bool)  # the stored columns' regimes travel with them
+            s.closed_inputs.setflags(write=False)
             result.append(s)
         return result
 

@@ -338,8 +338,8 @@ class TwoComponent(Estimator):
 
     name, label, aliases = "a+-", "S_a±", ("relu", "a±")
     fields = ("a_plus", "a_minus")
-    statistics = ("n", "n_plus", "sum_x", "sum_x_plus", "sum_y_minus", "sum_y_plus", "sum_yy_minus", "sum_yy_plus",
-                  "sum_xy_minus", "sum_xy_plus")
+    statistics = ("n", "n_plus", "sum_x", "sum_x_plus", "sum_x_minus", "sum_y_minus", "sum_y_plus", "sum_yy_minus",
+                  "sum_yy_plus", "sum_xy_minus", "sum_xy_plus")
     variants = VARIANTS
 
     def from_statistics(self, stats, out):

@@ -72,17 +72,17 @@ def statistics_bytes(n_inputs: int, n_neurons: int, second_moment: bool = False)
     """Bytes of the arrays a :class:`~refpattern.patterns.statistics.LayerStatistics` of
     ``n_neurons`` neurons (a layer or a block of its neurons) with ``n_inputs`` inputs each holds.
 
-    ``products`` (D, 3O) float64 (``Σx̃(ỹ⊙(1 − g))ᵀ``, ``Σx̃(ỹ⊙g)ᵀ``, ``Σx̃gᵀ``), ``sum_x`` and the shift
-    ``c`` (D,) each, ``n_plus`` (O,) int64, ``sum_y_minus``, ``sum_y_plus``,
-    ``sum_yy_minus``, ``sum_yy_plus`` and its copy of the bias (O,) each, and ``sum_xx`` (D, D) with
-    ``second_moment``::
+    ``products`` (D, 3O) float64 (``Σx̃(ỹ⊙(1 − g))ᵀ``, ``Σx̃(ỹ⊙g)ᵀ``, each neuron's ``Σx̃gᵀ`` or
+    ``Σx̃(1 − g)ᵀ``), ``sum_x`` and the shift ``c`` (D,) each, ``n_plus`` (O,) int64, ``sum_y_minus``,
+    ``sum_y_plus``, ``sum_yy_minus``, ``sum_yy_plus`` and its copy of the bias (O,) each, the flags
+    ``closed_inputs`` (O,) bool, and ``sum_xx`` (D, D) with ``second_moment``::
 
-        8 · (3·D·O + 2·D + 6·O)   (+ 8·D² with second_moment)
+        8 · (3·D·O + 2·D + 6·O) + O   (+ 8·D² with second_moment)
 
     The filters are a read-only view of the layer's weights and cost nothing.
     """
     d, o = int(n_inputs), int(n_neurons)
-    return 8 * (3 * d * o + 2 * d + 6 * o + (d * d if second_moment else 0))
+    return 8 * (3 * d * o + 2 * d + 6 * o + (d * d if second_moment else 0)) + o
 
 
 def layer_statistics_bytes(layer, neurons=None) -> int:

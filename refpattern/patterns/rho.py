@@ -174,7 +174,7 @@ def distractor_moments(stats, a_plus, a_minus, neurons):
     n_p = stats.n_plus[neurons].astype(np.float64)
     # t = (ũ, ṽ, g):  E[x̃ tᵀ] (m, D, 3), E[t] (m, 3), E[t tᵀ] (m, 3, 3)
     s_xyp = stats.sum_xy_plus[:, neurons]
-    e_xt = np.stack([s_xyp, stats.sum_xy_minus[:, neurons], stats.sum_x_plus[:, neurons]], axis=-1)
+    e_xt = np.stack([s_xyp, stats.sum_xy_minus[:, neurons], stats.open_input_sums(neurons)], axis=-1)
     e_xt = e_xt.transpose(1, 0, 2) / n
     mean_t = np.stack([s_yp, s_ym, n_p], axis=-1) / n
     zeros = np.zeros_like(s_yp)

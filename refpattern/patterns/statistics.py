@@ -34,7 +34,9 @@ Sums kept (shapes; ``+`` means "over observations with g_o = 1", ``−`` "with g
 ``n``                 int       number of observations
 ``n_plus``            (O,)      ``Σ g``
 ``sum_x``             (D,)      ``Σ x̃``
-``sum_x_plus``        (D, O)    ``Σ x̃ gᵀ``              = P̃ᵀ·G
+``closed_inputs``     (O,) bool which regime's input sums a neuron keeps (chosen at its first batch)
+``regime_input_sums`` (D, O)    ``Σ x̃ (g ⊕ f)ᵀ``         = P̃ᵀ·(G ⊕ F): column o is ``Σ x̃(1 − g_o)`` where
+                                ``f_o = closed_inputs[o]``, else ``Σ x̃ g_o``
 ``sum_y_minus``       (O,)      ``Σ ỹ⊙(1 − g)``
 ``sum_y_plus``        (O,)      ``Σ ỹ⊙g``
 ``sum_yy_minus``      (O,)      ``Σ ỹ²⊙(1 − g)``
@@ -45,15 +47,18 @@ Sums kept (shapes; ``+`` means "over observations with g_o = 1", ``−`` "with g
 ====================  ========  ===================================
 
 The sums over all observations are read as the two regimes' sums added (``sum_y = sum_y_minus +
-sum_y_plus``, ``sum_yy``, ``sum_xy`` likewise, read-only), and the gate-closed count and inputs as
-differences (``n − n_plus``, ``sum_x − sum_x_plus``: exactly 0 for a neuron whose gate never
-closed, :meth:`LayerStatistics.closed_input_sums`).  Each regime's sums of ``ỹ`` are taken directly
-rather than as ``Σ − Σ₊``: a regime with few observations, or whose sums are small next to the
-other's, would otherwise get the rounding of the sums over *all* observations, which can be
-hundreds of times its own (``docs/math.md#statistics-regimes``).  The gate-closed ``Σx̃`` stays a
-difference: the shift makes ``Σx̃`` small, so ``sum_x − sum_x_plus`` is about ``−sum_x_plus`` and
-keeps that sum's accuracy, which for a regime of very few observations is still the ``n/n₋`` loss
-(measured in ``docs/math.md#statistics-regimes``).  Memory is independent of the number of observations.
+sum_y_plus``, ``sum_yy``, ``sum_xy`` likewise, read-only), and the gate-closed count as the
+difference ``n − n_plus``.  Each regime's sums of ``ỹ`` are taken directly rather than as ``Σ − Σ₊``:
+a regime with few observations, or whose sums are small next to the other's, would otherwise get the
+rounding of the sums over *all* observations, which can be hundreds of times its own
+(``docs/math.md#statistics-regimes``).  The input sums ``Σx̃g`` and ``Σx̃(1 − g)`` share one block
+(a fourth would add a third to the products): per neuron it keeps the regime that held *fewer*
+observations in the first batch the statistics saw (``closed_inputs``, fixed from then on), summed
+directly, and the other is the difference ``sum_x − column`` (:meth:`LayerStatistics.open_input_sums`,
+:meth:`LayerStatistics.closed_input_sums`, and the read-only ``sum_x_plus``, ``sum_x_minus``; exactly 0
+for a regime without observations).  The shift makes ``Σx̃`` small, so the difference has about the
+accuracy of the stored sum, whose terms are the larger regime's; the small regime, whose own terms
+are few, keeps them (``docs/math.md#regime-input-sums``).  Memory is independent of the number of observations.
 
 Two accumulators merge exactly (up to rounding): the second is first brought to the common scale
 and re-centred onto the first one's shift, see :meth:`LayerStatistics.rescaled` and
@@ -69,9 +74,9 @@ A backend may also offer ``forward_statistics`` (Numba CPU does), which computes
 output in the same pass instead of taking it (read off ``Ỹ``, with the gate's sign checked
 against a rounding bound): a fit then builds each layer's patch matrix once and runs one product
 for the forward pass and the statistics together (:meth:`LayerStatistics.forward_accumulate`).
-So that a fused kernel can add ``P̃ᵀ·[Ỹ⊙(1 − G) | Ỹ⊙G | G]`` with one in-place GEMM, the three
+So that a fused kernel can add ``P̃ᵀ·[Ỹ⊙(1 − G) | Ỹ⊙G | G ⊕ F]`` with one in-place GEMM, the three
 (D, O) sums live side by side in one C-ordered (D, 3O) buffer, ``LayerStatistics.products``
-(``sum_xy_minus``, ``sum_xy_plus`` and ``sum_x_plus`` are views of its column blocks), and the four
+(``sum_xy_minus``, ``sum_xy_plus`` and ``regime_input_sums`` are views of its column blocks), and the four
 (O,) sums in one (4, O) buffer, ``LayerStatistics.output_sums`` (``sum_y_minus``, ``sum_y_plus``,
 ``sum_yy_minus``, ``sum_yy_plus`` are views of its rows).  :class:`LayerStatistics` checks every
 batch (shapes that fit the layer) before a kernel sees it.
@@ -97,7 +102,8 @@ from refpattern.network.validation import (
     peak_magnitude,
 )
 
-#: Names of the per-observation sums, in a fixed order (see the module docstring).
+#: Names of the per-observation sums, in a fixed order (see the module docstring); ``sum_x_plus`` is
+#: read (derived from ``regime_input_sums``), not stored.
 SUM_FIELDS = ("n", "n_plus", "sum_x", "sum_x_plus", "sum_y_minus", "sum_y_plus", "sum_yy_minus", "sum_yy_plus",
               "sum_xy_minus", "sum_xy_plus", "sum_xx")
 
@@ -110,9 +116,15 @@ SHIFT_GRID_BITS = 10
 #: a batch larger than ``UNIT_RANGE·σ`` re-scales the sums (module docstring).
 UNIT_RANGE = 2.0 ** 100
 
-#: The order of each sum in the inputs (``σ`` enters a sum of order k as ``σ^k``).
-SUM_ORDERS = {"sum_x": 1, "sum_x_plus": 1, "sum_y_minus": 1, "sum_y_plus": 1, "sum_yy_minus": 2, "sum_yy_plus": 2,
-              "sum_xy_minus": 2, "sum_xy_plus": 2, "sum_xx": 2}
+#: The order of each stored sum in the inputs (``σ`` enters a sum of order k as ``σ^k``).
+SUM_ORDERS = {"sum_x": 1, "regime_input_sums": 1, "sum_y_minus": 1, "sum_y_plus": 1, "sum_yy_minus": 2,
+              "sum_yy_plus": 2, "sum_xy_minus": 2, "sum_xy_plus": 2, "sum_xx": 2}
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    """``array``, marked read-only (and returned)."""
+    array.setflags(write=False)
+    return array
 
 
 def scale_for(peak: float) -> float:
@@ -185,7 +197,8 @@ class ProductColumns:
     """One of the three (D, O) sums, stored as column block ``index`` of ``products`` (D, 3O).
 
     Reading gives a view; assigning copies into the block (``stats.sum_xy_minus = …``; the sums over all
-    observations, ``sum_y``, ``sum_yy``, ``sum_xy``, are read-only properties).
+    observations, ``sum_y``, ``sum_yy``, ``sum_xy``, and the input sums ``sum_x_plus``, ``sum_x_minus`` are
+    read-only properties).
     """
 
     def __init__(self, index: int):
@@ -240,8 +253,18 @@ class LayerStatistics:
     second_moment : bool
         Whether ``sum_xx`` is kept.
     n, n_plus, sum_x, … : the sums (module docstring).
+    closed_inputs : ndarray of bool, shape (O,), read-only
+        ``f``: per neuron, which regime's input sums ``regime_input_sums`` keeps: True →
+        ``Σx̃(1 − g_o)`` (gate closed), False → ``Σx̃g_o`` (gate open).  All False until data arrive;
+        the first batch with observations sets it to ``n₋ < n₊`` of that batch (the smaller regime,
+        whose few terms a difference of sums over all observations would drown), and it stays so:
+        :meth:`merge` keeps this side's flags (the other side's, if this one holds no data) and brings
+        the other's columns to them, ``sum_x − column`` where they differ.
     products : ndarray, shape (D, 3O)
-        ``[sum_xy_minus | sum_xy_plus | sum_x_plus]``; those three attributes are views of it.
+        ``[sum_xy_minus | sum_xy_plus | regime_input_sums]``; those three attributes are views of it.
+    sum_x_plus, sum_x_minus : ndarray, shape (D, O)
+        ``Σx̃gᵀ`` and ``Σx̃(1 − g)ᵀ``, read-only new arrays (:meth:`open_input_sums`,
+        :meth:`closed_input_sums`).
     output_sums : ndarray, shape (4, O)
         ``[sum_y_minus; sum_y_plus; sum_yy_minus; sum_yy_plus]``; those four attributes are views of it.
     sum_y, sum_yy, sum_xy : ndarray
@@ -255,7 +278,7 @@ class LayerStatistics:
 
     sum_xy_minus = ProductColumns(0)
     sum_xy_plus = ProductColumns(1)
-    sum_x_plus = ProductColumns(2)
+    regime_input_sums = ProductColumns(2)
     sum_y_minus = OutputRow(0)
     sum_y_plus = OutputRow(1)
     sum_yy_minus = OutputRow(2)
@@ -284,6 +307,7 @@ class LayerStatistics:
         self.n_plus = np.zeros(o, dtype=np.int64)
         self.sum_x = np.zeros(d)
         self.products = np.zeros((d, 3 * o))
+        self.closed_inputs = _read_only(np.zeros(o, dtype=bool))
         self.output_sums = np.zeros((4, o))
         self.sum_xx = np.zeros((d, d)) if self.second_moment else None
         self.sources = frozenset((uuid.uuid4().hex,))
@@ -319,16 +343,35 @@ class LayerStatistics:
         return self.sum_xy_minus + self.sum_xy_plus
 
     @property
+    def sum_x_plus(self) -> np.ndarray:
+        """``Σx̃gᵀ``, (D, O), a read-only new array: :meth:`open_input_sums`."""
+        return _read_only(self.open_input_sums())
+
+    @property
     def sum_x_minus(self) -> np.ndarray:
-        """``Σx̃(1 − g)ᵀ``, (D, O): ``sum_x − sum_x_plus`` (module docstring); :meth:`closed_input_sums`."""
-        return self.closed_input_sums()
+        """``Σx̃(1 − g)ᵀ``, (D, O), a read-only new array: :meth:`closed_input_sums`."""
+        return _read_only(self.closed_input_sums())
+
+    def open_input_sums(self, neurons=slice(None)) -> np.ndarray:
+        """``Σx̃gᵀ`` of the ``neurons`` (a slice or an index array), (D, m), a new array: the column of
+        ``regime_input_sums`` where a neuron keeps its gate-open inputs (``closed_inputs`` False),
+        ``sum_x − column`` where it keeps the gate-closed ones; exactly 0 for a neuron whose gate never
+        opened (a sum over no observation: the difference of two sums of the same terms, taken in
+        different orders, would be their rounding)."""
+        return self._regime_inputs(neurons, closed=False)
 
     def closed_input_sums(self, neurons=slice(None)) -> np.ndarray:
-        """``Σx̃(1 − g)ᵀ`` of the ``neurons`` (a slice), (D, m): ``sum_x − sum_x_plus``, and exactly 0
-        for a neuron whose gate never closed (a sum over no observation: the difference of two sums
-        of the same terms, taken in different orders, would be their rounding)."""
-        sums = self.sum_x[:, None] - self.sum_x_plus[:, neurons]
-        sums[:, self.n_plus[neurons] == self.n] = 0.0
+        """``Σx̃(1 − g)ᵀ`` of the ``neurons``, (D, m), a new array: as :meth:`open_input_sums` for the
+        gate-closed regime (the column where ``closed_inputs`` is True, ``sum_x − column`` elsewhere;
+        exactly 0 for a neuron whose gate never closed)."""
+        return self._regime_inputs(neurons, closed=True)
+
+    def _regime_inputs(self, neurons, closed: bool) -> np.ndarray:
+        """``Σx̃(1 − g)ᵀ`` (``closed``) or ``Σx̃gᵀ`` of the ``neurons`` (docs/math.md#regime-input-sums)."""
+        stored = self.regime_input_sums[:, neurons]
+        sums = np.where(self.closed_inputs[neurons] == closed, stored, self.sum_x[:, None] - stored)
+        count = self.n_minus if closed else self.n_plus
+        sums[:, count[neurons] == 0] = 0.0
         return sums
 
     @property
@@ -431,9 +474,19 @@ class LayerStatistics:
     def _accumulate_checked(self, x, z, backend, x_scaled) -> None:
         """:meth:`accumulate` of a checked batch whose scaled copy ``x/σ`` is ``x_scaled``."""
         self._set_shift(x)
+        self._choose_regimes(z)
         self.n += backend.accumulate_statistics(
             x_scaled, z, self.weight, self.scaled_shift, self._conv(x), self.products, self.sum_x, self.n_plus,
-            self.output_sums, self.sum_xx)
+            self.output_sums, self.sum_xx, closed_inputs=self.closed_inputs)
+
+    def _choose_regimes(self, z) -> None:
+        """Before the first observations: ``closed_inputs`` from the gates of this batch's output ``z``
+        ((N, O) or (N, O, OH, OW)): True where fewer observations close the gate than open it.  Once
+        the sums hold data the flags stay (the stored columns are sums in their convention)."""
+        if self.n or z.size == 0:
+            return
+        opened = np.count_nonzero(z > 0, axis=(0,) + tuple(range(2, z.ndim)))
+        self.closed_inputs = _read_only(2 * opened > z.size // z.shape[1])  # n₋ < n₊, n₋ = M − n₊
 
     def _prepare_scale(self, x):
         """Check the magnitudes of the batch ``x`` (:func:`~refpattern.network.validation.check_magnitude`),
@@ -491,8 +544,13 @@ class LayerStatistics:
             self._accumulate_checked(x, out, backend, x_scaled)
             return np.maximum(out, 0.0, out=out) if relu else out
         self._set_shift(x)
+        if not self.n and x.shape[0]:
+            # the first batch: its gates choose closed_inputs before the fused pass sums the inputs of the
+            # chosen regimes (the layer's forward pass once more, for this batch only)
+            self._choose_regimes(self.layer.forward(x, backend))
         out, n = backend.forward_statistics(x, self.weight, self.bias, self.shift, self._conv(x), self.products,
-                                            self.sum_x, self.n_plus, self.output_sums, self.sum_xx, relu=relu)
+                                            self.sum_x, self.n_plus, self.output_sums, self.sum_xx, relu=relu,
+                                            closed_inputs=self.closed_inputs)
         self.n += n
         return out
 
@@ -518,13 +576,24 @@ class LayerStatistics:
         self.shift = shift
 
     def _add(self, other) -> None:
-        """Add another's sums taken around the same shift (in place: no new (D, O) arrays)."""
+        """Add another's sums taken around the same shift, in the same scale and ``closed_inputs``
+        (:meth:`_keep_regimes`), in place: no new (D, O) arrays."""
         self.n += other.n
-        for name in SUM_FIELDS[1:]:
-            if name == "sum_xx" and not self.second_moment:
-                continue
+        for name in ("n_plus", "sum_x", "products", "output_sums") + (("sum_xx",) if self.second_moment else ()):
             total = getattr(self, name)
             total += getattr(other, name)
+
+    def _keep_regimes(self, closed_inputs) -> None:
+        """Express ``regime_input_sums`` in the flags ``closed_inputs`` (in place): a column whose
+        flag changes becomes ``sum_x − column``, the other regime's input sums (exactly 0 where that
+        regime has no observation, as :meth:`closed_input_sums` reads them)."""
+        changed = np.flatnonzero(self.closed_inputs != closed_inputs)
+        if changed.size:
+            converted = self.sum_x[:, None] - self.regime_input_sums[:, changed]
+            other_count = np.where(self.closed_inputs[changed], self.n_plus[changed], self.n_minus[changed])
+            converted[:, other_count == 0] = 0.0
+            self.regime_input_sums[:, changed] = converted
+        self.closed_inputs = _read_only(np.array(closed_inputs, dtype=bool))
 
     # merging -----------------------------------------------------------------
     def copy(self) -> LayerStatistics:
@@ -564,8 +633,10 @@ class LayerStatistics:
         eps = self.weight @ delta
         n, n_plus = float(self.n), self.n_plus.astype(np.float64)
         new.sum_x = self.sum_x + n * delta
-        new.sum_x_plus = self.sum_x_plus + np.outer(delta, n_plus)
-        for regime, count, sum_x_regime in (("minus", n - n_plus, self.sum_x_minus), ("plus", n_plus, self.sum_x_plus)):
+        stored_count = np.where(self.closed_inputs, n - n_plus, n_plus)  # of the regime each column sums
+        new.regime_input_sums = self.regime_input_sums + np.outer(delta, stored_count)
+        for regime, count, sum_x_regime in (("minus", n - n_plus, self.closed_input_sums()),
+                                            ("plus", n_plus, self.open_input_sums())):
             sum_y = getattr(self, "sum_y_" + regime)
             setattr(new, "sum_y_" + regime, sum_y + count * eps)
             setattr(new, "sum_yy_" + regime, getattr(self, "sum_yy_" + regime) + 2 * eps * sum_y + count * eps ** 2)
@@ -580,10 +651,12 @@ class LayerStatistics:
         """The statistics of both data streams together (a new object; neither is changed).
 
         ``other`` is brought to the common scale (the one of the statistics that saw the larger
-        inputs) and re-centred onto this shift, then the sums add.  Raises ``ValueError``, saying
-        what differs, if the two were taken for different layers (type, weight shape, weights,
-        biases, stride, padding) or kernel layers, cover different neurons, keep different sums (one
-        with ``sum_xx``, the other without: merging would have to drop it), or already hold some of
+        inputs), re-centred onto this shift and its ``regime_input_sums`` brought to these
+        ``closed_inputs`` (a column whose flag differs becomes ``sum_x − column``), then the sums add:
+        the result keeps this side's ``closed_inputs`` (the other's if this one holds no data).
+        Raises ``ValueError``, saying what differs, if the two were taken for different layers (type,
+        weight shape, weights, biases, stride, padding) or kernel layers, cover different neurons, keep
+        different sums (one with ``sum_xx``, the other without: merging would have to drop it), or already hold some of
         the same data (:attr:`sources`: a double count).
         """
         if not isinstance(other, LayerStatistics):
@@ -621,6 +694,7 @@ class LayerStatistics:
         left.rescale(scale)
         right.rescale(scale)
         right = right.recentered(left.shift)
+        right._keep_regimes(left.closed_inputs)
         left._add(right)
         left.peak = max(left.peak, right.peak)
         return left
@@ -651,7 +725,7 @@ class LayerStatistics:
         sum_y_minus, sum_y_plus = self.sum_y_minus[neurons], self.sum_y_plus[neurons]
         sum_yy_minus, sum_yy_plus = self.sum_yy_minus[neurons], self.sum_yy_plus[neurons]
         sum_xy_minus, sum_xy_plus = self.sum_xy_minus[:, neurons], self.sum_xy_plus[:, neurons]
-        sum_x_plus = self.sum_x_plus[:, neurons]
+        sum_x_plus = self.open_input_sums(neurons)
         return {
             "x": self.sum_x / n,
             "y": (sum_y_minus + sum_y_plus) / n,
