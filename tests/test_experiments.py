@@ -443,6 +443,53 @@ def test_rho_figure_holds_every_interval_whole():
     assert shown >= top > 1.05, (caption, top)
 
 
+def drawn_marks(monkeypatch, draw):
+    """The ∞ marks ``draw()`` writes in its figure's axes: ``[(text, (x, y) as given)]``, and its caption."""
+    figures = []
+    monkeypatch.setattr(plots, "png_bytes", lambda figure, dpi=100: figures.append(figure) or b"")
+    _, caption = draw()
+    marks = [(t.get_text(), t.get_position()) for a in figures[0].axes for t in a.texts if "∞" in t.get_text()]
+    return marks, caption
+
+
+def test_figures_mark_a_value_infinite_on_some_seeds(monkeypatch):
+    """A quantity infinite on k of S seeds has no mean or interval (docs/math.md#repetition-infinite);
+    every figure that draws intervals over seeds writes "∞ on k/S seeds" where it would be, at the top
+    of the value axis for +inf, the bottom for −inf, the middle when both signs occur, and says so in
+    its caption; with nothing infinite there is no mark."""
+    inf = np.inf
+    values = np.array([[0.1, 0.5], [0.2, 0.4], [0.3, 0.6]])
+    up, down, both = values.copy(), values.copy(), values.copy()
+    up[1, 1] = inf
+    down[0, 0] = -inf
+    both[0, 1], both[2, 1] = inf, -inf
+    _, _, count = plots.mean_and_error(both)
+    assert count.tolist() == [0, 2]
+
+    marks, caption = drawn_marks(monkeypatch, lambda: plots.rho_figure({"layers": ["a", "b"],
+                                                                        "rho": {"u": up, "d": down}}))
+    assert sorted((text, y) for text, (_, y) in marks) == [("∞ on 1/3 seeds", 0.02), ("∞ on 1/3 seeds", 0.98)]
+    assert "∞ on k/S seeds" in caption
+    marks, caption = drawn_marks(monkeypatch, lambda: plots.interval_figure({"a": both[:, 0], "b": both[:, 1]},
+                                                                            "t", "AUC"))
+    assert [(text, x) for text, (x, _) in marks] == [("∞ on 2/3 seeds", 0.5)] and "∞ on k/S seeds" in caption
+    marks, _ = drawn_marks(monkeypatch, lambda: plots.cascade_figure(
+        {"randomized": ["Dense 1", "Dense 0"], "methods": {"gradient": {"spearman_abs": up}}}))
+    assert [(text, x, y) for text, (x, y) in marks] == [("∞ on 1/3 seeds", 2, 0.98)]
+    marks, _ = drawn_marks(monkeypatch, lambda: plots.mass_figure(
+        {"m": {"mass_signal": down[:, 0], "mass_suppressor": [0.4, 0.5, 0.6]}}, ["signal", "suppressor"], "t"))
+    assert [(text, y) for text, (_, y) in marks] == [("∞ on 1/3 seeds", 0.02)]
+    marks, _ = drawn_marks(monkeypatch, lambda: plots.degradation_figure({"PA S_a±": up, "random": values}, 2))
+    assert [(text, x) for text, (x, _) in marks] == [("∞ on 1/3 seeds", 1)]
+
+    finite = {"rho": lambda: plots.rho_figure({"layers": ["a", "b"], "rho": {"u": values}}),
+              "intervals": lambda: plots.interval_figure({"a": values[:, 0]}, "t", "AUC"),
+              "degradation": lambda: plots.degradation_figure({"PA S_a±": values, "random": values}, 2)}
+    for name, draw in finite.items():
+        marks, caption = drawn_marks(monkeypatch, draw)
+        assert marks == [] and "∞" not in caption, name
+
+
 def test_figures_need_no_pyplot():
     # Figure + FigureCanvasAgg: pyplot (and with it the process-wide backend) is never touched
     code = ("import sys, numpy as np; from refpattern.experiments import plots; "

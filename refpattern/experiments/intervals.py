@@ -22,8 +22,8 @@ would be needed to tell.  With fewer than two finite values there is no interval
 Undefined values (NaN, e.g. the correlation of a constant map) are left out.  An infinite value
 (a measurement that overflowed in its seed) is not: it makes the spread infinite, so there is no
 interval (``(−inf, inf)``, every comparison unresolved), the mean is that infinity (NaN when both
-signs occur), and :attr:`Interval.infinite` counts such seeds, which the text and the JSON show
-(``docs/math.md#repetition-infinite``).
+signs occur), and :attr:`Interval.infinite` counts such seeds, which the text, the JSON and the figures
+show (``docs/math.md#repetition-infinite``; the figures as ``∞ on k/S seeds``).
 """
 
 from __future__ import annotations

@@ -8,7 +8,10 @@ to the process-wide backend.  A plotting error propagates to the caller.
 Numbers measured over seeds are given with one value per seed along the first axis; a figure
 shows their mean and, as error bars or a band, the 95 % Student-t interval over seeds
 (:func:`refpattern.experiments.intervals.t_interval`, ``docs/math.md#repetition``).  A single
-value per quantity (one seed) is drawn without error bars.
+value per quantity (one seed) is drawn without error bars.  A quantity whose value is infinite on
+``k`` of the ``S`` seeds has no mean or interval to draw; it is marked ``"∞ on k/S seeds"`` where its
+interval would be (at the top of the value axis for ``+inf``, the bottom for ``−inf``, the middle
+when both signs occur) and the caption says so (``docs/math.md#repetition-infinite``).
 
 Display conventions (``docs/conventions.md#display``): a signal ``x`` (an input, or the output of a
 signal method) is shown as ``x / (2·max|x|) + 1/2`` in grey (0 → mid-grey); an attribution or
@@ -60,8 +63,11 @@ def heat_map(r) -> tuple[np.ndarray, float]:
 
 
 def mean_and_error(values) -> tuple:
-    """Mean over seeds and the half-widths of the 95 % t-interval (``(mean, error)``, arrays over the
-    trailing axes); values with one seed (or given without a seed axis) get no error (NaN)."""
+    """Mean over seeds, the half-widths of the 95 % t-interval and the number of seeds whose value is
+    infinite (``(mean, error, infinite)``, arrays over the trailing axes of ``values`` ``(S, ...)``);
+    values with one seed (or given without a seed axis) get no error (NaN), and so does a quantity
+    infinite on some seed (``infinite > 0``; its mean is ``±inf``, NaN with both signs,
+    ``docs/math.md#repetition-infinite``)."""
     values = np.asarray(values, dtype=np.float64)
     if values.ndim == 0:
         values = values[None]
@@ -69,7 +75,42 @@ def mean_and_error(values) -> tuple:
     intervals = [t_interval(flat[:, j]) for j in range(flat.shape[1])]
     mean = np.array([i.mean for i in intervals]).reshape(values.shape[1:])
     error = np.array([i.half_width if np.isfinite(i.half_width) else np.nan for i in intervals])
-    return mean, error.reshape(values.shape[1:])
+    infinite = np.array([i.infinite for i in intervals], dtype=np.int64)
+    return mean, error.reshape(values.shape[1:]), infinite.reshape(values.shape[1:])
+
+
+def infinite_mark(count: int, seeds: int) -> str:
+    """The mark of a value infinite on ``count`` of ``seeds`` seeds: ``"∞ on 1/3 seeds"``."""
+    return f"∞ on {count}/{seeds} seeds"
+
+
+INFINITE_CAPTION = (" ∞ on k/S seeds: the value was infinite (overflowed) on k of the S seeds, so no mean or "
+                    "interval is drawn there (see docs/math.md#repetition-infinite).")
+"""Added to a figure's caption when some value it would draw is infinite on a seed."""
+
+
+def _mark_infinite(axis, places, mean, infinite, seeds: int, value_axis: str = "y", colour="black") -> None:
+    """Write :func:`infinite_mark` where each interval with ``infinite > 0`` would be drawn: at ``places``
+    (data coordinates along the other axis) and, along ``value_axis``, at the top of the axis for
+    ``mean = +inf``, the bottom for ``−inf`` and the middle for NaN (both signs)."""
+    for place, centre, count in zip(np.atleast_1d(places), np.atleast_1d(mean), np.atleast_1d(infinite),
+                                    strict=True):
+        if count == 0:
+            continue
+        # +inf: the far end of the value axis (top, right); −inf: the near end; NaN (both signs): the middle
+        fraction, side = (0.98, 1) if centre > 0 else (0.02, 0) if centre < 0 else (0.5, 0.5)
+        text = infinite_mark(int(count), seeds)
+        if value_axis == "y":
+            axis.text(place, fraction, text, transform=axis.get_xaxis_transform(), rotation=90, fontsize=6,
+                      color=colour, ha="center", va={1: "top", 0: "bottom", 0.5: "center"}[side])
+        else:
+            axis.text(fraction, place, text, transform=axis.get_yaxis_transform(), fontsize=6, color=colour,
+                      va="center", ha={1: "right", 0: "left", 0.5: "center"}[side])
+
+
+def _drawn(mean, infinite):
+    """``mean`` with NaN where the value is infinite on some seed (nothing is drawn there)."""
+    return np.where(infinite > 0, np.nan, mean)
 
 
 def _single_axis(figsize, title: str, ylabel: str, ylim) -> tuple:
@@ -105,8 +146,8 @@ def rho_figure(result: dict, title: str = "ρ per kernel layer (Fig. 3)"):
         if values.shape[1] != len(layers):
             raise ValueError(f"rho_figure: {label} has {values.shape[1]} values per seed for {len(layers)} layers")
     summary = [mean_and_error(v) for v in stacked]
-    means = np.array([m for m, _ in summary])
-    errors = np.nan_to_num(np.array([e for _, e in summary]))
+    means = np.array([m for m, _, _ in summary])
+    errors = np.nan_to_num(np.array([e for _, e, _ in summary]))
     finite = np.isfinite(means)
     # the axis holds every interval whole (held-out ρ can exceed 1, and few seeds give wide intervals)
     low = min(0.0, float((means - errors)[finite].min()) - 0.05) if finite.any() else 0.0
@@ -115,16 +156,20 @@ def rho_figure(result: dict, title: str = "ρ per kernel layer (Fig. 3)"):
     offsets = [(i - (len(table) - 1) / 2) * width for i in range(len(table))]
     caption = (f"{title}. Bars per kernel layer ({', '.join(layers)}), one per estimator "
                f"({_seed_note(stacked[0].shape[0])}); y from {low:.2f} to {high:.2f}.")
-    missing = [f"{label} ({'every layer' if np.all(np.isnan(m)) else 'some layers'})"
-               for label, (m, _) in zip(labels, summary, strict=True) if np.any(np.isnan(m))]
+    missing = [f"{label} ({'every layer' if np.all(np.isnan(m) & (k == 0)) else 'some layers'})"
+               for label, (m, _, k) in zip(labels, summary, strict=True) if np.any(np.isnan(m) & (k == 0))]
     if missing:  # a bar that is not drawn must not read as an interval drawn (S_x: ρ undefined)
         caption += f" No bar where ρ is NaN (undefined or not measured): {', '.join(missing)}."
+    if any(np.any(k > 0) for _, _, k in summary):
+        caption += INFINITE_CAPTION
     figure, axis = _single_axis((1.6 * len(layers) + 2, 3.2), title, "ρ (higher: more distractor removed)",
                                 (low, high))
     for i, label in enumerate(labels):
-        mean, error = summary[i]
-        axis.bar(np.arange(len(layers)) + offsets[i], mean, width, label=label,
+        mean, error, infinite = summary[i]
+        axis.bar(np.arange(len(layers)) + offsets[i], _drawn(mean, infinite), width, label=label,
                  yerr=None if np.all(np.isnan(error)) else error, capsize=2, error_kw={"linewidth": 0.8})
+        _mark_infinite(axis, np.arange(len(layers)) + offsets[i], mean, infinite, stacked[i].shape[0],
+                       colour=f"C{i % 10}")
     axis.set_xticks(np.arange(len(layers)), layers)
     axis.axhline(0, color="black", linewidth=0.5)
     return _png_with_legend(figure, axis, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0)), caption
@@ -145,19 +190,24 @@ def degradation_figure(curves: dict, patch: int, title: str = "Image degradation
                f"{_seed_note(seeds)} (bands); the random order dashed in every panel.")
     figure = Figure(figsize=(2.3 * columns + 0.4, 1.9 * rows + 0.6))
     axes = figure.subplots(rows, columns, squeeze=False, sharex=True, sharey=True)
-    reference = mean_and_error(stacked[RANDOM_ORDER])[0] if RANDOM_ORDER in stacked else None
+    reference = mean_and_error(stacked[RANDOM_ORDER]) if RANDOM_ORDER in stacked else None
     x = np.arange(steps + 1)
+    if any(np.any(mean_and_error(c)[2] > 0) for c in stacked.values()):
+        caption += INFINITE_CAPTION
     for k, axis in enumerate(axes.ravel()):
         if k >= len(labels):
             axis.axis("off")
             continue
         label = labels[k]
-        mean, error = mean_and_error(stacked[label])
+        mean, error, infinite = mean_and_error(stacked[label])
         if reference is not None:
-            axis.plot(x, reference, color="black", linestyle="--", linewidth=0.9)
-        axis.plot(x, mean, color=f"C{k % 10}", linewidth=2.0 if label.startswith("PA ") else 1.4)
+            axis.plot(x, _drawn(reference[0], reference[2]), color="black", linestyle="--", linewidth=0.9)
+            if label != RANDOM_ORDER:
+                _mark_infinite(axis, x, reference[0], reference[2], seeds)
+        axis.plot(x, _drawn(mean, infinite), color=f"C{k % 10}", linewidth=2.0 if label.startswith("PA ") else 1.4)
         if not np.all(np.isnan(error)):
             axis.fill_between(x, mean - error, mean + error, color=f"C{k % 10}", alpha=0.25, linewidth=0)
+        _mark_infinite(axis, x, mean, infinite, seeds, colour=f"C{k % 10}")
         axis.set_title(label, fontsize=8)
         axis.set_ylim(0, 1.02)
         axis.tick_params(labelsize=7)
@@ -177,12 +227,16 @@ def interval_figure(values: dict, title: str, xlabel: str, lower_is_better: bool
     """
     series = {label: (v if isinstance(v, dict) else {"": v}) for label, v in values.items()}
     names = list(next(iter(series.values())))
-    first = {label: mean_and_error(np.asarray(s[names[0]], dtype=float))[0] for label, s in series.items()}
+    summary = {(label, name): mean_and_error(np.asarray(s[name], dtype=float)) for label, s in series.items()
+               for name in names}
+    first = {label: summary[label, names[0]][0] for label in series}
     order = sorted(series, key=lambda k: (np.inf if not np.isfinite(first[k]) else first[k]) *
                    (1 if lower_is_better else -1))
     caption = (f"{title}: {xlabel} per method, " + ("lower" if lower_is_better else "higher") +
                f" is better, best at the top; dots are means over seeds, bars 95 % t-intervals "
                f"({', '.join(n for n in names if n) or 'one series'}).")
+    if any(np.any(k > 0) for _, _, k in summary.values()):
+        caption += INFINITE_CAPTION
     figure = Figure(figsize=(6.5, 0.3 * len(order) + 1.2))
     axis = figure.subplots()
     axis.set_title(title)
@@ -190,13 +244,18 @@ def interval_figure(values: dict, title: str, xlabel: str, lower_is_better: bool
     for k, name in enumerate(names):
         shift = (k - (len(names) - 1) / 2) * 0.2
         for row, label in enumerate(order):
-            mean, error = mean_and_error(np.asarray(series[label][name], dtype=float))
-            axis.errorbar(mean, row + shift, xerr=None if np.isnan(error) else error, fmt=markers[k % 4],
-                          color=f"C{k}", markersize=4, capsize=2, label=name if row == 0 and name else None)
+            mean, error, infinite = summary[label, name]
+            axis.errorbar(_drawn(mean, infinite), row + shift, xerr=None if np.isnan(error) else error,
+                          fmt=markers[k % 4], color=f"C{k}", markersize=4, capsize=2,
+                          label=name if row == 0 and name else None)
+            _mark_infinite(axis, row + shift, mean, infinite, np.atleast_1d(series[label][name]).shape[0],
+                           value_axis="x", colour=f"C{k}")
     if reference is not None:
         axis.axvline(reference, color="black", linewidth=0.5)
     axis.set_yticks(np.arange(len(order)), order, fontsize=7)
     axis.invert_yaxis()
+    if any(np.any(k > 0) for _, _, k in summary.values()):  # a row with only a mark: keep every row inside
+        axis.set_ylim(len(order) - 0.5, -0.5)
     axis.set_xlabel(xlabel)
     if any(names):
         axis.legend(fontsize=7)
@@ -314,10 +373,17 @@ def cascade_figure(result: dict, measure: str = "spearman_abs"):
                f"after re-randomising the top 1..{len(steps)} kernel layers (x); "
                f"{_seed_note(np.atleast_2d(first).shape[0])}.")
     figure, axis = _single_axis((6, 3.6), "Cascading randomisation (Sixt et al., 2020)", name, (-0.2, 1.05))
+    summary = {label: mean_and_error(np.atleast_2d(np.asarray(row[measure], dtype=float)))
+               for label, row in result["methods"].items()}
+    if any(np.any(k > 0) for _, _, k in summary.values()):
+        caption += INFINITE_CAPTION
     for label, row in result["methods"].items():
-        mean, error = mean_and_error(np.atleast_2d(np.asarray(row[measure], dtype=float)))
-        axis.errorbar(steps, mean, yerr=None if np.all(np.isnan(error)) else error, marker="o", markersize=3,
-                      capsize=2, label=label, linewidth=2.2 if label.startswith("PA") else 1.2)
+        mean, error, infinite = summary[label]
+        lines = axis.errorbar(steps, _drawn(mean, infinite), yerr=None if np.all(np.isnan(error)) else error,
+                              marker="o", markersize=3, capsize=2, label=label,
+                              linewidth=2.2 if label.startswith("PA") else 1.2)
+        _mark_infinite(axis, steps, mean, infinite, np.atleast_2d(row[measure]).shape[0],
+                       colour=lines[0].get_color())
     axis.set_xticks(steps, [f"top {k}" for k in steps])
     axis.set_xlabel("kernel layers re-randomised (from the logits down)")
     axis.axhline(0, color="black", linewidth=0.5)
@@ -336,9 +402,14 @@ def mass_figure(scores: dict, regions, title: str):
     for k, region in enumerate(regions):
         stats = [mean_and_error(np.atleast_1d(np.asarray(scores[label][f"mass_{region}"], dtype=float)))
                  for label in labels]
-        mean = np.array([float(m) for m, _ in stats])
-        error = np.array([float(e) for _, e in stats])
-        axis.bar(np.arange(len(labels)) + (k - (len(regions) - 1) / 2) * width, mean, width, label=region,
+        mean = np.array([float(m) for m, _, _ in stats])
+        error = np.array([float(e) for _, e, _ in stats])
+        infinite = np.array([int(i) for _, _, i in stats])
+        places = np.arange(len(labels)) + (k - (len(regions) - 1) / 2) * width
+        axis.bar(places, _drawn(mean, infinite), width, label=region,
                  yerr=None if np.all(np.isnan(error)) else error, capsize=2, error_kw={"linewidth": 0.8})
+        _mark_infinite(axis, places, mean, infinite, seeds, colour=f"C{k % 10}")
+        if np.any(infinite > 0) and not caption.endswith(INFINITE_CAPTION):
+            caption += INFINITE_CAPTION
     axis.set_xticks(np.arange(len(labels)), labels, rotation=70, ha="right", fontsize=7)
     return _png_with_legend(figure, axis), caption
