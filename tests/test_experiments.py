@@ -526,3 +526,27 @@ def test_html_embeds_figures_and_escapes_text():
     assert "t&lt;1&gt;" in page and "<code>code</code>" in page
     data = page.split("data:image/png;base64,", 1)[1].split('"', 1)[0]
     assert base64.b64decode(data) == png
+
+
+def drawn_row_order(monkeypatch, draw):
+    """The row labels of ``draw()``'s interval figure, top to bottom."""
+    figures = []
+    monkeypatch.setattr(plots, "png_bytes", lambda figure, dpi=100: figures.append(figure) or b"")
+    draw()
+    axis = figures[0].axes[0]
+    ticks = sorted(zip(axis.get_yticks(), (t.get_text() for t in axis.get_yticklabels())))
+    return [label for _, label in ticks]  # the y axis is inverted: the smallest row index is drawn at the top
+
+
+@pytest.mark.parametrize("lower_is_better", [True, False])
+def test_interval_rows_without_a_finite_mean_are_not_ranked_best(monkeypatch, lower_is_better):
+    """The interval figure puts the best mean at the top and says so in its caption; a row whose mean is
+    NaN (not measured) or infinite on a seed has no value to rank and goes last, whichever direction is
+    better — with higher-is-better a NaN row was sorted as −∞·(−1) = the best, at the top."""
+    values = {"nan": [np.nan, np.nan, np.nan], "low": [0.1, 0.2, 0.15], "inf": [0.3, np.inf, 0.2],
+              "high": [0.7, 0.8, 0.75]}
+    order = drawn_row_order(monkeypatch, lambda: plots.interval_figure(values, "t", "AUC",
+                                                                        lower_is_better=lower_is_better))
+    ranked = ["low", "high"] if lower_is_better else ["high", "low"]
+    assert order[:2] == ranked
+    assert sorted(order[2:]) == ["inf", "nan"]

@@ -230,8 +230,9 @@ def interval_figure(values: dict, title: str, xlabel: str, lower_is_better: bool
     summary = {(label, name): mean_and_error(np.asarray(s[name], dtype=float)) for label, s in series.items()
                for name in names}
     first = {label: summary[label, names[0]][0] for label in series}
-    order = sorted(series, key=lambda k: (np.inf if not np.isfinite(first[k]) else first[k]) *
-                   (1 if lower_is_better else -1))
+    # best first; a row without a finite mean (NaN, or infinite on a seed) is not ranked: last, either way
+    order = sorted(series, key=lambda k: (not np.isfinite(first[k]),
+                                          (first[k] if lower_is_better else -first[k]) if np.isfinite(first[k]) else 0))
     caption = (f"{title}: {xlabel} per method, " + ("lower" if lower_is_better else "higher") +
                f" is better, best at the top; dots are means over seeds, bars 95 % t-intervals "
                f"({', '.join(n for n in names if n) or 'one series'}).")
