@@ -150,8 +150,11 @@ def test_a_memory_limit_does_not_let_bad_data_through_a_network_without_kernel_l
 def test_a_pass_whose_later_batches_differ_is_refused():
     """Under a memory limit every pass must read the same data, but only the shift (the mean of the
     first batch) was compared: a source whose first batch stayed the same while later ones changed
-    gave a layer whose blocks of neurons were fitted on different data, silently.  Now the sums of
-    the inputs every block holds are compared too; the same data in the same batches still fit."""
+    gave a layer whose blocks of neurons were fitted on different data, silently.  Now every pass's
+    batches are compared with pass 1's (a digest of their values, naming the first batch that
+    differs), and the sums of the inputs every block holds are compared too (check_same_shift,
+    called here directly: identical batches leave it nothing to find through fit_patterns); the same
+    data in the same batches still fit."""
     net = pattern_cnn(np.random.default_rng(0))
     x = samples(20)
     calls = []
@@ -162,9 +165,19 @@ def test_a_pass_whose_later_batches_differ_is_refused():
 
     limit = "1500"  # the first convolution (3 neurons, D = 18) in two blocks, in passes 1 and 2
     assert len(rp.patterns.passes.plan_passes(net, limit)) > 3
+    with pytest.raises(ValueError, match=r"X: pass 2 of \d+ saw other data than pass 1: its batch 2 "
+                                         r"\(samples 5:20\) holds other values"):
+        fit_patterns(net, drifting, memory_limit=limit)
+    conv = net.layers[net.kernel_indices[0]]
+    blocks = [rp.patterns.LayerStatistics(conv, 0, net.kernel_indices[0], neurons=slice(0, 2)),
+              rp.patterns.LayerStatistics(conv, 0, net.kernel_indices[0], neurons=slice(2, 3))]
+    for block, batches in zip(blocks, ([x[:5], x[5:]], [x[:5], x[5:] + 1.0])):
+        for batch in batches:
+            block.accumulate(batch, conv.forward(batch)[:, block.neurons], "numpy")
+    passes = rp.patterns.passes
     with pytest.raises(ValueError, match=r"in pass 2, kernel layer 0 .* saw other data than in an earlier pass "
                                          r"\(the sum of its inputs differs\)"):
-        fit_patterns(net, drifting, memory_limit=limit)
+        passes.check_same_shift(passes.block_inputs(blocks[0]), blocks[1], 2)
     want = fit_patterns(net, x, batch_size=5)
     assert largest_pattern_difference(fit_patterns(net, lambda: [x[:5], x[5:]], memory_limit=limit), want) <= 1e-12
 

@@ -13,7 +13,7 @@ import os
 import numpy as np
 import pytest
 from conftest import assert_fields_close, pattern_cnn, random_cnn, record_error
-from test_patterns_passes import SPLIT_LIMIT, assert_same_patterns, degenerate_cnn
+from test_patterns_passes import SPLIT_LIMIT, WHOLE_LAYERS_LIMIT, assert_same_patterns, degenerate_cnn
 
 import refpattern as rp
 from refpattern.patterns import fit_patterns, fit_statistics
@@ -153,6 +153,31 @@ def test_a_fit_under_a_memory_limit_is_one_dask_reduction_per_pass(client, capsy
     err = capsys.readouterr().err
     for number in range(1, len(plan) + 1):
         assert f"fit_patterns pass {number}/{len(plan)}: 90/90 samples, done" in err
+
+
+def fresh_draw(shape):
+    """New samples on every call (OS entropy): a Dask graph that draws them reads other data on every compute."""
+    return np.random.default_rng().normal(0.3, 1.0, shape)
+
+
+def test_a_dask_array_drawing_new_data_every_pass_is_refused(client):
+    """A graph that draws random numbers computes other samples in every pass.  With no layer split
+    across passes no block's shift could tell; the chunks send their batches' digests back with
+    their sums, merged in the chunks' order, and pass 2's are compared with pass 1's.  A graph that
+    gives the same data in every pass (from_array) still fits, as one pass."""
+    net = pattern_cnn(np.random.default_rng(0))
+    plan = plan_passes(net, WHOLE_LAYERS_LIMIT)
+    layers = [k for items in plan for k, _ in items]
+    assert len(plan) >= 2 and len(layers) == len(set(layers))  # no layer split
+    shape = (20, 2, 9, 9)
+    drawn = da.concatenate([da.from_delayed(dask.delayed(fresh_draw, pure=False)(shape), shape, np.float64)
+                            for _ in range(3)])
+    with pytest.raises(ValueError, match=rf"X: pass 2 of {len(plan)} saw other data than pass 1: its batch 1 "
+                                         r"\(samples 0:16\) holds other values"):
+        fit_patterns(net, drawn, batch_size=16, backend="numpy", memory_limit=WHOLE_LAYERS_LIMIT)
+    x = data(60)
+    got = fit_patterns(net, chunked(x, 20), batch_size=16, backend="numpy", memory_limit=WHOLE_LAYERS_LIMIT)
+    assert_same_as_single_process(got, fit_patterns(net, x, batch_size=16, backend="numpy"))
 
 
 def test_rho_on_a_dask_array_equals_rho_on_the_array(client):

@@ -245,6 +245,62 @@ def test_data_that_change_between_passes_are_refused():
         fit_patterns(net, lambda: [draws.normal(size=(10, 2, 9, 9))], backend="numpy", memory_limit=SPLIT_LIMIT)
 
 
+#: ``pattern_cnn`` under 4600 bytes: conv 1, conv 2, then dense 1 and 2 together; no layer split.
+WHOLE_LAYERS_LIMIT = 4600
+
+
+def test_whole_layers_in_different_passes_refuse_data_that_change():
+    """Layers fitted in different passes on different data give patterns of no one data set, and
+    with no layer split no shift or input sum of two blocks could differ: each pass's batches are
+    compared with pass 1's (a digest of their float64 values), whichever layers the passes take."""
+    net = pattern_cnn(np.random.default_rng(0))
+    plan = plan_passes(net, WHOLE_LAYERS_LIMIT)
+    layers = [k for items in plan for k, _ in items]
+    assert len(plan) >= 2 and len(layers) == len(set(layers)) == len(net.kernel_layers)  # no layer split
+    draws = np.random.default_rng(7)
+    with pytest.raises(ValueError, match=rf"X: pass 2 of {len(plan)} saw other data than pass 1: its batch 1 "
+                                         r"\(samples 0:10\) holds other values"):
+        fit_patterns(net, lambda: [draws.normal(size=(10, 2, 9, 9)), draws.normal(size=(4, 2, 9, 9))],
+                     backend="numpy", memory_limit=WHOLE_LAYERS_LIMIT)
+    x = data(14)
+    calls = []
+
+    def augmented():  # pass 1 reads x; later passes the same first batch, then a flipped second one
+        calls.append(1)
+        return [x[:10], x[10:, :, :, ::-1] if len(calls) > 1 else x[10:]]
+
+    with pytest.raises(ValueError, match=r"pass 2 of .* its batch 2 \(samples 10:14\) holds other values"):
+        fit_patterns(net, augmented, memory_limit=WHOLE_LAYERS_LIMIT)
+    calls.clear()
+
+    def rebatched():  # the same samples, batched otherwise after pass 1
+        calls.append(1)
+        return [x[:10], x[10:]] if len(calls) == 1 else [x[:7], x[7:]]
+
+    with pytest.raises(ValueError, match=r"pass 2 of .* its batch 1 \(from sample 0\) holds 7 samples, pass 1's "
+                                         r"held 10"):
+        fit_patterns(net, rebatched, memory_limit=WHOLE_LAYERS_LIMIT)
+
+
+def test_the_same_values_in_another_dtype_or_layout_fit_in_passes():
+    """The digest is of the batch as the network reads it (float64, C order): a source that gives the
+    same values as float32 or in Fortran order in some passes fits, bit for bit as one pass."""
+    net = pattern_cnn(np.random.default_rng(0))
+    x = data(14).astype(np.float32).astype(np.float64)  # exactly representable in float32
+    calls = []
+
+    def same_values():
+        calls.append(1)
+        if len(calls) % 2:
+            return [x[:10], x[10:]]
+        return [x[:10].astype(np.float32), np.asfortranarray(x[10:])]
+
+    want = fit_patterns(net, x, batch_size=10, backend="numpy")
+    got = fit_patterns(net, same_values, batch_size=10, backend="numpy", memory_limit=WHOLE_LAYERS_LIMIT)
+    assert len(calls) == len(plan_passes(net, WHOLE_LAYERS_LIMIT)) >= 2
+    assert_same_patterns(got, want, tol=0.0)
+
+
 # --- 5. the limit's spelling ----------------------------------------------------------------------
 
 def test_memory_limit_parsing():

@@ -162,10 +162,15 @@ class ChunkStatistics:
     samples : int
     problem : tuple or None
         ``(exception type name, message)`` of a refpattern ``ValueError``/``TypeError`` about the data.
+    batches : list
+        ``(samples, digest)`` of every batch read, in sample order (merges concatenate them in the
+        chunks' order), when the pass asked for them (a fit in several passes compares them,
+        :func:`~refpattern.patterns.passes.check_same_batches`); else empty.
     """
 
-    def __init__(self, layers=(), samples=0, problem=None):
+    def __init__(self, layers=(), samples=0, problem=None, batches=()):
         self.layers, self.samples, self.problem = list(layers), int(samples), problem
+        self.batches = list(batches)
 
     def __repr__(self) -> str:
         if self.problem:
@@ -173,7 +178,7 @@ class ChunkStatistics:
         return f"ChunkStatistics({self.samples} samples, {sum(entry is not None for entry in self.layers)} layers)"
 
     @classmethod
-    def of(cls, stats, samples: int) -> ChunkStatistics:
+    def of(cls, stats, samples: int, batches=()) -> ChunkStatistics:
         """The sums of ``stats`` (a list: a :class:`LayerStatistics` or None per kernel layer)."""
         layers = []
         for s in stats:
@@ -185,7 +190,7 @@ class ChunkStatistics:
                      "sources": tuple(sorted(s.sources))}
             entry.update((name, getattr(s, name)) for name in SENT_SUMS)
             layers.append(entry)
-        return cls(layers, samples)
+        return cls(layers, samples, batches=batches)
 
     def statistics(self, net) -> list:
         """The :class:`LayerStatistics` (or None) per kernel layer of ``net``, holding these sums."""
@@ -223,17 +228,21 @@ _BATCH_ERROR = re.compile(r"X \(batch (\d+)\): (.*)", re.DOTALL)
 _QUIET = Progress("refpattern chunk", enabled=False)
 
 
-def chunk_statistics(net, chunk, where: str, template, batch_size: int, backend_name: str) -> ChunkStatistics:
+def chunk_statistics(net, chunk, where: str, template, batch_size: int, backend_name: str,
+                     digests: bool = False) -> ChunkStatistics:
     """A worker's task: the statistics of one chunk ``(n, …)`` of the samples, in fresh sums
-    (``template``: :func:`layer_template`), streamed in batches of ``batch_size``.  A refpattern
+    (``template``: :func:`layer_template`), streamed in batches of ``batch_size``; with ``digests``
+    also the digest of every batch (:attr:`ChunkStatistics.batches`).  A refpattern
     data error (``ValueError``/``TypeError``) is returned, naming ``where`` (the chunk and its
     samples), not raised: it is deterministic, so a retry would only repeat it."""
     net = worker_network(net)
     stats = [None if entry is None else LayerStatistics(net.layers[net.kernel_indices[entry[0]]], entry[0],
                                                         net.kernel_indices[entry[0]], entry[3], slice(*entry[1:3]))
              for entry in template]
+    batches = [] if digests else None
     try:
-        samples = stream_batches(net, stats, chunk, batch_size, get_backend(backend_name), _QUIET.counter(where))
+        samples = stream_batches(net, stats, chunk, batch_size, get_backend(backend_name), _QUIET.counter(where),
+                                 batches)
     except (ValueError, TypeError) as error:
         text = str(error)
         match = _BATCH_ERROR.fullmatch(text)
@@ -242,7 +251,7 @@ def chunk_statistics(net, chunk, where: str, template, batch_size: int, backend_
         else:
             text = f"X ({where}): {text}"
         return ChunkStatistics(problem=(type(error).__name__, text))
-    return ChunkStatistics.of(stats, samples)
+    return ChunkStatistics.of(stats, samples, batches or ())
 
 
 def merge_chunk_statistics(net, *results) -> ChunkStatistics:
@@ -257,7 +266,8 @@ def merge_chunk_statistics(net, *results) -> ChunkStatistics:
     for result in results[1:]:
         other = result.statistics(net)
         merged = [None if a is None else a.merge(b) for a, b in zip(merged, other)]
-    return ChunkStatistics.of(merged, sum(result.samples for result in results))
+    return ChunkStatistics.of(merged, sum(result.samples for result in results),
+                              [batch for result in results for batch in result.batches])
 
 
 def chunk_samples(result: ChunkStatistics) -> int:
@@ -357,7 +367,7 @@ def chunk_bounds(X) -> list:
     return bounds
 
 
-def accumulate_dask_array(net, stats, X, batch_size, backend, progress, label: str) -> int:
+def accumulate_dask_array(net, stats, X, batch_size, backend, progress, label: str, batches=None) -> int:
     """One pass over the Dask array ``X``: ``stats[k]`` (an empty :class:`LayerStatistics` to take,
     or None) is replaced by the statistics of every sample of ``X``, computed chunk by chunk on the
     workers and merged in a tree (module docstring).  Returns the number of samples read.
@@ -374,6 +384,10 @@ def accumulate_dask_array(net, stats, X, batch_size, backend, progress, label: s
         The kernels the workers use (sent by name).
     progress : refpattern.progress.Progress
         Its counter ``label`` counts the samples of finished chunks.
+    batches : list or None
+        If a list, ``(samples, digest)`` of every batch of every chunk is appended to it in sample
+        order (as :func:`~refpattern.patterns.streaming.stream_batches` does): the chunk tasks send
+        their batches' digests back with their sums.
 
     Raises ``TypeError``/``ValueError`` (:func:`check_dask_array`) before any work, and the
     ``ValueError``/``TypeError`` of the first chunk (in sample order) whose data refpattern
@@ -398,7 +412,7 @@ def accumulate_dask_array(net, stats, X, batch_size, backend, progress, label: s
     level = []
     for i, (block, (start, stop)) in enumerate(zip(blocks, bounds)):
         where = f"chunk {i}" + ("" if start is None else f": samples {start}:{stop}")
-        level.append(task(network, block, where, template, batch_size, backend_name,
+        level.append(task(network, block, where, template, batch_size, backend_name, batches is not None,
                           dask_key_name=(f"{CHUNK_TASK}-{token}", i)))
     leaves, depth = list(level), 0
     merge = dask.delayed(merge_chunk_statistics, pure=True)
@@ -421,6 +435,8 @@ def accumulate_dask_array(net, stats, X, batch_size, backend, progress, label: s
                          "held no samples)")
     for k, s in enumerate(result.statistics(net)):
         stats[k] = s
+    if batches is not None:
+        batches.extend(result.batches)
     return result.samples
 
 

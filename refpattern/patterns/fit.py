@@ -22,6 +22,7 @@ from refpattern.patterns.estimators import resolve_estimator
 from refpattern.patterns.passes import (
     block_inputs,
     check_plan,
+    check_same_batches,
     check_same_shift,
     data_source,
     parse_memory_limit,
@@ -99,8 +100,11 @@ def fit_patterns(net, X, estimator="a+-", batch_size=256, variant=None, seed=Non
         "random" (no counts then).  A Dask array (N, …) is fitted on Dask (:func:`fit_statistics`).
         A fit in several passes (``memory_limit``) reads the data
         once per pass, so X must then give the same batches every time: an array, a list or tuple
-        of batches, an iterable whose ``iter()`` starts over, or a callable; a one-shot iterator
-        (a generator) is refused with a ``ValueError`` before anything is read from it.
+        of batches, an iterable whose ``iter()`` starts over, or a callable.  Each pass's batches
+        are compared with pass 1's (a digest of their float64 values, exact), and a ``ValueError``
+        names the pass and its first batch that differs (``docs/backends.md#memory-limit-same-data``):
+        a callable or Dask graph drawing, augmenting or shuffling anew on every call is refused.  A
+        one-shot iterator (a generator) is refused with a ``ValueError`` before anything is read from it.
     estimator : {"a+-", "a", "w", "x", "random"} or Estimator
         Also iNNvestigate's names "relu" (= "a+-") and "linear" (= "a"), or an
         :class:`~refpattern.patterns.estimators.Estimator` (then leave ``variant`` and ``seed`` out).
@@ -152,10 +156,11 @@ def fit_patterns_in_passes(net, X, plan, estimator, batch_size=256, backend=None
     Each pass builds the :class:`~refpattern.patterns.statistics.LayerStatistics` of its items,
     runs over every batch of ``X`` (:func:`~refpattern.patterns.passes.data_source`), estimates
     the items' patterns and drops their sums.  ``estimator`` may be a name or an Estimator.
-    Raises ``ValueError`` if a pass sees a different number of samples than the first one, or if
-    the blocks of a layer see different data (their shifts ``c`` or the sums of their inputs
-    differ); ``TypeError``/``ValueError`` for a plan that is not one of ``net``'s
-    (:func:`~refpattern.patterns.passes.check_plan`).  An empty plan (a network without kernel
+    Raises ``ValueError`` if a pass sees a different number of samples than the first one, other
+    data or other batches (:func:`~refpattern.patterns.passes.check_same_batches`: a digest of every
+    batch's values, compared exactly), or if the blocks of a layer see different data (their
+    shifts ``c`` or the sums of their inputs differ); ``TypeError``/``ValueError`` for a plan that is
+    not one of ``net``'s (:func:`~refpattern.patterns.passes.check_plan`).  An empty plan (a network without kernel
     layers) still reads and checks the data once.
     """
     estimator = resolve_estimator(estimator)
@@ -168,18 +173,22 @@ def fit_patterns_in_passes(net, X, plan, estimator, batch_size=256, backend=None
     kernel_indices = net.kernel_indices
     estimates = [LayerEstimate(net.layers[index], k, index, estimator) for k, index in enumerate(kernel_indices)]
     first_blocks = {}  # kernel index -> block_inputs of its first block
-    samples_first = None
+    samples_first = batches_first = None
+    # the batches' digests, compared across passes; one pass has nothing to compare with, and an
+    # array is the same object, cut into the same batches, in every pass
+    fingerprint = len(plan) > 1 and not isinstance(X, np.ndarray)
     for number, items in enumerate(plan, start=1):
         stats = [None] * len(kernel_indices)
         for k, neurons in items:
             stats[k] = LayerStatistics(net.layers[kernel_indices[k]], k, kernel_indices[k], neurons=neurons)
         source = data()
         name = f"fit_patterns pass {number}/{len(plan)}"
+        batches = [] if fingerprint else None  # (samples, digest) of every batch read, in order
         if is_dask_collection(source):  # one Dask reduction per pass (refpattern.patterns.distributed)
-            samples = accumulate_dask_array(net, stats, source, batch_size, backend, reporter, name)
+            samples = accumulate_dask_array(net, stats, source, batch_size, backend, reporter, name, batches)
         else:
             counter = reporter.counter(name, samples_total(source))
-            samples = stream_batches(net, stats, source, batch_size, backend, counter)
+            samples = stream_batches(net, stats, source, batch_size, backend, counter, batches)
         if samples == 0:
             raise ValueError(f"X: no data in pass {number} of {len(plan)} (an empty array or an iterable without "
                              "batches)")
@@ -189,6 +198,11 @@ def fit_patterns_in_passes(net, X, plan, estimator, batch_size=256, backend=None
             raise ValueError(f"X: pass {number} of {len(plan)} read {samples} samples, pass 1 read {samples_first}; "
                              "every pass must read the same data (give an array, a list of batches or a function "
                              "returning the same batches on every call)")
+        if fingerprint:
+            if batches_first is None:
+                batches_first = batches
+            else:
+                check_same_batches(batches_first, batches, number, len(plan))
         for k, _ in items:
             check_same_shift(first_blocks.setdefault(k, block_inputs(stats[k])), stats[k], number)
             estimates[k].add(stats[k])

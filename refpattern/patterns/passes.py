@@ -16,7 +16,8 @@ With ``fit_patterns(..., memory_limit=...)`` the sums held at once stay under th
    stitches the blocks of a layer into its full pattern arrays) and drops their sums before the
    next pass.
 
-This module plans; it reads no data.
+This module plans, and checks what the passes read (:func:`check_same_batches`,
+:func:`check_same_shift`); it reads no data.
 
 The numbers are those of the one-pass fit: a neuron's sums depend only on the data and on the
 layer's shift ``c``, which every block takes from the same first chunk of the first batch, and its
@@ -214,6 +215,33 @@ def data_source(X, n_passes: int):
     return lambda: X
 
 
+def check_same_batches(first, batches, number: int, n_passes: int) -> None:
+    """Every pass must read the same data in the same batches: ``batches`` is what pass ``number``
+    read, ``first`` what pass 1 read, each a list of ``(samples, digest)`` per batch in order
+    (:func:`~refpattern.patterns.streaming.stream_batches`; the digest covers the batch's float64
+    values in C order, :func:`~refpattern.patterns.streaming.batch_digest`).  Exact, as the data are
+    fed, not as the network computes them: a source that draws new samples, augments at random,
+    shuffles or batches otherwise is refused, whichever layers the passes take
+    (``docs/backends.md#memory-limit-same-data``).  Raises ``ValueError`` naming the pass and its
+    first batch that differs."""
+    if batches == first:
+        return
+    index = next((i for i, (now, before) in enumerate(zip(batches, first)) if now != before),
+                 min(len(batches), len(first)))
+    start = sum(samples for samples, _ in first[:index])
+    where = f"X: pass {number} of {n_passes} saw other data than pass 1"
+    if index == min(len(batches), len(first)):  # (the sample counts were compared first)
+        what = f"it read {len(batches)} batches, pass 1 read {len(first)}"
+    elif batches[index][0] != first[index][0]:
+        what = (f"its batch {index + 1} (from sample {start}) holds {batches[index][0]} samples, pass 1's held "
+                f"{first[index][0]}")
+    else:
+        what = f"its batch {index + 1} (samples {start}:{start + first[index][0]}) holds other values than pass 1's"
+    raise ValueError(f"{where}: {what}; every pass must read the same data in the same batches (give an array, a "
+                     "list of batches or a function returning the same batches on every call: no random draws, "
+                     "augmentation or shuffling between calls)")
+
+
 def check_same_shift(first, stats, number: int) -> None:
     """Blocks of one layer take their shift ``c`` from the same first chunk and see the same inputs:
     ``first`` is :func:`block_inputs` of the layer's first block.  The shifts, and the sums of the
@@ -240,5 +268,5 @@ def block_inputs(stats) -> tuple:
     return stats.shift, stats.sum_x.copy(), stats.scale, stats.peak
 
 
-__all__ = ["block_inputs", "check_plan", "check_same_shift", "data_source", "parse_memory_limit", "pass_bytes",
-           "plan_passes", "split_neurons", "statistics_bytes"]
+__all__ = ["block_inputs", "check_plan", "check_same_batches", "check_same_shift", "data_source", "parse_memory_limit",
+           "pass_bytes", "plan_passes", "split_neurons", "statistics_bytes"]
