@@ -417,3 +417,56 @@ def test_a_regime_without_observations_has_sums_of_exactly_zero_after_a_merge():
             np.testing.assert_array_equal(moments[name][:, 0], 0.0, err_msg=name)
         for name in ("x_plus", "xy_plus"):
             np.testing.assert_array_equal(moments[name][:, 1], 0.0, err_msg=name)
+
+
+# --- which regime's input sums a neuron stores is a storage choice ---------------------------------
+
+def _patch_rows(x, kernel, stride, pads):
+    """The (M, D) patches of ``x`` (N, C, H, W), rows in the order (n, p, q), by plain slicing."""
+    (kh, kw), (sh, sw), ((top, bottom), (left, right)) = kernel, stride, pads
+    padded = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
+    oh, ow = (padded.shape[2] - kh) // sh + 1, (padded.shape[3] - kw) // sw + 1
+    return np.array([padded[n, :, p * sh:p * sh + kh, q * sw:q * sw + kw].ravel()
+                     for n in range(x.shape[0]) for p in range(oh) for q in range(ow)])
+
+
+@pytest.mark.parametrize("path", ["numpy", "numba accumulate", "numba forward"])
+def test_any_closed_inputs_flags_give_the_input_sums_of_the_flagged_regime(path):
+    """``closed_inputs`` only says which regime's input sums the third product block stores
+    (docs/math.md#regime-input-sums): with any flags -- the data's smaller regime, the larger one,
+    all True, all False -- every kernel stores ``Σx̃(1 − g)`` where a flag is set and ``Σx̃g`` elsewhere,
+    with the gate it counts in ``n_plus``.  So the fused pass, which chooses the flags from a forward
+    pass of its own and gates by its own arithmetic, cannot store the wrong regime where the two differ
+    on a pre-activation within rounding of 0.  Checked against math.fsum of each regime's terms."""
+    import math
+
+    from refpattern.kernels import get_backend
+
+    if path != "numpy":
+        pytest.importorskip("numba")
+    rng = np.random.default_rng(8)
+    layer = rp.Conv2D(rng.normal(size=(3, 2, 2, 3)), np.array([0.5, -0.5, 0.0]), stride=(2, 1),
+                      padding=((1, 0), (0, 2)))
+    x = rng.normal(0.4, 1.0, (2, 2, 5, 4))
+    z = layer.forward(x, "numpy")
+    weight, conv = layer.weight.reshape(3, -1), (layer.kernel_size, layer.stride, layer.pads(x.shape[2:]))
+    shift = rng.normal(0.4, 0.2, weight.shape[1])
+    shifted = _patch_rows(x, *conv) - shift
+    gate = np.moveaxis(z, 1, -1).reshape(-1, 3) > 0
+    assert 0 < gate[:, 0].sum() < len(gate) and 0 < gate[:, 1].sum() < len(gate)  # both regimes met
+    backend = get_backend(path.split()[0])
+    for flags in ([False] * 3, [True] * 3, [True, False, True], [False, True, False]):
+        flags = np.array(flags)
+        sums = {"products": np.zeros((shifted.shape[1], 9)), "sum_x": np.zeros(shifted.shape[1]),
+                "n_plus": np.zeros(3, np.int64), "output_sums": np.zeros((4, 3))}
+        if path == "numba forward":
+            backend.forward_statistics(x, weight, layer.bias, shift, conv, **sums, closed_inputs=flags)
+        else:
+            backend.accumulate_statistics(x, z, weight, shift, conv, **sums, closed_inputs=flags)
+        np.testing.assert_array_equal(sums["n_plus"], gate.sum(axis=0))
+        for o in range(3):
+            regime = gate[:, o] != flags[o]  # g ⊕ f
+            for d in range(shifted.shape[1]):
+                terms = shifted[regime, d]
+                error = abs(sums["products"][d, 6 + o] - math.fsum(terms))
+                assert error <= 1e-13 * math.fsum(np.abs(terms)), (path, flags, o, d, error)
