@@ -5,7 +5,7 @@ import pytest
 from conftest import check_merge_of_opposite_regimes, record_error
 from conftest import pattern_cnn as cnn
 
-from refpattern import Conv2D, Dense, Sequential
+from refpattern import Conv2D, Dense, Flatten, ReLU, Sequential
 from refpattern.patterns import batch_sums, fit_patterns, fit_statistics, patterns_from_statistics
 from refpattern.patterns.statistics import SUM_FIELDS
 
@@ -113,6 +113,31 @@ def test_merging_statistics_that_keep_opposite_regimes_equals_one_pass(backend):
     """docs/math.md#regime-input-sums: a merge brings the other side's stored input sums to its own
     flags (:func:`conftest.check_merge_of_opposite_regimes`; the CUDA simulator runs it too)."""
     check_merge_of_opposite_regimes(backend)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_the_regime_kept_is_chosen_by_the_first_samples_of_the_first_batch(backend):
+    """``closed_inputs`` is ``n₋ < n₊`` over the observations of the first ``REGIME_CHOICE_SAMPLES`` samples of
+    the first batch (each sample of a convolution gives one observation per output position), on the
+    readable path and on the fused Numba pass alike; the rest of that batch does not vote."""
+    from refpattern.patterns.statistics import REGIME_CHOICE_SAMPLES
+    rng = np.random.default_rng(45)
+    conv = Conv2D(rng.normal(size=(3, 2, 2, 2)), np.zeros(3), padding=1)
+    net = Sequential([conv, ReLU(), Flatten(), Dense(rng.normal(size=(2, 3 * 4 * 4)), np.zeros(2))],
+                     input_shape=(2, 3, 3))
+    first = rng.normal(size=(REGIME_CHOICE_SAMPLES, 2, 3, 3))
+    rest = -40.0 * first[:1].repeat(5 * REGIME_CHOICE_SAMPLES, axis=0)  # 5× as many, the other way
+    x = np.concatenate([first, rest])
+    stats = fit_statistics(net, x, batch_size=len(x), backend=backend, progress=False)
+    z = conv.forward(first)
+    opened = (z > 0).sum(axis=(0, 2, 3))
+    closed = z.shape[0] * z.shape[2] * z.shape[3] - opened
+    np.testing.assert_array_equal(stats[0].closed_inputs, closed < opened)
+    z_all = conv.forward(x)  # the whole first batch would choose otherwise for some neuron: the test can tell
+    assert np.any(((z_all <= 0).sum(axis=(0, 2, 3)) < (z_all > 0).sum(axis=(0, 2, 3))) != (closed < opened))
+    hidden = net.layers[3].forward(net.layers[2].forward(net.layers[1].forward(z)))
+    np.testing.assert_array_equal(stats[1].closed_inputs, (hidden <= 0).sum(0) < (hidden > 0).sum(0))
+    assert stats[0].n == len(x) * 16
 
 
 @pytest.mark.parametrize("backend", ["numpy", "numba"])

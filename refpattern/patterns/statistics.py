@@ -53,7 +53,8 @@ a regime with few observations, or whose sums are small next to the other's, wou
 rounding of the sums over *all* observations, which can be hundreds of times its own
 (``docs/math.md#statistics-regimes``).  The input sums ``Σx̃g`` and ``Σx̃(1 − g)`` share one block
 (a fourth would add a third to the products): per neuron it keeps the regime that held *fewer*
-observations in the first batch the statistics saw (``closed_inputs``, fixed from then on), summed
+observations in the first samples of the first batch the statistics saw (``closed_inputs``,
+:data:`REGIME_CHOICE_SAMPLES`, fixed from then on), summed
 directly, and the other is the difference ``sum_x − column`` (:meth:`LayerStatistics.open_input_sums`,
 :meth:`LayerStatistics.closed_input_sums`, and the read-only ``sum_x_plus``, ``sum_x_minus``; exactly 0
 for a regime without observations).  The shift makes ``Σx̃`` small, so the difference has about the
@@ -115,6 +116,12 @@ SHIFT_GRID_BITS = 10
 #: The scale ``σ`` is 1 while the largest input magnitude seen lies in [1/UNIT_RANGE, UNIT_RANGE];
 #: a batch larger than ``UNIT_RANGE·σ`` re-scales the sums (module docstring).
 UNIT_RANGE = 2.0 ** 100
+
+#: How many samples of the first batch choose ``closed_inputs`` (``docs/math.md#regime-input-sums``): every
+#: observation of each (a convolution's sample gives one per output position).  The flag only has to tell a
+#: small regime from a large one; a fused fit pays a forward pass over these samples once per layer
+#: (over the whole first batch it was 3 % of a 2048-sample ``bench_cnn`` fit, 6–25 % of a Dask chunk's).
+REGIME_CHOICE_SAMPLES = 16
 
 #: The order of each stored sum in the inputs (``σ`` enters a sum of order k as ``σ^k``).
 SUM_ORDERS = {"sum_x": 1, "regime_input_sums": 1, "sum_y_minus": 1, "sum_y_plus": 1, "sum_yy_minus": 2,
@@ -256,7 +263,8 @@ class LayerStatistics:
     closed_inputs : ndarray of bool, shape (O,), read-only
         ``f``: per neuron, which regime's input sums ``regime_input_sums`` keeps: True →
         ``Σx̃(1 − g_o)`` (gate closed), False → ``Σx̃g_o`` (gate open).  All False until data arrive;
-        the first batch with observations sets it to ``n₋ < n₊`` of that batch (the smaller regime,
+        the first batch with observations sets it to ``n₋ < n₊`` of that batch's first
+        :data:`REGIME_CHOICE_SAMPLES` samples (the smaller regime,
         whose few terms a difference of sums over all observations would drown), and it stays so:
         :meth:`merge` keeps this side's flags (the other side's, if this one holds no data) and brings
         the other's columns to them, ``sum_x − column`` where they differ.
@@ -480,11 +488,13 @@ class LayerStatistics:
             self.output_sums, self.sum_xx, closed_inputs=self.closed_inputs)
 
     def _choose_regimes(self, z) -> None:
-        """Before the first observations: ``closed_inputs`` from the gates of this batch's output ``z``
-        ((N, O) or (N, O, OH, OW)): True where fewer observations close the gate than open it.  Once
-        the sums hold data the flags stay (the stored columns are sums in their convention)."""
+        """Before the first observations: ``closed_inputs`` from the gates of the first
+        :data:`REGIME_CHOICE_SAMPLES` samples of this batch's output ``z`` ((N, O) or (N, O, OH, OW)):
+        True where fewer of their observations close the gate than open it.  Once the sums hold data the
+        flags stay (the stored columns are sums in their convention)."""
         if self.n or z.size == 0:
             return
+        z = z[:REGIME_CHOICE_SAMPLES]
         opened = np.count_nonzero(z > 0, axis=(0,) + tuple(range(2, z.ndim)))
         self.closed_inputs = _read_only(2 * opened > z.size // z.shape[1])  # n₋ < n₊, n₋ = M − n₊
 
@@ -545,9 +555,9 @@ class LayerStatistics:
             return np.maximum(out, 0.0, out=out) if relu else out
         self._set_shift(x)
         if not self.n and x.shape[0]:
-            # the first batch: its gates choose closed_inputs before the fused pass sums the inputs of the
-            # chosen regimes (the layer's forward pass once more, for this batch only)
-            self._choose_regimes(self.layer.forward(x, backend))
+            # the first batch: the gates of its first samples choose closed_inputs before the fused pass sums
+            # the inputs of the chosen regimes (the layer's forward pass once more, for those samples only)
+            self._choose_regimes(self.layer.forward(x[:REGIME_CHOICE_SAMPLES], backend))
         out, n = backend.forward_statistics(x, self.weight, self.bias, self.shift, self._conv(x), self.products,
                                             self.sum_x, self.n_plus, self.output_sums, self.sum_xx, relu=relu,
                                             closed_inputs=self.closed_inputs)
