@@ -214,7 +214,9 @@ REFUSED = [
      r"directly before it, and this one follows ReLU"),
     (lambda: chain(layers.Conv2D(2, 3), layers.BatchNormalization(renorm=True)), 1,
      r"renorm=True \(batch renormalisation"),
-    (lambda: chain(layers.Dense(3)), 0, r"reads a per-sample shape \(1, 8, 8\).*put a Flatten before it"),
+    # the shape Keras reads, (H, W, C) as the message says "channels last" (it gave refpattern's (C, H, W))
+    (lambda: chain(layers.Dense(3), shape=(8, 6, 2)), 0,
+     r"reads a per-sample shape \(8, 6, 2\) \(channels last\).*put a Flatten before it"),
     (lambda: chain(layers.Conv2D(2, 3, data_format="channels_first"), shape=(1, 8, 8)), 0,
      r"data_format='channels_first'"),
     (lambda: chain(layers.Flatten(), layers.Dense(3, activation="softmax"), layers.Dense(2)), 2,

@@ -77,6 +77,32 @@ def test_correct_explanations_pass_in_both_layouts(case):
         assert result.passed and result.diagnoses == () and np.all(result.relative_error == 0)
 
 
+def test_nhwc_comparison_reads_the_array_options_channels_last_too():
+    """With layout="NHWC", IG's baseline, SmoothGrad's noise and z^B's / deep Taylor's bounds are NHWC like x: the
+    comparison of NHWC maps computed with NHWC options passes — on a C = H = W network, where the NHWC arrays were
+    silently read as NCHW (a wrong reference, a failed assertion) — and an NCHW-shaped option is refused."""
+    rng = np.random.default_rng(5)
+    net = rp.Sequential([rp.Conv2D(rng.normal(size=(2, 3, 2, 2)), rng.normal(size=2)), rp.ReLU(), rp.Flatten(),
+                         rp.Dense(rng.normal(size=(3, 8)), None)], input_shape=(3, 3, 3))
+    x, sample = rng.normal(size=(2, 3, 3, 3)), rng.normal(size=(3, 3, 3))
+    bounds = {"low": -np.abs(sample) - 2.0, "high": np.abs(sample) + 2.0}
+    cases = [("integrated_gradients", {"baseline": sample}), ("integrated_gradients", {"baseline": x[::-1].copy()}),
+             ("smoothgrad", {"noise": rng.normal(size=(4, 2, 3, 3, 3))}), ("lrp.zb", bounds), ("deep_taylor", bounds)]
+    for method, options in cases:
+        channels_last = {name: np.moveaxis(value, -3, -1) for name, value in options.items()}
+        kept = {name: value.copy() for name, value in channels_last.items()}
+        reference = rp.explain(net, x, method, **options)
+        assert_explanation_close(nchw_to_nhwc(reference), net, nchw_to_nhwc(x), method, layout="NHWC", **channels_last)
+        for name, value in channels_last.items():
+            np.testing.assert_array_equal(value, kept[name])  # the caller's arrays are not modified
+    tall = rp.Sequential([rp.Conv2D(rng.normal(size=(2, 3, 2, 2)), None), rp.ReLU(), rp.Flatten(),
+                          rp.Dense(rng.normal(size=(3, 24)), None)], input_shape=(3, 5, 4))
+    x_nhwc = nchw_to_nhwc(rng.normal(size=(2, 3, 5, 4)))
+    refusal = r"baseline: with layout='NHWC'.*\(5, 4, 3\) or \(2, 5, 4, 3\), got \(3, 5, 4\)"
+    with pytest.raises(ValueError, match=refusal):
+        compare_explanation(x_nhwc, tall, x_nhwc, "integrated_gradients", layout="NHWC", baseline=np.zeros((3, 5, 4)))
+
+
 def test_one_hot_start_is_diagnosed(case):
     net, x, y_t = case
     reference = rp.explain(net, x, "lrp.epsilon", epsilon=1e-3)

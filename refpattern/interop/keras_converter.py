@@ -235,7 +235,9 @@ class _KerasChain:
             flattened_from = self.flattened_from[2]
             self.flattened_from = None
         if len(self.builder.shape) != 1:
-            self.builder.refuse(position, description, f"reads a per-sample shape {self.builder.shape} (channels "
+            shape = tuple(self.builder.shape)
+            keras_shape = shape[1:] + shape[:1] if len(shape) == 3 else shape  # the builder holds (C, H, W)
+            self.builder.refuse(position, description, f"reads a per-sample shape {keras_shape} (channels "
                                                        "last); a Dense layer is converted only on flat inputs "
                                                        "(put a Flatten before it)")
         try:

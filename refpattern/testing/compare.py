@@ -200,6 +200,34 @@ def _diagnose(actual, reference, actual_dtype, relative, failing, y_t, start, me
     return found
 
 
+#: Options that hold arrays shaped like the inputs, and the shapes each takes besides a scalar: one
+#: sample, the batch, or ``(samples,) +`` the batch (SmoothGrad's perturbations).
+_IMAGE_OPTIONS = {"baseline": ("sample", "batch"), "low": ("sample",), "high": ("sample",), "noise": ("samples",)}
+
+
+def _image_options_to_nchw(options: dict, x_shape: tuple) -> dict:
+    """With ``layout="NHWC"``: the image-shaped array options (IG's ``baseline``, z^B's and deep
+    Taylor's ``low``/``high``, SmoothGrad's ``noise``), given channels-last like ``x``, moved to
+    refpattern's channels-first layout (``docs/conventions.md#oracle-testing``).  Scalars pass as
+    they are; an array of another shape is refused naming the option and the NHWC shapes it may take."""
+    converted = dict(options)
+    for name, kinds in _IMAGE_OPTIONS.items():
+        value = options.get(name)
+        if value is None or np.ndim(value) == 0:
+            continue
+        shapes = {"sample": tuple(x_shape[1:]), "batch": tuple(x_shape)}
+        accepted = [shapes[kind] for kind in kinds if kind in shapes]
+        shape = np.shape(value)
+        if shape in accepted or ("samples" in kinds and len(shape) == 5 and shape[1:] == tuple(x_shape)):
+            converted[name] = np.moveaxis(value, -1, -3)  # (…, H, W, C) → (…, C, H, W); keeps a mask
+            continue
+        wanted = (f"shape (samples,) + {tuple(x_shape)}" if "samples" in kinds
+                  else "a scalar or shape " + " or ".join(str(a) for a in accepted))
+        raise ValueError(f"{name}: with layout='NHWC' the array options are channels-last like x {tuple(x_shape)}: "
+                         f"expected {wanted}, got {shape}")
+    return converted
+
+
 def compare_explanation(actual, net, x, method, *, target=None, layout="NCHW", rtol=None, atol=None, backend=None,
                         **options) -> ExplanationComparison:
     """Compare ``actual`` with refpattern's explanation of ``x``; see :func:`assert_explanation_close`."""
@@ -212,6 +240,8 @@ def compare_explanation(actual, net, x, method, *, target=None, layout="NCHW", r
     if not isinstance(x, np.ndarray):
         raise TypeError(f"x: expected a numpy.ndarray of floats, got {type(x).__name__}")
     x_nchw = nhwc_to_nchw(x) if layout == "NHWC" and x.ndim == 4 else x
+    if layout == "NHWC" and x.ndim == 4:
+        options = _image_options_to_nchw(options, x.shape)
     reference_nchw = explain(net, x_nchw, method, target, backend=backend, **options)
     reference = nchw_to_nhwc(reference_nchw) if layout == "NHWC" and reference_nchw.ndim == 4 else reference_nchw
     logits = net.logits(x_nchw, backend)
@@ -309,7 +339,9 @@ def assert_explanation_close(actual, net, x, method, *, target=None, layout="NCH
         The same network in refpattern (:mod:`refpattern.interop` for the layouts).
     x : ndarray of floats
         The explained batch, in ``layout``: ``(N, C, H, W)`` for ``"NCHW"``, ``(N, H, W, C)``
-        for ``"NHWC"`` (then ``actual`` is NHWC too); a flat ``(N, F)`` batch has no layout.
+        for ``"NHWC"`` (then ``actual`` is NHWC too, and so are the image-shaped array options:
+        ``baseline`` ``(H, W, C)`` or ``(N, H, W, C)``, ``low``/``high`` ``(H, W, C)``, ``noise``
+        ``(samples, N, H, W, C)``); a flat ``(N, F)`` batch has no layout.
     method : str or Composite
         Any name of :func:`refpattern.method_names` (or alias), with its ``**options``.
     target : None, int or N ints
