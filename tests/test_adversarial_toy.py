@@ -149,3 +149,18 @@ def test_a_constant_distractor_with_a_mean_leaves_the_minimum_norm_filter(mean):
     assert claim.verdict == "holds"
     np.testing.assert_allclose(claim.numbers["w_closed_form"], [1.0, 0.0], atol=1e-15)
     np.testing.assert_allclose(claim.numbers["w_least_squares"], [1.0, 0.0], atol=1e-12)
+
+
+def test_the_s_a_pm_claims_give_the_real_reason_rho_is_not_measured():
+    """A distractor without variance but with a mean leaves ``Σ_x`` of rank 1: S_a± leaves ``d̂ ≡ 0`` and its ρ is
+    0/0 (``docs/math.md#linear-rounding``), while ``N = 10⁴`` is five times the ``50·20·D`` samples ρ needs in
+    ``D = 2``.  The S_a± claims said "ρ(S_a±) = not measured (N too small for D)" whatever the reason; they must say
+    the one the ρ claims give."""
+    model = LinearModel([[1.0, 0.0]], "uniform", 1.0, [[1.0, 1.0]], distractor_mean=1.0, distractor_covariance=0.0)
+    report, skipped = checked(model)
+    assert N >= 50 * 20 * model.dimension and "0/0" in skipped["rho_ranking"]
+    for key in ("rho_blind_to_relu_bias", "regime_variant_recovers_signal"):
+        claim = report.claim(key)
+        assert claim.numbers["rho"] is None
+        assert "too small" not in claim.measured
+        assert skipped["rho_ranking"] in claim.measured

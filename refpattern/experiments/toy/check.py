@@ -219,7 +219,7 @@ def check_claims(model: LinearModel, n: int = 1_000_000, seed: int = 0, options:
         progress(f"S_a± with a distractor mean (μ = {mean_text(biased.model.distractor_mean)}): paper and regime "
                  "variants")
         try:
-            relu = claim_relu_patterns(unbiased, biased, seed, rho_measurable=not rho_why[0])
+            relu = claim_relu_patterns(unbiased, biased, seed, rho_unmeasurable=rho_why[0])
             rounded = output_unresolved(unbiased) or output_unresolved(biased)
             for claim in relu:  # a gate on a y that is rounding: the fitted S_a± are no measurement
                 if rounded and claim.key in FITTED_RELU_KEYS:

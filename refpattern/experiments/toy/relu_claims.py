@@ -62,8 +62,12 @@ def _toy_like(sample: Sample) -> bool:
             and model.signal_kinds[0] == "uniform" and model.signal_scales[0] == 1.0 and sample.w @ model.mean == 0.0)
 
 
-def claim_relu_patterns(unbiased: Sample, biased: Sample, seed, rho_measurable: bool = True) -> list:
-    """``S_a±`` at μ = 0 (``unbiased``) and at the biased mean (``biased``), paper and regime variants: four claims."""
+def claim_relu_patterns(unbiased: Sample, biased: Sample, seed, rho_unmeasurable: str = "") -> list:
+    """``S_a±`` at μ = 0 (``unbiased``) and at the biased mean (``biased``), paper and regime variants: four claims.
+
+    ``rho_unmeasurable``: why ρ is not measured on this model ("" when it is; the reason of
+    :func:`~refpattern.experiments.toy.rho_claims.claim_rho`: too few samples per dimension, or ρ is 0/0);
+    the claims then say that reason instead of a ρ."""
     fitted, se = {}, {}
     for label, sample in (("mu0", unbiased), ("mu1", biased)):
         for variant in ("paper", "regime"):
@@ -138,7 +142,7 @@ def claim_relu_patterns(unbiased: Sample, biased: Sample, seed, rho_measurable: 
     covariance = sample_covariance(biased, distractor_estimate)
     scale = float(np.max(np.abs(sample_covariance(biased, lambda batch: (batch.X, net.forward(batch.X)[:, 0] - b)))))
     rho_biased = (neuron_rho(net, biased.inputs(), fit(net, biased.inputs(), "a+-", seed, "paper"))
-                  if rho_measurable else None)
+                  if not rho_unmeasurable else None)
     # ρ's correlation is a ratio of sums over terms of x's size; the distractor estimate it reads is of the size
     # of the Gaussian part √tr Σ_g, so rounding moves it by ε√N·|cov[x, y]|/(σ_y·√tr Σ_g)
     # (docs/math.md#linear-rounding-scale)
@@ -163,7 +167,7 @@ def claim_relu_patterns(unbiased: Sample, biased: Sample, seed, rho_measurable: 
         f"cov[d̂, y] = {vector_text(covariance, 1, 'e')}"
         + ("" if covariance_resolved else f" (rounding up to {np.max(covariance_bound):.0e} ≥ |cov[x, y]|)")
         + "; ρ(S_a±) = "
-        + (rho_text(rho_biased) if rho_biased is not None else "not measured (N too small for D)"),
+        + (rho_text(rho_biased) if rho_biased is not None else f"not measured ({rho_unmeasurable})"),
         HOLDS if blind else FAILS,
         source="docs/math.md#sapm-mu-bias", must_hold=True,
         numbers={"cov_d_hat_y": covariance, "cov_x_y_scale": scale, "rho": rho_biased,
@@ -172,7 +176,7 @@ def claim_relu_patterns(unbiased: Sample, biased: Sample, seed, rho_measurable: 
 
     regime, regime_se, regime_closed = fitted["mu1", "regime"], se["mu1", "regime"], closed["mu1", "regime"]
     rho_regime = (neuron_rho(net, biased.inputs(), fit(net, biased.inputs(), "a+-", seed, "regime"))
-                  if rho_measurable else None)
+                  if not rho_unmeasurable else None)
     recovers = _same(regime_closed, target, scale_mu)
     numbers = {"measured": regime, "standard_error": regime_se, "rho": rho_regime,
                "mu0_measured": fitted["mu0", "regime"], "mu0_standard_error": se["mu0", "regime"]}
@@ -191,7 +195,7 @@ def claim_relu_patterns(unbiased: Sample, biased: Sample, seed, rho_measurable: 
         "regime_variant_recovers_signal", statement, expected_text,
         f"a₊ = {vector_text(regime[:dimension], 4)}, a₋ = {vector_text(regime[dimension:], 4)} "
         f"({in_standard_errors(regime, regime_closed, regime_se):.1f} SE); "
-        f"ρ = {rho_text(rho_regime) if rho_regime is not None else 'not measured'}",
+        f"ρ = {rho_text(rho_regime) if rho_regime is not None else f'not measured ({rho_unmeasurable})'}",
         HOLDS if within(regime, regime_closed, regime_se, rounding_bound(scale_mu, biased.n))
         else FAILS,
         source="docs/math.md#sapm-mu-bias", must_hold=True, numbers=numbers,
