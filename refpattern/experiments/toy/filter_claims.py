@@ -41,6 +41,7 @@ from refpattern.experiments.toy.tolerances import (
     batch_standard_error,
     in_standard_errors,
     magnitude,
+    resolved_from_zero,
     rounding_bound,
     within,
 )
@@ -189,14 +190,18 @@ def claim_rotation(model, n_samples, seed, rotations):
         # a pattern within Z SE of 0 has no direction at this N (a signal far below the distractor): its
         # components are compared instead, as claim 4 does (docs/math.md#linear-least-squares)
         resolved = bool(np.linalg.norm(sample.pattern) > Z * np.linalg.norm(pattern_se))
+        components_resolved = True
         if y_why:  # y is rounding: the fitted pattern is no measurement of cov[x, y]/σ²_y
             pattern_within = None
         elif resolved:
             pattern_within = within(direction, closed_direction, angle_se,
                                     rounding_bound(DEGREES_PER_RADIAN, n_samples))
         else:
-            pattern_within = within(a, sample.pattern, pattern_se,
-                                    rounding_bound(magnitude(sample.pattern), n_samples))
+            pattern_rounding = rounding_bound(magnitude(sample.pattern), n_samples)
+            pattern_within = within(a, sample.pattern, pattern_se, pattern_rounding)
+            # claim 4's rule, from the model: can the components tell a* from 0? (docs/math.md#toy-claim-4-resolution)
+            closed_se = closed_forms.activation_pattern_standard_error(variant, sample.w, n_samples, sample.b)
+            components_resolved = resolved_from_zero(sample.pattern, closed_se, pattern_rounding)
         a_d = variant.distractor_directions[0]
         row = {
             "rotation_deg": rotation, "a_d": a_d, "a_d_direction_deg": model.plane_direction_deg(a_d),
@@ -210,6 +215,8 @@ def claim_rotation(model, n_samples, seed, rotations):
         }
         if closed_direction != 0.0:
             row["pattern_closed_form_direction_deg"] = closed_direction
+        if not components_resolved:
+            row["pattern_resolved"] = False
         if w_se is not None:
             row["w_standard_error"] = w_se
             row["w_within"] = within(fitted, sample.w, w_se, rounding_bound(magnitude(sample.w), n_samples))
@@ -254,7 +261,13 @@ def claim_rotation(model, n_samples, seed, rotations):
     if unresolved:
         w_measured += (f"S_a's direction unresolved at this N in {unresolved} of {len(judged)} rotations (|a*| within "
                        f"{Z:g} SE of 0: its components are compared instead); ")
+    vacuous = [r["rotation_deg"] for r in judged if r.get("pattern_resolved") is False]
+    if vacuous:
+        w_measured += (f"in {len(vacuous)} of {len(judged)} rotations every component of a* is within {Z:g} SE "
+                       "(closed form) of 0: S_a not resolved at this N there, only consistency is checked; ")
     numbers = {"rows": rows, "max_w_gap": w_gap}
+    if vacuous:
+        numbers["pattern_unresolved_rotations"] = vacuous
     if undrawable:
         numbers["left_out"] = undrawable
     if not judged:

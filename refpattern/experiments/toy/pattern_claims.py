@@ -26,9 +26,10 @@ from refpattern.experiments.toy.tolerances import (
     EPSILON,
     EXACT,
     Z,
-    in_standard_errors,
     magnitude,
+    resolved_from_zero,
     rounding_bound,
+    standard_errors_text,
     within,
 )
 from refpattern.linear import closed_forms
@@ -70,22 +71,37 @@ def claim_pattern_recovers_signal(sample: Sample, a, se) -> Claim:
     expected = sample.pattern
     label = pattern_label(sample)
     error = float(np.max(np.abs(a - expected)))
-    holds = within(a, expected, se, rounding_bound(magnitude(expected), sample.n))
+    rounding = rounding_bound(magnitude(expected), sample.n)
+    holds = within(a, expected, se, rounding)
     closed_form_se = closed_forms.activation_pattern_standard_error(sample.model, sample.w, sample.n, sample.b)
+    # decided from the model before the measurement (docs/math.md#toy-claim-4-resolution)
+    resolved = resolved_from_zero(expected, closed_form_se, rounding)
     statement = ("S_a recovers the signal direction a_s" if label.startswith("a_s") else
                  "S_a recovers the signal direction p" + signal_definition(sample))
     numbers = {"a": a, "a_s": sample.a_s, "standard_error": se, "max_abs_error": error,
                "closed_form_standard_error": closed_form_se}
     if label != "a_s":
         numbers["closed_form"] = expected
+    measured = (f"a = {vector_text(a, 5)}, |a − {label}|∞ = {error:.2e} = "
+                f"{standard_errors_text(a, expected, se, rounding)} (SE {vector_text(se, 1, 'e')})")
+    if not resolved:
+        measured += "; " + unresolved_pattern_text(label, closed_form_se)
+        numbers["pattern_resolved"] = False
     return Claim(
         "pattern_recovers_signal", statement,
         f"a = cov[x,y]/σ²_y = {label} = {exact_vector_text(expected)} (±{Z:.0f} SE per component)",
-        f"a = {vector_text(a, 5)}, |a − {label}|∞ = {error:.2e} = {in_standard_errors(a, expected, se):.1f} SE "
-        f"(SE {vector_text(se, 1, 'e')})",
+        measured,
         HOLDS if holds else FAILS,
         source="docs/math.md#toy-claim-4", must_hold=True, numbers=numbers,
     )
+
+
+def unresolved_pattern_text(label: str, se, kind: str = "closed-form SE") -> str:
+    """What a claim that compares a pattern with its closed form ``label`` says where the closed form is within
+    ``Z`` SE of 0 in every component (:func:`~.tolerances.resolved_from_zero`, ``se`` of the ``kind`` the rule
+    used; ``docs/math.md#toy-claim-4-resolution``): the filter claims' "not resolved at this N" convention."""
+    return (f"{label} is within {Z:g} SE of 0 in every component ({kind} {vector_text(se, 1, 'e')}): "
+            "not resolved at this N, only consistency is checked")
 
 
 def claim_error_rate(sample: Sample, seed) -> Claim:

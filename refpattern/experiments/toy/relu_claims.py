@@ -26,13 +26,15 @@ from refpattern.experiments.toy.measurements import (
     sample_covariance,
     vector_text,
 )
-from refpattern.experiments.toy.pattern_claims import pattern_label
+from refpattern.experiments.toy.pattern_claims import pattern_label, unresolved_pattern_text
 from refpattern.experiments.toy.tolerances import (
     BATCHES,
     RELATIVE_EXACT,
     batch_standard_error,
     in_standard_errors,
+    resolved_from_zero,
     rounding_bound,
+    standard_errors_text,
     within,
 )
 from refpattern.linear import closed_forms
@@ -87,6 +89,7 @@ def claim_relu_patterns(unbiased: Sample, biased: Sample, seed, rho_unmeasurable
     claims = []
 
     scale_zero, scale_mu = np.tile(pattern_scale(unbiased), 2), np.tile(pattern_scale(biased), 2)
+    rounding_zero, rounding_mu = rounding_bound(scale_zero, unbiased.n), rounding_bound(scale_mu, biased.n)
     measured, error, expected = fitted["mu1", "paper"], se["mu1", "paper"], closed["mu1", "paper"]
     if toy_like:
         expected_text = (f"a₊ = a_s + 1.5μ·a_d = {vector_text(expected[:dimension])}, a₋ = a_s − 1.5μ·a_d = "
@@ -94,21 +97,26 @@ def claim_relu_patterns(unbiased: Sample, biased: Sample, seed, rho_unmeasurable
     else:
         expected_text = (f"a₊ = {vector_text(expected[:dimension])}, a₋ = {vector_text(expected[dimension:])} "
                          "(closed form, docs/math.md#linear-relu-patterns)")
+    # S_a± has no closed-form SE: the resolution rule takes the batch-means SE (docs/math.md#toy-claim-4-resolution)
+    numbers = {"mu": mu_number, "measured": measured, "closed_form": expected, "standard_error": error}
+    measured_text = (f"a₊ = {vector_text(measured[:dimension], 4)}, a₋ = {vector_text(measured[dimension:], 4)} "
+                     f"({standard_errors_text(measured, expected, error, rounding_mu)})")
+    if not resolved_from_zero(expected, error, rounding_mu):
+        measured_text += "; " + unresolved_pattern_text("(a₊, a₋)'s closed form", error, "batch-means SE")
+        numbers["pattern_resolved"] = False
     claims.append(Claim(
         "relu_patterns_closed_form", f"S_a± (paper variant) at {mu} equals its closed form", expected_text,
-        f"a₊ = {vector_text(measured[:dimension], 4)}, a₋ = {vector_text(measured[dimension:], 4)} "
-        f"({in_standard_errors(measured, expected, error):.1f} SE)",
-        HOLDS if within(measured, expected, error, rounding_bound(scale_mu, biased.n)) else FAILS,
-        source="docs/math.md#sapm-mu-bias", must_hold=True,
-        numbers={"mu": mu_number, "measured": measured, "closed_form": expected, "standard_error": error},
+        measured_text,
+        HOLDS if within(measured, expected, error, rounding_mu) else FAILS,
+        source="docs/math.md#sapm-mu-bias", must_hold=True, numbers=numbers,
     ))
 
     closed_at_zero = _same(closed["mu0", "paper"], target, scale_zero)
     closed_at_mu = _same(closed["mu1", "paper"], target, scale_mu)
     expected_verdict = (HOLDS if closed_at_mu else PARTLY) if closed_at_zero else FAILS
     # per component: the rounding of a small component is on its own scale (docs/math.md#linear-rounding-scale)
-    at_zero = within(fitted["mu0", "paper"], target, se["mu0", "paper"], rounding_bound(scale_zero, unbiased.n))
-    at_mu = within(fitted["mu1", "paper"], target, se["mu1", "paper"], rounding_bound(scale_mu, biased.n))
+    at_zero = within(fitted["mu0", "paper"], target, se["mu0", "paper"], rounding_zero)
+    at_mu = within(fitted["mu1", "paper"], target, se["mu1", "paper"], rounding_mu)
     verdict = (HOLDS if at_mu else PARTLY) if at_zero else FAILS
     bias = float(np.linalg.norm(closed["mu1", "paper"][:dimension] - unbiased.pattern))
     if not closed_at_zero:
@@ -122,9 +130,14 @@ def claim_relu_patterns(unbiased: Sample, biased: Sample, seed, rho_unmeasurable
                "mu1": fitted["mu1", "paper"], "mu1_standard_error": se["mu1", "paper"], "a_s": unbiased.a_s}
     if label != "a_s":
         numbers["target"] = unbiased.pattern
+    zero_text = standard_errors_text(fitted["mu0", "paper"], target, se["mu0", "paper"], rounding_zero,
+                                     reference=label)
+    if not resolved_from_zero(target, se["mu0", "paper"], rounding_zero):
+        zero_text += " (" + unresolved_pattern_text(label, se["mu0", "paper"], "batch-means SE") + ")"
+        numbers["mu0_resolved"] = False
     claims.append(Claim(
         "relu_patterns_recover_signal", f"S_a± (paper variant) recovers {label}", expected_text,
-        f"μ = 0: {in_standard_errors(fitted['mu0', 'paper'], target, se['mu0', 'paper']):.1f} SE from {label}; "
+        f"μ = 0: {zero_text}; "
         f"{mu}: |a₊ − {label}| = {np.linalg.norm(fitted['mu1', 'paper'][:dimension] - unbiased.pattern):.3f} "
         f"({in_standard_errors(fitted['mu1', 'paper'], target, se['mu1', 'paper']):.0f} SE)",
         verdict, condition=ONLY_WHEN_MU_ZERO if verdict == PARTLY else "",
@@ -191,12 +204,17 @@ def claim_relu_patterns(unbiased: Sample, biased: Sample, seed, rho_unmeasurable
         expected_text = (f"a₊ = cov₊[x, y]/var₊[y] = {vector_text(regime_closed[:dimension])}, a₋ = "
                          f"{vector_text(regime_closed[dimension:])} (≠ {label}: the output is not s_k)")
         numbers["closed_form"] = regime_closed
+    regime_text = (f"a₊ = {vector_text(regime[:dimension], 4)}, a₋ = {vector_text(regime[dimension:], 4)} "
+                   f"({standard_errors_text(regime, regime_closed, regime_se, rounding_mu)})")
+    if not resolved_from_zero(regime_closed, regime_se, rounding_mu):
+        regime_text += "; " + unresolved_pattern_text(label if recovers else "the closed form", regime_se,
+                                                      "batch-means SE")
+        numbers["pattern_resolved"] = False
     claims.append(Claim(
         "regime_variant_recovers_signal", statement, expected_text,
-        f"a₊ = {vector_text(regime[:dimension], 4)}, a₋ = {vector_text(regime[dimension:], 4)} "
-        f"({in_standard_errors(regime, regime_closed, regime_se):.1f} SE); "
+        f"{regime_text}; "
         f"ρ = {rho_text(rho_regime) if rho_regime is not None else f'not measured ({rho_unmeasurable})'}",
-        HOLDS if within(regime, regime_closed, regime_se, rounding_bound(scale_mu, biased.n))
+        HOLDS if within(regime, regime_closed, regime_se, rounding_mu)
         else FAILS,
         source="docs/math.md#sapm-mu-bias", must_hold=True, numbers=numbers,
     ))

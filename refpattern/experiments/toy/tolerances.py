@@ -112,6 +112,34 @@ def within(measured, expected, se, rounding=EXACT) -> bool:
     return bool(np.all(deviation <= z_for(deviation.size) * np.asarray(se) + rounding))
 
 
+def resolved_from_zero(expected, se, rounding=EXACT) -> bool:
+    """Whether :func:`within` can tell ``expected`` from 0 at this ``N``: some component ``|expected_i|`` exceeds
+    its tolerance ``Z_n·se_i + rounding_i``.  Where none does, the zero vector (or any vector of the size of the
+    errors) passes the comparison too, so a "holds" says only that the measurement is consistent, not that it
+    recovers ``expected`` (``docs/math.md#toy-claim-4-resolution``).  ``se`` is decided before the measurement is
+    looked at: the closed-form SE where the code has one."""
+    return not within(np.zeros(np.shape(expected)), expected, se, rounding)
+
+
+def decided_by_rounding(measured, expected, se, rounding) -> bool:
+    """:func:`within` holds only thanks to the rounding allowance: some component is more than ``Z_n·SE`` away
+    (the SE is itself rounding on a model without sampling error), every one within ``Z_n·SE + rounding``."""
+    deviation = np.abs(np.asarray(measured) - np.asarray(expected))
+    beyond = np.any(deviation > z_for(deviation.size) * np.asarray(se))
+    return bool(beyond and within(measured, expected, se, rounding))
+
+
+def standard_errors_text(measured, expected, se, rounding, digits: int = 1, reference: str = "") -> str:
+    """``"0.6 SE"`` (``"0.6 SE from a_s"`` with a ``reference``): the largest ``|measured − expected|/SE``
+    (:func:`in_standard_errors`); where only the rounding allowance admits the deviation
+    (:func:`decided_by_rounding`) it says so, ``"152.5 SE, within the rounding allowance 1.1e-12"``: there the SE
+    measures rounding and the allowance, not ``Z·SE``, is the tolerance (``docs/math.md#linear-rounding``)."""
+    text = f"{in_standard_errors(measured, expected, se):.{digits}f} SE" + (f" from {reference}" if reference else "")
+    if decided_by_rounding(measured, expected, se, rounding):
+        text += f", within the rounding allowance {float(np.max(rounding)):.1e}"
+    return text
+
+
 def in_standard_errors(measured, expected, se) -> float:
     """The largest component of ``|measured − expected| / SE``."""
     deviation = np.abs(np.asarray(measured) - np.asarray(expected))
