@@ -183,3 +183,27 @@ def test_the_random_baseline_beats_a_reference_of_0_or_below_with_probability_1(
 def test_the_random_baseline_needs_a_finite_reference(reference):
     with pytest.raises(ValueError, match=r"^reference: expected a finite number"):
         cf.random_baseline(TOY, reference)
+
+
+# --- the S_a± bias at a distractor mean this N cannot resolve (docs/math.md#sapm-mu-bias-resolution) ---------------
+
+@pytest.mark.parametrize("mean", [1e-4, 3e-2])
+def test_a_mu_bias_below_the_resolution_is_consistency_not_a_failed_prediction(tmp_path, mean):
+    """The paper variant's bias 1.5|μ|·|a_d| at a distractor mean μ of 1e-4 (or 3e-2) σ is far below the
+    comparison's tolerance at N = 10⁴: the fit cannot tell it from 0, so the μ part "holds", which the
+    closed form ("partly") did not predict and `verify` exited 1 as if the code were wrong.  The claim
+    now says the bias is not resolved and checks only consistency; a resolved bias (the built-in μ = 1)
+    keeps its "partly" prediction (tests/test_verify.py)."""
+    import json
+
+    text = ("dimension = 2\nsamples = 10000\n[signal]\ndirections = [[1.0, 0.0]]\ndistribution = \"uniform\"\n"
+            f"[distractor]\ndirections = [[1.0, 1.0]]\nmean = {mean!r}\ncovariance = 1.0\n")
+    path = tmp_path / "small_mu.toml"
+    path.write_text(text)
+    assert cli.main(["verify", "--config", str(path), "--out", str(tmp_path / "out")]) == 0
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    claim = next(c for c in report["claims"] if c["key"] == "relu_patterns_recover_signal")
+    bias = 1.5 * mean * np.sqrt(2.0)  # 1.5|μ|·|a_d|, |a_d| = √2
+    assert claim["numbers"]["mu_bias_resolved"] is False
+    assert f"the bias {bias:.2g} is under twice the comparison's tolerance" in claim["measured"]
+    assert claim["verdict"] == claim["expected_verdict"]

@@ -119,6 +119,13 @@ def claim_relu_patterns(unbiased: Sample, biased: Sample, seed, rho_unmeasurable
     at_mu = within(fitted["mu1", "paper"], target, se["mu1", "paper"], rounding_mu)
     verdict = (HOLDS if at_mu else PARTLY) if at_zero else FAILS
     bias = float(np.linalg.norm(closed["mu1", "paper"][:dimension] - unbiased.pattern))
+    # the μ bias is resolved where the closed form at μ misses the target by more than twice the tolerance of
+    # `within` in some component: the fit then lies more than Z SE off (up to Z SE of noise) and "partly" is what
+    # it shows.  Below that this N cannot tell the bias from 0 (a μ of 1e-4 σ): the μ part is only checked for
+    # consistency, and whichever of holds/partly it gives is as predicted (docs/math.md#sapm-mu-bias-resolution)
+    bias_resolved = not within(closed["mu1", "paper"], target, 2 * se["mu1", "paper"], 2 * rounding_mu)
+    if closed_at_zero and not closed_at_mu and not bias_resolved and verdict in (HOLDS, PARTLY):
+        expected_verdict = verdict
     if not closed_at_zero:
         expected_text = (f"a₊, a₋ ≠ {label} already at μ = 0 (|a₊ − {label}| = "
                          f"{np.linalg.norm(closed['mu0', 'paper'][:dimension] - unbiased.pattern):.3f}: the output "
@@ -135,11 +142,16 @@ def claim_relu_patterns(unbiased: Sample, biased: Sample, seed, rho_unmeasurable
     if not resolved_from_zero(target, se["mu0", "paper"], rounding_zero):
         zero_text += " (" + unresolved_pattern_text(label, se["mu0", "paper"], "batch-means SE") + ")"
         numbers["mu0_resolved"] = False
+    mu_text = ""
+    if closed_at_zero and not closed_at_mu and not bias_resolved:
+        mu_text = (f"; the bias {bias:.2g} is under twice the comparison's tolerance (Z SE + rounding) at this N: "
+                   "not resolved, only consistency is checked")
+        numbers["mu_bias_resolved"] = False
     claims.append(Claim(
         "relu_patterns_recover_signal", f"S_a± (paper variant) recovers {label}", expected_text,
         f"μ = 0: {zero_text}; "
         f"{mu}: |a₊ − {label}| = {np.linalg.norm(fitted['mu1', 'paper'][:dimension] - unbiased.pattern):.3f} "
-        f"({in_standard_errors(fitted['mu1', 'paper'], target, se['mu1', 'paper']):.0f} SE)",
+        f"({in_standard_errors(fitted['mu1', 'paper'], target, se['mu1', 'paper']):.0f} SE){mu_text}",
         verdict, condition=ONLY_WHEN_MU_ZERO if verdict == PARTLY else "",
         source="docs/math.md#sapm-mu-bias", must_hold=True,
         expected_verdict=expected_verdict, numbers=numbers,
