@@ -208,6 +208,23 @@ def test_a_flat_batch_is_described_without_an_image_layout(case):
     assert "layout NCHW" in message and "(CHW)" in message and "NHWC/NCHW layout" in message, message
 
 
+def test_an_unexplained_value_difference_hints_at_inference_mode_without_diagnosing_it(case):
+    """Dropout or BatchNorm left in training mode changes values in no pattern the diagnoses test; the message then
+    points to the documented eval-mode convention, worded as a hint, never as a diagnosis (nor in .diagnoses), and
+    only where no slip explains the values: not beside a found slip, not for a shape mismatch."""
+    net, x, _ = case
+    reference = rp.explain(net, x, "gradient")
+    keep = np.random.default_rng(7).random(reference.shape) > 0.2
+    dropout_like = reference * keep / 0.8
+    result = compare_explanation(dropout_like, net, x, "gradient")
+    hints = [line for line in result.message.splitlines() if "Dropout or BatchNorm" in line]
+    assert len(hints) == 1 and hints[0].startswith("  hint, not a diagnosis"), result.message
+    assert "model.eval()" in hints[0] and "docs/conventions.md#converter-layers" in hints[0]
+    assert result.diagnoses == () and _diagnoses_in(result.message) == ["none of the known convention slips"]
+    for slipped in (2.5 * reference, reference[:, :, :, :8]):
+        assert "Dropout" not in compare_explanation(slipped, net, x, "gradient").message
+
+
 def test_bad_arguments_are_refused_and_nothing_is_modified(case):
     net, x, _ = case
     reference = rp.explain(net, x, "gradient")

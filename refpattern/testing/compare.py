@@ -316,6 +316,8 @@ def compare_explanation(actual, net, x, method, *, target=None, layout="NCHW", r
              f"  failing samples: {len(failing)} of {len(scale)}: {list(failing)[:20]}",
              f"  explained logit y_t per sample: {_format(y_t)}"]
     lines += _diagnosis_lines(diagnoses, image)
+    if not diagnoses:
+        lines.append(_EVAL_MODE_HINT)
     return ExplanationComparison(False, relative, failing, worst_sample, worst_position, float(actual64[worst]),
                                  float(reference[worst]), y_t, diagnoses, "\n".join(lines))
 
@@ -338,6 +340,13 @@ def _diagnosis_lines(diagnoses, image):
         return ["  diagnosis: none of the known convention slips (one-hot or y_t start, trapezoid weights, single "
                 f"output pattern, {layout}float32 round-off, a constant or per-sample scale) explains the difference"]
     return ["  diagnosis:"] + [f"    - {d}" for d in diagnoses]
+
+
+#: Added where the values differ and no slip explains them: a hint, not a diagnosis — the comparison
+#: sees numbers, not the model (``docs/conventions.md#oracle-diagnoses``).
+_EVAL_MODE_HINT = ("  hint, not a diagnosis (the model is not seen here): a model with Dropout or BatchNorm must run "
+                   "in inference mode (torch model.eval(), Keras training=False), the network refpattern converts "
+                   "(docs/conventions.md#converter-layers)")
 
 
 def assert_explanation_close(actual, net, x, method, *, target=None, layout="NCHW", rtol=None, atol=None,
@@ -370,8 +379,9 @@ def assert_explanation_close(actual, net, x, method, *, target=None, layout="NCH
     ------
     AssertionError
         With the worst sample and position (``feature f`` in a flat ``(N, F)`` batch), each
-        sample's relative error, ``y_t``, and the convention slips the numbers show
-        (``docs/conventions.md#oracle-diagnoses``).
+        sample's relative error, ``y_t``, and the convention slips the numbers show; where none
+        explains differing values, a one-line hint (not a diagnosis) to run a model with Dropout
+        or BatchNorm in inference mode (``docs/conventions.md#oracle-diagnoses``).
     TypeError, ValueError
         For arguments that are not what is expected (layout, tolerances, method, options).
     """
