@@ -182,6 +182,49 @@ def test_an_unexplained_difference_says_so(case):
     _fails_with("none of the known convention slips", numba, net, x, "lrp.epsilon", backend="numpy", rtol=1e-18)
 
 
+def test_a_flat_batch_is_described_without_an_image_layout(case):
+    """An MLP's (N, F) batch has no NCHW/NHWC: every message path names its entries as features and lists no layout
+    slip among the known ones, whichever layout is passed; an image batch keeps its layout and (CHW) axes."""
+    rng = np.random.default_rng(6)
+    mlp = rp.Sequential([rp.Dense(rng.normal(size=(5, 4)), rng.normal(size=5)), rp.ReLU(),
+                         rp.Dense(rng.normal(size=(3, 5)))], input_shape=(4,))
+    x = rng.normal(size=(3, 4))
+    reference = rp.explain(mlp, x, "gradient")
+    noisy = reference.copy()
+    noisy[2, 1] += 10.0 * np.abs(reference).max()  # the worst entry: sample 2, feature 1
+    broken = reference.copy()
+    broken[1, 2] = np.nan
+    for layout in ("NCHW", "NHWC"):
+        for actual in (noisy, 2.5 * reference, reference[:, :3], broken):
+            message = compare_explanation(actual, mlp, x, "gradient", layout=layout).message
+            assert "NCHW" not in message and "NHWC" not in message and "CHW" not in message, message
+            assert "a flat (N, F) batch, no layout" in message, message
+        result = compare_explanation(noisy, mlp, x, "gradient", layout=layout)
+        assert (result.worst_sample, result.worst_position) == (2, (1,))
+        assert "worst: sample 2, feature 1: actual" in result.message, result.message
+    net, x_image, _ = case
+    image_reference = rp.explain(net, x_image, "gradient")
+    message = compare_explanation(image_reference + 1.0, net, x_image, "gradient").message
+    assert "layout NCHW" in message and "(CHW)" in message and "NHWC/NCHW layout" in message, message
+
+
+def test_an_unexplained_value_difference_hints_at_inference_mode_without_diagnosing_it(case):
+    """Dropout or BatchNorm left in training mode changes values in no pattern the diagnoses test; the message then
+    points to the documented eval-mode convention, worded as a hint, never as a diagnosis (nor in .diagnoses), and
+    only where no slip explains the values: not beside a found slip, not for a shape mismatch."""
+    net, x, _ = case
+    reference = rp.explain(net, x, "gradient")
+    keep = np.random.default_rng(7).random(reference.shape) > 0.2
+    dropout_like = reference * keep / 0.8
+    result = compare_explanation(dropout_like, net, x, "gradient")
+    hints = [line for line in result.message.splitlines() if "Dropout or BatchNorm" in line]
+    assert len(hints) == 1 and hints[0].startswith("  hint, not a diagnosis"), result.message
+    assert "model.eval()" in hints[0] and "docs/conventions.md#converter-layers" in hints[0]
+    assert result.diagnoses == () and _diagnoses_in(result.message) == ["none of the known convention slips"]
+    for slipped in (2.5 * reference, reference[:, :, :, :8]):
+        assert "Dropout" not in compare_explanation(slipped, net, x, "gradient").message
+
+
 def test_bad_arguments_are_refused_and_nothing_is_modified(case):
     net, x, _ = case
     reference = rp.explain(net, x, "gradient")

@@ -52,7 +52,7 @@ class ExplanationComparison:
     failing_samples : tuple of int
     worst_sample : int or None
     worst_position : tuple or None
-        The entry within the worst sample, in the layout given.
+        The entry within the worst sample, in the layout given (``(f,)`` in a flat ``(N, F)`` batch).
     worst_actual, worst_reference : float or None
     y_t : ndarray (N,)
         The explained logit per sample.
@@ -266,14 +266,16 @@ def compare_explanation(actual, net, x, method, *, target=None, layout="NCHW", r
     else:
         method_name = canonical_name(method)
         start = method_info(method_name).start
-    header = (f"explanation of {name!r} differs from refpattern's (layout {layout}, rtol={rtol:g}, atol={atol:g}: "
+    image = x.ndim == 4
+    batch = f"layout {layout}" if image else ("a flat (N, F) batch, no layout" if x.ndim == 2 else "no image layout")
+    header = (f"explanation of {name!r} differs from refpattern's ({batch}, rtol={rtol:g}, atol={atol:g}: "
               "|actual − reference| ≤ atol + rtol·max|reference_n| per sample n)")
 
     if actual64.shape != reference.shape:
         diagnoses = tuple(_diagnose(actual64, reference, actual_dtype, np.array([np.inf]), (), y_t, start,
                                     method_name, None, layout, rtol))
         lines = [header, f"  shape: actual {actual64.shape}, reference {reference.shape}"]
-        lines += _diagnosis_lines(diagnoses)
+        lines += _diagnosis_lines(diagnoses, image)
         return ExplanationComparison(False, None, tuple(range(reference.shape[0])), None, None, None, None, y_t,
                                      diagnoses, "\n".join(lines))
     if not np.all(np.isfinite(actual64)):
@@ -307,23 +309,44 @@ def compare_explanation(actual, net, x, method, *, target=None, layout="NCHW", r
     diagnoses = tuple(_diagnose(actual64, reference, actual_dtype, relative, failing, y_t, start, method_name,
                                 explain_variant, layout, rtol))
     lines = [header,
-             f"  worst: sample {worst_sample}, position {worst_position} ({layout[1:]}): actual "
+             f"  worst: sample {worst_sample}, {_entry_name(worst_position, layout, image)}: actual "
              f"{actual64[worst]:.9g}, reference {reference[worst]:.9g}, |difference| {difference[worst]:.3g} "
              f"(sample scale max|reference| = {scale[worst_sample]:.3g})",
              f"  relative error per sample (max|a_n − r_n| / max|r_n|): {_format(relative)}",
              f"  failing samples: {len(failing)} of {len(scale)}: {list(failing)[:20]}",
              f"  explained logit y_t per sample: {_format(y_t)}"]
-    lines += _diagnosis_lines(diagnoses)
+    lines += _diagnosis_lines(diagnoses, image)
+    if not diagnoses:
+        lines.append(_EVAL_MODE_HINT)
     return ExplanationComparison(False, relative, failing, worst_sample, worst_position, float(actual64[worst]),
                                  float(reference[worst]), y_t, diagnoses, "\n".join(lines))
 
 
-def _diagnosis_lines(diagnoses):
+def _entry_name(position, layout, image) -> str:
+    """The worst entry within its sample: ``position (c, h, w) (CHW)`` (or ``(h, w, c) (HWC)``) in an
+    image batch, ``feature f`` in a flat ``(N, F)`` batch, the bare index otherwise."""
+    if image:
+        return f"position {position} ({layout[1:]})"
+    if len(position) == 1:
+        return f"feature {position[0]}"
+    return f"position {position}"
+
+
+def _diagnosis_lines(diagnoses, image):
+    """The diagnosis part of the message; the layout slip is listed among the known ones only for an
+    image batch, the only kind it is tested on."""
     if not diagnoses:
+        layout = "NHWC/NCHW layout, " if image else ""
         return ["  diagnosis: none of the known convention slips (one-hot or y_t start, trapezoid weights, single "
-                "output pattern, NHWC/NCHW layout, float32 round-off, a constant or per-sample scale) explains the "
-                "difference"]
+                f"output pattern, {layout}float32 round-off, a constant or per-sample scale) explains the difference"]
     return ["  diagnosis:"] + [f"    - {d}" for d in diagnoses]
+
+
+#: Added where the values differ and no slip explains them: a hint, not a diagnosis — the comparison
+#: sees numbers, not the model (``docs/conventions.md#oracle-diagnoses``).
+_EVAL_MODE_HINT = ("  hint, not a diagnosis (the model is not seen here): a model with Dropout or BatchNorm must run "
+                   "in inference mode (torch model.eval(), Keras training=False), the network refpattern converts "
+                   "(docs/conventions.md#converter-layers)")
 
 
 def assert_explanation_close(actual, net, x, method, *, target=None, layout="NCHW", rtol=None, atol=None,
@@ -355,8 +378,10 @@ def assert_explanation_close(actual, net, x, method, *, target=None, layout="NCH
     Raises
     ------
     AssertionError
-        With the worst sample and position, each sample's relative error, ``y_t``, and the
-        convention slips the numbers show (``docs/conventions.md#oracle-diagnoses``).
+        With the worst sample and position (``feature f`` in a flat ``(N, F)`` batch), each
+        sample's relative error, ``y_t``, and the convention slips the numbers show; where none
+        explains differing values, a one-line hint (not a diagnosis) to run a model with Dropout
+        or BatchNorm in inference mode (``docs/conventions.md#oracle-diagnoses``).
     TypeError, ValueError
         For arguments that are not what is expected (layout, tolerances, method, options).
     """
