@@ -7,7 +7,7 @@ from conftest import pattern_cnn as cnn
 
 from refpattern import Conv2D, Dense, Flatten, ReLU, Sequential
 from refpattern.patterns import batch_sums, fit_patterns, fit_statistics, patterns_from_statistics
-from refpattern.patterns.statistics import SUM_FIELDS
+from refpattern.patterns.statistics import SUM_FIELDS, LayerStatistics
 
 
 def data(rng, n=40):
@@ -165,6 +165,38 @@ def test_the_regime_kept_is_chosen_by_the_first_batch_and_stays(backend):
             record_error(float(np.max(error / np.abs(xt).sum(0))), f"{name} input sums after the flip")
             assert np.all(error <= bound), (o, name)
         np.testing.assert_array_equal(stats.sum_x_plus[:, o], stats.open_input_sums()[:, o])
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_preset_regimes_hold_from_the_first_batch_and_are_refused_once_data_are_in(backend):
+    """Flags preset before any data are the ones the sums keep (the first batch would choose [True,
+    False] here, the preset [False, True] stays), and each regime's input sums are still the sums of its
+    observations; the flags passed are not kept by reference; a wrong dtype or shape, or a preset once
+    the sums hold data, is refused naming the layer."""
+    weight = np.array([[1.0, 0.5, -0.25], [-1.0, -0.5, 0.25]])
+    layer = Dense(weight, [0.0, 0.0])
+    x = np.random.default_rng(45).normal(1.0, 1.0, (40, 3))
+    stats = LayerStatistics(layer, 0, 0)
+    flags = np.array([False, True])
+    stats.preset_regimes(flags)
+    flags[:] = True
+    if backend == "numba":
+        stats.forward_accumulate(x, backend)
+    else:
+        stats.accumulate(x, layer.forward(x), backend)
+    np.testing.assert_array_equal(stats.closed_inputs, [False, True])
+    opened = x @ weight.T > 0
+    xt = x - stats.shift
+    for o in range(2):
+        np.testing.assert_allclose(stats.open_input_sums()[:, o], xt[opened[:, o]].sum(0), rtol=1e-13, atol=1e-13)
+        np.testing.assert_allclose(stats.closed_input_sums()[:, o], xt[~opened[:, o]].sum(0), rtol=1e-13, atol=1e-13)
+    with pytest.raises(ValueError, match=r"Dense.*only be preset before any data; these statistics hold 40"):
+        stats.preset_regimes([True, True])
+    fresh = LayerStatistics(layer, 0, 0)
+    with pytest.raises(TypeError, match=r"Dense.*closed_inputs must be an array of bool, got dtype int64"):
+        fresh.preset_regimes(np.array([0, 1]))
+    with pytest.raises(ValueError, match=r"Dense.*closed_inputs must have shape \(2,\).*got \(3,\)"):
+        fresh.preset_regimes([True, False, True])
 
 
 def test_recentring_changes_no_moment():

@@ -22,12 +22,14 @@ Dask computation::
   so the result is taken around chunk 0's shift, as a single-process fit's (when chunk 0 holds at
   least a batch, exactly that shift).
 
-The sums are those of a single-process fit up to rounding, whatever the chunking, the number of
-workers or the order in which chunks finish: the counts and degenerate entries agree exactly, the
-patterns to ≤ 1e-12 relative (a regime with under 10 % of the observations to ``1e-12·n/n_regime``, as a
-single-process fit in another batch size: its input sums may arrive as a difference of sums over a whole
-chunk, where that chunk's first batch stored the other regime's, ``docs/math.md#regime-input-sums``;
-``docs/conventions.md#dask-fits``, ``tests/test_patterns_distributed.py``).
+Every chunk stores the input sums of the regimes a single-process fit stores: a small task per pass
+(:func:`first_samples_regimes`) chooses the flags ``closed_inputs`` from the data's first
+``min(REGIME_CHOICE_SAMPLES, batch_size)`` samples, as a single-process fit's first batch does, and each
+chunk task presets them (:meth:`LayerStatistics.preset_regimes`), so no merge turns a chunk's small
+regime into a difference of sums over the whole chunk (``docs/math.md#regime-input-sums``).  The sums
+are those of a single-process fit up to rounding, whatever the chunking, the number of workers or the
+order in which chunks finish: the counts and degenerate entries agree exactly, the patterns to ≤ 1e-12
+relative in every regime (``docs/conventions.md#dask-fits``, ``tests/test_patterns_distributed.py``).
 
 The network travels once per worker: with a ``distributed`` client it is scattered to every worker
 (``broadcast=True``) as its network file (:meth:`Sequential.save <refpattern.Sequential.save>`:
@@ -77,7 +79,7 @@ import numpy as np
 from refpattern.kernels import get_backend
 from refpattern.network.sequential import Sequential
 from refpattern.network.validation import check_count
-from refpattern.patterns.statistics import LayerStatistics
+from refpattern.patterns.statistics import REGIME_CHOICE_SAMPLES, LayerStatistics, regime_flags
 from refpattern.patterns.streaming import check_batch_size, check_network, stream_batches
 from refpattern.progress import Progress
 
@@ -90,6 +92,8 @@ RETRIES = 2
 #: Key prefixes of the tasks (the dashboard shows them under these names).
 CHUNK_TASK, MERGE_TASK, COUNT_TASK, NETWORK_KEY = ("refpattern-chunk-statistics", "refpattern-merge-statistics",
                                                    "refpattern-chunk-samples", "refpattern-network")
+#: Key prefix of the task that chooses every chunk's ``closed_inputs`` from the data's first samples.
+REGIME_TASK = "refpattern-regime-flags"
 
 #: The sums of a :class:`LayerStatistics` that travel, with the flags ``closed_inputs`` that say which regime
 #: each neuron's stored input sums hold (module docstring of refpattern.patterns.statistics).
@@ -228,17 +232,54 @@ _BATCH_ERROR = re.compile(r"X \(batch (\d+)\): (.*)", re.DOTALL)
 _QUIET = Progress("refpattern chunk", enabled=False)
 
 
+def first_samples_regimes(net, head, template, backend_name: str):
+    """A task: per entry of ``template`` (:func:`layer_template`) the flags ``closed_inputs`` that a
+    single-process fit's first batch would choose (:func:`~refpattern.patterns.statistics.regime_flags`
+    of those neurons' output), from ``head``, the data's first ``min(REGIME_CHOICE_SAMPLES, batch_size)``
+    samples pushed through the network's layers; None for a layer not taken.  Every chunk task presets
+    them (:meth:`LayerStatistics.preset_regimes`), so no merge converts a column
+    (``docs/conventions.md#dask-fits``).  Returns None (each chunk then chooses its own flags, as
+    before) when ``head`` holds no sample or data refpattern refuses: the chunk task that reads those
+    samples names the error.  The flags only say which regime's input sums are stored; any flags give
+    the same statistics up to rounding."""
+    net = worker_network(net)
+    backend = get_backend(backend_name)
+    taken = [k for k, entry in enumerate(template) if entry is not None]
+    try:
+        a = net.check_input(head, "X (its first samples)")
+        if a.shape[0] == 0:
+            return None
+        flags = [None] * len(template)
+        kernel = 0
+        for layer in net.layers[:net.kernel_indices[taken[-1]] + 1] if taken else ():
+            with np.errstate(over="ignore", invalid="ignore"):  # magnitudes are the chunk tasks' to refuse
+                a = layer.forward(a, backend)
+            if layer.is_kernel:
+                entry = template[kernel]
+                if entry is not None:
+                    flags[kernel] = regime_flags(a[:, entry[1]:entry[2]])
+                kernel += 1
+    except (ValueError, TypeError):
+        return None
+    return flags
+
+
 def chunk_statistics(net, chunk, where: str, template, batch_size: int, backend_name: str,
-                     digests: bool = False) -> ChunkStatistics:
+                     digests: bool = False, regimes=None) -> ChunkStatistics:
     """A worker's task: the statistics of one chunk ``(n, …)`` of the samples, in fresh sums
     (``template``: :func:`layer_template`), streamed in batches of ``batch_size``; with ``digests``
-    also the digest of every batch (:attr:`ChunkStatistics.batches`).  A refpattern
+    also the digest of every batch (:attr:`ChunkStatistics.batches`).  ``regimes``: None (each
+    layer's first batch chooses ``closed_inputs``) or, per kernel layer, the flags its sums take
+    (:func:`first_samples_regimes`, :meth:`LayerStatistics.preset_regimes`).  A refpattern
     data error (``ValueError``/``TypeError``) is returned, naming ``where`` (the chunk and its
     samples), not raised: it is deterministic, so a retry would only repeat it."""
     net = worker_network(net)
     stats = [None if entry is None else LayerStatistics(net.layers[net.kernel_indices[entry[0]]], entry[0],
                                                         net.kernel_indices[entry[0]], entry[3], slice(*entry[1:3]))
              for entry in template]
+    for s, flags in zip(stats, regimes or ()):
+        if s is not None and flags is not None:
+            s.preset_regimes(flags)
     batches = [] if digests else None
     try:
         samples = stream_batches(net, stats, chunk, batch_size, get_backend(backend_name), _QUIET.counter(where),
@@ -408,11 +449,17 @@ def accumulate_dask_array(net, stats, X, batch_size, backend, progress, label: s
         network = dask.delayed(net, name=f"{NETWORK_KEY}-{token}", traverse=False)
     bounds = chunk_bounds(X)
     blocks = X.to_delayed().reshape(-1)
+    # the flags closed_inputs of the single-process fit, from the samples its first batch chooses them by
+    # (its chunk is read once for this and for its chunk task); unknown chunk sizes: chunk 0's first ones
+    first = min(REGIME_CHOICE_SAMPLES, batch_size)
+    head = blocks[0][:first] if math.isnan(X.shape[0]) else X[:first]
+    regimes = dask.delayed(first_samples_regimes, pure=True)(network, head, template, backend_name,
+                                                             dask_key_name=f"{REGIME_TASK}-{token}")
     task = dask.delayed(chunk_statistics, pure=True)
     level = []
     for i, (block, (start, stop)) in enumerate(zip(blocks, bounds)):
         where = f"chunk {i}" + ("" if start is None else f": samples {start}:{stop}")
-        level.append(task(network, block, where, template, batch_size, backend_name, batches is not None,
+        level.append(task(network, block, where, template, batch_size, backend_name, batches is not None, regimes,
                           dask_key_name=(f"{CHUNK_TASK}-{token}", i)))
     leaves, depth = list(level), 0
     merge = dask.delayed(merge_chunk_statistics, pure=True)
@@ -476,5 +523,6 @@ def _compute_locally(dask, root, counter, chunk_key) -> ChunkStatistics:
 
 
 __all__ = ["ChunkStatistics", "DASK_EXTRA", "NetworkFile", "RETRIES", "SPLIT_EVERY", "accumulate_dask_array",
-           "check_dask_array", "chunk_statistics", "dask_array_from_npy", "import_dask", "is_dask_collection",
+           "check_dask_array", "chunk_statistics", "dask_array_from_npy", "first_samples_regimes", "import_dask",
+           "is_dask_collection",
            "merge_chunk_statistics", "read_npy_rows", "worker_network"]

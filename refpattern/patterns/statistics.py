@@ -54,7 +54,8 @@ rounding of the sums over *all* observations, which can be hundreds of times its
 (``docs/math.md#statistics-regimes``).  The input sums ``Σx̃g`` and ``Σx̃(1 − g)`` share one block
 (a fourth would add a third to the products): per neuron it keeps the regime that held *fewer*
 observations in the first samples of the first batch the statistics saw (``closed_inputs``,
-:data:`REGIME_CHOICE_SAMPLES`, fixed from then on), summed
+:data:`REGIME_CHOICE_SAMPLES`, :func:`regime_flags`, fixed from then on; a Dask fit presets the data's
+first samples' flags in every chunk, :meth:`LayerStatistics.preset_regimes`), summed
 directly, and the other is the difference ``sum_x − column`` (:meth:`LayerStatistics.open_input_sums`,
 :meth:`LayerStatistics.closed_input_sums`, and the read-only ``sum_x_plus``, ``sum_x_minus``; exactly 0
 for a regime without observations).  The shift makes ``Σx̃`` small, so the difference has about the
@@ -132,6 +133,17 @@ def _read_only(array: np.ndarray) -> np.ndarray:
     """``array``, marked read-only (and returned)."""
     array.setflags(write=False)
     return array
+
+
+def regime_flags(z) -> np.ndarray:
+    """The flags ``closed_inputs`` (``docs/math.md#regime-input-sums``) chosen by a layer output ``z``
+    ((N, O) or (N, O, OH, OW), the first batch's, or the data's first samples' in a Dask fit): over
+    the observations of its first :data:`REGIME_CHOICE_SAMPLES` samples, True for a neuron whose gate
+    they close less often than they open it (``n₋ < n₊``: its gate-closed inputs are the small regime
+    and are stored), a new bool array (O,)."""
+    z = z[:REGIME_CHOICE_SAMPLES]
+    opened = np.count_nonzero(z > 0, axis=(0,) + tuple(range(2, z.ndim)))
+    return 2 * opened > z.size // z.shape[1]  # n₋ < n₊, n₋ = M − n₊
 
 
 def scale_for(peak: float) -> float:
@@ -267,7 +279,10 @@ class LayerStatistics:
         :data:`REGIME_CHOICE_SAMPLES` samples (the smaller regime,
         whose few terms a difference of sums over all observations would drown), and it stays so:
         :meth:`merge` keeps this side's flags (the other side's, if this one holds no data) and brings
-        the other's columns to them, ``sum_x − column`` where they differ.
+        the other's columns to them, ``sum_x − column`` where they differ.  :meth:`preset_regimes` sets
+        them before any data instead (a Dask fit's chunks all take the data's first samples' flags).
+    regimes_preset : bool
+        Whether :meth:`preset_regimes` set ``closed_inputs`` (then the first batch does not choose them).
     products : ndarray, shape (D, 3O)
         ``[sum_xy_minus | sum_xy_plus | regime_input_sums]``; those three attributes are views of it.
     sum_x_plus, sum_x_minus : ndarray, shape (D, O)
@@ -316,6 +331,7 @@ class LayerStatistics:
         self.sum_x = np.zeros(d)
         self.products = np.zeros((d, 3 * o))
         self.closed_inputs = _read_only(np.zeros(o, dtype=bool))
+        self.regimes_preset = False
         self.output_sums = np.zeros((4, o))
         self.sum_xx = np.zeros((d, d)) if self.second_moment else None
         self.sources = frozenset((uuid.uuid4().hex,))
@@ -489,14 +505,30 @@ class LayerStatistics:
 
     def _choose_regimes(self, z) -> None:
         """Before the first observations: ``closed_inputs`` from the gates of the first
-        :data:`REGIME_CHOICE_SAMPLES` samples of this batch's output ``z`` ((N, O) or (N, O, OH, OW)):
-        True where fewer of their observations close the gate than open it.  Once the sums hold data the
-        flags stay (the stored columns are sums in their convention)."""
-        if self.n or z.size == 0:
+        :data:`REGIME_CHOICE_SAMPLES` samples of this batch's output ``z`` (:func:`regime_flags`), unless
+        :meth:`preset_regimes` set them.  Once the sums hold data the flags stay (the stored columns are
+        sums in their convention)."""
+        if self.n or self.regimes_preset or z.size == 0:
             return
-        z = z[:REGIME_CHOICE_SAMPLES]
-        opened = np.count_nonzero(z > 0, axis=(0,) + tuple(range(2, z.ndim)))
-        self.closed_inputs = _read_only(2 * opened > z.size // z.shape[1])  # n₋ < n₊, n₋ = M − n₊
+        self.closed_inputs = _read_only(regime_flags(z))
+
+    def preset_regimes(self, closed_inputs) -> None:
+        """Set ``closed_inputs`` before any data, instead of letting the first batch choose them
+        (:func:`regime_flags`): a Dask fit gives every chunk the flags of the data's first samples, so
+        that no merge converts a column (``docs/conventions.md#dask-fits``).  ``closed_inputs``: bool,
+        shape (O,) (copied, read-only).  Raises ``ValueError`` once the sums hold data (their stored
+        columns are sums in the flags they have) or for another shape, ``TypeError`` for another dtype."""
+        flags = np.asarray(closed_inputs)
+        if flags.dtype != np.bool_:
+            raise TypeError(f"{self.where}: closed_inputs must be an array of bool, got dtype {flags.dtype}")
+        if flags.shape != (self.n_neurons,):
+            raise ValueError(f"{self.where}: closed_inputs must have shape ({self.n_neurons},) (one flag per neuron "
+                             f"{self.neurons.start}:{self.neurons.stop}), got {flags.shape}")
+        if self.n:
+            raise ValueError(f"{self.where}: closed_inputs can only be preset before any data; these statistics hold "
+                             f"{self.n} observations, whose stored input sums follow the flags they have")
+        self.closed_inputs = _read_only(flags.copy())
+        self.regimes_preset = True
 
     def _prepare_scale(self, x):
         """Check the magnitudes of the batch ``x`` (:func:`~refpattern.network.validation.check_magnitude`),
@@ -554,7 +586,7 @@ class LayerStatistics:
             self._accumulate_checked(x, out, backend, x_scaled)
             return np.maximum(out, 0.0, out=out) if relu else out
         self._set_shift(x)
-        if not self.n and x.shape[0]:
+        if not self.n and not self.regimes_preset and x.shape[0]:
             # the first batch: the gates of its first samples choose closed_inputs before the fused pass sums
             # the inputs of the chosen regimes (the layer's forward pass once more, for those samples only)
             self._choose_regimes(self.layer.forward(x[:REGIME_CHOICE_SAMPLES], backend))
