@@ -246,6 +246,14 @@ def refusal_cases(folder):
         "a memory limit below one neuron's sums": (["fit", net, data, "--memory-limit", "1KiB", *out],
                                                    "--memory-limit", "cannot hold the statistics of even one neuron"),
         "info of a garbage file": (["info", garbage], "MODEL", "not a readable"),
+        # --overwrite replaced the file the result was computed from (the network by patterns, the inputs by maps)
+        "the model as fit's output": (["fit", net, data, "--out", net, "--overwrite"], "--out", "is the MODEL"),
+        "the data as fit's output": (["fit", net, data, "--out", data, "--overwrite"], "--out", "is the DATA"),
+        "the inputs as explain's output": (["explain", net, data, "--method", "gradient", "--out", data,
+                                            "--overwrite"], "--out", "is the INPUTS"),
+        "the patterns as explain's output": (["explain", net, data, "--method", "pattern.net", "--patterns",
+                                              folder / "p.npz", "--out", folder / "p.npz", "--overwrite"],
+                                             "--out", "is the --patterns"),
     }
 
 
@@ -254,7 +262,8 @@ REFUSALS = ["a garbage model file", "a truncated model file", "a patterns file a
             "an archive of several arrays", "an existing output", "an existing explain output", "an unknown method",
             "an unknown option", "an option out of range", "a pattern method without patterns",
             "a target out of range", "an unknown estimator", "a memory limit below one neuron's sums",
-            "info of a garbage file"]
+            "info of a garbage file", "the model as fit's output", "the data as fit's output",
+            "the inputs as explain's output", "the patterns as explain's output"]
 
 
 @pytest.mark.parametrize("case", REFUSALS)

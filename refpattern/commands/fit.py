@@ -25,7 +25,12 @@ from refpattern.command_arguments import FILE_COMMAND_EXIT_STATUS_HELP, UsageErr
 from refpattern.commands.cluster import add_cluster_arguments, check_dask_installed, dask_client, uses_dask
 from refpattern.commands.data_files import DataFile, add_data_arguments
 from refpattern.commands.model_files import add_model_arguments, load_network
-from refpattern.commands.output_files import add_output_arguments, check_output_file, write_output
+from refpattern.commands.output_files import (
+    add_output_arguments,
+    check_not_an_input,
+    check_output_file,
+    write_output,
+)
 from refpattern.patterns import fit_patterns, resolve_estimator
 from refpattern.patterns.passes import parse_memory_limit, plan_passes
 from refpattern.progress import Progress
@@ -78,6 +83,7 @@ def run(args) -> int:
     check_output_file(args.out, args.overwrite)
     check_dask_installed(args)
     data = DataFile(args.data, args.array)
+    check_not_an_input(args.out, {"MODEL": args.model, "DATA": data.path})
     net = load_network(args.model, args.allow_pickle, args.input_shape or data.shape[1:])
     data.check_network(net)
     try:
