@@ -243,6 +243,11 @@ def refusal_cases(folder):
         "a target out of range": (["explain", net, f"{folder / 'inputs.npz'}:images", "--method", "gradient",
                                    "--target", "3", *out], "--target", "class 3 out of range"),
         "an unknown estimator": (["fit", net, data, "--estimator", "b", *out], "--estimator", "b"),
+        # both were silently ignored: the file said S_a / S_a± as if the option had been honoured
+        "a variant for an estimator without variants": (["fit", net, data, "--estimator", "a", "--variant", "regime",
+                                                         *out], "--variant regime", "has no variants"),
+        "a seed for an estimator without randomness": (["fit", net, data, "--seed", "3", *out], "--seed 3",
+                                                       "draws no random numbers"),
         "a memory limit below one neuron's sums": (["fit", net, data, "--memory-limit", "1KiB", *out],
                                                    "--memory-limit", "cannot hold the statistics of even one neuron"),
         "info of a garbage file": (["info", garbage], "MODEL", "not a readable"),
@@ -263,7 +268,8 @@ REFUSALS = ["a garbage model file", "a truncated model file", "a patterns file a
             "an unknown option", "an option out of range", "a pattern method without patterns",
             "a target out of range", "an unknown estimator", "a memory limit below one neuron's sums",
             "info of a garbage file", "the model as fit's output", "the data as fit's output",
-            "the inputs as explain's output", "the patterns as explain's output"]
+            "the inputs as explain's output", "the patterns as explain's output",
+            "a variant for an estimator without variants", "a seed for an estimator without randomness"]
 
 
 @pytest.mark.parametrize("case", REFUSALS)

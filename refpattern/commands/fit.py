@@ -2,7 +2,8 @@
 (``docs/conventions.md#file-commands``).
 
 Reads MODEL (:mod:`refpattern.commands.model_files`) and DATA (:mod:`refpattern.commands.data_files`),
-fits ``--estimator`` (default ``a+-``, S_a±; ``--variant paper|regime``) with
+fits ``--estimator`` (default ``a+-``, S_a±; ``--variant paper|regime``, only for S_a±; ``--seed``,
+only for ``random``) with
 :func:`refpattern.fit_patterns` — in this process, or on Dask with ``--workers N`` / ``--scheduler
 ADDRESS``, chunk by chunk (``--chunk-size``) with the statistics merged in a tree
 (:mod:`refpattern.patterns.distributed`) — under ``--memory-limit`` if given, and writes the
@@ -80,6 +81,14 @@ def run(args) -> int:
         estimator = resolve_estimator(args.estimator, args.variant, args.seed)
     except (ValueError, TypeError) as error:
         raise UsageError(f"--estimator {args.estimator}: {error}") from None
+    # resolve_estimator ignores a variant or seed the estimator has no use for; on the command line that
+    # option was typed for a reason, so it is refused instead of silently doing nothing
+    if args.variant is not None and not estimator.variants:
+        raise UsageError(f"--variant {args.variant}: the estimator {args.estimator} ({estimator.label}) has no "
+                         "variants; only a+- (S_a±) has (paper, regime)")
+    if args.seed is not None and not estimator.seeded:
+        raise UsageError(f"--seed {args.seed}: the estimator {args.estimator} ({estimator.label}) draws no random "
+                         "numbers; only random takes a seed")
     check_output_file(args.out, args.overwrite)
     check_dask_installed(args)
     data = DataFile(args.data, args.array)
