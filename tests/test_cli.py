@@ -235,3 +235,24 @@ def test_interrupt_and_out_of_memory_are_one_line(error, status, message, monkey
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err
 
+
+
+
+def test_a_reader_that_went_away_is_status_141_without_a_traceback(tmp_path):
+    """``refpattern info net.npz | head``: the reader closes the pipe; writing to it once ended in a
+    BrokenPipeError traceback and status 1.  The read end is closed before the command starts, so its
+    first write fails."""
+    import numpy as np
+
+    import refpattern as rp
+
+    rp.Sequential([rp.Dense.he(3, 2, np.random.default_rng(0))], input_shape=(3,)).save(tmp_path / "net.npz")
+    reader, writer = os.pipe()
+    os.close(reader)
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    try:
+        result = subprocess.run([sys.executable, "-m", "refpattern", "info", str(tmp_path / "net.npz")],
+                                stdout=writer, stderr=subprocess.PIPE, text=True, env=env, timeout=300)
+    finally:
+        os.close(writer)
+    assert result.returncode == 141 and result.stderr == "", result.stderr
