@@ -246,6 +246,9 @@ def refusal_cases(folder):
         # both were silently ignored: the file said S_a / S_a± as if the option had been honoured
         "a variant for an estimator without variants": (["fit", net, data, "--estimator", "a", "--variant", "regime",
                                                          *out], "--variant regime", "has no variants"),
+        # ignored before: a network file stores its input shape, only a torch model reads --input-shape
+        "an input shape other than the network's": (["fit", net, data, "--input-shape", "1,4,4", *out],
+                                                    "--input-shape 1,4,4", "takes samples of shape (1, 8, 8)"),
         "a seed for an estimator without randomness": (["fit", net, data, "--seed", "3", *out], "--seed 3",
                                                        "draws no random numbers"),
         "a memory limit below one neuron's sums": (["fit", net, data, "--memory-limit", "1KiB", *out],
@@ -269,7 +272,8 @@ REFUSALS = ["a garbage model file", "a truncated model file", "a patterns file a
             "a target out of range", "an unknown estimator", "a memory limit below one neuron's sums",
             "info of a garbage file", "the model as fit's output", "the data as fit's output",
             "the inputs as explain's output", "the patterns as explain's output",
-            "a variant for an estimator without variants", "a seed for an estimator without randomness"]
+            "a variant for an estimator without variants", "a seed for an estimator without randomness",
+            "an input shape other than the network's"]
 
 
 @pytest.mark.parametrize("case", REFUSALS)

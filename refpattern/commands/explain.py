@@ -172,7 +172,7 @@ def run(args) -> int:
             raise UsageError(f"--png: heat maps need image samples (C, H, W); {inputs.label} has samples "
                              f"{inputs.shape[1:]}")
         check_output_folder(args.png, names, args.overwrite, "--png")
-    net = load_network(args.model, args.allow_pickle, args.input_shape or inputs.shape[1:])
+    net = load_network(args.model, args.allow_pickle, args.input_shape, inputs.shape[1:])
     inputs.check_network(net)
     classes = int(np.prod(net.output_shapes(inputs.shape[1:])[-1]))
     target = parse_target(args.target, inputs.samples, classes)

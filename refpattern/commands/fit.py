@@ -93,7 +93,7 @@ def run(args) -> int:
     check_dask_installed(args)
     data = DataFile(args.data, args.array)
     check_not_an_input(args.out, {"MODEL": args.model, "DATA": data.path})
-    net = load_network(args.model, args.allow_pickle, args.input_shape or data.shape[1:])
+    net = load_network(args.model, args.allow_pickle, args.input_shape, data.shape[1:])
     data.check_network(net)
     try:
         plan_passes(net, args.memory_limit)
