@@ -253,7 +253,9 @@ def refusal_cases(folder):
                                                        "draws no random numbers"),
         "a memory limit below one neuron's sums": (["fit", net, data, "--memory-limit", "1KiB", *out],
                                                    "--memory-limit", "cannot hold the statistics of even one neuron"),
-        "info of a garbage file": (["info", garbage], "MODEL", "not a readable"),
+        # info's argument is FILE, and a damaged file may have been patterns (it said "MODEL … network file")
+        "info of a garbage file": (["info", garbage], f"FILE {garbage}",
+                                   "not a readable refpattern network or patterns file"),
         # --overwrite replaced the file the result was computed from (the network by patterns, the inputs by maps)
         "the model as fit's output": (["fit", net, data, "--out", net, "--overwrite"], "--out", "is the MODEL"),
         "the data as fit's output": (["fit", net, data, "--out", data, "--overwrite"], "--out", "is the DATA"),
