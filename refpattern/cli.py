@@ -10,7 +10,8 @@ traceback:
 - ``--backend cuda`` without a usable GPU: one line, status 2, before any work;
 - a :class:`~refpattern.command_arguments.UsageError` or a ``MemoryError`` from a command:
   one line, status 2; an :class:`~refpattern.command_arguments.OutputError` (the report could
-  not be written): one line, status 3; Ctrl-C: one line, status 130.
+  not be written): one line, status 3; Ctrl-C: one line, status 130;
+- stdout closed by its reader (``refpattern info net.npz | head``): no message, status 141.
 
 Anything else is a bug and keeps its traceback.
 """
@@ -19,9 +20,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from refpattern.command_arguments import (
+    EXIT_BROKEN_PIPE,
     EXIT_INTERRUPTED,
     EXIT_OUTPUT,
     EXIT_STATUS_HELP,
@@ -100,6 +103,22 @@ def _status(code) -> int:
 def main(argv=None) -> int:
     """Run the command line ``argv`` (default: ``sys.argv[1:]``) and return its exit status (usage
     errors included: argparse's exit is caught); ``python -m refpattern`` exits with it."""
+    try:
+        status = _run_command_line(argv)
+        sys.stdout.flush()  # a pipe closed by its reader fails here, not in the interpreter's exit
+        return status
+    except BrokenPipeError:
+        # the reader of stdout went away (`refpattern info net.npz | head`): nothing left to say to it; point
+        # stdout at /dev/null so that Python's own flush at exit does not print a traceback either
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):  # a stdout without a file descriptor (captured)
+            pass
+        return EXIT_BROKEN_PIPE
+
+
+def _run_command_line(argv) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -21,6 +21,8 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_OUTPUT = 3
 EXIT_INTERRUPTED = 130
+#: 128 + SIGPIPE, as the shell reports a command whose reader went away (``refpattern info f | head``).
+EXIT_BROKEN_PIPE = 141
 
 EXIT_STATUS_HELP = f"""\
 exit status:
@@ -33,6 +35,7 @@ exit status:
   {EXIT_OUTPUT}    the report could not be written (disk full, ...); files already
        there are unchanged
   {EXIT_INTERRUPTED}  interrupted (Ctrl-C)
+  {EXIT_BROKEN_PIPE}  the output's reader went away (a pipe into head): the rest is dropped
 """
 
 #: The exit status of the commands on files (``fit``, ``explain``, ``rho``, ``info``; their ``--help`` epilog).
@@ -46,6 +49,7 @@ exit status:
   {EXIT_OUTPUT}    the output files could not be written (disk full, ...); files already
        there are unchanged
   {EXIT_INTERRUPTED}  interrupted (Ctrl-C)
+  {EXIT_BROKEN_PIPE}  the output's reader went away (a pipe into head): the rest is dropped
 """
 
 
@@ -134,6 +138,6 @@ def output_folder(files=()):
     return parse
 
 
-__all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_OUTPUT", "EXIT_STATUS_HELP", "EXIT_USAGE",
-           "FILE_COMMAND_EXIT_STATUS_HELP", "OutputError", "UsageError", "check_output_folder", "fraction",
-           "integer_at_least", "output_folder", "seed"]
+__all__ = ["EXIT_BROKEN_PIPE", "EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_OUTPUT", "EXIT_STATUS_HELP",
+           "EXIT_USAGE", "FILE_COMMAND_EXIT_STATUS_HELP", "OutputError", "UsageError", "check_output_folder",
+           "fraction", "integer_at_least", "output_folder", "seed"]

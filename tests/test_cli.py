@@ -235,3 +235,51 @@ def test_interrupt_and_out_of_memory_are_one_line(error, status, message, monkey
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err
 
+
+
+
+def test_a_reader_that_went_away_is_status_141_without_a_traceback(tmp_path):
+    """``refpattern info net.npz | head``: the reader closes the pipe; writing to it once ended in a
+    BrokenPipeError traceback and status 1.  The read end is closed before the command starts, so its
+    first write fails."""
+    import numpy as np
+
+    import refpattern as rp
+
+    rp.Sequential([rp.Dense.he(3, 2, np.random.default_rng(0))], input_shape=(3,)).save(tmp_path / "net.npz")
+    reader, writer = os.pipe()
+    os.close(reader)
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    try:
+        result = subprocess.run([sys.executable, "-m", "refpattern", "info", str(tmp_path / "net.npz")],
+                                stdout=writer, stderr=subprocess.PIPE, text=True, env=env, timeout=300)
+    finally:
+        os.close(writer)
+    assert result.returncode == 141 and result.stderr == "", result.stderr
+
+
+def test_train_out_writes_the_network_and_images_the_file_commands_read(tmp_path, capsys):
+    """``train --out DIR``: the network is the one ``train`` returns for the same seed (bit for bit), the
+    images are the task's, and an existing output is refused before any work without ``--overwrite``."""
+    import numpy as np
+
+    import refpattern as rp
+    from refpattern.datasets import make_image_task
+    from refpattern.train import demo_cnn, train
+
+    out = tmp_path / "demo"
+    assert main(["train", "--samples", "16", "--epochs", "1", "--target-accuracy", "0", "--out", str(out)]) == 0
+    task, held_out = make_image_task(16, seed=0), make_image_task(train_demo.HELD_OUT, seed=1)
+    want = train(demo_cnn(task.input_shape, task.n_classes, seed=0), task.X, task.labels, epochs=1, seed=0,
+                 target_accuracy=0.0).net
+    got = rp.Sequential.load(out / "net.npz")
+    for mine, theirs in zip(got.kernel_layers, want.kernel_layers):
+        assert np.array_equal(mine.weight, theirs.weight) and np.array_equal(mine.bias, theirs.bias)
+    assert np.array_equal(np.load(out / "images.npy"), task.X)
+    assert np.array_equal(np.load(out / "held_out.npy"), held_out.X)
+    accuracy = float(np.mean(np.argmax(got.logits(held_out.X), axis=1) == held_out.labels))
+    assert f"held-out accuracy {accuracy:.3f}" in capsys.readouterr().out
+    before = (out / "net.npz").read_bytes()
+    assert main(["train", "--samples", "16", "--epochs", "1", "--out", str(out)]) == 2
+    assert "net.npz exists (and 2 more); pass --overwrite" in capsys.readouterr().err
+    assert (out / "net.npz").read_bytes() == before

@@ -243,9 +243,27 @@ def refusal_cases(folder):
         "a target out of range": (["explain", net, f"{folder / 'inputs.npz'}:images", "--method", "gradient",
                                    "--target", "3", *out], "--target", "class 3 out of range"),
         "an unknown estimator": (["fit", net, data, "--estimator", "b", *out], "--estimator", "b"),
+        # both were silently ignored: the file said S_a / S_a± as if the option had been honoured
+        "a variant for an estimator without variants": (["fit", net, data, "--estimator", "a", "--variant", "regime",
+                                                         *out], "--variant regime", "has no variants"),
+        # ignored before: a network file stores its input shape, only a torch model reads --input-shape
+        "an input shape other than the network's": (["fit", net, data, "--input-shape", "1,4,4", *out],
+                                                    "--input-shape 1,4,4", "takes samples of shape (1, 8, 8)"),
+        "a seed for an estimator without randomness": (["fit", net, data, "--seed", "3", *out], "--seed 3",
+                                                       "draws no random numbers"),
         "a memory limit below one neuron's sums": (["fit", net, data, "--memory-limit", "1KiB", *out],
                                                    "--memory-limit", "cannot hold the statistics of even one neuron"),
-        "info of a garbage file": (["info", garbage], "MODEL", "not a readable"),
+        # info's argument is FILE, and a damaged file may have been patterns (it said "MODEL … network file")
+        "info of a garbage file": (["info", garbage], f"FILE {garbage}",
+                                   "not a readable refpattern network or patterns file"),
+        # --overwrite replaced the file the result was computed from (the network by patterns, the inputs by maps)
+        "the model as fit's output": (["fit", net, data, "--out", net, "--overwrite"], "--out", "is the MODEL"),
+        "the data as fit's output": (["fit", net, data, "--out", data, "--overwrite"], "--out", "is the DATA"),
+        "the inputs as explain's output": (["explain", net, data, "--method", "gradient", "--out", data,
+                                            "--overwrite"], "--out", "is the INPUTS"),
+        "the patterns as explain's output": (["explain", net, data, "--method", "pattern.net", "--patterns",
+                                              folder / "p.npz", "--out", folder / "p.npz", "--overwrite"],
+                                             "--out", "is the --patterns"),
     }
 
 
@@ -254,7 +272,10 @@ REFUSALS = ["a garbage model file", "a truncated model file", "a patterns file a
             "an archive of several arrays", "an existing output", "an existing explain output", "an unknown method",
             "an unknown option", "an option out of range", "a pattern method without patterns",
             "a target out of range", "an unknown estimator", "a memory limit below one neuron's sums",
-            "info of a garbage file"]
+            "info of a garbage file", "the model as fit's output", "the data as fit's output",
+            "the inputs as explain's output", "the patterns as explain's output",
+            "a variant for an estimator without variants", "a seed for an estimator without randomness",
+            "an input shape other than the network's"]
 
 
 @pytest.mark.parametrize("case", REFUSALS)

@@ -37,6 +37,7 @@ from refpattern.commands.data_files import DataFile, add_data_arguments
 from refpattern.commands.model_files import add_model_arguments, load_network
 from refpattern.commands.output_files import (
     add_output_arguments,
+    check_not_an_input,
     check_output_file,
     check_output_folder,
     npy_bytes,
@@ -161,13 +162,17 @@ def run(args) -> int:
         raise UsageError(f"--patterns: the method {args.method} takes no patterns")
     check_output_file(args.out, args.overwrite)
     inputs = DataFile(args.inputs, args.array, role="INPUTS")
+    option_files = {f"--option {item.partition('=')[0].strip()}": item.partition("=")[2].strip()[1:]
+                    for item in args.option if item.partition("=")[2].strip().startswith("@")}
+    check_not_an_input(args.out, {"MODEL": args.model, "INPUTS": inputs.path, "--patterns": args.patterns,
+                                  **option_files})
     names = [f"sample_{i:0{len(str(inputs.samples - 1))}d}.png" for i in range(inputs.samples)]
     if args.png is not None:
         if len(inputs.shape) != 4:
             raise UsageError(f"--png: heat maps need image samples (C, H, W); {inputs.label} has samples "
                              f"{inputs.shape[1:]}")
         check_output_folder(args.png, names, args.overwrite, "--png")
-    net = load_network(args.model, args.allow_pickle, args.input_shape or inputs.shape[1:])
+    net = load_network(args.model, args.allow_pickle, args.input_shape, inputs.shape[1:])
     inputs.check_network(net)
     classes = int(np.prod(net.output_shapes(inputs.shape[1:])[-1]))
     target = parse_target(args.target, inputs.samples, classes)

@@ -2,7 +2,8 @@
 (``docs/conventions.md#file-commands``).
 
 Reads MODEL (:mod:`refpattern.commands.model_files`) and DATA (:mod:`refpattern.commands.data_files`),
-fits ``--estimator`` (default ``a+-``, S_a±; ``--variant paper|regime``) with
+fits ``--estimator`` (default ``a+-``, S_a±; ``--variant paper|regime``, only for S_a±; ``--seed``,
+only for ``random``) with
 :func:`refpattern.fit_patterns` — in this process, or on Dask with ``--workers N`` / ``--scheduler
 ADDRESS``, chunk by chunk (``--chunk-size``) with the statistics merged in a tree
 (:mod:`refpattern.patterns.distributed`) — under ``--memory-limit`` if given, and writes the
@@ -25,7 +26,12 @@ from refpattern.command_arguments import FILE_COMMAND_EXIT_STATUS_HELP, UsageErr
 from refpattern.commands.cluster import add_cluster_arguments, check_dask_installed, dask_client, uses_dask
 from refpattern.commands.data_files import DataFile, add_data_arguments
 from refpattern.commands.model_files import add_model_arguments, load_network
-from refpattern.commands.output_files import add_output_arguments, check_output_file, write_output
+from refpattern.commands.output_files import (
+    add_output_arguments,
+    check_not_an_input,
+    check_output_file,
+    write_output,
+)
 from refpattern.patterns import fit_patterns, resolve_estimator
 from refpattern.patterns.passes import parse_memory_limit, plan_passes
 from refpattern.progress import Progress
@@ -75,10 +81,19 @@ def run(args) -> int:
         estimator = resolve_estimator(args.estimator, args.variant, args.seed)
     except (ValueError, TypeError) as error:
         raise UsageError(f"--estimator {args.estimator}: {error}") from None
+    # resolve_estimator ignores a variant or seed the estimator has no use for; on the command line that
+    # option was typed for a reason, so it is refused instead of silently doing nothing
+    if args.variant is not None and not estimator.variants:
+        raise UsageError(f"--variant {args.variant}: the estimator {args.estimator} ({estimator.label}) has no "
+                         "variants; only a+- (S_a±) has (paper, regime)")
+    if args.seed is not None and not estimator.seeded:
+        raise UsageError(f"--seed {args.seed}: the estimator {args.estimator} ({estimator.label}) draws no random "
+                         "numbers; only random takes a seed")
     check_output_file(args.out, args.overwrite)
     check_dask_installed(args)
     data = DataFile(args.data, args.array)
-    net = load_network(args.model, args.allow_pickle, args.input_shape or data.shape[1:])
+    check_not_an_input(args.out, {"MODEL": args.model, "DATA": data.path})
+    net = load_network(args.model, args.allow_pickle, args.input_shape, data.shape[1:])
     data.check_network(net)
     try:
         plan_passes(net, args.memory_limit)

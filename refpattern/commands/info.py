@@ -110,6 +110,12 @@ def run(args) -> int:
             raise UsageError(f"FILE {' '.join(str(error).split())}") from None
         print(describe_patterns(patterns, path, stored, args.max_per_layer))
         return 0
-    net = load_network(path, args.allow_pickle, args.input_shape)
+    try:
+        net = load_network(path, args.allow_pickle, args.input_shape)
+    except UsageError as error:  # FILE may have been either kind: say so, under info's own name for it
+        text = str(error)
+        text = "FILE " + text.removeprefix("MODEL ") if text.startswith("MODEL ") else text
+        raise UsageError(text.replace("not a readable refpattern network file",
+                                      "not a readable refpattern network or patterns file")) from None
     print(describe_network(net, path, stored if name == "refpattern.Sequential" else None))
     return 0

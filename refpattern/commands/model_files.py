@@ -43,7 +43,8 @@ def add_model_arguments(parser) -> None:
                         help="allow reading a torch model (.pt/.pth): such a file is a pickle, and loading it runs any "
                              "code the file holds; pass this only for files you trust")
     parser.add_argument("--input-shape", type=input_shape, default=None, metavar="C,H,W",
-                        help="per-sample input shape of a torch model (default: the data's)")
+                        help="per-sample input shape of a torch model (default: the data's; other models store "
+                             "theirs, and a different one is refused)")
 
 
 def input_shape(text: str) -> tuple:
@@ -74,22 +75,33 @@ def file_kind(path: str) -> str:
                      ".keras, or a torch .pt with --allow-pickle)")
 
 
-def load_network(path: str, allow_pickle: bool = False, shape=None) -> Sequential:
-    """The refpattern network of the model file ``path`` (module docstring); ``shape``: the
-    per-sample input shape a torch model needs (``--input-shape`` or the data's)."""
+def load_network(path: str, allow_pickle: bool = False, shape=None, data_shape=None) -> Sequential:
+    """The refpattern network of the model file ``path`` (module docstring).  ``shape``: ``--input-shape``,
+    the per-sample input shape a torch model needs (the other kinds store theirs: a different one is
+    refused, as it would be ignored); ``data_shape``: the data's per-sample shape, a torch model's default."""
     if not os.path.exists(path):
         raise UsageError(f"MODEL {path}: no such file")
     if os.path.isdir(path):
         raise UsageError(f"MODEL {path}: a folder, expected a model file")
     kind = file_kind(path)
-    if kind == "network":
-        return _read_network_file(path)
-    if kind == "torch" and not allow_pickle:
+    if kind != "torch":
+        net = _read_network_file(path) if kind == "network" else _convert(path, kind, None)
+        if shape is not None and net.input_shape is not None and tuple(net.input_shape) != tuple(shape):
+            raise UsageError(f"--input-shape {','.join(map(str, shape))}: MODEL {path} takes samples of shape "
+                             f"{tuple(net.input_shape)}; the option is for torch models, which do not store theirs")
+        return net
+    shape = shape if shape is not None else data_shape
+    if not allow_pickle:
         raise UsageError(f"MODEL {path}: a torch file is a pickle, and loading it runs any code stored in it; pass "
                          "--allow-pickle if you trust this file (or export the model to ONNX, or save it with "
                          "refpattern: from_torch(model, shape).save('net.npz'))")
-    if kind == "torch" and shape is None:
+    if shape is None:
         raise UsageError(f"MODEL {path}: a torch model does not store its input shape; pass --input-shape C,H,W")
+    return _convert(path, kind, shape)
+
+
+def _convert(path: str, kind: str, shape) -> Sequential:
+    """The ONNX, Keras or torch model at ``path`` converted (``shape``: a torch model's input shape)."""
     from refpattern.interop import from_keras, from_onnx, from_torch, import_framework
 
     try:

@@ -1,7 +1,8 @@
 """The files a command writes: checked before any work, written atomically.
 
-An output path that exists is refused unless the command was given ``--overwrite``; its folder must
-exist and be writable; nothing is written until the work is done, and then through
+An output path that exists is refused unless the command was given ``--overwrite``, and one of the
+command's input files is refused even then (:func:`check_not_an_input`); its folder must exist and be
+writable; nothing is written until the work is done, and then through
 :func:`refpattern.files.write_atomically` (``docs/conventions.md#atomic-files``), so a refusal, an
 error or Ctrl-C leaves every file as it was.  A write that fails is an
 :class:`~refpattern.command_arguments.OutputError` (exit status 3).
@@ -22,7 +23,8 @@ from refpattern.files import write_atomically, write_files_atomically
 def add_output_arguments(parser, what: str) -> None:
     """``--out PATH`` (required) and ``--overwrite``."""
     parser.add_argument("--out", required=True, metavar="PATH", help=f"where to write {what}")
-    parser.add_argument("--overwrite", action="store_true", help="replace output files that exist (default: refuse)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace output files that exist (default: refuse; never an input file)")
 
 
 def check_output_file(path: str, overwrite: bool, option: str = "--out") -> str:
@@ -43,6 +45,31 @@ def check_output_file(path: str, overwrite: bool, option: str = "--out") -> str:
     except OSError as error:
         raise UsageError(f"{option} {path}: cannot write into {folder} ({error.strerror or type(error).__name__})") \
             from None
+    return path
+
+
+def check_not_an_input(path: str, inputs: dict, option: str = "--out") -> str:
+    """Raise :class:`UsageError` if the output ``path`` is one of the command's input files (by any
+    name: a link, a relative path) or lies inside an input folder (a Zarr store); ``inputs`` maps
+    how messages name each input (``"MODEL"``) to its path.  ``--overwrite`` does not allow it: the
+    result would replace the file it was computed from."""
+    if not os.path.lexists(path):
+        return path  # every input exists, so a new path is none of them
+    for label, source in inputs.items():
+        if source is None or not os.path.exists(source):
+            continue
+        if os.path.isdir(source):
+            folder = os.path.realpath(source)
+            inside = os.path.realpath(path).startswith(folder + os.sep)
+        else:
+            try:
+                inside = os.path.samefile(path, source)
+            except OSError:
+                inside = os.path.realpath(path) == os.path.realpath(source)
+        if inside:
+            where = "is" if not os.path.isdir(source) else "lies inside"
+            raise UsageError(f"{option} {path} {where} the {label} {source}; writing the result there would replace "
+                             "an input (--overwrite replaces earlier outputs only): choose another path")
     return path
 
 
@@ -89,5 +116,5 @@ def write_outputs(contents: dict) -> None:
             from None
 
 
-__all__ = ["add_output_arguments", "check_output_file", "check_output_folder", "npy_bytes", "write_output",
-           "write_outputs"]
+__all__ = ["add_output_arguments", "check_not_an_input", "check_output_file", "check_output_folder", "npy_bytes",
+           "write_output", "write_outputs"]

@@ -70,7 +70,7 @@ def run(args) -> int:
     check_dask_installed(args)
     data = DataFile(args.data, args.array)
     held_out = None if args.fit_v_on is None else DataFile(args.fit_v_on, args.array, role="--fit-v-on")
-    net = load_network(args.model, args.allow_pickle, args.input_shape or data.shape[1:])
+    net = load_network(args.model, args.allow_pickle, args.input_shape, data.shape[1:])
     for source in (data, held_out):
         if source is not None:
             source.check_network(net)
