@@ -207,3 +207,56 @@ def test_a_mu_bias_below_the_resolution_is_consistency_not_a_failed_prediction(t
     assert claim["numbers"]["mu_bias_resolved"] is False
     assert f"the bias {bias:.2g} is under twice the comparison's tolerance" in claim["measured"]
     assert claim["verdict"] == claim["expected_verdict"]
+
+
+# --- the closed-form w's own rounding (docs/math.md#linear-closed-form-rounding) ----------------------------------
+
+NOISE_FREE_D5 = """
+dimension = 5
+[signal]
+directions = [[-1.191014318782715, 0.332413600845736, 1.0504648349010919, 0.7615132216277385, -1.4147900091304408]]
+distribution = "uniform"
+scale = 486.41032382312284
+[distractor]
+directions = [[-1.1987316765436586, -0.4774056430965832, -0.43315683171395875, 0.5621306402544208, 0.9881219910547882],
+              [0.4558250009426603, -0.185421154987712, -1.8300039983768868, -2.1931259978330817, 1.359328909114078],
+              [-0.941286258483872, 0.18851863190764723, -1.2784376685148449, -0.05594501168922523, 0.4467091865486654]]
+mean = [-18.497747763197083, -0.0002887542083641006, 0.02538651579135061]
+covariance = [[6806.999800235151, -325.52733945802964, -14.621762472892414],
+              [-325.5273394580297, 6538.725372234043, 9.7894030610879],
+              [-14.621762472892412, 9.7894030610879, 6321.221567707004]]
+signal_covariance = [[6192.3806983247705], [-4145.855239817106], [-186.2200289061062]]
+"""
+
+
+def test_the_exact_filter_comparison_allows_the_closed_forms_own_rounding():
+    """Noise-free, D = 5 > K + M = 4: wᵀx + b = s exactly, so claim 1 compares the fitted w with the closed form
+    to rounding.  With the distractors rotated by 90° Σ_x has κ = 6·10⁴ and |w| = 24: the closed form
+    Σ_x⁺·p·σ² is off by ~κ·ε·|w| = 2·10⁻¹⁰, which the fit's rounding bound alone (1e-11 in the last component)
+    did not allow, and `verify` exited 1 although the fit is the better solution of wᵀx + b = s."""
+    from refpattern.experiments.ledger import HOLDS
+    from refpattern.experiments.toy.filter_claims import claim_filter_not_parallel
+    from refpattern.experiments.toy.measurements import Sample, closed_form_filter_rounding, sample_least_squares
+    from refpattern.experiments.toy.tolerances import EPSILON, Z
+
+    model = config_from_table(toml_table(NOISE_FREE_D5)).model.rotated(90.0)
+    sample = Sample.of(model, 10_000, 0)
+    assert sample.exact
+    # the independent fact: the least-squares w solves wᵀx + b = s on the data better than the closed form does
+    whole = sample.draw.all()
+    fitted = sample_least_squares(sample)[0]
+    fitted_b = float(np.mean(whole.s[:, 0] - whole.X @ fitted))
+    exact = whole.s[:, 0].astype(np.longdouble)
+    residual = {name: float(np.linalg.norm(whole.X.astype(np.longdouble) @ w.astype(np.longdouble) + b - exact))
+                for name, w, b in (("fit", fitted, fitted_b), ("closed", sample.w, sample.b))}
+    assert residual["fit"] < residual["closed"] / 20
+    values = np.linalg.eigvalsh(model.input_covariance)[1:]  # the one null eigenvalue dropped
+    kappa = values[-1] / values[0]
+    assert cf.optimal_filter_conditioning(model) == pytest.approx(kappa, rel=1e-6)
+    assert np.max(np.abs(fitted - sample.w)) <= Z * EPSILON * kappa * np.linalg.norm(sample.w)
+    assert closed_form_filter_rounding(sample) == pytest.approx(Z * EPSILON * kappa * np.linalg.norm(sample.w))
+    claim, why = claim_filter_not_parallel(sample)
+    assert why == "" and claim.verdict == HOLDS
+    # the planar toy's Cramer's rule is exact to a few ε: no closed-form share there (its numbers unchanged)
+    assert cf.optimal_filter_conditioning(TOY) == 0.0
+

@@ -81,6 +81,20 @@ def optimal_filter(model: LinearModel, component: int | None = None) -> tuple[np
     return w, 0.0 - float(w @ model.mean)  # 0.0 − 0.0 = +0.0: no negative zero bias
 
 
+def optimal_filter_conditioning(model: LinearModel, component: int | None = None) -> float:
+    """How many times float64's rounding of ``Σ_x`` the closed-form ``w`` of :func:`optimal_filter` may carry, in
+    units of ``ε·|w|`` (``docs/math.md#linear-closed-form-rounding``): ``κ = λ_max/λ_min`` over the eigenvalues of
+    ``Σ_x`` the pseudo-inverse keeps, where ``w = Σ_x⁺·p_k·σ²_k`` (forming ``Σ_x`` and its eigenvectors rounds it by
+    ``δΣ`` of a few ``ε·λ_max``, which moves ``w`` by ``Σ_x⁺·δΣ·w``, up to ``κ·ε·|w|``); 0 for the exact forms (planar
+    Cramer's rule, Sherman–Morrison), which round ``w`` by a few ``ε·|w|`` only, as the fit does."""
+    k = _component(model, component)
+    if (model.is_planar and k == 0) or (model.signals == 1 and model.distractors == 0
+                                        and _is_isotropic(model.noise_covariance)):
+        return 0.0
+    values, _, kept = _spectrum(model)
+    return float(values[kept][-1] / values[kept][0])
+
+
 def _is_isotropic(covariance) -> bool:
     diagonal = np.diag(covariance)
     return bool(np.count_nonzero(covariance - np.diag(diagonal)) == 0 and np.all(diagonal == diagonal[0])

@@ -22,6 +22,7 @@ from refpattern.experiments.report import format_vector
 from refpattern.experiments.toy.measurements import (
     LEAST_SQUARES_SAMPLES_PER_DIMENSION,
     Sample,
+    closed_form_filter_rounding,
     exact_vector_text,
     filter_unresolved,
     fit,
@@ -117,6 +118,8 @@ def claim_filter_not_parallel(sample: Sample):
     if sample.model.distractors:
         numbers["w_dot_a_d"] = float(sample.w @ sample.model.distractor_directions[0])
     if se is None:  # w is the closed form to rounding: the data's own (docs/math.md#linear-least-squares)
+        # and the closed form's own rounding (docs/math.md#linear-closed-form-rounding)
+        rounding = rounding + closed_form_filter_rounding(sample)
         tolerance_angle = rounding_angle_deg(sample.w, rounding)
         holds = (bool(np.all(np.abs(fitted - sample.w) <= rounding))
                  and abs(angle - closed_angle) <= tolerance_angle)
@@ -221,6 +224,8 @@ def claim_rotation(model, n_samples, seed, rotations):
             row["w_standard_error"] = w_se
             row["w_within"] = within(fitted, sample.w, w_se, rounding_bound(magnitude(sample.w), n_samples))
         elif fitted is not None:  # w is the closed form to rounding (docs/math.md#linear-least-squares)
+            w_rounding = w_rounding + closed_form_filter_rounding(sample)  # docs/math.md#linear-closed-form-rounding
+            row["w_rounding"] = w_rounding
             row["w_within"] = bool(np.all(np.abs(fitted - sample.w) <= w_rounding))
         rows.append(row)
     if not any(r.get("w_within") is not None or r["pattern_within"] is not None for r in rows):
