@@ -260,3 +260,39 @@ def test_the_exact_filter_comparison_allows_the_closed_forms_own_rounding():
     # the planar toy's Cramer's rule is exact to a few ε: no closed-form share there (its numbers unchanged)
     assert cf.optimal_filter_conditioning(TOY) == 0.0
 
+
+# --- the random baseline's mean made of rare directions (docs/math.md#linear-random-baseline-spread) ----------------
+
+TWO_SIGNALS_LOW_NOISE = """
+dimension = 4
+[signal]
+directions = [[1.21669967168711, 0.7799353178789536, 1.638029910680594, 0.33215559455923477],
+              [0.6525039519683696, 0.5494997273717035, -0.40606229271625954, -0.5965222531923513]]
+distribution = ["uniform", "rademacher"]
+scale = [0.11388135419333749, 0.31340646579462433]
+[noise]
+covariance = 8.294915461744495e-07
+"""
+
+
+def test_the_random_baselines_mean_uses_the_population_spread_in_d_dimensions():
+    """Two signals with noise 10⁻³ of their size in D = 4: ρ of a random direction is ~10⁻⁵ except in a narrow cone
+    around a*, so E[ρ] = 9.8·10⁻⁵ comes from rare directions.  2000 directions missed them (mean 4.7·10⁻⁵) and
+    their own SE (5·10⁻⁶) put the quadrature 10 SE away: `verify` exited 1.  The quadrature is right (Monte Carlo
+    over 2·10⁵ directions), and E[ρ²] gives the population SE that says 2000 directions cannot resolve it."""
+    from refpattern.experiments.ledger import HOLDS
+    from refpattern.experiments.toy.measurements import Sample
+    from refpattern.experiments.toy.rho_claims import claim_rho
+
+    model = config_from_table(toml_table(TWO_SIGNALS_LOW_NOISE)).model
+    w = cf.optimal_filter(model)[0]
+    rhos = cf.random_rhos(model, 200_000, seed=7, w=w)
+    mean, second = cf.random_rho_mean(model, w), cf.random_rho_second_moment(model, w)
+    assert abs(rhos.mean() - mean) <= 5 * rhos.std() / np.sqrt(len(rhos))
+    assert abs(np.mean(rhos ** 2) - second) <= 5 * np.std(rhos ** 2) / np.sqrt(len(rhos))
+    assert np.median(rhos) < mean / 10  # the mean is made of rare directions
+    claims, _, _ = claim_rho(Sample.of(model, 10_000, 0), 0)
+    baseline = claims[2]
+    assert baseline.numbers["mean_standard_error"] == pytest.approx(np.sqrt((second - mean ** 2) / 2000))
+    assert baseline.verdict == HOLDS
+
