@@ -296,3 +296,26 @@ def test_the_random_baselines_mean_uses_the_population_spread_in_d_dimensions():
     assert baseline.numbers["mean_standard_error"] == pytest.approx(np.sqrt((second - mean ** 2) / 2000))
     assert baseline.verdict == HOLDS
 
+
+
+# --- the QR's own rounding where rows repeat (docs/math.md#linear-least-squares-qr-rounding) -------------------------
+
+def test_a_noise_free_rademacher_signal_gives_the_minimum_norm_filter_not_qr_junk():
+    """x = ±c·a_s has two distinct rows: the least-squares filter is a_s/|a_s|² (minimum norm, exact).  The QR's
+    sums over repeated rows round coherently, leaving singular values of 15…150 ε on the scaled R; above the old
+    cut Z·ε·√d they were kept and put O(1) junk into w (|w − w*|∞ = 1.5): claim 1 failed (or held only because
+    the junk also inflated its tolerance)."""
+    from refpattern.experiments.ledger import HOLDS
+    from refpattern.experiments.toy.filter_claims import claim_filter_not_parallel
+    from refpattern.experiments.toy.measurements import Sample, sample_least_squares
+
+    a_s = np.array([-1.0853821549330391, -0.4945905276561685, -0.31112701700190165, -0.9068612438821677,
+                    -1.924058843018743])
+    model = LinearModel([a_s], "rademacher", 0.04132378555637752)
+    sample = Sample.of(model, 17_796, 978)
+    assert len(np.unique(sample.draw.all().X, axis=0)) == 2
+    fitted, rounding = sample_least_squares(sample)
+    np.testing.assert_allclose(fitted, a_s / (a_s @ a_s), rtol=0, atol=1e-13)  # independent: the pseudo-inverse
+    assert np.all(rounding < 1e-12)
+    claim, why = claim_filter_not_parallel(sample)
+    assert why == "" and claim.verdict == HOLDS

@@ -302,7 +302,9 @@ def resolved_least_squares(triangle, magnitudes, terms: int = 1):
     centring; rounding the data, centring it and the QR move column ``j`` by a few ``u·magnitudes[j]``), so that
     a source ``10¹²`` times smaller than another keeps its digits: on the scaled ``R`` the rounding is a matrix
     of Frobenius norm under ``ε·√d``, and only singular values ``≤ Z·ε·√d`` are what rounding alone can make
-    (dropped: the data does not resolve them; a constant input column centres to 0).  ``np.linalg.lstsq``'s
+    (dropped: the data does not resolve them; a constant input column centres to 0) — times ``log₂(terms)``, the
+    roundings of the QR's own sums over ``terms`` rows, which add up where rows repeat (a noise-free Rademacher
+    signal: ``15…150 ε``, ``docs/math.md#linear-least-squares-qr-rounding``).  ``np.linalg.lstsq``'s
     default ``rcond = ε·max(N, d)`` relative to the largest singular value dropped the small singular value of a
     distractor ``10¹²`` times smaller (or larger) than the signal and returned ``(1/s, 0)``.  The minimum norm
     is taken in the unscaled coordinates (the closed form's ``Σ_x⁺``): the part of the scaled solution along
@@ -324,7 +326,9 @@ def resolved_least_squares(triangle, magnitudes, terms: int = 1):
     magnitudes = np.asarray(magnitudes, dtype=np.float64)
     scale = np.where(magnitudes > 0, magnitudes, 1.0)
     left, values, right = np.linalg.svd(r / scale)
-    kept = values > Z * EPSILON * math.sqrt(d)
+    # the QR's own sums of `terms` rows round coherently where rows repeat (a Rademacher signal without noise: two
+    # distinct rows), up to log₂(terms) roundings (docs/math.md#linear-least-squares-qr-rounding)
+    kept = values > Z * EPSILON * math.sqrt(d) * max(1.0, math.log2(max(terms, 1)))
     solution = (right[kept].T @ ((left[:, kept].T @ rhs) / values[kept])) / scale
     if not np.all(kept):
         null = np.linalg.qr((right[~kept] / scale).T)[0]  # R·n = 0 for n = C⁻¹v (v a dropped right vector)
