@@ -319,3 +319,35 @@ def test_a_noise_free_rademacher_signal_gives_the_minimum_norm_filter_not_qr_jun
     assert np.all(rounding < 1e-12)
     claim, why = claim_filter_not_parallel(sample)
     assert why == "" and claim.verdict == HOLDS
+
+
+# --- sums of equal terms round coherently (docs/math.md#linear-rounding-repeated-terms) -----------------------------
+
+def test_the_covariance_rounding_of_a_noise_free_rademacher_signal_is_that_of_equal_terms():
+    """x = ±c·a_s, y = ±c: every x_i·y and every a_i·y² is the same number, so the row-by-row means round by up to
+    (N − 1)·ε/2 of it, not a random walk Z·ε·√N.  The float64 cov[x, y] differs from the same sums in extended
+    precision by more than the random-walk bound (2.8e-13 against 1.5e-13 of its size), and Eq. 2's identity
+    failed as if S_a missed the optimum."""
+    from refpattern.experiments.ledger import HOLDS
+    from refpattern.experiments.toy.measurements import (
+        Sample,
+        covariance_rounding,
+        covariance_with,
+        fit,
+        neuron_pattern,
+    )
+    from refpattern.experiments.toy.rho_claims import claim_optimum_identity
+
+    a_s = [-0.40014699880746174, -0.9975204314265268, 0.5326398603520346, -1.044651515159392]
+    model = LinearModel([a_s], "rademacher", 0.004184435601087086)
+    sample = Sample.of(model, 18_693, 707)
+    X = sample.draw.all().X
+    y = sample.net.forward(X)[:, 0] - sample.b
+    assert len(np.unique(y)) == 2
+    extended = X.astype(np.longdouble)
+    centred = (extended - extended.mean(axis=0)) * (y - y.astype(np.longdouble).mean())[:, None]
+    error = np.abs(covariance_with(X, y) - centred.mean(axis=0).astype(np.float64))
+    a = neuron_pattern(fit(sample.net, sample.inputs(), "a", 707))
+    assert np.all(error <= covariance_rounding(sample, a))
+    claim, why = claim_optimum_identity(sample, None, 707, a)
+    assert why == "" and claim.verdict == HOLDS

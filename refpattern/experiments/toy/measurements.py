@@ -232,14 +232,26 @@ def covariance_rounding(sample: Sample, pattern_magnitude) -> np.ndarray:
     roundings are uncorrelated with the data (measured: ``s = 10⁻⁶`` gives ``|cov[x, δ]| ≈ 0.3·sd(x)·RMS(δ)/√N``),
     so at most ``(2|a_i|σ_y + sd(x_i))·2Δy/√N``.  ``y`` cancels terms
     ``|w_j x_j|`` much larger than itself where the signal is small next to the distractor (``w = 10⁶·(1, −1)``
-    at ``s = 10⁻⁶``) or a mean is large (``x ~ 10⁸``): there the second term is the whole tolerance."""
+    at ``s = 10⁻⁶``) or a mean is large (``x ~ 10⁸``): there the second term is the whole tolerance.
+
+    Where the terms of a sum are all equal their roundings add up instead of walking
+    (``docs/math.md#linear-rounding-repeated-terms``): ``y = ±c`` (the filter reads a Rademacher component
+    exactly) makes every ``a_i·y²`` equal, and if ``x − E[x]`` is a multiple of ``y`` as well (``Σ_x`` of rank 1)
+    every ``x_i·y``; such a mean of ``N`` terms, summed one row after another, rounds by up to ``(N − 1)·(ε/2)``
+    of the term, which replaces ``Z·ε·√N``."""
     model = sample.model
     variances = np.diag(model.input_covariance)
     rms = np.sqrt(variances + model.mean ** 2)
     sigma_y = math.sqrt(closed_forms.output_variance(model, sample.w, sample.b))
     a = np.abs(np.asarray(pattern_magnitude, dtype=np.float64))
-    return (rounding_bound(rms * sigma_y + a * sigma_y * sigma_y, sample.n)
-            + 2.0 * output_rounding(sample) * (np.sqrt(variances) + 2.0 * a * sigma_y) / math.sqrt(sample.n))
+    equal_squares = sample.exact and model.signal_kinds[model.explained] == "rademacher"
+    if equal_squares:
+        coherent = (sample.n - 1) * EPSILON / 2.0
+        products = coherent * rms * sigma_y if input_rank(model) == 1 else rounding_bound(rms * sigma_y, sample.n)
+        sums = products + coherent * a * sigma_y * sigma_y
+    else:
+        sums = rounding_bound(rms * sigma_y + a * sigma_y * sigma_y, sample.n)
+    return sums + 2.0 * output_rounding(sample) * (np.sqrt(variances) + 2.0 * a * sigma_y) / math.sqrt(sample.n)
 
 
 def covariance_with(X, y) -> np.ndarray:
