@@ -351,3 +351,39 @@ def test_the_covariance_rounding_of_a_noise_free_rademacher_signal_is_that_of_eq
     assert np.all(error <= covariance_rounding(sample, a))
     claim, why = claim_optimum_identity(sample, None, 707, a)
     assert why == "" and claim.verdict == HOLDS
+
+
+NOISE_FREE_RADEMACHER_D5 = """
+dimension = 5
+[signal]
+directions = [[0.0, 0.0, 1.0, 0.0, 0.0]]
+distribution = "rademacher"
+scale = 5.033335862753406
+[distractor]
+directions = [[-1.0575327654206015, -0.18157706406086685, -0.7238117566409242, 0.9323292431750194,
+               -0.42085133842192424],
+              [-0.7434659379845517, -0.5316122467275362, -1.1133411059825657, -0.04835560507296404, 0.5671455463893464],
+              [-2.1720900095062254, 0.006941988125142418, -0.3348064091726178, -1.5246639689998562,
+               -1.0123254863085938]]
+covariance = [[7.360007686952272, 0.5725300407209103, -0.1916608188572868],
+              [0.5725300407209104, 4.499870238168392, -2.3484482852814317],
+              [-0.1916608188572868, -2.3484482852814317, 19.592075190194187]]
+signal_covariance = [[-4.409657206903686], [1.686039515214795], [-10.373789871901762]]
+"""
+
+
+def test_the_closed_forms_rounding_counts_where_its_own_error_hides_the_exact_read():
+    """Noise-free, D = 5 > K + M: the filter reads s exactly, but with the distractors rotated by 65° the closed-form
+    w (|w| = 75) is off by ~3e-10, enough for `reads_exactly` (gain within 1e-12) to miss it: the batches' SE is
+    rounding (1e-14) and the fit lay 5·10⁴ of them from the closed form.  The comparison allows the closed form's
+    own rounding Z·ε·κ·|w| on that path too."""
+    from refpattern.experiments.ledger import HOLDS
+    from refpattern.experiments.toy.filter_claims import claim_filter_not_parallel
+    from refpattern.experiments.toy.measurements import Sample
+
+    model = config_from_table(toml_table(NOISE_FREE_RADEMACHER_D5)).model.rotated(65.0)
+    sample = Sample.of(model, 10_000, 0)
+    assert not sample.exact
+    claim, why = claim_filter_not_parallel(sample)
+    assert np.max(np.abs(claim.numbers["w_least_squares"] - sample.w) / claim.numbers["standard_error"]) > 1e3
+    assert why == "" and claim.verdict == HOLDS

@@ -127,8 +127,11 @@ def claim_filter_not_parallel(sample: Sample):
         measured = (f"least-squares w = {vector_text(fitted)} (|w − {exact_vector_text(sample.w)}|∞ = {gap:.1e}), "
                     f"∠(w, a_s) = {angle:.9f}°")
     else:
-        holds = (within(fitted, sample.w, se, rounding_bound(magnitude(sample.w), sample.n))
-                 and within(angle, closed_angle, angle_se, rounding_bound(DEGREES_PER_RADIAN, sample.n)))
+        # where the batches' SE is rounding too (wᵀx + b = s_k to ~1e-12), the closed form's own rounding counts
+        closed_rounding = closed_form_filter_rounding(sample)  # docs/math.md#linear-closed-form-rounding
+        holds = (within(fitted, sample.w, se, rounding_bound(magnitude(sample.w), sample.n) + closed_rounding)
+                 and within(angle, closed_angle, angle_se, rounding_bound(DEGREES_PER_RADIAN, sample.n)
+                            + DEGREES_PER_RADIAN * closed_rounding / float(np.linalg.norm(sample.w))))
         numbers.update({"standard_error": se, "angle_standard_error_deg": angle_se,
                         "angle_closed_form_deg": closed_angle})
         measured = (f"least-squares w = {vector_text(fitted, 4)} ({in_standard_errors(fitted, sample.w, se):.1f} SE "
@@ -222,7 +225,8 @@ def claim_rotation(model, n_samples, seed, rotations):
             row["pattern_resolved"] = False
         if w_se is not None:
             row["w_standard_error"] = w_se
-            row["w_within"] = within(fitted, sample.w, w_se, rounding_bound(magnitude(sample.w), n_samples))
+            row["w_within"] = within(fitted, sample.w, w_se, rounding_bound(magnitude(sample.w), n_samples)
+                                     + closed_form_filter_rounding(sample))  # docs/math.md#linear-closed-form-rounding
         elif fitted is not None:  # w is the closed form to rounding (docs/math.md#linear-least-squares)
             w_rounding = w_rounding + closed_form_filter_rounding(sample)  # docs/math.md#linear-closed-form-rounding
             row["w_rounding"] = w_rounding
