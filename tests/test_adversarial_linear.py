@@ -387,3 +387,23 @@ def test_the_closed_forms_rounding_counts_where_its_own_error_hides_the_exact_re
     claim, why = claim_filter_not_parallel(sample)
     assert np.max(np.abs(claim.numbers["w_least_squares"] - sample.w) / claim.numbers["standard_error"]) > 1e3
     assert why == "" and claim.verdict == HOLDS
+
+
+def test_pattern_attributions_gain_allows_the_coherent_rounding_of_var_y():
+    """A Rademacher component read exactly next to a uniform one (noise-free, D = 4): var[y] sums N equal terms c²,
+    so wᵀa − 1 rounds by up to (N − 1)·ε/2 (measured −2.7e-13 at N = 41442), not Z·ε·√N (1e-14): the sum of
+    PatternAttribution was held to a bound it cannot meet."""
+    from refpattern.experiments.ledger import HOLDS
+    from refpattern.experiments.toy.measurements import Sample, fit, neuron_pattern
+    from refpattern.experiments.toy.pattern_claims import claim_pattern_attribution
+
+    model = LinearModel([[-0.8399634301988835, 0.7312193974235618, 0.8754584232404727, -2.512285900618444],
+                         [0.4924081603220039, -1.9397550276472082, -0.10205957038045223, -0.5324086134456683]],
+                        ["rademacher", "uniform"], [0.053269206877245664, 0.026279636355378576])
+    sample = Sample.of(model, 41_442, 931)
+    assert sample.exact
+    patterns = fit(sample.net, sample.inputs(), "a", 931)
+    a = neuron_pattern(patterns)
+    claim = claim_pattern_attribution(sample, patterns, a)
+    assert abs(sample.w @ a - 1) <= (sample.n - 1) * np.finfo(float).eps / 2 * np.abs(sample.w) @ np.abs(a)
+    assert claim.verdict == HOLDS

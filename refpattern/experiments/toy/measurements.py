@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from refpattern.experiments.report import format_vector
-from refpattern.experiments.toy.tolerances import EPSILON, Z, rounding_bound
+from refpattern.experiments.toy.tolerances import EPSILON, Z, coherent_rounding_bound, rounding_bound
 from refpattern.linear import closed_forms
 from refpattern.linear.model import LinearModel
 from refpattern.linear.sampling import Draw
@@ -218,6 +218,12 @@ def output_unresolved(sample: Sample) -> str:
             "the patterns fitted to it, are rounding")
 
 
+def equal_squares(sample: Sample) -> bool:
+    """``y = ±c``: the filter reads a Rademacher component exactly, so every ``y²`` of the draw is the same number
+    and sums over them round coherently (``docs/math.md#linear-rounding-repeated-terms``)."""
+    return bool(sample.exact and sample.model.signal_kinds[sample.model.explained] == "rademacher")
+
+
 def covariance_rounding(sample: Sample, pattern_magnitude) -> np.ndarray:
     """What float64 rounding alone can do to ``cov[x, y] − cov[S(x), y]`` per component, shape (D,), for a signal
     estimate ``S(x) = a·y`` with ``|a_i| ≤ pattern_magnitude_i`` (S_a±: the larger of ``|a₊,i|``, ``|a₋,i|``) fitted
@@ -244,11 +250,10 @@ def covariance_rounding(sample: Sample, pattern_magnitude) -> np.ndarray:
     rms = np.sqrt(variances + model.mean ** 2)
     sigma_y = math.sqrt(closed_forms.output_variance(model, sample.w, sample.b))
     a = np.abs(np.asarray(pattern_magnitude, dtype=np.float64))
-    equal_squares = sample.exact and model.signal_kinds[model.explained] == "rademacher"
-    if equal_squares:
-        coherent = (sample.n - 1) * EPSILON / 2.0
-        products = coherent * rms * sigma_y if input_rank(model) == 1 else rounding_bound(rms * sigma_y, sample.n)
-        sums = products + coherent * a * sigma_y * sigma_y
+    if equal_squares(sample):
+        products = (coherent_rounding_bound(rms * sigma_y, sample.n) if input_rank(model) == 1
+                    else rounding_bound(rms * sigma_y, sample.n))
+        sums = products + coherent_rounding_bound(a * sigma_y * sigma_y, sample.n)
     else:
         sums = rounding_bound(rms * sigma_y + a * sigma_y * sigma_y, sample.n)
     return sums + 2.0 * output_rounding(sample) * (np.sqrt(variances) + 2.0 * a * sigma_y) / math.sqrt(sample.n)
