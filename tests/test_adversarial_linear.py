@@ -407,3 +407,19 @@ def test_pattern_attributions_gain_allows_the_coherent_rounding_of_var_y():
     claim = claim_pattern_attribution(sample, patterns, a)
     assert abs(sample.w @ a - 1) <= (sample.n - 1) * np.finfo(float).eps / 2 * np.abs(sample.w) @ np.abs(a)
     assert claim.verdict == HOLDS
+
+
+def test_the_part_of_w_outside_the_signal_span_is_compared_with_zero_per_component():
+    """Claim 5 with two signals (axes 0 and 4, isotropic noise σ_n = 0.043 in D = 5): the fitted w's part outside
+    the span is D − K = 3 sampling errors, whose norm is a χ₃ with a mean of ~1.6 of its per-component SE; the old
+    test `norm ≤ Z·SE(norm)` rejects a true model with probability P(χ₃ > 5·0.67) ≈ 1 %, and this draw (5.5 SE of
+    the norm) was one.  Component by component the same part is within Z SE of 0."""
+    from refpattern.experiments.ledger import HOLDS
+    from refpattern.experiments.toy.filter_claims import claim_isotropic
+
+    model = LinearModel([[0.0, 0.0, 0.0, 0.0, 1.0], [1.0, 0.0, 0.0, 0.0, 0.0]], ["gaussian", "rademacher"],
+                        [0.014796571881198258, 0.043126540763860535], explained=1)
+    claim, why = claim_isotropic(model, 48_048, 227, 0.043126540763860535)
+    numbers = claim.numbers
+    assert numbers["outside_signal_span"] > 5 * numbers["outside_signal_span_se"]  # the old rule's false alarm
+    assert why == "" and claim.verdict == HOLDS
