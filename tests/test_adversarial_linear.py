@@ -207,3 +207,219 @@ def test_a_mu_bias_below_the_resolution_is_consistency_not_a_failed_prediction(t
     assert claim["numbers"]["mu_bias_resolved"] is False
     assert f"the bias {bias:.2g} is under twice the comparison's tolerance" in claim["measured"]
     assert claim["verdict"] == claim["expected_verdict"]
+
+
+# --- the closed-form w's own rounding (docs/math.md#linear-closed-form-rounding) ----------------------------------
+
+NOISE_FREE_D5 = """
+dimension = 5
+[signal]
+directions = [[-1.191014318782715, 0.332413600845736, 1.0504648349010919, 0.7615132216277385, -1.4147900091304408]]
+distribution = "uniform"
+scale = 486.41032382312284
+[distractor]
+directions = [[-1.1987316765436586, -0.4774056430965832, -0.43315683171395875, 0.5621306402544208, 0.9881219910547882],
+              [0.4558250009426603, -0.185421154987712, -1.8300039983768868, -2.1931259978330817, 1.359328909114078],
+              [-0.941286258483872, 0.18851863190764723, -1.2784376685148449, -0.05594501168922523, 0.4467091865486654]]
+mean = [-18.497747763197083, -0.0002887542083641006, 0.02538651579135061]
+covariance = [[6806.999800235151, -325.52733945802964, -14.621762472892414],
+              [-325.5273394580297, 6538.725372234043, 9.7894030610879],
+              [-14.621762472892412, 9.7894030610879, 6321.221567707004]]
+signal_covariance = [[6192.3806983247705], [-4145.855239817106], [-186.2200289061062]]
+"""
+
+
+def test_the_exact_filter_comparison_allows_the_closed_forms_own_rounding():
+    """Noise-free, D = 5 > K + M = 4: wᵀx + b = s exactly, so claim 1 compares the fitted w with the closed form
+    to rounding.  With the distractors rotated by 90° Σ_x has κ = 6·10⁴ and |w| = 24: the closed form
+    Σ_x⁺·p·σ² is off by ~κ·ε·|w| = 2·10⁻¹⁰, which the fit's rounding bound alone (1e-11 in the last component)
+    did not allow, and `verify` exited 1 although the fit is the better solution of wᵀx + b = s."""
+    from refpattern.experiments.ledger import HOLDS
+    from refpattern.experiments.toy.filter_claims import claim_filter_not_parallel
+    from refpattern.experiments.toy.measurements import Sample, closed_form_filter_rounding, sample_least_squares
+    from refpattern.experiments.toy.tolerances import EPSILON, Z
+
+    model = config_from_table(toml_table(NOISE_FREE_D5)).model.rotated(90.0)
+    sample = Sample.of(model, 10_000, 0)
+    assert sample.exact
+    # the independent fact: the least-squares w solves wᵀx + b = s on the data better than the closed form does
+    whole = sample.draw.all()
+    fitted = sample_least_squares(sample)[0]
+    fitted_b = float(np.mean(whole.s[:, 0] - whole.X @ fitted))
+    exact = whole.s[:, 0].astype(np.longdouble)
+    residual = {name: float(np.linalg.norm(whole.X.astype(np.longdouble) @ w.astype(np.longdouble) + b - exact))
+                for name, w, b in (("fit", fitted, fitted_b), ("closed", sample.w, sample.b))}
+    assert residual["fit"] < residual["closed"] / 20
+    values = np.linalg.eigvalsh(model.input_covariance)[1:]  # the one null eigenvalue dropped
+    kappa = values[-1] / values[0]
+    assert cf.optimal_filter_conditioning(model) == pytest.approx(kappa, rel=1e-6)
+    assert np.max(np.abs(fitted - sample.w)) <= Z * EPSILON * kappa * np.linalg.norm(sample.w)
+    assert closed_form_filter_rounding(sample) == pytest.approx(Z * EPSILON * kappa * np.linalg.norm(sample.w))
+    claim, why = claim_filter_not_parallel(sample)
+    assert why == "" and claim.verdict == HOLDS
+    # the planar toy's Cramer's rule is exact to a few ε: no closed-form share there (its numbers unchanged)
+    assert cf.optimal_filter_conditioning(TOY) == 0.0
+
+
+# --- the random baseline's mean made of rare directions (docs/math.md#linear-random-baseline-spread) ----------------
+
+TWO_SIGNALS_LOW_NOISE = """
+dimension = 4
+[signal]
+directions = [[1.21669967168711, 0.7799353178789536, 1.638029910680594, 0.33215559455923477],
+              [0.6525039519683696, 0.5494997273717035, -0.40606229271625954, -0.5965222531923513]]
+distribution = ["uniform", "rademacher"]
+scale = [0.11388135419333749, 0.31340646579462433]
+[noise]
+covariance = 8.294915461744495e-07
+"""
+
+
+def test_the_random_baselines_mean_uses_the_population_spread_in_d_dimensions():
+    """Two signals with noise 10⁻³ of their size in D = 4: ρ of a random direction is ~10⁻⁵ except in a narrow cone
+    around a*, so E[ρ] = 9.8·10⁻⁵ comes from rare directions.  2000 directions missed them (mean 4.7·10⁻⁵) and
+    their own SE (5·10⁻⁶) put the quadrature 10 SE away: `verify` exited 1.  The quadrature is right (Monte Carlo
+    over 2·10⁵ directions), and E[ρ²] gives the population SE that says 2000 directions cannot resolve it."""
+    from refpattern.experiments.ledger import HOLDS
+    from refpattern.experiments.toy.measurements import Sample
+    from refpattern.experiments.toy.rho_claims import claim_rho
+
+    model = config_from_table(toml_table(TWO_SIGNALS_LOW_NOISE)).model
+    w = cf.optimal_filter(model)[0]
+    rhos = cf.random_rhos(model, 200_000, seed=7, w=w)
+    mean, second = cf.random_rho_mean(model, w), cf.random_rho_second_moment(model, w)
+    assert abs(rhos.mean() - mean) <= 5 * rhos.std() / np.sqrt(len(rhos))
+    assert abs(np.mean(rhos ** 2) - second) <= 5 * np.std(rhos ** 2) / np.sqrt(len(rhos))
+    assert np.median(rhos) < mean / 10  # the mean is made of rare directions
+    claims, _, _ = claim_rho(Sample.of(model, 10_000, 0), 0)
+    baseline = claims[2]
+    assert baseline.numbers["mean_standard_error"] == pytest.approx(np.sqrt((second - mean ** 2) / 2000))
+    assert baseline.verdict == HOLDS
+
+
+
+# --- the QR's own rounding where rows repeat (docs/math.md#linear-least-squares-qr-rounding) -------------------------
+
+def test_a_noise_free_rademacher_signal_gives_the_minimum_norm_filter_not_qr_junk():
+    """x = ±c·a_s has two distinct rows: the least-squares filter is a_s/|a_s|² (minimum norm, exact).  The QR's
+    sums over repeated rows round coherently, leaving singular values of 15…150 ε on the scaled R; above the old
+    cut Z·ε·√d they were kept and put O(1) junk into w (|w − w*|∞ = 1.5): claim 1 failed (or held only because
+    the junk also inflated its tolerance)."""
+    from refpattern.experiments.ledger import HOLDS
+    from refpattern.experiments.toy.filter_claims import claim_filter_not_parallel
+    from refpattern.experiments.toy.measurements import Sample, sample_least_squares
+
+    a_s = np.array([-1.0853821549330391, -0.4945905276561685, -0.31112701700190165, -0.9068612438821677,
+                    -1.924058843018743])
+    model = LinearModel([a_s], "rademacher", 0.04132378555637752)
+    sample = Sample.of(model, 17_796, 978)
+    assert len(np.unique(sample.draw.all().X, axis=0)) == 2
+    fitted, rounding = sample_least_squares(sample)
+    np.testing.assert_allclose(fitted, a_s / (a_s @ a_s), rtol=0, atol=1e-13)  # independent: the pseudo-inverse
+    assert np.all(rounding < 1e-12)
+    claim, why = claim_filter_not_parallel(sample)
+    assert why == "" and claim.verdict == HOLDS
+
+
+# --- sums of equal terms round coherently (docs/math.md#linear-rounding-repeated-terms) -----------------------------
+
+def test_the_covariance_rounding_of_a_noise_free_rademacher_signal_is_that_of_equal_terms():
+    """x = ±c·a_s, y = ±c: every x_i·y and every a_i·y² is the same number, so the row-by-row means round by up to
+    (N − 1)·ε/2 of it, not a random walk Z·ε·√N.  The float64 cov[x, y] differs from the same sums in extended
+    precision by more than the random-walk bound (2.8e-13 against 1.5e-13 of its size), and Eq. 2's identity
+    failed as if S_a missed the optimum."""
+    from refpattern.experiments.ledger import HOLDS
+    from refpattern.experiments.toy.measurements import (
+        Sample,
+        covariance_rounding,
+        covariance_with,
+        fit,
+        neuron_pattern,
+    )
+    from refpattern.experiments.toy.rho_claims import claim_optimum_identity
+
+    a_s = [-0.40014699880746174, -0.9975204314265268, 0.5326398603520346, -1.044651515159392]
+    model = LinearModel([a_s], "rademacher", 0.004184435601087086)
+    sample = Sample.of(model, 18_693, 707)
+    X = sample.draw.all().X
+    y = sample.net.forward(X)[:, 0] - sample.b
+    assert len(np.unique(y)) == 2
+    extended = X.astype(np.longdouble)
+    centred = (extended - extended.mean(axis=0)) * (y - y.astype(np.longdouble).mean())[:, None]
+    error = np.abs(covariance_with(X, y) - centred.mean(axis=0).astype(np.float64))
+    a = neuron_pattern(fit(sample.net, sample.inputs(), "a", 707))
+    assert np.all(error <= covariance_rounding(sample, a))
+    claim, why = claim_optimum_identity(sample, None, 707, a)
+    assert why == "" and claim.verdict == HOLDS
+
+
+NOISE_FREE_RADEMACHER_D5 = """
+dimension = 5
+[signal]
+directions = [[0.0, 0.0, 1.0, 0.0, 0.0]]
+distribution = "rademacher"
+scale = 5.033335862753406
+[distractor]
+directions = [[-1.0575327654206015, -0.18157706406086685, -0.7238117566409242, 0.9323292431750194,
+               -0.42085133842192424],
+              [-0.7434659379845517, -0.5316122467275362, -1.1133411059825657, -0.04835560507296404, 0.5671455463893464],
+              [-2.1720900095062254, 0.006941988125142418, -0.3348064091726178, -1.5246639689998562,
+               -1.0123254863085938]]
+covariance = [[7.360007686952272, 0.5725300407209103, -0.1916608188572868],
+              [0.5725300407209104, 4.499870238168392, -2.3484482852814317],
+              [-0.1916608188572868, -2.3484482852814317, 19.592075190194187]]
+signal_covariance = [[-4.409657206903686], [1.686039515214795], [-10.373789871901762]]
+"""
+
+
+def test_the_closed_forms_rounding_counts_where_its_own_error_hides_the_exact_read():
+    """Noise-free, D = 5 > K + M: the filter reads s exactly, but with the distractors rotated by 65° the closed-form
+    w (|w| = 75) is off by ~3e-10, enough for `reads_exactly` (gain within 1e-12) to miss it: the batches' SE is
+    rounding (1e-14) and the fit lay 5·10⁴ of them from the closed form.  The comparison allows the closed form's
+    own rounding Z·ε·κ·|w| on that path too."""
+    from refpattern.experiments.ledger import HOLDS
+    from refpattern.experiments.toy.filter_claims import claim_filter_not_parallel
+    from refpattern.experiments.toy.measurements import Sample
+
+    model = config_from_table(toml_table(NOISE_FREE_RADEMACHER_D5)).model.rotated(65.0)
+    sample = Sample.of(model, 10_000, 0)
+    assert not sample.exact
+    claim, why = claim_filter_not_parallel(sample)
+    assert np.max(np.abs(claim.numbers["w_least_squares"] - sample.w) / claim.numbers["standard_error"]) > 1e3
+    assert why == "" and claim.verdict == HOLDS
+
+
+def test_pattern_attributions_gain_allows_the_coherent_rounding_of_var_y():
+    """A Rademacher component read exactly next to a uniform one (noise-free, D = 4): var[y] sums N equal terms c²,
+    so wᵀa − 1 rounds by up to (N − 1)·ε/2 (measured −2.7e-13 at N = 41442), not Z·ε·√N (1e-14): the sum of
+    PatternAttribution was held to a bound it cannot meet."""
+    from refpattern.experiments.ledger import HOLDS
+    from refpattern.experiments.toy.measurements import Sample, fit, neuron_pattern
+    from refpattern.experiments.toy.pattern_claims import claim_pattern_attribution
+
+    model = LinearModel([[-0.8399634301988835, 0.7312193974235618, 0.8754584232404727, -2.512285900618444],
+                         [0.4924081603220039, -1.9397550276472082, -0.10205957038045223, -0.5324086134456683]],
+                        ["rademacher", "uniform"], [0.053269206877245664, 0.026279636355378576])
+    sample = Sample.of(model, 41_442, 931)
+    assert sample.exact
+    patterns = fit(sample.net, sample.inputs(), "a", 931)
+    a = neuron_pattern(patterns)
+    claim = claim_pattern_attribution(sample, patterns, a)
+    assert abs(sample.w @ a - 1) <= (sample.n - 1) * np.finfo(float).eps / 2 * np.abs(sample.w) @ np.abs(a)
+    assert claim.verdict == HOLDS
+
+
+def test_the_part_of_w_outside_the_signal_span_is_compared_with_zero_per_component():
+    """Claim 5 with two signals (axes 0 and 4, isotropic noise σ_n = 0.043 in D = 5): the fitted w's part outside
+    the span is D − K = 3 sampling errors, whose norm is a χ₃ with a mean of ~1.6 of its per-component SE; the old
+    test `norm ≤ Z·SE(norm)` rejects a true model with probability P(χ₃ > 5·0.67) ≈ 1 %, and this draw (5.5 SE of
+    the norm) was one.  Component by component the same part is within Z SE of 0."""
+    from refpattern.experiments.ledger import HOLDS
+    from refpattern.experiments.toy.filter_claims import claim_isotropic
+
+    model = LinearModel([[0.0, 0.0, 0.0, 0.0, 1.0], [1.0, 0.0, 0.0, 0.0, 0.0]], ["gaussian", "rademacher"],
+                        [0.014796571881198258, 0.043126540763860535], explained=1)
+    claim, why = claim_isotropic(model, 48_048, 227, 0.043126540763860535)
+    numbers = claim.numbers
+    assert numbers["outside_signal_span"] > 5 * numbers["outside_signal_span_se"]  # the old rule's false alarm
+    assert why == "" and claim.verdict == HOLDS

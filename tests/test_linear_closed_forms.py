@@ -294,6 +294,21 @@ def test_the_random_baseline_with_isotropic_covariance_is_a_beta_law(dimension):
     assert result.probability == pytest.approx(probability, abs=1e-9)
 
 
+@pytest.mark.parametrize("dimension", [3, 10])
+def test_the_second_moment_of_the_random_baseline_is_the_beta_laws(dimension):
+    """``Σ_x = I``: ``E[ρ²] = E[(1 − sqrt(1 − T))²]``, ``T ~ Beta(1/2, (D − 1)/2)``, by an independent quadrature
+    over the Beta density (in ``τ = sqrt(t)``, where it is smooth); ``docs/math.md#linear-random-baseline-spread``."""
+    from scipy import integrate, stats
+
+    model = LinearModel([np.eye(dimension)[0]], "gaussian", 1.0,
+                        noise_covariance=np.r_[0.0, np.ones(dimension - 1) * 1.0])  # Σ_x = I
+    w, _ = cf.optimal_filter(model)
+    law = stats.beta(0.5, (dimension - 1) / 2)
+    expected = integrate.quad(lambda tau: (1 - np.sqrt(1 - tau * tau)) ** 2 * law.pdf(tau * tau) * 2 * tau,
+                              0.0, 1.0, limit=200, epsabs=1e-14, epsrel=1e-12)[0]
+    assert cf.random_rho_second_moment(model, w) == pytest.approx(expected, rel=1e-8)
+
+
 def test_the_random_baseline_against_monte_carlo_in_4d():
     model = mixed_model()
     reference = cf.filter_rho(model)

@@ -81,6 +81,20 @@ def optimal_filter(model: LinearModel, component: int | None = None) -> tuple[np
     return w, 0.0 - float(w @ model.mean)  # 0.0 − 0.0 = +0.0: no negative zero bias
 
 
+def optimal_filter_conditioning(model: LinearModel, component: int | None = None) -> float:
+    """How many times float64's rounding of ``Σ_x`` the closed-form ``w`` of :func:`optimal_filter` may carry, in
+    units of ``ε·|w|`` (``docs/math.md#linear-closed-form-rounding``): ``κ = λ_max/λ_min`` over the eigenvalues of
+    ``Σ_x`` the pseudo-inverse keeps, where ``w = Σ_x⁺·p_k·σ²_k`` (forming ``Σ_x`` and its eigenvectors rounds it by
+    ``δΣ`` of a few ``ε·λ_max``, which moves ``w`` by ``Σ_x⁺·δΣ·w``, up to ``κ·ε·|w|``); 0 for the exact forms (planar
+    Cramer's rule, Sherman–Morrison), which round ``w`` by a few ``ε·|w|`` only, as the fit does."""
+    k = _component(model, component)
+    if (model.is_planar and k == 0) or (model.signals == 1 and model.distractors == 0
+                                        and _is_isotropic(model.noise_covariance)):
+        return 0.0
+    values, _, kept = _spectrum(model)
+    return float(values[kept][-1] / values[kept][0])
+
+
 def _is_isotropic(covariance) -> bool:
     diagonal = np.diag(covariance)
     return bool(np.count_nonzero(covariance - np.diag(diagonal)) == 0 and np.all(diagonal == diagonal[0])
@@ -563,6 +577,20 @@ def random_rho_mean(model: LinearModel, w) -> float:
     """``E[ρ] = E[1 − sqrt(1 − T)] = ∫₀¹ (1 − F_T(t))/(2·sqrt(1 − t)) dt`` (full-rank ``Σ_x``), integrated in
     ``τ = sqrt(t)`` (``F_T`` grows like ``sqrt(t)`` at 0) up to where ``1 − F_T < 1e-14``, with breaks at
     multiples of the first-order ``E[T] ≈ |w|²/(σ²_y tr Σ_x⁻¹)``; the part ``t > 1/2`` in ``v = sqrt(1 − t)``."""
+    return _random_rho_moment(model, w, 1)
+
+
+def random_rho_second_moment(model: LinearModel, w) -> float:
+    """``E[ρ²] = ∫₀¹ 2r·P(ρ > r) dr = ∫₀¹ (1 − F_T(t))·r(t)/sqrt(1 − t) dt``, ``r(t) = 1 − sqrt(1 − t)`` (full-rank
+    ``Σ_x``; the integrals of :func:`random_rho_mean` with the weight ``2r``), so that the spread of ρ over random
+    directions, ``sqrt(E[ρ²] − E[ρ]²)``, is known without sampling: where the mean is made of rare directions (a
+    signal far above the noise: median ρ ``7·10⁻⁶``, mean ``10⁻⁴``) a sample of directions misses them and its own
+    spread says nothing about its error (``docs/math.md#linear-random-baseline-spread``)."""
+    return _random_rho_moment(model, w, 2)
+
+
+def _random_rho_moment(model: LinearModel, w, order: int) -> float:
+    """``E[ρ]`` (``order`` 1) or ``E[ρ²]`` (``order`` 2) of the random baseline (:func:`random_rho_mean`)."""
     w = np.asarray(w, dtype=np.float64)
     spectrum = _grouped_spectrum(model, w)
     values, _, multiplicity = spectrum
@@ -575,11 +603,23 @@ def random_rho_mean(model: LinearModel, w) -> float:
     while top < 0.5 and tail(top) > 1e-14:
         top = min(2.0 * top, 0.5)
     breaks = [math.sqrt(k * typical) for k in (0.25, 1.0, 4.0, 16.0) if k * typical < top]
-    mean = integrate.quad(lambda tau: tail(tau * tau) * tau / math.sqrt(1.0 - tau * tau), 0.0, math.sqrt(top),
-                          points=breaks or None, limit=200, epsabs=1e-12, epsrel=1e-10)[0]
+    if order == 1:
+        def in_tau(tau):
+            return tail(tau * tau) * tau / math.sqrt(1.0 - tau * tau)
+
+        def in_v(v):
+            return tail(1.0 - v * v)
+    else:  # the weight 2r: r = 1 − sqrt(1 − τ²) = τ²/(1 + sqrt(1 − τ²)) (no cancellation at small τ), r = 1 − v
+        def in_tau(tau):
+            root = math.sqrt(1.0 - tau * tau)
+            return tail(tau * tau) * tau / root * 2.0 * tau * tau / (1.0 + root)
+
+        def in_v(v):
+            return tail(1.0 - v * v) * 2.0 * (1.0 - v)
+    mean = integrate.quad(in_tau, 0.0, math.sqrt(top), points=breaks or None, limit=200, epsabs=1e-12,
+                          epsrel=1e-10)[0]
     if top >= 0.5:
-        mean += integrate.quad(lambda v: tail(1.0 - v * v), 0.0, math.sqrt(0.5), limit=200, epsabs=1e-12,
-                               epsrel=1e-10)[0]
+        mean += integrate.quad(in_v, 0.0, math.sqrt(0.5), limit=200, epsabs=1e-12, epsrel=1e-10)[0]
     return float(mean)
 
 

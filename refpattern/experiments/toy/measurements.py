@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from refpattern.experiments.report import format_vector
-from refpattern.experiments.toy.tolerances import EPSILON, Z, rounding_bound
+from refpattern.experiments.toy.tolerances import EPSILON, Z, coherent_rounding_bound, rounding_bound
 from refpattern.linear import closed_forms
 from refpattern.linear.model import LinearModel
 from refpattern.linear.sampling import Draw
@@ -173,6 +173,17 @@ def filter_rounding(sample: Sample) -> np.ndarray:
     return rounding_bound(magnitudes, sample.n) + Z * EPSILON * float(np.linalg.norm(sample.w))
 
 
+def closed_form_filter_rounding(sample: Sample) -> float:
+    """``Z·ε·κ·|w|``: how far float64 rounding alone can move the closed-form ``w`` itself, ``κ`` the condition
+    number of ``Σ_x`` its pseudo-inverse divides by (0 for the exact planar and isotropic forms;
+    :func:`~refpattern.linear.closed_forms.optimal_filter_conditioning`, ``docs/math.md#linear-closed-form-rounding``).
+    Where ``wᵀx + b = s_k`` exactly the fit is compared with the closed form to rounding, and this is the closed
+    form's share of it (for the optimal filter, the ``w`` of every claim's sample; a noise-free ``D = 5`` model with
+    ``κ = 6·10⁴`` and ``|w| = 24`` has its closed-form ``w`` off by ``2·10⁻¹⁰``, the fit by less)."""
+    conditioning = closed_forms.optimal_filter_conditioning(sample.model)
+    return Z * EPSILON * conditioning * float(np.linalg.norm(sample.w))
+
+
 def filter_unresolved(sample: Sample) -> str:
     """Why the least-squares ``w`` cannot be told from rounding on ``sample`` ("" when it can): where the filter
     reads ``s_k`` exactly and :func:`filter_rounding` reaches ``|w|``, a fit turned by a radian or more (or ``w = 0``)
@@ -207,6 +218,12 @@ def output_unresolved(sample: Sample) -> str:
             "the patterns fitted to it, are rounding")
 
 
+def equal_squares(sample: Sample) -> bool:
+    """``y = ±c``: the filter reads a Rademacher component exactly, so every ``y²`` of the draw is the same number
+    and sums over them round coherently (``docs/math.md#linear-rounding-repeated-terms``)."""
+    return bool(sample.exact and sample.model.signal_kinds[sample.model.explained] == "rademacher")
+
+
 def covariance_rounding(sample: Sample, pattern_magnitude) -> np.ndarray:
     """What float64 rounding alone can do to ``cov[x, y] − cov[S(x), y]`` per component, shape (D,), for a signal
     estimate ``S(x) = a·y`` with ``|a_i| ≤ pattern_magnitude_i`` (S_a±: the larger of ``|a₊,i|``, ``|a₋,i|``) fitted
@@ -221,14 +238,25 @@ def covariance_rounding(sample: Sample, pattern_magnitude) -> np.ndarray:
     roundings are uncorrelated with the data (measured: ``s = 10⁻⁶`` gives ``|cov[x, δ]| ≈ 0.3·sd(x)·RMS(δ)/√N``),
     so at most ``(2|a_i|σ_y + sd(x_i))·2Δy/√N``.  ``y`` cancels terms
     ``|w_j x_j|`` much larger than itself where the signal is small next to the distractor (``w = 10⁶·(1, −1)``
-    at ``s = 10⁻⁶``) or a mean is large (``x ~ 10⁸``): there the second term is the whole tolerance."""
+    at ``s = 10⁻⁶``) or a mean is large (``x ~ 10⁸``): there the second term is the whole tolerance.
+
+    Where the terms of a sum are all equal their roundings add up instead of walking
+    (``docs/math.md#linear-rounding-repeated-terms``): ``y = ±c`` (the filter reads a Rademacher component
+    exactly) makes every ``a_i·y²`` equal, and if ``x − E[x]`` is a multiple of ``y`` as well (``Σ_x`` of rank 1)
+    every ``x_i·y``; such a mean of ``N`` terms, summed one row after another, rounds by up to ``(N − 1)·(ε/2)``
+    of the term, which replaces ``Z·ε·√N``."""
     model = sample.model
     variances = np.diag(model.input_covariance)
     rms = np.sqrt(variances + model.mean ** 2)
     sigma_y = math.sqrt(closed_forms.output_variance(model, sample.w, sample.b))
     a = np.abs(np.asarray(pattern_magnitude, dtype=np.float64))
-    return (rounding_bound(rms * sigma_y + a * sigma_y * sigma_y, sample.n)
-            + 2.0 * output_rounding(sample) * (np.sqrt(variances) + 2.0 * a * sigma_y) / math.sqrt(sample.n))
+    if equal_squares(sample):
+        products = (coherent_rounding_bound(rms * sigma_y, sample.n) if input_rank(model) == 1
+                    else rounding_bound(rms * sigma_y, sample.n))
+        sums = products + coherent_rounding_bound(a * sigma_y * sigma_y, sample.n)
+    else:
+        sums = rounding_bound(rms * sigma_y + a * sigma_y * sigma_y, sample.n)
+    return sums + 2.0 * output_rounding(sample) * (np.sqrt(variances) + 2.0 * a * sigma_y) / math.sqrt(sample.n)
 
 
 def covariance_with(X, y) -> np.ndarray:
@@ -291,7 +319,9 @@ def resolved_least_squares(triangle, magnitudes, terms: int = 1):
     centring; rounding the data, centring it and the QR move column ``j`` by a few ``u·magnitudes[j]``), so that
     a source ``10¹²`` times smaller than another keeps its digits: on the scaled ``R`` the rounding is a matrix
     of Frobenius norm under ``ε·√d``, and only singular values ``≤ Z·ε·√d`` are what rounding alone can make
-    (dropped: the data does not resolve them; a constant input column centres to 0).  ``np.linalg.lstsq``'s
+    (dropped: the data does not resolve them; a constant input column centres to 0) — times ``log₂(terms)``, the
+    roundings of the QR's own sums over ``terms`` rows, which add up where rows repeat (a noise-free Rademacher
+    signal: ``15…150 ε``, ``docs/math.md#linear-least-squares-qr-rounding``).  ``np.linalg.lstsq``'s
     default ``rcond = ε·max(N, d)`` relative to the largest singular value dropped the small singular value of a
     distractor ``10¹²`` times smaller (or larger) than the signal and returned ``(1/s, 0)``.  The minimum norm
     is taken in the unscaled coordinates (the closed form's ``Σ_x⁺``): the part of the scaled solution along
@@ -313,7 +343,9 @@ def resolved_least_squares(triangle, magnitudes, terms: int = 1):
     magnitudes = np.asarray(magnitudes, dtype=np.float64)
     scale = np.where(magnitudes > 0, magnitudes, 1.0)
     left, values, right = np.linalg.svd(r / scale)
-    kept = values > Z * EPSILON * math.sqrt(d)
+    # the QR's own sums of `terms` rows round coherently where rows repeat (a Rademacher signal without noise: two
+    # distinct rows), up to log₂(terms) roundings (docs/math.md#linear-least-squares-qr-rounding)
+    kept = values > Z * EPSILON * math.sqrt(d) * max(1.0, math.log2(max(terms, 1)))
     solution = (right[kept].T @ ((left[:, kept].T @ rhs) / values[kept])) / scale
     if not np.all(kept):
         null = np.linalg.qr((right[~kept] / scale).T)[0]  # R·n = 0 for n = C⁻¹v (v a dropped right vector)

@@ -16,6 +16,7 @@ import numpy as np
 from refpattern.experiments.ledger import FAILS, HOLDS, Claim
 from refpattern.experiments.toy.measurements import (
     Sample,
+    equal_squares,
     exact_vector_text,
     fit,
     neuron_pattern,
@@ -26,6 +27,7 @@ from refpattern.experiments.toy.tolerances import (
     EPSILON,
     EXACT,
     Z,
+    coherent_rounding_bound,
     magnitude,
     resolved_from_zero,
     rounding_bound,
@@ -252,6 +254,8 @@ def claim_pattern_attribution(sample: Sample, patterns, a) -> Claim:
     # round on |w_i a_i y|; y = wᵀx + b itself on Σ_i |w_i x_i| + |b| (a distractor 10⁶ times the signal
     # gives w = 10⁶·(1, −1): y cancels 10⁶-sized terms; a mean 10⁸ does the same to x)
     gain_rounding = rounding_bound(float(np.abs(w) @ pattern_scale(sample)), sample.n)
+    if equal_squares(sample):  # var[y] sums equal terms y² = c² (docs/math.md#linear-rounding-repeated-terms)
+        gain_rounding = coherent_rounding_bound(float(np.abs(w) @ pattern_scale(sample)), sample.n)
     for batch in sample.batches():
         y_out = net.forward(batch.X)[:, 0]
         attribution = explain(net, batch.X, "pattern.attribution", patterns=patterns)

@@ -104,6 +104,9 @@ def claim_rho(sample: Sample, seed, directions: int = RANDOM_DIRECTIONS):
         second = planar.random_pattern_rho_second_moment(model.effective_directions[0], a_d, sigma,
                                                          model.signal_variances[0])
         mean_se = max(mean_se, float(np.sqrt(max(second - mean_random ** 2, 0.0) / directions)))
+    elif closed_forms.is_full_rank(model):  # the same in D dimensions (docs/math.md#linear-random-baseline-spread)
+        second = closed_forms.random_rho_second_moment(model, sample.w)
+        mean_se = max(mean_se, float(np.sqrt(max(second - mean_random ** 2, 0.0) / directions)))
     if model.is_planar:  # ρ falls with |t|: compare t, exact, not ρ, whose 1 − ρ rounds where ρ is near 1
         a_p, a_d = model.effective_directions[0], model.distractor_directions[0]
         reference_t = abs(planar.pattern_t(filter_pattern, a_p, a_d))

@@ -99,6 +99,16 @@ def rounding_bound(magnitude, terms):
     return factor * np.asarray(magnitude, dtype=np.float64)
 
 
+def coherent_rounding_bound(magnitude, terms):
+    """``(terms − 1)·(ε/2)·magnitude``: how far float64 rounding can move a mean of ``terms`` *equal* numbers of this
+    ``magnitude`` summed one after another, where the roundings add up instead of walking as in
+    :func:`rounding_bound` (``docs/math.md#linear-rounding-repeated-terms``)."""
+    factor = (max(float(terms), 1.0) - 1.0) * EPSILON / 2.0
+    if np.ndim(magnitude) == 0:
+        return float(factor * float(magnitude))
+    return factor * np.asarray(magnitude, dtype=np.float64)
+
+
 def magnitude(*values) -> float:
     """The largest ``|component|`` of ``values`` (the ``M`` of :func:`rounding_bound`)."""
     return float(max(np.max(np.abs(np.asarray(v, dtype=np.float64)), initial=0.0) for v in values))
