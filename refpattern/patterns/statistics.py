@@ -30,21 +30,21 @@ float64 carries at all (:func:`~refpattern.network.validation.check_magnitude`).
 
 Sums kept (shapes; ``+`` means "over observations with g_o = 1", ``−`` "with g_o = 0", per neuron):
 
-====================  ========  ===================================
-``n``                 int       number of observations
-``n_plus``            (O,)      ``Σ g``
-``sum_x``             (D,)      ``Σ x̃``
-``closed_inputs``     (O,) bool which regime's input sums a neuron keeps (chosen at its first batch)
-``regime_input_sums`` (D, O)    ``Σ x̃ (g ⊕ f)ᵀ``         = P̃ᵀ·(G ⊕ F): column o is ``Σ x̃(1 − g_o)`` where
-                                ``f_o = closed_inputs[o]``, else ``Σ x̃ g_o``
-``sum_y_minus``       (O,)      ``Σ ỹ⊙(1 − g)``
-``sum_y_plus``        (O,)      ``Σ ỹ⊙g``
-``sum_yy_minus``      (O,)      ``Σ ỹ²⊙(1 − g)``
-``sum_yy_plus``       (O,)      ``Σ ỹ²⊙g``
-``sum_xy_minus``      (D, O)    ``Σ x̃ (ỹ⊙(1 − g))ᵀ``    = P̃ᵀ·(Ỹ⊙(1 − G))
-``sum_xy_plus``       (D, O)    ``Σ x̃ (ỹ⊙g)ᵀ``          = P̃ᵀ·(Ỹ⊙G)
-``sum_xx``            (D, D)    ``Σ x̃ x̃ᵀ`` (optional, only ρ needs it; shared by all neurons)
-====================  ========  ===================================
+======================  ==========  ===================================
+``n``                   int         number of observations
+``n_plus``              (O,)        ``Σ g``
+``sum_x``               (D,)        ``Σ x̃``
+``closed_inputs``       (O,) bool   which regime's input sums a neuron keeps (chosen at its first batch)
+``regime_input_sums``   (D, O)      ``Σ x̃ (g ⊕ f)ᵀ``         = P̃ᵀ·(G ⊕ F): column o is ``Σ x̃(1 − g_o)`` where
+                                    ``f_o = closed_inputs[o]``, else ``Σ x̃ g_o``
+``sum_y_minus``         (O,)        ``Σ ỹ⊙(1 − g)``
+``sum_y_plus``          (O,)        ``Σ ỹ⊙g``
+``sum_yy_minus``        (O,)        ``Σ ỹ²⊙(1 − g)``
+``sum_yy_plus``         (O,)        ``Σ ỹ²⊙g``
+``sum_xy_minus``        (D, O)      ``Σ x̃ (ỹ⊙(1 − g))ᵀ``    = P̃ᵀ·(Ỹ⊙(1 − G))
+``sum_xy_plus``         (D, O)      ``Σ x̃ (ỹ⊙g)ᵀ``          = P̃ᵀ·(Ỹ⊙G)
+``sum_xx``              (D, D)      ``Σ x̃ x̃ᵀ`` (optional, only ρ needs it; shared by all neurons)
+======================  ==========  ===================================
 
 The sums over all observations are read as the two regimes' sums added (``sum_y = sum_y_minus +
 sum_y_plus``, ``sum_yy``, ``sum_xy`` likewise, read-only), and the gate-closed count as the
