@@ -297,6 +297,17 @@ def refusal_cases(folder):
                                    "exists; pass --overwrite"),
         "the patterns as rho's output": (["rho", net, data, "--patterns", folder / "p.npz", "--out", folder / "p.npz",
                                           "--overwrite"], "--out", "is the --patterns"),
+        # option errors explain found only on the first batch, and blamed on INPUTS
+        "lrp.zb without its bounds": (["explain", net, data, "--method", "lrp.zb", "--option", "low=-1", *out],
+                                      "--option high=…", "needs --option low=… and --option high=…"),
+        "an IG baseline of another shape": (["explain", net, data, "--method", "integrated_gradients", "--option",
+                                             "baseline=(1.0, 2.0)", *out], "--option baseline",
+                                            "shaped like one sample (1, 8, 8)"),
+        "an IG baseline shaped like INPUTS, explained in batches": (
+            ["explain", net, data, "--method", "integrated_gradients", "--option", f"baseline=@{data}",
+             "--batch-size", "20", *out], "--option baseline", "--batch-size 20: x is a batch of 8 or 20 samples"),
+        "z^B bounds of another shape": (["explain", net, data, "--method", "lrp.zb", "--option", "low=(0.0, 0.0)",
+                                         "--option", "high=1.0", *out], "--option low", "shaped like one sample"),
         "a memory limit below one neuron's sums": (["fit", net, data, "--memory-limit", "1KiB", *out],
                                                    "--memory-limit", "cannot hold the statistics of even one neuron"),
         # info's argument is FILE, and a damaged file may have been patterns (it said "MODEL … network file")
@@ -323,7 +334,9 @@ REFUSALS = ["a garbage model file", "a truncated model file", "a patterns file a
             "a variant for an estimator without variants", "a seed for an estimator without randomness",
             "an input shape other than the network's", "a seed for rho's estimator without randomness",
             "a variant for rho's estimator without variants", "a seed with rho's patterns file",
-            "an existing rho output", "the patterns as rho's output"]
+            "an existing rho output", "the patterns as rho's output", "lrp.zb without its bounds",
+            "an IG baseline of another shape", "an IG baseline shaped like INPUTS, explained in batches",
+            "z^B bounds of another shape"]
 
 
 @pytest.mark.parametrize("case", REFUSALS)
