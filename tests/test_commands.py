@@ -5,6 +5,7 @@ what the files hold (parameter counts, observations, degenerate neurons, the fil
 weights' fingerprint); a mistake is refused before any work with one line and exit status 2, and
 leaves every file as it was."""
 
+import json
 import os
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from refpattern.cli import main
 from refpattern.command_arguments import FILE_COMMAND_EXIT_STATUS_HELP
 from refpattern.commands import explain as explain_command
 from refpattern.commands import fit as fit_command
+from refpattern.commands import rho as rho_command
 
 ROOT = Path(__file__).resolve().parents[1]
 FILE_COMMANDS = ("fit", "explain", "rho", "info")
@@ -142,6 +144,38 @@ def test_rho_prints_the_per_layer_table(files, capsys):
         assert row.split()[-1] == f"{want[k]:.4f}" and int(row.split()[-3]) == len(want.neurons[k])
 
 
+@pytest.mark.parametrize("estimator, option", [("random", ["--seed", "3"]), ("a+-", ["--variant", "regime"])])
+def test_rho_fits_the_estimator_with_its_variant_or_seed_and_writes_every_bit(estimator, option, files, capsys):
+    """``rho --estimator NAME --seed S`` / ``--variant V`` is ρ of the patterns ``fit`` writes with the same options
+    (it had neither option: ``random`` always used seed 0, S_a± the paper variant), and ``--out`` holds each ρ
+    as the float64 itself (the table rounds to 4 decimals)."""
+    folder, net, x, _ = files
+    assert cli("rho", folder / "net.npz", folder / "data.npy", "--estimator", estimator, *option, "--batch-size", 16,
+               "--out", folder / "rho.json", "--quiet") == 0
+    assert f"wrote {folder / 'rho.json'}" in capsys.readouterr().out
+    written = json.loads((folder / "rho.json").read_text(encoding="utf-8"))
+    options = {"seed": 3} if estimator == "random" else {"variant": "regime"}
+    fitted = rp.fit_patterns(net, x.astype(np.float64), estimator, batch_size=16, **options)
+    want = rp.rho(net, x.astype(np.float64), fitted, batch_size=16)
+    assert written["rho"] == [float(value) for value in want]  # bit for bit: JSON keeps repr(float)
+    assert [layer["rho"] for layer in written["layers"]] == written["rho"]
+    assert written["estimator"] == {"name": estimator, "label": fitted.estimator.label,
+                                    "variant": options.get("variant"), "seed": options.get("seed")}
+    assert written["files"]["DATA"] == str(folder / "data.npy") and written["reason"] is None
+    default = rp.rho(net, x.astype(np.float64), estimator, batch_size=16)  # seed 0 / the paper variant
+    assert not np.array_equal(np.asarray(want), np.asarray(default))  # the option changed the numbers
+
+
+def test_rho_out_writes_nan_as_null_with_the_reason(files, capsys):
+    """S_x has no distractor: ρ is NaN, which JSON cannot hold; the file says null and why."""
+    folder, net, x, _ = files
+    assert cli("rho", folder / "net.npz", folder / "data.npy", "--estimator", "x", "--out", folder / "x.json",
+               "--quiet") == 0
+    written = json.loads((folder / "x.json").read_text(encoding="utf-8"))
+    assert written["rho"] == [None] * len(net.kernel_layers)
+    assert written["reason"] == rp.rho(net, x.astype(np.float64), "x").reason and "undefined" in written["reason"]
+
+
 # --- on Dask workers -------------------------------------------------------------------------------------
 
 def test_fit_info_explain_round_trip_on_two_workers(files, capsys):
@@ -203,6 +237,7 @@ def no_work(monkeypatch):
 
     monkeypatch.setattr(fit_command, "fit_patterns", started)
     monkeypatch.setattr(explain_command, "explain", started)
+    monkeypatch.setattr(rho_command, "rho", started)
 
 
 def refusal_cases(folder):
@@ -251,6 +286,28 @@ def refusal_cases(folder):
                                                     "--input-shape 1,4,4", "takes samples of shape (1, 8, 8)"),
         "a seed for an estimator without randomness": (["fit", net, data, "--seed", "3", *out], "--seed 3",
                                                        "draws no random numbers"),
+        # rho had neither option; now as fit: refused where it would do nothing (with --patterns, the file's own)
+        "a seed for rho's estimator without randomness": (["rho", net, data, "--estimator", "a+-", "--seed", "1"],
+                                                          "--seed 1", "draws no random numbers"),
+        "a variant for rho's estimator without variants": (["rho", net, data, "--estimator", "w", "--variant",
+                                                            "paper"], "--variant paper", "has no variants"),
+        "a seed with rho's patterns file": (["rho", net, data, "--patterns", folder / "p.npz", "--seed", "1"],
+                                            "--seed 1", "goes with --estimator"),
+        "an existing rho output": (["rho", net, data, "--estimator", "w", "--out", existing], "--out",
+                                   "exists; pass --overwrite"),
+        "the patterns as rho's output": (["rho", net, data, "--patterns", folder / "p.npz", "--out", folder / "p.npz",
+                                          "--overwrite"], "--out", "is the --patterns"),
+        # option errors explain found only on the first batch, and blamed on INPUTS
+        "lrp.zb without its bounds": (["explain", net, data, "--method", "lrp.zb", "--option", "low=-1", *out],
+                                      "--option high=…", "needs --option low=… and --option high=…"),
+        "an IG baseline of another shape": (["explain", net, data, "--method", "integrated_gradients", "--option",
+                                             "baseline=(1.0, 2.0)", *out], "--option baseline",
+                                            "shaped like one sample (1, 8, 8)"),
+        "an IG baseline shaped like INPUTS, explained in batches": (
+            ["explain", net, data, "--method", "integrated_gradients", "--option", f"baseline=@{data}",
+             "--batch-size", "20", *out], "--option baseline", "--batch-size 20: x is a batch of 8 or 20 samples"),
+        "z^B bounds of another shape": (["explain", net, data, "--method", "lrp.zb", "--option", "low=(0.0, 0.0)",
+                                         "--option", "high=1.0", *out], "--option low", "shaped like one sample"),
         "a memory limit below one neuron's sums": (["fit", net, data, "--memory-limit", "1KiB", *out],
                                                    "--memory-limit", "cannot hold the statistics of even one neuron"),
         # info's argument is FILE, and a damaged file may have been patterns (it said "MODEL … network file")
@@ -275,7 +332,11 @@ REFUSALS = ["a garbage model file", "a truncated model file", "a patterns file a
             "info of a garbage file", "the model as fit's output", "the data as fit's output",
             "the inputs as explain's output", "the patterns as explain's output",
             "a variant for an estimator without variants", "a seed for an estimator without randomness",
-            "an input shape other than the network's"]
+            "an input shape other than the network's", "a seed for rho's estimator without randomness",
+            "a variant for rho's estimator without variants", "a seed with rho's patterns file",
+            "an existing rho output", "the patterns as rho's output", "lrp.zb without its bounds",
+            "an IG baseline of another shape", "an IG baseline shaped like INPUTS, explained in batches",
+            "z^B bounds of another shape"]
 
 
 @pytest.mark.parametrize("case", REFUSALS)

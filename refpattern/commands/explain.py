@@ -18,7 +18,9 @@ a signal — the input, and the output of PatternNet, DeConvNet and Guided Backp
 scaled by its own ``max|R|``); images only (samples ``(C, H, W)``).
 
 Exit status: 0 written; 2 a usage error before any work (an unknown method or option, a value out
-of range, a pattern method without ``--patterns``, patterns of another network, a bad model file,
+of range, a missing option (lrp.zb's bounds) or one whose shape does not fit INPUTS (IG's baseline;
+:func:`check_options_for_inputs`), each named ``--option KEY``, a pattern method without
+``--patterns``, patterns of another network, a bad model file,
 inputs the network does not take, a target out of range, an existing output without
 ``--overwrite``); 3 the files could not be written (existing ones unchanged); 130 Ctrl-C.
 """
@@ -45,8 +47,8 @@ from refpattern.commands.output_files import (
     write_outputs,
 )
 from refpattern.methods import explain, method_info
-from refpattern.methods.explain import check_method_options
-from refpattern.methods.registry import canonical_name
+from refpattern.methods.explain import check_method_options, check_option_shapes, prepare_method
+from refpattern.methods.registry import REQUIRED_OPTIONS, canonical_name, missing_options
 from refpattern.network.validation import check_options
 from refpattern.patterns import Patterns, PatternsMismatchWarning
 from refpattern.progress import Progress
@@ -112,7 +114,33 @@ def parse_options(method: str, items) -> dict:
         check_method_options(method, options)
     except (ValueError, TypeError) as error:
         raise UsageError(f"--option: {' '.join(str(error).split())}") from None
+    missing = missing_options(method, options)
+    if missing:
+        needed, what = REQUIRED_OPTIONS[method]
+        raise UsageError(f"--option {missing[0]}=…: the method {method} needs "
+                         f"{' and '.join(f'--option {option}=…' for option in needed)} ({what})")
     return options
+
+
+def check_options_for_inputs(net, method: str, options: dict, samples_shape: tuple, batch: int) -> None:
+    """Raise :class:`UsageError` naming the option where ``explain`` would refuse one for these inputs
+    (``samples_shape``, explained ``batch`` samples at a time): a rule that refuses its options when
+    built (lrp.zb's ``rest``, ``low > high``), an IG baseline or z^B bounds of another shape.  Before
+    any work, so that the message blames the option rather than INPUTS."""
+    try:
+        prepare_method(net, method, options)
+    except (ValueError, TypeError) as error:
+        raise UsageError(f"--option: {' '.join(str(error).split())}") from None
+    samples, sample_shape = samples_shape[0], tuple(samples_shape[1:])
+    sizes = {min(batch, samples)} | ({samples % batch} if samples % batch else set())
+    cut = f" (--batch-size {batch}: x is a batch of {' or '.join(map(str, sorted(sizes)))} samples)" \
+        if batch < samples else ""
+    for key, value in options.items():
+        for size in sorted(sizes, reverse=True):
+            try:
+                check_option_shapes({key: value}, (size,) + sample_shape)
+            except (ValueError, TypeError) as error:
+                raise UsageError(f"--option {key}: {' '.join(str(error).split())}{cut}") from None
 
 
 def parse_target(text, samples: int, classes: int):
@@ -178,8 +206,9 @@ def run(args) -> int:
     target = parse_target(args.target, inputs.samples, classes)
     if takes_patterns:
         options["patterns"] = load_patterns(args.patterns, net)
-
     batch = args.batch_size or inputs.samples
+    check_options_for_inputs(net, method, options, inputs.shape, batch)
+
     progress(f"explaining {inputs.samples} samples with {method}")
     counter = progress.counter("explain", inputs.samples)
     result = np.empty(inputs.shape, dtype=np.float64)

@@ -48,6 +48,36 @@ def memory_limit(text: str) -> int:
         raise argparse.ArgumentTypeError(str(error).removeprefix("--memory-limit: ")) from None
 
 
+def add_estimator_options(parser) -> None:
+    """``--variant`` (S_a± only) and ``--seed`` (``random`` only), read by :func:`estimator_from_arguments`."""
+    parser.add_argument("--variant", default=None, choices=["paper", "regime"],
+                        help="S_a±: the paper's unconditional E[y] (default) or the within-regime E₊[y]")
+    parser.add_argument("--seed", type=integer_at_least(0, "the patterns file stores the seed as a 64-bit integer",
+                                                        maximum=SEED_MAXIMUM),
+                        default=None, help=f"the random estimator's seed, 0 … {SEED_MAXIMUM}")
+
+
+def estimator_from_arguments(name: str, variant: str | None, seed: int | None):
+    """The :class:`~refpattern.patterns.estimators.Estimator` of ``--estimator NAME [--variant V] [--seed S]``.
+
+    Raises :class:`UsageError` for an unknown name, and for a ``--variant`` or ``--seed`` the
+    estimator has no use for: :func:`~refpattern.patterns.resolve_estimator` ignores those, but on
+    the command line the option was typed for a reason, so it is refused instead of silently doing
+    nothing.
+    """
+    try:
+        estimator = resolve_estimator(name, variant, seed)
+    except (ValueError, TypeError) as error:
+        raise UsageError(f"--estimator {name}: {error}") from None
+    if variant is not None and not estimator.variants:
+        raise UsageError(f"--variant {variant}: the estimator {name} ({estimator.label}) has no "
+                         "variants; only a+- (S_a±) has (paper, regime)")
+    if seed is not None and not estimator.seeded:
+        raise UsageError(f"--seed {seed}: the estimator {name} ({estimator.label}) draws no random "
+                         "numbers; only random takes a seed")
+    return estimator
+
+
 def add_common_arguments(parser) -> None:
     """``--batch-size``, ``--backend`` and ``--quiet``, as every file command has them."""
     parser.add_argument("--batch-size", type=integer_at_least(1), default=256, metavar="N",
@@ -63,11 +93,7 @@ def add_arguments(parser) -> None:
     add_data_arguments(parser, "DATA", "the fitting data")
     parser.add_argument("--estimator", default="a+-", metavar="NAME",
                         help='the signal estimator: a+- (S_a±, default), a, w, x, random; also "relu", "linear"')
-    parser.add_argument("--variant", default=None, choices=["paper", "regime"],
-                        help="S_a±: the paper's unconditional E[y] (default) or the within-regime E₊[y]")
-    parser.add_argument("--seed", type=integer_at_least(0, "the patterns file stores the seed as a 64-bit integer",
-                                                        maximum=SEED_MAXIMUM),
-                        default=None, help=f"the random estimator's seed, 0 … {SEED_MAXIMUM}")
+    add_estimator_options(parser)
     parser.add_argument("--memory-limit", type=memory_limit, default=None, metavar="BYTES",
                         help='the most bytes of running sums held at once (e.g. "2GiB"): several passes over the data')
     add_common_arguments(parser)
@@ -77,18 +103,7 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     progress = Progress("fit", enabled=not args.quiet)
-    try:
-        estimator = resolve_estimator(args.estimator, args.variant, args.seed)
-    except (ValueError, TypeError) as error:
-        raise UsageError(f"--estimator {args.estimator}: {error}") from None
-    # resolve_estimator ignores a variant or seed the estimator has no use for; on the command line that
-    # option was typed for a reason, so it is refused instead of silently doing nothing
-    if args.variant is not None and not estimator.variants:
-        raise UsageError(f"--variant {args.variant}: the estimator {args.estimator} ({estimator.label}) has no "
-                         "variants; only a+- (S_a±) has (paper, regime)")
-    if args.seed is not None and not estimator.seeded:
-        raise UsageError(f"--seed {args.seed}: the estimator {args.estimator} ({estimator.label}) draws no random "
-                         "numbers; only random takes a seed")
+    estimator = estimator_from_arguments(args.estimator, args.variant, args.seed)
     check_output_file(args.out, args.overwrite)
     check_dask_installed(args)
     data = DataFile(args.data, args.array)

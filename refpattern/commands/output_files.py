@@ -20,9 +20,9 @@ from refpattern.command_arguments import OutputError, UsageError
 from refpattern.files import write_atomically, write_files_atomically
 
 
-def add_output_arguments(parser, what: str) -> None:
-    """``--out PATH`` (required) and ``--overwrite``."""
-    parser.add_argument("--out", required=True, metavar="PATH", help=f"where to write {what}")
+def add_output_arguments(parser, what: str, required: bool = True) -> None:
+    """``--out PATH`` (required unless ``required=False``: then None when not given) and ``--overwrite``."""
+    parser.add_argument("--out", required=required, default=None, metavar="PATH", help=f"where to write {what}")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace output files that exist (default: refuse; never an input file)")
 

@@ -23,9 +23,11 @@ import numpy as np
 
 from refpattern.methods.backprop import modified_backward, start_signal
 from refpattern.methods.composite import Composite
+from refpattern.methods.integrated_gradients import check_baseline
 from refpattern.methods.registry import GRADIENT_METHODS, METHODS, canonical_name
 from refpattern.methods.relu_rules import DeconvReLU, GatedReLU, GuidedReLU, LayerBackward, PassReLU
 from refpattern.methods.rule import Rule
+from refpattern.methods.rules import check_bound_shape
 from refpattern.methods.targets import resolve_targets
 from refpattern.network.elementwise import Flatten
 from refpattern.network.maxpool import MaxPool2D
@@ -74,6 +76,43 @@ def check_method_options(method: str, options: dict) -> dict:
     naming the method, the option and the accepted range); the others are passed on as given."""
     return {option: OPTION_CHECKS[option](value, f"{method} option {option}") if option in OPTION_CHECKS else value
             for option, value in options.items()}
+
+
+#: Checks of the options whose shape must fit the inputs, by option name: ``check(value, name, x_shape)``
+#: for inputs ``x`` shaped ``x_shape`` (N, …), raising what ``explain`` would raise on such an ``x``.
+OPTION_SHAPE_CHECKS = {
+    "baseline": lambda value, name, x_shape: check_baseline(value, x_shape),
+    "low": lambda value, name, x_shape: None if value is None else check_bound_shape(value, name, x_shape),
+    "high": lambda value, name, x_shape: None if value is None else check_bound_shape(value, name, x_shape),
+}
+
+
+def check_option_shapes(options: dict, x_shape: tuple) -> None:
+    """Raise the ``ValueError``/``TypeError`` :func:`explain` raises for inputs shaped ``x_shape`` (N, …)
+    where an option of :data:`OPTION_SHAPE_CHECKS` does not fit them, before any input is read (the
+    command line checks its options so)."""
+    for option, value in options.items():
+        if option in OPTION_SHAPE_CHECKS:
+            OPTION_SHAPE_CHECKS[option](value, option, x_shape)
+
+
+def prepare_method(net, method, options: dict) -> tuple:
+    """``(name, composite, run, options)``: what :func:`explain` makes of ``method`` and ``options``
+    before it reads ``x``.  ``options`` are checked (:func:`~refpattern.network.validation.check_options`,
+    :func:`check_method_options`) and, for a composite method, its rules built for ``net`` (so that an
+    option only a rule refuses, such as lrp.zb's missing bounds, raises here); ``composite`` is None
+    for a gradient method (then ``run`` is its function of :data:`~refpattern.methods.registry.GRADIENT_METHODS`
+    and ``options`` its checked options, defaults filled in), ``run`` None otherwise."""
+    if isinstance(method, Composite):
+        if options:
+            raise ValueError(f"a Composite takes no options, got {sorted(options)}")
+        return "Composite", method, None, options
+    name = canonical_name(method)
+    if name in METHODS:
+        builder, defaults = METHODS[name]
+        return name, builder(check_method_options(name, check_options(name, options, defaults)), net), None, options
+    run, defaults = GRADIENT_METHODS[name]
+    return name, None, run, check_method_options(name, check_options(name, options, defaults))
 
 
 class FiniteSignal(Rule):
@@ -162,19 +201,7 @@ def explain(net, x, method, target=None, *, backend=None, **options):
     if not isinstance(net, Sequential):
         raise TypeError(f"net: expected a refpattern.Sequential, got {type(net).__name__}")
     x = net.check_input(x)
-    composite = run = None
-    if isinstance(method, Composite):
-        if options:
-            raise ValueError(f"a Composite takes no options, got {sorted(options)}")
-        composite, name = method, "Composite"
-    else:
-        name = canonical_name(method)
-        if name in METHODS:
-            builder, defaults = METHODS[name]
-            composite = builder(check_method_options(name, check_options(name, options, defaults)), net)
-        else:
-            run, defaults = GRADIENT_METHODS[name]
-            options = check_method_options(name, check_options(name, options, defaults))
+    name, composite, run, options = prepare_method(net, method, options)
     context = f"explain {name!r}"
 
     activations = net.trace(x, backend, check=False, context=context)

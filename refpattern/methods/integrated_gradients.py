@@ -163,16 +163,23 @@ def path_rule(steps=None, quadrature_name=None, alphas=None, weights=None):
 
 def resolve_baseline(baseline, x) -> np.ndarray:
     """A baseline as an array shaped like ``x``: scalar, one sample's shape, or x's shape."""
+    return np.broadcast_to(check_baseline(baseline, x.shape), x.shape)
+
+
+def check_baseline(baseline, x_shape: tuple) -> np.ndarray:
+    """The baseline as a float64 array, checked for inputs shaped ``x_shape`` (N, …): numeric, finite,
+    a scalar, shaped like one sample or like the inputs (``TypeError``/``ValueError`` otherwise)."""
+    x_shape = tuple(x_shape)
     base = np.asarray(baseline)
     if base.dtype == object or not (np.issubdtype(base.dtype, np.floating) or np.issubdtype(base.dtype, np.integer)):
         raise TypeError(f"integrated_gradients: baseline must be numeric, got dtype {base.dtype}")
     base = base.astype(np.float64)
-    if base.shape not in ((), x.shape[1:], x.shape):
-        raise ValueError(f"integrated_gradients: baseline must be a scalar, shaped like one sample {x.shape[1:]} "
-                         f"or like x {x.shape}; got {base.shape}")
+    if base.shape not in ((), x_shape[1:], x_shape):
+        raise ValueError(f"integrated_gradients: baseline must be a scalar, shaped like one sample {x_shape[1:]} "
+                         f"or like x {x_shape}; got {base.shape}")
     if not np.all(np.isfinite(base)):
         raise ValueError("integrated_gradients: baseline contains NaN or inf")
-    return np.broadcast_to(base, x.shape)
+    return base
 
 
 def integrated_gradients(gradient_at, x, baseline, steps=None, quadrature_name=None, alphas=None, weights=None):

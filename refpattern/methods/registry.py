@@ -90,13 +90,30 @@ def _lrp_gamma(options, net):
     return Composite(kernel=GammaRule(options["gamma"], options["stabilizer"]), relu=PassReLU(), start="logit")
 
 
+#: Options a method cannot be built without (their default, None, means "not given"), and what they are.
+REQUIRED_OPTIONS = {
+    "lrp.zb": (("low", "high"), "bounds of the input domain"),
+    "zennit.epsilon_gamma_box": (("low", "high"), "bounds of the input domain"),
+}
+
+
+def missing_options(name: str, options: dict) -> list:
+    """The :data:`REQUIRED_OPTIONS` of method ``name`` that ``options`` leaves out or sets to None."""
+    return [option for option in REQUIRED_OPTIONS.get(name, ((), ""))[0] if options.get(option) is None]
+
+
+def _check_required(name: str, options: dict) -> None:
+    if missing_options(name, options):
+        needed, what = REQUIRED_OPTIONS[name]
+        raise ValueError(f"{name}: needs {' and '.join(f'{option}=' for option in needed)} ({what})")
+
+
 def _zennit_preset(name):
     factory = presets.PRESETS[name]
 
     def build(options, net):
         if name == "epsilon_gamma_box":
-            if options["low"] is None or options["high"] is None:
-                raise ValueError("zennit.epsilon_gamma_box: needs low= and high= (bounds of the input domain)")
+            _check_required("zennit.epsilon_gamma_box", options)
             return factory(options["low"], options["high"], options["epsilon"], options["gamma"],
                            options["stabilizer"])
         return factory(options["epsilon"], options["stabilizer"])
@@ -107,8 +124,7 @@ def _zennit_preset(name):
 
 def _lrp_zb(options, net):
     """z^B on the first kernel layer (bounds ``low``/``high``), the ``rest`` method above it."""
-    if options["low"] is None or options["high"] is None:
-        raise ValueError("lrp.zb: needs low= and high= (bounds of the input domain)")
+    _check_required("lrp.zb", options)
     if not isinstance(options["rest"], str):
         raise TypeError(f"lrp.zb option rest: expected the name of an LRP rule such as 'lrp.epsilon', got "
                         f"{options['rest']!r} ({type(options['rest']).__name__})")

@@ -128,6 +128,15 @@ class AlphaBetaRule(Rule):
         return relevance
 
 
+def check_bound_shape(bound, name: str, x_shape: tuple) -> None:
+    """Raise ``ValueError`` unless the bound ``name`` of z^B (``low`` or ``high``) is a scalar or shaped
+    like one sample of inputs shaped ``x_shape`` (N, …)."""
+    shape = np.shape(bound)
+    if shape and shape != tuple(x_shape[1:]):
+        raise ValueError(f"lrp.zb: {name} must be a scalar or shaped like one sample {tuple(x_shape[1:])}, "
+                         f"got {shape}")
+
+
 class ZBRule(Rule):
     """z^B rule for a bounded input layer ``l ≤ x ≤ h`` (Montavon et al., 2017); the bias cancels.
 
@@ -145,9 +154,7 @@ class ZBRule(Rule):
 
     def _bounds(self, x):
         for name, bound in (("low", self.low), ("high", self.high)):
-            if bound.ndim and bound.shape != x.shape[1:]:
-                raise ValueError(f"lrp.zb: {name} must be a scalar or shaped like one sample {x.shape[1:]}, "
-                                 f"got {bound.shape}")
+            check_bound_shape(bound, name, x.shape)
         return np.broadcast_to(self.low, x.shape), np.broadcast_to(self.high, x.shape)
 
     def backward(self, layer, x, output, upstream, backend=None):
