@@ -311,6 +311,14 @@ def merge_chunk_statistics(net, *results) -> ChunkStatistics:
                               [batch for result in results for batch in result.batches])
 
 
+def leading_samples(count: int, *chunks) -> np.ndarray:
+    """A task: the first ``count`` samples of ``chunks`` (consecutive chunks of ``X``, in order), or
+    all of them if they hold fewer."""
+    if len(chunks) == 1:
+        return chunks[0][:count]
+    return np.concatenate([chunk[:count] for chunk in chunks])[:count]
+
+
 def chunk_samples(result: ChunkStatistics) -> int:
     """A tiny task per chunk, for the progress counter: the samples the chunk held (0 on a data error)."""
     return result.samples
@@ -449,10 +457,13 @@ def accumulate_dask_array(net, stats, X, batch_size, backend, progress, label: s
         network = dask.delayed(net, name=f"{NETWORK_KEY}-{token}", traverse=False)
     bounds = chunk_bounds(X)
     blocks = X.to_delayed().reshape(-1)
-    # the flags closed_inputs of the single-process fit, from the samples its first batch chooses them by
-    # (its chunk is read once for this and for its chunk task); unknown chunk sizes: chunk 0's first ones
+    # the flags closed_inputs of the single-process fit, from the samples its first batch chooses them by,
+    # taken from the same block nodes as the chunk tasks, so that each chunk is read once (X[:first], a graph
+    # of its own, read chunk 0 a second time); unknown chunk sizes: chunk 0's first ones
     first = min(REGIME_CHOICE_SAMPLES, batch_size)
-    head = blocks[0][:first] if math.isnan(X.shape[0]) else X[:first]
+    covering = 1 if math.isnan(X.shape[0]) else next(i + 1 for i, (_, stop) in enumerate(bounds)
+                                                     if stop >= min(first, X.shape[0]))
+    head = dask.delayed(leading_samples, pure=True)(first, *blocks[:covering])
     regimes = dask.delayed(first_samples_regimes, pure=True)(network, head, template, backend_name,
                                                              dask_key_name=f"{REGIME_TASK}-{token}")
     task = dask.delayed(chunk_statistics, pure=True)
