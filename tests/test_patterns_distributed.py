@@ -412,3 +412,30 @@ def test_chunks_across_the_sample_axes_are_joined():
     X = da.from_array(x, chunks=(10, 1, 5, 9))
     assert_same_as_single_process(fit_patterns(net, X, batch_size=16, backend="numpy"),
                          fit_patterns(net, x, batch_size=16, backend="numpy"))
+
+
+def test_workers_that_cannot_import_refpattern_are_named(tmp_path, capsys):
+    """A worker without refpattern failed the fit with a bare ``Exception`` wrapping Dask's
+    ``ModuleNotFoundError`` from its deserializer (the scattered network), and ``refpattern fit
+    --scheduler`` with a traceback and status 1.  Now an ``ImportError`` names the worker and what
+    to install, before anything is sent; the command exits 2 with it on one line and writes nothing."""
+    from refpattern.cli import main
+
+    net, x = degenerate_cnn(), data(20)
+    net.save(tmp_path / "net.npz")
+    np.save(tmp_path / "x.npy", x)
+    preload = tmp_path / "without_refpattern.py"
+    preload.write_text('import sys\nsys.modules["refpattern"] = None  # this worker cannot import refpattern\n')
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  silence_logs=50, preload=[str(preload)]) as cluster, \
+            distributed.Client(cluster) as lacking:
+        address = next(iter(lacking.scheduler_info()["workers"]))
+        with pytest.raises(ImportError, match=rf"refpattern cannot be imported on 1 of the 1 Dask worker\(s\) "
+                                              rf"\({address}\).*install the same refpattern"):
+            fit_patterns(net, chunked(x, 10), batch_size=16, backend="numpy")
+        assert main(["fit", str(tmp_path / "net.npz"), str(tmp_path / "x.npy"), "--scheduler",
+                     cluster.scheduler_address, "--out", str(tmp_path / "p.npz"), "--quiet"]) == 2
+    error = capsys.readouterr().err
+    assert "Traceback" not in error
+    assert f"refpattern cannot be imported on 1 of the 1 Dask worker(s) ({address})" in error
+    assert not (tmp_path / "p.npz").exists()

@@ -67,6 +67,8 @@ imported when a Dask array arrives (:func:`import_dask`: an ``ImportError`` nami
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
+import importlib.util
 import io
 import math
 import os
@@ -451,6 +453,7 @@ def accumulate_dask_array(net, stats, X, batch_size, backend, progress, label: s
     client = current_client()
     token = uuid.uuid4().hex[:16]
     if client is not None:
+        check_workers_import_refpattern(client)
         network = client.scatter({f"{NETWORK_KEY}-{token}": NetworkFile(net)}, broadcast=True, hash=False)
         network = network[f"{NETWORK_KEY}-{token}"]
     else:
@@ -496,6 +499,21 @@ def accumulate_dask_array(net, stats, X, batch_size, backend, progress, label: s
     if batches is not None:
         batches.extend(result.batches)
     return result.samples
+
+
+def check_workers_import_refpattern(client) -> None:
+    """Raise ``ImportError`` naming the workers of ``client`` that cannot import refpattern (every
+    task runs refpattern's code there), before anything is sent: the scatter of the network failed
+    there with a bare ``Exception`` wrapping a ``ModuleNotFoundError`` from Dask's deserializer.
+    One round trip (``client.run`` of :func:`importlib.util.find_spec`, which any worker can unpickle)."""
+    found = client.run(importlib.util.find_spec, "refpattern", on_error="return")
+    missing = sorted(address for address, spec in found.items()
+                     if not isinstance(spec, importlib.machinery.ModuleSpec))
+    if missing:
+        shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+        raise ImportError(f"refpattern cannot be imported on {len(missing)} of the {len(found)} Dask worker(s) "
+                          f"({shown}); a fit runs refpattern's code on every worker: install the same refpattern "
+                          "there (pip install refpattern), or start the workers where it is importable")
 
 
 def configured_retries(dask) -> int:
