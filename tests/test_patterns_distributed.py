@@ -310,6 +310,18 @@ def test_a_task_sends_back_the_sums_only():
         assert not b.closed_inputs.flags.writeable
 
 
+def test_dask_measures_a_result_by_its_sums():
+    """Dask's ``sizeof`` (the scheduler's and workers' memory accounting: spilling, pausing) read a
+    chunk's result as 56 bytes, whatever its sums (3 × the weights: 3 GiB for VGG-16).  Now it
+    counts at least the bytes of the arrays sent (statistics_bytes less the bias copy per layer),
+    and little more."""
+    sizeof = pytest.importorskip("dask.sizeof").sizeof
+    net = degenerate_cnn()
+    stats = fit_statistics(net, data(8), backend="numpy")
+    sent = sum(statistics_bytes(s.n_inputs, s.n_neurons) - s.bias.nbytes for s in stats)
+    assert sent <= sizeof(ChunkStatistics.of(list(stats), 8)) <= sent + 4096
+
+
 def test_the_network_arrives_on_the_workers_read_only_and_bit_exact(client):
     net = random_cnn(seed=3)
     [future] = client.scatter([NetworkFile(net)], broadcast=True)
