@@ -12,6 +12,7 @@ from conftest import pattern_cnn
 
 import refpattern as rp
 from refpattern.patterns import fit_patterns
+from refpattern.patterns.passes import plan_passes
 
 
 def samples(n, seed=1):
@@ -63,6 +64,34 @@ def test_the_retries_setting_must_be_a_count(in_process_client, retries, error):
     net = pattern_cnn(np.random.default_rng(0))
     with dask.config.set({"refpattern.retries": retries}), pytest.raises(error, match='"refpattern.retries"'):
         fit_patterns(net, da.from_array(samples(4), chunks=(2, 2, 9, 9)))
+
+
+@pytest.mark.parametrize("sizes", [(10, 10, 10), (1, 7, 22)])
+def test_every_chunk_is_read_once_per_pass(sizes, tmp_path):
+    """The small task choosing the regimes read ``X[:16]``, a graph of its own: chunk 0 (every chunk
+    it covers) was read twice per pass, once for it and once for its chunk task, though
+    docs/conventions.md#dask-fits says they share the load.  Now it takes the chunk tasks' own
+    blocks: each chunk is read once per pass, here in a fit of 3 passes, and the fit is the
+    single-process one."""
+    dask, da = pytest.importorskip("dask"), pytest.importorskip("dask.array")
+    net = pattern_cnn(np.random.default_rng(0))
+    x = samples(sum(sizes))
+    log = tmp_path / "reads"  # a file: the loader may run on a worker (the module's client) on a pickled copy
+
+    def load(start, stop):
+        with open(log, "a") as handle:
+            handle.write(f"{start}\n")
+        return x[start:stop]
+
+    bounds = np.cumsum((0,) + sizes)
+    X = da.concatenate([da.from_delayed(dask.delayed(load, pure=True)(start, stop), (stop - start, 2, 9, 9), x.dtype)
+                        for start, stop in zip(bounds[:-1], bounds[1:])])
+    passes = len(plan_passes(net, 5000))
+    with dask.config.set(scheduler="synchronous"):
+        got = fit_patterns(net, X, batch_size=16, memory_limit=5000)
+    assert passes == 2
+    assert sorted(map(int, log.read_text().split())) == sorted(list(bounds[:-1]) * passes)
+    assert largest_pattern_difference(got, fit_patterns(net, x, batch_size=16)) <= 1e-12
 
 
 # --- merging statistics ---------------------------------------------------------------------------

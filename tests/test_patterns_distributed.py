@@ -310,6 +310,18 @@ def test_a_task_sends_back_the_sums_only():
         assert not b.closed_inputs.flags.writeable
 
 
+def test_dask_measures_a_result_by_its_sums():
+    """Dask's ``sizeof`` (the scheduler's and workers' memory accounting: spilling, pausing) read a
+    chunk's result as 56 bytes, whatever its sums (3 × the weights: 3 GiB for VGG-16).  Now it
+    counts at least the bytes of the arrays sent (statistics_bytes less the bias copy per layer),
+    and little more."""
+    sizeof = pytest.importorskip("dask.sizeof").sizeof
+    net = degenerate_cnn()
+    stats = fit_statistics(net, data(8), backend="numpy")
+    sent = sum(statistics_bytes(s.n_inputs, s.n_neurons) - s.bias.nbytes for s in stats)
+    assert sent <= sizeof(ChunkStatistics.of(list(stats), 8)) <= sent + 4096
+
+
 def test_the_network_arrives_on_the_workers_read_only_and_bit_exact(client):
     net = random_cnn(seed=3)
     [future] = client.scatter([NetworkFile(net)], broadcast=True)
@@ -412,3 +424,30 @@ def test_chunks_across_the_sample_axes_are_joined():
     X = da.from_array(x, chunks=(10, 1, 5, 9))
     assert_same_as_single_process(fit_patterns(net, X, batch_size=16, backend="numpy"),
                          fit_patterns(net, x, batch_size=16, backend="numpy"))
+
+
+def test_workers_that_cannot_import_refpattern_are_named(tmp_path, capsys):
+    """A worker without refpattern failed the fit with a bare ``Exception`` wrapping Dask's
+    ``ModuleNotFoundError`` from its deserializer (the scattered network), and ``refpattern fit
+    --scheduler`` with a traceback and status 1.  Now an ``ImportError`` names the worker and what
+    to install, before anything is sent; the command exits 2 with it on one line and writes nothing."""
+    from refpattern.cli import main
+
+    net, x = degenerate_cnn(), data(20)
+    net.save(tmp_path / "net.npz")
+    np.save(tmp_path / "x.npy", x)
+    preload = tmp_path / "without_refpattern.py"
+    preload.write_text('import sys\nsys.modules["refpattern"] = None  # this worker cannot import refpattern\n')
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  silence_logs=50, preload=[str(preload)]) as cluster, \
+            distributed.Client(cluster) as lacking:
+        address = next(iter(lacking.scheduler_info()["workers"]))
+        with pytest.raises(ImportError, match=rf"refpattern cannot be imported on 1 of the 1 Dask worker\(s\) "
+                                              rf"\({address}\).*install the same refpattern"):
+            fit_patterns(net, chunked(x, 10), batch_size=16, backend="numpy")
+        assert main(["fit", str(tmp_path / "net.npz"), str(tmp_path / "x.npy"), "--scheduler",
+                     cluster.scheduler_address, "--out", str(tmp_path / "p.npz"), "--quiet"]) == 2
+    error = capsys.readouterr().err
+    assert "Traceback" not in error
+    assert f"refpattern cannot be imported on 1 of the 1 Dask worker(s) ({address})" in error
+    assert not (tmp_path / "p.npz").exists()

@@ -5,7 +5,8 @@
 - ``--workers N``: a ``distributed.LocalCluster`` of N worker processes with one thread each
   (the Numba kernels use the cores), started for this command and closed after it;
 - ``--scheduler ADDRESS``: the running Dask scheduler at ADDRESS (``tcp://host:8786``); its
-  workers must import refpattern (the same version) and see the data's path.
+  workers must import refpattern (the same version; a worker that cannot is a usage error naming
+  it) and see the data's path.
 
 Dask is the extra ``dask`` (``pip install "refpattern[dask]"``); without it ``--workers`` and
 ``--scheduler`` are refused (exit status 2) before any work, as is a scheduler that cannot be
@@ -82,6 +83,12 @@ def dask_client(args, progress):
             except (OSError, TimeoutError, ValueError) as error:
                 raise UsageError(f"--scheduler {args.scheduler}: cannot reach a Dask scheduler there "
                                  f"({type(error).__name__}: {' '.join(str(error).split())})") from None
+            from refpattern.patterns.distributed import check_workers_import_refpattern
+
+            try:
+                check_workers_import_refpattern(client)
+            except ImportError as error:
+                raise UsageError(f"--scheduler {args.scheduler}: {error}") from None
             workers = len(client.scheduler_info().get("workers", {}))
             where = f"the Dask scheduler {args.scheduler} ({workers} worker(s) now)"
         link = getattr(client, "dashboard_link", None) if args.workers is None or dashboard else None

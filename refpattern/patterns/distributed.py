@@ -67,6 +67,8 @@ imported when a Dask array arrives (:func:`import_dask`: an ``ImportError`` nami
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
+import importlib.util
 import io
 import math
 import os
@@ -175,6 +177,16 @@ class ChunkStatistics:
     def __init__(self, layers=(), samples=0, problem=None, batches=()):
         self.layers, self.samples, self.problem = list(layers), int(samples), problem
         self.batches = list(batches)
+
+    def __sizeof__(self) -> int:
+        """Bytes held, the sums' arrays included: Dask's ``sizeof`` (``sys.getsizeof``) reads this, so the
+        scheduler's and the workers' memory accounting (spilling, pausing, the dashboard) see the sums
+        (they saw 56 bytes for a result of any size)."""
+        held = object.__sizeof__(self) + sum(sys.getsizeof(value) for value in (self.layers, self.batches))
+        for entry in self.layers:
+            if entry is not None:
+                held += sum(value.nbytes for value in entry.values() if isinstance(value, np.ndarray))
+        return held + sum(len(digest) for _, digest in self.batches)
 
     def __repr__(self) -> str:
         if self.problem:
@@ -311,6 +323,14 @@ def merge_chunk_statistics(net, *results) -> ChunkStatistics:
                               [batch for result in results for batch in result.batches])
 
 
+def leading_samples(count: int, *chunks) -> np.ndarray:
+    """A task: the first ``count`` samples of ``chunks`` (consecutive chunks of ``X``, in order), or
+    all of them if they hold fewer."""
+    if len(chunks) == 1:
+        return chunks[0][:count]
+    return np.concatenate([chunk[:count] for chunk in chunks])[:count]
+
+
 def chunk_samples(result: ChunkStatistics) -> int:
     """A tiny task per chunk, for the progress counter: the samples the chunk held (0 on a data error)."""
     return result.samples
@@ -443,16 +463,20 @@ def accumulate_dask_array(net, stats, X, batch_size, backend, progress, label: s
     client = current_client()
     token = uuid.uuid4().hex[:16]
     if client is not None:
+        check_workers_import_refpattern(client)
         network = client.scatter({f"{NETWORK_KEY}-{token}": NetworkFile(net)}, broadcast=True, hash=False)
         network = network[f"{NETWORK_KEY}-{token}"]
     else:
         network = dask.delayed(net, name=f"{NETWORK_KEY}-{token}", traverse=False)
     bounds = chunk_bounds(X)
     blocks = X.to_delayed().reshape(-1)
-    # the flags closed_inputs of the single-process fit, from the samples its first batch chooses them by
-    # (its chunk is read once for this and for its chunk task); unknown chunk sizes: chunk 0's first ones
+    # the flags closed_inputs of the single-process fit, from the samples its first batch chooses them by,
+    # taken from the same block nodes as the chunk tasks, so that each chunk is read once (X[:first], a graph
+    # of its own, read chunk 0 a second time); unknown chunk sizes: chunk 0's first ones
     first = min(REGIME_CHOICE_SAMPLES, batch_size)
-    head = blocks[0][:first] if math.isnan(X.shape[0]) else X[:first]
+    covering = 1 if math.isnan(X.shape[0]) else next(i + 1 for i, (_, stop) in enumerate(bounds)
+                                                     if stop >= min(first, X.shape[0]))
+    head = dask.delayed(leading_samples, pure=True)(first, *blocks[:covering])
     regimes = dask.delayed(first_samples_regimes, pure=True)(network, head, template, backend_name,
                                                              dask_key_name=f"{REGIME_TASK}-{token}")
     task = dask.delayed(chunk_statistics, pure=True)
@@ -485,6 +509,21 @@ def accumulate_dask_array(net, stats, X, batch_size, backend, progress, label: s
     if batches is not None:
         batches.extend(result.batches)
     return result.samples
+
+
+def check_workers_import_refpattern(client) -> None:
+    """Raise ``ImportError`` naming the workers of ``client`` that cannot import refpattern (every
+    task runs refpattern's code there), before anything is sent: the scatter of the network failed
+    there with a bare ``Exception`` wrapping a ``ModuleNotFoundError`` from Dask's deserializer.
+    One round trip (``client.run`` of :func:`importlib.util.find_spec`, which any worker can unpickle)."""
+    found = client.run(importlib.util.find_spec, "refpattern", on_error="return")
+    missing = sorted(address for address, spec in found.items()
+                     if not isinstance(spec, importlib.machinery.ModuleSpec))
+    if missing:
+        shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+        raise ImportError(f"refpattern cannot be imported on {len(missing)} of the {len(found)} Dask worker(s) "
+                          f"({shown}); a fit runs refpattern's code on every worker: install the same refpattern "
+                          "there (pip install refpattern), or start the workers where it is importable")
 
 
 def configured_retries(dask) -> int:
