@@ -423,3 +423,32 @@ def test_the_part_of_w_outside_the_signal_span_is_compared_with_zero_per_compone
     numbers = claim.numbers
     assert numbers["outside_signal_span"] > 5 * numbers["outside_signal_span_se"]  # the old rule's false alarm
     assert why == "" and claim.verdict == HOLDS
+
+
+# --- claim 1 where w is parallel to a_s: the angle is a norm (docs/math.md#toy-claim-1-parallel) -------------------
+
+def test_the_angle_of_a_parallel_filter_is_not_compared_with_zero_degrees():
+    """Noise only, diagonal Σ_ε, a_s = e₃ (D = 6): w* = e₃·σ²/(σ² + Σ_ε,33) is parallel to a_s.  The fitted w's angle
+    to a_s is then the norm of its 5 sampling errors across a_s (here 28.6°, 15 of its batch SE from 0°): the old
+    angle test rejected this true model (and 85 % of fresh draws of it).  Component by component w is within Z SE
+    of the closed form."""
+    from refpattern.experiments.ledger import HOLDS
+    from refpattern.experiments.toy.filter_claims import claim_filter_not_parallel
+    from refpattern.experiments.toy.measurements import Sample
+
+    noise = [527.9949577786666, 1670.5631437604038, 200.87357457228936, 2455.858084367309, 38.18714432123852,
+             1488.7693709345704]
+    scale = 9.051731199491348
+    model = LinearModel([[0.0, 0.0, 0.0, 1.0, 0.0, 0.0]], "gaussian", scale, noise_covariance=np.diag(noise))
+    sample = Sample.of(model, 23_223, 221)
+    expected = np.zeros(6)
+    expected[3] = scale ** 2 / (scale ** 2 + noise[3])  # independent: the regression of s on x₃ alone
+    np.testing.assert_allclose(sample.w, expected, rtol=1e-12, atol=1e-15)
+    claim, why = claim_filter_not_parallel(sample)
+    numbers = claim.numbers
+    assert numbers["angle_closed_form_deg"] == 0.0
+    assert numbers["angle_deg"] > 5 * numbers["angle_standard_error_deg"]  # the old rule's false alarm
+    gap = np.abs(np.asarray(numbers["w_least_squares"]) - expected)
+    assert np.all(gap <= 5 * np.asarray(numbers["standard_error"]))
+    assert why == "" and claim.verdict == HOLDS
+
