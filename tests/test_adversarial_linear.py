@@ -452,3 +452,41 @@ def test_the_angle_of_a_parallel_filter_is_not_compared_with_zero_degrees():
     assert np.all(gap <= 5 * np.asarray(numbers["standard_error"]))
     assert why == "" and claim.verdict == HOLDS
 
+
+# --- in-sample ρ where it is 0 exactly: rounding amplified by the regression (docs/math.md#linear-rounding-rho) ------
+
+def test_rho_of_a_random_direction_on_a_singular_input_covariance_allows_its_derived_rounding():
+    """Noise-free, 2 signals and 3 distractors in D = 6: Σ_x has rank 5, a random pattern leaves its range, and
+    v = n (the null direction) reads y exactly, so ρ = 0 on every batch.  float64 gave 3.2e-12 (the regression
+    along a direction of Σ's κ ≈ 10⁴), 55 of the batches' SE — which is rounding too — and above the old
+    allowance 1e-12: `verify` exited 1.  The derived bound Z·ε·√N·(1 + Σ|v_i|m_i/σ_y)²/2 allows it."""
+    from refpattern.experiments.ledger import HOLDS
+    from refpattern.experiments.toy.measurements import Sample, fit, neuron_pattern, rho_rounding
+    from refpattern.experiments.toy.rho_claims import claim_rho
+    from refpattern.experiments.toy.tolerances import EXACT
+
+    distractors = [[0.9567407756958339, -2.1708889530937467, 2.105326852918985, 0.008923876163379488,
+                    1.4844927077245262, 0.1741980096491783],
+                   [0.6509574495876387, 0.4033834991086119, 0.20819487973742937, -0.07219785608386944,
+                    -0.1266317509390689, 0.6138229346817753],
+                   [2.301597644349057, -0.13813805909349416, -2.2443450037933492, -0.9847161304943658,
+                    0.06500178594843915, -1.202579450009657]]
+    model = LinearModel([[0.0, 1.0, 0.0, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0, 0.0, 0.0]], "uniform",
+                        [0.003963002253274532, 0.0025890582602634818], distractors,
+                        distractor_mean=[6.400712003361699e-08, -5.421776417171822e-08, -6.705250836318653e-05],
+                        distractor_covariance=0.00011689709983065542, explained=1)
+    sample = Sample.of(model, 27_578, 355)
+    a = neuron_pattern(fit(sample.net, sample.inputs(), "random", 355))
+    # independent: the null direction n of Σ_x reads y from d̂ = x − a·y, corr(nᵀd̂, y) = −1, so ρ ≤ 1 − |corr| ≈ 0
+    null = np.linalg.eigh(model.input_covariance)[1][:, 0]
+    X = sample.draw.all().X.astype(np.longdouble)
+    y = X @ sample.w.astype(np.longdouble)
+    read = (X - np.outer(y, a.astype(np.longdouble))) @ null.astype(np.longdouble)
+    read, y = read - read.mean(), y - y.mean()
+    assert abs(null @ a) > 0.1 and 1 - abs((read @ y) / np.sqrt((read @ read) * (y @ y))) < 1e-14
+    claims, _, _ = claim_rho(sample, 355)
+    numbers = claims[2].numbers
+    assert numbers["closed_form"] == 0.0
+    assert numbers["measured"] > EXACT + 5 * numbers["standard_error"]  # the old rule's false alarm
+    assert numbers["measured"] <= rho_rounding(sample, a, 0.0)
+    assert claims[2].verdict == HOLDS
