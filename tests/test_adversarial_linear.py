@@ -423,3 +423,70 @@ def test_the_part_of_w_outside_the_signal_span_is_compared_with_zero_per_compone
     numbers = claim.numbers
     assert numbers["outside_signal_span"] > 5 * numbers["outside_signal_span_se"]  # the old rule's false alarm
     assert why == "" and claim.verdict == HOLDS
+
+
+# --- claim 1 where w is parallel to a_s: the angle is a norm (docs/math.md#toy-claim-1-parallel) -------------------
+
+def test_the_angle_of_a_parallel_filter_is_not_compared_with_zero_degrees():
+    """Noise only, diagonal Σ_ε, a_s = e₃ (D = 6): w* = e₃·σ²/(σ² + Σ_ε,33) is parallel to a_s.  The fitted w's angle
+    to a_s is then the norm of its 5 sampling errors across a_s (here 28.6°, 15 of its batch SE from 0°): the old
+    angle test rejected this true model (and 85 % of fresh draws of it).  Component by component w is within Z SE
+    of the closed form."""
+    from refpattern.experiments.ledger import HOLDS
+    from refpattern.experiments.toy.filter_claims import claim_filter_not_parallel
+    from refpattern.experiments.toy.measurements import Sample
+
+    noise = [527.9949577786666, 1670.5631437604038, 200.87357457228936, 2455.858084367309, 38.18714432123852,
+             1488.7693709345704]
+    scale = 9.051731199491348
+    model = LinearModel([[0.0, 0.0, 0.0, 1.0, 0.0, 0.0]], "gaussian", scale, noise_covariance=np.diag(noise))
+    sample = Sample.of(model, 23_223, 221)
+    expected = np.zeros(6)
+    expected[3] = scale ** 2 / (scale ** 2 + noise[3])  # independent: the regression of s on x₃ alone
+    np.testing.assert_allclose(sample.w, expected, rtol=1e-12, atol=1e-15)
+    claim, why = claim_filter_not_parallel(sample)
+    numbers = claim.numbers
+    assert numbers["angle_closed_form_deg"] == 0.0
+    assert numbers["angle_deg"] > 5 * numbers["angle_standard_error_deg"]  # the old rule's false alarm
+    gap = np.abs(np.asarray(numbers["w_least_squares"]) - expected)
+    assert np.all(gap <= 5 * np.asarray(numbers["standard_error"]))
+    assert why == "" and claim.verdict == HOLDS
+
+
+# --- in-sample ρ where it is 0 exactly: rounding amplified by the regression (docs/math.md#linear-rounding-rho) ------
+
+def test_rho_of_a_random_direction_on_a_singular_input_covariance_allows_its_derived_rounding():
+    """Noise-free, 2 signals and 3 distractors in D = 6: Σ_x has rank 5, a random pattern leaves its range, and
+    v = n (the null direction) reads y exactly, so ρ = 0 on every batch.  float64 gave 3.2e-12 (the regression
+    along a direction of Σ's κ ≈ 10⁴), 55 of the batches' SE — which is rounding too — and above the old
+    allowance 1e-12: `verify` exited 1.  The derived bound Z·ε·√N·(1 + Σ|v_i|m_i/σ_y)²/2 allows it."""
+    from refpattern.experiments.ledger import HOLDS
+    from refpattern.experiments.toy.measurements import Sample, fit, neuron_pattern, rho_rounding
+    from refpattern.experiments.toy.rho_claims import claim_rho
+    from refpattern.experiments.toy.tolerances import EXACT
+
+    distractors = [[0.9567407756958339, -2.1708889530937467, 2.105326852918985, 0.008923876163379488,
+                    1.4844927077245262, 0.1741980096491783],
+                   [0.6509574495876387, 0.4033834991086119, 0.20819487973742937, -0.07219785608386944,
+                    -0.1266317509390689, 0.6138229346817753],
+                   [2.301597644349057, -0.13813805909349416, -2.2443450037933492, -0.9847161304943658,
+                    0.06500178594843915, -1.202579450009657]]
+    model = LinearModel([[0.0, 1.0, 0.0, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0, 0.0, 0.0]], "uniform",
+                        [0.003963002253274532, 0.0025890582602634818], distractors,
+                        distractor_mean=[6.400712003361699e-08, -5.421776417171822e-08, -6.705250836318653e-05],
+                        distractor_covariance=0.00011689709983065542, explained=1)
+    sample = Sample.of(model, 27_578, 355)
+    a = neuron_pattern(fit(sample.net, sample.inputs(), "random", 355))
+    # independent: the null direction n of Σ_x reads y from d̂ = x − a·y, corr(nᵀd̂, y) = −1, so ρ ≤ 1 − |corr| ≈ 0
+    null = np.linalg.eigh(model.input_covariance)[1][:, 0]
+    X = sample.draw.all().X.astype(np.longdouble)
+    y = X @ sample.w.astype(np.longdouble)
+    read = (X - np.outer(y, a.astype(np.longdouble))) @ null.astype(np.longdouble)
+    read, y = read - read.mean(), y - y.mean()
+    assert abs(null @ a) > 0.1 and 1 - abs((read @ y) / np.sqrt((read @ read) * (y @ y))) < 1e-14
+    claims, _, _ = claim_rho(sample, 355)
+    numbers = claims[2].numbers
+    assert numbers["closed_form"] == 0.0
+    assert numbers["measured"] > EXACT + 5 * numbers["standard_error"]  # the old rule's false alarm
+    assert numbers["measured"] <= rho_rounding(sample, a, 0.0)
+    assert claims[2].verdict == HOLDS

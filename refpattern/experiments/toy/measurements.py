@@ -24,6 +24,7 @@ from refpattern.linear.model import LinearModel
 from refpattern.linear.sampling import Draw
 from refpattern.network import Dense, Sequential
 from refpattern.patterns import fit_patterns, rho
+from refpattern.patterns.rho import DEFAULT_CUTOFF
 
 FIT_BATCH_SIZE = 1 << 16
 """``batch_size`` passed to ``fit_patterns`` and ``rho`` (they stream; larger batches are just faster)."""
@@ -257,6 +258,38 @@ def covariance_rounding(sample: Sample, pattern_magnitude) -> np.ndarray:
     else:
         sums = rounding_bound(rms * sigma_y + a * sigma_y * sigma_y, sample.n)
     return sums + 2.0 * output_rounding(sample) * (np.sqrt(variances) + 2.0 * a * sigma_y) / math.sqrt(sample.n)
+
+
+def rho_rounding(sample: Sample, pattern, closed_rho: float) -> float:
+    """What float64 rounding alone can do to the in-sample ρ of ``S(x) = a·y`` (``a = pattern``, (D,)) on ``sample``,
+    whose population value is ``closed_rho`` (``docs/math.md#linear-rounding-rho``)::
+
+        ρ = 1 − R,   R² = cᵀΣ⁺c/σ²_y,   Σ = cov[d̂],   c = cov[d̂, y],   v = Σ⁺c.
+
+    The sums behind ``Σ``, ``c`` and ``σ²_y`` round by ``|E_ij| ≤ η·m_i·m_j``, ``|δc_i| ≤ η·m_i·σ_y`` and
+    ``η·σ²_y`` (``m_i = sd(x_i) + |a_i|·σ_y``, the terms' scale of ``docs/math.md#rho-pseudo-inverse``;
+    ``η = Z·ε·√N``, :func:`~.tolerances.rounding_bound`); to first order ``cᵀΣ⁺c`` moves by ``2vᵀδc − vᵀEv``, so
+    ``R²`` by at most ``δ = η·(1 + Σ_i |v_i|·m_i/σ_y)²`` and ``R`` by ``min(√δ, δ/(2R))``.  ``v``, ``m`` and ``σ_y``
+    are the population's.  Large where ``v`` is: a pattern leaving the range of a singular ``Σ_x`` by a small
+    angle lets ``v`` read ``y`` along that angle, and every batch's ρ = 0 is then rounding amplified by ``|v|``."""
+    model = sample.model
+    covariance = model.input_covariance
+    a = np.asarray(pattern, dtype=np.float64)
+    w = np.asarray(sample.w, dtype=np.float64)
+    variance_y = float(w @ covariance @ w)
+    if variance_y <= 0:
+        return 0.0
+    sigma_y = math.sqrt(variance_y)
+    read = covariance @ w  # cov[x, y]
+    distractor = (covariance - np.outer(a, read) - np.outer(read, a) + variance_y * np.outer(a, a))  # cov[d̂]
+    values, vectors = np.linalg.eigh(distractor)
+    kept = values > DEFAULT_CUTOFF * values[-1]
+    c = read - a * variance_y  # cov[d̂, y]
+    v = vectors[:, kept] @ ((vectors[:, kept].T @ c) / values[kept])
+    scale = np.sqrt(np.clip(np.diag(covariance), 0.0, None)) + np.abs(a) * sigma_y
+    delta = rounding_bound((1.0 + float(np.abs(v) @ scale) / sigma_y) ** 2, sample.n)
+    correlation = 1.0 - float(closed_rho)
+    return float(min(math.sqrt(delta), delta / (2.0 * correlation))) if correlation > 0 else math.sqrt(delta)
 
 
 def covariance_with(X, y) -> np.ndarray:
